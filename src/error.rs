@@ -1,0 +1,347 @@
+//! [`AuthError`]: the one value every rejection is made of.
+//!
+//! Each rejection carries a stable machine [`code`](AuthError::code), an HTTP status, a
+//! safe one-line description and, for the step-up case, the RFC 9470 challenge parameters.
+//! How it becomes a response (HTTP with `WWW-Authenticate`, or a gRPC trailers-only answer)
+//! lives in [`crate::rejection`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::StatusCode;
+
+/// What kind of rejection this is. Each kind has a stable [`code`](ErrorKind::code).
+///
+/// ```
+/// use tower_jwt_guard::ErrorKind;
+///
+/// assert_eq!(ErrorKind::TokenExpired.code(), "TOKEN_EXPIRED");
+/// assert_eq!(ErrorKind::TokenExpired.status(), http::StatusCode::UNAUTHORIZED);
+/// assert_eq!(ErrorKind::AuthUnavailable.grpc_code(), 14);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No token in the request (RFC 6750 §3.1: the challenge has no `error` attribute).
+    MissingToken,
+    /// The request is malformed: two tokens, a broken `Authorization` header.
+    InvalidRequest,
+    /// The token is malformed, badly signed, uses a refused algorithm or key, or has bad claims.
+    InvalidToken,
+    /// The token's `exp` has passed (beyond the leeway).
+    TokenExpired,
+    /// The token's `nbf` is in the future (beyond the leeway).
+    TokenNotYetValid,
+    /// The token's `iat` is older than the configured maximum age.
+    TokenTooOld,
+    /// The token (its `jti`, or every token of its subject) has been revoked.
+    TokenRevoked,
+    /// The token is bound to another device or client address.
+    BindingMismatch,
+    /// The route needs a stronger authentication (RFC 9470 step-up).
+    MfaRequired,
+    /// The token lacks a scope the route requires (RFC 6750 §3.1 `insufficient_scope`).
+    InsufficientScope,
+    /// A dependency (key source, revocation store) is down: fail closed.
+    AuthUnavailable,
+    /// An extractor was used on a route without the layer: a wiring bug.
+    MissingLayer,
+}
+
+impl ErrorKind {
+    /// Every kind, for tables and tests.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::MissingToken,
+        ErrorKind::InvalidRequest,
+        ErrorKind::InvalidToken,
+        ErrorKind::TokenExpired,
+        ErrorKind::TokenNotYetValid,
+        ErrorKind::TokenTooOld,
+        ErrorKind::TokenRevoked,
+        ErrorKind::BindingMismatch,
+        ErrorKind::MfaRequired,
+        ErrorKind::InsufficientScope,
+        ErrorKind::AuthUnavailable,
+        ErrorKind::MissingLayer,
+    ];
+
+    /// The stable machine code, as found in the JSON body's `code`.
+    ///
+    /// ```
+    /// assert_eq!(tower_jwt_guard::ErrorKind::MissingToken.code(), "MISSING_TOKEN");
+    /// ```
+    pub const fn code(self) -> &'static str {
+        match self {
+            ErrorKind::MissingToken => "MISSING_TOKEN",
+            ErrorKind::InvalidRequest => "INVALID_REQUEST",
+            ErrorKind::InvalidToken => "INVALID_TOKEN",
+            ErrorKind::TokenExpired => "TOKEN_EXPIRED",
+            ErrorKind::TokenNotYetValid => "TOKEN_NOT_YET_VALID",
+            ErrorKind::TokenTooOld => "TOKEN_TOO_OLD",
+            ErrorKind::TokenRevoked => "TOKEN_REVOKED",
+            ErrorKind::BindingMismatch => "BINDING_MISMATCH",
+            ErrorKind::MfaRequired => "MFA_REQUIRED",
+            ErrorKind::InsufficientScope => "INSUFFICIENT_SCOPE",
+            ErrorKind::AuthUnavailable => "AUTH_UNAVAILABLE",
+            ErrorKind::MissingLayer => "MISSING_LAYER",
+        }
+    }
+
+    /// The HTTP status of this kind of rejection.
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tower_jwt_guard::ErrorKind;
+    /// assert_eq!(ErrorKind::InvalidRequest.status(), StatusCode::BAD_REQUEST);
+    /// assert_eq!(ErrorKind::MissingLayer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    /// ```
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::InsufficientScope => StatusCode::FORBIDDEN,
+            ErrorKind::AuthUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The RFC 6750 / RFC 9470 `error` attribute of the `WWW-Authenticate` challenge,
+    /// or `None` when the challenge carries no error (missing token) or there is no challenge.
+    ///
+    /// ```
+    /// use tower_jwt_guard::ErrorKind;
+    /// assert_eq!(ErrorKind::TokenRevoked.challenge_error(), Some("invalid_token"));
+    /// assert_eq!(ErrorKind::MissingToken.challenge_error(), None);
+    /// ```
+    pub const fn challenge_error(self) -> Option<&'static str> {
+        match self {
+            ErrorKind::MissingToken | ErrorKind::AuthUnavailable | ErrorKind::MissingLayer => None,
+            ErrorKind::InvalidRequest => Some("invalid_request"),
+            ErrorKind::MfaRequired => Some("insufficient_user_authentication"),
+            ErrorKind::InsufficientScope => Some("insufficient_scope"),
+            _ => Some("invalid_token"),
+        }
+    }
+
+    /// Whether the response carries a `WWW-Authenticate` challenge at all.
+    pub const fn has_challenge(self) -> bool {
+        !matches!(self, ErrorKind::AuthUnavailable | ErrorKind::MissingLayer)
+    }
+
+    /// The gRPC status code used when the request is a gRPC call.
+    ///
+    /// 16 UNAUTHENTICATED for token problems, 7 PERMISSION_DENIED for a missing second factor
+    /// or scope, 14 UNAVAILABLE when a dependency is down, 13 INTERNAL for a wiring bug.
+    pub const fn grpc_code(self) -> u8 {
+        match self {
+            ErrorKind::MfaRequired | ErrorKind::InsufficientScope => 7,
+            ErrorKind::AuthUnavailable => 14,
+            ErrorKind::MissingLayer => 13,
+            _ => 16,
+        }
+    }
+
+    /// The default short, client-safe description of this kind.
+    pub const fn default_message(self) -> &'static str {
+        match self {
+            ErrorKind::MissingToken => "a bearer token is required",
+            ErrorKind::InvalidRequest => "the authorization request is malformed",
+            ErrorKind::InvalidToken => "the token is invalid",
+            ErrorKind::TokenExpired => "the token has expired",
+            ErrorKind::TokenNotYetValid => "the token is not valid yet",
+            ErrorKind::TokenTooOld => "the token is too old, authenticate again",
+            ErrorKind::TokenRevoked => "the token has been revoked",
+            ErrorKind::BindingMismatch => "the token is bound to another client",
+            ErrorKind::MfaRequired => "a stronger authentication is required",
+            ErrorKind::InsufficientScope => "the token lacks a required scope",
+            ErrorKind::AuthUnavailable => "authentication is temporarily unavailable",
+            ErrorKind::MissingLayer => {
+                "server misconfiguration: the JWT layer is not installed on this route"
+            }
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The parameters of an RFC 9470 step-up challenge or an RFC 6750 scope challenge.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Challenge {
+    pub(crate) acr_values: Option<String>,
+    pub(crate) max_age: Option<u64>,
+    pub(crate) scope: Option<String>,
+    pub(crate) binding: Option<&'static str>,
+}
+
+/// A rejection: a kind with a stable code, a client-safe message and challenge details.
+///
+/// It never holds the token, a key or a fingerprint value, so it can be logged as is.
+///
+/// ```
+/// use tower_jwt_guard::{AuthError, ErrorKind};
+///
+/// let err = AuthError::new(ErrorKind::TokenExpired);
+/// assert_eq!(err.code(), "TOKEN_EXPIRED");
+/// assert_eq!(err.to_string(), "the token has expired");
+/// assert_eq!(err.status(), http::StatusCode::UNAUTHORIZED);
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthError {
+    kind: ErrorKind,
+    message: Cow<'static, str>,
+    challenge: Option<Box<Challenge>>,
+}
+
+impl AuthError {
+    /// A rejection of `kind` with its default message.
+    pub const fn new(kind: ErrorKind) -> Self {
+        AuthError { kind, message: Cow::Borrowed(kind.default_message()), challenge: None }
+    }
+
+    /// A rejection of `kind` with a specific, client-safe message (lowercase, no period).
+    ///
+    /// ```
+    /// use tower_jwt_guard::{AuthError, ErrorKind};
+    /// let err = AuthError::with_message(ErrorKind::InvalidToken, "unknown key id");
+    /// assert_eq!(err.message(), "unknown key id");
+    /// ```
+    pub fn with_message(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
+        AuthError { kind, message: message.into(), challenge: None }
+    }
+
+    /// An RFC 9470 step-up rejection, with the `acr_values` and `max_age` the client should ask for.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{AuthError, ErrorKind};
+    /// let err = AuthError::mfa_required(Some("mfa".into()), Some(300));
+    /// assert_eq!(err.kind(), ErrorKind::MfaRequired);
+    /// assert_eq!(err.acr_values(), Some("mfa"));
+    /// assert_eq!(err.max_age(), Some(300));
+    /// ```
+    pub fn mfa_required(acr_values: Option<String>, max_age: Option<u64>) -> Self {
+        AuthError {
+            challenge: Some(Box::new(Challenge { acr_values, max_age, ..Challenge::default() })),
+            ..AuthError::new(ErrorKind::MfaRequired)
+        }
+    }
+
+    /// A binding mismatch naming the binding that failed (`"fingerprint"`, `"client_ip"`, ...),
+    /// never the expected value.
+    ///
+    /// ```
+    /// let err = tower_jwt_guard::AuthError::binding_mismatch("client_ip");
+    /// assert_eq!(err.binding(), Some("client_ip"));
+    /// assert_eq!(err.code(), "BINDING_MISMATCH");
+    /// ```
+    pub fn binding_mismatch(binding: &'static str) -> Self {
+        AuthError {
+            challenge: Some(Box::new(Challenge { binding: Some(binding), ..Challenge::default() })),
+            ..AuthError::new(ErrorKind::BindingMismatch)
+        }
+    }
+
+    /// An RFC 6750 `insufficient_scope` rejection naming the scope(s) needed.
+    ///
+    /// ```
+    /// let err = tower_jwt_guard::AuthError::insufficient_scope("read:orders");
+    /// assert_eq!(err.status(), http::StatusCode::FORBIDDEN);
+    /// assert_eq!(err.scope(), Some("read:orders"));
+    /// ```
+    pub fn insufficient_scope(scope: impl Into<String>) -> Self {
+        AuthError {
+            challenge: Some(Box::new(Challenge { scope: Some(scope.into()), ..Challenge::default() })),
+            ..AuthError::new(ErrorKind::InsufficientScope)
+        }
+    }
+
+    /// The kind of rejection.
+    pub const fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The stable machine code (`"TOKEN_EXPIRED"`, ...).
+    pub const fn code(&self) -> &'static str {
+        self.kind.code()
+    }
+
+    /// The HTTP status.
+    pub const fn status(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    /// The client-safe message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// For a step-up rejection: the `acr_values` asked for.
+    pub fn acr_values(&self) -> Option<&str> {
+        self.challenge.as_ref()?.acr_values.as_deref()
+    }
+
+    /// For a step-up rejection: the maximum authentication age asked for, in seconds.
+    pub fn max_age(&self) -> Option<u64> {
+        self.challenge.as_ref()?.max_age
+    }
+
+    /// For a scope rejection: the scope(s) needed.
+    pub fn scope(&self) -> Option<&str> {
+        self.challenge.as_ref()?.scope.as_deref()
+    }
+
+    /// For a binding mismatch: which binding failed.
+    pub fn binding(&self) -> Option<&'static str> {
+        self.challenge.as_ref()?.binding
+    }
+
+    /// The response body: `{"error": "...", "code": "..."}` (plus `"binding"` for a mismatch).
+    ///
+    /// ```
+    /// let body = tower_jwt_guard::AuthError::binding_mismatch("fingerprint").json_body();
+    /// let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    /// assert_eq!(v["code"], "BINDING_MISMATCH");
+    /// assert_eq!(v["binding"], "fingerprint");
+    /// ```
+    pub fn json_body(&self) -> bytes::Bytes {
+        let mut body = serde_json::Map::with_capacity(3);
+        body.insert("error".into(), self.message().into());
+        body.insert("code".into(), self.code().into());
+        if let Some(binding) = self.binding() {
+            body.insert("binding".into(), binding.into());
+        }
+        if let Some(scope) = self.scope() {
+            body.insert("scope".into(), scope.into());
+        }
+        serde_json::to_vec(&body).map(bytes::Bytes::from).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("AuthError");
+        d.field("code", &self.code()).field("message", &self.message);
+        if let Some(challenge) = &self.challenge {
+            d.field("challenge", challenge);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+impl From<ErrorKind> for AuthError {
+    fn from(kind: ErrorKind) -> Self {
+        AuthError::new(kind)
+    }
+}

@@ -1,0 +1,97 @@
+//! # tower-jwt-guard
+//!
+//! A [tower] layer that lets a request through only with a valid JWT bearer token, and hands
+//! the handler typed claims. It works the same under axum, tonic and bare hyper.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use serde::Deserialize;
+//! use tower_jwt_guard::{Claims, JwtAuth};
+//!
+//! #[derive(Debug, Deserialize)]
+//! struct User {
+//!     sub: String,
+//! }
+//!
+//! async fn me(Claims(user): Claims<User>) -> String {
+//!     format!("hello {}", user.sub)
+//! }
+//!
+//! # fn main() -> Result<(), tower_jwt_guard::ConfigError> {
+//! let auth = JwtAuth::builder()
+//!     .hmac_secret("a secret of at least thirty-two bytes!!")
+//!     .issuer("https://auth.example.com")
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/me", get(me))
+//!     .route_layer(auth.layer::<User>())
+//!     .route("/health", get(|| async { "ok" }));
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## The request path
+//!
+//! Read the modules in this order; each is one step:
+//!
+//! 1. [`source`](TokenSource): where the token comes from (bearer header, cookie, custom header);
+//! 2. `verify`: the algorithm allow-list, the key ([`keys`]), the signature, the registered
+//!    claims (exp/nbf/iat with leeway, iss, aud, max age, `typ`), custom checks, the cache;
+//! 3. [`binding`]: each configured policy compares the caller with the token;
+//! 4. [`revocation`]: is the `jti` or the subject revoked;
+//! 5. the layer ([`JwtLayer`]) inserts [`Claims<C>`] and [`AuthContext`] into the request's
+//!    extensions and calls the inner service.
+//!
+//! Every refusal is one [`AuthError`] with a stable [`code`](ErrorKind::code), rendered as an
+//! RFC 6750 answer for HTTP or a trailers-only status for gRPC ([`rejection`]).
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `axum` (default) | the extractors [`Claims<C>`], `Option<Claims<C>>`, [`AuthContext`], `RequireMfa` |
+//! | `jwks` | keys from a JWKS URL or OIDC discovery |
+//! | `redis` | revocation and refresh-token stores shared through Redis |
+//! | `full` | all of the above |
+//!
+//! [tower]: https://docs.rs/tower
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod body;
+mod clock;
+mod config;
+mod context;
+mod error;
+mod layer;
+mod mfa;
+mod pipeline;
+mod source;
+mod verify;
+
+pub mod binding;
+pub mod keys;
+pub mod rejection;
+pub mod revocation;
+
+#[cfg(feature = "axum")]
+mod extract;
+
+pub use body::JwtBody;
+pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
+pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
+pub use error::{AuthError, ErrorKind};
+pub use keys::{StaticKeys, VerificationKey};
+pub use layer::{JwtLayer, JwtService, ResponseFuture};
+pub use mfa::MfaPolicy;
+pub use rejection::Protocol;
+pub use source::TokenSource;
+pub use verify::{CacheStats, RequiredClaim};
+
+#[cfg(feature = "axum")]
+pub use extract::{ExtractRejection, RequireMfa, RequireScope};
+
+/// The JWS algorithms (re-exported from `jsonwebtoken`).
+pub use jsonwebtoken::Algorithm;

@@ -1,0 +1,232 @@
+//! How an [`AuthError`] becomes a response.
+//!
+//! - HTTP: the status, an RFC 6750 / RFC 9470 `WWW-Authenticate` challenge and a JSON body
+//!   `{"error": "...", "code": "..."}`.
+//! - gRPC (request `content-type: application/grpc*`): a trailers-only answer, HTTP 200 with
+//!   `grpc-status` and a percent-encoded `grpc-message`, because gRPC clients turn a bare
+//!   HTTP 401 into `INTERNAL`.
+//!
+//! Users replace the default with [`JwtAuthBuilder::on_rejection`](crate::JwtAuthBuilder::on_rejection).
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::error::AuthError;
+
+/// The wire protocol a rejection must be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Plain HTTP: status, `WWW-Authenticate`, JSON body.
+    Http,
+    /// gRPC: trailers-only response with `grpc-status`.
+    Grpc,
+}
+
+impl Protocol {
+    /// Detects gRPC from the request's `content-type` (`application/grpc`, `application/grpc+proto`, ...).
+    ///
+    /// ```
+    /// use http::HeaderMap;
+    /// use tower_jwt_guard::Protocol;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// assert_eq!(Protocol::of(&headers), Protocol::Http);
+    /// headers.insert("content-type", "application/grpc+proto".parse().unwrap());
+    /// assert_eq!(Protocol::of(&headers), Protocol::Grpc);
+    /// ```
+    pub fn of(headers: &HeaderMap) -> Protocol {
+        match headers.get(CONTENT_TYPE) {
+            Some(value) if value.as_bytes().starts_with(b"application/grpc") => Protocol::Grpc,
+            _ => Protocol::Http,
+        }
+    }
+}
+
+/// A user-supplied replacement for the default rejection response.
+pub(crate) type RejectionHook = Arc<dyn Fn(&AuthError, Protocol) -> Response<Bytes> + Send + Sync>;
+
+/// Renders rejections: the realm of the challenge and an optional user hook.
+#[derive(Clone)]
+pub(crate) struct Responder {
+    realm: HeaderValue,
+    hook: Option<RejectionHook>,
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("realm", &self.realm)
+            .field("hook", &self.hook.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+impl Default for Responder {
+    fn default() -> Self {
+        Responder { realm: HeaderValue::from_static("api"), hook: None }
+    }
+}
+
+impl Responder {
+    pub(crate) fn new(realm: HeaderValue, hook: Option<RejectionHook>) -> Self {
+        Responder { realm, hook }
+    }
+
+    /// The response for `error`, in `protocol`.
+    pub(crate) fn respond(&self, error: &AuthError, protocol: Protocol) -> Response<Bytes> {
+        match &self.hook {
+            Some(hook) => hook(error, protocol),
+            None => render(error, protocol, self.realm.as_bytes()),
+        }
+    }
+}
+
+/// The default rendering of `error` (what the layer answers without a hook).
+///
+/// ```
+/// use tower_jwt_guard::{rejection, AuthError, ErrorKind, Protocol};
+///
+/// let response = rejection::render(&AuthError::new(ErrorKind::TokenExpired), Protocol::Http, b"api");
+/// assert_eq!(response.status(), 401);
+/// assert_eq!(
+///     response.headers()["www-authenticate"],
+///     r#"Bearer realm="api", error="invalid_token", error_description="the token has expired""#
+/// );
+///
+/// let grpc = rejection::render(&AuthError::new(ErrorKind::TokenExpired), Protocol::Grpc, b"api");
+/// assert_eq!(grpc.status(), 200);
+/// assert_eq!(grpc.headers()["grpc-status"], "16");
+/// ```
+pub fn render(error: &AuthError, protocol: Protocol, realm: &[u8]) -> Response<Bytes> {
+    match protocol {
+        Protocol::Http => render_http(error, realm),
+        Protocol::Grpc => render_grpc(error),
+    }
+}
+
+fn render_http(error: &AuthError, realm: &[u8]) -> Response<Bytes> {
+    let mut response = Response::new(error.json_body());
+    *response.status_mut() = error.status();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if error.kind().has_challenge() {
+        if let Ok(challenge) = HeaderValue::from_bytes(&challenge(error, realm)) {
+            headers.insert(WWW_AUTHENTICATE, challenge);
+        }
+    }
+    if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `Bearer realm="..", error="..", error_description="..", ...` (RFC 6750 §3, RFC 9470 §3).
+fn challenge(error: &AuthError, realm: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"Bearer realm=\"");
+    push_quoted(&mut out, realm);
+    out.push(b'"');
+    if let Some(code) = error.kind().challenge_error() {
+        out.extend_from_slice(b", error=\"");
+        out.extend_from_slice(code.as_bytes());
+        out.extend_from_slice(b"\", error_description=\"");
+        push_quoted(&mut out, error.message().as_bytes());
+        out.push(b'"');
+    }
+    if let Some(acr) = error.acr_values() {
+        out.extend_from_slice(b", acr_values=\"");
+        push_quoted(&mut out, acr.as_bytes());
+        out.push(b'"');
+    }
+    if let Some(max_age) = error.max_age() {
+        out.extend_from_slice(format!(", max_age={max_age}").as_bytes());
+    }
+    if let Some(scope) = error.scope() {
+        out.extend_from_slice(b", scope=\"");
+        push_quoted(&mut out, scope.as_bytes());
+        out.push(b'"');
+    }
+    out
+}
+
+/// RFC 6750 restricts attribute values to `%x20-21 / %x23-5B / %x5D-7E`: drop anything else.
+fn push_quoted(out: &mut Vec<u8>, value: &[u8]) {
+    out.extend(value.iter().copied().filter(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)));
+}
+
+fn render_grpc(error: &AuthError) -> Response<Bytes> {
+    let mut response = Response::new(Bytes::new());
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert("grpc-status", HeaderValue::from(u16::from(error.kind().grpc_code())));
+    let message = format!("{}: {}", error.code(), error.message());
+    if let Ok(value) = HeaderValue::from_str(&percent_encode(&message)) {
+        headers.insert("grpc-message", value);
+    }
+    response
+}
+
+/// gRPC's percent-encoding of `grpc-message`: bytes outside `%x20-%x7E`, and `%`, are escaped.
+fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for byte in message.bytes() {
+        if (0x20..=0x7E).contains(&byte) && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn missing_token_challenge_has_no_error_attribute() {
+        let response = render(&AuthError::new(ErrorKind::MissingToken), Protocol::Http, b"api");
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], r#"Bearer realm="api""#);
+    }
+
+    #[test]
+    fn step_up_challenge_carries_acr_values_and_max_age() {
+        let err = AuthError::mfa_required(Some("mfa".into()), Some(60));
+        let response = render(&err, Protocol::Http, b"api");
+        let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.contains(r#"error="insufficient_user_authentication""#), "{challenge}");
+        assert!(challenge.contains(r#"acr_values="mfa""#), "{challenge}");
+        assert!(challenge.contains("max_age=60"), "{challenge}");
+    }
+
+    #[test]
+    fn quotes_and_controls_never_reach_the_challenge() {
+        let err = AuthError::with_message(ErrorKind::InvalidToken, "bad \"quote\"\r\n");
+        let response = render(&err, Protocol::Http, b"a\"pi");
+        let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+        assert_eq!(challenge, r#"Bearer realm="api", error="invalid_token", error_description="bad quote""#);
+    }
+
+    #[test]
+    fn grpc_message_is_percent_encoded() {
+        let err = AuthError::with_message(ErrorKind::InvalidToken, "100% é");
+        let response = render(&err, Protocol::Grpc, b"api");
+        assert_eq!(response.headers()["grpc-message"], "INVALID_TOKEN: 100%25 %C3%A9");
+        assert_eq!(response.headers()["grpc-status"], "16");
+    }
+
+    #[test]
+    fn unavailable_has_no_challenge_and_a_retry_after() {
+        let response = render(&AuthError::new(ErrorKind::AuthUnavailable), Protocol::Http, b"api");
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
+        assert!(response.headers().get(http::header::RETRY_AFTER).is_some());
+    }
+}

@@ -1,0 +1,264 @@
+//! Step 1 of the request path: where the token comes from.
+//!
+//! The default is the RFC 6750 `Authorization: Bearer <token>` header (scheme case-insensitive,
+//! exactly one header, size cap before any parsing). A cookie, a custom header or the RFC 6750
+//! `access_token` query parameter can be configured instead or as well; a request that carries
+//! a token by more than one method is refused (RFC 6750 §2).
+
+use http::header::{AUTHORIZATION, COOKIE};
+use http::{HeaderMap, HeaderName, Uri};
+
+use crate::error::{AuthError, ErrorKind};
+
+/// One place a token may be carried.
+///
+/// ```
+/// use tower_jwt_guard::TokenSource;
+///
+/// let sources = [TokenSource::Bearer, TokenSource::cookie("access_token")];
+/// assert_eq!(sources.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSource {
+    /// `Authorization: Bearer <token>` (RFC 6750 §2.1).
+    Bearer,
+    /// A cookie of this name.
+    Cookie(String),
+    /// A header of this name whose whole value is the token.
+    Header(HeaderName),
+    /// A URI query parameter of this name (RFC 6750 §2.3 names it `access_token`).
+    /// Tokens in URLs end up in logs: only configure this when a client cannot send headers.
+    Query(String),
+}
+
+impl TokenSource {
+    /// A cookie source.
+    pub fn cookie(name: impl Into<String>) -> Self {
+        TokenSource::Cookie(name.into())
+    }
+
+    /// A custom-header source.
+    pub fn header(name: HeaderName) -> Self {
+        TokenSource::Header(name)
+    }
+
+    /// The RFC 6750 `access_token` query parameter.
+    pub fn query() -> Self {
+        TokenSource::Query("access_token".into())
+    }
+}
+
+/// The configured sources and the size cap.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenSources {
+    sources: Vec<TokenSource>,
+    max_len: usize,
+}
+
+impl TokenSources {
+    pub(crate) fn new(sources: Vec<TokenSource>, max_len: usize) -> Self {
+        TokenSources { sources, max_len }
+    }
+
+    /// The token of the request: `Ok(None)` when there is none, an error when the request
+    /// is malformed or carries a token in more than one place.
+    pub(crate) fn extract<'r>(
+        &self,
+        headers: &'r HeaderMap,
+        uri: &'r Uri,
+    ) -> Result<Option<&'r str>, AuthError> {
+        let mut found = None;
+        for source in &self.sources {
+            let token = match source {
+                TokenSource::Bearer => bearer(headers, self.max_len)?,
+                TokenSource::Cookie(name) => cookie(headers, name, self.max_len)?,
+                TokenSource::Header(name) => header(headers, name, self.max_len)?,
+                TokenSource::Query(name) => query(uri, name, self.max_len)?,
+            };
+            if token.is_some() {
+                if found.is_some() {
+                    return Err(invalid_request("more than one token in the request"));
+                }
+                found = token;
+            }
+        }
+        Ok(found)
+    }
+}
+
+fn invalid_request(message: &'static str) -> AuthError {
+    AuthError::with_message(ErrorKind::InvalidRequest, message)
+}
+
+fn too_large() -> AuthError {
+    AuthError::with_message(ErrorKind::InvalidToken, "the token is too large")
+}
+
+/// The single value of `name`, or an error when the header is repeated.
+fn single<'r>(headers: &'r HeaderMap, name: &HeaderName) -> Result<Option<&'r [u8]>, AuthError> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => Ok(Some(value.as_bytes())),
+        (Some(_), Some(_)) => Err(invalid_request("more than one authorization header")),
+    }
+}
+
+/// `Authorization: Bearer <b64token>`; another scheme means "no bearer token".
+fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
+    let Some(value) = single(headers, &AUTHORIZATION)? else { return Ok(None) };
+    if value.len() > max_len + "Bearer ".len() + 16 {
+        return Err(too_large());
+    }
+    let value = std::str::from_utf8(value)
+        .ok()
+        .filter(|v| v.bytes().all(|b| b == b' ' || b.is_ascii_graphic()))
+        .ok_or_else(|| invalid_request("the authorization header is not visible ASCII"))?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_matches(' ');
+    if token.is_empty() {
+        return Err(invalid_request("the bearer token is empty"));
+    }
+    if token.contains([' ', ',']) {
+        return Err(invalid_request("more than one credential in the authorization header"));
+    }
+    checked(token, max_len).map(Some)
+}
+
+fn cookie<'r>(headers: &'r HeaderMap, name: &str, max_len: usize) -> Result<Option<&'r str>, AuthError> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let Ok(header) = header.to_str() else { continue };
+        for pair in header.split(';') {
+            let Some((key, value)) = pair.trim().split_once('=') else { continue };
+            if key == name {
+                if found.is_some() {
+                    return Err(invalid_request("the token cookie is repeated"));
+                }
+                found = Some(value.trim_matches('"'));
+            }
+        }
+    }
+    match found {
+        Some("") | None => Ok(None),
+        Some(token) => checked(token, max_len).map(Some),
+    }
+}
+
+fn header<'r>(
+    headers: &'r HeaderMap,
+    name: &HeaderName,
+    max_len: usize,
+) -> Result<Option<&'r str>, AuthError> {
+    let Some(value) = single(headers, name)? else { return Ok(None) };
+    if value.len() > max_len {
+        return Err(too_large());
+    }
+    let token = std::str::from_utf8(value)
+        .map_err(|_| invalid_request("the token header is not visible ASCII"))?
+        .trim_matches(' ');
+    if token.is_empty() {
+        Ok(None)
+    } else {
+        checked(token, max_len).map(Some)
+    }
+}
+
+fn query<'r>(uri: &'r Uri, name: &str, max_len: usize) -> Result<Option<&'r str>, AuthError> {
+    let Some(query) = uri.query() else { return Ok(None) };
+    let mut found = None;
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == name {
+            if found.is_some() {
+                return Err(invalid_request("the token parameter is repeated"));
+            }
+            found = Some(value);
+        }
+    }
+    match found {
+        Some("") | None => Ok(None),
+        Some(token) => checked(token, max_len).map(Some),
+    }
+}
+
+/// Size cap and character set (visible ASCII without separators) before any decoding.
+fn checked(token: &str, max_len: usize) -> Result<&str, AuthError> {
+    if token.len() > max_len {
+        return Err(too_large());
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b',' | b';' | b'"' | b'\\')) {
+        return Err(invalid_request("the token contains characters a token cannot have"));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn bearer_only() -> TokenSources {
+        TokenSources::new(vec![TokenSource::Bearer], 64)
+    }
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        map
+    }
+
+    fn extract(values: &[&[u8]]) -> Result<Option<String>, ErrorKind> {
+        let headers = headers(values);
+        let uri = Uri::from_static("/");
+        bearer_only().extract(&headers, &uri).map(|t| t.map(str::to_owned)).map_err(|e| e.kind())
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive_and_spaces_tolerated() {
+        assert_eq!(extract(&[b"Bearer a.b.c"]), Ok(Some("a.b.c".into())));
+        assert_eq!(extract(&[b"bEaReR   a.b.c"]), Ok(Some("a.b.c".into())));
+    }
+
+    #[test]
+    fn malformed_headers_are_invalid_requests() {
+        assert_eq!(extract(&[b"Bearer a", b"Bearer b"]), Err(ErrorKind::InvalidRequest));
+        assert_eq!(extract(&[b"Bearer a b"]), Err(ErrorKind::InvalidRequest));
+        assert_eq!(extract(&[b"Bearer a,b"]), Err(ErrorKind::InvalidRequest));
+        assert_eq!(extract(&[b"Bearer"]), Err(ErrorKind::InvalidRequest));
+        assert_eq!(extract(&[b"Bearer \xff\xfe"]), Err(ErrorKind::InvalidRequest));
+    }
+
+    #[test]
+    fn other_schemes_mean_no_token_and_oversize_is_refused() {
+        assert_eq!(extract(&[b"Basic YWxhZGRpbjpvcGVu"]), Ok(None));
+        assert_eq!(extract(&[]), Ok(None));
+        let long = format!("Bearer {}", "a".repeat(65));
+        assert_eq!(extract(&[long.as_bytes()]), Err(ErrorKind::InvalidToken));
+    }
+
+    #[test]
+    fn cookie_and_query_sources() {
+        let sources =
+            TokenSources::new(vec![TokenSource::Bearer, TokenSource::cookie("at"), TokenSource::query()], 64);
+        let mut map = HeaderMap::new();
+        map.insert(COOKIE, HeaderValue::from_static("theme=dark; at=x.y.z"));
+        let uri = Uri::from_static("/");
+        assert_eq!(sources.extract(&map, &uri).unwrap(), Some("x.y.z"));
+        let uri = Uri::from_static("/?access_token=q.r.s");
+        assert_eq!(sources.extract(&map, &uri).unwrap_err().kind(), ErrorKind::InvalidRequest);
+        assert_eq!(sources.extract(&HeaderMap::new(), &uri).unwrap(), Some("q.r.s"));
+    }
+
+    #[test]
+    fn query_is_ignored_unless_configured() {
+        let uri = Uri::from_static("/?access_token=q.r.s");
+        assert_eq!(bearer_only().extract(&HeaderMap::new(), &uri).unwrap(), None);
+    }
+}

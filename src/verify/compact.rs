@@ -1,0 +1,151 @@
+//! The JWS compact serialization (RFC 7515 §7.1): splitting, strict base64url, the JOSE header.
+
+use std::borrow::Cow;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+
+use crate::error::{AuthError, ErrorKind};
+
+/// Largest signature accepted: RSA-8192 (1024 bytes).
+pub(crate) const MAX_SIGNATURE_LEN: usize = 1024;
+
+/// Bytes decoded into a stack buffer when they fit, on the heap otherwise.
+pub(crate) enum Decoded<'b> {
+    Stack(&'b [u8]),
+    Heap(Vec<u8>),
+}
+
+impl std::ops::Deref for Decoded<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Decoded::Stack(bytes) => bytes,
+            Decoded::Heap(bytes) => bytes,
+        }
+    }
+}
+
+pub(crate) fn malformed(message: &'static str) -> AuthError {
+    AuthError::with_message(ErrorKind::InvalidToken, message)
+}
+
+/// The three parts of a compact JWS, still encoded.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Compact<'t> {
+    /// `header.payload`: what the signature covers.
+    pub(crate) signing_input: &'t str,
+    pub(crate) header: &'t str,
+    pub(crate) payload: &'t str,
+    pub(crate) signature: &'t str,
+}
+
+impl<'t> Compact<'t> {
+    pub(crate) fn split(token: &'t str) -> Result<Self, AuthError> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("the token is not a compact JWS"));
+        };
+        match parts.count() {
+            0 => {}
+            2 => return Err(malformed("encrypted tokens (JWE) are not accepted")),
+            _ => return Err(malformed("the token is not a compact JWS")),
+        }
+        if header.is_empty() || payload.is_empty() {
+            return Err(malformed("the token is not a compact JWS"));
+        }
+        if signature.is_empty() {
+            return Err(malformed("the token is not signed"));
+        }
+        let signing_input = &token[..header.len() + 1 + payload.len()];
+        Ok(Compact { signing_input, header, payload, signature })
+    }
+}
+
+/// Strict base64url without padding (RFC 7515 §2); non-canonical trailing bits are refused.
+pub(crate) fn decode<'b>(
+    encoded: &str,
+    buf: &'b mut [u8],
+    what: &'static str,
+) -> Result<Decoded<'b>, AuthError> {
+    let bad = || malformed(what);
+    if base64::decoded_len_estimate(encoded.len()) <= buf.len() {
+        let len = URL_SAFE_NO_PAD.decode_slice(encoded, buf).map_err(|_| bad())?;
+        Ok(Decoded::Stack(&buf[..len]))
+    } else {
+        URL_SAFE_NO_PAD.decode(encoded).map(Decoded::Heap).map_err(|_| bad())
+    }
+}
+
+/// The JOSE header members the verifier reads. Unknown members (`x5t`, `jku`, `x5u`, `jwk`,
+/// `x5c`, ...) are ignored: keys never come from the token. Duplicate members are refused.
+#[derive(Debug, Deserialize)]
+pub(crate) struct JoseHeader<'a> {
+    #[serde(borrow)]
+    pub(crate) alg: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(crate) kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(crate) typ: Option<Cow<'a, str>>,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
+    #[serde(default)]
+    enc: Option<IgnoredAny>,
+}
+
+impl<'a> JoseHeader<'a> {
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, AuthError> {
+        let header: JoseHeader<'a> =
+            serde_json::from_slice(bytes).map_err(|_| malformed("the token header is malformed"))?;
+        if header.enc.is_some() {
+            return Err(malformed("encrypted tokens (JWE) are not accepted"));
+        }
+        // RFC 7515 §4.1.11: this verifier understands no extension, so any `crit` rejects.
+        if header.crit.is_some() {
+            return Err(malformed("the token uses a critical extension this server does not support"));
+        }
+        Ok(header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_three_parts_and_refuses_others() {
+        let c = Compact::split("aa.bb.cc").unwrap();
+        assert_eq!((c.signing_input, c.signature), ("aa.bb", "cc"));
+        assert!(Compact::split("aa.bb").is_err());
+        assert!(Compact::split("aa.bb.").is_err());
+        assert!(Compact::split(".bb.cc").is_err());
+        assert!(Compact::split("a.b.c.d").is_err());
+        assert_eq!(
+            Compact::split("a.b.c.d.e").unwrap_err().message(),
+            "encrypted tokens (JWE) are not accepted"
+        );
+    }
+
+    #[test]
+    fn base64_is_strict() {
+        let mut buf = [0u8; 8];
+        assert_eq!(&*decode("YWI", &mut buf, "x").unwrap(), b"ab");
+        assert!(decode("YWI=", &mut buf, "x").is_err(), "padding");
+        assert!(decode("YW+", &mut buf, "x").is_err(), "standard alphabet");
+        assert!(decode("YWJ", &mut buf, "x").is_err(), "non-canonical trailing bits");
+        assert_eq!(&*decode("YWJjZGVmZ2hpams", &mut buf, "x").unwrap(), b"abcdefghijk", "heap fallback");
+    }
+
+    #[test]
+    fn header_rules() {
+        assert!(JoseHeader::parse(br#"{"alg":"HS256","crit":["exp"]}"#).is_err());
+        assert!(JoseHeader::parse(br#"{"alg":"HS256","alg":"none"}"#).is_err());
+        assert!(JoseHeader::parse(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#).is_err());
+        assert!(JoseHeader::parse(br#"{"kid":"a"}"#).is_err());
+        let h = JoseHeader::parse(br#"{"alg":"RS256","jku":"https://evil","kid":"k\"1"}"#).unwrap();
+        assert_eq!(h.kid.as_deref(), Some("k\"1"));
+    }
+}

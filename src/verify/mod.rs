@@ -1,0 +1,186 @@
+//! Step 2 of the request path: from a token string to verified, typed claims.
+//!
+//! Parse the header, check `alg` against the allow-list, find the key (`kid`), check that the
+//! key is bound to that very `alg`, verify the signature with the prepared key, decode the
+//! claims once into `C` and the registered claims, check them. The time checks run again
+//! on every request (see [`ClaimRules::check_time`]).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use serde::de::DeserializeOwned;
+
+use crate::context::{Claims, TokenFacts};
+use crate::error::{AuthError, ErrorKind};
+use crate::keys::{KeyLookup, KeySource, VerificationKey};
+
+mod cache;
+mod claims;
+mod compact;
+mod rules;
+
+pub use cache::CacheStats;
+pub(crate) use cache::TokenCache;
+pub(crate) use compact::{Compact, JoseHeader};
+pub(crate) use rules::ClaimRules;
+pub use rules::RequiredClaim;
+
+use compact::{decode, malformed, MAX_SIGNATURE_LEN};
+
+/// A token that verified: its typed claims and its facts, both shared.
+pub(crate) struct Verified<C> {
+    pub(crate) claims: Claims<C>,
+    pub(crate) facts: Arc<TokenFacts>,
+}
+
+impl<C> Clone for Verified<C> {
+    fn clone(&self) -> Self {
+        Verified { claims: self.claims.clone(), facts: Arc::clone(&self.facts) }
+    }
+}
+
+/// The set of allowed algorithms, as a bit set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AlgorithmSet(u16);
+
+impl AlgorithmSet {
+    /// The bit of `alg`; an algorithm this crate does not know has none, so it is never allowed.
+    fn bit(alg: Algorithm) -> u16 {
+        let index = match alg {
+            Algorithm::HS256 => 0,
+            Algorithm::HS384 => 1,
+            Algorithm::HS512 => 2,
+            Algorithm::ES256 => 3,
+            Algorithm::ES384 => 4,
+            Algorithm::RS256 => 5,
+            Algorithm::RS384 => 6,
+            Algorithm::RS512 => 7,
+            Algorithm::PS256 => 8,
+            Algorithm::PS384 => 9,
+            Algorithm::PS512 => 10,
+            Algorithm::EdDSA => 11,
+            _ => return 0,
+        };
+        1 << index
+    }
+
+    pub(crate) fn insert(&mut self, alg: Algorithm) {
+        self.0 |= Self::bit(alg);
+    }
+
+    pub(crate) fn contains(self, alg: Algorithm) -> bool {
+        self.0 & Self::bit(alg) != 0
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// What verification needs besides the token: keys, allowed algorithms, claim rules.
+pub(crate) struct TokenVerifier {
+    pub(crate) keys: Arc<dyn KeySource>,
+    pub(crate) algorithms: AlgorithmSet,
+    pub(crate) rules: ClaimRules,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("algorithms", &self.algorithms)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of [`TokenVerifier::verify`].
+pub(crate) enum Verification<C> {
+    /// Verified (or refused) with a key known now.
+    Done(Result<(Verified<C>, Arc<VerificationKey>), AuthError>),
+    /// The key source must fetch first; verify again with [`TokenVerifier::verify_with`].
+    NeedsKey(futures_util::future::BoxFuture<'static, KeyLookup>),
+}
+
+impl TokenVerifier {
+    /// Verifies `token` with a key known now, or says which key must be fetched.
+    pub(crate) fn verify<C: DeserializeOwned>(&self, token: &str) -> Verification<C> {
+        let mut header_buf = [0u8; 512];
+        let (compact, header, alg) = match self.parse_header(token, &mut header_buf) {
+            Ok(parsed) => parsed,
+            Err(err) => return Verification::Done(Err(err)),
+        };
+        match self.keys.lookup(header.kid.as_deref(), alg) {
+            KeyLookup::Pending(fetch) => Verification::NeedsKey(fetch),
+            lookup => Verification::Done(self.finish(compact, &header, alg, lookup)),
+        }
+    }
+
+    /// Verifies `token` with the answer of a key fetch.
+    pub(crate) fn verify_with<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        lookup: KeyLookup,
+    ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
+        let mut header_buf = [0u8; 512];
+        let (compact, header, alg) = self.parse_header(token, &mut header_buf)?;
+        self.finish(compact, &header, alg, lookup)
+    }
+
+    fn parse_header<'t, 'b>(
+        &self,
+        token: &'t str,
+        buf: &'b mut [u8],
+    ) -> Result<(Compact<'t>, JoseHeader<'b>, Algorithm), AuthError> {
+        let compact = Compact::split(token)?;
+        let header_bytes = match decode(compact.header, buf, "the token header is not base64url")? {
+            compact::Decoded::Stack(bytes) => bytes,
+            // Headers larger than the stack buffer are rare (x5c chains); keep them simple.
+            compact::Decoded::Heap(_) => return Err(malformed("the token header is too large")),
+        };
+        let header = JoseHeader::parse(header_bytes)?;
+        let alg = Algorithm::from_str(&header.alg)
+            .ok()
+            .filter(|alg| self.algorithms.contains(*alg))
+            .ok_or_else(|| malformed("the token's algorithm is not allowed"))?;
+        Ok((compact, header, alg))
+    }
+
+    fn finish<C: DeserializeOwned>(
+        &self,
+        compact: Compact<'_>,
+        header: &JoseHeader<'_>,
+        alg: Algorithm,
+        lookup: KeyLookup,
+    ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
+        let key = match lookup {
+            KeyLookup::Found(key) => key,
+            KeyLookup::Unknown => return Err(malformed("no key is known for this token")),
+            KeyLookup::Unavailable | KeyLookup::Pending(_) => {
+                return Err(AuthError::new(ErrorKind::AuthUnavailable))
+            }
+        };
+        // RFC 8725 §3.1: the key decides the algorithm, not the token.
+        if key.algorithm() != alg {
+            return Err(malformed("the token's algorithm does not match its key"));
+        }
+        let mut signature_buf = [0u8; MAX_SIGNATURE_LEN];
+        let signature =
+            match decode(compact.signature, &mut signature_buf, "the token signature is not base64url")? {
+                compact::Decoded::Stack(bytes) => bytes,
+                compact::Decoded::Heap(_) => return Err(malformed("the token signature is too large")),
+            };
+        if !key.verify(compact.signing_input.as_bytes(), signature) {
+            return Err(malformed("the token signature is invalid"));
+        }
+        let mut payload_buf = [0u8; 1024];
+        let payload = decode(compact.payload, &mut payload_buf, "the token payload is not base64url")?;
+        let claims: C =
+            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
+        let registered: claims::RegisteredClaims<'_> =
+            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
+        let facts = registered.into_facts(header.typ.as_deref());
+        self.rules.check_static(&facts)?;
+        Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))
+    }
+}
