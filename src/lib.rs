@@ -72,6 +72,7 @@ mod source;
 mod verify;
 
 pub mod binding;
+pub mod issue;
 pub mod keys;
 pub mod rejection;
 pub mod revocation;
@@ -83,6 +84,7 @@ pub use body::JwtBody;
 pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
 pub use error::{AuthError, ErrorKind};
+pub use issue::{MintedToken, SigningKey, TokenIssuer};
 pub use keys::{StaticKeys, VerificationKey};
 pub use layer::{JwtLayer, JwtService, ResponseFuture};
 pub use mfa::MfaPolicy;
