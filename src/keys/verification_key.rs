@@ -27,6 +27,7 @@ use crate::config::ConfigError;
 /// assert!(VerificationKey::hmac(Algorithm::HS256, b"short").is_err());
 /// # Ok::<(), tower_jwt_guard::ConfigError>(())
 /// ```
+#[derive(Clone)]
 pub struct VerificationKey {
     kid: Option<String>,
     algorithm: Algorithm,
@@ -36,6 +37,7 @@ pub struct VerificationKey {
 // The HMAC key holds its precomputed inner and outer pads; it lives once per key behind an
 // `Arc`, so its size costs nothing per request and boxing it would add an indirection.
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 enum Verifier {
     Hmac(hmac::Key),
     Public(signature::ParsedPublicKey),

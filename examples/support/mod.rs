@@ -1,0 +1,142 @@
+//! Configuration shared by the examples: one set of environment variables, one behaviour
+//! (see the table in the README). Bad configuration ends the process with exit code 2 and a
+//! one-line message naming the variable; nothing here panics.
+
+#![allow(dead_code)] // each example uses the part it needs
+
+use std::net::SocketAddr;
+use std::process::exit;
+
+use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+use tower_jwt_guard::{Algorithm, JwtAuth, JwtAuthBuilder, VerificationKey};
+
+/// Where the keys come from.
+pub enum KeyConfig {
+    /// An HMAC secret: from `JWT_SECRET`, or generated at start (never printed).
+    Secret { secret: Vec<u8>, algorithm: Algorithm, generated: bool },
+    /// A PEM public key read from `JWT_PUBLIC_KEY`; this process cannot mint tokens.
+    PublicKey { key: VerificationKey },
+}
+
+/// Everything the examples read from the environment.
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub keys: KeyConfig,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// Prints `variable: message` and exits with code 2.
+pub fn fail(variable: &str, message: impl std::fmt::Display) -> ! {
+    eprintln!("error: {variable}: {message}");
+    exit(2)
+}
+
+fn var(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Some(value),
+        Ok(_) => None,
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(_)) => fail(name, "is not valid UTF-8"),
+    }
+}
+
+fn algorithm(name: &str) -> Option<Algorithm> {
+    var(name)
+        .map(|value| value.parse().unwrap_or_else(|_| fail(name, format!("unknown algorithm {value:?}"))))
+}
+
+impl Settings {
+    /// Reads the environment; `default_bind` is the example's default listening address.
+    pub fn from_env(default_bind: &str) -> Settings {
+        let bind = var("BIND")
+            .unwrap_or_else(|| default_bind.to_string())
+            .parse()
+            .unwrap_or_else(|_| fail("BIND", "expected an address like 127.0.0.1:3000"));
+        let selectors: Vec<&str> = ["JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_JWKS_URL", "JWT_OIDC_ISSUER"]
+            .into_iter()
+            .filter(|name| var(name).is_some())
+            .collect();
+        if selectors.len() > 1 {
+            fail(selectors[1], format!("set only one of {}", selectors.join(", ")));
+        }
+        let alg = algorithm("JWT_ALG");
+        let keys = match selectors.first().copied() {
+            None => {
+                let mut secret = vec![0u8; 32];
+                aws_lc_rs::rand::fill(&mut secret).unwrap_or_else(|_| fail("JWT_SECRET", "no randomness"));
+                KeyConfig::Secret { secret, algorithm: alg.unwrap_or(Algorithm::HS256), generated: true }
+            }
+            Some("JWT_SECRET") => {
+                let secret = var("JWT_SECRET").unwrap_or_default().into_bytes();
+                let algorithm = alg.unwrap_or(Algorithm::HS256);
+                if let Err(err) = VerificationKey::hmac(algorithm, &secret) {
+                    fail("JWT_SECRET", err);
+                }
+                KeyConfig::Secret { secret, algorithm, generated: false }
+            }
+            Some("JWT_PUBLIC_KEY") => {
+                let path = var("JWT_PUBLIC_KEY").unwrap_or_default();
+                let pem = std::fs::read(&path)
+                    .unwrap_or_else(|err| fail("JWT_PUBLIC_KEY", format!("cannot read {path}: {err}")));
+                let key =
+                    VerificationKey::from_pem(&pem, alg).unwrap_or_else(|err| fail("JWT_PUBLIC_KEY", err));
+                KeyConfig::PublicKey { key }
+            }
+            Some(other) => fail(other, "needs the `jwks` feature, which this build does not support yet"),
+        };
+        Settings { bind, keys, issuer: var("JWT_ISSUER"), audience: var("JWT_AUDIENCE") }
+    }
+
+    /// A verifier configuration with the keys, issuer and audience set.
+    pub fn auth_builder(&self) -> JwtAuthBuilder {
+        let mut builder = JwtAuth::builder();
+        builder = match &self.keys {
+            KeyConfig::Secret { secret, algorithm, .. } => {
+                builder.try_key(VerificationKey::hmac(*algorithm, secret))
+            }
+            KeyConfig::PublicKey { key } => builder.key(key.clone()),
+        };
+        if let Some(issuer) = &self.issuer {
+            builder = builder.issuer(issuer.clone());
+        }
+        if let Some(audience) = &self.audience {
+            builder = builder.audience(audience.clone());
+        }
+        builder
+    }
+
+    /// An issuer for demo tokens, when this process holds the secret.
+    pub fn token_issuer(&self) -> Option<TokenIssuer> {
+        let KeyConfig::Secret { secret, algorithm, .. } = &self.keys else { return None };
+        let key = SigningKey::hmac(*algorithm, secret).unwrap_or_else(|err| fail("JWT_SECRET", err));
+        let mut builder = TokenIssuer::builder(key);
+        if let Some(issuer) = &self.issuer {
+            builder = builder.issuer(issuer.clone());
+        }
+        if let Some(audience) = &self.audience {
+            builder = builder.audience(audience.clone());
+        }
+        Some(builder.build())
+    }
+
+    /// A line that says where the keys come from, without revealing them.
+    pub fn describe_keys(&self) -> String {
+        match &self.keys {
+            KeyConfig::Secret { algorithm, generated: true, .. } => {
+                format!(
+                    "{algorithm:?} with a random secret generated at start (set JWT_SECRET to choose one)"
+                )
+            }
+            KeyConfig::Secret { algorithm, generated: false, .. } => format!("{algorithm:?} with JWT_SECRET"),
+            KeyConfig::PublicKey { key } => {
+                format!("{:?} with the public key in JWT_PUBLIC_KEY", key.algorithm())
+            }
+        }
+    }
+}
+
+/// Resolves on Ctrl-C, for graceful shutdown.
+pub async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
