@@ -34,12 +34,10 @@ pub struct VerificationKey {
     verifier: Verifier,
 }
 
-// The HMAC key holds its precomputed inner and outer pads; it lives once per key behind an
-// `Arc`, so its size costs nothing per request and boxing it would add an indirection.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum Verifier {
-    Hmac(hmac::Key),
+    /// Boxed: the prepared key (with its precomputed pads) is over a kilobyte.
+    Hmac(Box<hmac::Key>),
     Public(signature::ParsedPublicKey),
 }
 
@@ -68,7 +66,7 @@ impl VerificationKey {
         if secret.len() < min_len {
             return Err(ConfigError::WeakSecret { algorithm, min_len, len: secret.len() });
         }
-        Ok(Self::prepared(algorithm, Verifier::Hmac(hmac::Key::new(hmac_alg, secret))))
+        Ok(Self::prepared(algorithm, Verifier::Hmac(Box::new(hmac::Key::new(hmac_alg, secret)))))
     }
 
     /// A public key in PEM form (`PUBLIC KEY` or `RSA PUBLIC KEY`), for `algorithm`.
