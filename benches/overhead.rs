@@ -5,7 +5,7 @@
 //! `cargo bench --bench overhead` (add `-- --quick` for a fast look).
 
 #[path = "../tests/harness/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod harness;
 
 use std::time::Duration;
