@@ -58,6 +58,10 @@ impl<C: fmt::Debug> fmt::Debug for Claims<C> {
     }
 }
 
+/// Marks a request the layer let through without a token (optional mode).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Anonymous;
+
 /// The binding claims a token carries under `cnf` (RFC 7800 confirmation).
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[non_exhaustive]

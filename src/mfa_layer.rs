@@ -1,0 +1,292 @@
+//! [`RequireMfaLayer`]: demand a second factor for chosen routes or gRPC methods, in front of
+//! services whose handlers you cannot change (tonic-health, a generated gRPC server, a proxy).
+//!
+//! Place it *inside* [`JwtLayer`](crate::JwtLayer): it reads the [`AuthContext`] the layer put
+//! into the request's extensions and checks it against the configured
+//! [`MfaPolicy`](crate::MfaPolicy) ([`JwtAuthBuilder::mfa`](crate::JwtAuthBuilder::mfa)).
+//! Without a second factor the answer is `MFA_REQUIRED`, rendered like every rejection: HTTP 401
+//! with the RFC 9470 step-up challenge, or gRPC status 7 PERMISSION_DENIED.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::body::JwtBody;
+use crate::context::{Anonymous, AuthContext};
+use crate::error::{AuthError, ErrorKind};
+use crate::rejection::{Protocol, Responder};
+
+/// Which requests need a second factor.
+enum Scope {
+    Every,
+    Paths(Vec<String>),
+    Matching(Box<dyn Fn(&str) -> bool + Send + Sync>),
+}
+
+impl Scope {
+    fn covers(&self, path: &str) -> bool {
+        match self {
+            Scope::Every => true,
+            Scope::Paths(paths) => paths.iter().any(|p| p == path),
+            Scope::Matching(predicate) => predicate(path),
+        }
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Every => f.write_str("Every"),
+            Scope::Paths(paths) => f.debug_tuple("Paths").field(paths).finish(),
+            Scope::Matching(_) => f.write_str("Matching(..)"),
+        }
+    }
+}
+
+/// A tower layer that lets a request through only when its token satisfies the
+/// [`MfaPolicy`](crate::MfaPolicy): the layer form of the [`RequireMfa`](crate::RequireMfa)
+/// extractor, for any service (tonic, hyper, axum).
+///
+/// It must sit inside [`JwtLayer`](crate::JwtLayer) (in `ServiceBuilder` and tonic's
+/// `Server::builder().layer(..)`, the layer added later is the inner one). A gRPC method's path
+/// is `/<package>.<Service>/<Method>`.
+///
+/// ```
+/// use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+/// use tower_jwt_guard::{issue::SigningKey, JwtAuth, RequireMfaLayer, TokenIssuer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let secret = [7u8; 32];
+/// let auth = JwtAuth::builder().hmac_secret(secret).build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(auth.layer::<serde_json::Value>())
+///     // Watch needs a second factor; Check only a valid token.
+///     .layer(RequireMfaLayer::for_paths(["/grpc.health.v1.Health/Watch"]))
+///     .service(service_fn(|_request: http::Request<String>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+///     }));
+///
+/// let issuer = TokenIssuer::builder(SigningKey::hmac(tower_jwt_guard::Algorithm::HS256, secret)?).build();
+/// let password_only = issuer.mint("alice", &serde_json::json!({ "amr": ["pwd"] }))?.token;
+/// let call = |path: &str| {
+///     http::Request::builder()
+///         .uri(path)
+///         .header("content-type", "application/grpc")
+///         .header("authorization", format!("Bearer {password_only}"))
+///         .body(String::new())
+///         .unwrap()
+/// };
+///
+/// let check = service.clone().oneshot(call("/grpc.health.v1.Health/Check")).await?;
+/// assert!(check.headers().get("grpc-status").is_none(), "let through");
+///
+/// let watch = service.clone().oneshot(call("/grpc.health.v1.Health/Watch")).await?;
+/// assert_eq!(watch.headers()["grpc-status"], "7"); // PERMISSION_DENIED
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RequireMfaLayer {
+    scope: Arc<Scope>,
+}
+
+impl Default for RequireMfaLayer {
+    fn default() -> Self {
+        RequireMfaLayer::new()
+    }
+}
+
+impl RequireMfaLayer {
+    /// Every request that reaches the layer needs a second factor.
+    ///
+    /// ```
+    /// let layer = tower_jwt_guard::RequireMfaLayer::new();
+    /// # let _ = layer;
+    /// ```
+    pub fn new() -> Self {
+        RequireMfaLayer { scope: Arc::new(Scope::Every) }
+    }
+
+    /// Only requests whose path is exactly one of `paths` need a second factor
+    /// (for gRPC: `/<package>.<Service>/<Method>`).
+    ///
+    /// ```
+    /// let layer = tower_jwt_guard::RequireMfaLayer::for_paths(["/admin", "/grpc.health.v1.Health/Watch"]);
+    /// # let _ = layer;
+    /// ```
+    pub fn for_paths<I, P>(paths: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        RequireMfaLayer { scope: Arc::new(Scope::Paths(paths.into_iter().map(Into::into).collect())) }
+    }
+
+    /// Only requests whose path satisfies `predicate` need a second factor.
+    ///
+    /// ```
+    /// // Every method of the admin service.
+    /// let layer = tower_jwt_guard::RequireMfaLayer::for_paths_matching(|path| path.starts_with("/shop.Admin/"));
+    /// # let _ = layer;
+    /// ```
+    pub fn for_paths_matching<F>(predicate: F) -> Self
+    where
+        F: Fn(&str) -> bool + Send + Sync + 'static,
+    {
+        RequireMfaLayer { scope: Arc::new(Scope::Matching(Box::new(predicate))) }
+    }
+}
+
+impl<S> Layer<S> for RequireMfaLayer {
+    type Service = RequireMfaService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireMfaService { inner, scope: Arc::clone(&self.scope) }
+    }
+}
+
+/// The service made by [`RequireMfaLayer`].
+#[derive(Clone)]
+pub struct RequireMfaService<S> {
+    inner: S,
+    scope: Arc<Scope>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RequireMfaService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequireMfaService").field("inner", &self.inner).field("scope", &self.scope).finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireMfaService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<JwtBody<ResBody>>;
+    type Error = S::Error;
+    type Future = RequireMfaFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        if !self.scope.covers(request.uri().path()) {
+            return RequireMfaFuture::inner(self.inner.call(request));
+        }
+        match check(&request) {
+            Ok(()) => RequireMfaFuture::inner(self.inner.call(request)),
+            Err(response) => RequireMfaFuture::rejected(response),
+        }
+    }
+}
+
+/// `Ok` when the request's token satisfies the MFA policy, the rejection's response otherwise.
+fn check<B>(request: &Request<B>) -> Result<(), Response<Bytes>> {
+    let protocol = Protocol::of(request.headers());
+    let (error, responder) = match request.extensions().get::<AuthContext>() {
+        Some(context) if context.mfa_satisfied() => return Ok(()),
+        Some(context) => {
+            let policy = context.policy();
+            (policy.mfa.challenge(), policy.responder.clone())
+        }
+        None if request.extensions().get::<Anonymous>().is_some() => {
+            (AuthError::new(ErrorKind::MissingToken), Responder::default())
+        }
+        None => {
+            tracing::error!(
+                target: "tower_jwt_guard",
+                path = request.uri().path(),
+                "RequireMfaLayer without JwtLayer in front of it"
+            );
+            (AuthError::new(ErrorKind::MissingLayer), Responder::default())
+        }
+    };
+    tracing::info!(
+        target: "tower_jwt_guard",
+        code = error.code(),
+        reason = %error,
+        method = %request.method(),
+        path = request.uri().path(),
+        "request rejected"
+    );
+    Err(responder.respond(&error, protocol))
+}
+
+pin_project! {
+    /// The future of [`RequireMfaService`]: the inner service's future or a rejection.
+    pub struct RequireMfaFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<Bytes>> },
+    }
+}
+
+impl<F> RequireMfaFuture<F> {
+    fn inner(future: F) -> Self {
+        RequireMfaFuture { kind: Kind::Inner { future } }
+    }
+
+    fn rejected(response: Response<Bytes>) -> Self {
+        RequireMfaFuture { kind: Kind::Rejected { response: Some(response) } }
+    }
+}
+
+impl<F> fmt::Debug for RequireMfaFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Inner { .. } => "Inner",
+            Kind::Rejected { .. } => "Rejected",
+        };
+        f.debug_struct("RequireMfaFuture").field("state", &state).finish()
+    }
+}
+
+impl<F, ResBody, E> Future for RequireMfaFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<JwtBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx).map_ok(|response| response.map(JwtBody::inner)),
+            KindProj::Rejected { response } => {
+                let response = response.take().expect("RequireMfaFuture polled after completion");
+                Poll::Ready(Ok(response.map(JwtBody::full)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_cover_what_they_say() {
+        assert!(Scope::Every.covers("/anything"));
+        let paths = Scope::Paths(vec!["/a.B/C".into()]);
+        assert!(paths.covers("/a.B/C"));
+        assert!(!paths.covers("/a.B/C/"));
+        assert!(!paths.covers("/a.B/D"));
+        let matching = Scope::Matching(Box::new(|p| p.starts_with("/admin")));
+        assert!(matching.covers("/admin/users"));
+        assert!(!matching.covers("/me"));
+    }
+}
