@@ -20,7 +20,9 @@ use tonic_health::pb::HealthCheckRequest;
 
 fn usage(message: &str) -> ! {
     eprintln!("error: {message}");
-    eprintln!("usage: tonic_client [--watch] [TOKEN]   (or TOKEN in the environment; SERVER=http://host:port)");
+    eprintln!(
+        "usage: tonic_client [--watch] [TOKEN]   (or TOKEN in the environment; SERVER=http://host:port)"
+    );
     exit(2)
 }
 

@@ -182,18 +182,18 @@ where
         if !self.scope.covers(request.uri().path()) {
             return RequireMfaFuture::inner(self.inner.call(request));
         }
-        match check(&request) {
-            Ok(()) => RequireMfaFuture::inner(self.inner.call(request)),
-            Err(response) => RequireMfaFuture::rejected(response),
+        match rejection(&request) {
+            None => RequireMfaFuture::inner(self.inner.call(request)),
+            Some(response) => RequireMfaFuture::rejected(response),
         }
     }
 }
 
-/// `Ok` when the request's token satisfies the MFA policy, the rejection's response otherwise.
-fn check<B>(request: &Request<B>) -> Result<(), Response<Bytes>> {
+/// `None` when the request's token satisfies the MFA policy, the rejection's response otherwise.
+fn rejection<B>(request: &Request<B>) -> Option<Response<Bytes>> {
     let protocol = Protocol::of(request.headers());
     let (error, responder) = match request.extensions().get::<AuthContext>() {
-        Some(context) if context.mfa_satisfied() => return Ok(()),
+        Some(context) if context.mfa_satisfied() => return None,
         Some(context) => {
             let policy = context.policy();
             (policy.mfa.challenge(), policy.responder.clone())
@@ -218,7 +218,7 @@ fn check<B>(request: &Request<B>) -> Result<(), Response<Bytes>> {
         path = request.uri().path(),
         "request rejected"
     );
-    Err(responder.respond(&error, protocol))
+    Some(responder.respond(&error, protocol))
 }
 
 pin_project! {

@@ -208,5 +208,4 @@ fn the_example_client_gets_serving_with_the_banner_token() {
     let refused = example_process::run("tonic_client", &[], &env);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).starts_with("Unauthenticated (16)"), "{refused:?}");
-
 }

@@ -15,6 +15,21 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+/// The configuration the examples read: cleared, so the caller's environment does not leak in.
+const CONFIGURATION: [&str; 11] = [
+    "JWT_SECRET",
+    "JWT_PUBLIC_KEY",
+    "JWT_ALG",
+    "JWT_JWKS_URL",
+    "JWT_OIDC_ISSUER",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "REDIS_URL",
+    "TRUSTED_PROXIES",
+    "SERVER",
+    "TOKEN",
+];
+
 /// How long to wait for a line the program is expected to print (a guard against a hang,
 /// not a timing assertion).
 const LINE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -93,7 +108,10 @@ impl Example {
     pub fn start(name: &str, env: &[(&str, &str)]) -> Example {
         let program = build(&[name]).join(name);
         let mut command = Command::new(&program);
-        command.env("BIND", "127.0.0.1:0").env("RUST_LOG", "info");
+        for name in CONFIGURATION {
+            command.env_remove(name);
+        }
+        command.env("BIND", "127.0.0.1:0");
         for (key, value) in env {
             command.env(key, value);
         }
@@ -153,7 +171,10 @@ impl Drop for Example {
 pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let program = build(&[name]).join(name);
     let mut command = Command::new(&program);
-    command.args(args).env_remove("TOKEN");
+    command.args(args);
+    for name in CONFIGURATION {
+        command.env_remove(name);
+    }
     for (key, value) in env {
         command.env(key, value);
     }
