@@ -209,6 +209,7 @@ impl AuthContext {
         &self.policy
     }
 
+    #[cfg(feature = "axum")]
     pub(crate) fn policy_arc(&self) -> &Arc<ContextPolicy> {
         &self.policy
     }

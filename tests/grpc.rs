@@ -209,3 +209,103 @@ fn the_example_client_gets_serving_with_the_banner_token() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stdout).starts_with("Unauthenticated (16)"), "{refused:?}");
 }
+
+/// A hand-written tonic service reading the claims with `GrpcAuth` (feature `tonic`).
+#[cfg(feature = "tonic")]
+mod handlers {
+    use super::*;
+
+    use tonic::transport::server::TcpIncoming;
+    use tonic::transport::Server;
+    use tonic::Response;
+    use tonic_health::pb::health_server::{Health, HealthServer};
+    use tonic_health::pb::HealthCheckResponse;
+    use tower_jwt_guard::{GrpcAuth, JwtAuth, RequireMfaLayer};
+
+    /// `Check` answers SERVING for alice only, and for the service "admin" needs a second factor.
+    struct WhoIsServed;
+
+    #[tonic::async_trait]
+    impl Health for WhoIsServed {
+        async fn check(
+            &self,
+            request: Request<HealthCheckRequest>,
+        ) -> Result<Response<HealthCheckResponse>, Status> {
+            let claims = request.claims::<serde_json::Value>()?;
+            if request.get_ref().service == "admin" {
+                request.require_mfa()?;
+            }
+            let status = match (claims["sub"].as_str(), request.auth_context()?.subject()) {
+                (Some("alice"), Some("alice")) => ServingStatus::Serving,
+                _ => ServingStatus::NotServing,
+            };
+            Ok(Response::new(HealthCheckResponse { status: status as i32 }))
+        }
+
+        type WatchStream = futures_util::stream::Empty<Result<HealthCheckResponse, Status>>;
+
+        async fn watch(&self, _: Request<HealthCheckRequest>) -> Result<Response<Self::WatchStream>, Status> {
+            Err(Status::unimplemented("not in this test"))
+        }
+    }
+
+    /// Serves `WhoIsServed` behind the layer (optional mode when `optional`), with a second
+    /// factor demanded by `RequireMfaLayer` for Watch.
+    async fn serve(optional: bool) -> HealthClient<Channel> {
+        let auth = JwtAuth::builder().hmac_secret(SECRET).optional(optional).build().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(
+            Server::builder()
+                .layer(auth.layer::<serde_json::Value>())
+                .layer(RequireMfaLayer::for_paths(["/grpc.health.v1.Health/Watch"]))
+                .add_service(HealthServer::new(WhoIsServed))
+                .serve_with_incoming(TcpIncoming::from(listener)),
+        );
+        HealthClient::new(Channel::from_shared(url).unwrap().connect().await.unwrap())
+    }
+
+    fn for_service(service: &str, authorization: Option<String>) -> Request<HealthCheckRequest> {
+        let mut request = Request::new(HealthCheckRequest { service: service.into() });
+        if let Some(value) = authorization {
+            request.metadata_mut().insert("authorization", MetadataValue::try_from(value).unwrap());
+        }
+        request
+    }
+
+    #[tokio::test]
+    async fn handlers_read_the_claims_and_demand_mfa_per_call() {
+        let mut client = serve(false).await;
+        let bob = issuer().mint("bob", &json!({})).unwrap().token;
+        let answer = |r: Response<HealthCheckResponse>| r.into_inner().status;
+
+        let alice = client.check(for_service("", Some(bearer(&token())))).await.map(answer);
+        assert_eq!(alice.unwrap(), SERVING);
+        let bob = client.check(for_service("", Some(bearer(&bob)))).await.map(answer);
+        assert_eq!(bob.unwrap(), ServingStatus::NotServing as i32);
+
+        let status = client.check(for_service("admin", Some(bearer(&token())))).await.unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+        assert_eq!(status.message(), "MFA_REQUIRED: a stronger authentication is required");
+        let admin = client.check(for_service("admin", Some(bearer(&mfa_token())))).await.map(answer);
+        assert_eq!(admin.unwrap(), SERVING);
+    }
+
+    #[tokio::test]
+    async fn anonymous_calls_in_optional_mode_are_unauthenticated_not_internal() {
+        let mut client = serve(true).await;
+        // the layer lets it through; the handler's `claims()` refuses it
+        let status = client.check(for_service("", None)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        assert!(status.message().starts_with("MISSING_TOKEN"), "{status:?}");
+        // RequireMfaLayer refuses it too, as a token problem
+        let status = client.watch(for_service("", None)).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        // a bad token is still refused by the layer in optional mode
+        let status = client.check(for_service("", Some(bearer(&expired_token())))).await.unwrap_err();
+        assert!(status.message().starts_with("TOKEN_EXPIRED"), "{status:?}");
+        // a good one passes
+        let alice = client.check(for_service("", Some(bearer(&token())))).await.unwrap();
+        assert_eq!(alice.into_inner().status, SERVING);
+    }
+}
