@@ -31,6 +31,14 @@
 //! # }
 //! ```
 //!
+//! ## tonic and hyper
+//!
+//! The same layer goes into tonic's `Server::builder().layer(..)` or a `tower::ServiceBuilder`
+//! in front of a hyper service; a refused gRPC call gets a gRPC status (trailers-only), never a
+//! bare HTTP 401. [`RequireMfaLayer`] demands a second factor for chosen paths or gRPC methods
+//! of services whose handlers you cannot change; with the `tonic` feature, `GrpcAuth` reads the
+//! claims in your own handlers. See the `tonic_server` and `hyper_server` examples.
+//!
 //! ## The request path
 //!
 //! Read the modules in this order; each is one step:
