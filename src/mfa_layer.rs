@@ -116,7 +116,8 @@ impl RequireMfaLayer {
     }
 
     /// Only requests whose path is exactly one of `paths` need a second factor
-    /// (for gRPC: `/<package>.<Service>/<Method>`).
+    /// (for gRPC: `/<package>.<Service>/<Method>`). The comparison is byte for byte on the
+    /// request's path as received (not percent-decoded), which is what tonic and axum route on.
     ///
     /// ```
     /// let layer = tower_jwt_guard::RequireMfaLayer::for_paths(["/admin", "/grpc.health.v1.Health/Watch"]);
@@ -130,7 +131,8 @@ impl RequireMfaLayer {
         RequireMfaLayer { scope: Arc::new(Scope::Paths(paths.into_iter().map(Into::into).collect())) }
     }
 
-    /// Only requests whose path satisfies `predicate` need a second factor.
+    /// Only requests whose path (as received, not percent-decoded) satisfies `predicate` need
+    /// a second factor. Prefer a prefix test that ends with `/` over a substring test.
     ///
     /// ```
     /// // Every method of the admin service.

@@ -309,3 +309,58 @@ mod handlers {
         assert_eq!(alice.into_inner().status, SERVING);
     }
 }
+
+/// The asynchronous path (a revocation store that must ask a remote server) under tonic:
+/// a revoked token is 16 UNAUTHENTICATED, a store that is down is 14 UNAVAILABLE (fail closed).
+mod revocation {
+    use super::*;
+
+    use tonic::transport::server::TcpIncoming;
+    use tonic::transport::Server;
+    use tower_jwt_guard::revocation::{RevocationCheck, RevocationStore};
+    use tower_jwt_guard::{JwtAuth, TokenFacts};
+
+    /// Answers after a round trip through the runtime, like a remote store: subject `mallory`
+    /// is revoked, and for subject `outage` the store's server does not answer.
+    struct RemoteStore;
+
+    impl RevocationStore for RemoteStore {
+        fn check(&self, token: &TokenFacts) -> RevocationCheck {
+            let subject = token.subject.clone().unwrap_or_default();
+            RevocationCheck::Pending(Box::pin(async move {
+                tokio::task::yield_now().await;
+                match subject.as_str() {
+                    "mallory" => RevocationCheck::Revoked,
+                    "outage" => RevocationCheck::Unavailable,
+                    _ => RevocationCheck::Valid,
+                }
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn revoked_is_unauthenticated_and_a_store_outage_is_unavailable() {
+        let auth = JwtAuth::builder().hmac_secret(SECRET).revocation(RemoteStore).build().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(
+            Server::builder()
+                .layer(auth.layer::<serde_json::Value>())
+                .add_service(health)
+                .serve_with_incoming(TcpIncoming::from(listener)),
+        );
+        let mut client = HealthClient::new(Channel::from_shared(url).unwrap().connect().await.unwrap());
+        let token_of = |sub: &str| bearer(&issuer().mint(sub, &json!({})).unwrap().token);
+
+        assert_eq!(check(&mut client, &[&token_of("alice")]).await.unwrap(), SERVING);
+
+        let status = check(&mut client, &[&token_of("mallory")]).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        assert!(status.message().starts_with("TOKEN_REVOKED"), "{status:?}");
+
+        let status = check(&mut client, &[&token_of("outage")]).await.unwrap_err();
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(status.message().starts_with("AUTH_UNAVAILABLE"), "{status:?}");
+    }
+}
