@@ -364,3 +364,10 @@ mod revocation {
         assert!(status.message().starts_with("AUTH_UNAVAILABLE"), "{status:?}");
     }
 }
+
+#[test]
+fn bad_configuration_ends_with_exit_code_2_naming_the_variable() {
+    let output = example_process::expect_exit("tonic_server", &[("BIND", "not an address")]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: BIND:"), "{output:?}");
+}

@@ -162,3 +162,12 @@ async fn unknown_routes_are_not_found() {
     let (status, _, _, _) = get(&clients()[0].0, format!("{}/nope", server.url()), &[]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn bad_configuration_ends_with_exit_code_2_naming_the_variable() {
+    let output = example_process::expect_exit("hyper_server", &[("JWT_SECRET", "too short")]);
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("error: JWT_SECRET:"), "{stderr}");
+    assert!(!stderr.contains("too short"), "the secret is never printed: {stderr}");
+}

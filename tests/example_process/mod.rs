@@ -180,3 +180,31 @@ pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
     command.output().unwrap_or_else(|err| panic!("cannot run {}: {err}", program.display()))
 }
+
+/// Starts the example server `name` with `env` and waits (bounded) for it to exit on its own,
+/// as it must on bad configuration; a server still running after the wait is killed and reported.
+pub fn expect_exit(name: &str, env: &[(&str, &str)]) -> Output {
+    let program = build(&[name]).join(name);
+    let mut command = Command::new(&program);
+    for name in CONFIGURATION {
+        command.env_remove(name);
+    }
+    command.env("BIND", "127.0.0.1:0");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {}: {err}", program.display()));
+    for _ in 0..600 {
+        if child.try_wait().expect("the child's status").is_some() {
+            return child.wait_with_output().expect("the child's output");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("the child's output");
+    panic!("{name} kept running with {env:?}: {output:?}");
+}
