@@ -33,7 +33,10 @@ async fn main() {
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
             "--watch" => watch = true,
-            "-h" | "--help" => usage("help"),
+            "-h" | "--help" => {
+                println!("usage: tonic_client [--watch] [TOKEN]   (or TOKEN in the environment; SERVER=http://host:port)");
+                return;
+            }
             other if other.starts_with('-') => usage(&format!("unknown option {other}")),
             _ if token.is_some() => usage("more than one token"),
             _ => token = Some(arg),

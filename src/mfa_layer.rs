@@ -280,6 +280,88 @@ where
 mod tests {
     use super::*;
 
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    use tower::{service_fn, ServiceBuilder, ServiceExt};
+
+    use crate::issue::{SigningKey, TokenIssuer};
+    use crate::{Algorithm, JwtAuth, MfaPolicy};
+
+    const SECRET: [u8; 32] = [7; 32];
+
+    async fn ok(_: Request<String>) -> Result<Response<String>, Infallible> {
+        Ok(Response::new("ok".into()))
+    }
+
+    fn request(path: &str, token: Option<&str>) -> Request<String> {
+        let mut builder = Request::builder().uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        builder.body(String::new()).unwrap()
+    }
+
+    fn token(amr: &[&str]) -> String {
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap()).build();
+        issuer.mint("alice", &serde_json::json!({ "amr": amr })).unwrap().token
+    }
+
+    #[tokio::test]
+    async fn http_step_up_challenge_follows_the_configured_policy() {
+        let policy = MfaPolicy::default().accept_acr(["gold"]).max_auth_age(Duration::from_secs(300));
+        let auth = JwtAuth::builder().hmac_secret(SECRET).mfa(policy).build().unwrap();
+        let service = ServiceBuilder::new()
+            .layer(auth.layer::<serde_json::Value>())
+            .layer(RequireMfaLayer::for_paths_matching(|path| path.starts_with("/admin/")))
+            .service_fn(ok);
+
+        let open = service.clone().oneshot(request("/me", Some(&token(&["pwd"])))).await.unwrap();
+        assert_eq!(open.status(), 200);
+        let refused = service.clone().oneshot(request("/admin/users", Some(&token(&["pwd"])))).await.unwrap();
+        assert_eq!(refused.status(), 401);
+        let challenge = refused.headers()[http::header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.contains(r#"error="insufficient_user_authentication""#), "{challenge}");
+        assert!(challenge.contains(r#"acr_values="gold""#), "{challenge}");
+        assert!(challenge.contains("max_age=300"), "{challenge}");
+        // amr otp without a recent auth_time does not satisfy a policy with a maximum age
+        let stale =
+            service.clone().oneshot(request("/admin/users", Some(&token(&["pwd", "otp"])))).await.unwrap();
+        assert_eq!(stale.status(), 401);
+    }
+
+    #[tokio::test]
+    async fn without_the_jwt_layer_in_front_it_fails_closed() {
+        // The wrong order: RequireMfaLayer outside JwtLayer sees no AuthContext.
+        let auth = JwtAuth::builder().hmac_secret(SECRET).build().unwrap();
+        let service = ServiceBuilder::new()
+            .layer(RequireMfaLayer::new())
+            .layer(auth.layer::<serde_json::Value>())
+            .service_fn(ok);
+        let response = service.oneshot(request("/admin", Some(&token(&["otp"])))).await.unwrap();
+        assert_eq!(response.status(), 500);
+        let grpc = service_fn(ok);
+        let mut grpc_request = request("/a.B/C", Some(&token(&["otp"])));
+        grpc_request.headers_mut().insert("content-type", http::HeaderValue::from_static("application/grpc"));
+        let response = RequireMfaLayer::new().layer(grpc).oneshot(grpc_request).await.unwrap();
+        assert_eq!(response.headers()["grpc-status"], "13");
+    }
+
+    #[tokio::test]
+    async fn anonymous_requests_in_optional_mode_are_missing_token() {
+        let auth = JwtAuth::builder().hmac_secret(SECRET).optional(true).build().unwrap();
+        let service = ServiceBuilder::new()
+            .layer(auth.layer::<serde_json::Value>())
+            .layer(RequireMfaLayer::for_paths(["/admin"]))
+            .service_fn(ok);
+        assert_eq!(service.clone().oneshot(request("/me", None)).await.unwrap().status(), 200);
+        let response = service.clone().oneshot(request("/admin", None)).await.unwrap();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()[http::header::WWW_AUTHENTICATE], r#"Bearer realm="api""#);
+        let mfa = service.oneshot(request("/admin", Some(&token(&["pwd", "hwk"])))).await.unwrap();
+        assert_eq!(mfa.status(), 200);
+    }
+
     #[test]
     fn scopes_cover_what_they_say() {
         assert!(Scope::Every.covers("/anything"));
