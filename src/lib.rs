@@ -71,6 +71,7 @@ mod pipeline;
 mod source;
 mod verify;
 
+pub mod audit;
 pub mod binding;
 pub mod issue;
 pub mod keys;
