@@ -421,6 +421,9 @@ impl JwtAuthBuilder {
             return Err(err);
         }
         let algorithms = self.allowed_algorithms()?;
+        if self.keys.duplicate_kid().is_some() {
+            return Err(ConfigError::Invalid("two keys share a kid"));
+        }
         if self.sources.is_empty() {
             return Err(ConfigError::Invalid("at least one token source is required"));
         }

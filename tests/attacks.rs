@@ -238,6 +238,18 @@ async fn public_keys_used_as_hmac_secrets_are_refused() {
         .await;
 }
 
+#[test]
+fn two_keys_with_one_kid_are_refused_at_build_time() {
+    // Wycheproof "DuplicateKid": a lookup by kid would silently pick the first key.
+    let k = keys();
+    let err = JwtAuth::builder()
+        .try_key(VerificationKey::hmac(Algorithm::HS256, k.hmac).map(|key| key.with_kid("a")))
+        .try_key(VerificationKey::from_pem(k.rsa_pem().as_bytes(), None).map(|key| key.with_kid("a")))
+        .build()
+        .unwrap_err();
+    assert_eq!(err, ConfigError::Invalid("two keys share a kid"));
+}
+
 #[tokio::test]
 async fn blank_and_short_hmac_secrets_are_refused() {
     for secret in [&b""[..], b"secret", &[0u8; 31]] {
