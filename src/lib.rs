@@ -81,6 +81,13 @@ pub mod revocation;
 #[cfg(feature = "axum")]
 mod extract;
 
+/// Entry points for the fuzz targets (`fuzz/`); not a public API.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzzing::{extract, parse_header, verify};
+}
+mod fuzzing;
+
 pub use body::JwtBody;
 pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
