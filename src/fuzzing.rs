@@ -22,7 +22,11 @@ use crate::verify::{JoseHeader, Verification};
 /// assert_eq!(tower_jwt_guard::__fuzz::extract(&auth, &headers, &uri).unwrap(), Some("a.b.c"));
 /// # Ok::<(), tower_jwt_guard::ConfigError>(())
 /// ```
-pub fn extract<'r>(auth: &JwtAuth, headers: &'r HeaderMap, uri: &'r Uri) -> Result<Option<&'r str>, AuthError> {
+pub fn extract<'r>(
+    auth: &JwtAuth,
+    headers: &'r HeaderMap,
+    uri: &'r Uri,
+) -> Result<Option<&'r str>, AuthError> {
     auth.shared.sources.extract(headers, uri)
 }
 
