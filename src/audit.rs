@@ -19,7 +19,7 @@
 //! ship audit events elsewhere, and counted ([`JwtAuth::audit_counts`]).
 //!
 //! The client address is the peer address the server put in the request's extensions as a
-//! [`SocketAddr`](std::net::SocketAddr) or an [`IpAddr`](std::net::IpAddr); proxies' headers are
+//! [`SocketAddr`] or an [`IpAddr`]; proxies' headers are
 //! not read here.
 //!
 //! ```
