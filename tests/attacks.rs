@@ -815,3 +815,170 @@ async fn key_bound_algorithms_refuse_cross_family_tokens() {
     hs.play(&[case("HS384 with the HS256 secret", format!("{input}.{}", b64(tag.as_ref())), INVALID_TOKEN)])
         .await;
 }
+
+/// The quickstart's own configuration code (examples/support), as `cargo run --example quickstart`
+/// builds it from the environment.
+#[path = "../examples/support/mod.rs"]
+mod support;
+
+/// A playbook in the manner of JWT attack tools' "all tests" mode, built for a server whose
+/// genuine token is `genuine` (signed by the server's key): every line must be refused.
+fn playbook(genuine: &str, public_key_forms: &[(&str, Vec<u8>)]) -> Vec<(String, String, Expect)> {
+    let k = keys();
+    let (h, p) = {
+        let mut parts = genuine.split('.');
+        (parts.next().unwrap(), parts.next().unwrap())
+    };
+    let header: Value = serde_json::from_slice(&base64_decode(h)).unwrap();
+    let claims = String::from_utf8(base64_decode(p)).unwrap();
+    let with_header = |extra: Value| {
+        let mut header = header.clone();
+        header.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        header.to_string()
+    };
+    let tampered = claims.replacen("alice", "admin", 1);
+    let sig = genuine.rsplit('.').next().unwrap();
+    let mut cases = vec![
+        case(
+            "claims tampered, signature kept",
+            format!("{}.{sig}", signing_input(&header.to_string(), &tampered)),
+            INVALID_TOKEN,
+        ),
+        case(
+            "signed with a random key",
+            craft::hs256(&[0x42; 32], &with_header(json!({"alg":"HS256"})), &claims),
+            INVALID_TOKEN,
+        ),
+        case("null signature", format!("{h}.{p}."), INVALID_TOKEN),
+        case(
+            "blank password",
+            craft::hs256(b"", &with_header(json!({"alg":"HS256"})), &tampered),
+            INVALID_TOKEN,
+        ),
+        case(
+            "psychic signature",
+            with_signature(&with_header(json!({"alg":"ES256"})), &tampered, &[0; 64]),
+            INVALID_TOKEN,
+        ),
+        case(
+            "embedded jwk",
+            k.rs256_with(
+                &k.rogue_rsa,
+                &with_header(json!({"alg":"RS256","jwk":{"kty":"RSA","e":"AQAB","n":"AQAB"}})),
+                &tampered,
+            ),
+            INVALID_TOKEN,
+        ),
+        case(
+            "spoofed jku",
+            k.rs256_with(
+                &k.rogue_rsa,
+                &with_header(json!({"alg":"RS256","jku":"http://127.0.0.1:9/jwks.json"})),
+                &tampered,
+            ),
+            INVALID_TOKEN,
+        ),
+        case(
+            "spoofed x5u",
+            k.rs256_with(
+                &k.rogue_rsa,
+                &with_header(json!({"alg":"RS256","x5u":"http://127.0.0.1:9/cert.pem"})),
+                &tampered,
+            ),
+            INVALID_TOKEN,
+        ),
+        case(
+            "kid /dev/null, blank key",
+            craft::hs256(
+                b"",
+                &with_header(json!({"alg":"HS256","kid":"../../../../../../dev/null"})),
+                &tampered,
+            ),
+            INVALID_TOKEN,
+        ),
+        case(
+            "kid SQL injection",
+            craft::hs256(
+                b"zzz",
+                &with_header(json!({"alg":"HS256","kid":"x' UNION SELECT 'zzz';--"})),
+                &tampered,
+            ),
+            INVALID_TOKEN,
+        ),
+        case(
+            "kid command injection",
+            craft::hs256(b"", &with_header(json!({"alg":"HS256","kid":"/dev/null; sleep 5"})), &tampered),
+            INVALID_TOKEN,
+        ),
+        case("genuine, unchanged", genuine, Expect::Ok),
+    ];
+    for none in none_casings() {
+        cases.push(case(
+            format!("alg {none}"),
+            format!("{}.", signing_input(&with_header(json!({"alg":none})), &tampered)),
+            INVALID_TOKEN,
+        ));
+    }
+    for (form, bytes) in public_key_forms {
+        for alg in ["HS256", "HS384", "HS512"] {
+            let input = signing_input(&with_header(json!({"alg":alg})), &tampered);
+            let hash = match alg {
+                "HS256" => aws_lc_rs::hmac::HMAC_SHA256,
+                "HS384" => aws_lc_rs::hmac::HMAC_SHA384,
+                _ => aws_lc_rs::hmac::HMAC_SHA512,
+            };
+            let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(hash, bytes), input.as_bytes());
+            cases.push(case(
+                format!("key confusion {alg} with {form}"),
+                format!("{input}.{}", b64(tag.as_ref())),
+                INVALID_TOKEN,
+            ));
+        }
+    }
+    cases
+}
+
+fn base64_decode(segment: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(segment).unwrap()
+}
+
+/// The quickstart's router around a configuration made by its own settings code.
+async fn serve_quickstart(settings: &support::Settings) -> Server {
+    serve(settings.auth_builder().build().unwrap()).await
+}
+
+#[tokio::test]
+async fn the_quickstart_resists_the_playbook_with_hs256_and_rs256() {
+    let k = keys();
+    let bind = "127.0.0.1:0".parse().unwrap();
+    // HS256, as with `JWT_SECRET`.
+    let hs = support::Settings {
+        bind,
+        keys: support::KeyConfig::Secret {
+            secret: k.hmac.to_vec(),
+            algorithm: Algorithm::HS256,
+            generated: false,
+        },
+        issuer: None,
+        audience: None,
+    };
+    let genuine = k.hs256(r#"{"alg":"HS256","typ":"JWT"}"#, &good_claims("alice"));
+    serve_quickstart(&hs).await.play(&playbook(&genuine, &[])).await;
+    // RS256, as with `JWT_PUBLIC_KEY` pointing at a PEM file.
+    let rs = support::Settings {
+        bind,
+        keys: support::KeyConfig::PublicKey {
+            key: VerificationKey::from_pem(k.rsa_pem().as_bytes(), None).unwrap(),
+        },
+        issuer: None,
+        audience: None,
+    };
+    let genuine = k.rs256(r#"{"alg":"RS256","typ":"JWT"}"#, &good_claims("alice"));
+    let forms = [
+        ("PEM", k.rsa_pem().into_bytes()),
+        ("SPKI DER", k.rsa_spki_der()),
+        ("PKCS#1 DER", k.rsa_pkcs1_der()),
+    ];
+    serve_quickstart(&rs).await.play(&playbook(&genuine, &forms)).await;
+}
