@@ -982,3 +982,30 @@ async fn the_quickstart_resists_the_playbook_with_hs256_and_rs256() {
     ];
     serve_quickstart(&rs).await.play(&playbook(&genuine, &forms)).await;
 }
+
+#[tokio::test]
+async fn optional_mode_never_downgrades_a_bad_token_to_anonymous() {
+    let k = keys();
+    let claims = good_claims("mallory");
+    let auth = hs_builder().optional(true).build().unwrap();
+    let handler = |claims: Option<Claims<Value>>| async move {
+        Json(
+            json!({"sub": claims.map_or("anonymous".to_owned(), |c| c["sub"].as_str().unwrap_or("?").to_owned())}),
+        )
+    };
+    let server = serve_app(Router::new().route("/me", get(handler)).route_layer(auth.layer::<Value>())).await;
+    let cases = [
+        case("alg none", format!("{}.", signing_input(r#"{"alg":"none"}"#, &claims)), INVALID_TOKEN),
+        case("blank secret", craft::hs256(b"", r#"{"alg":"HS256"}"#, &claims), INVALID_TOKEN),
+        case(
+            "expired",
+            k.hs256(r#"{"alg":"HS256"}"#, &format!(r#"{{"sub":"a","exp":{}}}"#, now() - 3600)),
+            EXPIRED,
+        ),
+        case("garbage", "garbage", INVALID_TOKEN),
+    ];
+    server.play(&cases).await;
+    let (status, body) = server.get("/me", &[]).await;
+    assert_eq!((status.as_u16(), body["sub"].as_str()), (200, Some("anonymous")));
+    assert_eq!(server.outcome("/me", &[b"Bearer"]).await, INVALID_REQUEST);
+}
