@@ -81,6 +81,7 @@ mod pipeline;
 mod source;
 mod verify;
 
+pub mod audit;
 pub mod binding;
 pub mod issue;
 pub mod keys;
@@ -91,6 +92,13 @@ pub mod revocation;
 mod extract;
 #[cfg(feature = "tonic")]
 mod grpc;
+
+/// Entry points for the fuzz targets (`fuzz/`); not a public API.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzzing::{extract, parse_header, verify};
+}
+mod fuzzing;
 
 pub use body::JwtBody;
 pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
