@@ -146,8 +146,13 @@ fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError
     if body.iter().fold(0u8, |invalid, &b| invalid | u8::from(!is_b64token(b))) != 0 {
         return Err(if body.iter().any(|&b| b == b' ' || b == b',') {
             invalid_request("more than one credential in the authorization header")
+        } else if body.iter().any(|&b| matches!(b, b';' | b'"' | b'\\')) {
+            invalid_request("the authorization header has a separator inside the token")
+        } else if !body.iter().all(u8::is_ascii_graphic) {
+            invalid_request("the authorization header is not visible ASCII")
         } else {
-            invalid_request("the bearer token has characters a token cannot have")
+            // A malformed token, not a malformed request (RFC 6750 §3.1).
+            AuthError::with_message(ErrorKind::InvalidToken, "the token has characters a token cannot have")
         });
     }
     // Only ASCII is left: this cannot fail.
