@@ -74,6 +74,7 @@ mod verify;
 pub mod binding;
 pub mod issue;
 pub mod keys;
+pub mod refresh;
 pub mod rejection;
 pub mod revocation;
 
