@@ -209,7 +209,9 @@ async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
     for task in tasks {
         match task.await.unwrap() {
             Ok(rotated) => winners.push(rotated),
-            Err(err) => assert!(matches!(err, RefreshError::Reused { .. } | RefreshError::Revoked), "{err:?}"),
+            Err(err) => {
+                assert!(matches!(err, RefreshError::Reused { .. } | RefreshError::Revoked), "{err:?}")
+            }
         }
     }
     assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");

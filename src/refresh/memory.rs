@@ -62,7 +62,13 @@ impl<V: Expires> Expiry<String, V> for AtItsExpiry {
         Self::remaining(value)
     }
 
-    fn expire_after_update(&self, _: &String, value: &V, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &String,
+        value: &V,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         Self::remaining(value)
     }
 }
@@ -174,7 +180,9 @@ impl MemoryRefreshStore {
         let minted = token::mint(&family_id);
         let expires_at = self.inner.policy.token_expiry(now, ends);
         let _serialised = self.lock();
-        self.inner.families.insert(family_id.clone(), Family { subject: subject.into(), revoked: false, ends });
+        self.inner
+            .families
+            .insert(family_id.clone(), Family { subject: subject.into(), revoked: false, ends });
         self.inner.tokens.insert(minted.hash, TokenRecord { used: false, expires_at });
         IssuedRefresh { token: minted.token, subject: subject.to_owned(), family: family_id, expires_at }
     }
@@ -188,7 +196,9 @@ impl MemoryRefreshStore {
             return Err(RefreshError::Revoked);
         }
         if record.used {
-            self.inner.families.insert(presented.family.to_owned(), Family { revoked: true, ..family.clone() });
+            self.inner
+                .families
+                .insert(presented.family.to_owned(), Family { revoked: true, ..family.clone() });
             return Err(RefreshError::Reused { subject: family.subject.to_string() });
         }
         // Used records are kept as long as the family, to recognise a replay.

@@ -38,9 +38,9 @@ pub mod memory;
 pub mod redis;
 mod token;
 
-pub use memory::MemoryRefreshStore;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisRefreshStore;
+pub use memory::MemoryRefreshStore;
 pub use token::RefreshToken;
 
 /// Default lifetime of one refresh token if it is not used (14 days).

@@ -43,7 +43,13 @@ impl Expiry<String, Entry> for KeepUntil {
         Self::remaining(entry)
     }
 
-    fn expire_after_update(&self, _: &String, entry: &Entry, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &String,
+        entry: &Entry,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         Self::remaining(entry)
     }
 }
@@ -243,7 +249,11 @@ impl RevocationStore for MemoryRevocationStore {
         RevocationCheck::Valid
     }
 
-    fn revoke_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> BoxFuture<'a, Result<(), RevocationError>> {
+    fn revoke_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), RevocationError>> {
         let entry = Entry { keep_until: expires_at.saturating_add(self.inner.margin), cutoff: 0 };
         let result = self.record(&self.inner.tokens, jti, entry);
         Box::pin(async move { result })
@@ -268,11 +278,12 @@ mod tests {
     use super::*;
 
     fn facts(jti: &str, subject: &str, iat: Option<u64>) -> TokenFacts {
-        let mut facts = TokenFacts::default();
-        facts.jti = Some(jti.into());
-        facts.subject = Some(subject.into());
-        facts.issued_at = iat;
-        facts
+        TokenFacts {
+            jti: Some(jti.into()),
+            subject: Some(subject.into()),
+            issued_at: iat,
+            ..Default::default()
+        }
     }
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {

@@ -39,9 +39,9 @@ pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-pub use memory::MemoryRevocationStore;
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisRevocationStore, RedisRevocationStoreBuilder};
+pub use memory::MemoryRevocationStore;
 
 /// How long a revocation is kept after the token's `exp` by default (5 minutes): the layer
 /// accepts a token until `exp` plus its leeway, so the entry must outlive that.
@@ -134,7 +134,11 @@ pub trait RevocationStore: Send + Sync + 'static {
     ///
     /// A token that has already expired (beyond the store's margin) needs no entry: nothing
     /// is recorded and the call succeeds.
-    fn revoke_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> BoxFuture<'a, Result<(), RevocationError>> {
+    fn revoke_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), RevocationError>> {
         let _ = (jti, expires_at);
         Box::pin(async { Err(RevocationError::Unsupported) })
     }
@@ -158,7 +162,11 @@ impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
         (**self).check(token)
     }
 
-    fn revoke_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> BoxFuture<'a, Result<(), RevocationError>> {
+    fn revoke_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), RevocationError>> {
         (**self).revoke_token(jti, expires_at)
     }
 

@@ -153,7 +153,8 @@ impl RedisRevocationStoreBuilder {
             epoch: AtomicU64::new(0),
         });
         let channel = format!("{}revocations", self.prefix);
-        let subscriber = tokio::spawn(subscribe(self.client, channel.clone(), Arc::clone(&local), self.timeout));
+        let subscriber =
+            tokio::spawn(subscribe(self.client, channel.clone(), Arc::clone(&local), self.timeout));
         Ok(RedisRevocationStore {
             inner: Arc::new(Inner {
                 conn,
@@ -283,7 +284,13 @@ impl RedisRevocationStore {
         format!("{}revoked:sub:{subject}", self.inner.prefix)
     }
 
-    async fn record(&self, key: String, cutoff: u64, keep_until: u64, message: String) -> Result<(), RevocationError> {
+    async fn record(
+        &self,
+        key: String,
+        cutoff: u64,
+        keep_until: u64,
+        message: String,
+    ) -> Result<(), RevocationError> {
         let now = clock::now();
         if keep_until <= now {
             return Ok(());
@@ -291,8 +298,12 @@ impl RedisRevocationStore {
         let expiry = if keep_until - now > MAX_ENTRY_SECS { 0 } else { keep_until };
         let mut conn = self.inner.conn.clone();
         let mut invocation = self.inner.script.key(key);
-        invocation.arg(cutoff).arg(expiry).arg(&self.inner.channel).arg(message);
-        match tokio::time::timeout(self.inner.timeout, invocation.invoke_async::<i64>(&mut conn)).await {
+        invocation.arg(cutoff).arg(expiry).arg(&self.inner.channel).arg(&message);
+        let reply = tokio::time::timeout(self.inner.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
+        // This instance reads its own writes at once, without waiting for its own message
+        // (and, should the command have timed out after all, a needless drop is harmless).
+        self.inner.local.invalidate(message.as_bytes());
+        match reply {
             Ok(Ok(_)) => Ok(()),
             _ => {
                 tracing::warn!(target: "tower_jwt_guard", "revocation could not be recorded: Redis unavailable");
@@ -319,7 +330,9 @@ impl RevocationStore for RedisRevocationStore {
             };
             match (revoked, cutoff) {
                 (Some(true), _) => return RevocationCheck::Revoked,
-                (_, Some(cutoff)) if subject_verdict(token.issued_at, cutoff) => return RevocationCheck::Revoked,
+                (_, Some(cutoff)) if subject_verdict(token.issued_at, cutoff) => {
+                    return RevocationCheck::Revoked
+                }
                 (Some(false), Some(_)) => return RevocationCheck::Valid,
                 _ => {}
             }
@@ -329,7 +342,11 @@ impl RevocationStore for RedisRevocationStore {
         RevocationCheck::Pending(Box::pin(async move { inner.fetch(jti, subject, issued_at).await }))
     }
 
-    fn revoke_token<'a>(&'a self, jti: &'a str, expires_at: u64) -> BoxFuture<'a, Result<(), RevocationError>> {
+    fn revoke_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), RevocationError>> {
         let keep_until = expires_at.saturating_add(self.inner.margin);
         Box::pin(self.record(self.token_key(jti), 0, keep_until, format!("j{jti}")))
     }
@@ -342,14 +359,24 @@ impl RevocationStore for RedisRevocationStore {
         let keep_until = issued_at_or_before
             .saturating_add(self.inner.subject_retention)
             .saturating_add(self.inner.margin);
-        Box::pin(self.record(self.subject_key(subject), issued_at_or_before, keep_until, format!("s{subject}")))
+        Box::pin(self.record(
+            self.subject_key(subject),
+            issued_at_or_before,
+            keep_until,
+            format!("s{subject}"),
+        ))
     }
 }
 
 impl Inner {
     /// One round trip: both keys at once; the answer is cached unless an invalidation came
     /// in meanwhile.
-    async fn fetch(&self, jti: Option<String>, subject: Option<String>, issued_at: Option<u64>) -> RevocationCheck {
+    async fn fetch(
+        &self,
+        jti: Option<String>,
+        subject: Option<String>,
+        issued_at: Option<u64>,
+    ) -> RevocationCheck {
         let epoch = self.local.epoch.load(Ordering::SeqCst);
         let mut command = redis::cmd("MGET");
         if let Some(jti) = &jti {
@@ -359,7 +386,8 @@ impl Inner {
             command.arg(format!("{}revoked:sub:{subject}", self.prefix));
         }
         let mut conn = self.conn.clone();
-        let reply = tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<u64>>>(&mut conn)).await;
+        let reply =
+            tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<u64>>>(&mut conn)).await;
         let Ok(Ok(values)) = reply else {
             tracing::warn!(target: "tower_jwt_guard", "revocation check failed: Redis unavailable");
             return RevocationCheck::Unavailable;
