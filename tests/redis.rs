@@ -272,3 +272,34 @@ async fn redis_down_fails_closed_and_a_restart_recovers_without_rebuilding() {
     assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
     assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
 }
+
+#[tokio::test]
+async fn logout_and_refresh_replay_across_two_instances() {
+    use common::auth_flow::{call, serve_auth};
+    let Some(redis) = Redis::for_test("logout_and_refresh_replay_across_two_instances") else { return };
+    let prefix = unique_prefix("flow");
+    let instance = |_: u8| {
+        let revocations = revocations(&redis.url(), &prefix);
+        let refresh = refresh_store(&redis.url(), &prefix);
+        async move {
+            subscribed(&revocations).await;
+            serve_auth(Arc::new(revocations), Arc::new(refresh)).await
+        }
+    };
+    let (a, b) = (instance(b'a').await, instance(b'b').await);
+
+    // Logout on A is refused on B with TOKEN_REVOKED.
+    let session = call(a, "/auth/login", None).await.unwrap();
+    assert!(http_get(b, "/protected", &session.access).await.is(200, None));
+    assert_eq!(call(a, "/auth/logout", Some(&session)).await.unwrap_err().status, 204);
+    answers(b, "/protected", &session.access, 401, Some("TOKEN_REVOKED")).await;
+
+    // A refresh token used on A, replayed on B: refused, and the new one dies with it.
+    let first = call(a, "/auth/login", None).await.unwrap();
+    let second = call(a, "/auth/refresh", Some(&first)).await.unwrap();
+    assert!(call(b, "/auth/refresh", Some(&first)).await.unwrap_err().is(401, Some("REFRESH_TOKEN_REUSED")));
+    assert!(call(a, "/auth/refresh", Some(&second))
+        .await
+        .unwrap_err()
+        .is(401, Some("INVALID_REFRESH_TOKEN")));
+}

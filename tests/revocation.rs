@@ -218,3 +218,34 @@ async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
     // The losers were replays: the family, with the winner's token, is revoked.
     assert_eq!(store.rotate(winners[0].token.as_str()).await.unwrap_err(), RefreshError::Revoked);
 }
+
+#[tokio::test]
+async fn refresh_rotates_the_cookie_a_replay_kills_the_family_and_logout_revokes_both() {
+    use common::auth_flow::{call, serve_auth};
+    let addr = serve_auth(Arc::new(MemoryRevocationStore::new()), Arc::new(MemoryRefreshStore::new())).await;
+
+    let first = call(addr, "/auth/login", None).await.unwrap();
+    assert!(http_get(addr, "/protected", &first.access).await.is(200, None));
+    let second = call(addr, "/auth/refresh", Some(&first)).await.unwrap();
+    assert_ne!(second.refresh, first.refresh);
+    assert!(http_get(addr, "/protected", &second.access).await.is(200, None));
+
+    // The first cookie again: refused, and the rotated one dies with it.
+    assert!(call(addr, "/auth/refresh", Some(&first))
+        .await
+        .unwrap_err()
+        .is(401, Some("REFRESH_TOKEN_REUSED")));
+    assert!(call(addr, "/auth/refresh", Some(&second))
+        .await
+        .unwrap_err()
+        .is(401, Some("INVALID_REFRESH_TOKEN")));
+
+    // Logout: the access token is refused and the refresh family is gone.
+    let session = call(addr, "/auth/login", None).await.unwrap();
+    assert_eq!(call(addr, "/auth/logout", Some(&session)).await.unwrap_err().status, 204);
+    assert!(http_get(addr, "/protected", &session.access).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(call(addr, "/auth/refresh", Some(&session))
+        .await
+        .unwrap_err()
+        .is(401, Some("INVALID_REFRESH_TOKEN")));
+}

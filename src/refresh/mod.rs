@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+mod cookie;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
@@ -40,6 +41,7 @@ mod token;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisRefreshStore;
+pub use cookie::RefreshCookie;
 pub use memory::MemoryRefreshStore;
 pub use token::RefreshToken;
 

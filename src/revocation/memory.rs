@@ -2,6 +2,7 @@
 //! when the token it revokes has expired.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -77,7 +78,7 @@ impl Expiry<String, Entry> for KeepUntil {
 /// # let _ = auth;
 ///
 /// // Later, "log out everywhere" for alice: every token issued up to now is refused.
-/// let now = 1_700_000_000;
+/// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
 /// store.revoke_subject("alice", now).await?;
 ///
 /// let mut old = TokenFacts::default();
@@ -103,6 +104,8 @@ struct Inner {
     subject_retention: u64,
     /// Revocations are rare: they are serialised so the capacity check is exact.
     writes: Mutex<()>,
+    /// Whether anything was ever recorded: until then `check` answers without a lookup.
+    recorded: AtomicBool,
 }
 
 impl fmt::Debug for MemoryRevocationStore {
@@ -172,6 +175,7 @@ impl MemoryRevocationStore {
                 margin: margin.as_secs(),
                 subject_retention: subject_retention.as_secs(),
                 writes: Mutex::new(()),
+                recorded: AtomicBool::new(false),
             }),
         }
     }
@@ -226,6 +230,7 @@ impl MemoryRevocationStore {
                     keep_until: old.keep_until.max(entry.keep_until),
                     cutoff: old.cutoff.max(entry.cutoff),
                 });
+                self.inner.recorded.store(true, Ordering::SeqCst);
                 cache.insert(key.to_owned(), merged);
                 Ok(())
             }
@@ -235,13 +240,21 @@ impl MemoryRevocationStore {
 
 impl RevocationStore for MemoryRevocationStore {
     fn check(&self, token: &TokenFacts) -> RevocationCheck {
+        if !self.inner.recorded.load(Ordering::Acquire) {
+            return RevocationCheck::Valid;
+        }
         if let Some(jti) = &token.jti {
             if self.inner.tokens.contains_key(jti.as_str()) {
                 return RevocationCheck::Revoked;
             }
         }
         if let Some(subject) = &token.subject {
-            let cutoff = self.inner.subjects.get(subject.as_str()).map(|entry| entry.cutoff);
+            // `contains_key` first: it does not record a read, and most subjects are not revoked.
+            let cutoff = if self.inner.subjects.contains_key(subject.as_str()) {
+                self.inner.subjects.get(subject.as_str()).map(|entry| entry.cutoff)
+            } else {
+                None
+            };
             if subject_verdict(token.issued_at, cutoff) {
                 return RevocationCheck::Revoked;
             }

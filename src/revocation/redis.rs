@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt as _;
-use moka::sync::Cache;
+use quick_cache::sync::Cache;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
@@ -122,9 +122,10 @@ impl RedisRevocationStoreBuilder {
         self
     }
 
-    /// How long a locally cached answer is trusted at most (default 30 s).
+    /// How long a locally cached answer is trusted at most (default 30 s): the local cache is
+    /// emptied this often, a bound on staleness should an invalidation message be lost.
     pub fn local_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.local_ttl = ttl;
+        self.local_ttl = ttl.max(Duration::from_millis(1));
         self
     }
 
@@ -146,8 +147,9 @@ impl RedisRevocationStoreBuilder {
     pub fn build(self) -> Result<RedisRevocationStore, ConfigError> {
         let conn = connection(self.client.clone(), self.timeout)?;
         let local = Arc::new(Local {
-            tokens: local_cache(self.local_capacity, self.local_ttl),
-            subjects: local_cache(self.local_capacity, self.local_ttl),
+            tokens: local_cache(self.local_capacity),
+            subjects: local_cache(self.local_capacity),
+            ttl: self.local_ttl,
             enabled: self.local_capacity > 0,
             live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
@@ -171,8 +173,8 @@ impl RedisRevocationStoreBuilder {
     }
 }
 
-fn local_cache<V: Clone + Send + Sync + 'static>(capacity: u64, ttl: Duration) -> Cache<String, V> {
-    Cache::builder().max_capacity(capacity).time_to_live(ttl).build()
+fn local_cache<V: Clone>(capacity: u64) -> Cache<String, V> {
+    Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX).max(1))
 }
 
 /// Revocations in Redis, shared by every instance of a service (feature `redis`).
@@ -213,12 +215,14 @@ struct Inner {
     subscriber: AbortOnDrop,
 }
 
-/// The local cache and what makes it trustworthy.
+/// The local cache (quick_cache: lock-free reads, no allocation) and what makes it trustworthy.
 struct Local {
     /// jti → revoked?
     tokens: Cache<String, bool>,
     /// subject → revoked at or before (`None`: not revoked)
     subjects: Cache<String, Option<u64>>,
+    /// The cache is emptied this often (no clock read per request: clocks are not free).
+    ttl: Duration,
     enabled: bool,
     /// Whether the invalidation subscription is up; if not, the cache is not used.
     live: AtomicBool,
@@ -425,10 +429,10 @@ impl Inner {
         // An invalidation that raced with the inserts: drop what was just cached.
         if !unchanged() {
             if let Some(jti) = &jti {
-                local.tokens.invalidate(jti.as_str());
+                local.tokens.remove(jti.as_str());
             }
             if let Some(subject) = &subject {
-                local.subjects.invalidate(subject.as_str());
+                local.subjects.remove(subject.as_str());
             }
         }
     }
@@ -437,15 +441,15 @@ impl Inner {
 impl Local {
     fn forget_all(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.tokens.invalidate_all();
-        self.subjects.invalidate_all();
+        self.tokens.clear();
+        self.subjects.clear();
     }
 
     fn invalidate(&self, message: &[u8]) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         match message.split_first().map(|(kind, rest)| (kind, std::str::from_utf8(rest))) {
-            Some((b'j', Ok(jti))) => self.tokens.invalidate(jti),
-            Some((b's', Ok(subject))) => self.subjects.invalidate(subject),
+            Some((b'j', Ok(jti))) => drop(self.tokens.remove(jti)),
+            Some((b's', Ok(subject))) => drop(self.subjects.remove(subject)),
             _ => self.forget_all(),
         }
     }
@@ -471,8 +475,15 @@ async fn subscribe(client: Client, channel: String, local: Arc<Local>, timeout: 
             tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
             delay = FIRST_DELAY;
             let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
-                local.invalidate(message.get_payload_bytes());
+            let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + local.ttl, local.ttl);
+            loop {
+                tokio::select! {
+                    message = messages.next() => match message {
+                        Some(message) => local.invalidate(message.get_payload_bytes()),
+                        None => break,
+                    },
+                    _ = sweep.tick() => local.forget_all(),
+                }
             }
             local.live.store(false, Ordering::Release);
             local.forget_all();

@@ -2,6 +2,7 @@
 //! `redis-server` started per test on an ephemeral port.
 #![allow(dead_code)] // each test file uses a part
 
+pub mod auth_flow;
 pub mod redis_server;
 
 use std::future::Future;
