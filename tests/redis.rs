@@ -303,3 +303,25 @@ async fn logout_and_refresh_replay_across_two_instances() {
         .unwrap_err()
         .is(401, Some("INVALID_REFRESH_TOKEN")));
 }
+
+#[tokio::test]
+async fn logging_out_everywhere_revokes_every_refresh_family_on_every_instance() {
+    let Some(redis) =
+        Redis::for_test("logging_out_everywhere_revokes_every_refresh_family_on_every_instance")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("everywhere");
+    let (a, b) = (refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix));
+    let phone = a.issue("alice").await.unwrap();
+    let laptop = b.issue("alice").await.unwrap();
+    let laptop = a.rotate(laptop.token.as_str()).await.unwrap();
+    let bob = a.issue("bob").await.unwrap();
+
+    assert_eq!(b.revoke_subject("alice").await.unwrap(), 2);
+    assert_eq!(a.rotate(phone.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(b.rotate(laptop.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert!(b.rotate(bob.token.as_str()).await.is_ok());
+    assert_eq!(a.revoke_subject("alice").await.unwrap(), 0);
+    assert_eq!(a.revoke_subject("nobody").await.unwrap(), 0);
+}

@@ -249,3 +249,21 @@ async fn refresh_rotates_the_cookie_a_replay_kills_the_family_and_logout_revokes
         .unwrap_err()
         .is(401, Some("INVALID_REFRESH_TOKEN")));
 }
+
+#[tokio::test]
+async fn logging_out_everywhere_revokes_every_refresh_family_of_the_subject() {
+    let store = MemoryRefreshStore::new();
+    let phone = store.issue("alice").await.unwrap();
+    let laptop = store.issue("alice").await.unwrap();
+    let laptop = store.rotate(laptop.token.as_str()).await.unwrap();
+    let bob = store.issue("bob").await.unwrap();
+
+    assert_eq!(store.revoke_subject("alice").await.unwrap(), 2);
+    assert_eq!(store.rotate(phone.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(store.rotate(laptop.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert!(store.rotate(bob.token.as_str()).await.is_ok());
+    // A later login starts a fresh family.
+    let again = store.issue("alice").await.unwrap();
+    assert!(store.rotate(again.token.as_str()).await.is_ok());
+    assert_eq!(store.revoke_subject("alice").await.unwrap(), 1);
+}

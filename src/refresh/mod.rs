@@ -185,6 +185,11 @@ pub trait RefreshStore: Send + Sync + 'static {
     /// Revokes the family of `presented` (logout). `Ok(false)`: the value is not a known token
     /// (nothing to do); a used token of the family counts as known.
     fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>>;
+
+    /// Revokes every family of `subject` ("log out everywhere"; pair it with
+    /// [`RevocationStore::revoke_subject`](crate::revocation::RevocationStore::revoke_subject)
+    /// for the access tokens). Returns how many live families were revoked.
+    fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>>;
 }
 
 /// Stores are shared between handlers: an `Arc` of a store is a store.
@@ -199,5 +204,9 @@ impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
 
     fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {
         (**self).revoke(presented)
+    }
+
+    fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {
+        (**self).revoke_subject(subject)
     }
 }

@@ -37,6 +37,15 @@ redis.call('SET', KEYS[3], 'c', 'EXAT', string.format('%d', expires))
 return {'rotated', family[1], string.format('%d', expires)}
 ";
 
+/// KEYS: family. Revokes it if it is still there (never re-creates an expired family).
+const REVOKE_FAMILY_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HGET', KEYS[1], 'rev') ~= '1' then
+  redis.call('HSET', KEYS[1], 'rev', '1')
+  return 1
+end
+return 0
+";
+
 /// KEYS: family, presented token. Revokes the family when the token is one of its own.
 const REVOKE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 1 then
@@ -93,6 +102,7 @@ impl RedisRefreshStoreBuilder {
             timeout: self.timeout,
             rotate: Script::new(ROTATE_SCRIPT),
             revoke: Script::new(REVOKE_SCRIPT),
+            revoke_family: Script::new(REVOKE_FAMILY_SCRIPT),
         })
     }
 }
@@ -118,6 +128,7 @@ pub struct RedisRefreshStore {
     timeout: Duration,
     rotate: Script,
     revoke: Script,
+    revoke_family: Script,
 }
 
 impl fmt::Debug for RedisRefreshStore {
@@ -153,6 +164,11 @@ impl RedisRefreshStore {
 
     fn family_key(&self, family: &str) -> String {
         format!("{}refresh:{{{family}}}", self.prefix)
+    }
+
+    /// The set of a subject's families (for "log out everywhere").
+    fn subject_key(&self, subject: &str) -> String {
+        format!("{}refresh-subject:{subject}", self.prefix)
     }
 
     fn token_key(&self, family: &str, hash: &str) -> String {
@@ -193,6 +209,12 @@ impl RedisRefreshStore {
             .ignore();
         let mut conn = self.conn.clone();
         self.run(pipe.query_async::<()>(&mut conn)).await?;
+        // The subject's index of families, kept as long as its newest family (not in the
+        // transaction above: with Redis Cluster it lives in another slot).
+        let subject_key = self.subject_key(subject);
+        let mut index = redis::pipe();
+        index.sadd(&subject_key, &family).ignore().expire_at(&subject_key, ends as i64).ignore();
+        self.run(index.query_async::<()>(&mut conn)).await?;
         Ok(IssuedRefresh { token: minted.token, subject: subject.to_owned(), family, expires_at })
     }
 
@@ -243,6 +265,22 @@ impl RefreshStore for RedisRefreshStore {
             let mut conn = self.conn.clone();
             let revoked: i64 = self.run(invocation.invoke_async(&mut conn)).await?;
             Ok(revoked == 1)
+        })
+    }
+
+    fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let subject_key = self.subject_key(subject);
+            let families: Vec<String> =
+                self.run(redis::cmd("SMEMBERS").arg(&subject_key).query_async(&mut conn)).await?;
+            let mut revoked = 0;
+            for family in &families {
+                let invocation = self.revoke_family.key(self.family_key(family));
+                let done: i64 = self.run(invocation.invoke_async(&mut conn)).await?;
+                revoked += u64::from(done == 1);
+            }
+            Ok(revoked)
         })
     }
 }

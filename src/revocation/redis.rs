@@ -391,14 +391,17 @@ impl Inner {
         }
         let mut conn = self.conn.clone();
         let reply =
-            tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<u64>>>(&mut conn)).await;
+            tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<String>>>(&mut conn)).await;
         let Ok(Ok(values)) = reply else {
             tracing::warn!(target: "tower_jwt_guard", "revocation check failed: Redis unavailable");
             return RevocationCheck::Unavailable;
         };
         let mut values = values.into_iter();
+        // A token key that exists revokes, whatever it holds; a subject key that is not a
+        // number (written by something else) revokes every token of the subject: fail closed.
         let revoked = jti.as_ref().map(|_| values.next().flatten().is_some());
-        let cutoff = subject.as_ref().map(|_| values.next().flatten());
+        let cutoff =
+            subject.as_ref().map(|_| values.next().flatten().map(|value| value.parse().unwrap_or(u64::MAX)));
         self.remember(epoch, jti, revoked, subject, cutoff);
         if revoked == Some(true) || subject_verdict(issued_at, cutoff.flatten()) {
             RevocationCheck::Revoked
