@@ -325,3 +325,26 @@ async fn logging_out_everywhere_revokes_every_refresh_family_on_every_instance()
     assert_eq!(a.revoke_subject("alice").await.unwrap(), 0);
     assert_eq!(a.revoke_subject("nobody").await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_service_started_while_redis_is_down_fails_closed_until_it_comes_up() {
+    let Some(mut server) =
+        Redis::local_for_test("a_service_started_while_redis_is_down_fails_closed_until_it_comes_up")
+    else {
+        return;
+    };
+    server.stop();
+    let prefix = unique_prefix("late");
+    let store = revocations(&server.url(), &prefix);
+    let refresh = refresh_store(&server.url(), &prefix);
+    let addr = instance(&store).await;
+    let access = token("alice");
+    assert!(http_get(addr, "/me", &access.token).await.is(503, Some("AUTH_UNAVAILABLE")));
+    assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
+
+    server.restart();
+    answers(addr, "/me", &access.token, 200, None).await;
+    subscribed(&store).await;
+    eventually("the refresh store to connect", PATIENCE, || async { refresh.issue("alice").await.ok() })
+        .await;
+}

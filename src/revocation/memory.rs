@@ -147,6 +147,7 @@ impl MemoryRevocationStore {
 
     /// How long an entry is kept after the token's `exp` (default 5 minutes); it must be at
     /// least the layer's leeway, or a revoked token would pass again during the leeway.
+    /// A setting for a new store: it returns a fresh, empty store.
     pub fn expiry_margin(self, margin: Duration) -> Self {
         let inner = &self.inner;
         Self::with_settings(inner.capacity, margin, Duration::from_secs(inner.subject_retention))
@@ -154,6 +155,7 @@ impl MemoryRevocationStore {
 
     /// How long a subject revocation is kept (default 24 hours): at least the lifetime of
     /// the longest-lived token you mint.
+    /// A setting for a new store: it returns a fresh, empty store.
     pub fn subject_retention(self, retention: Duration) -> Self {
         let inner = &self.inner;
         Self::with_settings(inner.capacity, Duration::from_secs(inner.margin), retention)
