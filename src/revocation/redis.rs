@@ -393,7 +393,9 @@ impl Inner {
         let reply =
             tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<String>>>(&mut conn)).await;
         let Ok(Ok(values)) = reply else {
-            tracing::warn!(target: "tower_jwt_guard", "revocation check failed: Redis unavailable");
+            // Per request: `debug`, or an outage would flood the logs; the lost subscription
+            // is reported once as a warning.
+            tracing::debug!(target: "tower_jwt_guard", "revocation check failed: Redis unavailable");
             return RevocationCheck::Unavailable;
         };
         let mut values = values.into_iter();
