@@ -348,3 +348,37 @@ async fn a_service_started_while_redis_is_down_fails_closed_until_it_comes_up() 
     eventually("the refresh store to connect", PATIENCE, || async { refresh.issue("alice").await.ok() })
         .await;
 }
+
+/// How many `MGET` commands the server has run.
+async fn mget_calls(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_mget:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+#[tokio::test]
+async fn repeated_checks_are_answered_from_the_local_cache() {
+    let Some(server) = Redis::local_for_test("repeated_checks_are_answered_from_the_local_cache") else {
+        return;
+    };
+    let store = revocations(&server.url(), &unique_prefix("local"));
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let mut conn =
+        redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let access = token("alice");
+
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    let after_first = mget_calls(&mut conn).await;
+    assert!(after_first >= 1, "the first check asks Redis");
+    for _ in 0..20 {
+        assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    }
+    assert_eq!(mget_calls(&mut conn).await, after_first, "later checks are answered locally");
+
+    // A revocation drops the cached answer: the next check asks Redis again and is refused.
+    assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
+    assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
+}
