@@ -382,3 +382,33 @@ async fn repeated_checks_are_answered_from_the_local_cache() {
     assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
     assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
 }
+
+#[tokio::test]
+async fn cached_answers_are_dropped_after_the_local_ttl() {
+    let Some(server) = Redis::local_for_test("cached_answers_are_dropped_after_the_local_ttl") else {
+        return;
+    };
+    let store = RedisRevocationStore::builder(&server.url())
+        .unwrap()
+        .key_prefix(unique_prefix("sweep"))
+        .local_cache_ttl(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let mut conn =
+        redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let access = token("alice");
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    let before = mget_calls(&mut conn).await;
+    // Bounded: the sweep empties the cache, so a later check asks Redis again.
+    eventually("a check after the sweep to ask Redis", PATIENCE, || {
+        let mut conn = conn.clone();
+        let token = access.token.clone();
+        async move {
+            assert!(http_get(addr, "/me", &token).await.is(200, None));
+            (mget_calls(&mut conn).await > before).then_some(())
+        }
+    })
+    .await;
+}
