@@ -85,6 +85,7 @@ pub mod audit;
 pub mod binding;
 pub mod issue;
 pub mod keys;
+pub mod refresh;
 pub mod rejection;
 pub mod revocation;
 
