@@ -92,7 +92,6 @@ pub(crate) struct Shared {
     pub(crate) optional: bool,
     pub(crate) cache_capacity: usize,
     pub(crate) cache_max_token_len: usize,
-    pub(crate) max_token_len: usize,
     pub(crate) context: Arc<ContextPolicy>,
     pub(crate) audit: crate::audit::Audit,
 }
@@ -470,7 +469,6 @@ impl JwtAuthBuilder {
             optional: self.optional,
             cache_capacity: self.cache_capacity,
             cache_max_token_len: self.cache_max_token_len,
-            max_token_len: self.max_token_len,
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder: Responder::new(realm, self.hook) }),
             audit: crate::audit::Audit::new(self.audit_hook),
         };
