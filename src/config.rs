@@ -20,7 +20,7 @@ use crate::mfa::MfaPolicy;
 use crate::rejection::{Protocol, RejectionHook, Responder};
 use crate::revocation::RevocationStore;
 use crate::source::{TokenSource, TokenSources};
-use crate::verify::{AlgorithmSet, ClaimRules, RequiredClaim, TokenVerifier};
+use crate::verify::{AlgorithmSet, ClaimRules, HeaderCache, RequiredClaim, TokenVerifier};
 
 /// Default cap on the token's length, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -462,7 +462,7 @@ impl JwtAuthBuilder {
         };
         let shared = Shared {
             sources: TokenSources::new(self.sources, self.max_token_len),
-            verifier: TokenVerifier { keys, algorithms, rules: self.rules },
+            verifier: TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() },
             bindings: self.bindings,
             revocation: self.revocation,
             revocation_fail_open: self.revocation_fail_open,
