@@ -403,7 +403,8 @@ impl JwksKeys {
                 Start::RateLimited | Start::NoRuntime => return Err(JwksError::NoRuntime),
             }
         }
-        match self.inner.control().last_error.clone() {
+        let last_error = self.inner.control().last_error.clone();
+        match last_error {
             Some(err) => Err(err),
             None => Ok(self.status().keys),
         }
@@ -523,6 +524,7 @@ impl Inner {
     /// One fetch, run as its own task so a client going away does not cancel it.
     async fn run_fetch(self: Arc<Self>) {
         let result = self.fetch().await;
+        let kept = self.loaded().set.as_ref().map_or(0, |set| set.len());
         {
             let mut control = self.control();
             match result {
@@ -533,7 +535,6 @@ impl Inner {
                     control.next_refresh = refresh_after;
                 }
                 Err(err) => {
-                    let kept = self.loaded().set.as_ref().map_or(0, |set| set.len());
                     tracing::warn!(
                         target: "tower_jwt_guard",
                         error = %err,
