@@ -411,7 +411,8 @@ async fn malformed_documents_are_clear_errors_and_keep_the_old_keys() {
 
     let oct = json!({ "kty": "oct", "alg": "HS256", "kid": "h", "k": b64(&[7u8; 32]) });
     let too_large = json!({ "keys": [key.jwk()], "padding": "x".repeat(8192) }).to_string();
-    let cases: [(&str, fn(&JwksError) -> bool); 5] = [
+    type Expected = fn(&JwksError) -> bool;
+    let cases: [(&str, Expected); 5] = [
         ("<html>down for maintenance</html>", |e| matches!(e, JwksError::Malformed(_))),
         (r#"{"keys": "none"}"#, |e| matches!(e, JwksError::Malformed(_))),
         (r#"{"keys": [{"kty": "RSA", "n": "%%%", "e": "AQAB"}]}"#, |e| {

@@ -534,6 +534,15 @@ impl Inner {
                     control.failures = 0;
                     control.next_refresh = refresh_after;
                 }
+                Err(err) if kept == 0 => {
+                    tracing::warn!(
+                        target: "tower_jwt_guard",
+                        error = %err,
+                        "JWKS fetch failed; no keys yet, requests are refused (503) until a fetch succeeds"
+                    );
+                    control.last_error = Some(err);
+                    control.failures = control.failures.saturating_add(1);
+                }
                 Err(err) => {
                     tracing::warn!(
                         target: "tower_jwt_guard",
