@@ -93,17 +93,9 @@ impl Settings {
                 fail(other, "needs the `jwks` feature: run with `cargo run --features jwks --example <name>`")
             }
         };
-        let mut issuer = var("JWT_ISSUER");
+        let issuer = var("JWT_ISSUER");
         #[cfg(feature = "jwks")]
-        if let KeyConfig::Jwks { source, .. } = &keys {
-            // With OIDC discovery the token's `iss` must be the discovered issuer.
-            if let Some(discovered) = source.issuer() {
-                if issuer.as_deref().is_some_and(|set| set != discovered) {
-                    fail("JWT_ISSUER", "differs from JWT_OIDC_ISSUER; leave it unset or make them equal");
-                }
-                issuer = Some(discovered.to_owned());
-            }
-        }
+        let issuer = discovered_issuer(&keys, issuer);
         Settings { bind, keys, issuer, audience: var("JWT_AUDIENCE") }
     }
 
@@ -192,6 +184,17 @@ fn jwks_keys(variable: &'static str, alg: Option<Algorithm>) -> KeyConfig {
         ],
     };
     KeyConfig::Jwks { source, variable, algorithms }
+}
+
+/// With OIDC discovery the token's `iss` must be the discovered issuer.
+#[cfg(feature = "jwks")]
+fn discovered_issuer(keys: &KeyConfig, issuer: Option<String>) -> Option<String> {
+    let KeyConfig::Jwks { source, .. } = keys else { return issuer };
+    let Some(discovered) = source.issuer() else { return issuer };
+    if issuer.as_deref().is_some_and(|set| set != discovered) {
+        fail("JWT_ISSUER", "differs from JWT_OIDC_ISSUER; leave it unset or make them equal");
+    }
+    Some(discovered.to_owned())
 }
 
 /// Resolves on Ctrl-C, for graceful shutdown.
