@@ -327,6 +327,22 @@ async fn an_outage_keeps_the_last_good_keys_until_the_maximum_staleness() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_endpoint_times_out_and_the_keys_stay() {
+    let server = JwksServer::start().await;
+    let key = TestKey::es256("k");
+    server.serve(vec![key.jwk()]);
+    let jwks = JwksKeys::builder(server.jwks_url()).timeout(Duration::from_millis(300)).build().unwrap();
+    assert_eq!(jwks.refresh().await, Ok(1));
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+
+    server.hang();
+    let err = jwks.refresh().await.unwrap_err();
+    assert!(matches!(err, JwksError::Request(_)), "{err:?}");
+    assert_eq!(call(&client, addr, &key.token("alice")).await, (200, String::new()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_started_while_the_endpoint_is_down_answers_503_then_recovers() {
     let server = JwksServer::start().await;
     server.fail(500);

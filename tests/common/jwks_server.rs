@@ -24,6 +24,8 @@ pub enum Mode {
     Serve { body: String, cache_control: Option<String> },
     /// This status with an empty body.
     Status(u16),
+    /// Never answers.
+    Hang,
 }
 
 struct ServerState {
@@ -99,6 +101,11 @@ impl JwksServer {
         self.set(Mode::Status(status));
     }
 
+    /// Never answers JWKS requests.
+    pub fn hang(&self) {
+        self.set(Mode::Hang);
+    }
+
     /// Makes the discovery document claim another issuer.
     pub fn claim_issuer(&self, issuer: &str) {
         *self.state.discovery_issuer.lock().unwrap() = Some(issuer.to_owned());
@@ -131,6 +138,7 @@ async fn jwks(State(state): State<Arc<ServerState>>) -> Response {
             response
         }
         Mode::Status(status) => StatusCode::from_u16(status).unwrap().into_response(),
+        Mode::Hang => std::future::pending().await,
     }
 }
 

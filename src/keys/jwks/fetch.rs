@@ -22,8 +22,14 @@ pub(super) struct Fetcher {
 }
 
 impl Fetcher {
-    pub(super) fn new(timeout: Duration, max_response_size: usize) -> Result<Self, reqwest::Error> {
+    /// A client with `timeout` per request; with `https_only`, no request (nor redirect) leaves TLS.
+    pub(super) fn new(
+        timeout: Duration,
+        max_response_size: usize,
+        https_only: bool,
+    ) -> Result<Self, reqwest::Error> {
         let client = Client::builder()
+            .https_only(https_only)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::limited(3))

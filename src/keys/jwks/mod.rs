@@ -328,7 +328,11 @@ impl JwksKeysBuilder {
                 return Err(ConfigError::KeyAlgorithmMismatch { algorithm: *alg });
             }
         }
-        let fetcher = Fetcher::new(settings.timeout, settings.max_response_size)
+        // An endpoint reached over TLS is never left for plain HTTP (redirects, jwks_uri).
+        let https_only = match &endpoint {
+            Endpoint::Jwks(url) | Endpoint::Oidc { discovery: url, .. } => url.scheme() == "https",
+        };
+        let fetcher = Fetcher::new(settings.timeout, settings.max_response_size, https_only)
             .map_err(|_| ConfigError::Invalid("the HTTP client for JWKS could not be set up"))?;
         let inner = Arc::new(Inner {
             endpoint,
