@@ -504,3 +504,27 @@ async fn rsa_ec_and_okp_keys_with_and_without_kid() {
     // A key is bound to one algorithm: a P-256 signature under kid "p384" is refused.
     assert_eq!(call(&client, addr, &p256.token_with_kid("alice", Some("p384"))).await.0, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_keys_and_a_jwks_combine() {
+    let server = JwksServer::start().await;
+    let remote = TestKey::es256("remote");
+    server.serve(vec![remote.jwk()]);
+    let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
+    let secret = [9u8; 32];
+    let local = tower_jwt_guard::VerificationKey::hmac(Algorithm::HS256, secret).unwrap().with_kid("local");
+    let auth = JwtAuth::builder()
+        .key(local)
+        .key_source(jwks)
+        .algorithms([Algorithm::HS256, Algorithm::ES256])
+        .build()
+        .unwrap();
+    let addr = start_app(auth).await;
+    let client = reqwest::Client::new();
+
+    assert_eq!(call(&client, addr, &hs256_token(&secret, Some("local"), "svc")).await, (200, String::new()));
+    assert_eq!(call(&client, addr, &remote.token("alice")).await, (200, String::new()));
+    // The static secret never verifies a token that names a JWKS key, nor an unknown one.
+    assert_eq!(call(&client, addr, &hs256_token(&secret, Some("remote"), "x")).await.0, 401);
+    assert_eq!(call(&client, addr, &hs256_token(&secret, Some("other"), "x")).await.0, 401);
+}

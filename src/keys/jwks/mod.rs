@@ -1,23 +1,6 @@
 //! [`JwksKeys`]: keys fetched from a JWKS URL (or found by OIDC discovery), rotated without a
-//! restart, and survived through outages (feature `jwks`).
-//!
-//! - **Refresh**: a background task refetches the document when the server's
-//!   `Cache-Control: max-age` says (bounded by [`min_refresh_interval`](JwksKeysBuilder::min_refresh_interval)
-//!   and [`max_refresh_interval`](JwksKeysBuilder::max_refresh_interval)), or every
-//!   [`refresh_interval`](JwksKeysBuilder::refresh_interval) without one; after a failure it retries
-//!   with a growing delay.
-//! - **Single flight**: however many requests miss at once, one fetch runs; they all wait for it.
-//! - **Unknown `kid`**: a token naming a key not in the set triggers a refetch at most once per
-//!   [`unknown_kid_interval`](JwksKeysBuilder::unknown_kid_interval) (default 10 s), so a flood of
-//!   random kids cannot turn the service into a JWKS-fetching amplifier.
-//! - **Outages**: a failed refresh keeps the last good keys, for at most
-//!   [`max_staleness`](JwksKeysBuilder::max_staleness) after the last successful fetch; a service that
-//!   starts while the endpoint is down answers 503 `AUTH_UNAVAILABLE` until keys arrive.
-//! - **Safety**: `oct` (HMAC) keys are never taken from a JWKS, keys whose `use` is not `sig` are
-//!   skipped, each key is bound to its JWK's `alg` (or the one its type implies); responses are
-//!   capped in size and requests in time. A malformed document is an error that keeps the old keys.
-//!
-//! The background task and fetches run on the tokio runtime that first uses the source.
+//! restart, and survived through outages (feature `jwks`). The parts: `fetch` (HTTP with a timeout
+//! and a size cap), `key_set` (which JWKs are usable), `oidc` (discovery), `error`.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,8 +46,75 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 
 /// A [`KeySource`] that fetches keys from a JWKS endpoint and keeps them fresh.
 ///
+/// - **Refresh**: a background task refetches the document when the server's
+///   `Cache-Control: max-age` says (bounded by [`min_refresh_interval`](JwksKeysBuilder::min_refresh_interval)
+///   and [`max_refresh_interval`](JwksKeysBuilder::max_refresh_interval)), or every
+///   [`refresh_interval`](JwksKeysBuilder::refresh_interval) without one; after a failure it retries
+///   with a growing delay.
+/// - **Single flight**: however many requests miss at once, one fetch runs; they all wait for it.
+/// - **Unknown `kid`**: a token naming a key not in the set triggers a refetch at most once per
+///   [`unknown_kid_interval`](JwksKeysBuilder::unknown_kid_interval) (default 10 s), so a flood of
+///   random kids cannot turn the service into a JWKS-fetching amplifier.
+/// - **Outages**: a failed refresh keeps the last good keys, for at most
+///   [`max_staleness`](JwksKeysBuilder::max_staleness) after the last successful fetch; a service that
+///   starts while the endpoint is down answers 503 `AUTH_UNAVAILABLE` until keys arrive.
+/// - **Rotation and the cache**: a key kept across refreshes stays the same `Arc`, so tokens it
+///   verified stay cached; a retired key is dropped, and the tokens it verified leave the cache.
+/// - **Safety**: `oct` (HMAC) keys are never taken from a JWKS, keys whose `use` is not `sig` are
+///   skipped, each key is bound to its JWK's `alg` (or the one its type implies: RSA → `RS256`,
+///   P-256 → `ES256`, P-384 → `ES384`, Ed25519 → `EdDSA`); a token with a `kid` only matches the key
+///   of that id, a token without one the only key of its algorithm. Requests have a timeout,
+///   responses a size cap, and an https endpoint is never left for plain http. A malformed document
+///   is an error that keeps the old keys.
+///
+/// The background task and fetches run on the tokio runtime that first uses the source.
 /// Its algorithms are not known in advance, so [`JwtAuthBuilder::algorithms`] must name the
 /// allow-list (or the source is given one with [`JwksKeysBuilder::algorithms`]).
+///
+/// A token signed with a published key is accepted, one with an unknown `kid` is refused:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+/// use axum::{body::Body, routing::get, Json, Router};
+/// use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64, Engine};
+/// use tower::ServiceExt;
+/// use tower_jwt_guard::keys::JwksKeys;
+/// use tower_jwt_guard::{Algorithm, JwtAuth};
+///
+/// // An identity provider publishing one Ed25519 key, on loopback.
+/// let pair = Ed25519KeyPair::generate()?;
+/// let x = B64.encode(pair.public_key().as_ref());
+/// let jwks = serde_json::json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "kid": "2026-11", "x": x }] });
+/// let idp = Router::new().route("/jwks.json", get(move || std::future::ready(Json(jwks.clone()))));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let url = format!("http://{}/jwks.json", listener.local_addr()?);
+/// tokio::spawn(async move { axum::serve(listener, idp).await });
+///
+/// // The service: keys from the JWKS, EdDSA allowed.
+/// let keys = JwksKeys::builder(url).build()?;
+/// let auth = JwtAuth::builder().key_source(keys).algorithms([Algorithm::EdDSA]).build()?;
+/// let app = Router::new().route("/me", get(|| async { "hello" })).route_layer(auth.layer::<serde_json::Value>());
+///
+/// let token = |kid: &str| {
+///     let header = B64.encode(format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#));
+///     let claims = B64.encode(r#"{"sub":"alice","exp":4102444800}"#);
+///     let signature = pair.sign(format!("{header}.{claims}").as_bytes());
+///     format!("{header}.{claims}.{}", B64.encode(signature.as_ref()))
+/// };
+/// let get_me = |token: String| {
+///     http::Request::get("/me").header("authorization", format!("Bearer {token}")).body(Body::empty())
+/// };
+/// let accepted = app.clone().oneshot(get_me(token("2026-11"))?).await?;
+/// assert_eq!(accepted.status(), 200);
+/// let refused = app.oneshot(get_me(token("unknown"))?).await?;
+/// assert_eq!(refused.status(), 401);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Configuration:
 ///
 /// ```
 /// use tower_jwt_guard::keys::JwksKeys;
