@@ -190,7 +190,7 @@ fn admit<B, C: Send + Sync + 'static>(
             Ok(request)
         }
         Err(error) => {
-            let protocol = Protocol::of(request.headers());
+            let protocol = Protocol::of_request(&request);
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }

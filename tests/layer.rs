@@ -405,6 +405,14 @@ async fn grpc_requests_get_a_trailers_only_status() {
         .await
         .unwrap();
     assert_eq!((two.status().as_u16(), two.headers()["grpc-status"].to_str().unwrap()), (200, "16"));
+
+    // Over HTTP/1.1 a gRPC content type gets a plain 401: a gRPC refusal is an HTTP 200, and a
+    // proxy asking "is this allowed?" must never read a refusal as a 2xx.
+    let http1 = client();
+    let spoofed = answer(http1.post(format!("{base}/me")).header("content-type", "application/grpc")).await;
+    assert_eq!((spoofed.status, spoofed.code()), (401, "MISSING_TOKEN"));
+    let web = answer(http.post(format!("{base}/me")).header("content-type", "application/grpc-web")).await;
+    assert_eq!((web.status, web.code()), (401, "MISSING_TOKEN"), "gRPC-Web is answered as HTTP");
 }
 
 #[tokio::test]
