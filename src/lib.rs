@@ -53,6 +53,7 @@
 //! | `axum` (default) | the extractors [`Claims<C>`], `Option<Claims<C>>`, [`AuthContext`], `RequireMfa` |
 //! | `jwks` | keys from a JWKS URL or OIDC discovery |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
+//! | `tonic` | the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower
@@ -80,6 +81,7 @@ pub mod revocation;
 #[cfg(feature = "axum")]
 mod extract;
 
+pub use binding::PeerAddr;
 pub use body::JwtBody;
 pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
