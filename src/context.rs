@@ -201,10 +201,12 @@ impl AuthContext {
         self.facts.scopes.iter().any(|s| s == scope)
     }
 
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn policy(&self) -> &ContextPolicy {
         &self.policy
     }
 
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn policy_arc(&self) -> &Arc<ContextPolicy> {
         &self.policy
     }

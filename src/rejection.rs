@@ -145,7 +145,7 @@ fn challenge(error: &AuthError, realm: &[u8]) -> Vec<u8> {
         out.push(b'"');
     }
     if let Some(max_age) = error.max_age() {
-        out.extend_from_slice(format!(", max_age={max_age}").as_bytes());
+        out.extend_from_slice(format!(", max_age=\"{max_age}\"").as_bytes());
     }
     if let Some(scope) = error.scope() {
         out.extend_from_slice(b", scope=\"");
@@ -203,7 +203,7 @@ mod tests {
         let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
         assert!(challenge.contains(r#"error="insufficient_user_authentication""#), "{challenge}");
         assert!(challenge.contains(r#"acr_values="mfa""#), "{challenge}");
-        assert!(challenge.contains("max_age=60"), "{challenge}");
+        assert!(challenge.contains("max_age=\"60\""), "{challenge}");
     }
 
     #[test]

@@ -1,0 +1,97 @@
+//! The quickstart example, run as a user runs it, over loopback.
+
+mod harness;
+
+use harness::process::{run_to_exit, start_example};
+use harness::{answer, claims, client, now, TestKey};
+use serde_json::json;
+use tower_jwt_guard::Algorithm;
+
+const SECRET: &str = "quickstart-test-secret-of-32-bytes!!";
+
+/// The bearer tokens of the printed `curl` lines, in order.
+fn printed_tokens(banner: &[String]) -> Vec<String> {
+    banner
+        .iter()
+        .filter_map(|line| line.split("Bearer ").nth(1))
+        .map(|rest| rest.split('\'').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn quickstart_with_a_configured_secret() {
+    let running = start_example("quickstart", &[("JWT_SECRET", SECRET)], 5);
+    let base = format!("http://{}", running.addr);
+    let http = client();
+    let key = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes());
+
+    assert_eq!(http.get(format!("{base}/health")).send().await.unwrap().status(), 200);
+    let missing = answer(http.get(format!("{base}/me"))).await;
+    assert_eq!((missing.status, missing.code()), (401, "MISSING_TOKEN"));
+
+    let me = answer(http.get(format!("{base}/me")).bearer_auth(key.sign(&claims("alice")))).await;
+    assert_eq!((me.status, me.body["sub"].clone()), (200, json!("alice")));
+
+    let admin = answer(http.get(format!("{base}/admin")).bearer_auth(key.sign(&claims("alice")))).await;
+    assert_eq!((admin.status, admin.code()), (401, "MFA_REQUIRED"));
+    assert!(admin.challenge.unwrap().contains("insufficient_user_authentication"));
+
+    let t = now();
+    let mfa = key.sign(&json!({ "sub": "alice", "exp": t + 60, "amr": ["pwd", "otp"] }));
+    let admin = answer(http.get(format!("{base}/admin")).bearer_auth(mfa)).await;
+    assert_eq!(admin.status, 200);
+    assert_eq!(admin.body["sub"], "alice");
+}
+
+#[tokio::test]
+async fn quickstart_without_configuration_prints_working_commands() {
+    let running = start_example("quickstart", &[], 5);
+    let base = format!("http://{}", running.addr);
+    let tokens = printed_tokens(&running.banner);
+    assert_eq!(tokens.len(), 3, "{:?}", running.banner);
+    let http = client();
+    let me = answer(http.get(format!("{base}/me")).bearer_auth(&tokens[0])).await;
+    assert_eq!(me.status, 200);
+    let step_up = answer(http.get(format!("{base}/admin")).bearer_auth(&tokens[1])).await;
+    assert_eq!(step_up.code(), "MFA_REQUIRED");
+    let admin = answer(http.get(format!("{base}/admin")).bearer_auth(&tokens[2])).await;
+    assert_eq!(admin.status, 200);
+    // The random secret is not one anybody else knows.
+    let guess = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes());
+    let refused = answer(http.get(format!("{base}/me")).bearer_auth(guess.sign(&claims("mallory")))).await;
+    assert_eq!(refused.code(), "INVALID_TOKEN");
+}
+
+#[tokio::test]
+async fn quickstart_with_a_public_key_file() {
+    let key = TestKey::generate(Algorithm::ES256);
+    let dir = std::env::temp_dir().join(format!("tjg-quickstart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("public.pem");
+    std::fs::write(&path, &key.public_pem).unwrap();
+    let running = start_example("quickstart", &[("JWT_PUBLIC_KEY", path.to_str().unwrap())], 4);
+    let base = format!("http://{}", running.addr);
+    let me = answer(client().get(format!("{base}/me")).bearer_auth(key.sign(&claims("pk")))).await;
+    assert_eq!(me.status, 200);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_configuration_exits_with_code_2_naming_the_variable() {
+    let (code, stderr) = run_to_exit("quickstart", &[("JWT_SECRET", "short")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("JWT_SECRET"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let (code, stderr) = run_to_exit("quickstart", &[("BIND", "not-an-address")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("BIND"), "{stderr}");
+
+    let (code, stderr) = run_to_exit("quickstart", &[("JWT_PUBLIC_KEY", "/nonexistent/key.pem")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("JWT_PUBLIC_KEY"), "{stderr}");
+
+    let (code, stderr) = run_to_exit("quickstart", &[("JWT_SECRET", SECRET), ("JWT_ALG", "RS999")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("JWT_ALG"), "{stderr}");
+}
