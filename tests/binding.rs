@@ -160,7 +160,8 @@ async fn cookie_fingerprint_round_trip_and_token_without_its_cookie() {
     let other_pair = other_cookies[0].split(';').next().unwrap().to_string();
     assert_mismatch(&me_with(&base, &token, &[("cookie", &other_pair)]).await, "cookie_fingerprint");
     // A tampered value neither.
-    let tampered = format!("__Secure-Fgp={}A", &value[..value.len() - 1]);
+    let last = if value.ends_with('A') { 'B' } else { 'A' };
+    let tampered = format!("__Secure-Fgp={}{last}", &value[..value.len() - 1]);
     assert_mismatch(&me_with(&base, &token, &[("cookie", &tampered)]).await, "cookie_fingerprint");
 }
 
@@ -319,4 +320,87 @@ fn minting_a_bound_token_needs_the_request_and_its_peer() {
     // No peer address in the request (a server without connect info): refused, not unbound.
     let err = issuer.mint_for(&axum::http::Request::new(()), "alice", &json!({})).unwrap_err();
     assert!(err.to_string().contains("peer address"), "{err}");
+}
+
+/// A tonic server (tonic-health) behind the layer: the client-IP binding reads tonic's
+/// `TcpConnectInfo`.
+#[tokio::test]
+async fn client_ip_binding_under_tonic() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+
+    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(ClientIpBinding::new()).build().unwrap();
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let incoming = futures_util::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| stream);
+        Some((accepted, listener))
+    });
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(auth.layer::<Value>())
+            .add_service(health)
+            .serve_with_incoming(incoming),
+    );
+
+    let key = TestKey::hmac(Algorithm::HS256, SECRET);
+    let now = harness::now();
+    let here = key.sign(&json!({ "sub": "svc", "exp": now + 600, "cnf": { "cip": "127.0.0.1" } }));
+    let elsewhere = key.sign(&json!({ "sub": "svc", "exp": now + 600, "cnf": { "cip": "192.0.2.1" } }));
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let check = |token: String| {
+        let mut client = HealthClient::new(channel.clone());
+        async move {
+            let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            client.check(request).await
+        }
+    };
+    let served = check(here).await.unwrap();
+    assert_eq!(served.get_ref().status, ServingStatus::Serving as i32);
+    let status = check(elsewhere).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    assert!(status.message().contains("BINDING_MISMATCH"), "{}", status.message());
+}
+
+/// A bare hyper server that inserts [`PeerAddr`]: the binding reads it.
+#[tokio::test]
+async fn client_ip_binding_under_hyper_with_peer_addr() {
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    use tower::{Layer as _, ServiceExt as _};
+    use tower_jwt_guard::PeerAddr;
+
+    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(ClientIpBinding::new()).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layer = auth.layer::<Value>();
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = listener.accept().await.unwrap();
+            let inner = tower::service_fn(|_request: hyper::Request<hyper::body::Incoming>| async {
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(String::from("hello")))
+            });
+            let guarded = layer.layer(inner);
+            let service = tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(PeerAddr(peer));
+                guarded.clone().oneshot(request)
+            });
+            tokio::spawn(
+                http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
+            );
+        }
+    });
+    let base = format!("http://{addr}");
+    let key = TestKey::hmac(Algorithm::HS256, SECRET);
+    let now = harness::now();
+    let here = key.sign(&json!({ "sub": "a", "exp": now + 600, "cnf": { "cip": "127.0.0.1" } }));
+    let elsewhere = key.sign(&json!({ "sub": "a", "exp": now + 600, "cnf": { "cip": "192.0.2.1" } }));
+    assert_eq!(me_with(&base, &here, &[]).await.status, 200);
+    assert_mismatch(&me_with(&base, &elsewhere, &[]).await, "client_ip");
 }
