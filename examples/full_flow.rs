@@ -104,6 +104,9 @@ pub struct AppState {
     dummy_hash: String,
     limiter: FailureLimiter,
     proxies: TrustedProxies,
+    /// argon2 needs ~19 MiB and tens of milliseconds per check: a few at a time, so a flood of
+    /// logins queues instead of exhausting memory.
+    hashing: tokio::sync::Semaphore,
 }
 
 /// Failed attempts per client IP: governor's GCRA allows a burst of 5 failures, refilled over
@@ -198,7 +201,10 @@ async fn login(
     };
     let account = state.accounts.get(&username);
     let hash = account.map_or(state.dummy_hash.clone(), |a| a.password_hash.clone());
-    // argon2 takes tens of milliseconds of CPU: off the async workers.
+    // argon2 takes tens of milliseconds of CPU: off the async workers, a few at a time.
+    let Ok(_permit) = state.hashing.acquire().await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again later");
+    };
     let verified = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
@@ -332,7 +338,15 @@ pub fn app(settings: &Settings, proxies: TrustedProxies) -> Router {
     };
     let issuer = issuer.bindings_of(&auth).build();
     let (accounts, dummy_hash) = demo_accounts().unwrap_or_else(|err| support::fail("demo accounts", err));
-    let state = Arc::new(AppState { issuer, accounts, dummy_hash, limiter: FailureLimiter::new(), proxies });
+    let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let state = Arc::new(AppState {
+        issuer,
+        accounts,
+        dummy_hash,
+        limiter: FailureLimiter::new(),
+        proxies,
+        hashing: tokio::sync::Semaphore::new(parallelism),
+    });
     // Forget addresses whose failures have been forgiven.
     let cleanup = Arc::downgrade(&state);
     tokio::spawn(async move {
@@ -369,6 +383,7 @@ async fn main() {
     println!("full_flow listening on http://{addr} ({})", settings.describe_keys());
     println!("  demo user: {DEMO_USER} / {DEMO_PASSWORD}, TOTP secret (base32) {DEMO_TOTP_SECRET}");
     println!("  trusted proxies: {described_proxies}");
+    println!("  curl -i http://{addr}/health");
     println!(
         "  TOKEN=$(curl -s http://{addr}/auth/login -H 'content-type: application/json' \
          -d '{{\"username\":\"{DEMO_USER}\",\"password\":\"{DEMO_PASSWORD}\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"

@@ -547,6 +547,44 @@ mod tests {
         assert_ne!(random_id(), random_id());
     }
 
+    fn payload(token: &str) -> Value {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn step_up_extends_amr_once_and_sets_auth_time() {
+        use crate::binding::DeviceFingerprint;
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap())
+            .binding(DeviceFingerprint::new())
+            .build();
+        let request = http::Request::builder().header("user-agent", "a").body(()).unwrap();
+        let mut previous = TokenFacts { subject: Some("alice".into()), ..TokenFacts::default() };
+        previous.amr = vec!["pwd".into()];
+        let user = serde_json::json!({ "amr": ["forged"], "role": "x" });
+        let json = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        assert_eq!(json["sub"], "alice");
+        assert_eq!(json["amr"], serde_json::json!(["pwd", "otp"]));
+        assert!(json["auth_time"].as_u64().unwrap() >= json["iat"].as_u64().unwrap());
+        assert!(json["cnf"]["dfp"].is_string());
+        previous.amr.push("otp".into());
+        let again = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        assert_eq!(again["amr"], serde_json::json!(["pwd", "otp"]));
+        previous.subject = None;
+        assert!(matches!(issuer.step_up(&request, &previous, &user, "otp"), Err(IssueError::NoSubject)));
+    }
+
+    #[test]
+    fn unbound_tokens_carry_no_cnf() {
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).build();
+        let minted = issuer.mint_for(&http::Request::new(()), "a", &serde_json::json!({})).unwrap();
+        assert!(payload(&minted.token).get("cnf").is_none());
+        assert!(minted.set_cookies.is_empty());
+    }
+
     #[test]
     fn claims_that_are_not_an_object_are_refused() {
         let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).build();

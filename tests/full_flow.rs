@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use totp_rs::{Secret, Totp};
 
 const SECRET: &str = "full-flow-test-secret-of-32-bytes!!";
-const BANNER_LINES: usize = 7;
+const BANNER_LINES: usize = 8;
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
 
 struct Flow {
