@@ -97,10 +97,18 @@ impl TrustedProxies {
         TrustedProxies::default()
     }
 
-    /// These networks are trusted proxies (IPv4 networks are written as IPv4).
+    /// These networks are trusted proxies. An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`)
+    /// is taken as the IPv4 network it maps (`10.0.0.0/8`), like the addresses it is matched with.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::TrustedProxies;
+    /// let proxies = TrustedProxies::new(["::ffff:10.0.0.0/104".parse().unwrap()]);
+    /// assert_eq!(proxies.networks()[0].to_string(), "10.0.0.0/8");
+    /// assert!(proxies.is_trusted("::ffff:10.1.2.3".parse().unwrap()));
+    /// ```
     pub fn new(networks: impl IntoIterator<Item = IpNet>) -> Self {
         TrustedProxies {
-            networks: networks.into_iter().map(|net| net.trunc()).collect(),
+            networks: networks.into_iter().map(canonical_net).collect(),
             header: ForwardedHeader::default(),
         }
     }
@@ -175,6 +183,18 @@ impl TrustedProxies {
         // Every hop is a trusted proxy: the farthest one is the client.
         Ok(farthest)
     }
+}
+
+/// The network without host bits; IPv4-mapped IPv6 networks as IPv4.
+fn canonical_net(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net {
+        if let (Some(v4), Some(prefix)) = (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+            if let Ok(mapped) = ipnet::Ipv4Net::new(v4, prefix) {
+                return IpNet::V4(mapped.trunc());
+            }
+        }
+    }
+    net.trunc()
 }
 
 /// One `X-Forwarded-For` item: `None` for an empty item (skipped), `Some(None)` for a hop
