@@ -58,6 +58,10 @@ impl<C: fmt::Debug> fmt::Debug for Claims<C> {
     }
 }
 
+/// Marks a request the layer let through without a token (optional mode).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Anonymous;
+
 /// The binding claims a token carries under `cnf` (RFC 7800 confirmation).
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[non_exhaustive]
@@ -201,12 +205,11 @@ impl AuthContext {
         self.facts.scopes.iter().any(|s| s == scope)
     }
 
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn policy(&self) -> &ContextPolicy {
         &self.policy
     }
 
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    #[cfg(feature = "axum")]
     pub(crate) fn policy_arc(&self) -> &Arc<ContextPolicy> {
         &self.policy
     }

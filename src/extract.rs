@@ -14,9 +14,7 @@ use crate::context::{AuthContext, Claims, ContextPolicy};
 use crate::error::{AuthError, ErrorKind};
 use crate::rejection::{Protocol, Responder};
 
-/// Marks a request the layer let through without a token (optional mode).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Anonymous;
+pub(crate) use crate::context::Anonymous;
 
 /// The rejection of the extractors: an [`AuthError`] rendered like the layer renders it.
 #[derive(Debug)]

@@ -185,8 +185,7 @@ fn admit<B, C: Send + Sync + 'static>(
             Ok(request)
         }
         Ok(None) => {
-            #[cfg(feature = "axum")]
-            request.extensions_mut().insert(crate::extract::Anonymous);
+            request.extensions_mut().insert(crate::context::Anonymous);
             Ok(request)
         }
         Err(error) => {

@@ -31,6 +31,14 @@
 //! # }
 //! ```
 //!
+//! ## tonic and hyper
+//!
+//! The same layer goes into tonic's `Server::builder().layer(..)` or a `tower::ServiceBuilder`
+//! in front of a hyper service; a refused gRPC call gets a gRPC status (trailers-only), never a
+//! bare HTTP 401. [`RequireMfaLayer`] demands a second factor for chosen paths or gRPC methods
+//! of services whose handlers you cannot change; with the `tonic` feature, `GrpcAuth` reads the
+//! claims in your own handlers. See the `tonic_server` and `hyper_server` examples.
+//!
 //! ## The request path
 //!
 //! Read the modules in this order; each is one step:
@@ -53,7 +61,7 @@
 //! | `axum` (default) | the extractors [`Claims<C>`], `Option<Claims<C>>`, [`AuthContext`], `RequireMfa` |
 //! | `jwks` | keys from a JWKS URL or OIDC discovery |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
-//! | `tonic` | the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
+//! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower
@@ -68,6 +76,7 @@ mod context;
 mod error;
 mod layer;
 mod mfa;
+mod mfa_layer;
 mod pipeline;
 mod source;
 mod verify;
@@ -80,6 +89,8 @@ pub mod revocation;
 
 #[cfg(feature = "axum")]
 mod extract;
+#[cfg(feature = "tonic")]
+mod grpc;
 
 pub use binding::PeerAddr;
 pub use body::JwtBody;
@@ -90,12 +101,15 @@ pub use issue::{MintedToken, SigningKey, TokenIssuer};
 pub use keys::{StaticKeys, VerificationKey};
 pub use layer::{JwtLayer, JwtService, ResponseFuture};
 pub use mfa::MfaPolicy;
+pub use mfa_layer::{RequireMfaFuture, RequireMfaLayer, RequireMfaService};
 pub use rejection::Protocol;
 pub use source::TokenSource;
 pub use verify::{CacheStats, RequiredClaim};
 
 #[cfg(feature = "axum")]
 pub use extract::{ExtractRejection, RequireMfa, RequireScope};
+#[cfg(feature = "tonic")]
+pub use grpc::GrpcAuth;
 
 /// The JWS algorithms (re-exported from `jsonwebtoken`).
 pub use jsonwebtoken::Algorithm;

@@ -1,16 +1,18 @@
 //! The full_flow example, run as a user runs it (behind `TRUSTED_PROXIES=127.0.0.1/32`, so the
 //! test plays the proxy and chooses each client's address), driven over HTTP on loopback.
 
+mod example_process;
 mod harness;
 
 use base64::Engine as _;
-use harness::process::{run_to_exit, start_example};
+use example_process::{expect_exit, Example};
 use harness::{answer, client, Answer};
 use serde_json::{json, Value};
 use totp_rs::{Secret, Totp};
 
 const SECRET: &str = "full-flow-test-secret-of-32-bytes!!";
-const BANNER_LINES: usize = 8;
+/// Lines the example prints at start, after the `listening on` line.
+const MORE_BANNER_LINES: usize = 7;
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
 
 struct Flow {
@@ -67,17 +69,17 @@ fn access_token(answer: &Answer) -> String {
 
 #[tokio::test]
 async fn the_whole_lifecycle() {
-    let running = start_example(
-        "full_flow",
-        &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")],
-        BANNER_LINES,
-    );
-    let banner = running.banner.join("\n");
+    let mut running =
+        Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let mut banner = running.banner.clone();
+    for _ in 0..MORE_BANNER_LINES {
+        banner = format!("{banner}\n{}", running.next_line());
+    }
     for fact in ["alice", "alice-password", "JBSWY3DPEHPK3PXP", "127.0.0.1/32"] {
         assert!(banner.contains(fact), "the banner does not state {fact}: {banner}");
     }
     assert!(!banner.contains(SECRET));
-    let flow = Flow { base: format!("http://{}", running.addr), http: client() };
+    let flow = Flow { base: running.url(), http: client() };
     let home = "198.51.100.7";
 
     // Login.
@@ -151,8 +153,8 @@ async fn the_whole_lifecycle() {
 
 #[tokio::test]
 async fn bad_logins_and_unauthenticated_step_up() {
-    let running = start_example("full_flow", &[("TRUSTED_PROXIES", "127.0.0.1")], BANNER_LINES);
-    let flow = Flow { base: format!("http://{}", running.addr), http: client() };
+    let running = Example::start("full_flow", &[("TRUSTED_PROXIES", "127.0.0.1")]);
+    let flow = Flow { base: running.url(), http: client() };
     let ip = "198.51.100.20";
 
     let bad = flow.login("alice", "wrong", ip).await;
@@ -181,8 +183,9 @@ async fn bad_logins_and_unauthenticated_step_up() {
 
 #[test]
 fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
-    let (code, stderr) = run_to_exit("full_flow", &[("TRUSTED_PROXIES", "10.0.0.0/33")]);
-    assert_eq!(code, Some(2), "{stderr}");
+    let output = expect_exit("full_flow", &[("TRUSTED_PROXIES", "10.0.0.0/33")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("TRUSTED_PROXIES"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -1,27 +1,37 @@
 //! The quickstart example, run as a user runs it, over loopback.
 
+mod example_process;
 mod harness;
 
-use harness::process::{run_to_exit, start_example};
+use example_process::{expect_exit, Example};
 use harness::{answer, claims, client, now, TestKey};
 use serde_json::json;
 use tower_jwt_guard::Algorithm;
 
 const SECRET: &str = "quickstart-test-secret-of-32-bytes!!";
 
-/// The bearer tokens of the printed `curl` lines, in order.
-fn printed_tokens(banner: &[String]) -> Vec<String> {
-    banner
-        .iter()
-        .filter_map(|line| line.split("Bearer ").nth(1))
-        .map(|rest| rest.split('\'').next().unwrap().to_string())
-        .collect()
+/// The bearer tokens of the `count` printed `curl` lines that carry one, in order.
+fn printed_tokens(example: &mut Example, count: usize) -> Vec<String> {
+    let mut tokens = Vec::new();
+    while tokens.len() < count {
+        let line = example.next_line();
+        if let Some(rest) = line.split("Bearer ").nth(1) {
+            tokens.push(rest.split('\'').next().unwrap().to_string());
+        }
+    }
+    tokens
+}
+
+/// Runs the quickstart with `env` until it exits: its exit code and standard error.
+fn run_to_exit(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = expect_exit("quickstart", env);
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 #[tokio::test]
 async fn quickstart_with_a_configured_secret() {
-    let running = start_example("quickstart", &[("JWT_SECRET", SECRET)], 5);
-    let base = format!("http://{}", running.addr);
+    let running = Example::start("quickstart", &[("JWT_SECRET", SECRET)]);
+    let base = running.url();
     let http = client();
     let key = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes());
 
@@ -45,10 +55,9 @@ async fn quickstart_with_a_configured_secret() {
 
 #[tokio::test]
 async fn quickstart_without_configuration_prints_working_commands() {
-    let running = start_example("quickstart", &[], 5);
-    let base = format!("http://{}", running.addr);
-    let tokens = printed_tokens(&running.banner);
-    assert_eq!(tokens.len(), 3, "{:?}", running.banner);
+    let mut running = Example::start("quickstart", &[]);
+    let base = running.url();
+    let tokens = printed_tokens(&mut running, 3);
     let http = client();
     let me = answer(http.get(format!("{base}/me")).bearer_auth(&tokens[0])).await;
     assert_eq!(me.status, 200);
@@ -69,8 +78,8 @@ async fn quickstart_with_a_public_key_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("public.pem");
     std::fs::write(&path, &key.public_pem).unwrap();
-    let running = start_example("quickstart", &[("JWT_PUBLIC_KEY", path.to_str().unwrap())], 4);
-    let base = format!("http://{}", running.addr);
+    let running = Example::start("quickstart", &[("JWT_PUBLIC_KEY", path.to_str().unwrap())]);
+    let base = running.url();
     let me = answer(client().get(format!("{base}/me")).bearer_auth(key.sign(&claims("pk")))).await;
     assert_eq!(me.status, 200);
     std::fs::remove_dir_all(&dir).ok();
@@ -78,20 +87,20 @@ async fn quickstart_with_a_public_key_file() {
 
 #[test]
 fn bad_configuration_exits_with_code_2_naming_the_variable() {
-    let (code, stderr) = run_to_exit("quickstart", &[("JWT_SECRET", "short")]);
+    let (code, stderr) = run_to_exit(&[("JWT_SECRET", "short")]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("JWT_SECRET"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
-    let (code, stderr) = run_to_exit("quickstart", &[("BIND", "not-an-address")]);
+    let (code, stderr) = run_to_exit(&[("BIND", "not-an-address")]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("BIND"), "{stderr}");
 
-    let (code, stderr) = run_to_exit("quickstart", &[("JWT_PUBLIC_KEY", "/nonexistent/key.pem")]);
+    let (code, stderr) = run_to_exit(&[("JWT_PUBLIC_KEY", "/nonexistent/key.pem")]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("JWT_PUBLIC_KEY"), "{stderr}");
 
-    let (code, stderr) = run_to_exit("quickstart", &[("JWT_SECRET", SECRET), ("JWT_ALG", "RS999")]);
+    let (code, stderr) = run_to_exit(&[("JWT_SECRET", SECRET), ("JWT_ALG", "RS999")]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("JWT_ALG"), "{stderr}");
 }
