@@ -90,6 +90,7 @@ pub(crate) struct Shared {
     pub(crate) cache_capacity: usize,
     pub(crate) max_token_len: usize,
     pub(crate) context: Arc<ContextPolicy>,
+    pub(crate) audit: crate::audit::Audit,
 }
 
 /// A built, immutable JWT configuration. Cheap to clone; make layers from it with
@@ -140,6 +141,12 @@ impl JwtAuth {
     {
         JwtLayer::new(self.clone())
     }
+
+    /// How many requests the layers of this configuration accepted and rejected, by code.
+    /// See [`audit`](crate::audit).
+    pub fn audit_counts(&self) -> crate::audit::AuditCounts {
+        self.shared.audit.counts()
+    }
 }
 
 /// Builds a [`JwtAuth`]. Every setting has a safe default; only a key is required.
@@ -163,6 +170,7 @@ pub struct JwtAuthBuilder {
     revocation: Option<Box<dyn RevocationStore>>,
     revocation_fail_open: bool,
     error: Option<ConfigError>,
+    audit_hook: Option<crate::audit::AuditHook>,
 }
 
 impl Default for JwtAuthBuilder {
@@ -183,6 +191,7 @@ impl Default for JwtAuthBuilder {
             revocation: None,
             revocation_fail_open: false,
             error: None,
+            audit_hook: None,
         }
     }
 }
@@ -385,12 +394,36 @@ impl JwtAuthBuilder {
         self
     }
 
+    /// Hands every decision (accepted, anonymous, rejected) to `hook`, besides the `tracing`
+    /// event. The hook runs on the request path: keep it quick (send to a channel).
+    /// See [`audit`](crate::audit).
+    ///
+    /// ```
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let auth = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .on_audit(|event| println!("{} {} {}", event.code, event.method, event.path))
+    ///     .build();
+    /// assert!(auth.is_ok());
+    /// ```
+    pub fn on_audit<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&crate::audit::AuditEvent<'_>) + Send + Sync + 'static,
+    {
+        self.audit_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Checks the settings and freezes them.
     pub fn build(self) -> Result<JwtAuth, ConfigError> {
         if let Some(err) = self.error {
             return Err(err);
         }
         let algorithms = self.allowed_algorithms()?;
+        if self.keys.duplicate_kid().is_some() {
+            return Err(ConfigError::Invalid("two keys share a kid"));
+        }
         if self.sources.is_empty() {
             return Err(ConfigError::Invalid("at least one token source is required"));
         }
@@ -417,6 +450,7 @@ impl JwtAuthBuilder {
             cache_capacity: self.cache_capacity,
             max_token_len: self.max_token_len,
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder: Responder::new(realm, self.hook) }),
+            audit: crate::audit::Audit::new(self.audit_hook),
         };
         Ok(JwtAuth { shared: Arc::new(shared) })
     }

@@ -177,6 +177,7 @@ fn admit<B, C: Send + Sync + 'static>(
     mut request: Request<B>,
     decision: Decision<C>,
 ) -> Result<Request<B>, Response<Bytes>> {
+    guard.shared.audit.record(&request, &decision);
     match decision {
         Ok(Some(authenticated)) => {
             let extensions = request.extensions_mut();
@@ -189,14 +190,6 @@ fn admit<B, C: Send + Sync + 'static>(
             Ok(request)
         }
         Err(error) => {
-            tracing::info!(
-                target: "tower_jwt_guard",
-                code = error.code(),
-                reason = %error,
-                method = %request.method(),
-                path = request.uri().path(),
-                "request rejected"
-            );
             let protocol = Protocol::of(request.headers());
             Err(guard.shared.context.responder.respond(&error, protocol))
         }

@@ -81,9 +81,11 @@ mod pipeline;
 mod source;
 mod verify;
 
+pub mod audit;
 pub mod binding;
 pub mod issue;
 pub mod keys;
+pub mod refresh;
 pub mod rejection;
 pub mod revocation;
 
@@ -93,6 +95,13 @@ mod extract;
 mod grpc;
 
 pub use binding::PeerAddr;
+/// Entry points for the fuzz targets (`fuzz/`); not a public API.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::fuzzing::{extract, parse_header, verify};
+}
+mod fuzzing;
+
 pub use body::JwtBody;
 pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};

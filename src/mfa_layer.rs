@@ -323,7 +323,7 @@ mod tests {
         let challenge = refused.headers()[http::header::WWW_AUTHENTICATE].to_str().unwrap();
         assert!(challenge.contains(r#"error="insufficient_user_authentication""#), "{challenge}");
         assert!(challenge.contains(r#"acr_values="gold""#), "{challenge}");
-        assert!(challenge.contains("max_age=300"), "{challenge}");
+        assert!(challenge.contains(r#"max_age="300""#), "{challenge}");
         // amr otp without a recent auth_time does not satisfy a policy with a maximum age
         let stale =
             service.clone().oneshot(request("/admin/users", Some(&token(&["pwd", "otp"])))).await.unwrap();

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use http::Request;
 use serde::de::DeserializeOwned;
 
+use crate::audit;
 use crate::binding::RequestHead;
 use crate::clock;
 use crate::config::Shared;
@@ -112,7 +113,8 @@ where
         now: u64,
     ) -> Outcome<B, C> {
         if let Err(err) = self.check_token(&request, &verified, now) {
-            return Outcome::Ready(request, Err(err));
+            let decision = Err(err);
+            return Outcome::Ready(audit::note_refused(request, &decision, &verified.facts), decision);
         }
         let Some(store) = &self.shared.revocation else {
             return Outcome::Ready(request, Ok(Some(self.authenticated(verified))));
@@ -121,13 +123,15 @@ where
             RevocationCheck::Pending(check) => {
                 let this = Arc::clone(self);
                 Outcome::Pending(Box::pin(async move {
+                    let facts = Arc::clone(&verified.facts);
                     let decision = this.revocation_decision(check.await, verified);
-                    (request, decision)
+                    (audit::note_refused(request, &decision, &facts), decision)
                 }))
             }
             answer => {
+                let facts = Arc::clone(&verified.facts);
                 let decision = self.revocation_decision(answer, verified);
-                Outcome::Ready(request, decision)
+                Outcome::Ready(audit::note_refused(request, &decision, &facts), decision)
             }
         }
     }

@@ -105,21 +105,26 @@ fn single<'r>(headers: &'r HeaderMap, name: &HeaderName) -> Result<Option<&'r [u
     }
 }
 
-/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-static B64TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        byte += 1;
-    }
-    table
-};
+/// RFC 6750 §2.1 `b64token` characters, padding aside:
+/// `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`.
+///
+/// Branch-free on purpose: the check over a whole token then compiles to vector instructions.
+#[inline(always)]
+fn is_b64token(b: u8) -> bool {
+    let lower = b | 0x20;
+    (lower.wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
+        | (b == b'+')
+        | (b == b'/')
+}
 
 /// `Authorization: Bearer <b64token>`; another scheme means "no bearer token".
 ///
-/// One pass over the bytes, no allocation: the scheme, then the token's character set.
+/// No allocation; the token's character set is checked in one vectorised pass.
 fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
     let Some(value) = single(headers, &AUTHORIZATION)? else { return Ok(None) };
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
@@ -136,16 +141,19 @@ fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError
     if token.len() > max_len {
         return Err(too_large());
     }
-    let mut padding = false;
-    for &b in token {
-        match b {
-            b'=' => padding = true,
-            _ if B64TOKEN[usize::from(b)] && !padding => {}
-            b' ' | b',' => {
-                return Err(invalid_request("more than one credential in the authorization header"))
-            }
-            _ => return Err(invalid_request("the bearer token has characters a token cannot have")),
-        }
+    // `*"="` padding may only end the token.
+    let body = token.iter().rposition(|&b| b != b'=').map_or(&token[..0], |last| &token[..=last]);
+    if body.iter().fold(0u8, |invalid, &b| invalid | u8::from(!is_b64token(b))) != 0 {
+        return Err(if body.iter().any(|&b| b == b' ' || b == b',') {
+            invalid_request("more than one credential in the authorization header")
+        } else if body.iter().any(|&b| matches!(b, b';' | b'"' | b'\\')) {
+            invalid_request("the authorization header has a separator inside the token")
+        } else if !body.iter().all(u8::is_ascii_graphic) {
+            invalid_request("the authorization header is not visible ASCII")
+        } else {
+            // A malformed token, not a malformed request (RFC 6750 §3.1).
+            AuthError::with_message(ErrorKind::InvalidToken, "the token has characters a token cannot have")
+        });
     }
     // Only ASCII is left: this cannot fail.
     std::str::from_utf8(token).map(Some).map_err(|_| invalid_request("the bearer token is not ASCII"))
@@ -233,6 +241,27 @@ fn checked(token: &str, max_len: usize) -> Result<&str, AuthError> {
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn b64token_is_exactly_the_rfc_6750_set() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(is_b64token(b), expected, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn padding_only_at_the_end() {
+        let sources = bearer_only();
+        let uri = Uri::from_static("/");
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, "Bearer abc==".parse().unwrap());
+        assert_eq!(sources.extract(&headers, &uri).unwrap(), Some("abc=="));
+        headers.insert(AUTHORIZATION, "Bearer ab=c".parse().unwrap());
+        assert!(sources.extract(&headers, &uri).is_err());
+        headers.insert(AUTHORIZATION, "Bearer ===".parse().unwrap());
+        assert!(sources.extract(&headers, &uri).is_ok());
+    }
 
     fn bearer_only() -> TokenSources {
         TokenSources::new(vec![TokenSource::Bearer], 64)

@@ -53,6 +53,7 @@ use crate::error::AuthError;
 pub use client_ip::ClientIpBinding;
 pub use cookie::CookieFingerprint;
 pub use fingerprint::DeviceFingerprint;
+pub(crate) use peer::peer_addr;
 pub use peer::PeerAddr;
 pub use proxies::{ClientIpError, ForwardedHeader, TrustedProxies};
 

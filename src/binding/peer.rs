@@ -26,7 +26,7 @@ use http::Extensions;
 pub struct PeerAddr(pub SocketAddr);
 
 /// `PeerAddr`, then axum's `ConnectInfo<SocketAddr>`, then tonic's `TcpConnectInfo`.
-pub(super) fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
+pub(crate) fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
     if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
         return Some(*addr);
     }

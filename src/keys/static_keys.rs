@@ -43,6 +43,12 @@ impl StaticKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
+
+    /// A `kid` that names more than one key: lookups by `kid` would silently pick the first.
+    pub(crate) fn duplicate_kid(&self) -> Option<&str> {
+        let kids: Vec<&str> = self.keys.iter().filter_map(|key| key.kid()).collect();
+        kids.iter().enumerate().find(|(i, kid)| kids[..*i].contains(kid)).map(|(_, kid)| *kid)
+    }
 }
 
 impl KeySource for StaticKeys {

@@ -128,9 +128,13 @@ impl VerificationKey {
     /// A JWK whose `use` is not `sig` is refused; an `oct` (HMAC) JWK is only accepted when
     /// an HMAC algorithm is asked for explicitly.
     pub fn from_jwk(jwk: &Jwk, algorithm: Option<Algorithm>) -> Result<Self, ConfigError> {
-        use jsonwebtoken::jwk::PublicKeyUse;
+        use jsonwebtoken::jwk::{EllipticCurve, KeyOperations, PublicKeyUse};
         if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
             return Err(ConfigError::InvalidKey("the JWK is not meant for signatures (use != sig)"));
+        }
+        // RFC 7517 §4.3: a JWK whose key_ops are given must allow verification.
+        if matches!(&jwk.common.key_operations, Some(ops) if !ops.contains(&KeyOperations::Verify)) {
+            return Err(ConfigError::InvalidKey("the JWK's key_ops do not include verify"));
         }
         let jwk_alg = match jwk.common.key_algorithm {
             Some(alg) => Some(
@@ -156,6 +160,16 @@ impl VerificationKey {
             });
         }
         let prepared = Self::from_decoding_key(&key, algorithm)?;
+        // The curve named by the JWK must be the algorithm's (a P-384 JWK is no ES256 key).
+        if let AlgorithmParameters::EllipticCurve(ec) = &jwk.algorithm {
+            let curve = match prepared.algorithm {
+                Algorithm::ES256 => EllipticCurve::P256,
+                _ => EllipticCurve::P384,
+            };
+            if ec.curve != curve {
+                return Err(ConfigError::KeyAlgorithmMismatch { algorithm: prepared.algorithm });
+            }
+        }
         Ok(match &jwk.common.key_id {
             Some(kid) => prepared.with_kid(kid.clone()),
             None => prepared,

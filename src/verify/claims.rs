@@ -24,25 +24,25 @@ pub(crate) struct RegisteredClaims<'a> {
     iat: Option<u64>,
     #[serde(default, deserialize_with = "numeric_date")]
     auth_time: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     iss: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     sub: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     jti: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     aud: Option<OneOrMany>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     amr: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     acr: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     mfa_verified: Option<bool>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present_str")]
     scope: Option<Cow<'a, str>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     scp: Option<OneOrMany>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     cnf: Option<Confirmation>,
 }
 
@@ -86,6 +86,18 @@ impl RegisteredClaims<'_> {
             token_type: token_type.map(str::to_owned),
         }
     }
+}
+
+/// A claim that, when present, has its type: `null` is refused, not read as absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// [`present`] for a string borrowed from the payload when it has no escapes.
+fn present_str<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Borrowed::deserialize(deserializer).map(|borrowed| Some(borrowed.0))
 }
 
 fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
@@ -151,6 +163,10 @@ mod tests {
         assert_eq!(facts.scopes, ["x"]);
         assert!(parse(r#"{"sub":123}"#).is_err());
         assert!(parse(r#"{"mfa_verified":"true"}"#).is_err());
+        for claim in ["sub", "iss", "jti", "aud", "amr", "acr", "mfa_verified", "scope", "scp", "cnf"] {
+            assert!(parse(&format!(r#"{{"{claim}":null}}"#)).is_err(), "{claim} null must be refused");
+        }
+        assert_eq!(parse(r#"{"scope":"a\u0020b"}"#).unwrap().scopes, ["a", "b"], "escaped scope");
         assert!(parse(r#"{"sub":"a","sub":"b"}"#).is_err(), "duplicate claims are refused");
     }
 }

@@ -80,6 +80,12 @@ pub(crate) fn decode<'b>(
     }
 }
 
+/// Whether `json` starts like a JSON object: a header and a claims set must be objects
+/// (RFC 7515 §4, RFC 7519 §7.2), never an array read positionally into a struct.
+pub(crate) fn is_json_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
+}
+
 /// The JOSE header members the verifier reads. Unknown members (`x5t`, `jku`, `x5u`, `jwk`,
 /// `x5c`, ...) are ignored: keys never come from the token. Duplicate members are refused.
 #[derive(Debug, Deserialize)]
@@ -98,6 +104,10 @@ pub(crate) struct JoseHeader<'a> {
 
 impl<'a> JoseHeader<'a> {
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, AuthError> {
+        // RFC 7515 §4: the header is a JSON object (serde would also read a struct from an array).
+        if !is_json_object(bytes) {
+            return Err(malformed("the token header is malformed"));
+        }
         let header: JoseHeader<'a> =
             serde_json::from_slice(bytes).map_err(|_| malformed("the token header is malformed"))?;
         if header.enc.is_some() {
@@ -145,6 +155,8 @@ mod tests {
         assert!(JoseHeader::parse(br#"{"alg":"HS256","alg":"none"}"#).is_err());
         assert!(JoseHeader::parse(br#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#).is_err());
         assert!(JoseHeader::parse(br#"{"kid":"a"}"#).is_err());
+        assert!(JoseHeader::parse(br#"["HS256"]"#).is_err(), "an array is not a header");
+        assert!(JoseHeader::parse(br#" {"alg":"HS256"}"#).is_ok());
         let h = JoseHeader::parse(br#"{"alg":"RS256","jku":"https://evil","kid":"k\"1"}"#).unwrap();
         assert_eq!(h.kid.as_deref(), Some("k\"1"));
     }

@@ -175,6 +175,9 @@ impl TokenVerifier {
         }
         let mut payload_buf = [0u8; 1024];
         let payload = decode(compact.payload, &mut payload_buf, "the token payload is not base64url")?;
+        if !compact::is_json_object(&payload) {
+            return Err(malformed("the token claims are malformed"));
+        }
         let claims: C =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         let registered: claims::RegisteredClaims<'_> =

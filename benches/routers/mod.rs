@@ -1,0 +1,120 @@
+//! The routers under comparison, shared by the benches: a bare route, this crate's layer
+//! (cached and uncached), and the peers jwt-authorizer and axum-jwt-auth.
+
+#![allow(dead_code)] // each bench uses part of it
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::Router;
+use http::{header::AUTHORIZATION, HeaderValue, Request};
+use serde::Deserialize;
+
+/// The typed claims every router decodes, as a real service would.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BenchClaims {
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub iat: u64,
+}
+use tower_jwt_guard::{Algorithm, Claims, JwtAuth};
+
+use crate::harness::{claims, TestKey};
+
+pub const ALGORITHMS: [Algorithm; 4] =
+    [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
+
+pub fn request(bearer: &HeaderValue) -> Request<Body> {
+    let mut request = Request::get("/me").body(Body::empty()).unwrap();
+    request.headers_mut().insert(AUTHORIZATION, bearer.clone());
+    request
+}
+
+pub async fn bare() -> &'static str {
+    "ok"
+}
+
+async fn guarded(_: Claims<BenchClaims>) -> &'static str {
+    "ok"
+}
+
+pub fn guard_router(key: &TestKey, cache: bool) -> Router {
+    let mut builder = JwtAuth::builder().key(key.verification_key());
+    if !cache {
+        builder = builder.cache_capacity(0);
+    }
+    let auth = builder.build().unwrap();
+    Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>())
+}
+
+/// jwt-authorizer (axum 0.7, jsonwebtoken 9 on ring).
+pub mod jwt_authorizer_peer {
+    use super::*;
+    use jwt_authorizer::{AuthorizerBuilder, IntoLayer, JwtClaims, Validation};
+
+    async fn handler(_: JwtClaims<BenchClaims>) -> &'static str {
+        "ok"
+    }
+
+    pub async fn router(key: &TestKey) -> axum_07::Router {
+        let builder = match key.alg {
+            Algorithm::HS256 => {
+                // jwt-authorizer takes the secret as text: the test secret is ASCII here.
+                AuthorizerBuilder::<BenchClaims>::from_secret(std::str::from_utf8(&key.public_raw).unwrap())
+            }
+            Algorithm::RS256 => AuthorizerBuilder::from_rsa_pem_text(&key.public_pem),
+            Algorithm::ES256 => AuthorizerBuilder::from_ec_pem_text(&key.public_pem),
+            _ => AuthorizerBuilder::from_ed_pem_text(&key.public_pem),
+        };
+        let authorizer = builder.validation(Validation::new().aud(&["bench"])).build().await.unwrap();
+        axum_07::Router::new()
+            .route("/me", axum_07::routing::get(handler))
+            .layer(vec![authorizer].into_layer())
+    }
+}
+
+/// axum-jwt-auth (axum 0.8, jsonwebtoken 10 on pure-Rust crypto).
+pub mod axum_jwt_auth_peer {
+    use super::*;
+    use axum_jwt_auth::{Claims as PeerClaims, Decoder, LocalDecoder};
+    use jsonwebtoken_10 as jwt10;
+    use std::sync::Arc;
+
+    async fn handler(_: PeerClaims<BenchClaims>) -> &'static str {
+        "ok"
+    }
+
+    pub fn router(key: &TestKey) -> Router {
+        let (decoding, alg) = match key.alg {
+            Algorithm::HS256 => (jwt10::DecodingKey::from_secret(&key.public_raw), jwt10::Algorithm::HS256),
+            Algorithm::RS256 => (
+                jwt10::DecodingKey::from_rsa_pem(key.public_pem.as_bytes()).unwrap(),
+                jwt10::Algorithm::RS256,
+            ),
+            Algorithm::ES256 => {
+                (jwt10::DecodingKey::from_ec_pem(key.public_pem.as_bytes()).unwrap(), jwt10::Algorithm::ES256)
+            }
+            _ => {
+                (jwt10::DecodingKey::from_ed_pem(key.public_pem.as_bytes()).unwrap(), jwt10::Algorithm::EdDSA)
+            }
+        };
+        // axum-jwt-auth insists on an audience; the bench tokens carry `aud: bench`.
+        let mut validation = jwt10::Validation::new(alg);
+        validation.set_audience(&["bench"]);
+        let decoder: Decoder<BenchClaims> =
+            Arc::new(LocalDecoder::builder().keys(vec![decoding]).validation(validation).build().unwrap());
+        Router::new().route("/me", get(handler)).with_state(decoder)
+    }
+}
+
+/// A key for `alg` and a bearer header with a token it signed (`aud: bench`, valid 10 minutes).
+pub fn key_and_bearer(alg: Algorithm) -> (TestKey, HeaderValue) {
+    let key = match alg {
+        Algorithm::HS256 => TestKey::hmac(alg, b"bench-secret-bench-secret-bench-secret!!"),
+        _ => TestKey::generate(alg),
+    };
+    let mut token_claims = claims("bench");
+    token_claims["aud"] = "bench".into();
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", key.sign(&token_claims))).unwrap();
+    (key, bearer)
+}

@@ -1,0 +1,212 @@
+//! Refresh tokens: opaque, stored only as hashes, rotated on every use, grouped in families,
+//! with reuse detection (OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
+//!
+//! - [`RefreshStore::issue`] starts a family at login and returns its first token.
+//! - [`RefreshStore::rotate`] exchanges the family's current token for a new one; the old one
+//!   becomes *used*. Presenting a used token again is a replay: the whole family is revoked,
+//!   including the token that replaced it ([`RefreshError::Reused`]). Of several concurrent
+//!   rotations of the same token exactly one succeeds; the others are replays.
+//! - [`RefreshStore::revoke`] (logout) revokes the family of a token.
+//!
+//! Stores: [`MemoryRefreshStore`] and, with the `redis` feature, `RedisRefreshStore`
+//! (atomic rotation in a Lua script, shared by every instance of a service).
+//!
+//! ```
+//! use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshStore};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let store = MemoryRefreshStore::new();
+//! let first = store.issue("alice").await.unwrap();
+//!
+//! let second = store.rotate(first.token.as_str()).await.unwrap();
+//! assert_eq!(second.subject, "alice");
+//! assert_eq!(second.family, first.family);
+//!
+//! // The first token again: a replay. The family is revoked, the second token dies with it.
+//! assert!(matches!(store.rotate(first.token.as_str()).await, Err(RefreshError::Reused { .. })));
+//! assert_eq!(store.rotate(second.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+//! # }
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+mod cookie;
+pub mod memory;
+#[cfg(feature = "redis")]
+pub mod redis;
+mod token;
+
+#[cfg(feature = "redis")]
+pub use self::redis::RedisRefreshStore;
+pub use cookie::RefreshCookie;
+pub use memory::MemoryRefreshStore;
+pub use token::RefreshToken;
+
+/// Default lifetime of one refresh token if it is not used (14 days).
+pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+/// Default lifetime of a family, from login, however often it is refreshed (30 days).
+pub const DEFAULT_FAMILY_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// The lifetimes of refresh tokens and their families.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_jwt_guard::refresh::RefreshPolicy;
+///
+/// let policy = RefreshPolicy::default()
+///     .token_ttl(Duration::from_secs(24 * 3600))
+///     .family_lifetime(Duration::from_secs(7 * 24 * 3600));
+/// assert_eq!(policy.family_lifetime_secs(), 7 * 24 * 3600);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshPolicy {
+    token_ttl: u64,
+    family_lifetime: u64,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            token_ttl: DEFAULT_REFRESH_TTL.as_secs(),
+            family_lifetime: DEFAULT_FAMILY_LIFETIME.as_secs(),
+        }
+    }
+}
+
+impl RefreshPolicy {
+    /// How long a token stays usable if it is not used (default 14 days).
+    pub fn token_ttl(mut self, ttl: Duration) -> Self {
+        self.token_ttl = ttl.as_secs().max(1);
+        self
+    }
+
+    /// How long a family lives from login, however often it is refreshed (default 30 days);
+    /// afterwards the user logs in again.
+    pub fn family_lifetime(mut self, lifetime: Duration) -> Self {
+        self.family_lifetime = lifetime.as_secs().max(1);
+        self
+    }
+
+    /// The token lifetime in seconds.
+    pub fn token_ttl_secs(&self) -> u64 {
+        self.token_ttl
+    }
+
+    /// The family lifetime in seconds.
+    pub fn family_lifetime_secs(&self) -> u64 {
+        self.family_lifetime
+    }
+
+    /// When a token minted at `now` in a family ending at `family_ends` expires.
+    pub(crate) fn token_expiry(&self, now: u64, family_ends: u64) -> u64 {
+        now.saturating_add(self.token_ttl).min(family_ends)
+    }
+}
+
+/// A refresh token handed out by [`RefreshStore::issue`] or [`RefreshStore::rotate`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IssuedRefresh {
+    /// The opaque value for the client.
+    pub token: RefreshToken,
+    /// The subject the family was issued to.
+    pub subject: String,
+    /// The family's id (not secret; useful in audit logs).
+    pub family: String,
+    /// When this token expires, seconds since the epoch (for the cookie's `Max-Age`).
+    pub expires_at: u64,
+}
+
+impl IssuedRefresh {
+    /// Seconds from `now` until the token expires.
+    ///
+    /// ```
+    /// # use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshStore};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let issued = MemoryRefreshStore::new().issue("alice").await.unwrap();
+    /// assert!(issued.expires_in(issued.expires_at - 10) == 10);
+    /// # }
+    /// ```
+    pub fn expires_in(&self, now: u64) -> u64 {
+        self.expires_at.saturating_sub(now)
+    }
+}
+
+/// Why a refresh token was refused.
+///
+/// ```
+/// use tower_jwt_guard::refresh::RefreshError;
+///
+/// let err = RefreshError::Reused { subject: "alice".into() };
+/// assert_eq!(err.to_string(), "refresh token reused: its family is revoked");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// Unknown, malformed or expired.
+    Invalid,
+    /// Its family was revoked (logout, or an earlier replay).
+    Revoked,
+    /// It had already been used: a replay. Its whole family is now revoked. `subject` lets the
+    /// application also revoke the subject's access tokens.
+    Reused {
+        /// The family's subject.
+        subject: String,
+    },
+    /// The store cannot be reached: fail closed.
+    Unavailable,
+}
+
+impl fmt::Display for RefreshError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RefreshError::Invalid => "invalid refresh token",
+            RefreshError::Revoked => "refresh token revoked",
+            RefreshError::Reused { .. } => "refresh token reused: its family is revoked",
+            RefreshError::Unavailable => "the refresh token store is unavailable",
+        })
+    }
+}
+
+impl std::error::Error for RefreshError {}
+
+/// Where refresh-token families live.
+pub trait RefreshStore: Send + Sync + 'static {
+    /// Starts a new family for `subject` (at login) and returns its first token.
+    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
+
+    /// Exchanges the current token of a family for a new one. Atomic: of concurrent rotations
+    /// of one token exactly one succeeds. A used token revokes its family ([`RefreshError::Reused`]).
+    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
+
+    /// Revokes the family of `presented` (logout). `Ok(false)`: the value is not a known token
+    /// (nothing to do); a used token of the family counts as known.
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>>;
+
+    /// Revokes every family of `subject` ("log out everywhere"; pair it with
+    /// [`RevocationStore::revoke_subject`](crate::revocation::RevocationStore::revoke_subject)
+    /// for the access tokens). Returns how many live families were revoked.
+    fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>>;
+}
+
+/// Stores are shared between handlers: an `Arc` of a store is a store.
+impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
+    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        (**self).issue(subject)
+    }
+
+    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        (**self).rotate(presented)
+    }
+
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {
+        (**self).revoke(presented)
+    }
+
+    fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {
+        (**self).revoke_subject(subject)
+    }
+}

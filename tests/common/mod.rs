@@ -1,0 +1,104 @@
+//! Shared helpers of the integration tests: a real HTTP server on loopback, tokens, and a real
+//! `redis-server` started per test on an ephemeral port.
+#![allow(dead_code)] // each test file uses a part
+
+pub mod auth_flow;
+pub mod redis_server;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use tower_jwt_guard::issue::{MintedToken, SigningKey, TokenIssuer};
+use tower_jwt_guard::Algorithm;
+
+pub const SECRET: &[u8; 32] = b"an HS256 test secret, 32 bytes!!";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct User {
+    pub sub: String,
+}
+
+pub fn issuer() -> TokenIssuer {
+    TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap()).build()
+}
+
+/// A token for `subject`.
+pub fn token(subject: &str) -> MintedToken {
+    issuer().mint(subject, &serde_json::json!({})).unwrap()
+}
+
+/// A token for `subject` claiming to be issued at `iat`.
+pub fn token_issued_at(subject: &str, iat: u64) -> MintedToken {
+    issuer()
+        .mint_with(subject, &serde_json::json!({}), |claims| {
+            claims.insert("iat".into(), iat.into());
+        })
+        .unwrap()
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Serves `app` on an ephemeral loopback port.
+pub async fn serve(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    addr
+}
+
+/// An HTTP answer: status and the JSON body's `code` (if any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub code: Option<String>,
+}
+
+impl Answer {
+    pub fn is(&self, status: u16, code: Option<&str>) -> bool {
+        self.status == status && self.code.as_deref() == code
+    }
+}
+
+pub async fn request(method: reqwest::Method, addr: SocketAddr, path: &str, token: &str) -> Answer {
+    let client = reqwest::Client::new();
+    let response = client
+        .request(method, format!("http://{addr}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("the test server answers");
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or(serde_json::Value::Null);
+    Answer { status, code: body.get("code").and_then(|c| c.as_str()).map(str::to_owned) }
+}
+
+pub async fn get(addr: SocketAddr, path: &str, token: &str) -> Answer {
+    request(reqwest::Method::GET, addr, path, token).await
+}
+
+pub async fn post(addr: SocketAddr, path: &str, token: &str) -> Answer {
+    request(reqwest::Method::POST, addr, path, token).await
+}
+
+/// Polls `probe` until it yields `Some`, for at most `limit`; panics naming `what` otherwise.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

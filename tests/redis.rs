@@ -1,0 +1,414 @@
+//! Revocation and refresh tokens shared through a real `redis-server` (feature `redis`).
+//!
+//! Each test starts its own server on an ephemeral port (or uses `REDIS_URL` with a unique
+//! key prefix). Without Redis the tests say "skipped"; with `REQUIRE_REDIS=1` (CI) they fail.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use common::redis_server::{unique_prefix, Redis};
+use common::{
+    eventually, get as http_get, now, post as http_post, serve, token, token_issued_at, Answer, User,
+};
+use redis::AsyncCommands as _;
+use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
+use tower_jwt_guard::revocation::{RedisRevocationStore, RevocationError, RevocationStore};
+use tower_jwt_guard::{AuthContext, Claims, JwtAuth};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn me(Claims(user): Claims<User>) -> String {
+    user.sub.clone()
+}
+
+async fn logout(State(store): State<RedisRevocationStore>, ctx: AuthContext) -> StatusCode {
+    let (Some(jti), Some(exp)) = (ctx.jti(), ctx.expires_at) else { return StatusCode::BAD_REQUEST };
+    match store.revoke_token(jti, exp).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+async fn logout_everywhere(State(store): State<RedisRevocationStore>, ctx: AuthContext) -> StatusCode {
+    let Some(subject) = ctx.subject() else { return StatusCode::BAD_REQUEST };
+    match store.revoke_subject(subject, now()).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
+    RedisRevocationStore::builder(url)
+        .unwrap()
+        .key_prefix(prefix)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+fn refresh_store(url: &str, prefix: &str) -> RedisRefreshStore {
+    RedisRefreshStore::builder(url).unwrap().key_prefix(prefix).build().unwrap()
+}
+
+/// One "instance" of a service: its own store (own connection, own local cache) and server.
+async fn instance(store: &RedisRevocationStore) -> SocketAddr {
+    let auth = JwtAuth::builder().hmac_secret(common::SECRET).revocation(store.clone()).build().unwrap();
+    let app = Router::new()
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/logout-everywhere", post(logout_everywhere))
+        .route_layer(auth.layer::<User>())
+        .with_state(store.clone());
+    serve(app).await
+}
+
+async fn subscribed(store: &RedisRevocationStore) {
+    eventually("the invalidation subscription", PATIENCE, || async { store.is_subscribed().then_some(()) })
+        .await;
+}
+
+/// Polls `path` with `token` until the answer is `expected`.
+async fn answers(addr: SocketAddr, path: &str, token: &str, status: u16, code: Option<&str>) {
+    let what = format!("{path} to answer {status} {code:?}");
+    let mut last = None::<Answer>;
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let answer = http_get(addr, path, token).await;
+            if answer.is(status, code) {
+                return;
+            }
+            last = Some(answer);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "timed out waiting for {what}; last answer {last:?}");
+}
+
+#[tokio::test]
+async fn revoke_by_jti_and_by_subject_through_the_layer() {
+    let Some(redis) = Redis::for_test("revoke_by_jti_and_by_subject_through_the_layer") else { return };
+    let store = revocations(&redis.url(), &unique_prefix("layer"));
+    let addr = instance(&store).await;
+    let first = token("alice");
+    let second = token("alice");
+    let bob = token("bob");
+    assert!(http_get(addr, "/me", &first.token).await.is(200, None));
+
+    assert_eq!(http_post(addr, "/logout", &first.token).await.status, 204);
+    assert!(http_get(addr, "/me", &first.token).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(http_get(addr, "/me", &second.token).await.is(200, None));
+
+    assert_eq!(http_post(addr, "/logout-everywhere", &second.token).await.status, 204);
+    assert!(http_get(addr, "/me", &second.token).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(http_get(addr, "/me", &bob.token).await.is(200, None));
+    assert!(http_get(addr, "/me", &token_issued_at("alice", now() + 2).token).await.is(200, None));
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_instance_is_refused_on_the_other() {
+    let Some(redis) = Redis::for_test("a_revocation_on_one_instance_is_refused_on_the_other") else { return };
+    let prefix = unique_prefix("instances");
+    let (store_a, store_b) = (revocations(&redis.url(), &prefix), revocations(&redis.url(), &prefix));
+    let (a, b) = (instance(&store_a).await, instance(&store_b).await);
+    subscribed(&store_b).await;
+    let access = token("alice");
+    let other = token("carol");
+    // B answers from its local cache from now on ("not revoked"): the invalidation must reach it.
+    for _ in 0..2 {
+        assert!(http_get(b, "/me", &access.token).await.is(200, None));
+        assert!(http_get(b, "/me", &other.token).await.is(200, None));
+    }
+
+    assert_eq!(http_post(a, "/logout", &access.token).await.status, 204);
+    answers(b, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+
+    assert_eq!(http_post(a, "/logout-everywhere", &other.token).await.status, 204);
+    answers(b, "/me", &other.token, 401, Some("TOKEN_REVOKED")).await;
+    assert!(http_get(b, "/me", &token("dave").token).await.is(200, None));
+}
+
+#[tokio::test]
+async fn revocation_entries_expire_with_their_token() {
+    let Some(redis) = Redis::for_test("revocation_entries_expire_with_their_token") else { return };
+    let store = RedisRevocationStore::builder(&redis.url())
+        .unwrap()
+        .key_prefix(unique_prefix("expiry"))
+        .expiry_margin(Duration::ZERO)
+        .subject_retention(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+
+    store.revoke_token("already-expired", now() - 1).await.unwrap();
+    assert!(!conn.exists::<_, bool>(store.token_key("already-expired")).await.unwrap());
+
+    let issued = now();
+    store.revoke_subject("alice", issued).await.unwrap();
+    let ttl: i64 = conn.ttl(store.subject_key("alice")).await.unwrap();
+    assert!(ttl > 0 && ttl <= 3600, "subject entry TTL {ttl}");
+
+    store.revoke_token("short-lived", now() + 1).await.unwrap();
+    let key = store.token_key("short-lived");
+    let ttl: i64 = conn.ttl(&key).await.unwrap();
+    assert!((0..=2).contains(&ttl), "token entry TTL {ttl}");
+    eventually("the entry to expire", PATIENCE, || {
+        let (mut conn, key) = (conn.clone(), key.clone());
+        async move { (!conn.exists::<_, bool>(&key).await.unwrap()).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_rotation_and_reuse_detection_across_instances() {
+    let Some(redis) = Redis::for_test("refresh_rotation_and_reuse_detection_across_instances") else {
+        return;
+    };
+    let prefix = unique_prefix("refresh");
+    let (a, b) = (refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix));
+
+    let login = a.issue("alice").await.unwrap();
+    let on_a = a.rotate(login.token.as_str()).await.unwrap();
+    let on_b = b.rotate(on_a.token.as_str()).await.unwrap();
+    assert_eq!((on_b.subject.as_str(), on_b.family.as_str()), ("alice", login.family.as_str()));
+    assert!(on_b.expires_at > now());
+
+    // Only hashes are stored: no key or value contains the token.
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = conn.keys(format!("{prefix}*")).await.unwrap();
+    assert!(keys.len() >= 4, "{keys:?}");
+    let secret = on_b.token.as_str().split_once('.').unwrap().1;
+    assert!(keys.iter().all(|key| !key.contains(secret)));
+
+    // The token used on A, replayed on B: refused, and the family dies with it.
+    assert_eq!(
+        b.rotate(on_a.token.as_str()).await.unwrap_err(),
+        RefreshError::Reused { subject: "alice".into() }
+    );
+    assert_eq!(a.rotate(on_b.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+
+    // Logout on B ends a family rotated on A.
+    let second = a.issue("alice").await.unwrap();
+    let rotated = a.rotate(second.token.as_str()).await.unwrap();
+    assert!(b.revoke(rotated.token.as_str()).await.unwrap());
+    assert_eq!(a.rotate(rotated.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert!(!b.revoke("not-a-token").await.unwrap());
+    assert_eq!(a.rotate("not-a-token").await.unwrap_err(), RefreshError::Invalid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
+    let Some(redis) = Redis::for_test("of_concurrent_refreshes_of_one_token_exactly_one_wins") else {
+        return;
+    };
+    let prefix = unique_prefix("race");
+    let stores = [refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix)];
+    let login = stores[0].issue("alice").await.unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, start, token) = (stores[i % 2].clone(), Arc::clone(&start), login.token.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.rotate(token.as_str()).await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(rotated) => winners.push(rotated),
+            Err(err) => {
+                assert!(matches!(err, RefreshError::Reused { .. } | RefreshError::Revoked), "{err:?}")
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
+    assert_eq!(stores[1].rotate(winners[0].token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+}
+
+#[tokio::test]
+async fn redis_down_fails_closed_and_a_restart_recovers_without_rebuilding() {
+    let Some(mut server) =
+        Redis::local_for_test("redis_down_fails_closed_and_a_restart_recovers_without_rebuilding")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("outage");
+    let store = revocations(&server.url(), &prefix);
+    let refresh = refresh_store(&server.url(), &prefix);
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let access = token("alice");
+    let login = refresh.issue("alice").await.unwrap();
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+
+    server.stop();
+    answers(addr, "/me", &access.token, 503, Some("AUTH_UNAVAILABLE")).await;
+    assert_eq!(store.revoke_token("x", now() + 60).await, Err(RevocationError::Unavailable));
+    assert_eq!(refresh.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Unavailable);
+    assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
+
+    // Same port, empty data (no persistence): the same layer and stores recover by themselves.
+    server.restart();
+    answers(addr, "/me", &access.token, 200, None).await;
+    let login = eventually("the refresh store to reconnect", PATIENCE, || async {
+        refresh.issue("alice").await.ok()
+    })
+    .await;
+    assert!(refresh.rotate(login.token.as_str()).await.is_ok());
+    subscribed(&store).await;
+    assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
+    assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
+}
+
+#[tokio::test]
+async fn logout_and_refresh_replay_across_two_instances() {
+    use common::auth_flow::{call, serve_auth};
+    let Some(redis) = Redis::for_test("logout_and_refresh_replay_across_two_instances") else { return };
+    let prefix = unique_prefix("flow");
+    let instance = |_: u8| {
+        let revocations = revocations(&redis.url(), &prefix);
+        let refresh = refresh_store(&redis.url(), &prefix);
+        async move {
+            subscribed(&revocations).await;
+            serve_auth(Arc::new(revocations), Arc::new(refresh)).await
+        }
+    };
+    let (a, b) = (instance(b'a').await, instance(b'b').await);
+
+    // Logout on A is refused on B with TOKEN_REVOKED.
+    let session = call(a, "/auth/login", None).await.unwrap();
+    assert!(http_get(b, "/protected", &session.access).await.is(200, None));
+    assert_eq!(call(a, "/auth/logout", Some(&session)).await.unwrap_err().status, 204);
+    answers(b, "/protected", &session.access, 401, Some("TOKEN_REVOKED")).await;
+
+    // A refresh token used on A, replayed on B: refused, and the new one dies with it.
+    let first = call(a, "/auth/login", None).await.unwrap();
+    let second = call(a, "/auth/refresh", Some(&first)).await.unwrap();
+    assert!(call(b, "/auth/refresh", Some(&first)).await.unwrap_err().is(401, Some("REFRESH_TOKEN_REUSED")));
+    assert!(call(a, "/auth/refresh", Some(&second))
+        .await
+        .unwrap_err()
+        .is(401, Some("INVALID_REFRESH_TOKEN")));
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_revokes_every_refresh_family_on_every_instance() {
+    let Some(redis) =
+        Redis::for_test("logging_out_everywhere_revokes_every_refresh_family_on_every_instance")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("everywhere");
+    let (a, b) = (refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix));
+    let phone = a.issue("alice").await.unwrap();
+    let laptop = b.issue("alice").await.unwrap();
+    let laptop = a.rotate(laptop.token.as_str()).await.unwrap();
+    let bob = a.issue("bob").await.unwrap();
+
+    assert_eq!(b.revoke_subject("alice").await.unwrap(), 2);
+    assert_eq!(a.rotate(phone.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(b.rotate(laptop.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert!(b.rotate(bob.token.as_str()).await.is_ok());
+    assert_eq!(a.revoke_subject("alice").await.unwrap(), 0);
+    assert_eq!(a.revoke_subject("nobody").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_service_started_while_redis_is_down_fails_closed_until_it_comes_up() {
+    let Some(mut server) =
+        Redis::local_for_test("a_service_started_while_redis_is_down_fails_closed_until_it_comes_up")
+    else {
+        return;
+    };
+    server.stop();
+    let prefix = unique_prefix("late");
+    let store = revocations(&server.url(), &prefix);
+    let refresh = refresh_store(&server.url(), &prefix);
+    let addr = instance(&store).await;
+    let access = token("alice");
+    assert!(http_get(addr, "/me", &access.token).await.is(503, Some("AUTH_UNAVAILABLE")));
+    assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
+
+    server.restart();
+    answers(addr, "/me", &access.token, 200, None).await;
+    subscribed(&store).await;
+    eventually("the refresh store to connect", PATIENCE, || async { refresh.issue("alice").await.ok() })
+        .await;
+}
+
+/// How many `MGET` commands the server has run.
+async fn mget_calls(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.unwrap();
+    info.lines()
+        .find_map(|line| line.strip_prefix("cmdstat_mget:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |calls| calls.parse().unwrap())
+}
+
+#[tokio::test]
+async fn repeated_checks_are_answered_from_the_local_cache() {
+    let Some(server) = Redis::local_for_test("repeated_checks_are_answered_from_the_local_cache") else {
+        return;
+    };
+    let store = revocations(&server.url(), &unique_prefix("local"));
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let mut conn =
+        redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let access = token("alice");
+
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    let after_first = mget_calls(&mut conn).await;
+    assert!(after_first >= 1, "the first check asks Redis");
+    for _ in 0..20 {
+        assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    }
+    assert_eq!(mget_calls(&mut conn).await, after_first, "later checks are answered locally");
+
+    // A revocation drops the cached answer: the next check asks Redis again and is refused.
+    assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
+    assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
+}
+
+#[tokio::test]
+async fn cached_answers_are_dropped_after_the_local_ttl() {
+    let Some(server) = Redis::local_for_test("cached_answers_are_dropped_after_the_local_ttl") else {
+        return;
+    };
+    let store = RedisRevocationStore::builder(&server.url())
+        .unwrap()
+        .key_prefix(unique_prefix("sweep"))
+        .local_cache_ttl(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let mut conn =
+        redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let access = token("alice");
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    let before = mget_calls(&mut conn).await;
+    // Bounded: the sweep empties the cache, so a later check asks Redis again.
+    eventually("a check after the sweep to ask Redis", PATIENCE, || {
+        let mut conn = conn.clone();
+        let token = access.token.clone();
+        async move {
+            assert!(http_get(addr, "/me", &token).await.is(200, None));
+            (mget_calls(&mut conn).await > before).then_some(())
+        }
+    })
+    .await;
+}

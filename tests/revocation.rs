@@ -1,0 +1,269 @@
+//! Revocation and refresh tokens with the in-memory stores, through a real axum server on
+//! loopback guarded by the layer.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use common::{eventually, get as http_get, now, post as http_post, serve, token, token_issued_at, User};
+use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshPolicy, RefreshStore};
+use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationCheck, RevocationError, RevocationStore};
+use tower_jwt_guard::{AuthContext, Claims, JwtAuth, TokenFacts};
+
+type Store = Arc<dyn RevocationStore>;
+
+async fn me(Claims(user): Claims<User>) -> String {
+    user.sub.clone()
+}
+
+/// Logout: revokes the presented access token until it expires.
+async fn logout(State(store): State<Store>, ctx: AuthContext) -> StatusCode {
+    let (Some(jti), Some(exp)) = (ctx.jti(), ctx.expires_at) else { return StatusCode::BAD_REQUEST };
+    match store.revoke_token(jti, exp).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Log out everywhere: every token of the subject issued up to now.
+async fn logout_everywhere(State(store): State<Store>, ctx: AuthContext) -> StatusCode {
+    let Some(subject) = ctx.subject() else { return StatusCode::BAD_REQUEST };
+    match store.revoke_subject(subject, now()).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// An app whose layer consults `store`.
+async fn app_with(store: Store, fail_open: bool) -> std::net::SocketAddr {
+    let auth = JwtAuth::builder()
+        .hmac_secret(common::SECRET)
+        .revocation(Arc::clone(&store))
+        .revocation_fail_open(fail_open)
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/me", get(me))
+        .route("/logout", post(logout))
+        .route("/logout-everywhere", post(logout_everywhere))
+        .route_layer(auth.layer::<User>())
+        .with_state(store);
+    serve(app).await
+}
+
+#[tokio::test]
+async fn a_token_revoked_by_jti_is_refused_and_others_are_not() {
+    let addr = app_with(Arc::new(MemoryRevocationStore::new()), false).await;
+    let first = token("alice");
+    let second = token("alice");
+    // Twice: the second request is a verified-token cache hit, which must not skip revocation.
+    assert!(http_get(addr, "/me", &first.token).await.is(200, None));
+    assert!(http_get(addr, "/me", &first.token).await.is(200, None));
+
+    assert_eq!(http_post(addr, "/logout", &first.token).await.status, 204);
+
+    assert!(http_get(addr, "/me", &first.token).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(http_post(addr, "/logout", &first.token).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(http_get(addr, "/me", &second.token).await.is(200, None));
+}
+
+#[tokio::test]
+async fn a_subject_revocation_refuses_its_earlier_tokens_only() {
+    let addr = app_with(Arc::new(MemoryRevocationStore::new()), false).await;
+    let alice = token("alice");
+    let alice_other_device = token("alice");
+    let bob = token("bob");
+    assert!(http_get(addr, "/me", &alice_other_device.token).await.is(200, None));
+
+    assert_eq!(http_post(addr, "/logout-everywhere", &alice.token).await.status, 204);
+
+    assert!(http_get(addr, "/me", &alice.token).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(http_get(addr, "/me", &alice_other_device.token).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(http_get(addr, "/me", &bob.token).await.is(200, None));
+    // A token issued after the revocation (a new login) passes.
+    let later = token_issued_at("alice", now() + 2);
+    assert!(http_get(addr, "/me", &later.token).await.is(200, None));
+}
+
+#[tokio::test]
+async fn revocations_expire_with_their_token() {
+    let store = MemoryRevocationStore::new().expiry_margin(Duration::ZERO);
+    // Already expired: nothing to remember.
+    store.revoke_token("old", now() - 1).await.unwrap();
+    assert!(store.is_empty());
+
+    let mut facts = TokenFacts::default();
+    facts.jti = Some("short-lived".into());
+    store.revoke_token("short-lived", now() + 1).await.unwrap();
+    assert_eq!(store.len(), 1);
+    assert!(matches!(store.check(&facts), RevocationCheck::Revoked));
+
+    eventually("the entry to expire", Duration::from_secs(10), || {
+        let store = store.clone();
+        async move { store.is_empty().then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_store_refuses_new_revocations_instead_of_forgetting_old_ones() {
+    let store = MemoryRevocationStore::with_capacity(2);
+    let far = now() + 3600;
+    store.revoke_token("a", far).await.unwrap();
+    store.revoke_token("b", far).await.unwrap();
+    assert_eq!(store.revoke_token("c", far).await, Err(RevocationError::CapacityExceeded));
+    // Revoking an already revoked token again is fine.
+    store.revoke_token("a", far).await.unwrap();
+    for jti in ["a", "b"] {
+        let mut facts = TokenFacts::default();
+        facts.jti = Some(jti.into());
+        assert!(matches!(store.check(&facts), RevocationCheck::Revoked));
+    }
+}
+
+/// A store that cannot answer (a shared store that is down).
+struct Down;
+
+impl RevocationStore for Down {
+    fn check(&self, _: &TokenFacts) -> RevocationCheck {
+        RevocationCheck::Unavailable
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_answer_fails_closed_unless_fail_open_was_chosen() {
+    let closed = app_with(Arc::new(Down), false).await;
+    assert!(http_get(closed, "/me", &token("alice").token).await.is(503, Some("AUTH_UNAVAILABLE")));
+    let open = app_with(Arc::new(Down), true).await;
+    assert!(http_get(open, "/me", &token("alice").token).await.is(200, None));
+    // The default revoke methods of a read-only store say so.
+    assert_eq!(Down.revoke_token("x", now() + 60).await, Err(RevocationError::Unsupported));
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
+    let store = MemoryRefreshStore::new();
+    let login = store.issue("alice").await.unwrap();
+    let second = store.rotate(login.token.as_str()).await.unwrap();
+    let third = store.rotate(second.token.as_str()).await.unwrap();
+    assert_eq!((third.subject.as_str(), third.family.as_str()), ("alice", login.family.as_str()));
+    assert_ne!(third.token, second.token);
+
+    // Another login is another family, untouched by the replay below.
+    let other = store.issue("alice").await.unwrap();
+
+    assert_eq!(
+        store.rotate(second.token.as_str()).await.unwrap_err(),
+        RefreshError::Reused { subject: "alice".into() }
+    );
+    assert_eq!(store.rotate(third.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert!(store.rotate(other.token.as_str()).await.is_ok());
+    assert_eq!(store.rotate("garbage").await.unwrap_err(), RefreshError::Invalid);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_refresh_family() {
+    let store = MemoryRefreshStore::new();
+    let login = store.issue("alice").await.unwrap();
+    let current = store.rotate(login.token.as_str()).await.unwrap();
+    // Logging out with the used (older) token still ends the family.
+    assert!(store.revoke(login.token.as_str()).await.unwrap());
+    assert_eq!(store.rotate(current.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert!(!store.revoke("unknown").await.unwrap());
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_is_refused() {
+    let policy = RefreshPolicy::default().token_ttl(Duration::from_secs(1));
+    let store = MemoryRefreshStore::with_policy(policy);
+    let login = store.issue("alice").await.unwrap();
+    assert!(login.expires_at <= now() + 1);
+    // Rotating would use it up: wait (bounded) for the clock to pass its expiry, then try once.
+    eventually("the clock to pass the expiry", Duration::from_secs(10), || async {
+        (now() > login.expires_at).then_some(())
+    })
+    .await;
+    assert_eq!(store.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Invalid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
+    let store = MemoryRefreshStore::new();
+    let login = store.issue("alice").await.unwrap();
+    let start = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (store, start, token) = (store.clone(), Arc::clone(&start), login.token.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.rotate(token.as_str()).await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(rotated) => winners.push(rotated),
+            Err(err) => {
+                assert!(matches!(err, RefreshError::Reused { .. } | RefreshError::Revoked), "{err:?}")
+            }
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
+    // The losers were replays: the family, with the winner's token, is revoked.
+    assert_eq!(store.rotate(winners[0].token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_cookie_a_replay_kills_the_family_and_logout_revokes_both() {
+    use common::auth_flow::{call, serve_auth};
+    let addr = serve_auth(Arc::new(MemoryRevocationStore::new()), Arc::new(MemoryRefreshStore::new())).await;
+
+    let first = call(addr, "/auth/login", None).await.unwrap();
+    assert!(http_get(addr, "/protected", &first.access).await.is(200, None));
+    let second = call(addr, "/auth/refresh", Some(&first)).await.unwrap();
+    assert_ne!(second.refresh, first.refresh);
+    assert!(http_get(addr, "/protected", &second.access).await.is(200, None));
+
+    // The first cookie again: refused, and the rotated one dies with it.
+    assert!(call(addr, "/auth/refresh", Some(&first))
+        .await
+        .unwrap_err()
+        .is(401, Some("REFRESH_TOKEN_REUSED")));
+    assert!(call(addr, "/auth/refresh", Some(&second))
+        .await
+        .unwrap_err()
+        .is(401, Some("INVALID_REFRESH_TOKEN")));
+
+    // Logout: the access token is refused and the refresh family is gone.
+    let session = call(addr, "/auth/login", None).await.unwrap();
+    assert_eq!(call(addr, "/auth/logout", Some(&session)).await.unwrap_err().status, 204);
+    assert!(http_get(addr, "/protected", &session.access).await.is(401, Some("TOKEN_REVOKED")));
+    assert!(call(addr, "/auth/refresh", Some(&session))
+        .await
+        .unwrap_err()
+        .is(401, Some("INVALID_REFRESH_TOKEN")));
+}
+
+#[tokio::test]
+async fn logging_out_everywhere_revokes_every_refresh_family_of_the_subject() {
+    let store = MemoryRefreshStore::new();
+    let phone = store.issue("alice").await.unwrap();
+    let laptop = store.issue("alice").await.unwrap();
+    let laptop = store.rotate(laptop.token.as_str()).await.unwrap();
+    let bob = store.issue("bob").await.unwrap();
+
+    assert_eq!(store.revoke_subject("alice").await.unwrap(), 2);
+    assert_eq!(store.rotate(phone.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(store.rotate(laptop.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert!(store.rotate(bob.token.as_str()).await.is_ok());
+    // A later login starts a fresh family.
+    let again = store.issue("alice").await.unwrap();
+    assert!(store.rotate(again.token.as_str()).await.is_ok());
+    assert_eq!(store.revoke_subject("alice").await.unwrap(), 1);
+}
