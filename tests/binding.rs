@@ -364,6 +364,7 @@ async fn client_ip_binding_under_tonic() {
     let status = check(elsewhere).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert!(status.message().contains("BINDING_MISMATCH"), "{}", status.message());
+    assert!(status.message().contains("client_ip"), "{}", status.message());
 }
 
 /// A bare hyper server that inserts [`PeerAddr`]: the binding reads it.
