@@ -334,7 +334,10 @@ fn auth_routes(auth: &JwtAuth) -> Router<Arc<AppState>> {
 pub fn app(settings: &Settings, proxies: TrustedProxies) -> Router {
     let auth = auth(settings, &proxies);
     let Some(issuer) = settings.token_issuer_builder() else {
-        support::fail("JWT_PUBLIC_KEY", "full_flow signs its tokens: use JWT_SECRET (or nothing)")
+        support::fail(
+            settings.key_variable(),
+            "full_flow signs its own tokens: set JWT_SECRET, or nothing for a random secret",
+        )
     };
     let issuer = issuer.bindings_of(&auth).build();
     let (accounts, dummy_hash) = demo_accounts().unwrap_or_else(|err| support::fail("demo accounts", err));

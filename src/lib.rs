@@ -103,7 +103,10 @@ pub mod __fuzz {
 mod fuzzing;
 
 pub use body::JwtBody;
-pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
+pub use config::{
+    ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN,
+    DEFAULT_MAX_TOKEN_LEN,
+};
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
 pub use error::{AuthError, ErrorKind};
 pub use issue::{MintedToken, SigningKey, TokenIssuer};

@@ -188,4 +188,14 @@ fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("TRUSTED_PROXIES"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // full_flow mints tokens: a public key alone cannot sign them.
+    let key = harness::TestKey::generate(tower_jwt_guard::Algorithm::ES256);
+    let path = std::env::temp_dir().join(format!("tjg-full-flow-{}.pem", std::process::id()));
+    std::fs::write(&path, &key.public_pem).unwrap();
+    let output = expect_exit("full_flow", &[("JWT_PUBLIC_KEY", path.to_str().unwrap())]);
+    std::fs::remove_file(&path).ok();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("JWT_PUBLIC_KEY"), "{stderr}");
 }

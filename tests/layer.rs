@@ -458,3 +458,39 @@ fn bad_configuration_is_an_error_not_a_panic() {
     assert!(VerificationKey::from_pem(es.public_pem.as_bytes(), Some(Algorithm::HS256)).is_err());
     assert!(JwtAuth::builder().hmac_secret([0u8; 32]).realm("bad\"realm").build().is_err());
 }
+
+#[tokio::test]
+async fn a_flood_of_distinct_tokens_keeps_the_cache_at_its_bound() {
+    let key = hs256();
+    let auth = JwtAuth::builder().key(key.verification_key()).cache_capacity(64).build().unwrap();
+    let layer = auth.layer::<Value>();
+    let router = Router::new().route("/me", get(me)).route_layer(layer.clone());
+    let base = format!("http://{}", serve(router).await);
+    let http = client();
+    let t = now();
+    for i in 0..1000 {
+        let token = key.sign(&json!({ "sub": format!("user-{i}"), "exp": t + 600 }));
+        assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(token)).await.status, 200);
+    }
+    let stats = layer.cache_stats().unwrap();
+    assert_eq!(stats.misses, 1000, "every token is new");
+    assert!(stats.len <= stats.capacity, "{} entries for a capacity of {}", stats.len, stats.capacity);
+    assert_eq!(stats.capacity, 64);
+}
+
+#[tokio::test]
+async fn tokens_longer_than_the_cache_cap_are_verified_but_not_cached() {
+    let key = hs256();
+    let auth = JwtAuth::builder().key(key.verification_key()).build().unwrap();
+    let layer = auth.layer::<Value>();
+    let router = Router::new().route("/me", get(me)).route_layer(layer.clone());
+    let base = format!("http://{}", serve(router).await);
+    let padding = "x".repeat(3000);
+    let token = key.sign(&json!({ "sub": "big", "exp": now() + 600, "pad": padding }));
+    assert!(token.len() < tower_jwt_guard::DEFAULT_MAX_TOKEN_LEN);
+    let http = client();
+    assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(&token)).await.status, 200);
+    assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(&token)).await.status, 200);
+    let stats = layer.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.len), (0, 0), "{stats:?}");
+}
