@@ -86,7 +86,7 @@ impl std::error::Error for ConfigError {}
 pub(crate) struct Shared {
     pub(crate) sources: TokenSources,
     pub(crate) verifier: TokenVerifier,
-    pub(crate) bindings: Vec<Box<dyn BindingPolicy>>,
+    pub(crate) bindings: Vec<Arc<dyn BindingPolicy>>,
     pub(crate) revocation: Option<Box<dyn RevocationStore>>,
     pub(crate) revocation_fail_open: bool,
     pub(crate) optional: bool,
@@ -170,7 +170,7 @@ pub struct JwtAuthBuilder {
     realm: String,
     hook: Option<RejectionHook>,
     mfa: MfaPolicy,
-    bindings: Vec<Box<dyn BindingPolicy>>,
+    bindings: Vec<Arc<dyn BindingPolicy>>,
     revocation: Option<Box<dyn RevocationStore>>,
     revocation_fail_open: bool,
     error: Option<ConfigError>,
@@ -397,7 +397,7 @@ impl JwtAuthBuilder {
 
     /// Adds a binding policy, checked on every request.
     pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
-        self.bindings.push(Box::new(policy));
+        self.bindings.push(Arc::new(policy));
         self
     }
 

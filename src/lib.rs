@@ -61,7 +61,7 @@
 //! | `axum` (default) | the extractors [`Claims<C>`], `Option<Claims<C>>`, [`AuthContext`], `RequireMfa` |
 //! | `jwks` | keys from a JWKS URL or OIDC discovery |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
-//! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status` |
+//! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower
@@ -94,6 +94,7 @@ mod extract;
 #[cfg(feature = "tonic")]
 mod grpc;
 
+pub use binding::PeerAddr;
 /// Entry points for the fuzz targets (`fuzz/`); not a public API.
 #[doc(hidden)]
 pub mod __fuzz {

@@ -7,7 +7,8 @@
 use std::net::SocketAddr;
 use std::process::exit;
 
-use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+use tower_jwt_guard::binding::TrustedProxies;
+use tower_jwt_guard::issue::{SigningKey, TokenIssuer, TokenIssuerBuilder};
 use tower_jwt_guard::{Algorithm, JwtAuth, JwtAuthBuilder, VerificationKey};
 
 /// Where the keys come from.
@@ -123,6 +124,11 @@ impl Settings {
 
     /// An issuer for demo tokens, when this process holds the secret.
     pub fn token_issuer(&self) -> Option<TokenIssuer> {
+        self.token_issuer_builder().map(TokenIssuerBuilder::build)
+    }
+
+    /// The settings of [`token_issuer`](Self::token_issuer), still open (for binding policies).
+    pub fn token_issuer_builder(&self) -> Option<TokenIssuerBuilder> {
         let KeyConfig::Secret { secret, algorithm, .. } = &self.keys else { return None };
         let key = SigningKey::hmac(*algorithm, secret).unwrap_or_else(|err| fail("JWT_SECRET", err));
         let mut builder = TokenIssuer::builder(key);
@@ -132,7 +138,17 @@ impl Settings {
         if let Some(audience) = &self.audience {
             builder = builder.audience(audience.clone());
         }
-        Some(builder.build())
+        Some(builder)
+    }
+
+    /// The environment variable that chose the key source.
+    pub fn key_variable(&self) -> &'static str {
+        match &self.keys {
+            KeyConfig::Secret { .. } => "JWT_SECRET",
+            KeyConfig::PublicKey { .. } => "JWT_PUBLIC_KEY",
+            #[cfg(feature = "jwks")]
+            KeyConfig::Jwks { variable, .. } => variable,
+        }
     }
 
     /// A line that says where the keys come from, without revealing them.
@@ -200,4 +216,13 @@ fn discovered_issuer(keys: &KeyConfig, issuer: Option<String>) -> Option<String>
 /// Resolves on Ctrl-C, for graceful shutdown.
 pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `TRUSTED_PROXIES`: a comma list of CIDRs (or single addresses) whose `X-Forwarded-For` is
+/// believed; unset: none, the connection's peer is the client.
+pub fn trusted_proxies() -> TrustedProxies {
+    match var("TRUSTED_PROXIES") {
+        None => TrustedProxies::none(),
+        Some(list) => TrustedProxies::parse(&list).unwrap_or_else(|err| fail("TRUSTED_PROXIES", err)),
+    }
 }
