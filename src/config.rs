@@ -269,8 +269,28 @@ impl JwtAuthBuilder {
     }
 
     /// Accept tokens for this audience (`aud`); may be called several times.
+    ///
+    /// Without any audience configured, a token that names an audience is refused
+    /// (RFC 7519 §4.1.3: this service cannot tell it is the one meant), unless
+    /// [`accept_any_audience`](Self::accept_any_audience) says otherwise.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.rules.audiences.push(audience.into());
+        self
+    }
+
+    /// Accept tokens whatever audience they name, when no [`audience`](Self::audience) is
+    /// configured. Only for services that share their tokens with every other service of the
+    /// issuer: a token minted for another service then works here too (RFC 8725 §3.9).
+    ///
+    /// ```
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).accept_any_audience().build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn accept_any_audience(mut self) -> Self {
+        self.rules.accept_any_audience = true;
         self
     }
 

@@ -502,3 +502,17 @@ async fn tokens_longer_than_the_cache_cap_are_verified_but_not_cached() {
     let stats = layer.cache_stats().unwrap();
     assert_eq!((stats.hits, stats.len), (0, 0), "{stats:?}");
 }
+
+#[tokio::test]
+async fn a_token_for_another_audience_is_refused_when_none_is_configured() {
+    let key = hs256();
+    let http = client();
+    let for_b = key.sign(&json!({ "sub": "a", "aud": "service-b", "exp": now() + 60 }));
+    let strict = start(JwtAuth::builder().key(key.verification_key())).await;
+    let refused = answer(http.get(format!("{strict}/me")).bearer_auth(&for_b)).await;
+    assert_eq!((refused.status, refused.code()), (401, "INVALID_TOKEN"));
+    let no_aud = answer(http.get(format!("{strict}/me")).bearer_auth(key.sign(&claims("a")))).await;
+    assert_eq!(no_aud.status, 200, "a token without aud is still accepted");
+    let lenient = start(JwtAuth::builder().key(key.verification_key()).accept_any_audience()).await;
+    assert_eq!(answer(http.get(format!("{lenient}/me")).bearer_auth(&for_b)).await.status, 200);
+}

@@ -39,7 +39,7 @@ async fn guarded(_: Claims<BenchClaims>) -> &'static str {
 }
 
 pub fn guard_router(key: &TestKey, cache: bool) -> Router {
-    let mut builder = JwtAuth::builder().key(key.verification_key());
+    let mut builder = JwtAuth::builder().key(key.verification_key()).audience("bench");
     if !cache {
         builder = builder.cache_capacity(0);
     }

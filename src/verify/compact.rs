@@ -140,6 +140,15 @@ mod tests {
     }
 
     #[test]
+    fn an_rsa_8192_signature_fits_the_stack_buffer() {
+        let encoded = URL_SAFE_NO_PAD.encode([7u8; MAX_SIGNATURE_LEN]);
+        let mut buf = [0u8; MAX_SIGNATURE_LEN + 3];
+        assert!(
+            matches!(decode(&encoded, &mut buf, "x"), Ok(Decoded::Stack(bytes)) if bytes.len() == MAX_SIGNATURE_LEN)
+        );
+    }
+
+    #[test]
     fn base64_is_strict() {
         let mut buf = [0u8; 8];
         assert_eq!(&*decode("YWI", &mut buf, "x").unwrap(), b"ab");

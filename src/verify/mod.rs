@@ -168,7 +168,8 @@ impl TokenVerifier {
         if key.algorithm() != header.alg {
             return Err(malformed("the token's algorithm does not match its key"));
         }
-        let mut signature_buf = [0u8; MAX_SIGNATURE_LEN];
+        // base64 estimates up to two bytes over the exact length: room for an RSA-8192 signature.
+        let mut signature_buf = [0u8; MAX_SIGNATURE_LEN + 3];
         let signature =
             match decode(compact.signature, &mut signature_buf, "the token signature is not base64url")? {
                 compact::Decoded::Stack(bytes) => bytes,

@@ -62,6 +62,7 @@ pub(crate) struct ClaimRules {
     pub(crate) required: Vec<RequiredClaim>,
     pub(crate) issuers: Vec<String>,
     pub(crate) audiences: Vec<String>,
+    pub(crate) accept_any_audience: bool,
     pub(crate) max_age: Option<u64>,
     pub(crate) token_type: Option<String>,
     pub(crate) validate_nbf: bool,
@@ -75,6 +76,7 @@ impl Default for ClaimRules {
             required: vec![RequiredClaim::Exp],
             issuers: Vec::new(),
             audiences: Vec::new(),
+            accept_any_audience: false,
             max_age: None,
             token_type: None,
             validate_nbf: true,
@@ -101,7 +103,12 @@ impl ClaimRules {
         if !self.issuers.is_empty() && !facts.issuer.as_ref().is_some_and(|iss| self.issuers.contains(iss)) {
             return Err(invalid("the token's issuer is not accepted"));
         }
-        if !self.audiences.is_empty() && !facts.audience.iter().any(|aud| self.audiences.contains(aud)) {
+        if self.audiences.is_empty() {
+            // RFC 7519 §4.1.3: a service that has no audience cannot be the one a token names.
+            if !facts.audience.is_empty() && !self.accept_any_audience {
+                return Err(invalid("the token is meant for another audience"));
+            }
+        } else if !facts.audience.iter().any(|aud| self.audiences.contains(aud)) {
             return Err(invalid("the token's audience is not accepted"));
         }
         if let Some(expected) = &self.token_type {
