@@ -78,6 +78,24 @@ pub struct Confirmation {
     /// RFC 9449 DPoP: SHA-256 thumbprint of the client's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jkt: Option<String>,
+    /// RFC 8705 mutual-TLS: SHA-256 thumbprint of the client certificate.
+    #[serde(default, rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub certificate_thumbprint: Option<String>,
+}
+
+impl Confirmation {
+    /// The `cnf` members present, by their claim names.
+    pub fn members(&self) -> impl Iterator<Item = &'static str> + '_ {
+        [
+            ("dfp", self.device_fingerprint.is_some()),
+            ("cfp", self.cookie_fingerprint.is_some()),
+            ("cip", self.client_ip.is_some()),
+            ("jkt", self.jkt.is_some()),
+            ("x5t#S256", self.certificate_thumbprint.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+    }
 }
 
 impl fmt::Debug for Confirmation {
@@ -88,6 +106,7 @@ impl fmt::Debug for Confirmation {
             .field("cookie_fingerprint", &shown(&self.cookie_fingerprint))
             .field("client_ip", &shown(&self.client_ip))
             .field("jkt", &shown(&self.jkt))
+            .field("certificate_thumbprint", &shown(&self.certificate_thumbprint))
             .finish()
     }
 }

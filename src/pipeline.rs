@@ -14,7 +14,7 @@ use crate::audit;
 use crate::binding::RequestHead;
 use crate::clock;
 use crate::config::Shared;
-use crate::context::{AuthContext, Claims, TokenFacts};
+use crate::context::{AuthContext, Claims, Confirmation, TokenFacts};
 use crate::error::{AuthError, ErrorKind};
 use crate::keys::VerificationKey;
 use crate::revocation::RevocationCheck;
@@ -152,14 +152,25 @@ where
             check(&verified.claims, &verified.facts)?;
         }
         // 3. bind
+        let confirmation = verified.facts.confirmation.as_ref();
         if !self.shared.bindings.is_empty() {
             let head = RequestHead::of(request);
-            let confirmation = verified.facts.confirmation.as_ref();
             for binding in &self.shared.bindings {
                 binding.check(&head, confirmation)?;
             }
         }
-        Ok(())
+        match confirmation.and_then(|cnf| self.unchecked_confirmation(cnf)) {
+            Some(unchecked) => Err(AuthError::binding_mismatch(unchecked)),
+            None => Ok(()),
+        }
+    }
+
+    /// A `cnf` member no configured policy checks: the token is bound to something this
+    /// service cannot verify, so it must not pass as a plain bearer token (fail closed).
+    fn unchecked_confirmation(&self, confirmation: &Confirmation) -> Option<&'static str> {
+        confirmation
+            .members()
+            .find(|member| !self.shared.bindings.iter().any(|binding| binding.confirms().contains(member)))
     }
 
     /// 4. revocation: fail closed unless fail-open was chosen.

@@ -516,3 +516,23 @@ async fn a_token_for_another_audience_is_refused_when_none_is_configured() {
     let lenient = start(JwtAuth::builder().key(key.verification_key()).accept_any_audience()).await;
     assert_eq!(answer(http.get(format!("{lenient}/me")).bearer_auth(&for_b)).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_bound_token_is_refused_where_nothing_checks_its_binding() {
+    let key = hs256();
+    let base = start(JwtAuth::builder().key(key.verification_key())).await;
+    let http = client();
+    let t = now();
+    for (member, value) in [
+        ("jkt", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+        ("x5t#S256", "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"),
+        ("dfp", "abc"),
+    ] {
+        let bound = key.sign(&json!({ "sub": "a", "exp": t + 60, "cnf": { member: value } }));
+        let refused = answer(http.get(format!("{base}/me")).bearer_auth(bound)).await;
+        assert_eq!((refused.status, refused.code()), (401, "BINDING_MISMATCH"), "{member}");
+        assert_eq!(refused.body["binding"], member, "the body names the binding");
+    }
+    let unbound = key.sign(&json!({ "sub": "a", "exp": t + 60, "cnf": {} }));
+    assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(unbound)).await.status, 200);
+}

@@ -144,6 +144,10 @@ impl BindingPolicy for ClientIpBinding {
         NAME
     }
 
+    fn confirms(&self) -> &'static [&'static str] {
+        &["cip"]
+    }
+
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
         let claim = confirmation.and_then(|cnf| cnf.client_ip.as_deref()).and_then(parse_claim);
         let Some(claim) = claim else {

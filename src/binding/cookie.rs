@@ -109,6 +109,10 @@ impl BindingPolicy for CookieFingerprint {
         NAME
     }
 
+    fn confirms(&self) -> &'static [&'static str] {
+        &["cfp"]
+    }
+
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
         let Some(claim) = confirmation.and_then(|cnf| cnf.cookie_fingerprint.as_deref()) else {
             return Err(AuthError::binding_mismatch(NAME));

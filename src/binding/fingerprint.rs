@@ -105,6 +105,10 @@ impl BindingPolicy for DeviceFingerprint {
         NAME
     }
 
+    fn confirms(&self) -> &'static [&'static str] {
+        &["dfp"]
+    }
+
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
         let Some(claim) = confirmation.and_then(|cnf| cnf.device_fingerprint.as_deref()) else {
             return Err(AuthError::binding_mismatch(NAME));

@@ -261,6 +261,15 @@ pub trait BindingPolicy: Send + Sync + 'static {
     /// The binding's name, as reported in a `BINDING_MISMATCH` rejection.
     fn name(&self) -> &'static str;
 
+    /// The `cnf` members this policy checks (`"dfp"`, `"cfp"`, `"cip"`, ...).
+    ///
+    /// A token whose `cnf` carries a member that no configured policy checks is refused: it
+    /// was bound to something this service cannot verify (a DPoP key, a client certificate),
+    /// and used as a plain bearer token it would defeat that binding. The default is none.
+    fn confirms(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Compares `request` with the token's confirmation claims.
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError>;
 
