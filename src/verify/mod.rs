@@ -23,6 +23,7 @@ mod rules;
 pub use cache::CacheStats;
 pub(crate) use cache::TokenCache;
 pub(crate) use compact::{Compact, JoseHeader};
+pub(crate) use rules::same_media_type;
 pub(crate) use rules::ClaimRules;
 pub use rules::RequiredClaim;
 
@@ -182,8 +183,9 @@ impl TokenVerifier {
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         let registered: claims::RegisteredClaims<'_> =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
-        let facts = registered.into_facts(header.typ.as_deref());
+        let mut facts = registered.into_facts(header.typ.as_deref());
         self.rules.check_static(&facts)?;
+        facts.kind = self.rules.kinds.classify(&facts, &payload)?;
         Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))
     }
 }
