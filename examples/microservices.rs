@@ -113,7 +113,8 @@ async fn gateway_orders(State(gateway): State<Gateway>, headers: HeaderMap) -> R
         request = request.header(name, value);
     }
     let Ok(request) = request.body(Empty::<Bytes>::new()) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "bad upstream request" }))).into_response();
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "bad upstream request" })))
+            .into_response();
     };
     let response = match gateway.orders.clone().oneshot(request).await {
         Ok(response) => response,
@@ -244,11 +245,14 @@ async fn main() {
         }
     }
 
-    let orders_server = axum::serve(orders_listener, orders_app).with_graceful_shutdown(support::shutdown_signal());
+    let orders_server =
+        axum::serve(orders_listener, orders_app).with_graceful_shutdown(support::shutdown_signal());
     let gateway_server =
         axum::serve(gateway_listener, gateway_app).with_graceful_shutdown(support::shutdown_signal());
-    let (orders_result, gateway_result) =
-        tokio::join!(std::future::IntoFuture::into_future(orders_server), std::future::IntoFuture::into_future(gateway_server));
+    let (orders_result, gateway_result) = tokio::join!(
+        std::future::IntoFuture::into_future(orders_server),
+        std::future::IntoFuture::into_future(gateway_server)
+    );
     if let Err(err) = orders_result.and(gateway_result) {
         fail("server", err);
     }
