@@ -14,7 +14,7 @@
 //! use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokenLayer, ServiceTokens, TokenKind};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # async fn main() -> Result<(), tower_jwt_guard::BoxError> {
 //! let kind = TokenKind::new("service", "service+jwt").audience("orders");
 //! let issuer = kind.token_issuer(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).ttl(Duration::from_secs(300)).build();
 //! let tokens = ServiceTokens::builder(issuer, "gateway")

@@ -31,7 +31,8 @@
 //!     .header("x-user-admin", "true")     // spoofed too: same prefix
 //!     .body(String::new())?;
 //! let response = service.oneshot(request).await?;
-//! assert_eq!(response.body().as_str(), r#"Some("alice") Some("customer") None"#);
+//! let seen = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
+//! assert_eq!(seen, r#"Some("alice") Some("customer") None"#);
 //! # Ok(()) }
 //! ```
 
