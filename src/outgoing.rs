@@ -1,41 +1,4 @@
-//! Outgoing service tokens: [`ServiceTokens`] mints a service token with a
-//! [`TokenIssuer`], keeps it, and mints the next one a margin before it expires;
-//! [`ServiceTokenLayer`] puts it on every request of a tower HTTP client (hyper-util's client,
-//! a tonic `Channel`, anything that is a `Service<http::Request<B>>`).
-//!
-//! One [`ServiceTokens`] per target audience: the issuer says which (`aud`), and which `typ`
-//! (see [`TokenKind::token_issuer`](crate::TokenKind::token_issuer)). Renewal is single-flight:
-//! when the token is due, the first request mints, and requests arriving meanwhile wait for
-//! that token instead of minting their own.
-//!
-//! ```
-//! use std::time::Duration;
-//! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//! use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokenLayer, ServiceTokens, TokenKind};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), tower_jwt_guard::BoxError> {
-//! let kind = TokenKind::new("service", "service+jwt").audience("orders");
-//! let issuer = kind.token_issuer(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).ttl(Duration::from_secs(300)).build();
-//! let tokens = ServiceTokens::builder(issuer, "gateway")
-//!     .scope("read:orders")
-//!     .renew_before(Duration::from_secs(60))
-//!     .build()?;
-//!
-//! // Any tower HTTP client; here a stand-in that echoes the header it received.
-//! let client = ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens.clone())).service(service_fn(
-//!     |request: http::Request<String>| async move {
-//!         let auth = request.headers()["authorization"].clone();
-//!         Ok::<_, std::convert::Infallible>(http::Response::new(auth))
-//!     },
-//! ));
-//! let first = client.clone().oneshot(http::Request::new(String::new())).await?;
-//! let second = client.oneshot(http::Request::new(String::new())).await?;
-//! assert!(first.body().to_str()?.starts_with("Bearer "));
-//! assert_eq!(first.body(), second.body(), "the token is reused until it is due");
-//! assert_eq!(tokens.minted_count(), 1);
-//! # Ok(()) }
-//! ```
+//! Outgoing service tokens: [`ServiceTokens`] and the client layer [`ServiceTokenLayer`].
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -79,8 +42,47 @@ struct Inner {
     minted: AtomicU64,
 }
 
+/// Outgoing service tokens: [`ServiceTokens`] mints a service token with a
+/// [`TokenIssuer`], keeps it, and mints the next one a margin before it expires;
+/// [`ServiceTokenLayer`] puts it on every request of a tower HTTP client (hyper-util's client,
+/// a tonic `Channel`, anything that is a `Service<http::Request<B>>`).
+///
+/// One [`ServiceTokens`] per target audience: the issuer says which (`aud`), and which `typ`
+/// (see [`TokenKind::token_issuer`](crate::TokenKind::token_issuer)). Renewal is single-flight:
+/// when the token is due, the first request mints, and requests arriving meanwhile wait for
+/// that token instead of minting their own.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+/// use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokenLayer, ServiceTokens, TokenKind};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tower_jwt_guard::BoxError> {
+/// let kind = TokenKind::new("service", "service+jwt").audience("orders");
+/// let issuer = kind.token_issuer(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).ttl(Duration::from_secs(300)).build();
+/// let tokens = ServiceTokens::builder(issuer, "gateway")
+///     .scope("read:orders")
+///     .renew_before(Duration::from_secs(60))
+///     .build()?;
+///
+/// // Any tower HTTP client; here a stand-in that echoes the header it received.
+/// let client = ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens.clone())).service(service_fn(
+///     |request: http::Request<String>| async move {
+///         let auth = request.headers()["authorization"].clone();
+///         Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+///     },
+/// ));
+/// let first = client.clone().oneshot(http::Request::new(String::new())).await?;
+/// let second = client.oneshot(http::Request::new(String::new())).await?;
+/// assert!(first.body().to_str()?.starts_with("Bearer "));
+/// assert_eq!(first.body(), second.body(), "the token is reused until it is due");
+/// assert_eq!(tokens.minted_count(), 1);
+/// # Ok(()) }
+/// ```
+///
 /// Service tokens for one target audience, minted on demand and renewed a margin before they
-/// expire. Cheap to clone (shared); see the [module docs](self).
+/// expire. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct ServiceTokens {
     inner: Arc<Inner>,

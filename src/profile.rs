@@ -1,32 +1,4 @@
-//! [`TokenKind`]: token kinds (profiles) that cannot be confused with one another.
-//!
-//! RFC 8725 §3.12: when one issuer (or one key) signs several kinds of JWT — a user's access
-//! token, a service-to-service token, an ID token — each kind must be told apart by its
-//! explicit `typ`, its audience and the claims it must carry, so that a token of one kind never
-//! validates where another kind is expected.
-//!
-//! A configuration that [`accept`](crate::JwtAuthBuilder::accept)s kinds lets a token through
-//! only when it is exactly one of them: its header `typ` names the kind, and it has that kind's
-//! audience, issuer and required claims. Two accepted kinds may not share a `typ`.
-//! The matched kind is in [`TokenFacts::kind`](crate::TokenFacts::kind).
-//!
-//! ```
-//! use tower_jwt_guard::issue::SigningKey;
-//! use tower_jwt_guard::{Algorithm, JwtAuth, RequiredClaim, TokenKind};
-//!
-//! let user = TokenKind::new("user", "at+jwt").audience("api").require([RequiredClaim::Sub]);
-//! let service = TokenKind::new("service", "service+jwt").audience("orders").require_claim("scope");
-//!
-//! // The orders service accepts service tokens only.
-//! let orders = JwtAuth::builder().hmac_secret([7u8; 32]).accept(service.clone()).build()?;
-//! // Both kinds, minted by the same key, each with its own type and audience.
-//! let key = SigningKey::hmac(Algorithm::HS256, [7u8; 32])?;
-//! let user_token = user.token_issuer(key.clone()).build().mint("alice", &serde_json::json!({}))?;
-//! let service_token =
-//!     service.token_issuer(key).build().mint("gateway", &serde_json::json!({ "scope": "read:orders" }))?;
-//! # let _ = (orders, user_token, service_token);
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! Token kinds: [`TokenKind`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,7 +9,36 @@ use crate::error::{AuthError, ErrorKind};
 use crate::issue::{SigningKey, TokenIssuer, TokenIssuerBuilder};
 use crate::verify::RequiredClaim;
 
-/// One kind of token: a name, its explicit `typ`, and what a token of that kind must carry.
+/// One kind of token (a profile): a name, its explicit `typ`, and what a token of that kind
+/// must carry. Kinds cannot be confused with one another.
+///
+/// RFC 8725 §3.12: when one issuer (or one key) signs several kinds of JWT — a user's access
+/// token, a service-to-service token, an ID token — each kind must be told apart by its
+/// explicit `typ`, its audience and the claims it must carry, so that a token of one kind never
+/// validates where another kind is expected.
+///
+/// A configuration that [`accept`](crate::JwtAuthBuilder::accept)s kinds lets a token through
+/// only when it is exactly one of them: its header `typ` names the kind, and it has that kind's
+/// audience, issuer and required claims. Two accepted kinds may not share a `typ`.
+/// The matched kind is in [`TokenFacts::kind`](crate::TokenFacts::kind).
+///
+/// ```
+/// use tower_jwt_guard::issue::SigningKey;
+/// use tower_jwt_guard::{Algorithm, JwtAuth, RequiredClaim, TokenKind};
+///
+/// let user = TokenKind::new("user", "at+jwt").audience("api").require([RequiredClaim::Sub]);
+/// let service = TokenKind::new("service", "service+jwt").audience("orders").require_claim("scope");
+///
+/// // The orders service accepts service tokens only.
+/// let orders = JwtAuth::builder().hmac_secret([7u8; 32]).accept(service.clone()).build()?;
+/// // Both kinds, minted by the same key, each with its own type and audience.
+/// let key = SigningKey::hmac(Algorithm::HS256, [7u8; 32])?;
+/// let user_token = user.token_issuer(key.clone()).build().mint("alice", &serde_json::json!({}))?;
+/// let service_token =
+///     service.token_issuer(key).build().mint("gateway", &serde_json::json!({ "scope": "read:orders" }))?;
+/// # let _ = (orders, user_token, service_token);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// ```
 /// use tower_jwt_guard::{RequiredClaim, TokenKind};

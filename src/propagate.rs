@@ -1,40 +1,4 @@
-//! Claim propagation: after the token is verified, headers built from its claims replace
-//! whatever the client sent under those names (like Envoy's `claim_to_headers`).
-//!
-//! A gateway verifies the user's token once and tells the services behind it who the user is
-//! in plain headers (`x-user-id`, `x-user-role`). Those headers are only worth anything when a
-//! client can never set them itself: [`ClaimHeadersLayer`] first removes every configured
-//! header (by name, and by prefix such as `x-user-`) from each request, then inserts the values
-//! of the verified claims. It sits *inside* [`JwtLayer`](crate::JwtLayer); a request without a
-//! verified token (optional mode) leaves with the headers removed and none inserted.
-//!
-//! ```
-//! use tower::{service_fn, ServiceBuilder, ServiceExt};
-//! use tower_jwt_guard::{issue::SigningKey, Algorithm, ClaimHeaders, JwtAuth, TokenIssuer};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let auth = JwtAuth::builder().hmac_secret([7u8; 32]).build()?;
-//! let service = ServiceBuilder::new()
-//!     .layer(auth.layer::<serde_json::Value>())
-//!     .layer(ClaimHeaders::new().claim("sub", "x-user-id").claim("role", "x-user-role").strip_prefix("x-user-").build::<serde_json::Value>()?)
-//!     .service(service_fn(|request: http::Request<String>| async move {
-//!         let seen = format!("{:?} {:?} {:?}", request.headers().get("x-user-id"), request.headers().get("x-user-role"), request.headers().get("x-user-admin"));
-//!         Ok::<_, std::convert::Infallible>(http::Response::new(seen))
-//!     }));
-//!
-//! let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
-//! let token = issuer.mint("alice", &serde_json::json!({ "role": "customer" }))?.token;
-//! let request = http::Request::get("/orders")
-//!     .header("authorization", format!("Bearer {token}"))
-//!     .header("x-user-id", "admin")       // spoofed by the client
-//!     .header("x-user-admin", "true")     // spoofed too: same prefix
-//!     .body(String::new())?;
-//! let response = service.oneshot(request).await?;
-//! let seen = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
-//! assert_eq!(seen, r#"Some("alice") Some("customer") None"#);
-//! # Ok(()) }
-//! ```
+//! Claim propagation: [`ClaimHeaders`] and [`ClaimHeadersLayer`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -56,6 +20,44 @@ fn claims_as_json<C: Serialize + Send + Sync + 'static>(extensions: &Extensions)
     extensions.get::<Claims<C>>().and_then(|claims| serde_json::to_value(&**claims).ok())
 }
 
+/// Claim propagation: after the token is verified, headers built from its claims replace
+/// whatever the client sent under those names (like Envoy's `claim_to_headers`).
+///
+/// A gateway verifies the user's token once and tells the services behind it who the user is
+/// in plain headers (`x-user-id`, `x-user-role`). Those headers are only worth anything when a
+/// client can never set them itself: [`ClaimHeadersLayer`] first removes every configured
+/// header (by name, and by prefix such as `x-user-`) from each request, then inserts the values
+/// of the verified claims. It sits *inside* [`JwtLayer`](crate::JwtLayer); a request without a
+/// verified token (optional mode) leaves with the headers removed and none inserted.
+///
+/// ```
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+/// use tower_jwt_guard::{issue::SigningKey, Algorithm, ClaimHeaders, JwtAuth, TokenIssuer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).build()?;
+/// let service = ServiceBuilder::new()
+///     .layer(auth.layer::<serde_json::Value>())
+///     .layer(ClaimHeaders::new().claim("sub", "x-user-id").claim("role", "x-user-role").strip_prefix("x-user-").build::<serde_json::Value>()?)
+///     .service(service_fn(|request: http::Request<String>| async move {
+///         let seen = format!("{:?} {:?} {:?}", request.headers().get("x-user-id"), request.headers().get("x-user-role"), request.headers().get("x-user-admin"));
+///         Ok::<_, std::convert::Infallible>(http::Response::new(seen))
+///     }));
+///
+/// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+/// let token = issuer.mint("alice", &serde_json::json!({ "role": "customer" }))?.token;
+/// let request = http::Request::get("/orders")
+///     .header("authorization", format!("Bearer {token}"))
+///     .header("x-user-id", "admin")       // spoofed by the client
+///     .header("x-user-admin", "true")     // spoofed too: same prefix
+///     .body(String::new())?;
+/// let response = service.oneshot(request).await?;
+/// let seen = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
+/// assert_eq!(seen, r#"Some("alice") Some("customer") None"#);
+/// # Ok(()) }
+/// ```
+///
 /// Builds a [`ClaimHeadersLayer`]: which claim goes into which header, and which incoming
 /// headers are removed.
 ///
