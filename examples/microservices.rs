@@ -223,6 +223,7 @@ async fn main() {
 
     println!("microservices gateway listening on http://{gateway_addr} ({})", settings.describe_keys());
     println!("  orders service on http://{orders_addr} (service tokens with scope {READ_ORDERS} only)");
+    println!("  curl -i http://{gateway_addr}/health");
     let user_issuer = match &settings.keys {
         KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret)
             .ok()

@@ -263,6 +263,28 @@ async fn a_missing_scope_on_a_grpc_request_is_permission_denied() {
     assert_eq!(refused.headers["grpc-status"], "7");
 }
 
+#[tokio::test]
+async fn the_scope_layer_without_a_verified_token_never_lets_through() {
+    // Anonymous request (optional mode): 401, not 403 and not the handler.
+    let auth = JwtAuth::builder().hmac_secret(SECRET).optional(true).build().unwrap();
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .route_layer(RequireScopeLayer::new("read:orders"))
+        .route_layer(auth.layer::<Value>());
+    let base = format!("http://{}", serve(app).await);
+    let anonymous = answer(client().get(format!("{base}/orders"))).await;
+    assert_eq!((anonymous.status, anonymous.code()), (401, "MISSING_TOKEN"));
+    // Without the JwtLayer at all: a wiring bug, 500.
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .route_layer(RequireScopeLayer::new("read:orders"));
+    let base = format!("http://{}", serve(app).await);
+    let unwired =
+        answer(client().get(format!("{base}/orders")).bearer_auth(scoped(json!({ "scope": "read:orders" }))))
+            .await;
+    assert_eq!((unwired.status, unwired.code()), (500, "MISSING_LAYER"));
+}
+
 // ---------------------------------------------------------------- claim propagation
 
 /// Echoes every `x-user-*` and `x-forwarded-user` header it receives (all values).
