@@ -33,7 +33,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use tower_jwt_guard::{AuthContext, Claims, RequireMfaLayer};
+use tower_jwt_guard::{AuthContext, Claims, PeerAddr, RequireMfaLayer};
 
 use support::Settings;
 
@@ -130,9 +130,9 @@ async fn main() {
         let guarded = guarded.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             // ── PEER ADDRESS ───────────────────────────────────────────────────────────────
-            // The connection's peer address, where client-IP binding looks for it. (This is the
-            // one line to change when the crate's own peer-address type is used.)
-            request.extensions_mut().insert(peer);
+            // The connection's peer address, where client-IP binding (`ClientIpBinding`,
+            // `TrustedProxies`) looks for it.
+            request.extensions_mut().insert(PeerAddr(peer));
             // ────────────────────────────────────────────────────────────────────────────────
             let guarded = guarded.clone();
             async move {

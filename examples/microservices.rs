@@ -18,8 +18,8 @@
 //!
 //! The keys come from the same environment variables as every example (`JWT_SECRET`, ...).
 //! With a secret, user and service tokens are signed with the same key: only their kinds keep
-//! them apart. With `JWT_PUBLIC_KEY` the gateway signs its service tokens with a random secret
-//! generated at start.
+//! them apart. With `JWT_PUBLIC_KEY` (or a JWKS) the gateway signs its service tokens with a
+//! random secret generated at start.
 
 mod support;
 
@@ -89,7 +89,7 @@ fn service_kind() -> TokenKind {
 fn service_secret(settings: &Settings) -> (Vec<u8>, Algorithm) {
     match &settings.keys {
         KeyConfig::Secret { secret, algorithm, .. } => (secret.clone(), *algorithm),
-        KeyConfig::PublicKey { .. } => {
+        _ => {
             let mut secret = vec![0u8; 32];
             aws_lc_rs::rand::fill(&mut secret).unwrap_or_else(|_| fail("JWT_SECRET", "no randomness"));
             (secret, Algorithm::HS256)
@@ -228,7 +228,7 @@ async fn main() {
         KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret)
             .ok()
             .map(|key| user_kind(&settings).token_issuer(key).build()),
-        KeyConfig::PublicKey { .. } => None,
+        _ => None,
     };
     match user_issuer.and_then(|issuer| issuer.mint("alice", &json!({ "role": "customer" })).ok()) {
         Some(user) => {

@@ -18,9 +18,9 @@
 //! The same facts are handed to an optional hook ([`JwtAuthBuilder::on_audit`]) for users who
 //! ship audit events elsewhere, and counted ([`JwtAuth::audit_counts`]).
 //!
-//! The client address is the peer address the server put in the request's extensions as a
-//! [`SocketAddr`] or an [`IpAddr`]; proxies' headers are
-//! not read here.
+//! The client address is the peer address the server put in the request's extensions: a
+//! [`PeerAddr`](crate::PeerAddr), axum's `ConnectInfo<SocketAddr>`, tonic's `TcpConnectInfo`, or
+//! a bare [`SocketAddr`] or [`IpAddr`]; proxies' headers are not read here.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -216,9 +216,15 @@ pub(crate) fn note_refused<B, C>(
     request
 }
 
-/// The peer address from the extensions: a `SocketAddr` or an `IpAddr` put there by the server.
+/// The peer address from the extensions: where the client-IP binding finds it (`PeerAddr`,
+/// axum's `ConnectInfo`, tonic's `TcpConnectInfo`), else a `SocketAddr` or an `IpAddr` put there
+/// by the server. IPv4-mapped IPv6 addresses are shown as IPv4.
 fn peer_ip(extensions: &Extensions) -> Option<IpAddr> {
-    extensions.get::<SocketAddr>().map(SocketAddr::ip).or_else(|| extensions.get::<IpAddr>().copied())
+    crate::binding::peer_addr(extensions)
+        .map(|addr| addr.ip())
+        .or_else(|| extensions.get::<SocketAddr>().map(SocketAddr::ip))
+        .or_else(|| extensions.get::<IpAddr>().copied())
+        .map(|ip| ip.to_canonical())
 }
 
 impl Audit {

@@ -20,12 +20,15 @@ use crate::mfa::MfaPolicy;
 use crate::rejection::{Protocol, RejectionHook, Responder};
 use crate::revocation::RevocationStore;
 use crate::source::{TokenSource, TokenSources};
-use crate::verify::{AlgorithmSet, ClaimRules, RequiredClaim, TokenVerifier};
+use crate::verify::{AlgorithmSet, ClaimRules, HeaderCache, RequiredClaim, TokenVerifier};
 
 /// Default cap on the token's length, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// Default length above which a verified token is not cached (it is still verified):
+/// with the default capacity the cache's tokens then take at most about 20 MiB.
+pub const DEFAULT_MAX_CACHED_TOKEN_LEN: usize = 2 * 1024;
 
 /// A configuration mistake, found when the configuration is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,12 +86,12 @@ impl std::error::Error for ConfigError {}
 pub(crate) struct Shared {
     pub(crate) sources: TokenSources,
     pub(crate) verifier: TokenVerifier,
-    pub(crate) bindings: Vec<Box<dyn BindingPolicy>>,
+    pub(crate) bindings: Vec<Arc<dyn BindingPolicy>>,
     pub(crate) revocation: Option<Box<dyn RevocationStore>>,
     pub(crate) revocation_fail_open: bool,
     pub(crate) optional: bool,
     pub(crate) cache_capacity: usize,
-    pub(crate) max_token_len: usize,
+    pub(crate) cache_max_token_len: usize,
     pub(crate) context: Arc<ContextPolicy>,
     pub(crate) audit: crate::audit::Audit,
 }
@@ -162,11 +165,12 @@ pub struct JwtAuthBuilder {
     sources: Vec<TokenSource>,
     max_token_len: usize,
     cache_capacity: usize,
+    cache_max_token_len: usize,
     optional: bool,
     realm: String,
     hook: Option<RejectionHook>,
     mfa: MfaPolicy,
-    bindings: Vec<Box<dyn BindingPolicy>>,
+    bindings: Vec<Arc<dyn BindingPolicy>>,
     revocation: Option<Box<dyn RevocationStore>>,
     revocation_fail_open: bool,
     error: Option<ConfigError>,
@@ -183,6 +187,7 @@ impl Default for JwtAuthBuilder {
             sources: vec![TokenSource::Bearer],
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            cache_max_token_len: DEFAULT_MAX_CACHED_TOKEN_LEN,
             optional: false,
             realm: "api".into(),
             hook: None,
@@ -352,6 +357,21 @@ impl JwtAuthBuilder {
         self
     }
 
+    /// Tokens longer than this are verified on every request instead of cached
+    /// (default [`DEFAULT_MAX_CACHED_TOKEN_LEN`]), which bounds the cache's memory.
+    ///
+    /// ```
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).cache_max_token_len(1024).build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn cache_max_token_len(mut self, len: usize) -> Self {
+        self.cache_max_token_len = len;
+        self
+    }
+
     /// Let requests without a token through anonymously (no claims in the extensions).
     /// A request with a bad token is still refused.
     pub fn optional(mut self, optional: bool) -> Self {
@@ -397,7 +417,7 @@ impl JwtAuthBuilder {
 
     /// Adds a binding policy, checked on every request.
     pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
-        self.bindings.push(Box::new(policy));
+        self.bindings.push(Arc::new(policy));
         self
     }
 
@@ -463,13 +483,13 @@ impl JwtAuthBuilder {
         };
         let shared = Shared {
             sources: TokenSources::new(self.sources, self.max_token_len),
-            verifier: TokenVerifier { keys, algorithms, rules: self.rules },
+            verifier: TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() },
             bindings: self.bindings,
             revocation: self.revocation,
             revocation_fail_open: self.revocation_fail_open,
             optional: self.optional,
             cache_capacity: self.cache_capacity,
-            max_token_len: self.max_token_len,
+            cache_max_token_len: self.cache_max_token_len,
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder: Responder::new(realm, self.hook) }),
             audit: crate::audit::Audit::new(self.audit_hook),
         };

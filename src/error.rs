@@ -237,10 +237,13 @@ impl AuthError {
     /// let err = tower_jwt_guard::AuthError::binding_mismatch("client_ip");
     /// assert_eq!(err.binding(), Some("client_ip"));
     /// assert_eq!(err.code(), "BINDING_MISMATCH");
+    /// // The message names it too, for gRPC clients, which get no JSON body.
+    /// assert_eq!(err.message(), "the token is bound to another client (client_ip)");
     /// ```
     pub fn binding_mismatch(binding: &'static str) -> Self {
         AuthError {
             challenge: Some(Box::new(Challenge { binding: Some(binding), ..Challenge::default() })),
+            message: Cow::Owned(format!("{} ({binding})", ErrorKind::BindingMismatch.default_message())),
             ..AuthError::new(ErrorKind::BindingMismatch)
         }
     }

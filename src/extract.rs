@@ -26,7 +26,7 @@ pub struct ExtractRejection {
 
 impl ExtractRejection {
     fn new(error: AuthError, parts: &Parts, policy: Option<Arc<ContextPolicy>>) -> Self {
-        ExtractRejection { error, policy, protocol: Protocol::of(&parts.headers) }
+        ExtractRejection { error, policy, protocol: Protocol::of(parts.version, &parts.headers) }
     }
 
     /// A rejection rendered with the configuration of the layer that authenticated `context`.

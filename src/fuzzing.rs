@@ -27,7 +27,11 @@ pub fn extract<'r>(
     headers: &'r HeaderMap,
     uri: &'r Uri,
 ) -> Result<Option<&'r str>, AuthError> {
-    auth.shared.sources.extract(headers, uri)
+    let token = auth.shared.sources.extract(headers, uri)?;
+    if let Some(token) = token {
+        crate::source::check_charset(token)?;
+    }
+    Ok(token)
 }
 
 /// The JOSE header parser, on decoded header bytes.

@@ -3,16 +3,27 @@
 //! The issuer adds the registered claims (`iss`, `sub`, `aud`, `iat`, `nbf`, `exp`, a random
 //! `jti`) to your claims `C`. The same configuration that verifies is the natural source of the
 //! issuer's settings: the same issuer, audience and token type.
+//!
+//! Given the layer's binding policies ([`TokenIssuerBuilder::bindings_of`]), the issuer binds
+//! every token it mints for a request ([`TokenIssuer::mint_for`]) with the code the layer
+//! checks it with, and returns the cookies a policy needs set. After a second factor,
+//! [`TokenIssuer::step_up`] re-issues the token with the method added to `amr` and a fresh
+//! `auth_time`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use http::HeaderValue;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
 use crate::clock;
-use crate::config::ConfigError;
+use crate::config::{ConfigError, JwtAuth};
+use crate::context::TokenFacts;
 use crate::keys::VerificationKey;
 
 /// The default lifetime of an access token: 15 minutes.
@@ -122,6 +133,9 @@ pub struct MintedToken {
     pub expires_in: u64,
     /// Its expiry, seconds since the Unix epoch.
     pub expires_at: u64,
+    /// `Set-Cookie` values the response that hands out the token must carry (the
+    /// [`CookieFingerprint`](crate::binding::CookieFingerprint)'s hardened cookie); sensitive.
+    pub set_cookies: Vec<HeaderValue>,
 }
 
 impl fmt::Debug for MintedToken {
@@ -130,6 +144,7 @@ impl fmt::Debug for MintedToken {
             .field("token", &"REDACTED")
             .field("jti", &self.jti)
             .field("expires_in", &self.expires_in)
+            .field("set_cookies", &self.set_cookies.len())
             .finish()
     }
 }
@@ -142,6 +157,11 @@ pub enum IssueError {
     ClaimsNotAnObject,
     /// Serialising or signing failed.
     Signing,
+    /// A binding policy cannot bind the token to the request (or there is no request:
+    /// [`mint`](TokenIssuer::mint) on an issuer with binding policies).
+    Binding(BindingUnavailable),
+    /// A step-up of a token without a subject.
+    NoSubject,
 }
 
 impl fmt::Display for IssueError {
@@ -149,11 +169,19 @@ impl fmt::Display for IssueError {
         match self {
             IssueError::ClaimsNotAnObject => f.write_str("the claims must serialise to a json object"),
             IssueError::Signing => f.write_str("the token could not be signed"),
+            IssueError::Binding(err) => err.fmt(f),
+            IssueError::NoSubject => f.write_str("the token to step up has no subject"),
         }
     }
 }
 
 impl std::error::Error for IssueError {}
+
+impl From<BindingUnavailable> for IssueError {
+    fn from(err: BindingUnavailable) -> Self {
+        IssueError::Binding(err)
+    }
+}
 
 /// Mints access tokens.
 ///
@@ -182,6 +210,7 @@ pub struct TokenIssuer {
     issuer: Option<String>,
     audience: Vec<String>,
     ttl: Duration,
+    bindings: Vec<Arc<dyn BindingPolicy>>,
 }
 
 impl fmt::Debug for TokenIssuer {
@@ -191,18 +220,31 @@ impl fmt::Debug for TokenIssuer {
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("ttl", &self.ttl)
+            .field("bindings", &self.bindings.iter().map(|b| b.name()).collect::<Vec<_>>())
             .finish()
     }
 }
 
 /// Builds a [`TokenIssuer`].
-#[derive(Debug)]
 pub struct TokenIssuerBuilder {
     key: SigningKey,
     issuer: Option<String>,
     audience: Vec<String>,
     ttl: Duration,
     token_type: Option<String>,
+    bindings: Vec<Arc<dyn BindingPolicy>>,
+}
+
+impl fmt::Debug for TokenIssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuerBuilder")
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .field("bindings", &self.bindings.iter().map(|b| b.name()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TokenIssuerBuilder {
@@ -230,6 +272,35 @@ impl TokenIssuerBuilder {
         self
     }
 
+    /// Binds every token minted with [`mint_for`](TokenIssuer::mint_for) with this policy.
+    /// Prefer [`bindings_of`](Self::bindings_of): the layer must check the same policies.
+    pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
+        self.bindings.push(Arc::new(policy));
+        self
+    }
+
+    /// Binds every token minted with [`mint_for`](TokenIssuer::mint_for) with the binding
+    /// policies of `auth`: the very policies its layer checks.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::DeviceFingerprint;
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::{Algorithm, JwtAuth};
+    ///
+    /// let secret = [42u8; 32];
+    /// let auth = JwtAuth::builder().hmac_secret(secret).binding(DeviceFingerprint::new()).build()?;
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, secret)?).bindings_of(&auth).build();
+    /// // Binding needs the request: `mint` refuses, `mint_for` binds.
+    /// assert!(issuer.mint("alice", &serde_json::json!({})).is_err());
+    /// let request = http::Request::builder().header("user-agent", "app/1").body(()).unwrap();
+    /// assert!(issuer.mint_for(&request, "alice", &serde_json::json!({})).is_ok());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn bindings_of(mut self, auth: &JwtAuth) -> Self {
+        self.bindings.extend(auth.shared.bindings.iter().cloned());
+        self
+    }
+
     /// Freezes the settings.
     pub fn build(self) -> TokenIssuer {
         let mut header = Header::new(self.key.algorithm);
@@ -237,7 +308,14 @@ impl TokenIssuerBuilder {
         if let Some(typ) = self.token_type {
             header.typ = Some(typ);
         }
-        TokenIssuer { key: self.key, header, issuer: self.issuer, audience: self.audience, ttl: self.ttl }
+        TokenIssuer {
+            key: self.key,
+            header,
+            issuer: self.issuer,
+            audience: self.audience,
+            ttl: self.ttl,
+            bindings: self.bindings,
+        }
     }
 }
 
@@ -250,6 +328,7 @@ impl TokenIssuer {
             audience: Vec::new(),
             ttl: DEFAULT_TOKEN_TTL,
             token_type: None,
+            bindings: Vec::new(),
         }
     }
 
@@ -259,13 +338,132 @@ impl TokenIssuer {
     }
 
     /// Mints a token for `subject` carrying `claims` plus the registered claims.
+    ///
+    /// An issuer with binding policies refuses (`IssueError::Binding`): use
+    /// [`mint_for`](Self::mint_for), which binds the token to the request.
     pub fn mint<C: Serialize + ?Sized>(&self, subject: &str, claims: &C) -> Result<MintedToken, IssueError> {
         self.mint_with(subject, claims, |_| {})
     }
 
     /// Like [`mint`](Self::mint), with a last look at the claim set before it is signed
-    /// (to add `amr`, `auth_time`, binding claims, ...).
+    /// (to add `amr`, `auth_time`, ...).
     pub fn mint_with<C, F>(&self, subject: &str, claims: &C, extra: F) -> Result<MintedToken, IssueError>
+    where
+        C: Serialize + ?Sized,
+        F: FnOnce(&mut Map<String, Value>),
+    {
+        if let Some(policy) = self.bindings.first() {
+            return Err(IssueError::Binding(BindingUnavailable::new(
+                policy.name(),
+                "a bound token must be minted for a request (mint_for)",
+            )));
+        }
+        self.sign(subject, claims, NewBinding::new(self.ttl), extra)
+    }
+
+    /// The binding policies of this issuer.
+    pub fn binding_names(&self) -> Vec<&'static str> {
+        self.bindings.iter().map(|b| b.name()).collect()
+    }
+
+    /// Mints a token for `subject` carrying `claims`, the registered claims, and the binding
+    /// claims (`cnf`) of every binding policy, computed from `request` (an
+    /// `http::Request` or its `Parts`). Send the returned
+    /// [`set_cookies`](MintedToken::set_cookies) with the response.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use tower_jwt_guard::binding::{ClientIpBinding, CookieFingerprint, PeerAddr};
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::Algorithm;
+    ///
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [42u8; 32])?)
+    ///     .binding(ClientIpBinding::new())
+    ///     .binding(CookieFingerprint::new())
+    ///     .build();
+    /// let mut login = http::Request::new(());
+    /// login.extensions_mut().insert(PeerAddr("192.0.2.8:5000".parse::<SocketAddr>().unwrap()));
+    /// let minted = issuer.mint_for(&login, "alice", &serde_json::json!({ "role": "admin" })).unwrap();
+    /// assert_eq!(minted.set_cookies.len(), 1); // the __Secure-Fgp cookie
+    ///
+    /// // Without a peer address the client IP cannot be bound: refused, not silently unbound.
+    /// assert!(issuer.mint_for(&http::Request::new(()), "alice", &serde_json::json!({})).is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn mint_for<'r, C: Serialize + ?Sized>(
+        &self,
+        request: impl Into<RequestHead<'r>>,
+        subject: &str,
+        claims: &C,
+    ) -> Result<MintedToken, IssueError> {
+        self.mint_for_with(request, subject, claims, |_| {})
+    }
+
+    /// Like [`mint_for`](Self::mint_for), with a last look at the claim set before it is
+    /// signed (to add `amr: ["pwd"]`, `auth_time`, ...).
+    pub fn mint_for_with<'r, C, F>(
+        &self,
+        request: impl Into<RequestHead<'r>>,
+        subject: &str,
+        claims: &C,
+        extra: F,
+    ) -> Result<MintedToken, IssueError>
+    where
+        C: Serialize + ?Sized,
+        F: FnOnce(&mut Map<String, Value>),
+    {
+        let request = request.into();
+        let mut binding = NewBinding::new(self.ttl);
+        for policy in &self.bindings {
+            policy.bind(&request, &mut binding)?;
+        }
+        self.sign(subject, claims, binding, extra)
+    }
+
+    /// Re-issues a token after a second factor: same subject, `claims`, the binding claims
+    /// computed again from `request`, `amr` = the previous token's methods plus `method`
+    /// (RFC 8176, e.g. `"otp"`), and `auth_time` = now.
+    ///
+    /// ```
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::{Algorithm, TokenFacts};
+    ///
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [42u8; 32])?).build();
+    /// // In a handler, `previous` is the request's `AuthContext` (it dereferences to `TokenFacts`).
+    /// let mut previous = TokenFacts::default();
+    /// previous.subject = Some("alice".into());
+    /// previous.amr = vec!["pwd".into()];
+    /// let request = http::Request::new(());
+    /// let stepped_up = issuer.step_up(&request, &previous, &serde_json::json!({}), "otp").unwrap();
+    /// # let _ = stepped_up;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn step_up<'r, C: Serialize + ?Sized>(
+        &self,
+        request: impl Into<RequestHead<'r>>,
+        previous: &TokenFacts,
+        claims: &C,
+        method: &str,
+    ) -> Result<MintedToken, IssueError> {
+        let subject = previous.subject.as_deref().ok_or(IssueError::NoSubject)?;
+        let mut amr = previous.amr.clone();
+        if !amr.iter().any(|m| m == method) {
+            amr.push(method.to_string());
+        }
+        let now = clock::now();
+        self.mint_for_with(request, subject, claims, |set| {
+            set.insert("amr".into(), amr.into());
+            set.insert("auth_time".into(), now.into());
+        })
+    }
+
+    fn sign<C, F>(
+        &self,
+        subject: &str,
+        claims: &C,
+        binding: NewBinding,
+        extra: F,
+    ) -> Result<MintedToken, IssueError>
     where
         C: Serialize + ?Sized,
         F: FnOnce(&mut Map<String, Value>),
@@ -293,10 +491,18 @@ impl TokenIssuer {
         set.insert("nbf".into(), now.into());
         set.insert("exp".into(), expires_at.into());
         set.insert("jti".into(), jti.clone().into());
+        let (confirmation, set_cookies) = binding.into_parts();
+        match serde_json::to_value(&confirmation) {
+            Ok(Value::Object(cnf)) if cnf.is_empty() => {}
+            Ok(cnf) => {
+                set.insert("cnf".into(), cnf);
+            }
+            Err(_) => return Err(IssueError::Signing),
+        }
         extra(&mut set);
         let token =
             jsonwebtoken::encode(&self.header, &set, &self.key.key).map_err(|_| IssueError::Signing)?;
-        Ok(MintedToken { token, jti, expires_in: self.ttl.as_secs(), expires_at })
+        Ok(MintedToken { token, jti, expires_in: self.ttl.as_secs(), expires_at, set_cookies })
     }
 }
 
@@ -339,6 +545,44 @@ mod tests {
     #[test]
     fn ids_are_distinct() {
         assert_ne!(random_id(), random_id());
+    }
+
+    fn payload(token: &str) -> Value {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn step_up_extends_amr_once_and_sets_auth_time() {
+        use crate::binding::DeviceFingerprint;
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap())
+            .binding(DeviceFingerprint::new())
+            .build();
+        let request = http::Request::builder().header("user-agent", "a").body(()).unwrap();
+        let mut previous = TokenFacts { subject: Some("alice".into()), ..TokenFacts::default() };
+        previous.amr = vec!["pwd".into()];
+        let user = serde_json::json!({ "amr": ["forged"], "role": "x" });
+        let json = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        assert_eq!(json["sub"], "alice");
+        assert_eq!(json["amr"], serde_json::json!(["pwd", "otp"]));
+        assert!(json["auth_time"].as_u64().unwrap() >= json["iat"].as_u64().unwrap());
+        assert!(json["cnf"]["dfp"].is_string());
+        previous.amr.push("otp".into());
+        let again = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        assert_eq!(again["amr"], serde_json::json!(["pwd", "otp"]));
+        previous.subject = None;
+        assert!(matches!(issuer.step_up(&request, &previous, &user, "otp"), Err(IssueError::NoSubject)));
+    }
+
+    #[test]
+    fn unbound_tokens_carry_no_cnf() {
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).build();
+        let minted = issuer.mint_for(&http::Request::new(()), "a", &serde_json::json!({})).unwrap();
+        assert!(payload(&minted.token).get("cnf").is_none());
+        assert!(minted.set_cookies.is_empty());
     }
 
     #[test]

@@ -69,8 +69,8 @@ where
     /// A layer for `auth`, decoding claims into `C`.
     pub fn new(auth: JwtAuth) -> Self {
         let shared = auth.shared;
-        let cache =
-            (shared.cache_capacity > 0).then(|| TokenCache::new(shared.cache_capacity, shared.max_token_len));
+        let cache = (shared.cache_capacity > 0)
+            .then(|| TokenCache::new(shared.cache_capacity, shared.cache_max_token_len));
         JwtLayer { guard: Arc::new(Guard { shared, cache, checks: Vec::new() }) }
     }
 
@@ -101,7 +101,7 @@ where
         checks.push(Arc::new(check));
         let shared = Arc::clone(&guard.shared);
         let cache =
-            guard.cache.as_ref().map(|_| TokenCache::new(shared.cache_capacity, shared.max_token_len));
+            guard.cache.as_ref().map(|_| TokenCache::new(shared.cache_capacity, shared.cache_max_token_len));
         JwtLayer { guard: Arc::new(Guard { shared, cache, checks }) }
     }
 
@@ -190,7 +190,7 @@ fn admit<B, C: Send + Sync + 'static>(
             Ok(request)
         }
         Err(error) => {
-            let protocol = Protocol::of(request.headers());
+            let protocol = Protocol::of_request(&request);
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }

@@ -69,7 +69,7 @@
 //! | `axum` (default) | the extractors [`Claims<C>`], `Option<Claims<C>>`, [`AuthContext`], `RequireMfa` |
 //! | `jwks` | keys from a JWKS URL or OIDC discovery |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
-//! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status` |
+//! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower
@@ -106,6 +106,7 @@ mod extract;
 #[cfg(feature = "tonic")]
 mod grpc;
 
+pub use binding::PeerAddr;
 /// Entry points for the fuzz targets (`fuzz/`); not a public API.
 #[doc(hidden)]
 pub mod __fuzz {
@@ -114,7 +115,10 @@ pub mod __fuzz {
 mod fuzzing;
 
 pub use body::JwtBody;
-pub use config::{ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_TOKEN_LEN};
+pub use config::{
+    ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN,
+    DEFAULT_MAX_TOKEN_LEN,
+};
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
 pub use error::{AuthError, ErrorKind};
 pub use issue::{MintedToken, SigningKey, TokenIssuer};

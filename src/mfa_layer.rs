@@ -193,7 +193,7 @@ where
 
 /// `None` when the request's token satisfies the MFA policy, the rejection's response otherwise.
 fn rejection<B>(request: &Request<B>) -> Option<Response<Bytes>> {
-    let protocol = Protocol::of(request.headers());
+    let protocol = Protocol::of_request(request);
     let (error, responder) = match request.extensions().get::<AuthContext>() {
         Some(context) if context.mfa_satisfied() => return None,
         Some(context) => {

@@ -18,6 +18,7 @@ use crate::context::{AuthContext, Claims, TokenFacts};
 use crate::error::{AuthError, ErrorKind};
 use crate::keys::VerificationKey;
 use crate::revocation::RevocationCheck;
+use crate::source;
 use crate::verify::{TokenCache, Verification, Verified};
 
 /// A custom check over the decoded claims, run on every request.
@@ -63,6 +64,10 @@ where
         // 2. verify (cache first)
         if let Some(verified) = self.cache.as_ref().and_then(|cache| cache.get(token)) {
             return self.after_verify(request, verified, now);
+        }
+        // The end of step 1, for tokens the cache does not know.
+        if let Err(err) = source::check_charset(token) {
+            return Outcome::Ready(request, Err(err));
         }
         match self.shared.verifier.verify::<C>(token) {
             Verification::Done(Ok((verified, key))) => {

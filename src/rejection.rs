@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
 
 use crate::error::AuthError;
 
@@ -28,22 +28,39 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    /// Detects gRPC from the request's `content-type` (`application/grpc`, `application/grpc+proto`, ...).
+    /// Detects gRPC: an HTTP/2 request whose `content-type` is `application/grpc`,
+    /// optionally followed by `+format` or parameters.
+    ///
+    /// Everything else, HTTP/1.1 with a gRPC content type included, gets a plain HTTP answer:
+    /// a gRPC rejection is an HTTP 200, and a proxy that asks this service "is this request
+    /// allowed?" over HTTP/1.1 must never read a refusal as a 2xx. gRPC-Web is HTTP here too.
     ///
     /// ```
-    /// use http::HeaderMap;
+    /// use http::{HeaderMap, Version};
     /// use tower_jwt_guard::Protocol;
     ///
     /// let mut headers = HeaderMap::new();
-    /// assert_eq!(Protocol::of(&headers), Protocol::Http);
+    /// assert_eq!(Protocol::of(Version::HTTP_2, &headers), Protocol::Http);
     /// headers.insert("content-type", "application/grpc+proto".parse().unwrap());
-    /// assert_eq!(Protocol::of(&headers), Protocol::Grpc);
+    /// assert_eq!(Protocol::of(Version::HTTP_2, &headers), Protocol::Grpc);
+    /// assert_eq!(Protocol::of(Version::HTTP_11, &headers), Protocol::Http);
+    /// headers.insert("content-type", "application/grpc-web".parse().unwrap());
+    /// assert_eq!(Protocol::of(Version::HTTP_2, &headers), Protocol::Http);
     /// ```
-    pub fn of(headers: &HeaderMap) -> Protocol {
-        match headers.get(CONTENT_TYPE) {
-            Some(value) if value.as_bytes().starts_with(b"application/grpc") => Protocol::Grpc,
+    pub fn of(version: Version, headers: &HeaderMap) -> Protocol {
+        if version != Version::HTTP_2 {
+            return Protocol::Http;
+        }
+        let Some(content_type) = headers.get(CONTENT_TYPE) else { return Protocol::Http };
+        match content_type.as_bytes().strip_prefix(b"application/grpc") {
+            Some([] | [b'+' | b';', ..]) => Protocol::Grpc,
             _ => Protocol::Http,
         }
+    }
+
+    /// The protocol of `request` (see [`Protocol::of`]).
+    pub fn of_request<B>(request: &http::Request<B>) -> Protocol {
+        Protocol::of(request.version(), request.headers())
     }
 }
 

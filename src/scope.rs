@@ -204,7 +204,7 @@ fn rejection<B>(needed: &Needed, request: &Request<B>) -> Option<Response<Bytes>
         path = request.uri().path(),
         "request rejected"
     );
-    Some(responder.respond(&error, Protocol::of(request.headers())))
+    Some(responder.respond(&error, Protocol::of_request(request)))
 }
 
 pin_project! {

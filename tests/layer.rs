@@ -405,6 +405,14 @@ async fn grpc_requests_get_a_trailers_only_status() {
         .await
         .unwrap();
     assert_eq!((two.status().as_u16(), two.headers()["grpc-status"].to_str().unwrap()), (200, "16"));
+
+    // Over HTTP/1.1 a gRPC content type gets a plain 401: a gRPC refusal is an HTTP 200, and a
+    // proxy asking "is this allowed?" must never read a refusal as a 2xx.
+    let http1 = client();
+    let spoofed = answer(http1.post(format!("{base}/me")).header("content-type", "application/grpc")).await;
+    assert_eq!((spoofed.status, spoofed.code()), (401, "MISSING_TOKEN"));
+    let web = answer(http.post(format!("{base}/me")).header("content-type", "application/grpc-web")).await;
+    assert_eq!((web.status, web.code()), (401, "MISSING_TOKEN"), "gRPC-Web is answered as HTTP");
 }
 
 #[tokio::test]
@@ -457,4 +465,40 @@ fn bad_configuration_is_an_error_not_a_panic() {
     assert!(VerificationKey::from_der(Algorithm::RS256, &es.public_raw).is_err());
     assert!(VerificationKey::from_pem(es.public_pem.as_bytes(), Some(Algorithm::HS256)).is_err());
     assert!(JwtAuth::builder().hmac_secret([0u8; 32]).realm("bad\"realm").build().is_err());
+}
+
+#[tokio::test]
+async fn a_flood_of_distinct_tokens_keeps_the_cache_at_its_bound() {
+    let key = hs256();
+    let auth = JwtAuth::builder().key(key.verification_key()).cache_capacity(64).build().unwrap();
+    let layer = auth.layer::<Value>();
+    let router = Router::new().route("/me", get(me)).route_layer(layer.clone());
+    let base = format!("http://{}", serve(router).await);
+    let http = client();
+    let t = now();
+    for i in 0..1000 {
+        let token = key.sign(&json!({ "sub": format!("user-{i}"), "exp": t + 600 }));
+        assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(token)).await.status, 200);
+    }
+    let stats = layer.cache_stats().unwrap();
+    assert_eq!(stats.misses, 1000, "every token is new");
+    assert!(stats.len <= stats.capacity, "{} entries for a capacity of {}", stats.len, stats.capacity);
+    assert_eq!(stats.capacity, 64);
+}
+
+#[tokio::test]
+async fn tokens_longer_than_the_cache_cap_are_verified_but_not_cached() {
+    let key = hs256();
+    let auth = JwtAuth::builder().key(key.verification_key()).build().unwrap();
+    let layer = auth.layer::<Value>();
+    let router = Router::new().route("/me", get(me)).route_layer(layer.clone());
+    let base = format!("http://{}", serve(router).await);
+    let padding = "x".repeat(3000);
+    let token = key.sign(&json!({ "sub": "big", "exp": now() + 600, "pad": padding }));
+    assert!(token.len() < tower_jwt_guard::DEFAULT_MAX_TOKEN_LEN);
+    let http = client();
+    assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(&token)).await.status, 200);
+    assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(&token)).await.status, 200);
+    let stats = layer.cache_stats().unwrap();
+    assert_eq!((stats.hits, stats.len), (0, 0), "{stats:?}");
 }

@@ -252,15 +252,18 @@ async fn scopes_are_read_from_a_string_an_array_or_scp() {
 #[tokio::test]
 async fn a_missing_scope_on_a_grpc_request_is_permission_denied() {
     let base = scope_server().await;
-    let refused = answer(
-        client()
-            .get(format!("{base}/orders"))
+    let grpc = |http: &reqwest::Client| {
+        http.get(format!("{base}/orders"))
             .header("content-type", "application/grpc")
-            .bearer_auth(scoped(json!({ "scope": "profile" }))),
-    )
-    .await;
+            .bearer_auth(scoped(json!({ "scope": "profile" })))
+    };
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let refused = answer(grpc(&http2)).await;
     assert_eq!(refused.status, 200, "gRPC refusals are trailers-only answers");
     assert_eq!(refused.headers["grpc-status"], "7");
+    // Over HTTP/1.1 there is no gRPC: a plain 403.
+    let refused = answer(grpc(&client())).await;
+    assert_eq!((refused.status, refused.code()), (403, "INSUFFICIENT_SCOPE"));
 }
 
 #[tokio::test]

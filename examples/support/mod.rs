@@ -7,7 +7,8 @@
 use std::net::SocketAddr;
 use std::process::exit;
 
-use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+use tower_jwt_guard::binding::TrustedProxies;
+use tower_jwt_guard::issue::{SigningKey, TokenIssuer, TokenIssuerBuilder};
 use tower_jwt_guard::{Algorithm, JwtAuth, JwtAuthBuilder, VerificationKey};
 
 /// Where the keys come from.
@@ -16,6 +17,10 @@ pub enum KeyConfig {
     Secret { secret: Vec<u8>, algorithm: Algorithm, generated: bool },
     /// A PEM public key read from `JWT_PUBLIC_KEY`; this process cannot mint tokens.
     PublicKey { key: VerificationKey },
+    /// Keys fetched from `JWT_JWKS_URL`, or found by OIDC discovery from `JWT_OIDC_ISSUER`
+    /// (feature `jwks`); the algorithms allowed are `JWT_ALG`, or every asymmetric one.
+    #[cfg(feature = "jwks")]
+    Jwks { source: tower_jwt_guard::keys::JwksKeys, variable: &'static str, algorithms: Vec<Algorithm> },
 }
 
 /// Everything the examples read from the environment.
@@ -83,9 +88,16 @@ impl Settings {
                     VerificationKey::from_pem(&pem, alg).unwrap_or_else(|err| fail("JWT_PUBLIC_KEY", err));
                 KeyConfig::PublicKey { key }
             }
-            Some(other) => fail(other, "needs the `jwks` feature, which this build does not support yet"),
+            #[cfg(feature = "jwks")]
+            Some(variable @ ("JWT_JWKS_URL" | "JWT_OIDC_ISSUER")) => jwks_keys(variable, alg),
+            Some(other) => {
+                fail(other, "needs the `jwks` feature: run with `cargo run --features jwks --example <name>`")
+            }
         };
-        Settings { bind, keys, issuer: var("JWT_ISSUER"), audience: var("JWT_AUDIENCE") }
+        let issuer = var("JWT_ISSUER");
+        #[cfg(feature = "jwks")]
+        let issuer = discovered_issuer(&keys, issuer);
+        Settings { bind, keys, issuer, audience: var("JWT_AUDIENCE") }
     }
 
     /// A verifier configuration with the keys, issuer and audience set.
@@ -96,6 +108,10 @@ impl Settings {
                 builder.try_key(VerificationKey::hmac(*algorithm, secret))
             }
             KeyConfig::PublicKey { key } => builder.key(key.clone()),
+            #[cfg(feature = "jwks")]
+            KeyConfig::Jwks { source, algorithms, .. } => {
+                builder.key_source(source.clone()).algorithms(algorithms.iter().copied())
+            }
         };
         if let Some(issuer) = &self.issuer {
             builder = builder.issuer(issuer.clone());
@@ -108,6 +124,11 @@ impl Settings {
 
     /// An issuer for demo tokens, when this process holds the secret.
     pub fn token_issuer(&self) -> Option<TokenIssuer> {
+        self.token_issuer_builder().map(TokenIssuerBuilder::build)
+    }
+
+    /// The settings of [`token_issuer`](Self::token_issuer), still open (for binding policies).
+    pub fn token_issuer_builder(&self) -> Option<TokenIssuerBuilder> {
         let KeyConfig::Secret { secret, algorithm, .. } = &self.keys else { return None };
         let key = SigningKey::hmac(*algorithm, secret).unwrap_or_else(|err| fail("JWT_SECRET", err));
         let mut builder = TokenIssuer::builder(key);
@@ -117,7 +138,17 @@ impl Settings {
         if let Some(audience) = &self.audience {
             builder = builder.audience(audience.clone());
         }
-        Some(builder.build())
+        Some(builder)
+    }
+
+    /// The environment variable that chose the key source.
+    pub fn key_variable(&self) -> &'static str {
+        match &self.keys {
+            KeyConfig::Secret { .. } => "JWT_SECRET",
+            KeyConfig::PublicKey { .. } => "JWT_PUBLIC_KEY",
+            #[cfg(feature = "jwks")]
+            KeyConfig::Jwks { variable, .. } => variable,
+        }
     }
 
     /// A line that says where the keys come from, without revealing them.
@@ -132,11 +163,66 @@ impl Settings {
             KeyConfig::PublicKey { key } => {
                 format!("{:?} with the public key in JWT_PUBLIC_KEY", key.algorithm())
             }
+            #[cfg(feature = "jwks")]
+            KeyConfig::Jwks { source, variable, algorithms } => {
+                let status = source.status();
+                let state = if status.usable { "keys loaded" } else { "no keys yet: 503 until they arrive" };
+                format!("{algorithms:?} with keys from {variable} ({state})")
+            }
         }
     }
+}
+
+/// The key source of `JWT_JWKS_URL` or `JWT_OIDC_ISSUER`. It never waits for the endpoint:
+/// the service starts even while it is down and answers 503 until keys arrive.
+#[cfg(feature = "jwks")]
+fn jwks_keys(variable: &'static str, alg: Option<Algorithm>) -> KeyConfig {
+    use tower_jwt_guard::keys::JwksKeys;
+    let value = var(variable).unwrap_or_default();
+    let builder =
+        if variable == "JWT_OIDC_ISSUER" { JwksKeys::discover(value) } else { JwksKeys::builder(value) };
+    let source = builder.build().unwrap_or_else(|err| fail(variable, err));
+    let algorithms = match alg {
+        Some(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
+            fail("JWT_ALG", "HMAC keys are never taken from a JWKS; choose an asymmetric algorithm")
+        }
+        Some(alg) => vec![alg],
+        None => vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+            Algorithm::ES256,
+            Algorithm::ES384,
+            Algorithm::EdDSA,
+        ],
+    };
+    KeyConfig::Jwks { source, variable, algorithms }
+}
+
+/// With OIDC discovery the token's `iss` must be the discovered issuer.
+#[cfg(feature = "jwks")]
+fn discovered_issuer(keys: &KeyConfig, issuer: Option<String>) -> Option<String> {
+    let KeyConfig::Jwks { source, .. } = keys else { return issuer };
+    let Some(discovered) = source.issuer() else { return issuer };
+    if issuer.as_deref().is_some_and(|set| set != discovered) {
+        fail("JWT_ISSUER", "differs from JWT_OIDC_ISSUER; leave it unset or make them equal");
+    }
+    Some(discovered.to_owned())
 }
 
 /// Resolves on Ctrl-C, for graceful shutdown.
 pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `TRUSTED_PROXIES`: a comma list of CIDRs (or single addresses) whose `X-Forwarded-For` is
+/// believed; unset: none, the connection's peer is the client.
+pub fn trusted_proxies() -> TrustedProxies {
+    match var("TRUSTED_PROXIES") {
+        None => TrustedProxies::none(),
+        Some(list) => TrustedProxies::parse(&list).unwrap_or_else(|err| fail("TRUSTED_PROXIES", err)),
+    }
 }

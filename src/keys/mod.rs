@@ -11,9 +11,19 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 
+#[cfg(feature = "jwks")]
+mod jwks;
 mod static_keys;
 mod verification_key;
 
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use jwks::{
+    JwksError, JwksKeys, JwksKeysBuilder, JwksStatus, DEFAULT_MAX_REFRESH_INTERVAL,
+    DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_MAX_RETRY_INTERVAL, DEFAULT_MAX_STALENESS,
+    DEFAULT_MIN_REFRESH_INTERVAL, DEFAULT_REFRESH_INTERVAL, DEFAULT_RETRY_INTERVAL, DEFAULT_TIMEOUT,
+    DEFAULT_UNKNOWN_KID_INTERVAL,
+};
 pub use static_keys::StaticKeys;
 pub use verification_key::VerificationKey;
 

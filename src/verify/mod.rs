@@ -18,6 +18,7 @@ use crate::keys::{KeyLookup, KeySource, VerificationKey};
 mod cache;
 mod claims;
 mod compact;
+mod header_cache;
 mod rules;
 
 pub use cache::CacheStats;
@@ -28,6 +29,8 @@ pub(crate) use rules::ClaimRules;
 pub use rules::RequiredClaim;
 
 use compact::{decode, malformed, MAX_SIGNATURE_LEN};
+pub(crate) use header_cache::HeaderCache;
+use header_cache::ParsedHeader;
 
 /// A token that verified: its typed claims and its facts, both shared.
 pub(crate) struct Verified<C> {
@@ -84,6 +87,7 @@ pub(crate) struct TokenVerifier {
     pub(crate) keys: Arc<dyn KeySource>,
     pub(crate) algorithms: AlgorithmSet,
     pub(crate) rules: ClaimRules,
+    pub(crate) headers: HeaderCache,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -106,14 +110,13 @@ pub(crate) enum Verification<C> {
 impl TokenVerifier {
     /// Verifies `token` with a key known now, or says which key must be fetched.
     pub(crate) fn verify<C: DeserializeOwned>(&self, token: &str) -> Verification<C> {
-        let mut header_buf = [0u8; 512];
-        let (compact, header, alg) = match self.parse_header(token, &mut header_buf) {
+        let (compact, header) = match self.parse_header(token) {
             Ok(parsed) => parsed,
             Err(err) => return Verification::Done(Err(err)),
         };
-        match self.keys.lookup(header.kid.as_deref(), alg) {
+        match self.keys.lookup(header.kid.as_deref(), header.alg) {
             KeyLookup::Pending(fetch) => Verification::NeedsKey(fetch),
-            lookup => Verification::Done(self.finish(compact, &header, alg, lookup)),
+            lookup => Verification::Done(self.finish(compact, &header, lookup)),
         }
     }
 
@@ -123,18 +126,19 @@ impl TokenVerifier {
         token: &str,
         lookup: KeyLookup,
     ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
-        let mut header_buf = [0u8; 512];
-        let (compact, header, alg) = self.parse_header(token, &mut header_buf)?;
-        self.finish(compact, &header, alg, lookup)
+        let (compact, header) = self.parse_header(token)?;
+        self.finish(compact, &header, lookup)
     }
 
-    fn parse_header<'t, 'b>(
-        &self,
-        token: &'t str,
-        buf: &'b mut [u8],
-    ) -> Result<(Compact<'t>, JoseHeader<'b>, Algorithm), AuthError> {
+    /// Splits the token and reads its header: from the header cache when this header was seen
+    /// on a token that verified, else parsed and checked against the allow-list.
+    fn parse_header<'t>(&self, token: &'t str) -> Result<(Compact<'t>, Arc<ParsedHeader>), AuthError> {
         let compact = Compact::split(token)?;
-        let header_bytes = match decode(compact.header, buf, "the token header is not base64url")? {
+        if let Some(header) = self.headers.get(compact.header) {
+            return Ok((compact, header));
+        }
+        let mut buf = [0u8; 512];
+        let header_bytes = match decode(compact.header, &mut buf, "the token header is not base64url")? {
             compact::Decoded::Stack(bytes) => bytes,
             // Headers larger than the stack buffer are rare (x5c chains); keep them simple.
             compact::Decoded::Heap(_) => return Err(malformed("the token header is too large")),
@@ -144,14 +148,14 @@ impl TokenVerifier {
             .ok()
             .filter(|alg| self.algorithms.contains(*alg))
             .ok_or_else(|| malformed("the token's algorithm is not allowed"))?;
-        Ok((compact, header, alg))
+        let parsed = ParsedHeader { alg, kid: header.kid.map(Into::into), typ: header.typ.map(Into::into) };
+        Ok((compact, Arc::new(parsed)))
     }
 
     fn finish<C: DeserializeOwned>(
         &self,
         compact: Compact<'_>,
-        header: &JoseHeader<'_>,
-        alg: Algorithm,
+        header: &Arc<ParsedHeader>,
         lookup: KeyLookup,
     ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
         let key = match lookup {
@@ -162,7 +166,7 @@ impl TokenVerifier {
             }
         };
         // RFC 8725 §3.1: the key decides the algorithm, not the token.
-        if key.algorithm() != alg {
+        if key.algorithm() != header.alg {
             return Err(malformed("the token's algorithm does not match its key"));
         }
         let mut signature_buf = [0u8; MAX_SIGNATURE_LEN];
@@ -174,18 +178,21 @@ impl TokenVerifier {
         if !key.verify(compact.signing_input.as_bytes(), signature) {
             return Err(malformed("the token signature is invalid"));
         }
+        // The header is signed: it may now stand for the next tokens that carry it.
+        self.headers.insert(compact.header, header);
         let mut payload_buf = [0u8; 1024];
         let payload = decode(compact.payload, &mut payload_buf, "the token payload is not base64url")?;
         if !compact::is_json_object(&payload) {
             return Err(malformed("the token claims are malformed"));
         }
-        let claims: C =
-            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
+        // The registered claims first: a token that fails the rules is not decoded further.
         let registered: claims::RegisteredClaims<'_> =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         let mut facts = registered.into_facts(header.typ.as_deref());
         self.rules.check_static(&facts)?;
         facts.kind = self.rules.kinds.classify(&facts, &payload)?;
+        let claims: C =
+            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))
     }
 }

@@ -1,0 +1,173 @@
+//! A parsed JWKS: the usable signature keys of one document, each bound to one algorithm.
+//!
+//! Rules (RFC 7517, RFC 8725 §3.1):
+//! - `oct` (HMAC) keys are never taken from a JWKS: a published secret is no secret;
+//! - a key whose `use` is not `sig` is skipped;
+//! - a key's algorithm is its `alg`, or follows from its type (RSA → `RS256`, P-256 → `ES256`,
+//!   P-384 → `ES384`, Ed25519 → `EdDSA`);
+//! - keys of unsupported types or curves are skipped, not fatal: one odd key must not cost all others.
+
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::JwksError;
+use crate::keys::VerificationKey;
+
+/// One usable key and the JWK it came from (to recognise it in the next document).
+struct Stored {
+    jwk: Value,
+    key: Arc<VerificationKey>,
+}
+
+/// The keys of one JWKS document.
+pub(super) struct KeySet {
+    keys: Vec<Stored>,
+}
+
+#[derive(Deserialize)]
+struct Document {
+    keys: Vec<Value>,
+}
+
+impl KeySet {
+    /// Parses a JWKS document. A key already in `previous` (same JWK) keeps its `Arc`, so tokens it
+    /// verified stay in the verified-token cache; a retired key's `Arc` is dropped with the old set.
+    pub(super) fn parse(
+        body: &[u8],
+        previous: Option<&KeySet>,
+        allowed: Option<&[Algorithm]>,
+    ) -> Result<KeySet, JwksError> {
+        let document: Document =
+            serde_json::from_slice(body).map_err(|err| JwksError::Malformed(format!("not a JWKS: {err}")))?;
+        let mut keys = Vec::with_capacity(document.keys.len());
+        let mut skipped = 0;
+        for jwk in document.keys {
+            let reused = previous.and_then(|set| set.keys.iter().find(|stored| stored.jwk == jwk));
+            let key = match reused {
+                Some(stored) => Ok(Arc::clone(&stored.key)),
+                None => usable_key(&jwk, allowed).map(Arc::new),
+            };
+            match key {
+                Ok(key) => keys.push(Stored { jwk, key }),
+                Err(why) => {
+                    skipped += 1;
+                    let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or("");
+                    tracing::debug!(target: "tower_jwt_guard", kid, why, "JWKS key skipped");
+                }
+            }
+        }
+        if keys.is_empty() {
+            return Err(JwksError::NoUsableKeys { skipped });
+        }
+        Ok(KeySet { keys })
+    }
+
+    /// The key for a token: with a `kid`, the key of that id (preferring one bound to `alg`);
+    /// without, the only key bound to `alg`.
+    pub(super) fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<&Arc<VerificationKey>> {
+        match kid {
+            Some(kid) => {
+                let mut named = self.keys.iter().map(|s| &s.key).filter(|k| k.kid() == Some(kid));
+                let first = named.next()?;
+                if first.algorithm() == alg {
+                    return Some(first);
+                }
+                Some(named.find(|k| k.algorithm() == alg).unwrap_or(first))
+            }
+            None => {
+                let mut candidates = self.keys.iter().map(|s| &s.key).filter(|k| k.algorithm() == alg);
+                match (candidates.next(), candidates.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+/// The verification key of one JWK, or why it is skipped.
+fn usable_key(jwk: &Value, allowed: Option<&[Algorithm]>) -> Result<VerificationKey, &'static str> {
+    if jwk.get("kty").and_then(Value::as_str) == Some("oct") {
+        return Err("symmetric (oct) keys are never taken from a JWKS");
+    }
+    let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| "not a JWK this crate understands")?;
+    let key =
+        VerificationKey::from_jwk(&parsed, None).map_err(|_| "unusable key (use, type, curve or alg)")?;
+    if key.algorithm().family() == AlgorithmFamily::Hmac {
+        return Err("symmetric (oct) keys are never taken from a JWKS");
+    }
+    if allowed.is_some_and(|list| !list.contains(&key.algorithm())) {
+        return Err("the key's algorithm is not allowed for this source");
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // An Ed25519 public key (RFC 8037 A.2).
+    const OKP: &str =
+        r#"{"kty":"OKP","crv":"Ed25519","kid":"ed","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+
+    fn document(keys: &[&str]) -> Vec<u8> {
+        format!(r#"{{"keys":[{}]}}"#, keys.join(",")).into_bytes()
+    }
+
+    #[test]
+    fn hmac_and_encryption_keys_are_skipped() {
+        let oct =
+            r#"{"kty":"oct","alg":"HS256","kid":"h","k":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+        let enc = r#"{"kty":"OKP","crv":"Ed25519","use":"enc","kid":"e","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        let set = KeySet::parse(&document(&[oct, enc, OKP]), None, None).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.find(Some("h"), Algorithm::HS256).is_none());
+        assert!(set.find(Some("e"), Algorithm::EdDSA).is_none());
+        assert_eq!(set.find(Some("ed"), Algorithm::EdDSA).unwrap().algorithm(), Algorithm::EdDSA);
+        assert!(matches!(
+            KeySet::parse(&document(&[oct]), None, None),
+            Err(JwksError::NoUsableKeys { skipped: 1 })
+        ));
+    }
+
+    #[test]
+    fn unchanged_keys_keep_their_arc() {
+        let first = KeySet::parse(&document(&[OKP]), None, None).unwrap();
+        let second = KeySet::parse(&document(&[OKP]), Some(&first), None).unwrap();
+        let a = first.find(Some("ed"), Algorithm::EdDSA).unwrap();
+        let b = second.find(Some("ed"), Algorithm::EdDSA).unwrap();
+        assert!(Arc::ptr_eq(a, b));
+    }
+
+    #[test]
+    fn keys_without_kid_match_by_algorithm() {
+        let no_kid = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        let set = KeySet::parse(&document(&[no_kid]), None, None).unwrap();
+        assert!(set.find(None, Algorithm::EdDSA).is_some());
+        assert!(set.find(None, Algorithm::ES256).is_none());
+        assert!(set.find(Some("other"), Algorithm::EdDSA).is_none());
+    }
+
+    #[test]
+    fn malformed_documents_are_errors() {
+        assert!(matches!(KeySet::parse(b"<html>", None, None), Err(JwksError::Malformed(_))));
+        assert!(matches!(KeySet::parse(br#"{"kids":[]}"#, None, None), Err(JwksError::Malformed(_))));
+    }
+
+    #[test]
+    fn an_allow_list_skips_other_algorithms() {
+        let allowed = [Algorithm::ES256];
+        assert!(matches!(
+            KeySet::parse(&document(&[OKP]), None, Some(&allowed)),
+            Err(JwksError::NoUsableKeys { skipped: 1 })
+        ));
+    }
+}
