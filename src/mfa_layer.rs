@@ -79,6 +79,7 @@ impl fmt::Debug for Scope {
 /// let password_only = issuer.mint("alice", &serde_json::json!({ "amr": ["pwd"] }))?.token;
 /// let call = |path: &str| {
 ///     http::Request::builder()
+///         .version(http::Version::HTTP_2)
 ///         .uri(path)
 ///         .header("content-type", "application/grpc")
 ///         .header("authorization", format!("Bearer {password_only}"))
@@ -343,6 +344,7 @@ mod tests {
         let grpc = service_fn(ok);
         let mut grpc_request = request("/a.B/C", Some(&token(&["otp"])));
         grpc_request.headers_mut().insert("content-type", http::HeaderValue::from_static("application/grpc"));
+        *grpc_request.version_mut() = http::Version::HTTP_2;
         let response = RequireMfaLayer::new().layer(grpc).oneshot(grpc_request).await.unwrap();
         assert_eq!(response.headers()["grpc-status"], "13");
     }
