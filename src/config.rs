@@ -339,6 +339,26 @@ impl JwtAuthBuilder {
         self
     }
 
+    /// Accept tokens of this [`TokenKind`](crate::TokenKind); may be called several times.
+    /// Once a kind is accepted, a token is let through only when it is exactly one of the
+    /// accepted kinds (its `typ`, audience, issuer and required claims), RFC 8725 §3.12.
+    /// The settings above ([`issuer`](Self::issuer), [`audience`](Self::audience), ...)
+    /// still apply to every token.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{JwtAuth, TokenKind};
+    ///
+    /// let service_only = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .accept(TokenKind::new("service", "service+jwt").audience("orders"))
+    ///     .build();
+    /// assert!(service_only.is_ok());
+    /// ```
+    pub fn accept(mut self, kind: crate::profile::TokenKind) -> Self {
+        self.rules.kinds.push(kind);
+        self
+    }
+
     /// Where tokens are read from (default: the bearer header). Replaces the list.
     pub fn sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
         self.sources = sources.into_iter().collect();
@@ -461,6 +481,7 @@ impl JwtAuthBuilder {
             return Err(err);
         }
         let algorithms = self.allowed_algorithms()?;
+        self.rules.kinds.validate()?;
         if self.keys.duplicate_kid().is_some() {
             return Err(ConfigError::Invalid("two keys share a kid"));
         }

@@ -143,6 +143,9 @@ pub struct TokenFacts {
     pub confirmation: Option<Confirmation>,
     /// the header's `typ`
     pub token_type: Option<String>,
+    /// the name of the accepted [`TokenKind`](crate::TokenKind) the token is (when the
+    /// configuration [`accept`](crate::JwtAuthBuilder::accept)s kinds)
+    pub kind: Option<Arc<str>>,
 }
 
 /// Who the request is authenticated as, with which token, and how strongly.

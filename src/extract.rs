@@ -29,6 +29,11 @@ impl ExtractRejection {
         ExtractRejection { error, policy, protocol: Protocol::of(parts.version, &parts.headers) }
     }
 
+    /// A rejection rendered with the configuration of the layer that authenticated `context`.
+    pub(crate) fn for_context(error: AuthError, parts: &Parts, context: &AuthContext) -> Self {
+        ExtractRejection::new(error, parts, Some(Arc::clone(context.policy_arc())))
+    }
+
     /// The underlying error.
     pub fn error(&self) -> &AuthError {
         &self.error

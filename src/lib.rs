@@ -54,6 +54,14 @@
 //! Every refusal is one [`AuthError`] with a stable [`code`](ErrorKind::code), rendered as an
 //! RFC 6750 answer for HTTP or a trailers-only status for gRPC ([`rejection`]).
 //!
+//! ## Microservices
+//!
+//! [`TokenKind`] keeps user tokens and service tokens apart (RFC 8725 §3.12), a
+//! [`RequireScopeLayer`] (or the [`Scoped<T>`](Scoped) extractor) demands scopes per route,
+//! [`ServiceTokenLayer`] puts a cached, renewed service token on a client's requests, and
+//! [`ClaimHeaders`] passes the verified user on to the services behind a gateway. See the
+//! `microservices` example.
+//!
 //! ## Features
 //!
 //! | feature | what it adds |
@@ -77,7 +85,11 @@ mod error;
 mod layer;
 mod mfa;
 mod mfa_layer;
+mod outgoing;
 mod pipeline;
+mod profile;
+mod propagate;
+mod scope;
 mod source;
 mod verify;
 
@@ -114,7 +126,15 @@ pub use keys::{StaticKeys, VerificationKey};
 pub use layer::{JwtLayer, JwtService, ResponseFuture};
 pub use mfa::MfaPolicy;
 pub use mfa_layer::{RequireMfaFuture, RequireMfaLayer, RequireMfaService};
+pub use outgoing::{
+    BoxError, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens, ServiceTokensBuilder,
+};
+pub use profile::TokenKind;
+pub use propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersService};
 pub use rejection::Protocol;
+#[cfg(feature = "axum")]
+pub use scope::Scoped;
+pub use scope::{RequireScopeFuture, RequireScopeLayer, RequireScopeService, ScopeSet};
 pub use source::TokenSource;
 pub use verify::{CacheStats, RequiredClaim};
 

@@ -38,8 +38,8 @@ pub(crate) struct RegisteredClaims<'a> {
     acr: Option<String>,
     #[serde(default, deserialize_with = "present")]
     mfa_verified: Option<bool>,
-    #[serde(borrow, default, deserialize_with = "present_str")]
-    scope: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "scope_claim")]
+    scope: Option<ScopeClaim<'a>>,
     #[serde(default, deserialize_with = "present")]
     scp: Option<OneOrMany>,
     #[serde(default, deserialize_with = "present")]
@@ -64,8 +64,7 @@ impl OneOrMany {
 
 impl RegisteredClaims<'_> {
     pub(crate) fn into_facts(self, token_type: Option<&str>) -> TokenFacts {
-        let mut scopes: Vec<String> =
-            self.scope.map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+        let mut scopes: Vec<String> = self.scope.map(ScopeClaim::into_vec).unwrap_or_default();
         if let Some(scp) = self.scp {
             scopes.extend(scp.into_vec());
         }
@@ -84,6 +83,7 @@ impl RegisteredClaims<'_> {
             scopes,
             confirmation: self.cnf,
             token_type: token_type.map(str::to_owned),
+            kind: None,
         }
     }
 }
@@ -93,11 +93,53 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> R
     T::deserialize(deserializer).map(Some)
 }
 
-/// [`present`] for a string borrowed from the payload when it has no escapes.
-fn present_str<'de: 'a, 'a, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error> {
-    #[derive(Deserialize)]
-    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
-    Borrowed::deserialize(deserializer).map(|borrowed| Some(borrowed.0))
+/// `scope`: an RFC 8693 space-separated string (borrowed from the payload when it has no
+/// escapes), or an array of strings as some issuers write it.
+enum ScopeClaim<'a> {
+    Joined(Cow<'a, str>),
+    List(Vec<String>),
+}
+
+impl ScopeClaim<'_> {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            ScopeClaim::Joined(joined) => joined.split_ascii_whitespace().map(str::to_owned).collect(),
+            ScopeClaim::List(list) => list,
+        }
+    }
+}
+
+/// [`present`] for the `scope` claim: a string or an array of strings, nothing else.
+fn scope_claim<'de: 'a, 'a, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ScopeClaim<'a>>, D::Error> {
+    struct Scope<'a>(std::marker::PhantomData<&'a ()>);
+
+    impl<'de: 'a, 'a> Visitor<'de> for Scope<'a> {
+        type Value = ScopeClaim<'a>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a space-separated string or an array of strings")
+        }
+
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(ScopeClaim::Joined(Cow::Borrowed(v)))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(ScopeClaim::Joined(Cow::Owned(v.to_owned())))
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(16));
+            while let Some(scope) = seq.next_element::<String>()? {
+                list.push(scope);
+            }
+            Ok(ScopeClaim::List(list))
+        }
+    }
+
+    deserializer.deserialize_any(Scope(std::marker::PhantomData)).map(Some)
 }
 
 fn numeric_date<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
@@ -167,6 +209,10 @@ mod tests {
             assert!(parse(&format!(r#"{{"{claim}":null}}"#)).is_err(), "{claim} null must be refused");
         }
         assert_eq!(parse(r#"{"scope":"a\u0020b"}"#).unwrap().scopes, ["a", "b"], "escaped scope");
+        assert_eq!(parse(r#"{"scope":["read:orders","write"]}"#).unwrap().scopes, ["read:orders", "write"]);
+        for bad in ["1", "true", "{}", r#"["a",1]"#, "[null]"] {
+            assert!(parse(&format!(r#"{{"scope":{bad}}}"#)).is_err(), "scope {bad} must be refused");
+        }
         assert!(parse(r#"{"sub":"a","sub":"b"}"#).is_err(), "duplicate claims are refused");
     }
 }

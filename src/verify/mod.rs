@@ -24,6 +24,7 @@ mod rules;
 pub use cache::CacheStats;
 pub(crate) use cache::TokenCache;
 pub(crate) use compact::{Compact, JoseHeader};
+pub(crate) use rules::same_media_type;
 pub(crate) use rules::ClaimRules;
 pub use rules::RequiredClaim;
 
@@ -188,8 +189,9 @@ impl TokenVerifier {
         // The registered claims first: a token that fails the rules is not decoded further.
         let registered: claims::RegisteredClaims<'_> =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
-        let facts = registered.into_facts(header.typ.as_deref());
+        let mut facts = registered.into_facts(header.typ.as_deref());
         self.rules.check_static(&facts)?;
+        facts.kind = self.rules.kinds.classify(&facts, &payload)?;
         let claims: C =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))

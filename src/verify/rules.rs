@@ -43,6 +43,11 @@ impl RequiredClaim {
         }
     }
 
+    /// Whether `facts` carry this claim.
+    pub(crate) fn is_present(self, facts: &TokenFacts) -> bool {
+        self.present(facts)
+    }
+
     fn present(self, facts: &TokenFacts) -> bool {
         match self {
             RequiredClaim::Exp => facts.expires_at.is_some(),
@@ -67,6 +72,7 @@ pub(crate) struct ClaimRules {
     pub(crate) token_type: Option<String>,
     pub(crate) validate_nbf: bool,
     pub(crate) reject_future_iat: bool,
+    pub(crate) kinds: crate::profile::AcceptedKinds,
 }
 
 impl Default for ClaimRules {
@@ -81,6 +87,7 @@ impl Default for ClaimRules {
             token_type: None,
             validate_nbf: true,
             reject_future_iat: true,
+            kinds: crate::profile::AcceptedKinds::default(),
         }
     }
 }
@@ -156,7 +163,7 @@ impl ClaimRules {
 }
 
 /// RFC 7515 §4.1.9: `typ` compares case-insensitively, and `application/` may be omitted.
-fn same_media_type(actual: &str, expected: &str) -> bool {
+pub(crate) fn same_media_type(actual: &str, expected: &str) -> bool {
     fn strip(t: &str) -> &str {
         match t.get(..12) {
             Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &t[12..],

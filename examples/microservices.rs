@@ -1,0 +1,260 @@
+//! The gateway pattern in one process: a gateway that verifies *user* tokens and an `orders`
+//! service that accepts only *service* tokens.
+//!
+//! ```text
+//! cargo run --example microservices
+//! ```
+//!
+//! - Gateway on `BIND` (default `127.0.0.1:3000`), `GET /orders` with a user access token
+//!   (`typ: at+jwt`, `sub`): verifies it, removes every client-sent `x-user-*` header, and calls
+//!   the orders service with a service token it mints itself (`typ: service+jwt`, audience
+//!   `orders`, scope `read:orders`, cached and renewed a minute before it expires) plus
+//!   `x-user-id` / `x-user-role` taken from the verified claims. It answers with the orders
+//!   service's JSON.
+//! - Orders on `BIND_DOWNSTREAM` (default `127.0.0.1:3001`), `GET /orders`: only service tokens
+//!   with the scope `read:orders` (a user token is refused with 401: token kinds never validate
+//!   as each other, RFC 8725 §3.12; a service token without the scope gets 403). It answers
+//!   `{"user": <x-user-id>, "role": <x-user-role>, "caller": <service token sub>, "orders": [..]}`.
+//!
+//! The keys come from the same environment variables as every example (`JWT_SECRET`, ...).
+//! With a secret, user and service tokens are signed with the same key: only their kinds keep
+//! them apart. With `JWT_PUBLIC_KEY` (or a JWKS) the gateway signs its service tokens with a
+//! random secret generated at start.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tower::{ServiceBuilder, ServiceExt};
+use tower_jwt_guard::issue::SigningKey;
+use tower_jwt_guard::{
+    Algorithm, AuthContext, ClaimHeaders, JwtAuth, RequireScopeLayer, RequiredClaim, ServiceTokenLayer,
+    ServiceTokenService, ServiceTokens, TokenKind, VerificationKey,
+};
+
+use support::{fail, KeyConfig, Settings};
+
+/// The audience, `typ` and scope of the tokens the gateway sends to the orders service.
+const ORDERS_AUDIENCE: &str = "orders";
+const SERVICE_TOKEN_TYPE: &str = "service+jwt";
+const READ_ORDERS: &str = "read:orders";
+/// The gateway's name: the `iss` and `sub` of its service tokens.
+const GATEWAY: &str = "gateway";
+
+/// The claims the gateway reads from user tokens.
+#[derive(Debug, Serialize, Deserialize)]
+struct User {
+    sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+}
+
+/// User access tokens (RFC 9068 `at+jwt`): a subject, and the configured issuer/audience.
+fn user_kind(settings: &Settings) -> TokenKind {
+    let mut kind = TokenKind::new("user", "at+jwt").require([RequiredClaim::Sub]);
+    if let Some(issuer) = &settings.issuer {
+        kind = kind.issuer(issuer.clone());
+    }
+    if let Some(audience) = &settings.audience {
+        kind = kind.audience(audience.clone());
+    }
+    kind
+}
+
+/// Service tokens for the orders service.
+fn service_kind() -> TokenKind {
+    TokenKind::new("service", SERVICE_TOKEN_TYPE)
+        .audience(ORDERS_AUDIENCE)
+        .issuer(GATEWAY)
+        .require([RequiredClaim::Sub, RequiredClaim::Jti])
+        .require_claim("scope")
+}
+
+/// The key of service tokens: the configured secret, or a random one when the user tokens are
+/// verified with a public key.
+fn service_secret(settings: &Settings) -> (Vec<u8>, Algorithm) {
+    match &settings.keys {
+        KeyConfig::Secret { secret, algorithm, .. } => (secret.clone(), *algorithm),
+        _ => {
+            let mut secret = vec![0u8; 32];
+            aws_lc_rs::rand::fill(&mut secret).unwrap_or_else(|_| fail("JWT_SECRET", "no randomness"));
+            (secret, Algorithm::HS256)
+        }
+    }
+}
+
+type OrdersClient = ServiceTokenService<Client<HttpConnector, Empty<Bytes>>>;
+
+#[derive(Clone)]
+struct Gateway {
+    orders: OrdersClient,
+    orders_url: String,
+}
+
+/// Gateway `GET /orders`: the `x-user-*` headers here were put by `ClaimHeaders` from the
+/// verified token (the client's were removed); pass them on with a service token.
+async fn gateway_orders(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
+    let mut request = Request::get(format!("{}/orders", gateway.orders_url));
+    for (name, value) in headers.iter().filter(|(name, _)| name.as_str().starts_with("x-user-")) {
+        request = request.header(name, value);
+    }
+    let Ok(request) = request.body(Empty::<Bytes>::new()) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "bad upstream request" })))
+            .into_response();
+    };
+    let response = match gateway.orders.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(err) => {
+            tracing::warn!(error = %err, "orders service unreachable");
+            return (StatusCode::BAD_GATEWAY, Json(json!({ "error": "the orders service is unavailable" })))
+                .into_response();
+        }
+    };
+    let (parts, body) = response.into_parts();
+    match body.collect().await {
+        Ok(body) => {
+            let mut response = Response::new(Body::from(body.to_bytes()));
+            *response.status_mut() = parts.status;
+            if let Some(content_type) = parts.headers.get(http::header::CONTENT_TYPE) {
+                response.headers_mut().insert(http::header::CONTENT_TYPE, content_type.clone());
+            }
+            response
+        }
+        Err(_) => (StatusCode::BAD_GATEWAY, Json(json!({ "error": "the orders service answer was cut" })))
+            .into_response(),
+    }
+}
+
+/// Orders `GET /orders`: only reached with a service token carrying `read:orders`.
+async fn orders(context: AuthContext, headers: HeaderMap) -> Json<Value> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    Json(json!({
+        "user": header("x-user-id"),
+        "role": header("x-user-role"),
+        "caller": context.subject(),
+        "orders": [
+            { "id": "o-1001", "item": "coffee beans", "quantity": 2 },
+            { "id": "o-1002", "item": "grinder", "quantity": 1 },
+        ],
+    }))
+}
+
+async fn listen(variable: &str, addr: SocketAddr) -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|err| fail(variable, format!("cannot listen on {addr}: {err}")))
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt().with_target(true).init();
+    let settings = Settings::from_env("127.0.0.1:3000");
+    let downstream: SocketAddr = std::env::var("BIND_DOWNSTREAM")
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "127.0.0.1:3001".into())
+        .parse()
+        .unwrap_or_else(|_| fail("BIND_DOWNSTREAM", "expected an address like 127.0.0.1:3001"));
+    let (service_secret, service_alg) = service_secret(&settings);
+
+    // The orders service: service tokens with read:orders, nothing else.
+    let orders_auth = JwtAuth::builder()
+        .try_key(VerificationKey::hmac(service_alg, &service_secret))
+        .accept(service_kind())
+        .build()
+        .unwrap_or_else(|err| fail("configuration", err));
+    let orders_app = Router::new()
+        .route("/orders", get(orders))
+        .route_layer(RequireScopeLayer::new(READ_ORDERS))
+        .route_layer(orders_auth.layer::<Value>())
+        .route("/health", get(|| async { "ok" }));
+    let orders_listener = listen("BIND_DOWNSTREAM", downstream).await;
+    let orders_addr = orders_listener.local_addr().unwrap_or(downstream);
+
+    // The gateway: user tokens in, service tokens out.
+    let gateway_auth = settings
+        .auth_builder()
+        .accept(user_kind(&settings))
+        .build()
+        .unwrap_or_else(|err| fail("configuration", err));
+    let propagate = ClaimHeaders::new()
+        .claim("sub", "x-user-id")
+        .claim("role", "x-user-role")
+        .strip_prefix("x-user-")
+        .build::<User>()
+        .unwrap_or_else(|err| fail("configuration", err));
+    let signing_key =
+        SigningKey::hmac(service_alg, &service_secret).unwrap_or_else(|err| fail("JWT_SECRET", err));
+    let service_tokens = ServiceTokens::builder(
+        service_kind().token_issuer(signing_key).ttl(Duration::from_secs(5 * 60)).build(),
+        GATEWAY,
+    )
+    .scope(READ_ORDERS)
+    .renew_before(Duration::from_secs(60))
+    .build()
+    .unwrap_or_else(|err| fail("configuration", err));
+    let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let gateway = Gateway {
+        orders: ServiceBuilder::new().layer(ServiceTokenLayer::new(service_tokens)).service(http),
+        orders_url: format!("http://{orders_addr}"),
+    };
+    let gateway_app = Router::new()
+        .route("/orders", get(gateway_orders))
+        .route_layer(propagate) // inside the JwtLayer: runs after the token is verified
+        .route_layer(gateway_auth.layer::<User>())
+        .route("/health", get(|| async { "ok" }))
+        .with_state(gateway);
+    let gateway_listener = listen("BIND", settings.bind).await;
+    let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
+
+    println!("microservices gateway listening on http://{gateway_addr} ({})", settings.describe_keys());
+    println!("  orders service on http://{orders_addr} (service tokens with scope {READ_ORDERS} only)");
+    println!("  curl -i http://{gateway_addr}/health");
+    let user_issuer = match &settings.keys {
+        KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret)
+            .ok()
+            .map(|key| user_kind(&settings).token_issuer(key).build()),
+        _ => None,
+    };
+    match user_issuer.and_then(|issuer| issuer.mint("alice", &json!({ "role": "customer" })).ok()) {
+        Some(user) => {
+            let token = user.token;
+            println!("  curl -i http://{gateway_addr}/orders -H 'Authorization: Bearer {token}'");
+            println!(
+                "  curl -i http://{gateway_addr}/orders -H 'Authorization: Bearer {token}' -H 'x-user-id: admin'   # the spoofed header is dropped"
+            );
+            println!(
+                "  curl -i http://{orders_addr}/orders -H 'Authorization: Bearer {token}'   # 401: a user token is not a service token"
+            );
+        }
+        None => {
+            println!("  curl -i http://{gateway_addr}/orders -H \"Authorization: Bearer $TOKEN\"   # typ at+jwt, with sub");
+        }
+    }
+
+    let orders_server =
+        axum::serve(orders_listener, orders_app).with_graceful_shutdown(support::shutdown_signal());
+    let gateway_server =
+        axum::serve(gateway_listener, gateway_app).with_graceful_shutdown(support::shutdown_signal());
+    let (orders_result, gateway_result) = tokio::join!(
+        std::future::IntoFuture::into_future(orders_server),
+        std::future::IntoFuture::into_future(gateway_server)
+    );
+    if let Err(err) = orders_result.and(gateway_result) {
+        fail("server", err);
+    }
+}
