@@ -205,9 +205,19 @@ impl TokenKind {
 
     /// The checks of this kind over a token that claims to be of it. `payload` is the claims
     /// set (JSON), read only when the kind requires claims by name.
-    pub(crate) fn check(&self, facts: &TokenFacts, payload: &[u8]) -> Result<(), AuthError> {
+    pub(crate) fn check(
+        &self,
+        facts: &TokenFacts,
+        payload: &[u8],
+        accept_any_audience: bool,
+    ) -> Result<(), AuthError> {
         let refused = |message: &'static str| AuthError::with_message(ErrorKind::InvalidToken, message);
-        if !self.audiences.is_empty() && !facts.audience.iter().any(|aud| self.audiences.contains(aud)) {
+        if self.audiences.is_empty() {
+            // RFC 7519 §4.1.3, as for a layer without kinds.
+            if !facts.audience.is_empty() && !accept_any_audience {
+                return Err(refused("the token is meant for another audience"));
+            }
+        } else if !facts.audience.iter().any(|aud| self.audiences.contains(aud)) {
             return Err(refused("the token's audience is not accepted for its kind"));
         }
         if !self.issuers.is_empty() && !facts.issuer.as_ref().is_some_and(|iss| self.issuers.contains(iss)) {
@@ -264,8 +274,18 @@ impl AcceptedKinds {
         Ok(())
     }
 
+    /// Whether no kinds are configured (every token is then of the one, implicit kind).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
     /// The accepted kind `facts` is, or the rejection; `Ok(None)` when no kinds are configured.
-    pub(crate) fn classify(&self, facts: &TokenFacts, payload: &[u8]) -> Result<Option<Arc<str>>, AuthError> {
+    pub(crate) fn classify(
+        &self,
+        facts: &TokenFacts,
+        payload: &[u8],
+        accept_any_audience: bool,
+    ) -> Result<Option<Arc<str>>, AuthError> {
         if self.kinds.is_empty() {
             return Ok(None);
         }
@@ -273,7 +293,7 @@ impl AcceptedKinds {
             self.kinds.iter().find(|kind| kind.is_typed(facts.token_type.as_deref())).ok_or_else(|| {
                 AuthError::with_message(ErrorKind::InvalidToken, "the token's kind is not accepted")
             })?;
-        kind.check(facts, payload)?;
+        kind.check(facts, payload, accept_any_audience)?;
         Ok(Some(Arc::clone(kind.shared_name())))
     }
 }
@@ -302,20 +322,20 @@ mod tests {
     #[test]
     fn a_token_is_exactly_the_kind_its_type_names() {
         let kinds = kinds();
-        let user = kinds.classify(&facts("application/AT+JWT", "api"), b"{}").unwrap();
+        let user = kinds.classify(&facts("application/AT+JWT", "api"), b"{}", false).unwrap();
         assert_eq!(user.as_deref(), Some("user"));
         // A user-typed token for the service audience is not a service token.
-        assert!(kinds.classify(&facts("at+jwt", "orders"), b"{}").is_err());
+        assert!(kinds.classify(&facts("at+jwt", "orders"), b"{}", false).is_err());
         // Service kind needs its scope claim.
-        assert!(kinds.classify(&facts("service+jwt", "orders"), br#"{"scope":null}"#).is_err());
-        let service = kinds.classify(&facts("service+jwt", "orders"), br#"{"scope":"x"}"#).unwrap();
+        assert!(kinds.classify(&facts("service+jwt", "orders"), br#"{"scope":null}"#, false).is_err());
+        let service = kinds.classify(&facts("service+jwt", "orders"), br#"{"scope":"x"}"#, false).unwrap();
         assert_eq!(service.as_deref(), Some("service"));
         for typ in ["JWT", "jwt", "at+jwt+x", ""] {
-            assert!(kinds.classify(&facts(typ, "api"), b"{}").is_err(), "{typ}");
+            assert!(kinds.classify(&facts(typ, "api"), b"{}", false).is_err(), "{typ}");
         }
         let untyped = TokenFacts { token_type: None, ..facts("", "api") };
-        assert!(kinds.classify(&untyped, b"{}").is_err());
-        assert_eq!(AcceptedKinds::default().classify(&untyped, b"{}").unwrap(), None);
+        assert!(kinds.classify(&untyped, b"{}", false).is_err());
+        assert_eq!(AcceptedKinds::default().classify(&untyped, b"{}", false).unwrap(), None);
     }
 
     #[test]

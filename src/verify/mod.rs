@@ -191,7 +191,7 @@ impl TokenVerifier {
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         let mut facts = registered.into_facts(header.typ.as_deref());
         self.rules.check_static(&facts)?;
-        facts.kind = self.rules.kinds.classify(&facts, &payload)?;
+        facts.kind = self.rules.kinds.classify(&facts, &payload, self.rules.accept_any_audience)?;
         let claims: C =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))

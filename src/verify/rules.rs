@@ -112,7 +112,8 @@ impl ClaimRules {
         }
         if self.audiences.is_empty() {
             // RFC 7519 §4.1.3: a service that has no audience cannot be the one a token names.
-            if !facts.audience.is_empty() && !self.accept_any_audience {
+            // (With token kinds, each kind's audiences decide: see `TokenKind::check`.)
+            if !facts.audience.is_empty() && !self.accept_any_audience && self.kinds.is_empty() {
                 return Err(invalid("the token is meant for another audience"));
             }
         } else if !facts.audience.iter().any(|aud| self.audiences.contains(aud)) {
