@@ -9,8 +9,6 @@ mod harness;
 #[allow(dead_code)] // the harness also serves tests that stop and restart Redis
 mod redis_server;
 
-use std::time::{Duration, Instant};
-
 use base64::Engine as _;
 use example_process::{expect_exit, Example};
 use harness::{answer, client, Answer};
@@ -99,11 +97,13 @@ fn clears_refresh_cookie(answer: &Answer) -> bool {
 }
 
 /// Polls `probe` until it is true, for at most ten seconds (a guard, not a timing assertion).
+#[cfg(feature = "redis")]
 async fn eventually<F, Fut>(what: &str, mut probe: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    use std::time::{Duration, Instant};
     let start = Instant::now();
     while !probe().await {
         assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for: {what}");
