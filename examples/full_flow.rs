@@ -1,10 +1,11 @@
 //! The whole lifecycle of an access token, as the JWT guides describe it: log in with a
 //! password, use a token bound to the device and the client address, step up with a TOTP
-//! second factor for the admin route.
+//! second factor for the admin route, renew it with a rotating refresh token, log out.
 //!
 //! ```text
 //! cargo run --example full_flow
 //! TRUSTED_PROXIES=127.0.0.1/32 cargo run --example full_flow   # behind a local reverse proxy
+//! REDIS_URL=redis://127.0.0.1:6379/ cargo run --features redis --example full_flow   # shared stores
 //! ```
 //!
 //! Demo user **`alice`**, password **`alice-password`**, TOTP secret (base32)
@@ -13,7 +14,9 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}`; bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie; bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked |
+//! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |
 //! | `GET /protected` | 200 JSON with `sub` |
 //! | `GET /admin` | needs the second factor (401 step-up challenge otherwise) |
@@ -25,9 +28,16 @@
 //! connection's peer, or behind `TRUSTED_PROXIES` the rightmost untrusted `X-Forwarded-For`
 //! hop; the login rate limit counts failures by that same address.
 //!
-//! Refresh tokens (`POST /auth/refresh`, a rotated `HttpOnly` cookie) and logout
-//! (`POST /auth/logout`) belong to the revocation feature; they add their stores to
-//! [`AppState`] and their routes to [`auth_routes`].
+//! Refresh tokens are opaque random values in an `HttpOnly; Secure; SameSite=Strict` cookie
+//! sent only to `/auth`, stored only as hashes, and rotated on every use: each login starts a
+//! *family*, and a token presented a second time (a stolen copy, or the victim after the
+//! thief) revokes the whole family. A refresh answers an access token bound to the device and
+//! address of the request that refreshed. The layer consults the revocation store on every
+//! request, so a logged-out access token is refused (`TOKEN_REVOKED`).
+//!
+//! Both stores live in memory, or with `REDIS_URL` (feature `redis`) in Redis, shared by every
+//! instance: a logout on one instance is refused on the others, and a refresh token replayed
+//! on another instance is detected.
 
 mod support;
 
@@ -44,7 +54,7 @@ use argon2::Argon2;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -54,7 +64,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use totp_rs::{Secret, Totp};
 use tower_jwt_guard::binding::{ClientIpBinding, DeviceFingerprint, RequestHead, TrustedProxies};
-use tower_jwt_guard::issue::{MintedToken, TokenIssuer};
+use tower_jwt_guard::issue::{IssueError, MintedToken, TokenIssuer};
+#[cfg(feature = "redis")]
+use tower_jwt_guard::refresh::RedisRefreshStore;
+use tower_jwt_guard::refresh::{
+    IssuedRefresh, MemoryRefreshStore, RefreshCookie, RefreshError, RefreshStore,
+};
+#[cfg(feature = "redis")]
+use tower_jwt_guard::revocation::RedisRevocationStore;
+use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationStore};
 use tower_jwt_guard::{AuthContext, Claims, JwtAuth, RequireMfa, RequiredClaim};
 
 use support::Settings;
@@ -65,6 +83,11 @@ pub const DEMO_USER: &str = "alice";
 pub const DEMO_PASSWORD: &str = "alice-password";
 /// The demo account's TOTP secret, base32 (RFC 6238: SHA-1, 6 digits, 30 s).
 pub const DEMO_TOTP_SECRET: &str = "JBSWY3DPEHPK3PXP";
+
+/// The refresh token's cookie name ...
+const REFRESH_COOKIE: &str = "refresh_token";
+/// ... and the only path it is sent to.
+const REFRESH_COOKIE_PATH: &str = "/auth";
 
 /// Failed logins (or TOTP codes) allowed per client IP ...
 const MAX_FAILURES: u32 = 5;
@@ -95,8 +118,7 @@ struct Account {
     profile: Profile,
 }
 
-/// Everything the handlers share. The revocation feature adds its stores here (a refresh-token
-/// store and the revocation store the layer consults).
+/// Everything the handlers share.
 pub struct AppState {
     issuer: TokenIssuer,
     accounts: HashMap<String, Account>,
@@ -107,6 +129,66 @@ pub struct AppState {
     /// argon2 needs ~19 MiB and tens of milliseconds per check: a few at a time, so a flood of
     /// logins queues instead of exhausting memory.
     hashing: tokio::sync::Semaphore,
+    /// Revoked access tokens (the layer consults the same store on every request).
+    revocations: Arc<dyn RevocationStore>,
+    /// Refresh-token families.
+    refresh: Arc<dyn RefreshStore>,
+    /// How the refresh token travels: `HttpOnly; Secure; SameSite=Strict; Path=/auth`.
+    cookie: RefreshCookie,
+}
+
+/// Where revocations and refresh-token families live: this process's memory, or with
+/// `REDIS_URL` Redis, shared by every instance of the service.
+pub struct Stores {
+    revocations: Arc<dyn RevocationStore>,
+    refresh: Arc<dyn RefreshStore>,
+    /// For the banner (never the URL: it may hold a password).
+    description: &'static str,
+}
+
+impl Stores {
+    /// `REDIS_URL` set: Redis; unset or empty: memory.
+    pub fn from_env() -> Stores {
+        match std::env::var("REDIS_URL") {
+            Ok(url) if !url.trim().is_empty() => Stores::redis(url.trim()),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Stores::memory(),
+            Err(std::env::VarError::NotUnicode(_)) => support::fail("REDIS_URL", "is not valid UTF-8"),
+        }
+    }
+
+    /// One process only: bounded, entries expire with their tokens.
+    fn memory() -> Stores {
+        Stores {
+            revocations: Arc::new(MemoryRevocationStore::new()),
+            refresh: Arc::new(MemoryRefreshStore::new()),
+            description: "memory (set REDIS_URL to share them between instances)",
+        }
+    }
+
+    /// Shared by every instance. Connects lazily: while Redis is down, the routes that need it
+    /// answer 503 `AUTH_UNAVAILABLE` (fail closed).
+    #[cfg(feature = "redis")]
+    fn redis(url: &str) -> Stores {
+        let revocations = RedisRevocationStore::builder(url)
+            .and_then(|builder| builder.build())
+            .unwrap_or_else(|err| support::fail("REDIS_URL", err));
+        let refresh = RedisRefreshStore::builder(url)
+            .and_then(|builder| builder.build())
+            .unwrap_or_else(|err| support::fail("REDIS_URL", err));
+        Stores {
+            revocations: Arc::new(revocations),
+            refresh: Arc::new(refresh),
+            description: "Redis (REDIS_URL), shared by every instance",
+        }
+    }
+
+    #[cfg(not(feature = "redis"))]
+    fn redis(_url: &str) -> Stores {
+        support::fail(
+            "REDIS_URL",
+            "needs the `redis` feature: run with `cargo run --features redis --example full_flow`",
+        )
+    }
 }
 
 /// Failed attempts per client IP: governor's GCRA allows a burst of 5 failures, refilled over
@@ -159,6 +241,30 @@ fn too_many_attempts(retry_after: Duration) -> Response {
     if let Ok(value) = HeaderValue::from_str(&seconds) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
+    response
+}
+
+/// 503: a store cannot be reached, and nothing is let through without it.
+fn unavailable() -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE", "try again later")
+}
+
+/// 400: the token cannot be bound to this client (no usable client address, say).
+fn cannot_bind(err: &IssueError) -> Response {
+    tracing::warn!(%err, "cannot mint a token");
+    error(StatusCode::BAD_REQUEST, "CANNOT_BIND", "the token cannot be bound to this client")
+}
+
+/// 401 for a refresh token that will never work again; the browser forgets the cookie.
+fn refresh_refused(cookie: &RefreshCookie, code: &str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, code, "the session has ended: log in again");
+    response.headers_mut().append(header::SET_COOKIE, cookie.clear());
+    response
+}
+
+/// Adds the cookie that hands out `refresh` to `response`.
+fn with_refresh_cookie(mut response: Response, cookie: &RefreshCookie, refresh: &IssuedRefresh) -> Response {
+    response.headers_mut().append(header::SET_COOKIE, cookie.set(refresh));
     response
 }
 
@@ -223,14 +329,67 @@ async fn login(
         claims.insert("amr".into(), json!(["pwd"]));
         claims.insert("auth_time".into(), json!(now));
     });
-    // The revocation feature sets the refresh-token cookie here.
-    match minted {
+    let minted = match minted {
+        Ok(minted) => minted,
+        Err(err) => return cannot_bind(&err),
+    };
+    // Every login starts a new refresh-token family.
+    match state.refresh.issue(&username).await {
+        Ok(refresh) => with_refresh_cookie(token_response(minted), &state.cookie, &refresh),
+        Err(_) => unavailable(),
+    }
+}
+
+/// `POST /auth/refresh` (the refresh cookie): rotates the refresh token and answers a new
+/// access token, bound to the device and address of *this* request, with the rotated cookie.
+async fn refresh(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    let Some(presented) = state.cookie.read(&parts.headers) else {
+        return refresh_refused(&state.cookie, "INVALID_REFRESH_TOKEN");
+    };
+    let rotated = match state.refresh.rotate(presented).await {
+        Ok(rotated) => rotated,
+        Err(RefreshError::Reused { subject }) => {
+            // A spent token came back: two parties hold copies of it. The store has revoked
+            // the whole family, so the thief's latest token dies too. (A stricter service would
+            // also end the subject's access tokens with `RevocationStore::revoke_subject`.)
+            tracing::warn!(%subject, "refresh token reused: its family is revoked");
+            return refresh_refused(&state.cookie, "REFRESH_TOKEN_REUSED");
+        }
+        Err(RefreshError::Unavailable) => return unavailable(),
+        Err(_) => return refresh_refused(&state.cookie, "INVALID_REFRESH_TOKEN"),
+    };
+    let Some(account) = state.accounts.get(&rotated.subject) else {
+        return refresh_refused(&state.cookie, "INVALID_REFRESH_TOKEN");
+    };
+    // A refreshed session proved the password only: `/admin` needs a new step-up.
+    let minted = state.issuer.mint_for_with(&parts, &rotated.subject, &account.profile, |claims| {
+        claims.insert("amr".into(), json!(["pwd"]));
+    });
+    let response = match minted {
         Ok(minted) => token_response(minted),
-        Err(err) => {
-            tracing::warn!(%err, "cannot mint a token");
-            error(StatusCode::BAD_REQUEST, "CANNOT_BIND", "the token cannot be bound to this client")
+        Err(err) => cannot_bind(&err),
+    };
+    // The presented token is spent either way: the client keeps the rotated one.
+    with_refresh_cookie(response, &state.cookie, &rotated)
+}
+
+/// `POST /auth/logout` (bearer and refresh cookie): revokes the access token's `jti` until it
+/// expires and the refresh token's family, and removes the cookie. 204.
+async fn logout(State(state): State<Arc<AppState>>, context: AuthContext, headers: HeaderMap) -> Response {
+    // The layer requires `jti` and `exp`: both are there.
+    if let (Some(jti), Some(expires_at)) = (context.jti(), context.expires_at) {
+        if state.revocations.revoke_token(jti, expires_at).await.is_err() {
+            return unavailable();
         }
     }
+    if let Some(presented) = state.cookie.read(&headers) {
+        if state.refresh.revoke(presented).await.is_err() {
+            return unavailable();
+        }
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().append(header::SET_COOKIE, state.cookie.clear());
+    response
 }
 
 #[derive(Deserialize)]
@@ -270,10 +429,7 @@ async fn verify_mfa(
     }
     match state.issuer.step_up(&parts, &context, &account.profile, "otp") {
         Ok(minted) => token_response(minted),
-        Err(err) => {
-            tracing::warn!(%err, "cannot mint a token");
-            error(StatusCode::BAD_REQUEST, "CANNOT_BIND", "the token cannot be bound to this client")
-        }
+        Err(err) => cannot_bind(&err),
     }
 }
 
@@ -310,29 +466,37 @@ fn demo_accounts() -> Result<(HashMap<String, Account>, String), String> {
     Ok((HashMap::from([(DEMO_USER.to_string(), alice)]), dummy))
 }
 
-/// The layer's configuration: the settings' keys, `sub` and `jti` required, and the two
-/// bindings every token carries.
-pub fn auth(settings: &Settings, proxies: &TrustedProxies) -> JwtAuth {
+/// The layer's configuration: the settings' keys, `sub` and `jti` required, the two
+/// bindings every token carries, and the revocation store consulted on every request.
+pub fn auth(
+    settings: &Settings,
+    proxies: &TrustedProxies,
+    revocations: &Arc<dyn RevocationStore>,
+) -> JwtAuth {
     settings
         .auth_builder()
         .require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti])
         .binding(DeviceFingerprint::new())
         .binding(ClientIpBinding::new().trusted_proxies(proxies.clone()))
+        .revocation(Arc::clone(revocations))
         .build()
         .unwrap_or_else(|err| support::fail("configuration", err))
 }
 
-/// The routes that speak about tokens: login and step-up (refresh and logout join them).
+/// The routes that speak about tokens. Step-up and logout need the bearer token; login and
+/// refresh are how a client gets one.
 fn auth_routes(auth: &JwtAuth) -> Router<Arc<AppState>> {
     Router::new()
         .route("/auth/mfa/verify", post(verify_mfa))
+        .route("/auth/logout", post(logout))
         .route_layer(auth.layer::<User>())
         .route("/auth/login", post(login))
+        .route("/auth/refresh", post(refresh))
 }
 
 /// The whole application.
-pub fn app(settings: &Settings, proxies: TrustedProxies) -> Router {
-    let auth = auth(settings, &proxies);
+pub fn app(settings: &Settings, proxies: TrustedProxies, stores: Stores) -> Router {
+    let auth = auth(settings, &proxies, &stores.revocations);
     let Some(issuer) = settings.token_issuer_builder() else {
         support::fail(
             settings.key_variable(),
@@ -349,6 +513,9 @@ pub fn app(settings: &Settings, proxies: TrustedProxies) -> Router {
         limiter: FailureLimiter::new(),
         proxies,
         hashing: tokio::sync::Semaphore::new(parallelism),
+        revocations: stores.revocations,
+        refresh: stores.refresh,
+        cookie: RefreshCookie::new(REFRESH_COOKIE, REFRESH_COOKIE_PATH),
     });
     // Forget addresses whose failures have been forgiven.
     let cleanup = Arc::downgrade(&state);
@@ -377,7 +544,9 @@ async fn main() {
     } else {
         proxies.networks().iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     };
-    let app = app(&settings, proxies);
+    let stores = Stores::from_env();
+    let described_stores = stores.description;
+    let app = app(&settings, proxies, stores);
 
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
@@ -386,10 +555,27 @@ async fn main() {
     println!("full_flow listening on http://{addr} ({})", settings.describe_keys());
     println!("  demo user: {DEMO_USER} / {DEMO_PASSWORD}, TOTP secret (base32) {DEMO_TOTP_SECRET}");
     println!("  trusted proxies: {described_proxies}");
+    println!("  revocations and refresh tokens: {described_stores}");
+    print_curl_lines(addr);
+
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(err) = axum::serve(listener, service).with_graceful_shutdown(support::shutdown_signal()).await
+    {
+        support::fail("server", err);
+    }
+}
+
+/// Ready-to-paste commands for every route. The refresh cookie is `Secure`, so curl's cookie
+/// jar would not send it over plain http: the commands pass it explicitly with `-b`.
+fn print_curl_lines(addr: SocketAddr) {
     println!("  curl -i http://{addr}/health");
     println!(
-        "  TOKEN=$(curl -s http://{addr}/auth/login -H 'content-type: application/json' \
-         -d '{{\"username\":\"{DEMO_USER}\",\"password\":\"{DEMO_PASSWORD}\"}}' | sed 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/')"
+        "  LOGIN=$(curl -si http://{addr}/auth/login -H 'content-type: application/json' \
+         -d '{{\"username\":\"{DEMO_USER}\",\"password\":\"{DEMO_PASSWORD}\"}}')"
+    );
+    println!(
+        "  TOKEN=$(echo \"$LOGIN\" | sed -n 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/p'); \
+         REFRESH=$(echo \"$LOGIN\" | sed -n 's/^set-cookie: {REFRESH_COOKIE}=\\([^;]*\\).*/\\1/Ip')"
     );
     println!("  curl -i http://{addr}/protected -H \"Authorization: Bearer $TOKEN\"");
     println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"   # 401: step-up challenge");
@@ -397,10 +583,12 @@ async fn main() {
         "  curl -i http://{addr}/auth/mfa/verify -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \
          -d \"{{\\\"code\\\":\\\"$(oathtool --totp -b {DEMO_TOTP_SECRET})\\\"}}\"   # the new token passes /admin"
     );
-
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(err) = axum::serve(listener, service).with_graceful_shutdown(support::shutdown_signal()).await
-    {
-        support::fail("server", err);
-    }
+    println!(
+        "  curl -i -X POST http://{addr}/auth/refresh -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+         # a new token + a rotated cookie; the same REFRESH again: 401, the family is revoked"
+    );
+    println!(
+        "  curl -i -X POST http://{addr}/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+         # 204; TOKEN is then refused with TOKEN_REVOKED"
+    );
 }

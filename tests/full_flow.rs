@@ -1,8 +1,13 @@
 //! The full_flow example, run as a user runs it (behind `TRUSTED_PROXIES=127.0.0.1/32`, so the
 //! test plays the proxy and chooses each client's address), driven over HTTP on loopback.
+//! With the `redis` feature, two instances share one real `redis-server`.
 
 mod example_process;
 mod harness;
+#[cfg(feature = "redis")]
+#[path = "common/redis_server.rs"]
+#[allow(dead_code)] // the harness also serves tests that stop and restart Redis
+mod redis_server;
 
 use base64::Engine as _;
 use example_process::{expect_exit, Example};
@@ -12,7 +17,9 @@ use totp_rs::{Secret, Totp};
 
 const SECRET: &str = "full-flow-test-secret-of-32-bytes!!";
 /// Lines the example prints at start, after the `listening on` line.
-const MORE_BANNER_LINES: usize = 7;
+const MORE_BANNER_LINES: usize = 11;
+/// The refresh token's cookie.
+const REFRESH_COOKIE: &str = "refresh_token";
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
 
 struct Flow {
@@ -49,6 +56,59 @@ impl Flow {
         let request = self.request(reqwest::Method::POST, "/auth/mfa/verify", LAPTOP, ip);
         answer(request.bearer_auth(token).json(&json!({ "code": code }))).await
     }
+
+    /// `POST /auth/refresh` with the refresh cookie (sent by hand: it is `Secure`, and the
+    /// test speaks plain http, as the banner's curl lines do).
+    async fn refresh(&self, refresh: &str, ip: &str) -> Answer {
+        let request = self.request(reqwest::Method::POST, "/auth/refresh", LAPTOP, ip);
+        answer(request.header("cookie", format!("{REFRESH_COOKIE}={refresh}"))).await
+    }
+
+    async fn logout(&self, token: &str, refresh: &str, ip: &str) -> Answer {
+        let request = self.request(reqwest::Method::POST, "/auth/logout", LAPTOP, ip);
+        answer(request.bearer_auth(token).header("cookie", format!("{REFRESH_COOKIE}={refresh}"))).await
+    }
+}
+
+/// The `Set-Cookie` value of the refresh cookie in `answer`.
+fn refresh_set_cookie(answer: &Answer) -> String {
+    let prefix = format!("{REFRESH_COOKIE}=");
+    let mut values = answer.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok());
+    let found = values.find(|v| v.starts_with(&prefix));
+    found.unwrap_or_else(|| panic!("no refresh cookie: {:?}", answer.headers)).to_string()
+}
+
+/// The refresh token handed out by `answer`, after checking the cookie's attributes.
+fn refresh_token(answer: &Answer) -> String {
+    let set_cookie = refresh_set_cookie(answer);
+    for attribute in ["; HttpOnly", "; Secure", "; SameSite=Strict", "; Path=/auth"] {
+        assert!(set_cookie.contains(attribute), "{attribute} missing: {set_cookie}");
+    }
+    let pair = set_cookie.split(';').next().unwrap();
+    let value = pair.split_once('=').unwrap().1.to_string();
+    assert!(value.len() > 40, "not an opaque random value: {set_cookie}");
+    value
+}
+
+/// The answer clears the refresh cookie.
+fn clears_refresh_cookie(answer: &Answer) -> bool {
+    let set_cookie = refresh_set_cookie(answer);
+    set_cookie.starts_with(&format!("{REFRESH_COOKIE}=;")) && set_cookie.contains("Max-Age=0")
+}
+
+/// Polls `probe` until it is true, for at most ten seconds (a guard, not a timing assertion).
+#[cfg(feature = "redis")]
+async fn eventually<F, Fut>(what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    use std::time::{Duration, Instant};
+    let start = Instant::now();
+    while !probe().await {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn payload(token: &str) -> Value {
@@ -75,7 +135,15 @@ async fn the_whole_lifecycle() {
     for _ in 0..MORE_BANNER_LINES {
         banner = format!("{banner}\n{}", running.next_line());
     }
-    for fact in ["alice", "alice-password", "JBSWY3DPEHPK3PXP", "127.0.0.1/32"] {
+    for fact in [
+        "alice",
+        "alice-password",
+        "JBSWY3DPEHPK3PXP",
+        "127.0.0.1/32",
+        "revocations and refresh tokens: memory",
+        "/auth/refresh -b \"refresh_token=$REFRESH\"",
+        "/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"refresh_token=$REFRESH\"",
+    ] {
         assert!(banner.contains(fact), "the banner does not state {fact}: {banner}");
     }
     assert!(!banner.contains(SECRET));
@@ -88,6 +156,7 @@ async fn the_whole_lifecycle() {
     assert_eq!(login.body["token_type"], "Bearer");
     assert_eq!(login.body["expires_in"], 900);
     assert_eq!(login.headers.get("cache-control").unwrap(), "no-store");
+    refresh_token(&login);
     let claims = payload(&token);
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["amr"], json!(["pwd"]));
@@ -198,4 +267,125 @@ fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("JWT_PUBLIC_KEY"), "{stderr}");
+}
+
+#[tokio::test]
+async fn refresh_rotates_detects_reuse_and_logout_revokes() {
+    let running = Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let flow = Flow { base: running.url(), http: client() };
+    let home = "198.51.100.30";
+    let login = flow.login("alice", "alice-password", home).await;
+    let first_token = access_token(&login);
+    let first = refresh_token(&login);
+
+    // Refreshed from another address: a new access token bound to that address, a new cookie.
+    let cafe = "198.51.100.31";
+    let refreshed = flow.refresh(&first, cafe).await;
+    let renewed = access_token(&refreshed);
+    let second = refresh_token(&refreshed);
+    assert_ne!(second, first, "the refresh token is rotated");
+    assert_eq!(refreshed.headers.get("cache-control").unwrap(), "no-store");
+    let claims = payload(&renewed);
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    assert_eq!(claims["cnf"]["cip"], cafe);
+    assert_ne!(claims["jti"], payload(&first_token)["jti"]);
+    assert_eq!(flow.get("/protected", &renewed, LAPTOP, cafe).await.status, 200);
+    assert_eq!(flow.get("/protected", &renewed, LAPTOP, home).await.code(), "BINDING_MISMATCH");
+
+    // No cookie, or a value that is not one of ours.
+    let none = answer(flow.request(reqwest::Method::POST, "/auth/refresh", LAPTOP, home)).await;
+    assert_eq!((none.status, none.code()), (401, "INVALID_REFRESH_TOKEN"));
+    let forged = flow.refresh("forged.value", home).await;
+    assert_eq!((forged.status, forged.code()), (401, "INVALID_REFRESH_TOKEN"));
+
+    // The first token again: a replay. 401, and the token that replaced it dies with it.
+    let replay = flow.refresh(&first, home).await;
+    assert_eq!((replay.status, replay.code()), (401, "REFRESH_TOKEN_REUSED"));
+    assert!(clears_refresh_cookie(&replay));
+    let dead = flow.refresh(&second, cafe).await;
+    assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"));
+
+    // Logout: the access token is refused from now on, the refresh family is revoked.
+    let login = flow.login("alice", "alice-password", home).await;
+    let token = access_token(&login);
+    let refresh = refresh_token(&login);
+    assert_eq!(flow.get("/protected", &token, LAPTOP, home).await.status, 200);
+    let logout = flow.logout(&token, &refresh, home).await;
+    assert_eq!(logout.status, 204, "{:?}", logout.body);
+    assert!(clears_refresh_cookie(&logout));
+    let revoked = flow.get("/protected", &token, LAPTOP, home).await;
+    assert_eq!((revoked.status, revoked.code()), (401, "TOKEN_REVOKED"));
+    let after = flow.refresh(&refresh, home).await;
+    assert_eq!((after.status, after.code()), (401, "INVALID_REFRESH_TOKEN"));
+    // A logout needs a valid bearer token; the revoked one is refused by the layer.
+    assert_eq!(flow.logout(&token, &refresh, home).await.code(), "TOKEN_REVOKED");
+    // Alice's other session (the first login's access token) is not affected.
+    assert_eq!(flow.get("/protected", &first_token, LAPTOP, home).await.status, 200);
+}
+
+/// Issue #4's "done when": two full_flow processes sharing one Redis.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn two_instances_share_revocations_and_refresh_families_through_redis() {
+    let test = "two_instances_share_revocations_and_refresh_families_through_redis";
+    let Some(redis) = redis_server::Redis::for_test(test) else { return };
+    let url = redis.url();
+    let env = [("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32"), ("REDIS_URL", url.as_str())];
+    let mut instance_a = Example::start("full_flow", &env);
+    let instance_b = Example::start("full_flow", &env);
+    let stores_line = (0..3).map(|_| instance_a.next_line()).last().unwrap();
+    assert!(stores_line.contains("Redis (REDIS_URL)"), "{stores_line}");
+    assert!(!stores_line.contains(&url), "the banner must not print REDIS_URL: {stores_line}");
+    let http = client();
+    let a = Flow { base: instance_a.url(), http: http.clone() };
+    let b = Flow { base: instance_b.url(), http };
+    let home = "198.51.100.40";
+
+    // A logout on A is refused on B.
+    let login = a.login("alice", "alice-password", home).await;
+    let token = access_token(&login);
+    let refresh = refresh_token(&login);
+    let before = b.get("/protected", &token, LAPTOP, home).await;
+    assert_eq!(before.status, 200, "{:?}", before.body);
+    assert_eq!(a.logout(&token, &refresh, home).await.status, 204);
+    // B learns of it through Redis pub/sub, within milliseconds; the poll only bounds the wait.
+    eventually("B to refuse the logged-out token", || async {
+        let answer = b.get("/protected", &token, LAPTOP, home).await;
+        assert!(answer.status == 200 || answer.code() == "TOKEN_REVOKED", "{:?}", answer.body);
+        answer.code() == "TOKEN_REVOKED"
+    })
+    .await;
+    assert_eq!(a.get("/protected", &token, LAPTOP, home).await.code(), "TOKEN_REVOKED");
+    let dead = b.refresh(&refresh, home).await;
+    assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"));
+
+    // A refresh token used on A, then replayed on B: refused, and the one A handed out dies.
+    let login = a.login("alice", "alice-password", home).await;
+    let first = refresh_token(&login);
+    let on_a = a.refresh(&first, home).await;
+    let renewed = access_token(&on_a);
+    let second = refresh_token(&on_a);
+    assert_eq!(b.get("/protected", &renewed, LAPTOP, home).await.status, 200);
+    let replay = b.refresh(&first, home).await;
+    assert_eq!((replay.status, replay.code()), (401, "REFRESH_TOKEN_REUSED"));
+    for (name, instance) in [("A", &a), ("B", &b)] {
+        let dead = instance.refresh(&second, home).await;
+        assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"), "on {name}");
+    }
+    drop(redis);
+}
+
+#[test]
+fn bad_redis_url_exits_with_code_2_naming_the_variable() {
+    // With the `redis` feature a malformed URL is refused; without it, any REDIS_URL is.
+    let url = if cfg!(feature = "redis") { "::not a url" } else { "redis://127.0.0.1:6379/" };
+    let output = expect_exit("full_flow", &[("REDIS_URL", url)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    if !cfg!(feature = "redis") {
+        assert!(stderr.contains("--features redis"), "{stderr}");
+    }
 }
