@@ -78,6 +78,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod body;
+mod check_future;
 mod clock;
 mod config;
 mod context;
@@ -115,6 +116,7 @@ pub mod __fuzz {
 mod fuzzing;
 
 pub use body::JwtBody;
+pub use check_future::CheckFuture;
 pub use config::{
     ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN,
     DEFAULT_MAX_TOKEN_LEN,

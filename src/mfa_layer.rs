@@ -8,14 +8,11 @@
 //! with the RFC 9470 step-up challenge, or gRPC status 7 PERMISSION_DENIED.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -224,58 +221,8 @@ fn rejection<B>(request: &Request<B>) -> Option<Response<Bytes>> {
     Some(responder.respond(&error, protocol))
 }
 
-pin_project! {
-    /// The future of [`RequireMfaService`]: the inner service's future or a rejection.
-    pub struct RequireMfaFuture<F> {
-        #[pin]
-        kind: Kind<F>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F> {
-        Inner { #[pin] future: F },
-        Rejected { response: Option<Response<Bytes>> },
-    }
-}
-
-impl<F> RequireMfaFuture<F> {
-    fn inner(future: F) -> Self {
-        RequireMfaFuture { kind: Kind::Inner { future } }
-    }
-
-    fn rejected(response: Response<Bytes>) -> Self {
-        RequireMfaFuture { kind: Kind::Rejected { response: Some(response) } }
-    }
-}
-
-impl<F> fmt::Debug for RequireMfaFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.kind {
-            Kind::Inner { .. } => "Inner",
-            Kind::Rejected { .. } => "Rejected",
-        };
-        f.debug_struct("RequireMfaFuture").field("state", &state).finish()
-    }
-}
-
-impl<F, ResBody, E> Future for RequireMfaFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = Result<Response<JwtBody<ResBody>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(|response| response.map(JwtBody::inner)),
-            KindProj::Rejected { response } => {
-                let response = response.take().expect("RequireMfaFuture polled after completion");
-                Poll::Ready(Ok(response.map(JwtBody::full)))
-            }
-        }
-    }
-}
+/// The future of [`RequireMfaService`]: the inner service's future or a rejection.
+pub type RequireMfaFuture<F> = crate::check_future::CheckFuture<F>;
 
 #[cfg(test)]
 mod tests {

@@ -10,14 +10,11 @@
 //! [`JwtLayer`](crate::JwtLayer) and reads the [`AuthContext`] the latter put into the request.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -174,8 +171,8 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         match rejection(&self.needed, &request) {
-            None => RequireScopeFuture { kind: Kind::Inner { future: self.inner.call(request) } },
-            Some(response) => RequireScopeFuture { kind: Kind::Rejected { response: Some(response) } },
+            None => RequireScopeFuture::inner(self.inner.call(request)),
+            Some(response) => RequireScopeFuture::rejected(response),
         }
     }
 }
@@ -207,48 +204,8 @@ fn rejection<B>(needed: &Needed, request: &Request<B>) -> Option<Response<Bytes>
     Some(responder.respond(&error, Protocol::of_request(request)))
 }
 
-pin_project! {
-    /// The future of [`RequireScopeService`]: the inner service's future or a rejection.
-    pub struct RequireScopeFuture<F> {
-        #[pin]
-        kind: Kind<F>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F> {
-        Inner { #[pin] future: F },
-        Rejected { response: Option<Response<Bytes>> },
-    }
-}
-
-impl<F> fmt::Debug for RequireScopeFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match &self.kind {
-            Kind::Inner { .. } => "Inner",
-            Kind::Rejected { .. } => "Rejected",
-        };
-        f.debug_struct("RequireScopeFuture").field("state", &state).finish()
-    }
-}
-
-impl<F, ResBody, E> Future for RequireScopeFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = Result<Response<JwtBody<ResBody>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(|response| response.map(JwtBody::inner)),
-            KindProj::Rejected { response } => {
-                let response = response.take().expect("RequireScopeFuture polled after completion");
-                Poll::Ready(Ok(response.map(JwtBody::full)))
-            }
-        }
-    }
-}
+/// The future of [`RequireScopeService`]: the inner service's future or a rejection.
+pub type RequireScopeFuture<F> = crate::check_future::CheckFuture<F>;
 
 /// The scopes a [`Scoped<T>`] extractor demands: implement it on a marker type per scope set.
 ///

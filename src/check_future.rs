@@ -1,0 +1,76 @@
+//! [`CheckFuture`]: the future of the layers that check a request the [`JwtLayer`](crate::JwtLayer)
+//! already let through ([`RequireMfaLayer`](crate::RequireMfaLayer),
+//! [`RequireScopeLayer`](crate::RequireScopeLayer)): the inner service's future, or a rejection.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::body::JwtBody;
+
+pin_project! {
+    /// The inner service's future, or the response of a rejection (a check that failed).
+    ///
+    /// ```
+    /// use tower_jwt_guard::CheckFuture;
+    ///
+    /// // The type checking layers name as their `Service::Future`.
+    /// fn _named<F>(_: CheckFuture<F>) {}
+    /// ```
+    pub struct CheckFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<Bytes>> },
+    }
+}
+
+impl<F> CheckFuture<F> {
+    /// The check passed: the inner service answers.
+    pub(crate) fn inner(future: F) -> Self {
+        CheckFuture { kind: Kind::Inner { future } }
+    }
+
+    /// The check failed: this response answers.
+    pub(crate) fn rejected(response: Response<Bytes>) -> Self {
+        CheckFuture { kind: Kind::Rejected { response: Some(response) } }
+    }
+}
+
+impl<F> fmt::Debug for CheckFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Inner { .. } => "Inner",
+            Kind::Rejected { .. } => "Rejected",
+        };
+        f.debug_struct("CheckFuture").field("state", &state).finish()
+    }
+}
+
+impl<F, ResBody, E> Future for CheckFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<JwtBody<ResBody>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx).map_ok(|response| response.map(JwtBody::inner)),
+            KindProj::Rejected { response } => {
+                let response = response.take().expect("CheckFuture polled after completion");
+                Poll::Ready(Ok(response.map(JwtBody::full)))
+            }
+        }
+    }
+}
