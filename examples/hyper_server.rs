@@ -81,30 +81,18 @@ async fn main() {
         .layer(RequireMfaLayer::for_paths(["/admin"]))
         .service_fn(protected);
 
-    let listener = tokio::net::TcpListener::bind(settings.bind)
-        .await
-        .unwrap_or_else(|err| support::fail("BIND", format!("cannot listen on {}: {err}", settings.bind)));
-    let addr = listener.local_addr().unwrap_or(settings.bind);
+    let (listener, addr) = settings.listen().await;
     println!("hyper_server listening on http://{addr} (HTTP/1.1 and HTTP/2; {})", settings.describe_keys());
     println!("  curl -i http://{addr}/health");
-    match settings.token_issuer() {
-        Some(issuer) => {
-            let plain = issuer.mint("alice", &json!({ "name": "Alice" }));
-            let mfa = issuer.mint_with("alice", &json!({ "name": "Alice" }), |claims| {
-                claims.insert("amr".into(), json!(["pwd", "otp"]));
-            });
-            if let (Ok(plain), Ok(mfa)) = (plain, mfa) {
-                println!("  curl -i http://{addr}/me -H 'Authorization: Bearer {}'", plain.token);
-                println!(
-                    "  curl -i --http2-prior-knowledge http://{addr}/me -H 'Authorization: Bearer {}'",
-                    plain.token
-                );
-                println!(
-                    "  curl -i http://{addr}/admin -H 'Authorization: Bearer {}'   # 401: no second factor",
-                    plain.token
-                );
-                println!("  curl -i http://{addr}/admin -H 'Authorization: Bearer {}'", mfa.token);
-            }
+    match settings.demo_tokens() {
+        Some(tokens) => {
+            let (plain, mfa) = (tokens.password_only, tokens.second_factor);
+            println!("  curl -i http://{addr}/me -H 'Authorization: Bearer {plain}'");
+            println!("  curl -i --http2-prior-knowledge http://{addr}/me -H 'Authorization: Bearer {plain}'");
+            println!(
+                "  curl -i http://{addr}/admin -H 'Authorization: Bearer {plain}'   # 401: no second factor"
+            );
+            println!("  curl -i http://{addr}/admin -H 'Authorization: Bearer {mfa}'");
         }
         None => {
             println!("  curl -i http://{addr}/me -H \"Authorization: Bearer $TOKEN\"");

@@ -19,7 +19,7 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use tower_jwt_guard::RequireMfaLayer;
@@ -38,26 +38,18 @@ async fn main() {
     // Reports SERVING for the server as a whole (service name "").
     let (_reporter, health) = tonic_health::server::health_reporter();
 
-    let listener = tokio::net::TcpListener::bind(settings.bind)
-        .await
-        .unwrap_or_else(|err| support::fail("BIND", format!("cannot listen on {}: {err}", settings.bind)));
-    let addr = listener.local_addr().unwrap_or(settings.bind);
+    let (listener, addr) = settings.listen().await;
     println!("tonic_server listening on http://{addr} ({})", settings.describe_keys());
     let client = match addr.to_string().as_str() {
         "127.0.0.1:50051" => "cargo run --example tonic_client --".to_string(),
         _ => format!("SERVER=http://{addr} cargo run --example tonic_client --"),
     };
-    match settings.token_issuer() {
-        Some(issuer) => {
-            let plain = issuer.mint("alice", &json!({ "name": "Alice" }));
-            let mfa = issuer.mint_with("alice", &json!({ "name": "Alice" }), |claims| {
-                claims.insert("amr".into(), json!(["pwd", "otp"]));
-            });
-            if let (Ok(plain), Ok(mfa)) = (plain, mfa) {
-                println!("  {client} {}", plain.token);
-                println!("  {client} --watch {}   # PERMISSION_DENIED: no second factor", plain.token);
-                println!("  {client} --watch {}", mfa.token);
-            }
+    match settings.demo_tokens() {
+        Some(tokens) => {
+            let (plain, mfa) = (tokens.password_only, tokens.second_factor);
+            println!("  {client} {plain}");
+            println!("  {client} --watch {plain}   # PERMISSION_DENIED: no second factor");
+            println!("  {client} --watch {mfa}");
         }
         None => {
             println!("  {client} \"$TOKEN\"");

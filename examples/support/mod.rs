@@ -31,6 +31,14 @@ pub struct Settings {
     pub audience: Option<String>,
 }
 
+/// The demo tokens printed in the examples' banners.
+pub struct DemoTokens {
+    /// A token after a password only.
+    pub password_only: String,
+    /// A token after a second factor.
+    pub second_factor: String,
+}
+
 /// Prints `variable: message` and exits with code 2.
 pub fn fail(variable: &str, message: impl std::fmt::Display) -> ! {
     eprintln!("error: {variable}: {message}");
@@ -125,6 +133,30 @@ impl Settings {
     /// An issuer for demo tokens, when this process holds the secret.
     pub fn token_issuer(&self) -> Option<TokenIssuer> {
         self.token_issuer_builder().map(TokenIssuerBuilder::build)
+    }
+
+    /// Two demo tokens for `alice`, when this process holds the secret: one after a password
+    /// only, one after a second factor (`amr: ["pwd", "otp"]`).
+    pub fn demo_tokens(&self) -> Option<DemoTokens> {
+        let issuer = self.token_issuer()?;
+        let claims = serde_json::json!({ "name": "Alice" });
+        let password_only = issuer.mint("alice", &claims).ok()?.token;
+        let second_factor = issuer
+            .mint_with("alice", &claims, |set| {
+                set.insert("amr".into(), serde_json::json!(["pwd", "otp"]));
+            })
+            .ok()?
+            .token;
+        Some(DemoTokens { password_only, second_factor })
+    }
+
+    /// Listens on `BIND` (exit 2 naming it when that fails) and says where.
+    pub async fn listen(&self) -> (tokio::net::TcpListener, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind(self.bind)
+            .await
+            .unwrap_or_else(|err| fail("BIND", format!("cannot listen on {}: {err}", self.bind)));
+        let addr = listener.local_addr().unwrap_or(self.bind);
+        (listener, addr)
     }
 
     /// The settings of [`token_issuer`](Self::token_issuer), still open (for binding policies).
