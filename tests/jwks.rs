@@ -492,8 +492,11 @@ async fn a_cached_token_is_refused_once_the_keys_pass_the_maximum_staleness() {
     let server = JwksServer::start().await;
     let key = TestKey::es256("k");
     server.serve(vec![key.jwk()]);
+    // Refetched every 100 ms while the endpoint serves, so the keys stay fresh until it fails.
     let jwks = JwksKeys::builder(server.jwks_url())
-        .max_staleness(Duration::from_secs(1))
+        .max_staleness(Duration::from_secs(2))
+        .refresh_interval(Duration::from_millis(100))
+        .min_refresh_interval(Duration::from_millis(100))
         .retry_interval(Duration::from_millis(100), Duration::from_millis(300))
         .build()
         .unwrap();
