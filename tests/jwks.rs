@@ -561,6 +561,35 @@ async fn a_source_whose_first_runtime_is_gone_recovers_on_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_waits_forever_for_a_fetch_that_cannot_finish() {
+    let server = std::sync::Arc::new(JwksServer::start().await);
+    let key = TestKey::es256("k");
+    server.serve(vec![key.jwk()]);
+    server.hang();
+    let url = server.jwks_url();
+    let first = std::sync::Arc::clone(&server);
+    // The background fetch starts on a runtime that is then left alive but idle: it never finishes.
+    let (idle, jwks) = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let jwks = runtime.block_on(async {
+            let jwks = JwksKeys::builder(url).timeout(Duration::from_millis(200)).build().unwrap();
+            eventually("the first fetch is in flight", || async { first.jwks_requests() >= 1 }).await;
+            jwks
+        });
+        (runtime, jwks)
+    })
+    .await
+    .unwrap();
+
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+    let answer =
+        tokio::time::timeout(Duration::from_secs(30), call(&client, addr, &key.token("alice"))).await;
+    assert_eq!(answer.ok(), Some((503, "AUTH_UNAVAILABLE".into())), "the request hung or was not refused");
+    tokio::task::spawn_blocking(move || drop(idle)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_discovery_makes_the_layer_require_the_issuer() {
     let server = JwksServer::start().await;
     let key = TestKey::es256("oidc");
