@@ -262,7 +262,9 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Accept tokens from this issuer (`iss`); may be called several times.
+    /// Accept tokens from this issuer (`iss`); may be called several times. Without it, the issuer
+    /// of a key source that knows one (`JwksKeys::discover`) is required; with it, only the issuers
+    /// named here are accepted.
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.rules.issuers.push(issuer.into());
         self
@@ -476,7 +478,7 @@ impl JwtAuthBuilder {
     }
 
     /// Checks the settings and freezes them.
-    pub fn build(self) -> Result<JwtAuth, ConfigError> {
+    pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
         if let Some(err) = self.error {
             return Err(err);
         }
@@ -501,6 +503,12 @@ impl JwtAuthBuilder {
             (false, None) => Arc::new(self.keys),
             (false, Some(source)) => Arc::new(crate::keys::Chain::new(self.keys, source)),
         };
+        // A source that knows its issuer (OIDC discovery) makes `iss` required, unless set here.
+        if self.rules.issuers.is_empty() {
+            if let Some(issuer) = keys.issuer() {
+                self.rules.issuers.push(issuer.to_owned());
+            }
+        }
         let shared = Shared {
             sources: TokenSources::new(self.sources, self.max_token_len),
             verifier: TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() },

@@ -111,7 +111,15 @@ impl TestKey {
     }
 
     fn token_with_kid(&self, sub: &str, kid: Option<&str>) -> String {
-        let signing_input = signing_input(&format!("{:?}", self.alg), kid, sub, None);
+        self.sign(signing_input(&format!("{:?}", self.alg), kid, sub, None))
+    }
+
+    /// A token for `sub` with this `iss` (or none).
+    fn token_with_issuer(&self, sub: &str, iss: Option<&str>) -> String {
+        self.sign(signing_input(&format!("{:?}", self.alg), self.kid.as_deref(), sub, iss))
+    }
+
+    fn sign(&self, signing_input: String) -> String {
         let rng = SystemRandom::new();
         let signature = match &self.signer {
             Signer::Ec(pair, _) => pair.sign(&rng, signing_input.as_bytes()).unwrap().as_ref().to_vec(),
@@ -425,15 +433,12 @@ async fn malformed_documents_are_clear_errors_and_keep_the_old_keys() {
     let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
     let client = reqwest::Client::new();
 
-    let oct = json!({ "kty": "oct", "alg": "HS256", "kid": "h", "k": b64(&[7u8; 32]) });
     let too_large = json!({ "keys": [key.jwk()], "padding": "x".repeat(8192) }).to_string();
     type Expected = fn(&JwksError) -> bool;
     let cases: [(&str, Expected); 5] = [
         ("<html>down for maintenance</html>", |e| matches!(e, JwksError::Malformed(_))),
         (r#"{"keys": "none"}"#, |e| matches!(e, JwksError::Malformed(_))),
-        (r#"{"keys": [{"kty": "RSA", "n": "%%%", "e": "AQAB"}]}"#, |e| {
-            matches!(e, JwksError::NoUsableKeys { .. })
-        }),
+        (r#"{"kids": []}"#, |e| matches!(e, JwksError::Malformed(_))),
         (&too_large, |e| matches!(e, JwksError::TooLarge { limit: 4096 })),
         ("", |e| matches!(e, JwksError::Malformed(_))),
     ];
@@ -445,10 +450,174 @@ async fn malformed_documents_are_clear_errors_and_keep_the_old_keys() {
         assert_eq!(jwks.status().keys, 1);
         assert_eq!(call(&client, addr, &key.token("alice")).await, (200, String::new()));
     }
-    // A JWKS with only an HMAC key has nothing usable either.
-    server.serve(vec![oct]);
-    assert_eq!(jwks.refresh().await, Err(JwksError::NoUsableKeys { skipped: 1 }));
+    // An HTTP error keeps them too.
+    server.fail(502);
+    assert_eq!(jwks.refresh().await, Err(JwksError::Status(502)));
     assert_eq!(call(&client, addr, &key.token("alice")).await, (200, String::new()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_well_formed_jwks_without_usable_keys_withdraws_the_old_keys() {
+    let server = JwksServer::start().await;
+    let key = TestKey::es256("compromised");
+    server.serve(vec![key.jwk()]);
+    let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+
+    let oct = json!({ "kty": "oct", "alg": "HS256", "kid": "h", "k": b64(&[7u8; 32]) });
+    let bad_rsa = json!({ "kty": "RSA", "kid": "r", "n": "%%%", "e": "AQAB" });
+    // The provider withdraws its key: an empty set, or one with no key this source may use.
+    let withdrawals: [(Vec<Value>, usize); 3] = [(vec![], 0), (vec![oct], 1), (vec![bad_rsa], 1)];
+    for (keys, skipped) in withdrawals {
+        server.serve(vec![key.jwk()]);
+        assert_eq!(jwks.refresh().await, Ok(1));
+        let token = key.token("alice");
+        assert_eq!(call(&client, addr, &token).await, (200, String::new()));
+        assert_eq!(call(&client, addr, &token).await, (200, String::new()), "served from the cache");
+
+        server.serve(keys);
+        assert_eq!(jwks.refresh().await, Err(JwksError::NoUsableKeys { skipped }));
+        let status = jwks.status();
+        assert_eq!(status.keys, 0);
+        assert!(!status.usable);
+        // The cached token and new ones are refused: the key is unknown now.
+        assert_eq!(call(&client, addr, &token).await, (401, "INVALID_TOKEN".into()));
+        assert_eq!(call(&client, addr, &key.token("bob")).await, (401, "INVALID_TOKEN".into()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_token_is_refused_once_the_keys_pass_the_maximum_staleness() {
+    let server = JwksServer::start().await;
+    let key = TestKey::es256("k");
+    server.serve(vec![key.jwk()]);
+    // Refetched every 100 ms while the endpoint serves, so the keys stay fresh until it fails.
+    let jwks = JwksKeys::builder(server.jwks_url())
+        .max_staleness(Duration::from_secs(2))
+        .refresh_interval(Duration::from_millis(100))
+        .min_refresh_interval(Duration::from_millis(100))
+        .retry_interval(Duration::from_millis(100), Duration::from_millis(300))
+        .build()
+        .unwrap();
+    assert_eq!(jwks.refresh().await, Ok(1));
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+    let token = key.token("alice");
+    assert_eq!(call(&client, addr, &token).await, (200, String::new()));
+    assert_eq!(call(&client, addr, &token).await, (200, String::new()), "served from the cache");
+
+    // The endpoint goes down; past the maximum staleness even the cached token fails closed.
+    server.fail(500);
+    eventually("the cached token is refused", || async {
+        call(&client, addr, &token).await == (503, "AUTH_UNAVAILABLE".into())
+    })
+    .await;
+    assert!(!jwks.status().usable);
+
+    server.serve(vec![key.jwk()]);
+    eventually("recovery", || async { call(&client, addr, &token).await.0 == 200 }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_whose_first_runtime_is_gone_recovers_on_another() {
+    let server = std::sync::Arc::new(JwksServer::start().await);
+    let key = TestKey::es256("k");
+    // The first fetch never completes ...
+    server.hang();
+    let url = server.jwks_url();
+    let first = std::sync::Arc::clone(&server);
+    let jwks = tokio::task::spawn_blocking(move || {
+        // ... and the runtime it runs on (with the background refresh) is dropped meanwhile.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let jwks = runtime.block_on(async {
+            let jwks = JwksKeys::builder(url)
+                .timeout(Duration::from_secs(60))
+                .refresh_interval(Duration::from_millis(100))
+                .min_refresh_interval(Duration::from_millis(100))
+                .build()
+                .unwrap();
+            eventually("the first fetch is in flight", || async { first.jwks_requests() >= 1 }).await;
+            jwks
+        });
+        drop(runtime);
+        jwks
+    })
+    .await
+    .unwrap();
+
+    server.serve(vec![key.jwk()]);
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+    let recovered = tokio::time::timeout(Duration::from_secs(30), async {
+        eventually("the keys arrive", || async { call(&client, addr, &key.token("alice")).await.0 == 200 })
+            .await;
+        // The background refresh runs again, on this runtime.
+        let seen = server.jwks_requests();
+        eventually("background refetches", || async { server.jwks_requests() >= seen + 2 }).await;
+    })
+    .await;
+    assert!(recovered.is_ok(), "requests hung on a fetch of a runtime that is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_never_waits_forever_for_a_fetch_that_cannot_finish() {
+    let server = std::sync::Arc::new(JwksServer::start().await);
+    let key = TestKey::es256("k");
+    server.serve(vec![key.jwk()]);
+    server.hang();
+    let url = server.jwks_url();
+    let first = std::sync::Arc::clone(&server);
+    // The background fetch starts on a runtime that is then left alive but idle: it never finishes.
+    let (idle, jwks) = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let jwks = runtime.block_on(async {
+            let jwks = JwksKeys::builder(url).timeout(Duration::from_millis(200)).build().unwrap();
+            eventually("the first fetch is in flight", || async { first.jwks_requests() >= 1 }).await;
+            jwks
+        });
+        (runtime, jwks)
+    })
+    .await
+    .unwrap();
+
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+    let answer =
+        tokio::time::timeout(Duration::from_secs(30), call(&client, addr, &key.token("alice"))).await;
+    assert_eq!(answer.ok(), Some((503, "AUTH_UNAVAILABLE".into())), "the request hung or was not refused");
+    tokio::task::spawn_blocking(move || drop(idle)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_discovery_makes_the_layer_require_the_issuer() {
+    let server = JwksServer::start().await;
+    let key = TestKey::es256("oidc");
+    server.serve(vec![key.jwk()]);
+    let issuer = server.issuer();
+    let jwks = JwksKeys::discover(issuer.clone()).build().unwrap();
+    assert_eq!(jwks.refresh().await, Ok(1));
+    // No `.issuer(..)`: the discovered issuer is required.
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+    let token = |iss: Option<&str>| key.token_with_issuer("alice", iss);
+    assert_eq!(call(&client, addr, &token(Some(&issuer))).await, (200, String::new()));
+    assert_eq!(
+        call(&client, addr, &token(Some("https://evil.example.com"))).await,
+        (401, "INVALID_TOKEN".into())
+    );
+    assert_eq!(call(&client, addr, &token(None)).await, (401, "INVALID_TOKEN".into()));
+
+    // Issuers named explicitly are the list, even without the discovered one.
+    let auth = JwtAuth::builder()
+        .key_source(jwks.clone())
+        .algorithms([Algorithm::ES256])
+        .issuer("https://alias.example.com")
+        .build()
+        .unwrap();
+    let addr = start_app(auth).await;
+    assert_eq!(call(&client, addr, &token(Some("https://alias.example.com"))).await, (200, String::new()));
+    assert_eq!(call(&client, addr, &token(Some(&issuer))).await, (401, "INVALID_TOKEN".into()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

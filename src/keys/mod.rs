@@ -80,6 +80,19 @@ pub trait KeySource: Send + Sync + 'static {
     fn algorithms(&self) -> Option<Vec<Algorithm>> {
         None
     }
+
+    /// The issuer whose keys this source holds, when it knows it (a JWKS found by OIDC discovery).
+    /// A layer built with it accepts only tokens whose `iss` is this issuer, unless
+    /// [`JwtAuthBuilder::issuer`](crate::JwtAuthBuilder::issuer) names the accepted issuers.
+    ///
+    /// ```
+    /// use tower_jwt_guard::keys::{KeySource, StaticKeys};
+    ///
+    /// assert_eq!(StaticKeys::new(Vec::new()).issuer(), None);
+    /// ```
+    fn issuer(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl<T: KeySource + ?Sized> KeySource for Arc<T> {
@@ -89,6 +102,10 @@ impl<T: KeySource + ?Sized> KeySource for Arc<T> {
 
     fn algorithms(&self) -> Option<Vec<Algorithm>> {
         (**self).algorithms()
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        (**self).issuer()
     }
 }
 
@@ -116,5 +133,9 @@ impl KeySource for Chain {
         let mut all = self.first.algorithms()?;
         all.extend(self.then.algorithms()?);
         Some(all)
+    }
+
+    fn issuer(&self) -> Option<&str> {
+        self.then.issuer()
     }
 }

@@ -2,8 +2,10 @@
 
 use std::fmt;
 
-/// Why fetching keys failed. The last good keys stay in use (up to the maximum staleness);
-/// the error is logged (target `tower_jwt_guard`) and kept in [`JwksStatus`](super::JwksStatus).
+/// Why fetching keys failed. The last good keys stay in use (up to the maximum staleness), except
+/// after [`NoUsableKeys`](JwksError::NoUsableKeys): a well-formed JWKS without usable keys replaces
+/// them (a provider may withdraw a compromised key that way). The error is logged (target
+/// `tower_jwt_guard`) and kept in [`JwksStatus`](super::JwksStatus).
 ///
 /// ```
 /// use tower_jwt_guard::keys::JwksError;
@@ -25,7 +27,9 @@ pub enum JwksError {
     },
     /// The document is not a JWKS (or not a discovery document): not JSON, no `keys`, ...
     Malformed(String),
-    /// The JWKS holds no key this source can use (every key was skipped).
+    /// The JWKS is well formed but holds no key this source can use (it is empty, or every key was
+    /// skipped). Unlike the other errors it is honoured: the source now holds no keys, and tokens
+    /// are refused (401) until the provider publishes a usable key.
     NoUsableKeys {
         /// How many keys were skipped (HMAC, `use` other than `sig`, unsupported type, ...).
         skipped: usize,

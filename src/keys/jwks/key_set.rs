@@ -6,6 +6,9 @@
 //! - a key's algorithm is its `alg`, or follows from its type (RSA → `RS256`, P-256 → `ES256`,
 //!   P-384 → `ES384`, Ed25519 → `EdDSA`);
 //! - keys of unsupported types or curves are skipped, not fatal: one odd key must not cost all others.
+//!
+//! A well-formed document whose keys are all skipped (or `{"keys":[]}`) is still a set: an empty
+//! one. The provider may have withdrawn a compromised key that way, so it is honoured, not ignored.
 
 use std::sync::Arc;
 
@@ -26,6 +29,8 @@ struct Stored {
 /// The keys of one JWKS document.
 pub(super) struct KeySet {
     keys: Vec<Stored>,
+    /// How many keys of the document were skipped.
+    skipped: usize,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +41,7 @@ struct Document {
 impl KeySet {
     /// Parses a JWKS document. A key already in `previous` (same JWK) keeps its `Arc`, so tokens it
     /// verified stay in the verified-token cache; a retired key's `Arc` is dropped with the old set.
+    /// Only a document that is not a JWKS is an error: one without usable keys is an empty set.
     pub(super) fn parse(
         body: &[u8],
         previous: Option<&KeySet>,
@@ -60,10 +66,7 @@ impl KeySet {
                 }
             }
         }
-        if keys.is_empty() {
-            return Err(JwksError::NoUsableKeys { skipped });
-        }
-        Ok(KeySet { keys })
+        Ok(KeySet { keys, skipped })
     }
 
     /// The key for a token: with a `kid`, the key of that id (preferring one bound to `alg`);
@@ -90,6 +93,11 @@ impl KeySet {
 
     pub(super) fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// How many keys of the document were skipped (HMAC, encryption, unsupported, not allowed).
+    pub(super) fn skipped(&self) -> usize {
+        self.skipped
     }
 }
 
@@ -132,10 +140,16 @@ mod tests {
         assert!(set.find(Some("h"), Algorithm::HS256).is_none());
         assert!(set.find(Some("e"), Algorithm::EdDSA).is_none());
         assert_eq!(set.find(Some("ed"), Algorithm::EdDSA).unwrap().algorithm(), Algorithm::EdDSA);
-        assert!(matches!(
-            KeySet::parse(&document(&[oct]), None, None),
-            Err(JwksError::NoUsableKeys { skipped: 1 })
-        ));
+        let only_hmac = KeySet::parse(&document(&[oct]), None, None).unwrap();
+        assert_eq!((only_hmac.len(), only_hmac.skipped()), (0, 1));
+    }
+
+    #[test]
+    fn an_empty_document_is_an_empty_set() {
+        let empty = KeySet::parse(&document(&[]), None, None).unwrap();
+        assert_eq!((empty.len(), empty.skipped()), (0, 0));
+        assert!(empty.find(Some("ed"), Algorithm::EdDSA).is_none());
+        assert!(empty.find(None, Algorithm::EdDSA).is_none());
     }
 
     #[test]
@@ -165,9 +179,7 @@ mod tests {
     #[test]
     fn an_allow_list_skips_other_algorithms() {
         let allowed = [Algorithm::ES256];
-        assert!(matches!(
-            KeySet::parse(&document(&[OKP]), None, Some(&allowed)),
-            Err(JwksError::NoUsableKeys { skipped: 1 })
-        ));
+        let set = KeySet::parse(&document(&[OKP]), None, Some(&allowed)).unwrap();
+        assert_eq!((set.len(), set.skipped()), (0, 1));
     }
 }

@@ -56,8 +56,14 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 ///   [`unknown_kid_interval`](JwksKeysBuilder::unknown_kid_interval) (default 10 s), so a flood of
 ///   random kids cannot turn the service into a JWKS-fetching amplifier.
 /// - **Outages**: a failed refresh keeps the last good keys, for at most
-///   [`max_staleness`](JwksKeysBuilder::max_staleness) after the last successful fetch; a service that
-///   starts while the endpoint is down answers 503 `AUTH_UNAVAILABLE` until keys arrive.
+///   [`max_staleness`](JwksKeysBuilder::max_staleness) after the last successful fetch; then they are
+///   dropped, and tokens they verified leave the verified-token cache too. A service that starts
+///   while the endpoint is down (or whose keys went stale) answers 503 `AUTH_UNAVAILABLE` until keys
+///   arrive. A fetch that never completes cannot hold requests: they wait at most twice the
+///   [`timeout`](JwksKeysBuilder::timeout) plus one second, then get 503.
+/// - **Withdrawn keys**: a well-formed JWKS whose keys are all unusable, or empty (`{"keys":[]}`),
+///   is honoured: it replaces the keys held (a provider may withdraw a compromised key that way),
+///   an error is logged, and tokens are refused with 401 until a usable key is published.
 /// - **Rotation and the cache**: a key kept across refreshes stays the same `Arc`, so tokens it
 ///   verified stay cached; a retired key is dropped, and the tokens it verified leave the cache.
 /// - **Safety**: `oct` (HMAC) keys are never taken from a JWKS, keys whose `use` is not `sig` are
@@ -65,9 +71,12 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 ///   P-256 → `ES256`, P-384 → `ES384`, Ed25519 → `EdDSA`); a token with a `kid` only matches the key
 ///   of that id, a token without one the only key of its algorithm. Requests have a timeout,
 ///   responses a size cap, and an https endpoint is never left for plain http. A malformed document
-///   is an error that keeps the old keys.
+///   (not JSON, no `keys` array, too large) or an HTTP error keeps the old keys.
+/// - **Issuer**: a source made by [`JwksKeys::discover`] reports its issuer, and the layer then
+///   accepts only tokens whose `iss` is that issuer (unless [`JwtAuthBuilder::issuer`] names others).
 ///
-/// The background task and fetches run on the tokio runtime that first uses the source.
+/// The background task runs on the tokio runtime that first uses the source (and starts again on
+/// another one if that runtime shuts down); fetches run on the runtime of the request needing them.
 /// Its algorithms are not known in advance, so [`JwtAuthBuilder::algorithms`] must name the
 /// allow-list (or the source is given one with [`JwksKeysBuilder::algorithms`]).
 ///
@@ -137,14 +146,22 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 /// ```
 ///
 /// [`JwtAuthBuilder::algorithms`]: crate::JwtAuthBuilder::algorithms
+/// [`JwtAuthBuilder::issuer`]: crate::JwtAuthBuilder::issuer
 #[derive(Clone)]
 pub struct JwksKeys {
     inner: Arc<Inner>,
 }
 
 /// Settings of a [`JwksKeys`] source; start with [`JwksKeys::builder`] or [`JwksKeys::discover`].
+///
+/// Its `Debug` shows the URL without credentials or query (either may hold a secret):
+///
+/// ```
+/// let builder = tower_jwt_guard::keys::JwksKeys::builder("https://me:pw@auth.example.com/jwks?key=k1");
+/// assert!(format!("{builder:?}").contains("https://auth.example.com/jwks"));
+/// assert!(!format!("{builder:?}").contains("pw"));
+/// ```
 #[must_use]
-#[derive(Debug)]
 pub struct JwksKeysBuilder {
     endpoint: Result<Endpoint, ConfigError>,
     settings: Settings,
@@ -164,7 +181,7 @@ pub struct JwksKeysBuilder {
 pub struct JwksStatus {
     /// The number of usable keys held.
     pub keys: usize,
-    /// Whether the keys may be used (fetched, and not older than the maximum staleness).
+    /// Whether there are keys to use (fetched, not older than the maximum staleness, not empty).
     pub usable: bool,
     /// Time since the last successful fetch.
     pub age: Option<Duration>,
@@ -234,6 +251,8 @@ struct Inner {
     control: Mutex<Control>,
     /// Bumped after every fetch (success or failure): what waiting requests watch.
     completed: watch::Sender<u64>,
+    /// Set while a background refresh task exists; cleared when that task ends or is dropped with
+    /// its runtime, so the next lookup starts another.
     refresher_started: AtomicBool,
     fetches: AtomicU64,
 }
@@ -249,6 +268,17 @@ impl Loaded {
     fn usable(&self, max_staleness: Duration) -> Option<&KeySet> {
         let fresh_enough = self.fetched_at.is_some_and(|at| at.elapsed() <= max_staleness);
         self.set.as_deref().filter(|_| fresh_enough)
+    }
+
+    /// Whether a set is held that is too old to be used.
+    fn holds_stale(&self, max_staleness: Duration) -> bool {
+        self.set.is_some() && self.usable(max_staleness).is_none()
+    }
+
+    /// When the set held goes stale (just after `fetched_at + max_staleness`).
+    fn stale_at(&self, max_staleness: Duration) -> Option<Instant> {
+        self.set.as_ref()?;
+        self.fetched_at?.checked_add(max_staleness)?.checked_add(Duration::from_millis(1))
     }
 }
 
@@ -273,6 +303,20 @@ enum Start {
     RateLimited,
     /// No tokio runtime to fetch on.
     NoRuntime,
+}
+
+impl fmt::Debug for JwksKeysBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let endpoint = match &self.endpoint {
+            Ok(Endpoint::Jwks(url)) => redacted(url),
+            Ok(Endpoint::Oidc { discovery, .. }) => redacted(discovery),
+            Err(_) => "(invalid)".to_owned(),
+        };
+        f.debug_struct("JwksKeysBuilder")
+            .field("endpoint", &endpoint)
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 impl JwksKeysBuilder {
@@ -414,8 +458,9 @@ impl JwksKeys {
     /// `{issuer}/.well-known/openid-configuration`, checks that the document names exactly this
     /// issuer, and uses its `jwks_uri`. Discovery is retried like a fetch while the issuer is down.
     ///
-    /// The token's `iss` is not checked by the key source: also give the issuer to
-    /// [`JwtAuthBuilder::issuer`](crate::JwtAuthBuilder::issuer) (see [`JwksKeys::issuer`]).
+    /// The source reports the issuer ([`KeySource::issuer`]), so a layer built with it accepts only
+    /// tokens whose `iss` is exactly this issuer, unless
+    /// [`JwtAuthBuilder::issuer`](crate::JwtAuthBuilder::issuer) names the accepted issuers itself.
     ///
     /// ```
     /// use tower_jwt_guard::keys::JwksKeys;
@@ -447,12 +492,16 @@ impl JwksKeys {
     pub async fn refresh(&self) -> Result<usize, JwksError> {
         loop {
             match self.inner.start_fetch(false) {
-                Start::Started(mut started) => {
-                    let _ = started.changed().await;
+                Start::Started(started) => {
+                    if !self.inner.wait_for(started).await {
+                        return Err(JwksError::Request("the fetch did not finish in time".into()));
+                    }
                     break;
                 }
-                Start::Joined(mut earlier) => {
-                    let _ = earlier.changed().await;
+                Start::Joined(earlier) => {
+                    if !self.inner.wait_for(earlier).await {
+                        return Err(JwksError::Request("a running fetch did not finish in time".into()));
+                    }
                 }
                 Start::RateLimited | Start::NoRuntime => return Err(JwksError::NoRuntime),
             }
@@ -469,7 +518,7 @@ impl JwksKeys {
         let inner = &self.inner;
         let (keys, usable, age) = {
             let loaded = inner.loaded();
-            let usable = loaded.usable(inner.settings.max_staleness).is_some();
+            let usable = loaded.usable(inner.settings.max_staleness).is_some_and(|set| set.len() > 0);
             (loaded.set.as_ref().map_or(0, |set| set.len()), usable, loaded.fetched_at.map(|at| at.elapsed()))
         };
         JwksStatus {
@@ -506,16 +555,19 @@ impl KeySource for JwksKeys {
     fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
         let inner = &self.inner;
         inner.ensure_refresher();
-        let held = {
+        let (held, stale) = {
             let loaded = inner.loaded();
             match loaded.usable(inner.settings.max_staleness) {
                 Some(set) => match set.find(kid, alg) {
                     Some(key) => return KeyLookup::Found(Arc::clone(key)),
-                    None => true,
+                    None => (true, false),
                 },
-                None => false,
+                None => (false, loaded.set.is_some()),
             }
         };
+        if stale {
+            inner.drop_if_stale();
+        }
         // An unknown kid, or no usable keys: fetch (rate limited), or wait for the running fetch.
         match inner.start_fetch(true) {
             Start::Started(done) | Start::Joined(done) => {
@@ -530,6 +582,10 @@ impl KeySource for JwksKeys {
     fn algorithms(&self) -> Option<Vec<Algorithm>> {
         self.inner.settings.algorithms.clone()
     }
+
+    fn issuer(&self) -> Option<&str> {
+        JwksKeys::issuer(self)
+    }
 }
 
 impl Inner {
@@ -541,15 +597,47 @@ impl Inner {
         self.control.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts the background refresh once, on the current tokio runtime (if any).
+    /// Starts the background refresh on the current tokio runtime (if any), unless it runs: once,
+    /// and again after the runtime it ran on shut down.
     fn ensure_refresher(self: &Arc<Self>) {
         if self.refresher_started.load(Ordering::Acquire) {
             return;
         }
         let Ok(runtime) = Handle::try_current() else { return };
         if !self.refresher_started.swap(true, Ordering::AcqRel) {
-            runtime.spawn(refresh_loop(Arc::downgrade(self)));
+            // Moved into the task: dropped when it ends, even if it is dropped before it ever runs.
+            let running = RefresherRunning(Arc::downgrade(self));
+            runtime.spawn(refresh_loop(Arc::downgrade(self), running));
         }
+    }
+
+    /// Drops a set older than `max_staleness`, so its keys' `Arc`s die and the tokens they verified
+    /// leave the verified-token cache (which is consulted before any lookup).
+    fn drop_if_stale(&self) {
+        let max_staleness = self.settings.max_staleness;
+        if !self.loaded().holds_stale(max_staleness) {
+            return;
+        }
+        let stale = {
+            let mut loaded = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
+            if !loaded.holds_stale(max_staleness) {
+                return;
+            }
+            loaded.set.take()
+        };
+        tracing::error!(
+            target: "tower_jwt_guard",
+            ?max_staleness,
+            "JWKS keys dropped: no successful fetch within the maximum staleness; requests are refused (503)"
+        );
+        drop(stale);
+    }
+
+    /// Waits for the fetch `done` watches, at most as long as a fetch can take (discovery and JWKS
+    /// requests, each within the timeout) plus a margin. Whether it completed.
+    async fn wait_for(&self, mut done: watch::Receiver<u64>) -> bool {
+        let longest = self.settings.timeout.saturating_mul(2).saturating_add(Duration::from_secs(1));
+        matches!(tokio::time::timeout(longest, done.changed()).await, Ok(Ok(())))
     }
 
     /// Starts a fetch unless one is running (single flight); `on_demand` fetches (triggered by
@@ -571,12 +659,14 @@ impl Inner {
         }
         control.in_flight = true;
         drop(control);
-        runtime.spawn(Arc::clone(self).run_fetch());
+        // Moved into the task: whatever becomes of it, the flag is cleared and waiters are woken.
+        let in_flight = InFlight { source: Arc::clone(self), finished: false };
+        runtime.spawn(Arc::clone(self).run_fetch(in_flight));
         Start::Started(done)
     }
 
     /// One fetch, run as its own task so a client going away does not cancel it.
-    async fn run_fetch(self: Arc<Self>) {
+    async fn run_fetch(self: Arc<Self>, mut in_flight: InFlight) {
         let result = self.fetch().await;
         let kept = self.loaded().set.as_ref().map_or(0, |set| set.len());
         {
@@ -587,6 +677,15 @@ impl Inner {
                     control.last_error = None;
                     control.failures = 0;
                     control.next_refresh = refresh_after;
+                }
+                Err(err @ JwksError::NoUsableKeys { .. }) => {
+                    tracing::error!(
+                        target: "tower_jwt_guard",
+                        error = %err,
+                        "the JWKS holds no usable key; the keys held before are withdrawn, tokens are refused (401)"
+                    );
+                    control.last_error = Some(err);
+                    control.failures = control.failures.saturating_add(1);
                 }
                 Err(err) if kept == 0 => {
                     tracing::warn!(
@@ -608,9 +707,9 @@ impl Inner {
                     control.failures = control.failures.saturating_add(1);
                 }
             }
-            control.in_flight = false;
         }
-        self.completed.send_modify(|generation| *generation = generation.wrapping_add(1));
+        in_flight.finished = true;
+        drop(in_flight);
     }
 
     /// Discovery (if needed), GET, parse, swap the key set. Returns the number of keys and when
@@ -640,25 +739,29 @@ impl Inner {
         };
         let previous = self.loaded().set.clone();
         let set = KeySet::parse(&fetched.body, previous.as_deref(), self.settings.algorithms.as_deref())?;
-        let keys = set.len();
+        let (keys, skipped) = (set.len(), set.skipped());
         {
             let mut loaded = self.loaded.write().unwrap_or_else(PoisonError::into_inner);
             loaded.set = Some(Arc::new(set));
             loaded.fetched_at = Some(Instant::now());
         }
-        // The old set (and with it every retired key) is dropped here.
+        // The old set (and with it every retired key) is dropped here. A well-formed document
+        // without usable keys is honoured too: the provider may have withdrawn a compromised key.
         drop(previous);
+        if keys == 0 {
+            return Err(JwksError::NoUsableKeys { skipped });
+        }
         Ok((keys, self.settings.refresh_after(fetched.max_age)))
     }
 
     /// The answer for a request that waited for a fetch. Never fetches again.
     async fn answer_after(
         self: Arc<Self>,
-        mut done: watch::Receiver<u64>,
+        done: watch::Receiver<u64>,
         kid: Option<String>,
         alg: Algorithm,
     ) -> KeyLookup {
-        if done.changed().await.is_err() {
+        if !self.wait_for(done).await {
             return KeyLookup::Unavailable;
         }
         let loaded = self.loaded();
@@ -680,24 +783,69 @@ impl Inner {
     }
 }
 
-/// The background refresh: fetch, sleep as long as the answer stays fresh, again. It holds only
-/// a weak reference while sleeping, and ends when the source is dropped.
-async fn refresh_loop(source: Weak<Inner>) {
-    loop {
-        let delay = {
-            let Some(inner) = source.upgrade() else { return };
-            match inner.start_fetch(false) {
-                Start::Started(mut done) | Start::Joined(mut done) => {
-                    if done.changed().await.is_err() {
-                        return;
-                    }
-                }
-                Start::RateLimited | Start::NoRuntime => return,
+/// Clears `in_flight` and wakes the waiters when a fetch task ends, or is dropped unfinished
+/// (its runtime shut down): a fetch that never completes must not hold the source forever.
+struct InFlight {
+    source: Arc<Inner>,
+    finished: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        {
+            let mut control = self.source.control();
+            if !self.finished {
+                control.last_error = Some(JwksError::Request("the fetch was cancelled".into()));
+                control.failures = control.failures.saturating_add(1);
             }
-            inner.next_delay()
-        };
-        tokio::time::sleep(delay).await;
+            control.in_flight = false;
+        }
+        self.source.completed.send_modify(|generation| *generation = generation.wrapping_add(1));
     }
+}
+
+/// Clears `refresher_started` when the refresh task ends or is dropped with its runtime.
+struct RefresherRunning(Weak<Inner>);
+
+impl Drop for RefresherRunning {
+    fn drop(&mut self) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.refresher_started.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// The background refresh: fetch, sleep as long as the answer stays fresh, again; and drop the
+/// keys when they pass `max_staleness`. It holds only a weak reference while sleeping, and ends
+/// when the source is dropped.
+async fn refresh_loop(source: Weak<Inner>, _running: RefresherRunning) {
+    let mut next_fetch = Instant::now();
+    loop {
+        let wake = {
+            let Some(inner) = source.upgrade() else { return };
+            inner.drop_if_stale();
+            if Instant::now() >= next_fetch {
+                match inner.start_fetch(false) {
+                    Start::Started(done) | Start::Joined(done) => {
+                        // A fetch that overran its time limit is waited for again on the next round.
+                        inner.wait_for(done).await;
+                    }
+                    Start::RateLimited | Start::NoRuntime => return,
+                }
+                inner.drop_if_stale();
+                let delay = inner.next_delay();
+                next_fetch = Instant::now().checked_add(delay).unwrap_or_else(far_future);
+            }
+            let stale_at = inner.loaded().stale_at(inner.settings.max_staleness);
+            stale_at.map_or(next_fetch, |stale_at| stale_at.min(next_fetch))
+        };
+        tokio::time::sleep_until(wake.into()).await;
+    }
+}
+
+/// A wake-up time that never comes in practice (for delays that overflow `Instant`).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 60 * 60)
 }
 
 #[cfg(test)]
@@ -734,6 +882,20 @@ mod tests {
         let shown = format!("{keys:?}");
         assert!(!shown.contains("secret"), "{shown}");
         assert!(shown.contains("auth.example.com/jwks"));
+    }
+
+    #[test]
+    fn builder_debug_hides_credentials_in_the_url() {
+        let builder = JwksKeys::builder("https://user:secret@auth.example.com/jwks?api_key=secret#secret")
+            .timeout(Duration::from_secs(3));
+        let shown = format!("{builder:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(!shown.contains("user"), "{shown}");
+        assert!(shown.contains("https://auth.example.com/jwks"), "{shown}");
+        assert!(shown.contains("3s"), "{shown}");
+        let discovered = format!("{:?}", JwksKeys::discover("https://u:secret@idp.example.com/realm"));
+        assert!(!discovered.contains("secret"), "{discovered}");
+        assert!(discovered.contains("idp.example.com/realm"), "{discovered}");
     }
 
     #[test]
