@@ -7,7 +7,8 @@
 //!     target/release/deps/instructions-<hash> <variant> <alg> <n>
 //! ```
 //!
-//! `variant` is one of `bare`, `cached`, `uncached`, `jwt-authorizer`, `axum-jwt-auth`,
+//! `variant` is one of `bare`, `cached`, `bound` (cached, with fingerprint + IP binding + memory
+//! revocation), `uncached`, `jwt-authorizer`, `axum-jwt-auth`,
 //! `signature`; `alg` one of `HS256`, `RS256`, `ES256`, `EdDSA`. Without arguments it runs
 //! every combination once (so `cargo bench` checks that it works) and prints nothing else.
 
@@ -62,6 +63,11 @@ fn run(variant: &str, alg: Algorithm, n: u32) {
             serve_requests(&runtime, &router, &bearer, n)
         }
         "uncached" => serve_requests(&runtime, &guard_router(&key, false), &bearer, n),
+        "bound" => {
+            let (router, bound_bearer) = bound_router_and_bearer(&key);
+            serve_requests(&runtime, &router, &bound_bearer, 1);
+            serve_requests(&runtime, &router, &bound_bearer, n)
+        }
         "jwt-authorizer" => {
             let router = runtime.block_on(jwt_authorizer_peer::router(&key));
             serve_requests(&runtime, &router, &bearer, n)
@@ -81,7 +87,8 @@ fn main() {
         [variant, alg, n] => run(variant, alg.parse().expect("an algorithm"), n.parse().expect("a count")),
         _ => {
             for alg in ALGORITHMS {
-                for variant in ["bare", "cached", "uncached", "jwt-authorizer", "axum-jwt-auth", "signature"]
+                for variant in
+                    ["bare", "cached", "bound", "uncached", "jwt-authorizer", "axum-jwt-auth", "signature"]
                 {
                     run(variant, alg, 1);
                 }

@@ -30,6 +30,7 @@ fn overhead(c: &mut Criterion) {
         let uncached = guard_router(&key, false);
         let authorizer = runtime.block_on(jwt_authorizer_peer::router(&key));
         let axum_jwt_auth = axum_jwt_auth_peer::router(&key);
+        let (bound, bound_bearer) = bound_router_and_bearer(&key);
 
         // Every router must say 200 to this request, or the comparison is meaningless.
         for (name, status) in [
@@ -57,6 +58,10 @@ fn overhead(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("tower-jwt-guard uncached", ""), |b| {
             b.to_async(&runtime).iter(|| uncached.clone().oneshot(request(&bearer)))
         });
+        group.bench_function(
+            BenchmarkId::new("tower-jwt-guard cached + fingerprint + IP + revocation", ""),
+            |b| b.to_async(&runtime).iter(|| bound.clone().oneshot(request(&bound_bearer))),
+        );
         group.bench_function(BenchmarkId::new("jwt-authorizer", ""), |b| {
             b.to_async(&runtime).iter(|| authorizer.clone().oneshot(request(&bearer)))
         });

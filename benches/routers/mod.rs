@@ -17,6 +17,9 @@ pub struct BenchClaims {
     pub exp: u64,
     pub iat: u64,
 }
+use tower_jwt_guard::binding::{ClientIpBinding, DeviceFingerprint, PeerAddr};
+use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+use tower_jwt_guard::revocation::MemoryRevocationStore;
 use tower_jwt_guard::{Algorithm, Claims, JwtAuth};
 
 use crate::harness::{claims, TestKey};
@@ -24,10 +27,49 @@ use crate::harness::{claims, TestKey};
 pub const ALGORITHMS: [Algorithm; 4] =
     [Algorithm::HS256, Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA];
 
+/// The request every router serves: a browser-like head, the connection's peer address, and
+/// the bearer token.
 pub fn request(bearer: &HeaderValue) -> Request<Body> {
-    let mut request = Request::get("/me").body(Body::empty()).unwrap();
+    let mut request = unauthenticated_request();
     request.headers_mut().insert(AUTHORIZATION, bearer.clone());
     request
+}
+
+fn unauthenticated_request() -> Request<Body> {
+    let mut request = Request::get("/me")
+        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) bench")
+        .header("accept-language", "en-GB,en;q=0.9")
+        .header("accept-encoding", "gzip, br")
+        .body(Body::empty())
+        .unwrap();
+    request.extensions_mut().insert(PeerAddr(([192, 0, 2, 7], 40000).into()));
+    request
+}
+
+/// The layer with a device fingerprint, client-IP binding and memory revocation, and a bearer
+/// header whose token carries the matching `cnf` claims.
+pub fn bound_router_and_bearer(key: &TestKey) -> (Router, HeaderValue) {
+    let auth = JwtAuth::builder()
+        .key(key.verification_key())
+        .audience("bench")
+        .binding(DeviceFingerprint::new())
+        .binding(ClientIpBinding::new())
+        .revocation(MemoryRevocationStore::new())
+        .build()
+        .unwrap();
+    // The binding claims for this request, computed by the crate's own issuer.
+    let helper = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [9u8; 32]).unwrap())
+        .bindings_of(&auth)
+        .build();
+    let minted = helper.mint_for(&unauthenticated_request(), "bench", &serde_json::json!({})).unwrap();
+    let payload = minted.token.split('.').nth(1).unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&crate::harness::b64_decode(payload)).unwrap();
+    let mut token_claims = claims("bench");
+    token_claims["aud"] = "bench".into();
+    token_claims["cnf"] = payload["cnf"].clone();
+    token_claims["jti"] = "bench-jti".into();
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", key.sign(&token_claims))).unwrap();
+    (Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>()), bearer)
 }
 
 pub async fn bare() -> &'static str {
