@@ -14,7 +14,8 @@ use axum::routing::get;
 use axum::Router;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use routers::{
-    axum_jwt_auth_peer, bare, guard_router, jwt_authorizer_peer, key_and_bearer, request, ALGORITHMS,
+    axum_jwt_auth_peer, bare, bound_router_and_bearer, guard_router, jwt_authorizer_peer, key_and_bearer,
+    request, ALGORITHMS,
 };
 use tower::ServiceExt as _;
 
