@@ -104,3 +104,32 @@ fn bad_configuration_exits_with_code_2_naming_the_variable() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("JWT_ALG"), "{stderr}");
 }
+
+#[tokio::test]
+async fn quickstart_with_public_keys_of_every_family() {
+    let dir = std::env::temp_dir().join(format!("tjg-quickstart-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let http = client();
+    // (the key's algorithm, JWT_ALG when the key type alone does not decide it)
+    for (alg, jwt_alg) in [
+        (Algorithm::RS256, None),
+        (Algorithm::PS256, Some("PS256")),
+        (Algorithm::ES256, None),
+        (Algorithm::ES384, None),
+        (Algorithm::EdDSA, None),
+    ] {
+        let key = TestKey::generate(alg);
+        let path = dir.join(format!("{alg:?}.pem"));
+        std::fs::write(&path, &key.public_pem).unwrap();
+        let mut env = vec![("JWT_PUBLIC_KEY", path.to_str().unwrap())];
+        env.extend(jwt_alg.map(|alg| ("JWT_ALG", alg)));
+        let running = Example::start("quickstart", &env);
+        let base = running.url();
+        let me = answer(http.get(format!("{base}/me")).bearer_auth(key.sign(&claims("pk")))).await;
+        assert_eq!((me.status, me.body["sub"].clone()), (200, json!("pk")), "{alg:?}");
+        let other = TestKey::generate(alg);
+        let forged = answer(http.get(format!("{base}/me")).bearer_auth(other.sign(&claims("pk")))).await;
+        assert_eq!((forged.status, forged.code()), (401, "INVALID_TOKEN"), "{alg:?}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
