@@ -536,3 +536,35 @@ async fn a_bound_token_is_refused_where_nothing_checks_its_binding() {
     let unbound = key.sign(&json!({ "sub": "a", "exp": t + 60, "cnf": {} }));
     assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(unbound)).await.status, 200);
 }
+
+#[tokio::test]
+async fn tokens_from_another_jose_library_pass() {
+    use jsonwebtoken_10 as other;
+    let http = client();
+    let t = now();
+    let claims =
+        json!({ "sub": "interop", "iat": t, "exp": t + 600, "aud": "api", "iss": "https://idp.example" });
+    let secret = b"0123456789abcdef0123456789abcdef0123456789abcdef";
+    let hs = TestKey::hmac(Algorithm::HS384, secret);
+    let es = TestKey::generate(Algorithm::ES256);
+    let ed = TestKey::generate(Algorithm::EdDSA);
+    let cases = [
+        (&hs, other::Algorithm::HS384, other::EncodingKey::from_secret(secret)),
+        (&es, other::Algorithm::ES256, other::EncodingKey::from_ec_der(&es.private_pkcs8().unwrap())),
+        (&ed, other::Algorithm::EdDSA, other::EncodingKey::from_ed_der(&ed.private_pkcs8().unwrap())),
+    ];
+    for (key, alg, encoding) in cases {
+        let base = start(
+            JwtAuth::builder()
+                .key(key.verification_key().with_kid("k1"))
+                .issuer("https://idp.example")
+                .audience("api"),
+        )
+        .await;
+        let mut header = other::Header::new(alg);
+        header.kid = Some("k1".into());
+        let token = other::encode(&header, &claims, &encoding).unwrap();
+        let ok = answer(http.get(format!("{base}/me")).bearer_auth(&token)).await;
+        assert_eq!((ok.status, ok.body["sub"].clone()), (200, json!("interop")), "{alg:?}");
+    }
+}

@@ -114,6 +114,15 @@ impl TestKey {
         }
     }
 
+    /// The private key as PKCS#8 DER (EC and Ed25519 only), for other JOSE libraries.
+    pub fn private_pkcs8(&self) -> Option<Vec<u8>> {
+        match &self.signer {
+            Signer::Ec(pair) => Some(pair.to_pkcs8v1().unwrap().as_ref().to_vec()),
+            Signer::Ed(pair) => Some(pair.to_pkcs8v1().unwrap().as_ref().to_vec()),
+            _ => None,
+        }
+    }
+
     /// The crate's verification key for this key.
     pub fn verification_key(&self) -> VerificationKey {
         match self.signer {
