@@ -59,8 +59,8 @@ impl<C: fmt::Debug> fmt::Debug for Claims<C> {
 }
 
 /// Marks a request the layer let through without a token (optional mode).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Anonymous;
+#[derive(Debug, Clone)]
+pub(crate) struct Anonymous(pub(crate) Arc<ContextPolicy>);
 
 /// The binding claims a token carries under `cnf` (RFC 7800 confirmation).
 #[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]

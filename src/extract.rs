@@ -66,13 +66,16 @@ impl IntoResponse for AuthError {
 
 /// Why there is nothing in the extensions: an anonymous request, or no layer at all.
 fn absent(parts: &Parts) -> ExtractRejection {
-    let kind = if parts.extensions.get::<Anonymous>().is_some() {
-        ErrorKind::MissingToken
-    } else {
-        tracing::error!(target: "tower_jwt_guard", path = parts.uri.path(), "extractor used on a route without JwtLayer");
-        ErrorKind::MissingLayer
-    };
-    ExtractRejection::new(AuthError::new(kind), parts, None)
+    match parts.extensions.get::<Anonymous>() {
+        Some(anonymous) => {
+            let policy = Some(Arc::clone(&anonymous.0));
+            ExtractRejection::new(AuthError::new(ErrorKind::MissingToken), parts, policy)
+        }
+        None => {
+            tracing::error!(target: "tower_jwt_guard", path = parts.uri.path(), "extractor used on a route without JwtLayer");
+            ExtractRejection::new(AuthError::new(ErrorKind::MissingLayer), parts, None)
+        }
+    }
 }
 
 impl<S, C> FromRequestParts<S> for Claims<C>

@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn anonymous_request_is_unauthenticated_not_internal() {
         let mut request = tonic::Request::new(());
-        request.extensions_mut().insert(Anonymous);
+        request.extensions_mut().insert(Anonymous(Default::default()));
         assert_eq!(request.auth_context().unwrap_err().code(), Code::Unauthenticated);
         assert_eq!(request.claims::<()>().unwrap_err().code(), Code::Unauthenticated);
     }

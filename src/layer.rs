@@ -186,7 +186,8 @@ fn admit<B, C: Send + Sync + 'static>(
             Ok(request)
         }
         Ok(None) => {
-            request.extensions_mut().insert(crate::context::Anonymous);
+            // The policy goes with it, so later refusals use the configured realm and hook.
+            request.extensions_mut().insert(crate::context::Anonymous(Arc::clone(&guard.shared.context)));
             Ok(request)
         }
         Err(error) => {

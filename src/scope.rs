@@ -182,17 +182,17 @@ fn rejection<B>(needed: &Needed, request: &Request<B>) -> Option<Response<Bytes>
     let (error, responder) = match request.extensions().get::<AuthContext>() {
         Some(context) if needed.satisfied_by(context) => return None,
         Some(context) => (needed.rejection(), context.policy().responder.clone()),
-        None if request.extensions().get::<Anonymous>().is_some() => {
-            (AuthError::new(ErrorKind::MissingToken), Responder::default())
-        }
-        None => {
-            tracing::error!(
-                target: "tower_jwt_guard",
-                path = request.uri().path(),
-                "RequireScopeLayer without JwtLayer in front of it"
-            );
-            (AuthError::new(ErrorKind::MissingLayer), Responder::default())
-        }
+        None => match request.extensions().get::<Anonymous>() {
+            Some(anonymous) => (AuthError::new(ErrorKind::MissingToken), anonymous.0.responder.clone()),
+            None => {
+                tracing::error!(
+                    target: "tower_jwt_guard",
+                    path = request.uri().path(),
+                    "RequireScopeLayer without JwtLayer in front of it"
+                );
+                (AuthError::new(ErrorKind::MissingLayer), Responder::default())
+            }
+        },
     };
     tracing::info!(
         target: "tower_jwt_guard",

@@ -284,7 +284,7 @@ async fn context_mfa_and_step_up() {
 #[tokio::test]
 async fn optional_mode_lets_anonymous_requests_through_but_not_bad_tokens() {
     let key = hs256();
-    let base = start(JwtAuth::builder().key(key.verification_key()).optional(true)).await;
+    let base = start(JwtAuth::builder().key(key.verification_key()).optional(true).realm("shop")).await;
     let http = client();
     let anonymous = answer(http.get(format!("{base}/maybe"))).await;
     assert_eq!((anonymous.status, anonymous.body.clone()), (200, json!({ "sub": null })));
@@ -295,6 +295,7 @@ async fn optional_mode_lets_anonymous_requests_through_but_not_bad_tokens() {
     // A handler that needs claims answers 401, not 500, for an anonymous request.
     let needs = answer(http.get(format!("{base}/me"))).await;
     assert_eq!((needs.status, needs.code()), (401, "MISSING_TOKEN"));
+    assert_eq!(needs.challenge.as_deref(), Some(r#"Bearer realm="shop""#), "the configured realm");
 }
 
 #[tokio::test]
