@@ -483,6 +483,13 @@ impl JwtAuthBuilder {
             return Err(err);
         }
         let algorithms = self.allowed_algorithms()?;
+        let forgets_early = self.revocation.as_ref().and_then(|store| store.retention_margin());
+        if forgets_early.is_some_and(|margin| margin.as_secs() < self.rules.leeway) {
+            return Err(ConfigError::Invalid(
+                "the revocation store forgets a revoked token before the leeway ends: \
+                 give it an expiry margin of at least the leeway",
+            ));
+        }
         self.rules.kinds.validate()?;
         if self.keys.duplicate_kid().is_some() {
             return Err(ConfigError::Invalid("two keys share a kid"));

@@ -267,3 +267,25 @@ async fn logging_out_everywhere_revokes_every_refresh_family_of_the_subject() {
     assert!(store.rotate(again.token.as_str()).await.is_ok());
     assert_eq!(store.revoke_subject("alice").await.unwrap(), 1);
 }
+
+#[test]
+fn a_leeway_longer_than_the_store_remembers_is_a_configuration_error() {
+    use std::time::Duration;
+    use tower_jwt_guard::revocation::MemoryRevocationStore;
+    use tower_jwt_guard::JwtAuth;
+    let short = MemoryRevocationStore::new().expiry_margin(Duration::from_secs(60));
+    let error = JwtAuth::builder()
+        .hmac_secret([7u8; 32])
+        .leeway(Duration::from_secs(600))
+        .revocation(short)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("leeway"), "{error}");
+    let enough = MemoryRevocationStore::new().expiry_margin(Duration::from_secs(600));
+    assert!(JwtAuth::builder()
+        .hmac_secret([7u8; 32])
+        .leeway(Duration::from_secs(600))
+        .revocation(enough)
+        .build()
+        .is_ok());
+}

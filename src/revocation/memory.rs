@@ -241,6 +241,10 @@ impl MemoryRevocationStore {
 }
 
 impl RevocationStore for MemoryRevocationStore {
+    fn retention_margin(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.inner.margin))
+    }
+
     fn check(&self, token: &TokenFacts) -> RevocationCheck {
         if !self.inner.recorded.load(Ordering::Acquire) {
             return RevocationCheck::Valid;

@@ -129,6 +129,15 @@ pub trait RevocationStore: Send + Sync + 'static {
     /// Whether the token described by `token` is revoked.
     fn check(&self, token: &TokenFacts) -> RevocationCheck;
 
+    /// How long after a token's `exp` its revocation is kept, when the store forgets entries.
+    ///
+    /// The layer accepts a token until `exp` plus its leeway, so a store that forgot sooner
+    /// would let a revoked token back in: building a configuration whose leeway is longer than
+    /// this margin fails. `None` (the default): the store keeps revocations long enough.
+    fn retention_margin(&self) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Revokes the token whose `jti` is `jti` until it expires (`expires_at`, seconds since
     /// the epoch, the token's `exp`; `u64::MAX` for a token without `exp`).
     ///
@@ -160,6 +169,10 @@ pub trait RevocationStore: Send + Sync + 'static {
 impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
     fn check(&self, token: &TokenFacts) -> RevocationCheck {
         (**self).check(token)
+    }
+
+    fn retention_margin(&self) -> Option<std::time::Duration> {
+        (**self).retention_margin()
     }
 
     fn revoke_token<'a>(

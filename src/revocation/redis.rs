@@ -318,6 +318,10 @@ impl RedisRevocationStore {
 }
 
 impl RevocationStore for RedisRevocationStore {
+    fn retention_margin(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.inner.margin))
+    }
+
     fn check(&self, token: &TokenFacts) -> RevocationCheck {
         if token.jti.is_none() && token.subject.is_none() {
             return RevocationCheck::Valid;
