@@ -152,9 +152,10 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let private = self.guard.shared.sources.token_in_query(request.uri());
         match self.guard.authenticate(request) {
             Outcome::Ready(request, decision) => match admit(&self.guard, request, decision) {
-                Ok(request) => ResponseFuture::inner(self.inner.call(request)),
+                Ok(request) => ResponseFuture::inner(self.inner.call(request), private),
                 Err(response) => ResponseFuture::rejected(response),
             },
             Outcome::Pending(check) => {
@@ -162,10 +163,23 @@ where
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
-                    kind: Kind::Authenticating { check, inner: Some(ready), guard: Arc::clone(&self.guard) },
+                    kind: Kind::Authenticating {
+                        check,
+                        inner: Some(ready),
+                        guard: Arc::clone(&self.guard),
+                        private,
+                    },
                 }
             }
         }
+    }
+}
+
+/// RFC 6750 §2.3: an answer to a request whose token was in the URI must not be stored by
+/// shared caches. A `Cache-Control` the service set itself is left as it is.
+fn mark_private<B>(response: &mut Response<B>) {
+    if let http::header::Entry::Vacant(entry) = response.headers_mut().entry(http::header::CACHE_CONTROL) {
+        entry.insert(http::HeaderValue::from_static("private"));
     }
 }
 
@@ -215,12 +229,13 @@ pin_project! {
     where
         S: Service<Request<ReqBody>>,
     {
-        Inner { #[pin] future: S::Future },
+        Inner { #[pin] future: S::Future, private: bool },
         Rejected { response: Option<Response<Bytes>> },
         Authenticating {
             check: BoxFuture<'static, (Request<ReqBody>, Decision<C>)>,
             inner: Option<S>,
             guard: Arc<Guard<C>>,
+            private: bool,
         },
     }
 }
@@ -229,8 +244,8 @@ impl<S, ReqBody, C> ResponseFuture<S, ReqBody, C>
 where
     S: Service<Request<ReqBody>>,
 {
-    fn inner(future: S::Future) -> Self {
-        ResponseFuture { kind: Kind::Inner { future } }
+    fn inner(future: S::Future, private: bool) -> Self {
+        ResponseFuture { kind: Kind::Inner { future, private } }
     }
 
     fn rejected(response: Response<Bytes>) -> Self {
@@ -262,19 +277,25 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let next = match self.as_mut().project().kind.project() {
-                KindProj::Inner { future } => {
-                    return future.poll(cx).map_ok(|response| response.map(JwtBody::inner));
+                KindProj::Inner { future, private } => {
+                    let private = *private;
+                    return future.poll(cx).map_ok(|mut response| {
+                        if private {
+                            mark_private(&mut response);
+                        }
+                        response.map(JwtBody::inner)
+                    });
                 }
                 KindProj::Rejected { response } => {
                     let response = response.take().expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(response.map(JwtBody::full)));
                 }
-                KindProj::Authenticating { check, inner, guard } => {
+                KindProj::Authenticating { check, inner, guard, private } => {
                     let (request, decision) = ready!(check.as_mut().poll(cx));
                     match admit(guard, request, decision) {
                         Ok(request) => {
                             let mut service = inner.take().expect("ResponseFuture polled after completion");
-                            Kind::Inner { future: service.call(request) }
+                            Kind::Inner { future: service.call(request), private: *private }
                         }
                         Err(response) => Kind::Rejected { response: Some(response) },
                     }

@@ -87,6 +87,17 @@ impl TokenSources {
     }
 }
 
+impl TokenSources {
+    /// Whether the request carries a token in a configured query parameter: its answer must
+    /// then not be cached by shared caches (RFC 6750 §2.3, `Cache-Control: private`).
+    pub(crate) fn token_in_query(&self, uri: &Uri) -> bool {
+        self.sources.iter().any(|source| match source {
+            TokenSource::Query(name) => matches!(query(uri, name, usize::MAX), Ok(Some(_)) | Err(_)),
+            _ => false,
+        })
+    }
+}
+
 fn invalid_request(message: &'static str) -> AuthError {
     AuthError::with_message(ErrorKind::InvalidRequest, message)
 }
