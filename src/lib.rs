@@ -51,6 +51,9 @@
 //! 5. the layer ([`JwtLayer`]) inserts [`Claims<C>`] and [`AuthContext`] into the request's
 //!    extensions and calls the inner service.
 //!
+//! `pipeline.rs` runs steps 1 to 4 in that order, synchronously unless a key must be fetched or
+//! the revocation store must ask a remote server.
+//!
 //! Every refusal is one [`AuthError`] with a stable [`code`](ErrorKind::code), rendered as an
 //! RFC 6750 answer for HTTP or a trailers-only status for gRPC ([`rejection`]).
 //!
