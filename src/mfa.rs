@@ -9,6 +9,13 @@ use crate::error::AuthError;
 const SECOND_FACTORS: &[&str] =
     &["mfa", "otp", "hwk", "swk", "sms", "tel", "sc", "pop", "fpt", "face", "iris", "retina", "vbm"];
 
+/// RFC 8176 methods by factor class: something known, something held, something the user is.
+const FACTOR_CLASSES: [&[&str]; 3] = [
+    &["pwd", "pin", "kba"],
+    &["otp", "hwk", "swk", "sms", "tel", "sc", "pop"],
+    &["fpt", "face", "iris", "retina", "vbm"],
+];
+
 /// When a token counts as multi-factor authenticated.
 ///
 /// A token satisfies the policy when any of these holds, and (when a maximum age is set)
@@ -29,13 +36,19 @@ const SECOND_FACTORS: &[&str] =
 #[derive(Debug, Clone)]
 pub struct MfaPolicy {
     accept_mfa_verified: bool,
+    two_factor_classes: bool,
     acr: Vec<String>,
     max_auth_age: Option<Duration>,
 }
 
 impl Default for MfaPolicy {
     fn default() -> Self {
-        MfaPolicy { accept_mfa_verified: true, acr: Vec::new(), max_auth_age: None }
+        MfaPolicy {
+            accept_mfa_verified: true,
+            two_factor_classes: false,
+            acr: Vec::new(),
+            max_auth_age: None,
+        }
     }
 }
 
@@ -62,6 +75,26 @@ impl MfaPolicy {
         self
     }
 
+    /// Read `amr` strictly: it must say `mfa`, or name methods of two different factor classes
+    /// (something known: `pwd`, `pin`, `kba`; something held: `otp`, `hwk`, `swk`, `sms`,
+    /// `tel`, `sc`, `pop`; something the user is: `fpt`, `face`, `iris`, `retina`, `vbm`).
+    /// By default one second-factor method is enough (an OTP-only login then counts as MFA).
+    ///
+    /// ```
+    /// use tower_jwt_guard::{MfaPolicy, TokenFacts};
+    ///
+    /// let strict = MfaPolicy::default().require_two_factor_classes(true);
+    /// let mut facts = TokenFacts::default();
+    /// facts.amr = vec!["otp".into()];
+    /// assert!(!strict.is_satisfied(&facts, 0));
+    /// facts.amr = vec!["pwd".into(), "otp".into()];
+    /// assert!(strict.is_satisfied(&facts, 0));
+    /// ```
+    pub fn require_two_factor_classes(mut self, strict: bool) -> Self {
+        self.two_factor_classes = strict;
+        self
+    }
+
     /// The space-separated `acr_values` of the step-up challenge, if any are configured.
     pub fn acr_values(&self) -> Option<String> {
         (!self.acr.is_empty()).then(|| self.acr.join(" "))
@@ -70,13 +103,24 @@ impl MfaPolicy {
     /// Whether `facts` satisfy the policy at `now` (seconds since the epoch).
     pub fn is_satisfied(&self, facts: &TokenFacts, now: u64) -> bool {
         let factor = (self.accept_mfa_verified && facts.mfa_verified == Some(true))
-            || facts.amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))
+            || self.amr_satisfies(&facts.amr)
             || facts.acr.as_ref().is_some_and(|acr| self.acr.iter().any(|a| a == acr));
         let recent = match self.max_auth_age {
             None => true,
             Some(age) => facts.auth_time.is_some_and(|t| now <= t.saturating_add(age.as_secs())),
         };
         factor && recent
+    }
+
+    fn amr_satisfies(&self, amr: &[String]) -> bool {
+        if !self.two_factor_classes {
+            return amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()));
+        }
+        if amr.iter().any(|m| m == "mfa") {
+            return true;
+        }
+        let classes = FACTOR_CLASSES.iter().filter(|class| amr.iter().any(|m| class.contains(&m.as_str())));
+        classes.count() >= 2
     }
 
     /// The RFC 9470 step-up rejection for this policy.
@@ -91,6 +135,25 @@ mod tests {
 
     fn facts() -> TokenFacts {
         TokenFacts::default()
+    }
+
+    #[test]
+    fn strict_amr_needs_two_factor_classes() {
+        let strict = MfaPolicy::default().require_two_factor_classes(true);
+        let mut f = facts();
+        for (amr, expected) in [
+            (vec!["otp"], false),
+            (vec!["otp", "sms"], false),
+            (vec!["pwd", "pin"], false),
+            (vec!["pwd", "fpt"], true),
+            (vec!["hwk", "face"], true),
+            (vec!["mfa"], true),
+        ] {
+            f.amr = amr.iter().map(|m| m.to_string()).collect();
+            assert_eq!(strict.is_satisfied(&f, 0), expected, "{amr:?}");
+        }
+        f.amr = vec!["otp".into()];
+        assert!(MfaPolicy::default().is_satisfied(&f, 0), "the default takes one second factor");
     }
 
     #[test]
