@@ -8,10 +8,49 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::Response;
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 
 use crate::body::JwtBody;
+use crate::context::{Anonymous, AuthContext};
+use crate::error::{AuthError, ErrorKind};
+use crate::rejection::{Protocol, Responder};
+
+/// What a check after the [`JwtLayer`](crate::JwtLayer) works on: the verified token's context,
+/// or the refusal when there is none — `MISSING_TOKEN` for an anonymous request (optional mode),
+/// `MISSING_LAYER` when no `JwtLayer` runs in front of `layer`.
+pub(crate) fn verified_context<'r, B>(
+    request: &'r Request<B>,
+    layer: &'static str,
+) -> Result<&'r AuthContext, (AuthError, Responder)> {
+    if let Some(context) = request.extensions().get::<AuthContext>() {
+        return Ok(context);
+    }
+    match request.extensions().get::<Anonymous>() {
+        Some(anonymous) => Err((AuthError::new(ErrorKind::MissingToken), anonymous.0.responder.clone())),
+        None => {
+            tracing::error!(
+                target: "tower_jwt_guard",
+                path = request.uri().path(),
+                "{layer} without JwtLayer in front of it"
+            );
+            Err((AuthError::new(ErrorKind::MissingLayer), Responder::default()))
+        }
+    }
+}
+
+/// Logs a check's refusal and renders it in the request's protocol.
+pub(crate) fn refuse<B>(request: &Request<B>, error: &AuthError, responder: &Responder) -> Response<Bytes> {
+    tracing::info!(
+        target: "tower_jwt_guard",
+        code = error.code(),
+        reason = %error,
+        method = %request.method(),
+        path = request.uri().path(),
+        "request rejected"
+    );
+    responder.respond(error, Protocol::of_request(request))
+}
 
 pin_project! {
     /// The inner service's future, or the response of a rejection (a check that failed).

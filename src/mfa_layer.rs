@@ -17,9 +17,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::JwtBody;
-use crate::context::{Anonymous, AuthContext};
-use crate::error::{AuthError, ErrorKind};
-use crate::rejection::{Protocol, Responder};
+use crate::check_future;
 
 /// Which requests need a second factor.
 enum Scope {
@@ -191,34 +189,12 @@ where
 
 /// `None` when the request's token satisfies the MFA policy, the rejection's response otherwise.
 fn rejection<B>(request: &Request<B>) -> Option<Response<Bytes>> {
-    let protocol = Protocol::of_request(request);
-    let (error, responder) = match request.extensions().get::<AuthContext>() {
-        Some(context) if context.mfa_satisfied() => return None,
-        Some(context) => {
-            let policy = context.policy();
-            (policy.mfa.challenge(), policy.responder.clone())
-        }
-        None => match request.extensions().get::<Anonymous>() {
-            Some(anonymous) => (AuthError::new(ErrorKind::MissingToken), anonymous.0.responder.clone()),
-            None => {
-                tracing::error!(
-                    target: "tower_jwt_guard",
-                    path = request.uri().path(),
-                    "RequireMfaLayer without JwtLayer in front of it"
-                );
-                (AuthError::new(ErrorKind::MissingLayer), Responder::default())
-            }
-        },
+    let (error, responder) = match check_future::verified_context(request, "RequireMfaLayer") {
+        Ok(context) if context.mfa_satisfied() => return None,
+        Ok(context) => (context.policy().mfa.challenge(), context.policy().responder.clone()),
+        Err(refusal) => refusal,
     };
-    tracing::info!(
-        target: "tower_jwt_guard",
-        code = error.code(),
-        reason = %error,
-        method = %request.method(),
-        path = request.uri().path(),
-        "request rejected"
-    );
-    Some(responder.respond(&error, protocol))
+    Some(check_future::refuse(request, &error, &responder))
 }
 
 /// The future of [`RequireMfaService`]: the inner service's future or a rejection.

@@ -19,9 +19,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::body::JwtBody;
-use crate::context::{Anonymous, AuthContext};
-use crate::error::{AuthError, ErrorKind};
-use crate::rejection::{Protocol, Responder};
+use crate::check_future;
+use crate::context::AuthContext;
+use crate::error::AuthError;
 
 /// Which scopes a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,29 +179,12 @@ where
 
 /// `None` when the request's token has the scopes, the rejection's response otherwise.
 fn rejection<B>(needed: &Needed, request: &Request<B>) -> Option<Response<Bytes>> {
-    let (error, responder) = match request.extensions().get::<AuthContext>() {
-        Some(context) if needed.satisfied_by(context) => return None,
-        Some(context) => (needed.rejection(), context.policy().responder.clone()),
-        None => match request.extensions().get::<Anonymous>() {
-            Some(anonymous) => (AuthError::new(ErrorKind::MissingToken), anonymous.0.responder.clone()),
-            None => {
-                tracing::error!(
-                    target: "tower_jwt_guard",
-                    path = request.uri().path(),
-                    "RequireScopeLayer without JwtLayer in front of it"
-                );
-                (AuthError::new(ErrorKind::MissingLayer), Responder::default())
-            }
-        },
+    let (error, responder) = match check_future::verified_context(request, "RequireScopeLayer") {
+        Ok(context) if needed.satisfied_by(context) => return None,
+        Ok(context) => (needed.rejection(), context.policy().responder.clone()),
+        Err(refusal) => refusal,
     };
-    tracing::info!(
-        target: "tower_jwt_guard",
-        code = error.code(),
-        method = %request.method(),
-        path = request.uri().path(),
-        "request rejected"
-    );
-    Some(responder.respond(&error, Protocol::of_request(request)))
+    Some(check_future::refuse(request, &error, &responder))
 }
 
 /// The future of [`RequireScopeService`]: the inner service's future or a rejection.

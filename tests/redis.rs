@@ -10,40 +10,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use common::redis_server::{unique_prefix, Redis};
 use common::{
-    eventually, get as http_get, now, post as http_post, serve, token, token_issued_at, Answer, User,
+    eventually, get as http_get, logout, logout_everywhere, me, now, post as http_post, serve, token,
+    token_issued_at, Answer, User,
 };
 use redis::AsyncCommands as _;
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::{RedisRevocationStore, RevocationError, RevocationStore};
-use tower_jwt_guard::{AuthContext, Claims, JwtAuth};
+use tower_jwt_guard::JwtAuth;
 
 const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn me(Claims(user): Claims<User>) -> String {
-    user.sub.clone()
-}
-
-async fn logout(State(store): State<RedisRevocationStore>, ctx: AuthContext) -> StatusCode {
-    let (Some(jti), Some(exp)) = (ctx.jti(), ctx.expires_at) else { return StatusCode::BAD_REQUEST };
-    match store.revoke_token(jti, exp).await {
-        Ok(()) => StatusCode::NO_CONTENT,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-async fn logout_everywhere(State(store): State<RedisRevocationStore>, ctx: AuthContext) -> StatusCode {
-    let Some(subject) = ctx.subject() else { return StatusCode::BAD_REQUEST };
-    match store.revoke_subject(subject, now()).await {
-        Ok(()) => StatusCode::NO_CONTENT,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
 
 fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
     RedisRevocationStore::builder(url)
@@ -63,8 +42,8 @@ async fn instance(store: &RedisRevocationStore) -> SocketAddr {
     let auth = JwtAuth::builder().hmac_secret(common::SECRET).revocation(store.clone()).build().unwrap();
     let app = Router::new()
         .route("/me", get(me))
-        .route("/logout", post(logout))
-        .route("/logout-everywhere", post(logout_everywhere))
+        .route("/logout", post(logout::<RedisRevocationStore>))
+        .route("/logout-everywhere", post(logout_everywhere::<RedisRevocationStore>))
         .route_layer(auth.layer::<User>())
         .with_state(store.clone());
     serve(app).await

@@ -6,38 +6,17 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
-use common::{eventually, get as http_get, now, post as http_post, serve, token, token_issued_at, User};
+use common::{
+    eventually, get as http_get, logout, logout_everywhere, me, now, post as http_post, serve, token,
+    token_issued_at, User,
+};
 use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshPolicy, RefreshStore};
 use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationCheck, RevocationError, RevocationStore};
-use tower_jwt_guard::{AuthContext, Claims, JwtAuth, TokenFacts};
+use tower_jwt_guard::{JwtAuth, TokenFacts};
 
 type Store = Arc<dyn RevocationStore>;
-
-async fn me(Claims(user): Claims<User>) -> String {
-    user.sub.clone()
-}
-
-/// Logout: revokes the presented access token until it expires.
-async fn logout(State(store): State<Store>, ctx: AuthContext) -> StatusCode {
-    let (Some(jti), Some(exp)) = (ctx.jti(), ctx.expires_at) else { return StatusCode::BAD_REQUEST };
-    match store.revoke_token(jti, exp).await {
-        Ok(()) => StatusCode::NO_CONTENT,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
-
-/// Log out everywhere: every token of the subject issued up to now.
-async fn logout_everywhere(State(store): State<Store>, ctx: AuthContext) -> StatusCode {
-    let Some(subject) = ctx.subject() else { return StatusCode::BAD_REQUEST };
-    match store.revoke_subject(subject, now()).await {
-        Ok(()) => StatusCode::NO_CONTENT,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-    }
-}
 
 /// An app whose layer consults `store`.
 async fn app_with(store: Store, fail_open: bool) -> std::net::SocketAddr {
@@ -49,8 +28,8 @@ async fn app_with(store: Store, fail_open: bool) -> std::net::SocketAddr {
         .unwrap();
     let app = Router::new()
         .route("/me", get(me))
-        .route("/logout", post(logout))
-        .route("/logout-everywhere", post(logout_everywhere))
+        .route("/logout", post(logout::<Store>))
+        .route("/logout-everywhere", post(logout_everywhere::<Store>))
         .route_layer(auth.layer::<User>())
         .with_state(store);
     serve(app).await

@@ -283,9 +283,8 @@ impl RevocationStore for MemoryRevocationStore {
         subject: &'a str,
         issued_at_or_before: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
-        let keep_until = issued_at_or_before
-            .saturating_add(self.inner.subject_retention)
-            .saturating_add(self.inner.margin);
+        let keep_until =
+            super::subject_kept_until(issued_at_or_before, self.inner.subject_retention, self.inner.margin);
         let entry = Entry { keep_until, cutoff: issued_at_or_before };
         let result = self.record(&self.inner.subjects, subject, entry);
         Box::pin(async move { result })

@@ -165,6 +165,12 @@ pub trait RevocationStore: Send + Sync + 'static {
     }
 }
 
+/// Until when (seconds since the epoch) a store keeps "every token of a subject issued at or
+/// before `cutoff`": its retention, plus the margin that covers the layer's leeway.
+pub(crate) fn subject_kept_until(cutoff: u64, retention: u64, margin: u64) -> u64 {
+    cutoff.saturating_add(retention).saturating_add(margin)
+}
+
 /// Stores are shared between the layer and the handlers that revoke: an `Arc` of a store is a store.
 impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
     fn check(&self, token: &TokenFacts) -> RevocationCheck {

@@ -364,9 +364,8 @@ impl RevocationStore for RedisRevocationStore {
         subject: &'a str,
         issued_at_or_before: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
-        let keep_until = issued_at_or_before
-            .saturating_add(self.inner.subject_retention)
-            .saturating_add(self.inner.margin);
+        let keep_until =
+            super::subject_kept_until(issued_at_or_before, self.inner.subject_retention, self.inner.margin);
         Box::pin(self.record(
             self.subject_key(subject),
             issued_at_or_before,

@@ -9,10 +9,39 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower_jwt_guard::issue::{MintedToken, SigningKey, TokenIssuer};
-use tower_jwt_guard::Algorithm;
+use tower_jwt_guard::revocation::RevocationStore;
+use tower_jwt_guard::{Algorithm, AuthContext, Claims};
+
+/// `GET /me`: the subject of the verified token.
+pub async fn me(Claims(user): Claims<User>) -> String {
+    user.sub.clone()
+}
+
+/// Logout: revokes the presented access token until it expires.
+pub async fn logout<S: RevocationStore + Clone>(State(store): State<S>, ctx: AuthContext) -> StatusCode {
+    let (Some(jti), Some(exp)) = (ctx.jti(), ctx.expires_at) else { return StatusCode::BAD_REQUEST };
+    match store.revoke_token(jti, exp).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Log out everywhere: every token of the subject issued up to now.
+pub async fn logout_everywhere<S: RevocationStore + Clone>(
+    State(store): State<S>,
+    ctx: AuthContext,
+) -> StatusCode {
+    let Some(subject) = ctx.subject() else { return StatusCode::BAD_REQUEST };
+    match store.revoke_subject(subject, now()).await {
+        Ok(()) => StatusCode::NO_CONTENT,
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
 
 pub const SECRET: &[u8; 32] = b"an HS256 test secret, 32 bytes!!";
 

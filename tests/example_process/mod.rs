@@ -103,18 +103,25 @@ pub struct Example {
     pub banner: String,
 }
 
+/// The command that runs example `name` (built first) with the caller's configuration cleared,
+/// then `env` (a server listens on an ephemeral port unless `env` says otherwise).
+fn command(name: &str, env: &[(&str, &str)]) -> (Command, PathBuf) {
+    let program = build(&[name]).join(name);
+    let mut command = Command::new(&program);
+    for name in CONFIGURATION {
+        command.env_remove(name);
+    }
+    command.env("BIND", "127.0.0.1:0");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    (command, program)
+}
+
 impl Example {
     /// Builds and starts `name` with `env` (plus `BIND=127.0.0.1:0`) and waits for its banner.
     pub fn start(name: &str, env: &[(&str, &str)]) -> Example {
-        let program = build(&[name]).join(name);
-        let mut command = Command::new(&program);
-        for name in CONFIGURATION {
-            command.env_remove(name);
-        }
-        command.env("BIND", "127.0.0.1:0");
-        for (key, value) in env {
-            command.env(key, value);
-        }
+        let (mut command, program) = command(name, env);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -169,30 +176,15 @@ impl Drop for Example {
 
 /// Runs the example program `name` to completion with `args` and `env`.
 pub fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let program = build(&[name]).join(name);
-    let mut command = Command::new(&program);
+    let (mut command, program) = command(name, env);
     command.args(args);
-    for name in CONFIGURATION {
-        command.env_remove(name);
-    }
-    for (key, value) in env {
-        command.env(key, value);
-    }
     command.output().unwrap_or_else(|err| panic!("cannot run {}: {err}", program.display()))
 }
 
 /// Starts the example server `name` with `env` and waits (bounded) for it to exit on its own,
 /// as it must on bad configuration; a server still running after the wait is killed and reported.
 pub fn expect_exit(name: &str, env: &[(&str, &str)]) -> Output {
-    let program = build(&[name]).join(name);
-    let mut command = Command::new(&program);
-    for name in CONFIGURATION {
-        command.env_remove(name);
-    }
-    command.env("BIND", "127.0.0.1:0");
-    for (key, value) in env {
-        command.env(key, value);
-    }
+    let (mut command, program) = command(name, env);
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
