@@ -193,25 +193,7 @@ async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
     let prefix = unique_prefix("race");
     let stores = [refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix)];
     let login = stores[0].issue("alice").await.unwrap();
-    let start = Arc::new(tokio::sync::Barrier::new(16));
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let (store, start, token) = (stores[i % 2].clone(), Arc::clone(&start), login.token.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                store.rotate(token.as_str()).await
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(rotated) => winners.push(rotated),
-            Err(err) => {
-                assert!(matches!(err, RefreshError::Reused { .. } | RefreshError::Revoked), "{err:?}")
-            }
-        }
-    }
+    let winners = common::race_rotations(&stores, login.token.as_str()).await;
     assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
     assert_eq!(stores[1].rotate(winners[0].token.as_str()).await.unwrap_err(), RefreshError::Revoked);
 }

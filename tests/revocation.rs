@@ -174,25 +174,7 @@ async fn an_expired_refresh_token_is_refused() {
 async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
     let store = MemoryRefreshStore::new();
     let login = store.issue("alice").await.unwrap();
-    let start = Arc::new(tokio::sync::Barrier::new(16));
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (store, start, token) = (store.clone(), Arc::clone(&start), login.token.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                store.rotate(token.as_str()).await
-            })
-        })
-        .collect();
-    let mut winners = Vec::new();
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(rotated) => winners.push(rotated),
-            Err(err) => {
-                assert!(matches!(err, RefreshError::Reused { .. } | RefreshError::Revoked), "{err:?}")
-            }
-        }
-    }
+    let winners = common::race_rotations(std::slice::from_ref(&store), login.token.as_str()).await;
     assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
     // The losers were replays: the family, with the winner's token, is revoked.
     assert_eq!(store.rotate(winners[0].token.as_str()).await.unwrap_err(), RefreshError::Revoked);

@@ -14,6 +14,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower_jwt_guard::issue::{MintedToken, SigningKey, TokenIssuer};
+use tower_jwt_guard::refresh::{IssuedRefresh, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::RevocationStore;
 use tower_jwt_guard::{Algorithm, AuthContext, Claims};
 
@@ -41,6 +42,34 @@ pub async fn logout_everywhere<S: RevocationStore + Clone>(
         Ok(()) => StatusCode::NO_CONTENT,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
+}
+
+/// Presents `token` for rotation from 16 tasks released at once, spread over `stores` (the
+/// "instances"), and returns the rotations that won; every loser must be refused as a replay.
+pub async fn race_rotations<S>(stores: &[S], token: &str) -> Vec<IssuedRefresh>
+where
+    S: RefreshStore + Clone + 'static,
+{
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, start, token) = (stores[i % stores.len()].clone(), start.clone(), token.to_string());
+            tokio::spawn(async move {
+                start.wait().await;
+                store.rotate(token.as_str()).await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(rotated) => winners.push(rotated),
+            Err(err) => {
+                assert!(matches!(err, RefreshError::Reused { .. } | RefreshError::Revoked), "{err:?}")
+            }
+        }
+    }
+    winners
 }
 
 pub const SECRET: &[u8; 32] = b"an HS256 test secret, 32 bytes!!";
