@@ -1,6 +1,6 @@
-//! [`CheckFuture`]: the future of the layers that check a request the [`JwtLayer`](crate::JwtLayer)
-//! already let through ([`RequireMfaLayer`](crate::RequireMfaLayer),
-//! [`RequireScopeLayer`](crate::RequireScopeLayer)): the inner service's future, or a rejection.
+//! The checks that run after the [`JwtLayer`](crate::JwtLayer) let a request through
+//! ([`RequireMfaLayer`](crate::RequireMfaLayer), [`RequireScopeLayer`](crate::RequireScopeLayer)):
+//! the verified context they read, their one refusal path, and [`CheckFuture`], their future.
 
 use std::fmt;
 use std::future::Future;
@@ -56,10 +56,18 @@ pin_project! {
     /// The inner service's future, or the response of a rejection (a check that failed).
     ///
     /// ```
-    /// use tower_jwt_guard::CheckFuture;
+    /// use tower::{service_fn, Layer, ServiceExt};
+    /// use tower_jwt_guard::RequireMfaLayer;
     ///
-    /// // The type checking layers name as their `Service::Future`.
-    /// fn _named<F>(_: CheckFuture<F>) {}
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let inner = service_fn(|_: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("ok")))
+    /// });
+    /// // Without a JwtLayer in front, the check refuses: its CheckFuture yields the refusal.
+    /// let service = RequireMfaLayer::new().layer(inner);
+    /// let response = service.oneshot(http::Request::new(String::new())).await.unwrap();
+    /// assert_eq!(response.status(), 500);
+    /// # }
     /// ```
     pub struct CheckFuture<F> {
         #[pin]
