@@ -8,6 +8,7 @@ use crate::context::TokenFacts;
 use crate::error::{AuthError, ErrorKind};
 use crate::issue::{SigningKey, TokenIssuer, TokenIssuerBuilder};
 use crate::verify::RequiredClaim;
+use crate::verify::{audience_accepted, issuer_accepted};
 
 /// One kind of token (a profile): a name, its explicit `typ`, and what a token of that kind
 /// must carry. Kinds cannot be confused with one another.
@@ -212,15 +213,10 @@ impl TokenKind {
         accept_any_audience: bool,
     ) -> Result<(), AuthError> {
         let refused = |message: &'static str| AuthError::with_message(ErrorKind::InvalidToken, message);
-        if self.audiences.is_empty() {
-            // RFC 7519 §4.1.3, as for a layer without kinds.
-            if !facts.audience.is_empty() && !accept_any_audience {
-                return Err(refused("the token is meant for another audience"));
-            }
-        } else if !facts.audience.iter().any(|aud| self.audiences.contains(aud)) {
+        if !audience_accepted(&self.audiences, facts, accept_any_audience) {
             return Err(refused("the token's audience is not accepted for its kind"));
         }
-        if !self.issuers.is_empty() && !facts.issuer.as_ref().is_some_and(|iss| self.issuers.contains(iss)) {
+        if !issuer_accepted(&self.issuers, facts) {
             return Err(refused("the token's issuer is not accepted for its kind"));
         }
         if let Some(claim) = self.required.iter().find(|claim| !claim.is_present(facts)) {

@@ -24,9 +24,9 @@ mod rules;
 pub use cache::CacheStats;
 pub(crate) use cache::TokenCache;
 pub(crate) use compact::{Compact, JoseHeader};
-pub(crate) use rules::same_media_type;
 pub(crate) use rules::ClaimRules;
 pub use rules::RequiredClaim;
+pub(crate) use rules::{audience_accepted, issuer_accepted, same_media_type};
 
 use compact::{decode, malformed, MAX_SIGNATURE_LEN};
 pub(crate) use header_cache::HeaderCache;

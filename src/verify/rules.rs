@@ -107,16 +107,12 @@ impl ClaimRules {
                 ));
             }
         }
-        if !self.issuers.is_empty() && !facts.issuer.as_ref().is_some_and(|iss| self.issuers.contains(iss)) {
+        if !issuer_accepted(&self.issuers, facts) {
             return Err(invalid("the token's issuer is not accepted"));
         }
-        if self.audiences.is_empty() {
-            // RFC 7519 §4.1.3: a service that has no audience cannot be the one a token names.
-            // (With token kinds, each kind's audiences decide: see `TokenKind::check`.)
-            if !facts.audience.is_empty() && !self.accept_any_audience && self.kinds.is_empty() {
-                return Err(invalid("the token is meant for another audience"));
-            }
-        } else if !facts.audience.iter().any(|aud| self.audiences.contains(aud)) {
+        // With token kinds and no global audience, each kind's audiences decide (`TokenKind::check`).
+        let kinds_decide = self.audiences.is_empty() && !self.kinds.is_empty();
+        if !kinds_decide && !audience_accepted(&self.audiences, facts, self.accept_any_audience) {
             return Err(invalid("the token's audience is not accepted"));
         }
         if let Some(expected) = &self.token_type {
@@ -161,6 +157,24 @@ impl ClaimRules {
         }
         Ok(())
     }
+}
+
+/// The audience rule, for the layer and for each token kind: a token is accepted when one of
+/// its `aud` values is among `accepted`. With nothing accepted, a token that names an audience
+/// is refused (RFC 7519 §4.1.3: a service that has no audience cannot be the one a token
+/// names), unless the configuration explicitly accepts any audience.
+pub(crate) fn audience_accepted(accepted: &[String], facts: &TokenFacts, accept_any: bool) -> bool {
+    if accepted.is_empty() {
+        facts.audience.is_empty() || accept_any
+    } else {
+        facts.audience.iter().any(|aud| accepted.contains(aud))
+    }
+}
+
+/// The issuer rule, for the layer and for each token kind: no configured issuer accepts any
+/// (or none); otherwise `iss` must be one of them.
+pub(crate) fn issuer_accepted(accepted: &[String], facts: &TokenFacts) -> bool {
+    accepted.is_empty() || facts.issuer.as_ref().is_some_and(|iss| accepted.contains(iss))
 }
 
 /// RFC 7515 §4.1.9: `typ` compares case-insensitively, and `application/` may be omitted.
@@ -233,5 +247,20 @@ mod tests {
         f.token_type = Some("JWT".into());
         assert!(rules.check_static(&f).is_err());
         assert!(ClaimRules::default().check_static(&facts(None, None, None)).is_err(), "exp required");
+    }
+
+    #[test]
+    fn one_audience_rule_for_the_layer_and_every_kind() {
+        let named = TokenFacts { audience: vec!["api".into()], ..TokenFacts::default() };
+        let unnamed = TokenFacts::default();
+        // Nothing configured: a token naming an audience is not for this service...
+        assert!(!audience_accepted(&[], &named, false));
+        assert!(audience_accepted(&[], &unnamed, false));
+        // ...unless any audience is accepted on purpose.
+        assert!(audience_accepted(&[], &named, true));
+        // Configured: one match is enough, none is a refusal, even with accept_any.
+        assert!(audience_accepted(&["other".into(), "api".into()], &named, false));
+        assert!(!audience_accepted(&["other".into()], &named, true));
+        assert!(!audience_accepted(&["api".into()], &unnamed, false));
     }
 }
