@@ -18,12 +18,10 @@ mod routers;
 
 use std::hint::black_box;
 
-use axum::routing::get;
-use axum::Router;
 use http::HeaderValue;
 use routers::{
-    axum_jwt_auth_peer, bare, bound_router_and_bearer, guard_router, jwt_authorizer_peer, key_and_bearer,
-    request, ALGORITHMS,
+    axum_jwt_auth_peer, bare_router, bound_router_and_bearer, guard_router, jwt_authorizer_peer,
+    key_and_bearer, request, ALGORITHMS,
 };
 use tower::ServiceExt as _;
 use tower_jwt_guard::Algorithm;
@@ -56,7 +54,7 @@ fn run(variant: &str, alg: Algorithm, n: u32) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (key, bearer) = key_and_bearer(alg);
     match variant {
-        "bare" => serve_requests(&runtime, &Router::new().route("/me", get(bare)), &bearer, n),
+        "bare" => serve_requests(&runtime, &bare_router(), &bearer, n),
         "cached" => {
             let router = guard_router(&key, true);
             // The first request fills the cache; it is not what is measured.

@@ -10,12 +10,10 @@ mod routers;
 
 use std::time::Duration;
 
-use axum::routing::get;
-use axum::Router;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use routers::{
-    axum_jwt_auth_peer, bare, bound_router_and_bearer, guard_router, jwt_authorizer_peer, key_and_bearer,
-    request, ALGORITHMS,
+    axum_jwt_auth_peer, bare_router, bound_router_and_bearer, guard_router, jwt_authorizer_peer,
+    key_and_bearer, request, ALGORITHMS,
 };
 use tower::ServiceExt as _;
 
@@ -26,7 +24,7 @@ fn overhead(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("{alg:?}"));
         group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
 
-        let bare_router = Router::new().route("/me", get(bare));
+        let bare_router = bare_router();
         let cached = guard_router(&key, true);
         let uncached = guard_router(&key, false);
         let authorizer = runtime.block_on(jwt_authorizer_peer::router(&key));

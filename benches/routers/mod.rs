@@ -69,7 +69,15 @@ pub fn bound_router_and_bearer(key: &TestKey) -> (Router, HeaderValue) {
     token_claims["cnf"] = payload["cnf"].clone();
     token_claims["jti"] = "bench-jti".into();
     let bearer = HeaderValue::from_str(&format!("Bearer {}", key.sign(&token_claims))).unwrap();
-    (Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>()), bearer)
+    (Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>()).with_state(()), bearer)
+}
+
+/// A route with no authentication: the baseline.
+///
+/// Every router here is finished with `with_state(())`, as `axum::serve` does through
+/// `into_make_service`: routes and route layers are then built once, not on every request.
+pub fn bare_router() -> Router {
+    Router::new().route("/me", get(bare)).with_state(())
 }
 
 pub async fn bare() -> &'static str {
@@ -86,7 +94,7 @@ pub fn guard_router(key: &TestKey, cache: bool) -> Router {
         builder = builder.cache_capacity(0);
     }
     let auth = builder.build().unwrap();
-    Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>())
+    Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>()).with_state(())
 }
 
 /// jwt-authorizer (axum 0.7, jsonwebtoken 9 on ring).
@@ -112,6 +120,7 @@ pub mod jwt_authorizer_peer {
         axum_07::Router::new()
             .route("/me", axum_07::routing::get(handler))
             .layer(vec![authorizer].into_layer())
+            .with_state(())
     }
 }
 
