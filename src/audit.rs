@@ -261,6 +261,11 @@ impl Audit {
             _ => &self.accepted,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        // The event is built only for someone who reads it (a hook, or a subscriber that
+        // records this level): an accepted request is usually nobody's business.
+        if self.hook.is_none() && !is_logged(outcome) {
+            return;
+        }
         let event = AuditEvent {
             outcome,
             code: match (outcome, error) {
@@ -279,6 +284,16 @@ impl Audit {
         emit(&event);
         if let Some(hook) = &self.hook {
             hook(&event);
+        }
+    }
+}
+
+/// Whether a `tracing` subscriber records the event of `outcome` (levels as in [`emit`]).
+fn is_logged(outcome: AuditOutcome) -> bool {
+    match outcome {
+        AuditOutcome::Rejected => tracing::enabled!(target: "tower_jwt_guard::audit", tracing::Level::INFO),
+        AuditOutcome::Accepted | AuditOutcome::Anonymous => {
+            tracing::enabled!(target: "tower_jwt_guard::audit", tracing::Level::DEBUG)
         }
     }
 }
