@@ -27,11 +27,10 @@ pub fn extract<'r>(
     headers: &'r HeaderMap,
     uri: &'r Uri,
 ) -> Result<Option<&'r str>, AuthError> {
-    let token = auth.shared.sources.extract(headers, uri)?;
-    if let Some(token) = token {
-        crate::source::check_charset(token)?;
+    match auth.shared.sources.extract(headers, uri)? {
+        Some(token) => crate::source::check_charset(token).map(Some),
+        None => Ok(None),
     }
-    Ok(token)
 }
 
 /// The JOSE header parser, on decoded header bytes.

@@ -66,9 +66,10 @@ where
             return self.after_verify(request, verified, now);
         }
         // The end of step 1, for tokens the cache does not know.
-        if let Err(err) = source::check_charset(token) {
-            return Outcome::Ready(request, Err(err));
-        }
+        let token = match source::check_charset(token) {
+            Ok(token) => token,
+            Err(err) => return Outcome::Ready(request, Err(err)),
+        };
         match self.shared.verifier.verify::<C>(token) {
             Verification::Done(Ok((verified, key))) => {
                 self.remember(token, &verified, &key);
@@ -101,7 +102,8 @@ where
     }
 
     fn sources_token<'r, B>(&self, request: &'r Request<B>) -> Option<&'r str> {
-        self.shared.sources.extract(request.headers(), request.uri()).ok().flatten()
+        let token = self.shared.sources.extract(request.headers(), request.uri()).ok().flatten()?;
+        source::check_charset(token).ok()
     }
 
     fn remember(&self, token: &str, verified: &Verified<C>, key: &Arc<VerificationKey>) {

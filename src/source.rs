@@ -67,14 +67,14 @@ impl TokenSources {
         &self,
         headers: &'r HeaderMap,
         uri: &'r Uri,
-    ) -> Result<Option<&'r str>, AuthError> {
+    ) -> Result<Option<&'r [u8]>, AuthError> {
         let mut found = None;
         for source in &self.sources {
             let token = match source {
                 TokenSource::Bearer => bearer(headers, self.max_len)?,
-                TokenSource::Cookie(name) => cookie(headers, name, self.max_len)?,
-                TokenSource::Header(name) => header(headers, name, self.max_len)?,
-                TokenSource::Query(name) => query(uri, name, self.max_len)?,
+                TokenSource::Cookie(name) => cookie(headers, name, self.max_len)?.map(str::as_bytes),
+                TokenSource::Header(name) => header(headers, name, self.max_len)?.map(str::as_bytes),
+                TokenSource::Query(name) => query(uri, name, self.max_len)?.map(str::as_bytes),
             };
             if token.is_some() {
                 if found.is_some() {
@@ -136,7 +136,7 @@ fn is_b64token(b: u8) -> bool {
 /// `Authorization: Bearer <b64token>`; another scheme means "no bearer token".
 ///
 /// No allocation, and no pass over the token's bytes: see [`check_charset`].
-fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError> {
+fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&[u8]>, AuthError> {
     let Some(value) = single(headers, &AUTHORIZATION)? else { return Ok(None) };
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
@@ -154,30 +154,32 @@ fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&str>, AuthError
     }
     // The character set is checked by `check_charset`, and only for tokens the verified-token
     // cache does not know: a cached token passed that check when it was verified.
-    std::str::from_utf8(token)
-        .map(Some)
-        .map_err(|_| invalid_request("the authorization header is not visible ASCII"))
+    Ok(Some(token))
 }
 
-/// The token's character set: RFC 6750 `b64token` (padding only at the end), in one
-/// vectorised pass. Separators and control bytes make the request malformed (400); other
-/// characters make the token malformed (401).
-pub(crate) fn check_charset(token: &str) -> Result<(), AuthError> {
-    let token = token.as_bytes();
+/// The token's text, once its character set is checked: RFC 6750 `b64token` (padding only
+/// at the end), in one vectorised pass. Separators and control bytes make the request
+/// malformed (400); other characters make the token malformed (401).
+pub(crate) fn check_charset(token: &[u8]) -> Result<&str, AuthError> {
     let body = token.iter().rposition(|&b| b != b'=').map_or(&token[..0], |last| &token[..=last]);
     if body.iter().fold(0u8, |invalid, &b| invalid | u8::from(!is_b64token(b))) == 0 {
-        return Ok(());
+        // All ASCII by now, so this cannot fail.
+        return std::str::from_utf8(token).map_err(|_| not_visible_ascii());
     }
     Err(if body.iter().any(|&b| b == b' ' || b == b',') {
         invalid_request("more than one credential in the authorization header")
     } else if body.iter().any(|&b| matches!(b, b';' | b'"' | b'\\')) {
         invalid_request("the authorization header has a separator inside the token")
     } else if !body.iter().all(u8::is_ascii_graphic) {
-        invalid_request("the authorization header is not visible ASCII")
+        not_visible_ascii()
     } else {
         // A malformed token, not a malformed request (RFC 6750 §3.1).
         AuthError::with_message(ErrorKind::InvalidToken, "the token has characters a token cannot have")
     })
+}
+
+fn not_visible_ascii() -> AuthError {
+    invalid_request("the authorization header is not visible ASCII")
 }
 
 fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
@@ -294,10 +296,10 @@ mod tests {
         let headers = headers(values);
         let uri = Uri::from_static("/");
         let token = bearer_only().extract(&headers, &uri).map_err(|e| e.kind())?;
-        if let Some(token) = token {
-            check_charset(token).map_err(|e| e.kind())?;
+        match token {
+            Some(token) => Ok(Some(check_charset(token).map_err(|e| e.kind())?.to_owned())),
+            None => Ok(None),
         }
-        Ok(token.map(str::to_owned))
     }
 
     #[test]
@@ -330,10 +332,10 @@ mod tests {
         let mut map = HeaderMap::new();
         map.insert(COOKIE, HeaderValue::from_static("theme=dark; at=x.y.z"));
         let uri = Uri::from_static("/");
-        assert_eq!(sources.extract(&map, &uri).unwrap(), Some("x.y.z"));
+        assert_eq!(sources.extract(&map, &uri).unwrap(), Some(&b"x.y.z"[..]));
         let uri = Uri::from_static("/?access_token=q.r.s");
         assert_eq!(sources.extract(&map, &uri).unwrap_err().kind(), ErrorKind::InvalidRequest);
-        assert_eq!(sources.extract(&HeaderMap::new(), &uri).unwrap(), Some("q.r.s"));
+        assert_eq!(sources.extract(&HeaderMap::new(), &uri).unwrap(), Some(&b"q.r.s"[..]));
     }
 
     #[test]

@@ -36,7 +36,7 @@ struct Entry<C> {
 }
 
 pub(crate) struct TokenCache<C> {
-    entries: Cache<Box<str>, Arc<Entry<C>>>,
+    entries: Cache<Box<[u8]>, Arc<Entry<C>>>,
     capacity: usize,
     max_token_len: usize,
     hits: AtomicU64,
@@ -55,7 +55,7 @@ impl<C> TokenCache<C> {
     }
 
     /// The verified token, if cached and its key is still in use.
-    pub(crate) fn get(&self, token: &str) -> Option<Verified<C>> {
+    pub(crate) fn get(&self, token: &[u8]) -> Option<Verified<C>> {
         let found = self.entries.get(token).and_then(|entry| {
             if entry.key.strong_count() > 0 {
                 Some(entry.verified.clone())
@@ -72,7 +72,7 @@ impl<C> TokenCache<C> {
     pub(crate) fn insert(&self, token: &str, verified: &Verified<C>, key: &Arc<VerificationKey>) {
         if token.len() <= self.max_token_len {
             let entry = Entry { verified: verified.clone(), key: Arc::downgrade(key) };
-            self.entries.insert(token.into(), Arc::new(entry));
+            self.entries.insert(token.as_bytes().into(), Arc::new(entry));
         }
     }
 
