@@ -205,15 +205,10 @@ impl fmt::Debug for Audit {
 pub(crate) struct RefusedTokenFacts(pub(crate) Arc<TokenFacts>);
 
 /// Marks `request` with the facts of its verified token when `decision` refuses it.
-pub(crate) fn note_refused<B, C>(
-    mut request: Request<B>,
-    decision: &Decision<C>,
-    facts: &Arc<TokenFacts>,
-) -> Request<B> {
+pub(crate) fn note_refused<B, C>(request: &mut Request<B>, decision: &Decision<C>, facts: &Arc<TokenFacts>) {
     if decision.is_err() {
         request.extensions_mut().insert(RefusedTokenFacts(Arc::clone(facts)));
     }
-    request
 }
 
 /// The peer address from the extensions: where the client-IP binding finds it (`PeerAddr`,
@@ -355,7 +350,7 @@ mod tests {
         let decision: Decision<()> = Err(AuthError::new(ErrorKind::TokenRevoked));
         let mut request = Request::builder().uri("/orders?access_token=secret").body(()).unwrap();
         request.extensions_mut().insert(SocketAddr::from(([127, 0, 0, 9], 4000)));
-        let request = note_refused(request, &decision, &facts);
+        note_refused(&mut request, &decision, &facts);
         audit.record(&request, &decision);
         let seen = seen.lock().unwrap().clone().unwrap();
         assert_eq!(seen, (Some("alice".into()), Some(IpAddr::from([127, 0, 0, 9])), "/orders".into()));

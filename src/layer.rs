@@ -151,20 +151,20 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let private = self.guard.shared.sources.token_in_query(request.uri());
-        match self.guard.authenticate(request) {
-            Outcome::Ready(request, decision) => match admit(&self.guard, request, decision) {
-                Ok(request) => ResponseFuture::inner(self.inner.call(request), private),
+        match self.guard.authenticate(&mut request) {
+            Outcome::Ready(decision) => match admit(&self.guard, &mut request, decision) {
+                Ok(()) => ResponseFuture::inner(self.inner.call(request), private),
                 Err(response) => ResponseFuture::rejected(response),
             },
-            Outcome::Pending(check) => {
+            Outcome::Suspended(suspension) => {
                 // The ready service is the one that will be called; a clone takes its place.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture {
                     kind: Kind::Authenticating {
-                        check,
+                        check: Arc::clone(&self.guard).resume(request, suspension),
                         inner: Some(ready),
                         guard: Arc::clone(&self.guard),
                         private,
@@ -183,29 +183,29 @@ fn mark_private<B>(response: &mut Response<B>) {
     }
 }
 
-/// Step 5: the request with its claims in the extensions, or the rejection's response.
-// Both sides are large and moved once; boxing the rejection would allocate on the error path.
+/// Step 5: the claims into the request's extensions, or the rejection's response.
+// The rejection is large and moved once; boxing it would allocate on the error path.
 #[allow(clippy::result_large_err)]
 fn admit<B, C: Send + Sync + 'static>(
     guard: &Guard<C>,
-    mut request: Request<B>,
+    request: &mut Request<B>,
     decision: Decision<C>,
-) -> Result<Request<B>, Response<Bytes>> {
-    guard.shared.audit.record(&request, &decision);
+) -> Result<(), Response<Bytes>> {
+    guard.shared.audit.record(request, &decision);
     match decision {
         Ok(Some(authenticated)) => {
             let extensions = request.extensions_mut();
             extensions.insert(authenticated.claims);
             extensions.insert(authenticated.context);
-            Ok(request)
+            Ok(())
         }
         Ok(None) => {
             // The policy goes with it, so later refusals use the configured realm and hook.
             request.extensions_mut().insert(crate::context::Anonymous(Arc::clone(&guard.shared.context)));
-            Ok(request)
+            Ok(())
         }
         Err(error) => {
-            let protocol = Protocol::of_request(&request);
+            let protocol = Protocol::of_request(request);
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }
@@ -291,9 +291,9 @@ where
                     return Poll::Ready(Ok(response.map(JwtBody::full)));
                 }
                 KindProj::Authenticating { check, inner, guard, private } => {
-                    let (request, decision) = ready!(check.as_mut().poll(cx));
-                    match admit(guard, request, decision) {
-                        Ok(request) => {
+                    let (mut request, decision) = ready!(check.as_mut().poll(cx));
+                    match admit(guard, &mut request, decision) {
+                        Ok(()) => {
                             let mut service = inner.take().expect("ResponseFuture polled after completion");
                             Kind::Inner { future: service.call(request), private: *private }
                         }

@@ -1,8 +1,9 @@
 //! The request path, in order: 1 extract → 2 verify → 3 bind → 4 revocation.
 //! (Step 5, the extensions, happens in [`crate::layer`] once this says yes.)
 //!
-//! Everything runs synchronously unless a key must be fetched or the revocation store must
-//! ask a remote server; only then is a (boxed) future made, and it owns the request.
+//! Everything runs synchronously, on a borrowed request, unless a key must be fetched or the
+//! revocation store must ask a remote server; only then is a (boxed) future made, and it
+//! takes the request ([`Guard::resume`]).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use crate::clock;
 use crate::config::Shared;
 use crate::context::{AuthContext, Claims, Confirmation, TokenFacts};
 use crate::error::{AuthError, ErrorKind};
-use crate::keys::VerificationKey;
+use crate::keys::{KeyLookup, VerificationKey};
 use crate::revocation::RevocationCheck;
 use crate::source;
 use crate::verify::{TokenCache, Verification, Verified};
@@ -33,11 +34,20 @@ pub(crate) struct Authenticated<C> {
     pub(crate) context: AuthContext,
 }
 
-// `Ready` is the hot path and stays on the stack; only the rare async path is boxed.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Outcome<B, C> {
-    Ready(Request<B>, Decision<C>),
-    Pending(BoxFuture<'static, (Request<B>, Decision<C>)>),
+/// How far [`Guard::authenticate`] got without waiting.
+pub(crate) enum Outcome<C> {
+    /// The decision: the hot path.
+    Ready(Decision<C>),
+    /// Something must be awaited first: hand it to [`Guard::resume`] with the request.
+    Suspended(Suspension<C>),
+}
+
+/// What a suspended authentication waits for.
+pub(crate) enum Suspension<C> {
+    /// The key source is fetching keys; the token is verified when they are in.
+    Key { fetch: BoxFuture<'static, KeyLookup>, now: u64 },
+    /// The revocation store is asking a remote server about a verified token.
+    Revocation { check: BoxFuture<'static, RevocationCheck>, verified: Verified<C> },
 }
 
 /// The per-layer state: the shared configuration, the cache of tokens decoded into `C`,
@@ -52,14 +62,16 @@ impl<C> Guard<C>
 where
     C: DeserializeOwned + Send + Sync + 'static,
 {
-    pub(crate) fn authenticate<B: Send + 'static>(self: &Arc<Self>, request: Request<B>) -> Outcome<B, C> {
+    /// Steps 1 to 4, as far as they go without waiting. The request is only read, but for the
+    /// facts of a refused token, which it carries to the audit.
+    pub(crate) fn authenticate<B>(&self, request: &mut Request<B>) -> Outcome<C> {
         let now = clock::now();
         // 1. extract
         let token = match self.shared.sources.extract(request.headers(), request.uri()) {
             Ok(Some(token)) => token,
-            Ok(None) if self.shared.optional => return Outcome::Ready(request, Ok(None)),
-            Ok(None) => return Outcome::Ready(request, Err(AuthError::new(ErrorKind::MissingToken))),
-            Err(err) => return Outcome::Ready(request, Err(err)),
+            Ok(None) if self.shared.optional => return Outcome::Ready(Ok(None)),
+            Ok(None) => return Outcome::Ready(Err(AuthError::new(ErrorKind::MissingToken))),
+            Err(err) => return Outcome::Ready(Err(err)),
         };
         // 2. verify (cache first)
         if let Some(verified) = self.cache.as_ref().and_then(|cache| cache.get(token)) {
@@ -68,37 +80,59 @@ where
         // The end of step 1, for tokens the cache does not know.
         let token = match source::check_charset(token) {
             Ok(token) => token,
-            Err(err) => return Outcome::Ready(request, Err(err)),
+            Err(err) => return Outcome::Ready(Err(err)),
         };
         match self.shared.verifier.verify::<C>(token) {
             Verification::Done(Ok((verified, key))) => {
                 self.remember(token, &verified, &key);
                 self.after_verify(request, verified, now)
             }
-            Verification::Done(Err(err)) => Outcome::Ready(request, Err(err)),
-            Verification::NeedsKey(fetch) => {
-                let this = Arc::clone(self);
-                Outcome::Pending(Box::pin(async move {
-                    let lookup = fetch.await;
-                    let verified = match this.sources_token(&request) {
-                        Some(token) => {
-                            this.shared.verifier.verify_with::<C>(token, lookup).map(|(verified, key)| {
-                                this.remember(token, &verified, &key);
-                                verified
-                            })
-                        }
-                        None => Err(AuthError::new(ErrorKind::MissingToken)),
-                    };
-                    match verified {
-                        Ok(verified) => match this.after_verify(request, verified, now) {
-                            Outcome::Ready(request, decision) => (request, decision),
-                            Outcome::Pending(rest) => rest.await,
-                        },
-                        Err(err) => (request, Err(err)),
-                    }
-                }))
-            }
+            Verification::Done(Err(err)) => Outcome::Ready(Err(err)),
+            Verification::NeedsKey(fetch) => Outcome::Suspended(Suspension::Key { fetch, now }),
         }
+    }
+
+    /// The rest of a suspended authentication: waits, then finishes the steps. The request
+    /// comes back with the decision.
+    pub(crate) fn resume<B: Send + 'static>(
+        self: Arc<Self>,
+        mut request: Request<B>,
+        suspension: Suspension<C>,
+    ) -> BoxFuture<'static, (Request<B>, Decision<C>)> {
+        Box::pin(async move {
+            let mut suspension = suspension;
+            loop {
+                let outcome = match suspension {
+                    Suspension::Key { fetch, now } => {
+                        let lookup = fetch.await;
+                        // The token again: the request moved into this future since it was read.
+                        let verified = match self.sources_token(&request) {
+                            Some(token) => self.shared.verifier.verify_with::<C>(token, lookup).map(
+                                |(verified, key)| {
+                                    self.remember(token, &verified, &key);
+                                    verified
+                                },
+                            ),
+                            None => Err(AuthError::new(ErrorKind::MissingToken)),
+                        };
+                        match verified {
+                            Ok(verified) => self.after_verify(&mut request, verified, now),
+                            Err(err) => Outcome::Ready(Err(err)),
+                        }
+                    }
+                    Suspension::Revocation { check, verified } => {
+                        let facts = Arc::clone(&verified.facts);
+                        let decision = self.revocation_decision(check.await, verified);
+                        audit::note_refused(&mut request, &decision, &facts);
+                        Outcome::Ready(decision)
+                    }
+                };
+                match outcome {
+                    Outcome::Ready(decision) => return (request, decision),
+                    Outcome::Suspended(next) => suspension = next,
+                }
+            }
+        })
     }
 
     fn sources_token<'r, B>(&self, request: &'r Request<B>) -> Option<&'r str> {
@@ -113,32 +147,22 @@ where
     }
 
     /// Steps that run on every request, cache hit or not: time, custom checks, 3 bind, 4 revocation.
-    fn after_verify<B: Send + 'static>(
-        self: &Arc<Self>,
-        request: Request<B>,
-        verified: Verified<C>,
-        now: u64,
-    ) -> Outcome<B, C> {
-        if let Err(err) = self.check_token(&request, &verified, now) {
+    fn after_verify<B>(&self, request: &mut Request<B>, verified: Verified<C>, now: u64) -> Outcome<C> {
+        if let Err(err) = self.check_token(request, &verified, now) {
             let decision = Err(err);
-            return Outcome::Ready(audit::note_refused(request, &decision, &verified.facts), decision);
+            audit::note_refused(request, &decision, &verified.facts);
+            return Outcome::Ready(decision);
         }
         let Some(store) = &self.shared.revocation else {
-            return Outcome::Ready(request, Ok(Some(self.authenticated(verified))));
+            return Outcome::Ready(Ok(Some(self.authenticated(verified))));
         };
         match store.check(&verified.facts) {
-            RevocationCheck::Pending(check) => {
-                let this = Arc::clone(self);
-                Outcome::Pending(Box::pin(async move {
-                    let facts = Arc::clone(&verified.facts);
-                    let decision = this.revocation_decision(check.await, verified);
-                    (audit::note_refused(request, &decision, &facts), decision)
-                }))
-            }
+            RevocationCheck::Pending(check) => Outcome::Suspended(Suspension::Revocation { check, verified }),
             answer => {
                 let facts = Arc::clone(&verified.facts);
                 let decision = self.revocation_decision(answer, verified);
-                Outcome::Ready(audit::note_refused(request, &decision, &facts), decision)
+                audit::note_refused(request, &decision, &facts);
+                Outcome::Ready(decision)
             }
         }
     }
