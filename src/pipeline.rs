@@ -107,12 +107,12 @@ where
                         let lookup = fetch.await;
                         // The token again: the request moved into this future since it was read.
                         let verified = match self.sources_token(&request) {
-                            Some(token) => self.shared.verifier.verify_with::<C>(token, lookup).map(
-                                |(verified, key)| {
+                            Some(token) => {
+                                self.shared.verifier.verify_with::<C>(token, lookup).map(|(verified, key)| {
                                     self.remember(token, &verified, &key);
                                     verified
-                                },
-                            ),
+                                })
+                            }
                             None => Err(AuthError::new(ErrorKind::MissingToken)),
                         };
                         match verified {

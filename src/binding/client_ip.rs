@@ -133,10 +133,18 @@ fn comparable(net: &IpNet) -> [u8; 18] {
     out
 }
 
+/// The claim as written by [`claim_text`]: an address, or `address/prefix` (decimal digits).
+/// std's address parser, not `IpNet`'s: this runs on every request.
 fn parse_claim(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>()
-        .ok()
-        .or_else(|| text.parse::<IpAddr>().ok().map(|ip| IpNet::from(ip.to_canonical())))
+    match text.split_once('/') {
+        None => text.parse::<IpAddr>().ok().map(|ip| IpNet::from(ip.to_canonical())),
+        Some((addr, prefix)) => {
+            if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            IpNet::new(addr.parse().ok()?, prefix.parse().ok()?).ok()
+        }
+    }
 }
 
 impl BindingPolicy for ClientIpBinding {
@@ -193,5 +201,35 @@ mod tests {
             comparable(&parse_claim("192.0.2.0").unwrap())
         );
         assert!(parse_claim("not an address").is_none());
+    }
+
+    #[test]
+    fn the_fast_parser_reads_claims_as_ipnet_does() {
+        let ipnet = |text: &str| {
+            text.parse::<IpNet>()
+                .ok()
+                .or_else(|| text.parse::<IpAddr>().ok().map(|ip| IpNet::from(ip.to_canonical())))
+        };
+        for text in [
+            "192.0.2.1",
+            "192.0.2.0/24",
+            "192.0.2.7/24",
+            "192.0.2.0/32",
+            "192.0.2.0/0",
+            "2001:db8::/64",
+            "::ffff:192.0.2.1",
+            "::ffff:192.0.2.0/120",
+            "192.0.2.0/33",
+            "2001:db8::/129",
+            "192.0.2.0/",
+            "192.0.2.0/+4",
+            "192.0.2.0/-1",
+            "192.0.2.0/24/8",
+            "/24",
+            "192.0.2.0 /24",
+            "",
+        ] {
+            assert_eq!(parse_claim(text), ipnet(text), "{text:?}");
+        }
     }
 }

@@ -4,7 +4,9 @@
 use http::header::COOKIE;
 use http::HeaderValue;
 
-use super::{base64url, same, sha256_b64, BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
+use super::{
+    base64url, claims_digest, sha256, sha256_b64, BindingPolicy, BindingUnavailable, NewBinding, RequestHead,
+};
 use crate::config::ConfigError;
 use crate::context::Confirmation;
 use crate::error::AuthError;
@@ -118,9 +120,9 @@ impl BindingPolicy for CookieFingerprint {
             return Err(AuthError::binding_mismatch(NAME));
         };
         // Every candidate is hashed and compared, so timing does not tell which one matched.
-        let matched = self.candidates(request).fold(false, |found, value| {
-            same(sha256_b64(value.as_bytes()).as_bytes(), claim.as_bytes()) | found
-        });
+        let matched = self
+            .candidates(request)
+            .fold(false, |found, value| claims_digest(claim, &sha256(value.as_bytes())) | found);
         if matched {
             Ok(())
         } else {

@@ -3,7 +3,9 @@
 use http::header::{ACCEPT_ENCODING, ACCEPT_LANGUAGE, USER_AGENT};
 use http::{HeaderMap, HeaderName};
 
-use super::{base64url, same, BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
+use aws_lc_rs::digest::Digest;
+
+use super::{base64url, claims_digest, sha256, BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
 use crate::config::ConfigError;
 use crate::context::Confirmation;
 use crate::error::AuthError;
@@ -80,6 +82,11 @@ impl DeviceFingerprint {
     /// assert_ne!(fp, DeviceFingerprint::new().fingerprint(&http::HeaderMap::new()));
     /// ```
     pub fn fingerprint(&self, headers: &HeaderMap) -> String {
+        base64url(self.digest(headers).as_ref())
+    }
+
+    /// The SHA-256 of the headers' unambiguous encoding.
+    fn digest(&self, headers: &HeaderMap) -> Digest {
         // The whole input is laid out first and hashed in one call: many small updates cost
         // more than the hashing itself.
         let mut input = Vec::with_capacity(512);
@@ -94,7 +101,7 @@ impl DeviceFingerprint {
                 input.extend_from_slice(value.as_bytes());
             }
         }
-        base64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &input).as_ref())
+        sha256(&input)
     }
 }
 
@@ -115,7 +122,7 @@ impl BindingPolicy for DeviceFingerprint {
         let Some(claim) = confirmation.and_then(|cnf| cnf.device_fingerprint.as_deref()) else {
             return Err(AuthError::binding_mismatch(NAME));
         };
-        if same(claim.as_bytes(), self.fingerprint(request.headers).as_bytes()) {
+        if claims_digest(claim, &self.digest(request.headers)) {
             Ok(())
         } else {
             Err(AuthError::binding_mismatch(NAME))

@@ -283,7 +283,11 @@ pub trait BindingPolicy: Send + Sync + 'static {
 
 /// SHA-256, base64url without padding: the form fingerprints take in a token.
 pub(crate) fn sha256_b64(bytes: &[u8]) -> String {
-    base64url(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+    base64url(sha256(bytes).as_ref())
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> aws_lc_rs::digest::Digest {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
 }
 
 pub(crate) fn base64url(bytes: &[u8]) -> String {
@@ -291,8 +295,19 @@ pub(crate) fn base64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Constant-time equality of two claim values (the length is not secret).
+/// Whether `claim` is the base64url text of `digest`, compared in constant time; the text is
+/// laid out on the stack, not allocated.
+pub(crate) fn claims_digest(claim: &str, digest: &aws_lc_rs::digest::Digest) -> bool {
+    use base64::Engine as _;
+    let mut text = [0u8; 86]; // base64 of the longest digest (SHA-512) without padding
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(digest.as_ref(), &mut text) {
+        Ok(len) => same(claim.as_bytes(), &text[..len]),
+        Err(_) => false,
+    }
+}
+
+/// Constant-time equality of two claim values (the length is not secret): the crypto
+/// backend's `CRYPTO_memcmp`, one call rather than a barrier per byte.
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq as _;
-    a.ct_eq(b).into()
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
 }
