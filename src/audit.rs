@@ -256,12 +256,7 @@ impl Audit {
             _ => &self.accepted,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        // The event is built only for someone who reads it (a hook, or a subscriber that
-        // records this level): an accepted request is usually nobody's business.
-        if self.hook.is_none() && !is_logged(outcome) {
-            return;
-        }
-        let event = AuditEvent {
+        let mut event = AuditEvent {
             outcome,
             code: match (outcome, error) {
                 (_, Some(error)) => error.code(),
@@ -272,30 +267,25 @@ impl Audit {
             reason: error.map(|error| error.message()),
             subject: facts.and_then(|facts| facts.subject.as_deref()),
             jti: facts.and_then(|facts| facts.jti.as_deref()),
-            client_ip: peer_ip(request.extensions()),
+            // Looked up only for a reader: the hook here, a subscriber inside `emit`.
+            client_ip: None,
             method: request.method(),
             path: request.uri().path(),
         };
-        emit(&event);
         if let Some(hook) = &self.hook {
+            event.client_ip = peer_ip(request.extensions());
             hook(&event);
         }
-    }
-}
-
-/// Whether a `tracing` subscriber records the event of `outcome` (levels as in [`emit`]).
-fn is_logged(outcome: AuditOutcome) -> bool {
-    match outcome {
-        AuditOutcome::Rejected => tracing::enabled!(target: "tower_jwt_guard::audit", tracing::Level::INFO),
-        AuditOutcome::Accepted | AuditOutcome::Anonymous => {
-            tracing::enabled!(target: "tower_jwt_guard::audit", tracing::Level::DEBUG)
-        }
+        emit(&event, request.extensions());
     }
 }
 
 /// The `tracing` event. Strings from the request and the token are logged with `Debug`
 /// (quoted, control characters escaped) so they cannot forge log lines.
-fn emit(event: &AuditEvent<'_>) {
+///
+/// `tracing` evaluates the fields only when a subscriber (or the `log` bridge) takes the event,
+/// so the client address is looked up only then.
+fn emit(event: &AuditEvent<'_>, extensions: &Extensions) {
     macro_rules! audit_event {
         ($level:expr, $message:literal) => {
             tracing::event!(
@@ -306,7 +296,7 @@ fn emit(event: &AuditEvent<'_>) {
                 reason = event.reason,
                 subject = event.subject.map(tracing::field::debug),
                 jti = event.jti.map(tracing::field::debug),
-                client_ip = event.client_ip.map(tracing::field::display),
+                client_ip = event.client_ip.or_else(|| peer_ip(extensions)).map(tracing::field::display),
                 method = %event.method,
                 path = ?event.path,
                 $message
