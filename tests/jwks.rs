@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tower_jwt_guard::keys::{JwksError, JwksKeys};
+use tower_jwt_guard::keys::{JwksError, JwksKeys, MAX_KID_LESS_CANDIDATES};
 use tower_jwt_guard::{Algorithm, Claims, JwtAuth};
 
 use jwks_server::JwksServer;
@@ -73,6 +73,12 @@ impl TestKey {
     fn rs256(kid: &str) -> TestKey {
         let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
         TestKey { kid: Some(kid.into()), alg: Algorithm::RS256, signer: Signer::Rsa(pair), jwk_alg: true }
+    }
+
+    /// The same key, published and used without `kid`.
+    fn without_kid(mut self) -> TestKey {
+        self.kid = None;
+        self
     }
 
     /// The public key as a JWK.
@@ -192,6 +198,13 @@ async fn call(client: &reqwest::Client, addr: SocketAddr, token: &str) -> (u16, 
         .and_then(|v| v["code"].as_str().map(str::to_owned))
         .unwrap_or_default();
     (status, code)
+}
+
+/// The `WWW-Authenticate` challenge of `GET /me` (empty without one): it says why a token is refused.
+async fn challenge(client: &reqwest::Client, addr: SocketAddr, token: &str) -> String {
+    let response = client.get(format!("http://{addr}/me")).bearer_auth(token).send().await.unwrap();
+    let header = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    header.unwrap_or_default()
 }
 
 /// Polls `condition` every 20 ms for up to 20 s; panics with `what` if it never holds.
@@ -696,4 +709,78 @@ async fn static_keys_and_a_jwks_combine() {
     // The static secret never verifies a token that names a JWKS key, nor an unknown one.
     assert_eq!(call(&client, addr, &hs256_token(&secret, Some("remote"), "x")).await.0, 401);
     assert_eq!(call(&client, addr, &hs256_token(&secret, Some("other"), "x")).await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kid_less_rotation_accepts_tokens_of_the_old_and_the_new_key() {
+    let server = JwksServer::start().await;
+    let old = TestKey::es256("unused").without_kid();
+    let new = TestKey::es256("unused").without_kid();
+    let forger = TestKey::es256("unused").without_kid();
+    // The provider lists the next key first, the current one second, neither with a kid.
+    server.serve(vec![new.jwk(), old.jwk()]);
+    let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
+    assert_eq!(jwks.refresh().await, Ok(2));
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+
+    // Either key verifies a token without kid (the old one only as the second candidate).
+    let old_token = old.token("alice");
+    let new_token = new.token("bob");
+    assert_eq!(call(&client, addr, &old_token).await, (200, String::new()));
+    assert_eq!(call(&client, addr, &new_token).await, (200, String::new()));
+    // A key that is not published verifies nothing.
+    let forged = forger.token("mallory");
+    assert_eq!(call(&client, addr, &forged).await, (401, "INVALID_TOKEN".into()));
+    assert!(challenge(&client, addr, &forged).await.contains("the token signature is invalid"));
+    // Cached now.
+    assert_eq!(call(&client, addr, &old_token).await, (200, String::new()));
+
+    // The old key is retired: the cache remembered the key that verified each token, so the
+    // old key's tokens are refused, cached ones included, and the new key's still pass.
+    server.serve(vec![new.jwk()]);
+    assert_eq!(jwks.refresh().await, Ok(1));
+    assert_eq!(call(&client, addr, &old_token).await, (401, "INVALID_TOKEN".into()));
+    assert_eq!(call(&client, addr, &old.token("alice")).await, (401, "INVALID_TOKEN".into()));
+    assert_eq!(call(&client, addr, &new_token).await, (200, String::new()));
+    assert_eq!(call(&client, addr, &new.token("bob")).await, (200, String::new()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kid_less_token_is_tried_against_a_bounded_number_of_keys() {
+    let server = JwksServer::start().await;
+    let keys: Vec<TestKey> =
+        (0..=MAX_KID_LESS_CANDIDATES).map(|_| TestKey::rs256("unused").without_kid()).collect();
+    let (within, beyond) = keys.split_at(MAX_KID_LESS_CANDIDATES);
+    server.serve(within.iter().map(TestKey::jwk).collect());
+    let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
+    assert_eq!(jwks.refresh().await, Ok(MAX_KID_LESS_CANDIDATES));
+    let addr = start_app(layer_auth(&jwks, [Algorithm::RS256])).await;
+    let client = reqwest::Client::new();
+
+    // As many keys as the bound: the last one is still tried.
+    let last = within.last().unwrap();
+    assert_eq!(call(&client, addr, &last.token("alice")).await, (200, String::new()));
+
+    // One more key of the algorithm: a kid-less token is refused without trying any key, whether
+    // its key is beyond the bound or the first one; a token naming its key by kid is unaffected.
+    server.serve(keys.iter().map(TestKey::jwk).collect());
+    assert_eq!(jwks.refresh().await, Ok(MAX_KID_LESS_CANDIDATES + 1));
+    for signer in [&beyond[0], &keys[0]] {
+        let token = signer.token("alice");
+        assert_eq!(call(&client, addr, &token).await, (401, "INVALID_TOKEN".into()));
+        assert!(challenge(&client, addr, &token)
+            .await
+            .contains("too many keys match this token without kid"));
+    }
+    let named = TestKey::rs256("named");
+    let mut published: Vec<Value> = keys.iter().map(TestKey::jwk).collect();
+    published.push(named.jwk());
+    server.serve(published);
+    assert_eq!(jwks.refresh().await, Ok(MAX_KID_LESS_CANDIDATES + 2));
+    assert_eq!(call(&client, addr, &named.token("alice")).await, (200, String::new()));
+    assert_eq!(
+        call(&client, addr, &named.token_with_kid("alice", None)).await,
+        (401, "INVALID_TOKEN".into())
+    );
 }

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use harness::{answer, b64, claims, client, now, serve, TestKey};
 use http::HeaderName;
 use serde_json::{json, Value};
+use tower_jwt_guard::keys::{KeyLookup, KeySource};
 use tower_jwt_guard::{
     Algorithm, AuthContext, AuthError, Claims, ConfigError, ErrorKind, JwtAuth, JwtAuthBuilder, MfaPolicy,
     RequireMfa, RequiredClaim, TokenSource, VerificationKey,
@@ -105,6 +106,58 @@ async fn keys_are_selected_by_kid() {
     assert_eq!((swapped.status, swapped.code()), (401, "INVALID_TOKEN"));
     let unknown = answer(http.get(format!("{base}/me")).bearer_auth(with_kid(&a, "zzz"))).await;
     assert_eq!((unknown.status, unknown.code()), (401, "INVALID_TOKEN"));
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_tried_with_each_key_of_its_algorithm() {
+    let a = TestKey::generate(Algorithm::ES256);
+    let b = TestKey::generate(Algorithm::ES256);
+    let stranger = TestKey::generate(Algorithm::ES256);
+    let base = start(
+        JwtAuth::builder().key(a.verification_key().with_kid("a")).key(b.verification_key().with_kid("b")),
+    )
+    .await;
+    let http = client();
+    for key in [&a, &b] {
+        assert_eq!(
+            answer(http.get(format!("{base}/me")).bearer_auth(key.sign(&claims("k")))).await.status,
+            200
+        );
+    }
+    let forged = answer(http.get(format!("{base}/me")).bearer_auth(stranger.sign(&claims("k")))).await;
+    assert_eq!((forged.status, forged.code()), (401, "INVALID_TOKEN"));
+}
+
+/// A source that answers every lookup with the same candidates.
+struct FixedCandidates(Vec<std::sync::Arc<VerificationKey>>);
+
+impl KeySource for FixedCandidates {
+    fn lookup(&self, _kid: Option<&str>, _alg: Algorithm) -> KeyLookup {
+        KeyLookup::Candidates(self.0.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_candidate_bound_to_another_algorithm_refuses_the_token() {
+    let es = TestKey::generate(Algorithm::ES256);
+    let other_es = TestKey::generate(Algorithm::ES256);
+    let hmac = hs256();
+    let start_with = |keys: Vec<VerificationKey>| {
+        let source = FixedCandidates(keys.into_iter().map(std::sync::Arc::new).collect());
+        start(JwtAuth::builder().key_source(source).algorithms([Algorithm::ES256, Algorithm::HS256]))
+    };
+    let http = client();
+    // The right key among candidates of the token's algorithm verifies it ...
+    let base = start_with(vec![other_es.verification_key(), es.verification_key()]).await;
+    assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(es.sign(&claims("k")))).await.status, 200);
+    // ... but a candidate bound to another algorithm refuses the token, whatever the others say.
+    let base = start_with(vec![hmac.verification_key(), es.verification_key()]).await;
+    let mixed = answer(http.get(format!("{base}/me")).bearer_auth(es.sign(&claims("k")))).await;
+    assert_eq!((mixed.status, mixed.code()), (401, "INVALID_TOKEN"));
+    // No candidate at all is no key.
+    let base = start_with(Vec::new()).await;
+    let none = answer(http.get(format!("{base}/me")).bearer_auth(es.sign(&claims("k")))).await;
+    assert_eq!((none.status, none.code()), (401, "INVALID_TOKEN"));
 }
 
 #[tokio::test]

@@ -4,6 +4,10 @@
 //! [`StaticKeys`] source holds keys given at start-up; the JWKS source (feature `jwks`)
 //! fetches and rotates them. Keys are shared as `Arc<VerificationKey>`; the verified-token
 //! cache remembers which key verified an entry and forgets the entry once the key is gone.
+//!
+//! A token without `kid` is verified by the key of its algorithm; when several keys of that
+//! algorithm are held (an identity provider rotating kid-less keys publishes the old and the new
+//! one side by side), each is tried in turn, at most [`MAX_KID_LESS_CANDIDATES`] of them.
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,11 +31,43 @@ pub use jwks::{
 pub use static_keys::StaticKeys;
 pub use verification_key::VerificationKey;
 
+/// The most keys tried for a token without `kid`: one whose algorithm matches more keys than
+/// this is refused as `INVALID_TOKEN` without any signature check, so a flood of forged kid-less
+/// tokens costs at most this many signature checks each.
+///
+/// ```
+/// assert_eq!(tower_jwt_guard::keys::MAX_KID_LESS_CANDIDATES, 3);
+/// ```
+pub const MAX_KID_LESS_CANDIDATES: usize = 3;
+
 /// The answer of a [`KeySource`].
+///
+/// A token without `kid` whose algorithm matches several keys gets them all as
+/// [`Candidates`](KeyLookup::Candidates):
+///
+/// ```
+/// use jsonwebtoken::Algorithm;
+/// use tower_jwt_guard::keys::{KeyLookup, KeySource, StaticKeys};
+/// use tower_jwt_guard::VerificationKey;
+///
+/// let old = VerificationKey::hmac(Algorithm::HS256, [1u8; 32])?;
+/// let new = VerificationKey::hmac(Algorithm::HS256, [2u8; 32])?;
+/// let keys = StaticKeys::new(vec![old, new]);
+/// match keys.lookup(None, Algorithm::HS256) {
+///     KeyLookup::Candidates(keys) => assert_eq!(keys.len(), 2),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), tower_jwt_guard::ConfigError>(())
+/// ```
 #[non_exhaustive]
 pub enum KeyLookup {
     /// This key must verify the token.
     Found(Arc<VerificationKey>),
+    /// One of these keys must verify the token (a token without `kid` whose algorithm matches
+    /// several keys): they are tried in this order, and the token is refused if none verifies it.
+    /// More than [`MAX_KID_LESS_CANDIDATES`] keys refuse the token without trying any, so a
+    /// source may stop collecting after `MAX_KID_LESS_CANDIDATES + 1`.
+    Candidates(Vec<Arc<VerificationKey>>),
     /// No key matches: the token is rejected as `INVALID_TOKEN`.
     Unknown,
     /// The source cannot answer now (for example a JWKS endpoint down at start-up):
@@ -45,6 +81,7 @@ impl fmt::Debug for KeyLookup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyLookup::Found(key) => f.debug_tuple("Found").field(key).finish(),
+            KeyLookup::Candidates(keys) => f.debug_tuple("Candidates").field(keys).finish(),
             KeyLookup::Unknown => f.write_str("Unknown"),
             KeyLookup::Unavailable => f.write_str("Unavailable"),
             KeyLookup::Pending(_) => f.write_str("Pending"),
@@ -70,9 +107,10 @@ impl fmt::Debug for KeyLookup {
 /// # Ok::<(), tower_jwt_guard::ConfigError>(())
 /// ```
 pub trait KeySource: Send + Sync + 'static {
-    /// The key for a token whose header names `kid` (if any) and `alg`.
+    /// The key for a token whose header names `kid` (if any) and `alg`; for a token without
+    /// `kid`, the keys bound to `alg` when there are several ([`KeyLookup::Candidates`]).
     ///
-    /// The returned key may be bound to another algorithm than `alg`: the caller refuses it.
+    /// A returned key may be bound to another algorithm than `alg`: the caller refuses the token.
     fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup;
 
     /// The algorithms of the keys this source holds now or may hold later; `None` when they
@@ -93,6 +131,26 @@ pub trait KeySource: Send + Sync + 'static {
     fn issuer(&self) -> Option<&str> {
         None
     }
+}
+
+/// The answer for a token without `kid`: the keys among `keys` bound to `alg`. One is
+/// [`KeyLookup::Found`] (no allocation), several are [`KeyLookup::Candidates`] (collected up to
+/// one past [`MAX_KID_LESS_CANDIDATES`], enough to refuse the token), none is [`KeyLookup::Unknown`].
+pub(crate) fn kid_less<'k>(
+    keys: impl Iterator<Item = &'k Arc<VerificationKey>>,
+    alg: Algorithm,
+) -> KeyLookup {
+    let mut matching = keys.filter(|key| key.algorithm() == alg);
+    let Some(first) = matching.next() else {
+        return KeyLookup::Unknown;
+    };
+    let Some(second) = matching.next() else {
+        return KeyLookup::Found(Arc::clone(first));
+    };
+    let mut candidates = Vec::with_capacity(MAX_KID_LESS_CANDIDATES + 1);
+    candidates.extend([first, second].into_iter().map(Arc::clone));
+    candidates.extend(matching.take(MAX_KID_LESS_CANDIDATES - 1).map(Arc::clone));
+    KeyLookup::Candidates(candidates)
 }
 
 impl<T: KeySource + ?Sized> KeySource for Arc<T> {

@@ -7,7 +7,8 @@ use jsonwebtoken::Algorithm;
 use super::{KeyLookup, KeySource, VerificationKey};
 
 /// A fixed set of keys. A token with a `kid` selects the key of that id; a token without one
-/// selects the only key of its algorithm (several candidates → no key: name them with `kid`).
+/// selects the keys of its algorithm, tried in the order given (at most
+/// [`MAX_KID_LESS_CANDIDATES`](super::MAX_KID_LESS_CANDIDATES): with more, name them with `kid`).
 ///
 /// ```
 /// use jsonwebtoken::Algorithm;
@@ -53,20 +54,65 @@ impl StaticKeys {
 
 impl KeySource for StaticKeys {
     fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
-        let found = match kid {
-            Some(kid) => self.keys.iter().find(|k| k.kid() == Some(kid)),
-            None => {
-                let mut candidates = self.keys.iter().filter(|k| k.algorithm() == alg);
-                match (candidates.next(), candidates.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            }
-        };
-        found.map_or(KeyLookup::Unknown, |key| KeyLookup::Found(Arc::clone(key)))
+        match kid {
+            Some(kid) => self
+                .keys
+                .iter()
+                .find(|k| k.kid() == Some(kid))
+                .map_or(KeyLookup::Unknown, |key| KeyLookup::Found(Arc::clone(key))),
+            None => super::kid_less(self.keys.iter(), alg),
+        }
     }
 
     fn algorithms(&self) -> Option<Vec<Algorithm>> {
         Some(self.keys.iter().map(|k| k.algorithm()).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::MAX_KID_LESS_CANDIDATES;
+
+    fn hmac(byte: u8) -> VerificationKey {
+        VerificationKey::hmac(Algorithm::HS256, [byte; 32]).unwrap()
+    }
+
+    fn candidates(lookup: KeyLookup) -> Vec<Arc<VerificationKey>> {
+        match lookup {
+            KeyLookup::Candidates(keys) => keys,
+            other => panic!("expected candidates, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_without_kid_gets_every_key_of_its_algorithm_in_order() {
+        let mut keys = StaticKeys::new(vec![hmac(1), hmac(2)]);
+        keys.push(VerificationKey::hmac(Algorithm::HS384, [3u8; 48]).unwrap());
+        let found = candidates(keys.lookup(None, Algorithm::HS256));
+        assert_eq!(found.len(), 2);
+        assert!(Arc::ptr_eq(&found[0], &keys.keys[0]));
+        assert!(Arc::ptr_eq(&found[1], &keys.keys[1]));
+        // The only key of its algorithm is found alone; no key of the algorithm is no key.
+        assert!(
+            matches!(keys.lookup(None, Algorithm::HS384), KeyLookup::Found(key) if Arc::ptr_eq(&key, &keys.keys[2]))
+        );
+        assert!(matches!(keys.lookup(None, Algorithm::HS512), KeyLookup::Unknown));
+    }
+
+    #[test]
+    fn a_token_with_kid_gets_exactly_that_key() {
+        let keys = StaticKeys::new(vec![hmac(1).with_kid("a"), hmac(2).with_kid("b")]);
+        assert!(
+            matches!(keys.lookup(Some("b"), Algorithm::HS256), KeyLookup::Found(key) if key.kid() == Some("b"))
+        );
+        assert!(matches!(keys.lookup(Some("c"), Algorithm::HS256), KeyLookup::Unknown));
+        assert_eq!(candidates(keys.lookup(None, Algorithm::HS256)).len(), 2);
+    }
+
+    #[test]
+    fn candidates_are_collected_only_up_to_one_past_the_bound() {
+        let keys = StaticKeys::new((1..=10).map(hmac));
+        assert_eq!(candidates(keys.lookup(None, Algorithm::HS256)).len(), MAX_KID_LESS_CANDIDATES + 1);
     }
 }

@@ -1,7 +1,8 @@
 //! Step 2 of the request path: from a token string to verified, typed claims.
 //!
-//! Parse the header, check `alg` against the allow-list, find the key (`kid`), check that the
-//! key is bound to that very `alg`, verify the signature with the prepared key, decode the
+//! Parse the header, check `alg` against the allow-list, find the key (`kid`; without one, the
+//! keys of that `alg`, at most [`MAX_KID_LESS_CANDIDATES`]), check that the key is bound to that
+//! very `alg`, verify the signature with the prepared key (each candidate in turn), decode the
 //! claims once into `C` and the registered claims, check them. The time checks run again
 //! on every request (see [`ClaimRules::check_time`]).
 
@@ -13,7 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::context::{Claims, TokenFacts};
 use crate::error::{AuthError, ErrorKind};
-use crate::keys::{KeyLookup, KeySource, VerificationKey};
+use crate::keys::{KeyLookup, KeySource, VerificationKey, MAX_KID_LESS_CANDIDATES};
 
 mod cache;
 mod claims;
@@ -107,6 +108,30 @@ pub(crate) enum Verification<C> {
     NeedsKey(futures_util::future::BoxFuture<'static, KeyLookup>),
 }
 
+/// The keys that may verify a token: one (no allocation), or the candidates for a token without
+/// `kid`.
+enum Keys {
+    One(Arc<VerificationKey>),
+    Several(Vec<Arc<VerificationKey>>),
+}
+
+impl Keys {
+    fn as_slice(&self) -> &[Arc<VerificationKey>] {
+        match self {
+            Keys::One(key) => std::slice::from_ref(key),
+            Keys::Several(keys) => keys,
+        }
+    }
+
+    /// The key at `index` of [`Keys::as_slice`].
+    fn take(self, index: usize) -> Arc<VerificationKey> {
+        match self {
+            Keys::One(key) => key,
+            Keys::Several(mut keys) => keys.swap_remove(index),
+        }
+    }
+}
+
 impl TokenVerifier {
     /// Verifies `token` with a key known now, or says which key must be fetched.
     pub(crate) fn verify<C: DeserializeOwned>(&self, token: &str) -> Verification<C> {
@@ -158,15 +183,22 @@ impl TokenVerifier {
         header: &Arc<ParsedHeader>,
         lookup: KeyLookup,
     ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
-        let key = match lookup {
-            KeyLookup::Found(key) => key,
+        let keys = match lookup {
+            KeyLookup::Found(key) => Keys::One(key),
+            KeyLookup::Candidates(keys) if keys.is_empty() => {
+                return Err(malformed("no key is known for this token"))
+            }
+            KeyLookup::Candidates(keys) if keys.len() > MAX_KID_LESS_CANDIDATES => {
+                return Err(malformed("too many keys match this token without kid: its key must be named"))
+            }
+            KeyLookup::Candidates(keys) => Keys::Several(keys),
             KeyLookup::Unknown => return Err(malformed("no key is known for this token")),
             KeyLookup::Unavailable | KeyLookup::Pending(_) => {
                 return Err(AuthError::new(ErrorKind::AuthUnavailable))
             }
         };
-        // RFC 8725 §3.1: the key decides the algorithm, not the token.
-        if key.algorithm() != header.alg {
+        // RFC 8725 §3.1: the key decides the algorithm, not the token (every candidate's key).
+        if keys.as_slice().iter().any(|key| key.algorithm() != header.alg) {
             return Err(malformed("the token's algorithm does not match its key"));
         }
         // base64 estimates up to two bytes over the exact length: room for an RSA-8192 signature.
@@ -176,9 +208,13 @@ impl TokenVerifier {
                 compact::Decoded::Stack(bytes) => bytes,
                 compact::Decoded::Heap(_) => return Err(malformed("the token signature is too large")),
             };
-        if !key.verify(compact.signing_input.as_bytes(), signature) {
-            return Err(malformed("the token signature is invalid"));
-        }
+        // A token without kid is tried with each candidate in the source's order (bounded above).
+        let signed_by =
+            keys.as_slice().iter().position(|key| key.verify(compact.signing_input.as_bytes(), signature));
+        let key = match signed_by {
+            Some(index) => keys.take(index),
+            None => return Err(malformed("the token signature is invalid")),
+        };
         // The header is signed: it may now stand for the next tokens that carry it.
         self.headers.insert(compact.header, header);
         let mut payload_buf = [0u8; 1024];

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::JwksError;
-use crate::keys::VerificationKey;
+use crate::keys::{KeyLookup, VerificationKey};
 
 /// One usable key and the JWK it came from (to recognise it in the next document).
 struct Stored {
@@ -70,25 +70,23 @@ impl KeySet {
     }
 
     /// The key for a token: with a `kid`, the key of that id (preferring one bound to `alg`);
-    /// without, the only key bound to `alg`.
-    pub(super) fn find(&self, kid: Option<&str>, alg: Algorithm) -> Option<&Arc<VerificationKey>> {
-        match kid {
-            Some(kid) => {
-                let mut named = self.keys.iter().map(|s| &s.key).filter(|k| k.kid() == Some(kid));
-                let first = named.next()?;
-                if first.algorithm() == alg {
-                    return Some(first);
-                }
-                Some(named.find(|k| k.algorithm() == alg).unwrap_or(first))
-            }
-            None => {
-                let mut candidates = self.keys.iter().map(|s| &s.key).filter(|k| k.algorithm() == alg);
-                match (candidates.next(), candidates.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            }
-        }
+    /// without, the keys bound to `alg`, in document order ([`KeyLookup::Candidates`] when there
+    /// are several). [`KeyLookup::Unknown`] when no key matches.
+    pub(super) fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
+        let keys = self.keys.iter().map(|stored| &stored.key);
+        let Some(kid) = kid else {
+            return crate::keys::kid_less(keys, alg);
+        };
+        let mut named = keys.filter(|k| k.kid() == Some(kid));
+        let Some(first) = named.next() else {
+            return KeyLookup::Unknown;
+        };
+        let key = if first.algorithm() == alg {
+            first
+        } else {
+            named.find(|k| k.algorithm() == alg).unwrap_or(first)
+        };
+        KeyLookup::Found(Arc::clone(key))
     }
 
     pub(super) fn len(&self) -> usize {
@@ -130,6 +128,15 @@ mod tests {
         format!(r#"{{"keys":[{}]}}"#, keys.join(",")).into_bytes()
     }
 
+    /// The single key found, if any.
+    fn found(lookup: KeyLookup) -> Option<Arc<VerificationKey>> {
+        match lookup {
+            KeyLookup::Found(key) => Some(key),
+            KeyLookup::Unknown => None,
+            other => panic!("expected one key or none, got {other:?}"),
+        }
+    }
+
     #[test]
     fn hmac_and_encryption_keys_are_skipped() {
         let oct =
@@ -137,9 +144,9 @@ mod tests {
         let enc = r#"{"kty":"OKP","crv":"Ed25519","use":"enc","kid":"e","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
         let set = KeySet::parse(&document(&[oct, enc, OKP]), None, None).unwrap();
         assert_eq!(set.len(), 1);
-        assert!(set.find(Some("h"), Algorithm::HS256).is_none());
-        assert!(set.find(Some("e"), Algorithm::EdDSA).is_none());
-        assert_eq!(set.find(Some("ed"), Algorithm::EdDSA).unwrap().algorithm(), Algorithm::EdDSA);
+        assert!(found(set.find(Some("h"), Algorithm::HS256)).is_none());
+        assert!(found(set.find(Some("e"), Algorithm::EdDSA)).is_none());
+        assert_eq!(found(set.find(Some("ed"), Algorithm::EdDSA)).unwrap().algorithm(), Algorithm::EdDSA);
         let only_hmac = KeySet::parse(&document(&[oct]), None, None).unwrap();
         assert_eq!((only_hmac.len(), only_hmac.skipped()), (0, 1));
     }
@@ -148,26 +155,61 @@ mod tests {
     fn an_empty_document_is_an_empty_set() {
         let empty = KeySet::parse(&document(&[]), None, None).unwrap();
         assert_eq!((empty.len(), empty.skipped()), (0, 0));
-        assert!(empty.find(Some("ed"), Algorithm::EdDSA).is_none());
-        assert!(empty.find(None, Algorithm::EdDSA).is_none());
+        assert!(found(empty.find(Some("ed"), Algorithm::EdDSA)).is_none());
+        assert!(found(empty.find(None, Algorithm::EdDSA)).is_none());
     }
 
     #[test]
     fn unchanged_keys_keep_their_arc() {
         let first = KeySet::parse(&document(&[OKP]), None, None).unwrap();
         let second = KeySet::parse(&document(&[OKP]), Some(&first), None).unwrap();
-        let a = first.find(Some("ed"), Algorithm::EdDSA).unwrap();
-        let b = second.find(Some("ed"), Algorithm::EdDSA).unwrap();
-        assert!(Arc::ptr_eq(a, b));
+        let a = found(first.find(Some("ed"), Algorithm::EdDSA)).unwrap();
+        let b = found(second.find(Some("ed"), Algorithm::EdDSA)).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
     }
 
     #[test]
     fn keys_without_kid_match_by_algorithm() {
         let no_kid = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
         let set = KeySet::parse(&document(&[no_kid]), None, None).unwrap();
-        assert!(set.find(None, Algorithm::EdDSA).is_some());
-        assert!(set.find(None, Algorithm::ES256).is_none());
-        assert!(set.find(Some("other"), Algorithm::EdDSA).is_none());
+        assert!(found(set.find(None, Algorithm::EdDSA)).is_some());
+        assert!(found(set.find(None, Algorithm::ES256)).is_none());
+        assert!(found(set.find(Some("other"), Algorithm::EdDSA)).is_none());
+    }
+
+    #[test]
+    fn a_token_without_kid_gets_every_key_of_its_algorithm_in_document_order() {
+        let ed = |x: &str| format!(r#"{{"kty":"OKP","crv":"Ed25519","x":"{x}"}}"#);
+        let (a, b) = (
+            ed("PUAXw-hDiVqStwqnTRt-vJyYLM8uxJaMwM1V8Sr0Zgw"),
+            ed("_FHNjmIYoaONpH7QAjDwWAgW7RO6MwOsXeuRFUiQgCU"),
+        );
+        let set = KeySet::parse(&document(&[&a, OKP, &b]), None, None).unwrap();
+        let KeyLookup::Candidates(candidates) = set.find(None, Algorithm::EdDSA) else {
+            panic!("several EdDSA keys are candidates");
+        };
+        assert_eq!(candidates.len(), 3);
+        for (candidate, stored) in candidates.iter().zip(&set.keys) {
+            assert!(Arc::ptr_eq(candidate, &stored.key));
+        }
+        // A kid still names exactly one key; no key of the algorithm is no key.
+        let named = found(set.find(Some("ed"), Algorithm::EdDSA)).unwrap();
+        assert!(Arc::ptr_eq(&named, &set.keys[1].key));
+        assert!(found(set.find(None, Algorithm::ES256)).is_none());
+    }
+
+    #[test]
+    fn candidates_are_collected_only_up_to_one_past_the_bound() {
+        let keys: Vec<String> = (0..10)
+            .map(|i| format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"k{i}","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}"#))
+            .collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let set = KeySet::parse(&document(&keys), None, None).unwrap();
+        assert_eq!(set.len(), 10);
+        let KeyLookup::Candidates(candidates) = set.find(None, Algorithm::EdDSA) else {
+            panic!("several EdDSA keys are candidates");
+        };
+        assert_eq!(candidates.len(), crate::keys::MAX_KID_LESS_CANDIDATES + 1);
     }
 
     #[test]

@@ -69,8 +69,11 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 /// - **Safety**: `oct` (HMAC) keys are never taken from a JWKS, keys whose `use` is not `sig` are
 ///   skipped, each key is bound to its JWK's `alg` (or the one its type implies: RSA → `RS256`,
 ///   P-256 → `ES256`, P-384 → `ES384`, Ed25519 → `EdDSA`); a token with a `kid` only matches the key
-///   of that id, a token without one the only key of its algorithm. Requests have a timeout,
-///   responses a size cap, and an https endpoint is never left for plain http. A malformed document
+///   of that id; a token without one matches the keys of its algorithm, tried in document order
+///   (during a rotation without kids the old and the new key both verify; more than
+///   [`MAX_KID_LESS_CANDIDATES`](crate::keys::MAX_KID_LESS_CANDIDATES) keys refuse the token).
+///   Requests have a timeout, responses a size cap, and an https endpoint is never left for plain
+///   http. A malformed document
 ///   (not JSON, no `keys` array, too large) or an HTTP error keeps the old keys.
 /// - **Issuer**: a source made by [`JwksKeys::discover`] reports its issuer, and the layer then
 ///   accepts only tokens whose `iss` is that issuer (unless [`JwtAuthBuilder::issuer`] names others).
@@ -559,8 +562,8 @@ impl KeySource for JwksKeys {
             let loaded = inner.loaded();
             match loaded.usable(inner.settings.max_staleness) {
                 Some(set) => match set.find(kid, alg) {
-                    Some(key) => return KeyLookup::Found(Arc::clone(key)),
-                    None => (true, false),
+                    KeyLookup::Unknown => (true, false),
+                    found => return found,
                 },
                 None => (false, loaded.set.is_some()),
             }
@@ -766,9 +769,7 @@ impl Inner {
         }
         let loaded = self.loaded();
         match loaded.usable(self.settings.max_staleness) {
-            Some(set) => set
-                .find(kid.as_deref(), alg)
-                .map_or(KeyLookup::Unknown, |key| KeyLookup::Found(Arc::clone(key))),
+            Some(set) => set.find(kid.as_deref(), alg),
             None => KeyLookup::Unavailable,
         }
     }
