@@ -21,19 +21,15 @@ pub(crate) fn fast_now() -> u64 {
     use std::sync::OnceLock;
 
     const NANOS: u128 = 1_000_000_000;
-    static TICK_NANOS: OnceLock<u128> = OnceLock::new();
-    let tick = *TICK_NANOS.get_or_init(|| {
+    // The tick, read once; a tick of a second or more would be a broken clock: use the precise one.
+    static TICK_NANOS: OnceLock<Option<u128>> = OnceLock::new();
+    let tick = TICK_NANOS.get_or_init(|| {
         let res = clock_getres(ClockId::RealtimeCoarse);
-        // A tick is under a second; anything else would be a broken clock: use the precise one.
-        if res.tv_sec == 0 && res.tv_nsec > 0 {
-            res.tv_nsec as u128
-        } else {
-            NANOS
-        }
+        (res.tv_sec == 0 && res.tv_nsec > 0).then_some(res.tv_nsec as u128)
     });
-    if tick >= NANOS {
+    let Some(tick) = *tick else {
         return now();
-    }
+    };
     let coarse = clock_gettime(ClockId::RealtimeCoarse);
     let (Ok(secs), Ok(nanos)) = (u128::try_from(coarse.tv_sec), u128::try_from(coarse.tv_nsec)) else {
         return now();

@@ -73,8 +73,8 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 ///   (during a rotation without kids the old and the new key both verify; more than
 ///   [`MAX_KID_LESS_CANDIDATES`](crate::keys::MAX_KID_LESS_CANDIDATES) keys refuse the token).
 ///   Requests have a timeout, responses a size cap, and an https endpoint is never left for plain
-///   http. A malformed document
-///   (not JSON, no `keys` array, too large) or an HTTP error keeps the old keys.
+///   http. A malformed document (not JSON, no `keys` array, too large) or an HTTP error keeps the
+///   old keys.
 /// - **Issuer**: a source made by [`JwksKeys::discover`] reports its issuer, and the layer then
 ///   accepts only tokens whose `iss` is that issuer (unless [`JwtAuthBuilder::issuer`] names others).
 ///
