@@ -13,7 +13,7 @@ use jsonwebtoken::Algorithm;
 
 use crate::binding::BindingPolicy;
 use crate::context::ContextPolicy;
-use crate::error::AuthError;
+use crate::error::{AuthError, ConfigError};
 use crate::keys::{KeySource, StaticKeys, VerificationKey};
 use crate::layer::JwtLayer;
 use crate::mfa::MfaPolicy;
@@ -29,58 +29,6 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// Default length above which a verified token is not cached (it is still verified):
 /// with the default capacity the cache's tokens then take at most about 20 MiB.
 pub const DEFAULT_MAX_CACHED_TOKEN_LEN: usize = 2 * 1024;
-
-/// A configuration mistake, found when the configuration is built.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2).
-    WeakSecret {
-        /// The algorithm the secret was meant for.
-        algorithm: Algorithm,
-        /// The shortest length accepted.
-        min_len: usize,
-        /// The length given.
-        len: usize,
-    },
-    /// A key cannot be used with this algorithm (an RSA key for `ES256`, ...).
-    KeyAlgorithmMismatch {
-        /// The algorithm asked for.
-        algorithm: Algorithm,
-    },
-    /// A key could not be read.
-    InvalidKey(&'static str),
-    /// No key and no key source was configured.
-    NoKeys,
-    /// A configured key's algorithm is not in the allow-list.
-    AlgorithmNotAllowed(Algorithm),
-    /// The allow-list is empty.
-    NoAlgorithms,
-    /// Another setting is invalid.
-    Invalid(&'static str),
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::WeakSecret { algorithm, min_len, len } => {
-                write!(f, "the {algorithm:?} secret is {len} bytes, at least {min_len} are required")
-            }
-            ConfigError::KeyAlgorithmMismatch { algorithm } => {
-                write!(f, "the key cannot be used with {algorithm:?}")
-            }
-            ConfigError::InvalidKey(why) => write!(f, "invalid key: {why}"),
-            ConfigError::NoKeys => f.write_str("no verification key or key source is configured"),
-            ConfigError::AlgorithmNotAllowed(alg) => {
-                write!(f, "a key uses {alg:?}, which is not in the allow-list")
-            }
-            ConfigError::NoAlgorithms => f.write_str("the algorithm allow-list is empty"),
-            ConfigError::Invalid(why) => f.write_str(why),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// The immutable configuration shared by every clone of the layer.
 pub(crate) struct Shared {

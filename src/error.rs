@@ -1,4 +1,5 @@
-//! [`AuthError`]: the one value every rejection is made of.
+//! [`AuthError`]: the one value every rejection is made of; [`ConfigError`]: every mistake
+//! [`JwtAuthBuilder::build`](crate::JwtAuthBuilder::build) and the other builders find.
 //!
 //! Each rejection carries a stable machine [`code`](AuthError::code), an HTTP status, a
 //! safe one-line description and, for the step-up case, the RFC 9470 challenge parameters.
@@ -9,6 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use http::StatusCode;
+use jsonwebtoken::Algorithm;
 
 /// What kind of rejection this is. Each kind has a stable [`code`](ErrorKind::code).
 ///
@@ -348,3 +350,55 @@ impl From<ErrorKind> for AuthError {
         AuthError::new(kind)
     }
 }
+
+/// A configuration mistake, found when the configuration is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An HMAC secret shorter than the hash output (RFC 7518 §3.2).
+    WeakSecret {
+        /// The algorithm the secret was meant for.
+        algorithm: Algorithm,
+        /// The shortest length accepted.
+        min_len: usize,
+        /// The length given.
+        len: usize,
+    },
+    /// A key cannot be used with this algorithm (an RSA key for `ES256`, ...).
+    KeyAlgorithmMismatch {
+        /// The algorithm asked for.
+        algorithm: Algorithm,
+    },
+    /// A key could not be read.
+    InvalidKey(&'static str),
+    /// No key and no key source was configured.
+    NoKeys,
+    /// A configured key's algorithm is not in the allow-list.
+    AlgorithmNotAllowed(Algorithm),
+    /// The allow-list is empty.
+    NoAlgorithms,
+    /// Another setting is invalid.
+    Invalid(&'static str),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::WeakSecret { algorithm, min_len, len } => {
+                write!(f, "the {algorithm:?} secret is {len} bytes, at least {min_len} are required")
+            }
+            ConfigError::KeyAlgorithmMismatch { algorithm } => {
+                write!(f, "the key cannot be used with {algorithm:?}")
+            }
+            ConfigError::InvalidKey(why) => write!(f, "invalid key: {why}"),
+            ConfigError::NoKeys => f.write_str("no verification key or key source is configured"),
+            ConfigError::AlgorithmNotAllowed(alg) => {
+                write!(f, "a key uses {alg:?}, which is not in the allow-list")
+            }
+            ConfigError::NoAlgorithms => f.write_str("the algorithm allow-list is empty"),
+            ConfigError::Invalid(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -22,8 +22,9 @@ use serde_json::{Map, Value};
 
 use crate::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
 use crate::clock;
-use crate::config::{ConfigError, JwtAuth};
+use crate::config::JwtAuth;
 use crate::context::TokenFacts;
+use crate::error::ConfigError;
 use crate::keys::VerificationKey;
 
 /// The default lifetime of an access token: 15 minutes.

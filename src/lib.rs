@@ -121,11 +121,10 @@ mod fuzzing;
 pub use body::JwtBody;
 pub use check_future::CheckFuture;
 pub use config::{
-    ConfigError, JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN,
-    DEFAULT_MAX_TOKEN_LEN,
+    JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN, DEFAULT_MAX_TOKEN_LEN,
 };
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
-pub use error::{AuthError, ErrorKind};
+pub use error::{AuthError, ConfigError, ErrorKind};
 pub use issue::{MintedToken, SigningKey, TokenIssuer};
 pub use keys::{StaticKeys, VerificationKey};
 pub use layer::{JwtLayer, JwtService, ResponseFuture};

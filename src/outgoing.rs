@@ -17,7 +17,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::clock;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::issue::{IssueError, TokenIssuer};
 
 /// The error type of [`ServiceTokenService`]: the client's error, or a token that could not

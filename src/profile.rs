@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::config::ConfigError;
 use crate::context::TokenFacts;
+use crate::error::ConfigError;
 use crate::error::{AuthError, ErrorKind};
 use crate::issue::{SigningKey, TokenIssuer, TokenIssuerBuilder};
 use crate::verify::RequiredClaim;

@@ -10,8 +10,8 @@ use serde_json::Value;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::ConfigError;
 use crate::context::{AuthContext, Claims};
+use crate::error::ConfigError;
 
 /// Reads the typed claims `Claims<C>` of a request as JSON.
 type ClaimsAsJson = fn(&Extensions) -> Option<Value>;

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{same, BindingPolicy, BindingUnavailable, NewBinding, RequestHead, TrustedProxies};
-use crate::config::ConfigError;
 use crate::context::Confirmation;
 use crate::error::AuthError;
+use crate::error::ConfigError;
 
 const NAME: &str = "client_ip";
 

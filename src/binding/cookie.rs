@@ -7,9 +7,9 @@ use http::HeaderValue;
 use super::{
     base64url, claims_digest, sha256, sha256_b64, BindingPolicy, BindingUnavailable, NewBinding, RequestHead,
 };
-use crate::config::ConfigError;
 use crate::context::Confirmation;
 use crate::error::AuthError;
+use crate::error::ConfigError;
 
 const NAME: &str = "cookie_fingerprint";
 /// Cookies of the configured name looked at per request, at most (a client may repeat one).

@@ -13,7 +13,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 
 use super::RequestHead;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 

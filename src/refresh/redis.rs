@@ -17,7 +17,7 @@ use redis::{Client, Script};
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
 use crate::clock;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::revocation::redis::{client, connection, DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
 
 /// KEYS: family, presented token, new token. ARGV: now, token ttl.

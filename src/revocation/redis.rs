@@ -28,8 +28,8 @@ use super::{
     DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
 };
 use crate::clock;
-use crate::config::ConfigError;
 use crate::context::TokenFacts;
+use crate::error::ConfigError;
 
 /// Default prefix of the store's keys and channel.
 pub const DEFAULT_KEY_PREFIX: &str = "tjg:";

@@ -13,7 +13,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use super::{KeyLookup, KeySource};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 mod error;
 mod fetch;
