@@ -7,10 +7,10 @@ use std::sync::Arc;
 use http::{HeaderMap, Uri};
 use serde::de::IgnoredAny;
 
-use crate::config::JwtAuth;
-use crate::context::TokenFacts;
 use crate::error::{AuthError, ErrorKind};
-use crate::verify::{JoseHeader, Verification};
+use crate::guard::config::JwtAuth;
+use crate::guard::context::TokenFacts;
+use crate::guard::verify::{JoseHeader, Verification};
 
 /// Step 1: the token of a request with these headers and URI, from the configured sources.
 ///
@@ -28,7 +28,7 @@ pub fn extract<'r>(
     uri: &'r Uri,
 ) -> Result<Option<&'r str>, AuthError> {
     match auth.shared.sources.extract(headers, uri)? {
-        Some(token) => crate::source::check_charset(token).map(Some),
+        Some(token) => crate::guard::source::check_charset(token).map(Some),
         None => Ok(None),
     }
 }

@@ -80,37 +80,14 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod body;
-mod check_future;
-mod clock;
-mod config;
-mod context;
 mod error;
-mod layer;
-mod mfa;
-mod mfa_layer;
-mod outgoing;
-mod pipeline;
-mod profile;
-mod propagate;
-mod scope;
-mod source;
-mod verify;
 
-pub mod audit;
-pub mod binding;
+mod guard;
+
+mod authorize;
+
 pub mod issue;
-pub mod keys;
-pub mod refresh;
-pub mod rejection;
-pub mod revocation;
 
-#[cfg(feature = "axum")]
-mod extract;
-#[cfg(feature = "tonic")]
-mod grpc;
-
-pub use binding::PeerAddr;
 /// Entry points for the fuzz targets (`fuzz/`); not a public API.
 #[doc(hidden)]
 pub mod __fuzz {
@@ -118,34 +95,43 @@ pub mod __fuzz {
 }
 mod fuzzing;
 
-pub use body::JwtBody;
-pub use check_future::CheckFuture;
-pub use config::{
+// The public modules keep their paths from the crate root.
+pub use guard::{audit, binding, keys, rejection, revocation};
+pub use issue::refresh;
+
+pub use error::{AuthError, ConfigError, ErrorKind};
+
+// The guard.
+pub use binding::PeerAddr;
+pub use guard::body::JwtBody;
+pub use guard::config::{
     JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN, DEFAULT_MAX_TOKEN_LEN,
 };
-pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
-pub use error::{AuthError, ConfigError, ErrorKind};
-pub use issue::{MintedToken, SigningKey, TokenIssuer};
+pub use guard::context::{AuthContext, Claims, Confirmation, TokenFacts};
+pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
+pub use guard::mfa_policy::MfaPolicy;
+pub use guard::source::TokenSource;
+pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
 pub use keys::{StaticKeys, VerificationKey};
-pub use layer::{JwtLayer, JwtService, ResponseFuture};
-pub use mfa::MfaPolicy;
-pub use mfa_layer::{RequireMfaFuture, RequireMfaLayer, RequireMfaService};
-pub use outgoing::{
-    BoxError, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens, ServiceTokensBuilder,
-};
-pub use profile::TokenKind;
-pub use propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersService};
 pub use rejection::Protocol;
-#[cfg(feature = "axum")]
-pub use scope::Scoped;
-pub use scope::{RequireScopeFuture, RequireScopeLayer, RequireScopeService, ScopeSet};
-pub use source::TokenSource;
-pub use verify::{CacheStats, RequiredClaim};
 
+// After the guard.
+pub use authorize::check::CheckFuture;
 #[cfg(feature = "axum")]
-pub use extract::{ExtractRejection, RequireMfa, RequireScope};
+pub use authorize::extract::{ExtractRejection, RequireMfa, RequireScope};
 #[cfg(feature = "tonic")]
-pub use grpc::GrpcAuth;
+pub use authorize::grpc::GrpcAuth;
+pub use authorize::mfa::{RequireMfaFuture, RequireMfaLayer, RequireMfaService};
+pub use authorize::propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersService};
+#[cfg(feature = "axum")]
+pub use authorize::scope::Scoped;
+pub use authorize::scope::{RequireScopeFuture, RequireScopeLayer, RequireScopeService, ScopeSet};
+
+// The issuing side.
+pub use issue::{
+    BoxError, MintedToken, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens,
+    ServiceTokensBuilder, SigningKey, TokenIssuer,
+};
 
 /// The JWS algorithms (re-exported from `jsonwebtoken`).
 pub use jsonwebtoken::Algorithm;

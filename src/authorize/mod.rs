@@ -1,0 +1,15 @@
+//! After the guard: what reads the [`AuthContext`](crate::AuthContext) the
+//! [`JwtLayer`](crate::JwtLayer) put into the request.
+//!
+//! The axum extractors ([`extract`]), the tonic helpers ([`grpc`]), the checks that refuse a
+//! verified request ([`mfa`]: a second factor; [`scope`]: OAuth scopes; both share [`check`]),
+//! and the headers that pass the verified user on ([`propagate`]).
+
+pub(crate) mod check;
+#[cfg(feature = "axum")]
+pub(crate) mod extract;
+#[cfg(feature = "tonic")]
+pub(crate) mod grpc;
+pub(crate) mod mfa;
+pub(crate) mod propagate;
+pub(crate) mod scope;

@@ -1,0 +1,313 @@
+//! Step 3 of the request path: binding policies tie a token to its caller.
+//!
+//! Each configured [`BindingPolicy`] compares the request with the token's `cnf` claims on every
+//! request, cache hit or not. A token that lacks a claim a policy needs is refused.
+//!
+//! The same policy also *makes* the binding: [`TokenIssuer`](crate::TokenIssuer) asks every
+//! policy it was given to [`bind`](BindingPolicy::bind) a new token to the request that asked
+//! for it, so the value that is checked is computed by the code that checks it.
+//!
+//! | policy | claim | stops | does not stop |
+//! |---|---|---|---|
+//! | [`DeviceFingerprint`] | `cnf.dfp` | a stolen token replayed from a client whose headers differ | a thief who copies the victim's headers too |
+//! | [`CookieFingerprint`] | `cnf.cfp` | a token stolen by script (XSS, logs, storage) without the `HttpOnly` cookie | a thief with the whole browser (malware, a stolen device) |
+//! | [`ClientIpBinding`] | `cnf.cip` | a stolen token replayed from another network | a thief behind the same address (NAT, proxy, same /24 with a prefix) |
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use tower_jwt_guard::binding::{BindingPolicy, ClientIpBinding, NewBinding, PeerAddr, RequestHead};
+//!
+//! let policy = ClientIpBinding::new();
+//! let peer = |addr: &str| {
+//!     let mut request = http::Request::new(());
+//!     request.extensions_mut().insert(PeerAddr(addr.parse::<SocketAddr>().unwrap()));
+//!     request
+//! };
+//!
+//! // Issuing: the policy writes the caller's address into the token's `cnf`.
+//! let mut binding = NewBinding::default();
+//! policy.bind(&RequestHead::of(&peer("198.51.100.7:5000")), &mut binding).unwrap();
+//! let cnf = binding.confirmation().clone();
+//!
+//! // Checking: the same caller passes, another one is refused.
+//! assert!(policy.check(&RequestHead::of(&peer("198.51.100.7:6000")), Some(&cnf)).is_ok());
+//! let err = policy.check(&RequestHead::of(&peer("203.0.113.9:5000")), Some(&cnf)).unwrap_err();
+//! assert_eq!(err.binding(), Some("client_ip"));
+//! ```
+
+mod client_ip;
+mod cookie;
+mod fingerprint;
+mod peer;
+mod proxies;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
+
+use crate::error::AuthError;
+use crate::guard::context::Confirmation;
+
+pub use client_ip::ClientIpBinding;
+pub use cookie::CookieFingerprint;
+pub use fingerprint::DeviceFingerprint;
+pub(crate) use peer::peer_addr;
+pub use peer::PeerAddr;
+pub use proxies::{ClientIpError, ForwardedHeader, TrustedProxies};
+
+/// A borrowed view of a request's head: what binding policies look at.
+///
+/// ```
+/// use tower_jwt_guard::binding::RequestHead;
+///
+/// let request = http::Request::builder().uri("/me").body(()).unwrap();
+/// let head = RequestHead::of(&request);
+/// assert_eq!(head.uri.path(), "/me");
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The URI.
+    pub uri: &'a Uri,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The extensions (where the connection's peer address lives).
+    pub extensions: &'a Extensions,
+}
+
+impl<'a> RequestHead<'a> {
+    /// The head of `request`.
+    pub fn of<B>(request: &'a Request<B>) -> Self {
+        RequestHead {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            extensions: request.extensions(),
+        }
+    }
+
+    /// The head of request `parts`.
+    pub fn from_parts(parts: &'a http::request::Parts) -> Self {
+        RequestHead {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+            extensions: &parts.extensions,
+        }
+    }
+
+    /// The address of the connection's remote end, from the request's extensions: a
+    /// [`PeerAddr`], axum's `ConnectInfo<SocketAddr>` (feature `axum`) or tonic's
+    /// `TcpConnectInfo` (feature `tonic`), in this order.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::{PeerAddr, RequestHead};
+    ///
+    /// let mut request = http::Request::new(());
+    /// assert_eq!(RequestHead::of(&request).peer_addr(), None);
+    /// request.extensions_mut().insert(PeerAddr("192.0.2.1:4000".parse().unwrap()));
+    /// assert_eq!(RequestHead::of(&request).peer_addr(), Some("192.0.2.1:4000".parse().unwrap()));
+    /// ```
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        peer::peer_addr(self.extensions)
+    }
+}
+
+impl<'a> From<&'a http::request::Parts> for RequestHead<'a> {
+    fn from(parts: &'a http::request::Parts) -> Self {
+        RequestHead::from_parts(parts)
+    }
+}
+
+impl<'a, B> From<&'a Request<B>> for RequestHead<'a> {
+    fn from(request: &'a Request<B>) -> Self {
+        RequestHead::of(request)
+    }
+}
+
+/// What the binding policies add to a token being minted: its `cnf` claims, and the cookies
+/// the response must set (the [`CookieFingerprint`]'s hardened cookie).
+///
+/// ```
+/// use tower_jwt_guard::binding::NewBinding;
+///
+/// let mut binding = NewBinding::new(std::time::Duration::from_secs(900));
+/// binding.confirmation_mut().client_ip = Some("192.0.2.1".into());
+/// assert_eq!(binding.token_ttl().as_secs(), 900);
+/// assert!(binding.set_cookies().is_empty());
+/// ```
+#[derive(Clone, Default)]
+pub struct NewBinding {
+    confirmation: Confirmation,
+    set_cookies: Vec<HeaderValue>,
+    ttl: Duration,
+}
+
+impl NewBinding {
+    /// An empty binding for a token that lives `ttl`.
+    pub fn new(ttl: Duration) -> Self {
+        NewBinding { confirmation: Confirmation::default(), set_cookies: Vec::new(), ttl }
+    }
+
+    /// The `cnf` claims so far.
+    pub fn confirmation(&self) -> &Confirmation {
+        &self.confirmation
+    }
+
+    /// The `cnf` claims, for a policy to fill in.
+    pub fn confirmation_mut(&mut self) -> &mut Confirmation {
+        &mut self.confirmation
+    }
+
+    /// Adds a `Set-Cookie` value the response that hands out the token must carry.
+    pub fn add_set_cookie(&mut self, cookie: HeaderValue) {
+        self.set_cookies.push(cookie);
+    }
+
+    /// The `Set-Cookie` values so far.
+    pub fn set_cookies(&self) -> &[HeaderValue] {
+        &self.set_cookies
+    }
+
+    /// The lifetime of the token being minted (a cookie need not outlive it).
+    pub fn token_ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub(crate) fn into_parts(self) -> (Confirmation, Vec<HeaderValue>) {
+        (self.confirmation, self.set_cookies)
+    }
+}
+
+impl fmt::Debug for NewBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewBinding")
+            .field("confirmation", &self.confirmation)
+            .field("set_cookies", &self.set_cookies.len())
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+/// Why a token could not be bound to a request: the request lacks what the policy needs
+/// (no peer address, an unreadable `Forwarded` header, ...).
+///
+/// ```
+/// use tower_jwt_guard::binding::BindingUnavailable;
+///
+/// let err = BindingUnavailable::new("client_ip", "the connection's peer address is unknown");
+/// assert_eq!(err.binding(), "client_ip");
+/// assert_eq!(err.to_string(), "cannot bind the token to the client_ip: the connection's peer address is unknown");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingUnavailable {
+    binding: &'static str,
+    reason: &'static str,
+}
+
+impl BindingUnavailable {
+    /// The policy `binding` cannot bind a token to this request, because of `reason`.
+    pub const fn new(binding: &'static str, reason: &'static str) -> Self {
+        BindingUnavailable { binding, reason }
+    }
+
+    /// The policy's name.
+    pub const fn binding(&self) -> &'static str {
+        self.binding
+    }
+
+    /// Why (a fixed, client-safe text).
+    pub const fn reason(&self) -> &'static str {
+        self.reason
+    }
+}
+
+impl fmt::Display for BindingUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot bind the token to the {}: {}", self.binding, self.reason)
+    }
+}
+
+impl std::error::Error for BindingUnavailable {}
+
+/// A rule that ties a token to the request that presents it.
+///
+/// `check` runs in the layer on every request; `bind` runs in the
+/// [`TokenIssuer`](crate::TokenIssuer) when a token is minted for a request, and writes the
+/// claims `check` will compare. A policy that needs no claim (below) keeps the default `bind`.
+///
+/// ```
+/// use tower_jwt_guard::binding::{BindingPolicy, RequestHead};
+/// use tower_jwt_guard::{AuthError, Confirmation};
+///
+/// /// Tokens are only good on one host name.
+/// struct SameHost;
+///
+/// impl BindingPolicy for SameHost {
+///     fn name(&self) -> &'static str { "host" }
+///     fn check(&self, request: &RequestHead<'_>, _: Option<&Confirmation>) -> Result<(), AuthError> {
+///         match request.headers.get("host") {
+///             Some(host) if host == "api.example.com" => Ok(()),
+///             _ => Err(AuthError::binding_mismatch(self.name())),
+///         }
+///     }
+/// }
+/// ```
+pub trait BindingPolicy: Send + Sync + 'static {
+    /// The binding's name, as reported in a `BINDING_MISMATCH` rejection.
+    fn name(&self) -> &'static str;
+
+    /// The `cnf` members this policy checks (`"dfp"`, `"cfp"`, `"cip"`, ...).
+    ///
+    /// A token whose `cnf` carries a member that no configured policy checks is refused: it
+    /// was bound to something this service cannot verify (a DPoP key, a client certificate),
+    /// and used as a plain bearer token it would defeat that binding. The default is none.
+    fn confirms(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Compares `request` with the token's confirmation claims.
+    fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError>;
+
+    /// Binds a token being minted to `request`: fills in its `cnf` claims (and cookies to set).
+    /// The default binds nothing.
+    fn bind(&self, request: &RequestHead<'_>, binding: &mut NewBinding) -> Result<(), BindingUnavailable> {
+        let _ = (request, binding);
+        Ok(())
+    }
+}
+
+/// SHA-256, base64url without padding: the form fingerprints take in a token.
+pub(crate) fn sha256_b64(bytes: &[u8]) -> String {
+    base64url(sha256(bytes).as_ref())
+}
+
+pub(crate) fn sha256(bytes: &[u8]) -> aws_lc_rs::digest::Digest {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+}
+
+pub(crate) fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Whether `claim` is the base64url text of `digest`, compared in constant time; the text is
+/// laid out on the stack, not allocated.
+pub(crate) fn claims_digest(claim: &str, digest: &aws_lc_rs::digest::Digest) -> bool {
+    use base64::Engine as _;
+    let mut text = [0u8; 86]; // base64 of the longest digest (SHA-512) without padding
+    match base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_slice(digest.as_ref(), &mut text) {
+        Ok(len) => same(claim.as_bytes(), &text[..len]),
+        Err(_) => false,
+    }
+}
+
+/// Constant-time equality of two claim values (the length is not secret): the crypto
+/// backend's `CRYPTO_memcmp`, one call rather than a barrier per byte.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}

@@ -1,0 +1,513 @@
+//! [`JwtAuth`]: the builder that turns settings into an immutable, shared configuration.
+//!
+//! Everything that can be wrong is found by [`JwtAuthBuilder::build`] (a [`ConfigError`]),
+//! never at request time and never by a panic.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response};
+use jsonwebtoken::Algorithm;
+
+use crate::error::{AuthError, ConfigError};
+use crate::guard::binding::BindingPolicy;
+use crate::guard::context::ContextPolicy;
+use crate::guard::keys::{KeySource, StaticKeys, VerificationKey};
+use crate::guard::layer::JwtLayer;
+use crate::guard::mfa_policy::MfaPolicy;
+use crate::guard::rejection::{Protocol, RejectionHook, Responder};
+use crate::guard::revocation::RevocationStore;
+use crate::guard::source::{TokenSource, TokenSources};
+use crate::guard::verify::{AlgorithmSet, ClaimRules, HeaderCache, RequiredClaim, TokenVerifier};
+
+/// Default cap on the token's length, checked before any decoding.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
+/// Default capacity of the verified-token cache.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// Default length above which a verified token is not cached (it is still verified):
+/// with the default capacity the cache's tokens then take at most about 20 MiB.
+pub const DEFAULT_MAX_CACHED_TOKEN_LEN: usize = 2 * 1024;
+
+/// The immutable configuration shared by every clone of the layer.
+pub(crate) struct Shared {
+    pub(crate) sources: TokenSources,
+    pub(crate) verifier: TokenVerifier,
+    pub(crate) bindings: Vec<Arc<dyn BindingPolicy>>,
+    pub(crate) revocation: Option<Box<dyn RevocationStore>>,
+    pub(crate) revocation_fail_open: bool,
+    pub(crate) optional: bool,
+    pub(crate) cache_capacity: usize,
+    pub(crate) cache_max_token_len: usize,
+    pub(crate) context: Arc<ContextPolicy>,
+    pub(crate) audit: crate::guard::audit::Audit,
+}
+
+/// A built, immutable JWT configuration. Cheap to clone; make layers from it with
+/// [`JwtAuth::layer`].
+///
+/// ```
+/// use tower_jwt_guard::JwtAuth;
+///
+/// #[derive(serde::Deserialize)]
+/// struct MyClaims { sub: String }
+///
+/// let auth = JwtAuth::builder()
+///     .hmac_secret(b"0123456789abcdef0123456789abcdef")
+///     .issuer("https://auth.example.com")
+///     .audience("api")
+///     .build()?;
+/// let layer = auth.layer::<MyClaims>();
+/// # let _ = layer;
+/// # Ok::<(), tower_jwt_guard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct JwtAuth {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for JwtAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuth")
+            .field("sources", &self.shared.sources)
+            .field("verifier", &self.shared.verifier)
+            .field("bindings", &self.shared.bindings.iter().map(|b| b.name()).collect::<Vec<_>>())
+            .field("revocation", &self.shared.revocation.is_some())
+            .field("optional", &self.shared.optional)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtAuth {
+    /// Starts a configuration.
+    pub fn builder() -> JwtAuthBuilder {
+        JwtAuthBuilder::default()
+    }
+
+    /// A layer that verifies tokens and decodes their claims into `C`.
+    pub fn layer<C>(&self) -> JwtLayer<C>
+    where
+        C: serde::de::DeserializeOwned + Send + Sync + 'static,
+    {
+        JwtLayer::new(self.clone())
+    }
+
+    /// How many requests the layers of this configuration accepted and rejected, by code.
+    /// See [`audit`](crate::audit).
+    pub fn audit_counts(&self) -> crate::guard::audit::AuditCounts {
+        self.shared.audit.counts()
+    }
+}
+
+/// Builds a [`JwtAuth`]. Every setting has a safe default; only a key is required.
+///
+/// Defaults: token from `Authorization: Bearer`, `exp` required, leeway 30 s, `nbf` and
+/// future `iat` checked, tokens up to 8 KiB, verified-token cache of 10 000 tokens, realm `api`.
+#[must_use]
+pub struct JwtAuthBuilder {
+    keys: StaticKeys,
+    key_source: Option<Arc<dyn KeySource>>,
+    algorithms: Option<Vec<Algorithm>>,
+    rules: ClaimRules,
+    sources: Vec<TokenSource>,
+    max_token_len: usize,
+    cache_capacity: usize,
+    cache_max_token_len: usize,
+    optional: bool,
+    realm: String,
+    hook: Option<RejectionHook>,
+    mfa: MfaPolicy,
+    bindings: Vec<Arc<dyn BindingPolicy>>,
+    revocation: Option<Box<dyn RevocationStore>>,
+    revocation_fail_open: bool,
+    error: Option<ConfigError>,
+    audit_hook: Option<crate::guard::audit::AuditHook>,
+}
+
+impl Default for JwtAuthBuilder {
+    fn default() -> Self {
+        JwtAuthBuilder {
+            keys: StaticKeys::default(),
+            key_source: None,
+            algorithms: None,
+            rules: ClaimRules::default(),
+            sources: vec![TokenSource::Bearer],
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            cache_max_token_len: DEFAULT_MAX_CACHED_TOKEN_LEN,
+            optional: false,
+            realm: "api".into(),
+            hook: None,
+            mfa: MfaPolicy::default(),
+            bindings: Vec::new(),
+            revocation: None,
+            revocation_fail_open: false,
+            error: None,
+            audit_hook: None,
+        }
+    }
+}
+
+impl fmt::Debug for JwtAuthBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtAuthBuilder")
+            .field("keys", &self.keys)
+            .field("algorithms", &self.algorithms)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtAuthBuilder {
+    fn record(mut self, result: Result<(), ConfigError>) -> Self {
+        if let Err(err) = result {
+            self.error.get_or_insert(err);
+        }
+        self
+    }
+
+    /// Adds a verification key (bound to its one algorithm).
+    pub fn key(mut self, key: VerificationKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Adds a key that failed or succeeded to load: a failure is reported by [`build`](Self::build).
+    ///
+    /// ```
+    /// use jsonwebtoken::Algorithm;
+    /// use tower_jwt_guard::{ConfigError, JwtAuth, VerificationKey};
+    ///
+    /// let err = JwtAuth::builder()
+    ///     .try_key(VerificationKey::hmac(Algorithm::HS256, b"too short"))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, ConfigError::WeakSecret { .. }));
+    /// ```
+    pub fn try_key(self, key: Result<VerificationKey, ConfigError>) -> Self {
+        match key {
+            Ok(key) => self.key(key),
+            Err(err) => self.record(Err(err)),
+        }
+    }
+
+    /// Shorthand for an `HS256` secret (at least 32 bytes).
+    pub fn hmac_secret(self, secret: impl AsRef<[u8]>) -> Self {
+        self.try_key(VerificationKey::hmac(Algorithm::HS256, secret))
+    }
+
+    /// A key source (JWKS, or your own) consulted for every token, besides any static keys.
+    pub fn key_source(mut self, source: impl KeySource) -> Self {
+        self.key_source = Some(Arc::new(source));
+        self
+    }
+
+    /// The algorithm allow-list. By default it is exactly the algorithms of the configured keys;
+    /// with a key source whose algorithms are not known in advance (JWKS) it must be given.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = Some(algorithms.into_iter().collect());
+        self
+    }
+
+    /// Accept tokens from this issuer (`iss`); may be called several times. Without it, the issuer
+    /// of a key source that knows one (`JwksKeys::discover`) is required; with it, only the issuers
+    /// named here are accepted.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.rules.issuers.push(issuer.into());
+        self
+    }
+
+    /// Accept tokens for this audience (`aud`); may be called several times.
+    ///
+    /// Without any audience configured, a token that names an audience is refused
+    /// (RFC 7519 §4.1.3: this service cannot tell it is the one meant), unless
+    /// [`accept_any_audience`](Self::accept_any_audience) says otherwise.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.rules.audiences.push(audience.into());
+        self
+    }
+
+    /// Accept tokens whatever audience they name, when no [`audience`](Self::audience) is
+    /// configured. Only for services that share their tokens with every other service of the
+    /// issuer: a token minted for another service then works here too (RFC 8725 §3.9).
+    ///
+    /// ```
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).accept_any_audience().build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn accept_any_audience(mut self) -> Self {
+        self.rules.accept_any_audience = true;
+        self
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 30 s).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.rules.leeway = leeway.as_secs();
+        self
+    }
+
+    /// The registered claims every token must carry (default: `exp`). Replaces the list.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{JwtAuth, RequiredClaim};
+    /// let auth = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti])
+    ///     .build();
+    /// assert!(auth.is_ok());
+    /// ```
+    pub fn require(mut self, claims: impl IntoIterator<Item = RequiredClaim>) -> Self {
+        self.rules.required = claims.into_iter().collect();
+        self
+    }
+
+    /// Whether `nbf` is checked (default: yes).
+    pub fn validate_nbf(mut self, validate: bool) -> Self {
+        self.rules.validate_nbf = validate;
+        self
+    }
+
+    /// Whether a token issued in the future (`iat` beyond the leeway) is refused (default: yes).
+    pub fn reject_future_iat(mut self, reject: bool) -> Self {
+        self.rules.reject_future_iat = reject;
+        self
+    }
+
+    /// Refuse tokens issued (`iat`) longer ago than `age` (`TOKEN_TOO_OLD`); `iat` becomes required.
+    pub fn max_token_age(mut self, age: Duration) -> Self {
+        self.rules.max_age = Some(age.as_secs());
+        self
+    }
+
+    /// Require this header `typ` (for example `at+jwt`, RFC 9068), compared as RFC 7515 says.
+    pub fn token_type(mut self, typ: impl Into<String>) -> Self {
+        self.rules.token_type = Some(typ.into());
+        self
+    }
+
+    /// Accept tokens of this [`TokenKind`](crate::TokenKind); may be called several times.
+    /// Once a kind is accepted, a token is let through only when it is exactly one of the
+    /// accepted kinds (its `typ`, audience, issuer and required claims), RFC 8725 §3.12.
+    /// The settings above ([`issuer`](Self::issuer), [`audience`](Self::audience), ...)
+    /// still apply to every token.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{JwtAuth, TokenKind};
+    ///
+    /// let service_only = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .accept(TokenKind::new("service", "service+jwt").audience("orders"))
+    ///     .build();
+    /// assert!(service_only.is_ok());
+    /// ```
+    pub fn accept(mut self, kind: crate::guard::verify::TokenKind) -> Self {
+        self.rules.kinds.push(kind);
+        self
+    }
+
+    /// Where tokens are read from (default: the bearer header). Replaces the list.
+    pub fn sources(mut self, sources: impl IntoIterator<Item = TokenSource>) -> Self {
+        self.sources = sources.into_iter().collect();
+        self
+    }
+
+    /// Longest token accepted, checked before decoding (default 8 KiB).
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.max_token_len = len;
+        self
+    }
+
+    /// Capacity of the verified-token cache (default 10 000; 0 disables it).
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// Tokens longer than this are verified on every request instead of cached
+    /// (default [`DEFAULT_MAX_CACHED_TOKEN_LEN`]), which bounds the cache's memory.
+    ///
+    /// ```
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).cache_max_token_len(1024).build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn cache_max_token_len(mut self, len: usize) -> Self {
+        self.cache_max_token_len = len;
+        self
+    }
+
+    /// Let requests without a token through anonymously (no claims in the extensions).
+    /// A request with a bad token is still refused.
+    pub fn optional(mut self, optional: bool) -> Self {
+        self.optional = optional;
+        self
+    }
+
+    /// The `realm` of the `WWW-Authenticate` challenge (default `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// Replaces the rejection response.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{JwtAuth, Protocol};
+    ///
+    /// let auth = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .on_rejection(|err, _protocol: Protocol| {
+    ///         http::Response::builder()
+    ///             .status(err.status())
+    ///             .body(bytes::Bytes::from(format!("denied: {}", err.code())))
+    ///             .unwrap()
+    ///     })
+    ///     .build();
+    /// assert!(auth.is_ok());
+    /// ```
+    pub fn on_rejection<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&AuthError, Protocol) -> Response<Bytes> + Send + Sync + 'static,
+    {
+        self.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// When a token counts as multi-factor for [`RequireMfa`](crate::RequireMfa).
+    pub fn mfa(mut self, policy: MfaPolicy) -> Self {
+        self.mfa = policy;
+        self
+    }
+
+    /// Adds a binding policy, checked on every request.
+    pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
+        self.bindings.push(Arc::new(policy));
+        self
+    }
+
+    /// The revocation store consulted on every request.
+    pub fn revocation(mut self, store: impl RevocationStore) -> Self {
+        self.revocation = Some(Box::new(store));
+        self
+    }
+
+    /// Let requests through when the revocation store is down (default: refuse with 503).
+    /// Only for deployments that prefer availability over immediate revocation.
+    pub fn revocation_fail_open(mut self, fail_open: bool) -> Self {
+        self.revocation_fail_open = fail_open;
+        self
+    }
+
+    /// Hands every decision (accepted, anonymous, rejected) to `hook`, besides the `tracing`
+    /// event. The hook runs on the request path: keep it quick (send to a channel).
+    /// See [`audit`](crate::audit).
+    ///
+    /// ```
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let auth = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .on_audit(|event| println!("{} {} {}", event.code, event.method, event.path))
+    ///     .build();
+    /// assert!(auth.is_ok());
+    /// ```
+    pub fn on_audit<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&crate::guard::audit::AuditEvent<'_>) + Send + Sync + 'static,
+    {
+        self.audit_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Checks the settings and freezes them.
+    pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
+        if let Some(err) = self.error {
+            return Err(err);
+        }
+        let algorithms = self.allowed_algorithms()?;
+        let forgets_early = self.revocation.as_ref().and_then(|store| store.retention_margin());
+        if forgets_early.is_some_and(|margin| margin.as_secs() < self.rules.leeway) {
+            return Err(ConfigError::Invalid(
+                "the revocation store forgets a revoked token before the leeway ends: \
+                 give it an expiry margin of at least the leeway",
+            ));
+        }
+        self.rules.kinds.validate()?;
+        if self.keys.duplicate_kid().is_some() {
+            return Err(ConfigError::Invalid("two keys share a kid"));
+        }
+        if self.sources.is_empty() {
+            return Err(ConfigError::Invalid("at least one token source is required"));
+        }
+        if self.max_token_len == 0 {
+            return Err(ConfigError::Invalid("the token length cap must be positive"));
+        }
+        let realm = HeaderValue::from_str(&self.realm)
+            .ok()
+            .filter(|_| !self.realm.contains(['"', '\\']))
+            .ok_or(ConfigError::Invalid("the realm must be visible ASCII without quotes"))?;
+        let keys: Arc<dyn KeySource> = match (self.keys.is_empty(), self.key_source) {
+            (true, None) => return Err(ConfigError::NoKeys),
+            (true, Some(source)) => source,
+            (false, None) => Arc::new(self.keys),
+            (false, Some(source)) => Arc::new(crate::guard::keys::Chain::new(self.keys, source)),
+        };
+        // A source that knows its issuer (OIDC discovery) makes `iss` required, unless set here.
+        if self.rules.issuers.is_empty() {
+            if let Some(issuer) = keys.issuer() {
+                self.rules.issuers.push(issuer.to_owned());
+            }
+        }
+        let shared = Shared {
+            sources: TokenSources::new(self.sources, self.max_token_len),
+            verifier: TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() },
+            bindings: self.bindings,
+            revocation: self.revocation,
+            revocation_fail_open: self.revocation_fail_open,
+            optional: self.optional,
+            cache_capacity: self.cache_capacity,
+            cache_max_token_len: self.cache_max_token_len,
+            context: Arc::new(ContextPolicy { mfa: self.mfa, responder: Responder::new(realm, self.hook) }),
+            audit: crate::guard::audit::Audit::new(self.audit_hook),
+        };
+        Ok(JwtAuth { shared: Arc::new(shared) })
+    }
+
+    fn allowed_algorithms(&self) -> Result<AlgorithmSet, ConfigError> {
+        let key_algorithms: Vec<Algorithm> = self.keys.algorithms().unwrap_or_default();
+        let mut set = AlgorithmSet::default();
+        match &self.algorithms {
+            Some(list) => {
+                list.iter().for_each(|alg| set.insert(*alg));
+                if let Some(alg) = key_algorithms.iter().find(|alg| !set.contains(**alg)) {
+                    return Err(ConfigError::AlgorithmNotAllowed(*alg));
+                }
+            }
+            None if self.key_source.is_some()
+                && self.key_source.as_ref().and_then(|s| s.algorithms()).is_none() =>
+            {
+                return Err(ConfigError::Invalid(
+                    "a key source without fixed algorithms needs an explicit allow-list (algorithms(..))",
+                ));
+            }
+            None => {
+                let from_source = self.key_source.as_ref().and_then(|s| s.algorithms()).unwrap_or_default();
+                key_algorithms.iter().chain(&from_source).for_each(|alg| set.insert(*alg));
+            }
+        }
+        if set.is_empty() {
+            return Err(if self.keys.is_empty() && self.key_source.is_none() {
+                ConfigError::NoKeys
+            } else {
+                ConfigError::NoAlgorithms
+            });
+        }
+        Ok(set)
+    }
+}

@@ -1,0 +1,43 @@
+//! The guard: the request path of [`JwtLayer`](crate::JwtLayer), in the order it runs.
+//!
+//! [`layer`] is the tower plumbing and [`config`] the shared configuration it is built from;
+//! [`pipeline`] runs the steps, each in its own module: 1 [`source`], 2 [`verify`] (with the
+//! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts [`context`]'s `Claims<C>`
+//! and `AuthContext` into the request. A refusal becomes a response in [`rejection`] and an
+//! event in [`audit`]. Nothing here knows the code that runs after the guard (`authorize`) or
+//! the issuing side (`issue`).
+
+// In the order a request meets them (one group each, so that rustfmt keeps the order).
+pub(crate) mod layer;
+
+pub(crate) mod config;
+
+pub(crate) mod pipeline;
+
+// 1 extract
+pub(crate) mod source;
+
+// 2 verify
+pub(crate) mod verify;
+
+pub mod keys;
+
+// 3 bind
+pub mod binding;
+
+// 4 revocation
+pub mod revocation;
+
+// 5 what the layer puts into the request
+pub(crate) mod context;
+
+pub(crate) mod mfa_policy;
+
+// what a refusal becomes; what operators see
+pub mod rejection;
+
+pub mod audit;
+
+// the plumbing under them
+pub(crate) mod body;
+pub(crate) mod clock;

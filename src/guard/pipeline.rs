@@ -1,0 +1,225 @@
+//! The request path, in order: 1 extract → 2 verify → 3 bind → 4 revocation.
+//! (Step 5, the extensions, happens in [`layer`](super::layer) once this says yes.)
+//!
+//! Everything runs synchronously, on a borrowed request, unless a key must be fetched or the
+//! revocation store must ask a remote server; only then is a (boxed) future made, and it
+//! takes the request ([`Guard::resume`]).
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use http::Request;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AuthError, ErrorKind};
+use crate::guard::audit;
+use crate::guard::binding::RequestHead;
+use crate::guard::clock;
+use crate::guard::config::Shared;
+use crate::guard::context::{AuthContext, Claims, Confirmation, TokenFacts};
+use crate::guard::keys::{KeyLookup, VerificationKey};
+use crate::guard::revocation::RevocationCheck;
+use crate::guard::source;
+use crate::guard::verify::{TokenCache, Verification, Verified};
+
+/// A custom check over the decoded claims, run on every request.
+pub(crate) type ClaimCheck<C> = Arc<dyn Fn(&C, &TokenFacts) -> Result<(), AuthError> + Send + Sync>;
+
+/// The result of authenticating a request: `Ok(None)` is an anonymous request in optional mode.
+pub(crate) type Decision<C> = Result<Option<Authenticated<C>>, AuthError>;
+
+/// What the layer hands to the inner service.
+pub(crate) struct Authenticated<C> {
+    pub(crate) claims: Claims<C>,
+    pub(crate) context: AuthContext,
+}
+
+/// How far [`Guard::authenticate`] got without waiting.
+pub(crate) enum Outcome<C> {
+    /// The decision: the hot path.
+    Ready(Decision<C>),
+    /// Something must be awaited first: hand it to [`Guard::resume`] with the request.
+    Suspended(Suspension<C>),
+}
+
+/// What a suspended authentication waits for.
+pub(crate) enum Suspension<C> {
+    /// The key source is fetching keys; the token is verified when they are in.
+    Key { fetch: BoxFuture<'static, KeyLookup>, now: u64 },
+    /// The revocation store is asking a remote server about a verified token.
+    Revocation { check: BoxFuture<'static, RevocationCheck>, verified: Verified<C> },
+}
+
+/// The per-layer state: the shared configuration, the cache of tokens decoded into `C`,
+/// and the checks over `C`.
+pub(crate) struct Guard<C> {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) cache: Option<TokenCache<C>>,
+    pub(crate) checks: Vec<ClaimCheck<C>>,
+}
+
+impl<C> Guard<C>
+where
+    C: DeserializeOwned + Send + Sync + 'static,
+{
+    /// Steps 1 to 4, as far as they go without waiting. The request is only read, but for the
+    /// facts of a refused token, which it carries to the audit.
+    pub(crate) fn authenticate<B>(&self, request: &mut Request<B>) -> Outcome<C> {
+        let now = clock::fast_now();
+        // 1. extract
+        let token = match self.shared.sources.extract(request.headers(), request.uri()) {
+            Ok(Some(token)) => token,
+            Ok(None) if self.shared.optional => return Outcome::Ready(Ok(None)),
+            Ok(None) => return Outcome::Ready(Err(AuthError::new(ErrorKind::MissingToken))),
+            Err(err) => return Outcome::Ready(Err(err)),
+        };
+        // 2. verify (cache first)
+        if let Some(verified) = self.cache.as_ref().and_then(|cache| cache.get(token)) {
+            return self.after_verify(request, verified, now);
+        }
+        // The end of step 1, for tokens the cache does not know.
+        let token = match source::check_charset(token) {
+            Ok(token) => token,
+            Err(err) => return Outcome::Ready(Err(err)),
+        };
+        match self.shared.verifier.verify::<C>(token) {
+            Verification::Done(Ok((verified, key))) => {
+                self.remember(token, &verified, &key);
+                self.after_verify(request, verified, now)
+            }
+            Verification::Done(Err(err)) => Outcome::Ready(Err(err)),
+            Verification::NeedsKey(fetch) => Outcome::Suspended(Suspension::Key { fetch, now }),
+        }
+    }
+
+    /// The rest of a suspended authentication: waits, then finishes the steps. The request
+    /// comes back with the decision.
+    pub(crate) fn resume<B: Send + 'static>(
+        self: Arc<Self>,
+        mut request: Request<B>,
+        suspension: Suspension<C>,
+    ) -> BoxFuture<'static, (Request<B>, Decision<C>)> {
+        Box::pin(async move {
+            let mut suspension = suspension;
+            loop {
+                let outcome = match suspension {
+                    Suspension::Key { fetch, now } => {
+                        let lookup = fetch.await;
+                        // The token again: the request moved into this future since it was read.
+                        let verified = match self.sources_token(&request) {
+                            Some(token) => {
+                                self.shared.verifier.verify_with::<C>(token, lookup).map(|(verified, key)| {
+                                    self.remember(token, &verified, &key);
+                                    verified
+                                })
+                            }
+                            None => Err(AuthError::new(ErrorKind::MissingToken)),
+                        };
+                        match verified {
+                            Ok(verified) => self.after_verify(&mut request, verified, now),
+                            Err(err) => Outcome::Ready(Err(err)),
+                        }
+                    }
+                    Suspension::Revocation { check, verified } => {
+                        let facts = Arc::clone(&verified.facts);
+                        let decision = self.revocation_decision(check.await, verified);
+                        audit::note_refused(&mut request, &decision, &facts);
+                        Outcome::Ready(decision)
+                    }
+                };
+                match outcome {
+                    Outcome::Ready(decision) => return (request, decision),
+                    Outcome::Suspended(next) => suspension = next,
+                }
+            }
+        })
+    }
+
+    fn sources_token<'r, B>(&self, request: &'r Request<B>) -> Option<&'r str> {
+        let token = self.shared.sources.extract(request.headers(), request.uri()).ok().flatten()?;
+        source::check_charset(token).ok()
+    }
+
+    fn remember(&self, token: &str, verified: &Verified<C>, key: &Arc<VerificationKey>) {
+        if let Some(cache) = &self.cache {
+            cache.insert(token, verified, key);
+        }
+    }
+
+    /// Steps that run on every request, cache hit or not: time, custom checks, 3 bind, 4 revocation.
+    fn after_verify<B>(&self, request: &mut Request<B>, verified: Verified<C>, now: u64) -> Outcome<C> {
+        if let Err(err) = self.check_token(request, &verified, now) {
+            let decision = Err(err);
+            audit::note_refused(request, &decision, &verified.facts);
+            return Outcome::Ready(decision);
+        }
+        let Some(store) = &self.shared.revocation else {
+            return Outcome::Ready(Ok(Some(self.authenticated(verified))));
+        };
+        match store.check(&verified.facts) {
+            RevocationCheck::Pending(check) => Outcome::Suspended(Suspension::Revocation { check, verified }),
+            answer => {
+                let facts = Arc::clone(&verified.facts);
+                let decision = self.revocation_decision(answer, verified);
+                audit::note_refused(request, &decision, &facts);
+                Outcome::Ready(decision)
+            }
+        }
+    }
+
+    fn check_token<B>(
+        &self,
+        request: &Request<B>,
+        verified: &Verified<C>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        self.shared.verifier.rules.check_time(&verified.facts, now)?;
+        for check in &self.checks {
+            check(&verified.claims, &verified.facts)?;
+        }
+        // 3. bind
+        let confirmation = verified.facts.confirmation.as_ref();
+        if !self.shared.bindings.is_empty() {
+            let head = RequestHead::of(request);
+            for binding in &self.shared.bindings {
+                binding.check(&head, confirmation)?;
+            }
+        }
+        match confirmation.and_then(|cnf| self.unchecked_confirmation(cnf)) {
+            Some(unchecked) => Err(AuthError::binding_mismatch(unchecked)),
+            None => Ok(()),
+        }
+    }
+
+    /// A `cnf` member no configured policy checks: the token is bound to something this
+    /// service cannot verify, so it must not pass as a plain bearer token (fail closed).
+    fn unchecked_confirmation(&self, confirmation: &Confirmation) -> Option<&'static str> {
+        confirmation
+            .members()
+            .find(|member| !self.shared.bindings.iter().any(|binding| binding.confirms().contains(member)))
+    }
+
+    /// 4. revocation: fail closed unless fail-open was chosen.
+    fn revocation_decision(&self, answer: RevocationCheck, verified: Verified<C>) -> Decision<C> {
+        match answer {
+            RevocationCheck::Valid => Ok(Some(self.authenticated(verified))),
+            RevocationCheck::Revoked => Err(AuthError::new(ErrorKind::TokenRevoked)),
+            RevocationCheck::Unavailable | RevocationCheck::Pending(_)
+                if self.shared.revocation_fail_open =>
+            {
+                tracing::warn!(target: "tower_jwt_guard", "revocation store unavailable: request let through (fail-open)");
+                Ok(Some(self.authenticated(verified)))
+            }
+            RevocationCheck::Unavailable | RevocationCheck::Pending(_) => {
+                Err(AuthError::new(ErrorKind::AuthUnavailable))
+            }
+        }
+    }
+
+    fn authenticated(&self, verified: Verified<C>) -> Authenticated<C> {
+        Authenticated {
+            claims: verified.claims,
+            context: AuthContext::new(verified.facts, Arc::clone(&self.shared.context)),
+        }
+    }
+}

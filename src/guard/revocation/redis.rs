@@ -1,0 +1,503 @@
+//! [`RedisRevocationStore`]: revocations shared by every instance of a service through Redis
+//! (feature `redis`), with a small local cache kept fresh by Redis pub/sub.
+//!
+//! - A revocation is one key with a TTL (`SET .. EXAT`, Redis ≥ 6.2) written by a Lua script
+//!   that also publishes an invalidation on the store's channel, in the same atomic step.
+//! - `check` answers from the local cache when it can (no allocation, no await); on a miss it
+//!   asks Redis once (`MGET` of the token's and the subject's keys) and caches the answer.
+//! - Every instance subscribes to the channel; a message drops the cached answer, so the next
+//!   request asks Redis again. While the subscription is down (Redis unreachable, reconnecting)
+//!   the local cache is not trusted at all: every check asks Redis, and fails closed
+//!   ([`RevocationCheck::Unavailable`] → 503) if Redis does not answer in time.
+//! - The connection is a [`redis::aio::ConnectionManager`]: it reconnects by itself, so a
+//!   restarted Redis is used again without rebuilding the layer.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt as _;
+use quick_cache::sync::Cache;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script};
+
+use super::{
+    subject_verdict, RevocationCheck, RevocationError, RevocationStore, DEFAULT_EXPIRY_MARGIN,
+    DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
+};
+use crate::error::ConfigError;
+use crate::guard::clock;
+use crate::guard::context::TokenFacts;
+
+/// Default prefix of the store's keys and channel.
+pub const DEFAULT_KEY_PREFIX: &str = "tjg:";
+/// Default time allowed for one Redis round trip before the check fails closed.
+pub const DEFAULT_REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default capacity of the local cache (answers for tokens, and for subjects, each).
+pub const DEFAULT_LOCAL_CACHE_CAPACITY: u64 = 50_000;
+/// Default lifetime of a locally cached answer, a bound on staleness should an invalidation
+/// message be lost while the subscription looks healthy.
+pub const DEFAULT_LOCAL_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Records a revocation unless a later one is there, and tells every instance.
+/// KEYS[1] the key; ARGV: cutoff, keep-until (0: no expiry), channel, message.
+const REVOKE_SCRIPT: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '')
+local cutoff = tonumber(ARGV[1])
+if current == nil or current < cutoff then
+  if ARGV[2] == '0' then
+    redis.call('SET', KEYS[1], ARGV[1])
+  else
+    redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+  end
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+";
+
+/// A Redis connection that reconnects by itself and never waits long: a request waits at most
+/// `timeout` for an answer, and failed reconnections are retried on the next request.
+pub(crate) fn connection(client: Client, timeout: Duration) -> Result<ConnectionManager, ConfigError> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(ConfigError::Invalid("a Redis store must be built inside a Tokio runtime"));
+    }
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(timeout);
+    ConnectionManager::new_lazy_with_config(client, config)
+        .map_err(|_| ConfigError::Invalid("the Redis connection could not be set up"))
+}
+
+/// Parses a Redis URL (`redis://host:port/db`, `rediss://..`, `unix://..`).
+pub(crate) fn client(url: &str) -> Result<Client, ConfigError> {
+    Client::open(url).map_err(|_| ConfigError::Invalid("REDIS_URL is not a valid Redis URL"))
+}
+
+/// Builds a [`RedisRevocationStore`].
+#[must_use]
+pub struct RedisRevocationStoreBuilder {
+    client: Client,
+    prefix: String,
+    timeout: Duration,
+    local_capacity: u64,
+    local_ttl: Duration,
+    margin: Duration,
+    subject_retention: Duration,
+}
+
+impl fmt::Debug for RedisRevocationStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a password: not shown.
+        f.debug_struct("RedisRevocationStoreBuilder")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("local_capacity", &self.local_capacity)
+            .field("local_ttl", &self.local_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRevocationStoreBuilder {
+    /// The prefix of every key and of the pub/sub channel (default `tjg:`): instances that
+    /// share revocations use the same prefix.
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one Redis round trip may take before the request fails closed (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Capacity of the local cache (default 50 000 answers); 0 turns it off (every request
+    /// asks Redis).
+    pub fn local_cache_capacity(mut self, capacity: u64) -> Self {
+        self.local_capacity = capacity;
+        self
+    }
+
+    /// How long a locally cached answer is trusted at most (default 30 s): the local cache is
+    /// emptied this often, a bound on staleness should an invalidation message be lost.
+    pub fn local_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.local_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How long an entry is kept after the token's `exp` (default 5 minutes, at least the
+    /// layer's leeway).
+    pub fn expiry_margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
+        self
+    }
+
+    /// How long a subject revocation is kept (default 24 hours, at least the longest token lifetime).
+    pub fn subject_retention(mut self, retention: Duration) -> Self {
+        self.subject_retention = retention;
+        self
+    }
+
+    /// Makes the store. Must run inside a Tokio runtime; does not wait for Redis: until Redis
+    /// answers, checks fail closed.
+    pub fn build(self) -> Result<RedisRevocationStore, ConfigError> {
+        let conn = connection(self.client.clone(), self.timeout)?;
+        let local = Arc::new(Local {
+            tokens: local_cache(self.local_capacity),
+            subjects: local_cache(self.local_capacity),
+            ttl: self.local_ttl,
+            enabled: self.local_capacity > 0,
+            live: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+        });
+        let channel = format!("{}revocations", self.prefix);
+        let subscriber =
+            tokio::spawn(subscribe(self.client, channel.clone(), Arc::clone(&local), self.timeout));
+        Ok(RedisRevocationStore {
+            inner: Arc::new(Inner {
+                conn,
+                local,
+                prefix: self.prefix,
+                channel,
+                timeout: self.timeout,
+                margin: self.margin.as_secs(),
+                subject_retention: self.subject_retention.as_secs(),
+                script: Script::new(REVOKE_SCRIPT),
+                subscriber: AbortOnDrop(subscriber),
+            }),
+        })
+    }
+}
+
+fn local_cache<V: Clone>(capacity: u64) -> Cache<String, V> {
+    Cache::new(usize::try_from(capacity).unwrap_or(usize::MAX).max(1))
+}
+
+/// Revocations in Redis, shared by every instance of a service (feature `redis`).
+///
+/// Cheap to clone (an `Arc`): keep a clone for the handlers that revoke. Build it inside a
+/// Tokio runtime; it connects lazily and reconnects by itself.
+///
+/// ```no_run
+/// use tower_jwt_guard::revocation::{RedisRevocationStore, RevocationStore};
+/// use tower_jwt_guard::JwtAuth;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisRevocationStore::builder("redis://127.0.0.1:6379/")?.build()?;
+/// let auth = JwtAuth::builder()
+///     .hmac_secret(std::env::var("JWT_SECRET")?)
+///     .revocation(store.clone())
+///     .build()?;
+/// # let _ = auth;
+/// // In a logout handler: every instance refuses this token from now on.
+/// store.revoke_token("the-token-jti", 1_900_000_000).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisRevocationStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    local: Arc<Local>,
+    prefix: String,
+    channel: String,
+    timeout: Duration,
+    margin: u64,
+    subject_retention: u64,
+    script: Script,
+    #[allow(dead_code)] // held for its Drop: stops the subscriber with the last clone
+    subscriber: AbortOnDrop,
+}
+
+/// The local cache (quick_cache: lock-free reads, no allocation) and what makes it trustworthy.
+struct Local {
+    /// jti → revoked?
+    tokens: Cache<String, bool>,
+    /// subject → revoked at or before (`None`: not revoked)
+    subjects: Cache<String, Option<u64>>,
+    /// The cache is emptied this often (no clock read per request: clocks are not free).
+    ttl: Duration,
+    enabled: bool,
+    /// Whether the invalidation subscription is up; if not, the cache is not used.
+    live: AtomicBool,
+    /// Bumped by every invalidation: an answer fetched across a bump is not cached.
+    epoch: AtomicU64,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl fmt::Debug for RedisRevocationStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRevocationStore")
+            .field("prefix", &self.inner.prefix)
+            .field("subscribed", &self.inner.local.live.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRevocationStore {
+    /// Starts a builder for the Redis at `url` (`redis://[user:password@]host:port/db`).
+    ///
+    /// ```
+    /// use tower_jwt_guard::revocation::RedisRevocationStore;
+    ///
+    /// assert!(RedisRevocationStore::builder("redis://127.0.0.1:6379/").is_ok());
+    /// assert!(RedisRevocationStore::builder("not a url").is_err());
+    /// ```
+    pub fn builder(url: &str) -> Result<RedisRevocationStoreBuilder, ConfigError> {
+        Ok(Self::builder_for(client(url)?))
+    }
+
+    /// Starts a builder around an existing client.
+    pub fn builder_for(client: Client) -> RedisRevocationStoreBuilder {
+        RedisRevocationStoreBuilder {
+            client,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            local_capacity: DEFAULT_LOCAL_CACHE_CAPACITY,
+            local_ttl: DEFAULT_LOCAL_CACHE_TTL,
+            margin: DEFAULT_EXPIRY_MARGIN,
+            subject_retention: DEFAULT_SUBJECT_RETENTION,
+        }
+    }
+
+    /// Whether the invalidation subscription is up (the local cache is in use).
+    pub fn is_subscribed(&self) -> bool {
+        self.inner.local.live.load(Ordering::Acquire)
+    }
+
+    /// The Redis key of a token revocation.
+    pub fn token_key(&self, jti: &str) -> String {
+        format!("{}revoked:jti:{jti}", self.inner.prefix)
+    }
+
+    /// The Redis key of a subject revocation.
+    pub fn subject_key(&self, subject: &str) -> String {
+        format!("{}revoked:sub:{subject}", self.inner.prefix)
+    }
+
+    async fn record(
+        &self,
+        key: String,
+        cutoff: u64,
+        keep_until: u64,
+        message: String,
+    ) -> Result<(), RevocationError> {
+        let now = clock::now();
+        if keep_until <= now {
+            return Ok(());
+        }
+        let expiry = if keep_until - now > MAX_ENTRY_SECS { 0 } else { keep_until };
+        let mut conn = self.inner.conn.clone();
+        let mut invocation = self.inner.script.key(key);
+        invocation.arg(cutoff).arg(expiry).arg(&self.inner.channel).arg(&message);
+        let reply = tokio::time::timeout(self.inner.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
+        // This instance reads its own writes at once, without waiting for its own message
+        // (and, should the command have timed out after all, a needless drop is harmless).
+        self.inner.local.invalidate(message.as_bytes());
+        match reply {
+            Ok(Ok(_)) => Ok(()),
+            _ => {
+                tracing::warn!(target: "tower_jwt_guard", "revocation could not be recorded: Redis unavailable");
+                Err(RevocationError::Unavailable)
+            }
+        }
+    }
+}
+
+impl RevocationStore for RedisRevocationStore {
+    fn retention_margin(&self) -> Option<Duration> {
+        Some(Duration::from_secs(self.inner.margin))
+    }
+
+    fn check(&self, token: &TokenFacts) -> RevocationCheck {
+        if token.jti.is_none() && token.subject.is_none() {
+            return RevocationCheck::Valid;
+        }
+        let local = &self.inner.local;
+        if local.enabled && local.live.load(Ordering::Acquire) {
+            let revoked = match &token.jti {
+                None => Some(false),
+                Some(jti) => local.tokens.get(jti.as_str()),
+            };
+            let cutoff = match &token.subject {
+                None => Some(None),
+                Some(subject) => local.subjects.get(subject.as_str()),
+            };
+            match (revoked, cutoff) {
+                (Some(true), _) => return RevocationCheck::Revoked,
+                (_, Some(cutoff)) if subject_verdict(token.issued_at, cutoff) => {
+                    return RevocationCheck::Revoked
+                }
+                (Some(false), Some(_)) => return RevocationCheck::Valid,
+                _ => {}
+            }
+        }
+        let inner = Arc::clone(&self.inner);
+        let (jti, subject, issued_at) = (token.jti.clone(), token.subject.clone(), token.issued_at);
+        RevocationCheck::Pending(Box::pin(async move { inner.fetch(jti, subject, issued_at).await }))
+    }
+
+    fn revoke_token<'a>(
+        &'a self,
+        jti: &'a str,
+        expires_at: u64,
+    ) -> BoxFuture<'a, Result<(), RevocationError>> {
+        let keep_until = expires_at.saturating_add(self.inner.margin);
+        Box::pin(self.record(self.token_key(jti), 0, keep_until, format!("j{jti}")))
+    }
+
+    fn revoke_subject<'a>(
+        &'a self,
+        subject: &'a str,
+        issued_at_or_before: u64,
+    ) -> BoxFuture<'a, Result<(), RevocationError>> {
+        let keep_until =
+            super::subject_kept_until(issued_at_or_before, self.inner.subject_retention, self.inner.margin);
+        Box::pin(self.record(
+            self.subject_key(subject),
+            issued_at_or_before,
+            keep_until,
+            format!("s{subject}"),
+        ))
+    }
+}
+
+impl Inner {
+    /// One round trip: both keys at once; the answer is cached unless an invalidation came
+    /// in meanwhile.
+    async fn fetch(
+        &self,
+        jti: Option<String>,
+        subject: Option<String>,
+        issued_at: Option<u64>,
+    ) -> RevocationCheck {
+        let epoch = self.local.epoch.load(Ordering::SeqCst);
+        let mut command = redis::cmd("MGET");
+        if let Some(jti) = &jti {
+            command.arg(format!("{}revoked:jti:{jti}", self.prefix));
+        }
+        if let Some(subject) = &subject {
+            command.arg(format!("{}revoked:sub:{subject}", self.prefix));
+        }
+        let mut conn = self.conn.clone();
+        let reply =
+            tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<String>>>(&mut conn)).await;
+        let Ok(Ok(values)) = reply else {
+            // Per request: `debug`, or an outage would flood the logs; the lost subscription
+            // is reported once as a warning.
+            tracing::debug!(target: "tower_jwt_guard", "revocation check failed: Redis unavailable");
+            return RevocationCheck::Unavailable;
+        };
+        let mut values = values.into_iter();
+        // A token key that exists revokes, whatever it holds; a subject key that is not a
+        // number (written by something else) revokes every token of the subject: fail closed.
+        let revoked = jti.as_ref().map(|_| values.next().flatten().is_some());
+        let cutoff =
+            subject.as_ref().map(|_| values.next().flatten().map(|value| value.parse().unwrap_or(u64::MAX)));
+        self.remember(epoch, jti, revoked, subject, cutoff);
+        if revoked == Some(true) || subject_verdict(issued_at, cutoff.flatten()) {
+            RevocationCheck::Revoked
+        } else {
+            RevocationCheck::Valid
+        }
+    }
+
+    fn remember(
+        &self,
+        epoch: u64,
+        jti: Option<String>,
+        revoked: Option<bool>,
+        subject: Option<String>,
+        cutoff: Option<Option<u64>>,
+    ) {
+        let local = &self.local;
+        let unchanged = || local.live.load(Ordering::Acquire) && local.epoch.load(Ordering::SeqCst) == epoch;
+        if !local.enabled || !unchanged() {
+            return;
+        }
+        if let (Some(jti), Some(revoked)) = (&jti, revoked) {
+            local.tokens.insert(jti.clone(), revoked);
+        }
+        if let (Some(subject), Some(cutoff)) = (&subject, cutoff) {
+            local.subjects.insert(subject.clone(), cutoff);
+        }
+        // An invalidation that raced with the inserts: drop what was just cached.
+        if !unchanged() {
+            if let Some(jti) = &jti {
+                local.tokens.remove(jti.as_str());
+            }
+            if let Some(subject) = &subject {
+                local.subjects.remove(subject.as_str());
+            }
+        }
+    }
+}
+
+impl Local {
+    fn forget_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.tokens.clear();
+        self.subjects.clear();
+    }
+
+    fn invalidate(&self, message: &[u8]) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        match message.split_first().map(|(kind, rest)| (kind, std::str::from_utf8(rest))) {
+            Some((b'j', Ok(jti))) => drop(self.tokens.remove(jti)),
+            Some((b's', Ok(subject))) => drop(self.subjects.remove(subject)),
+            _ => self.forget_all(),
+        }
+    }
+}
+
+/// Keeps a subscription to the invalidation channel, reconnecting with a capped backoff.
+/// The local cache is trusted only while subscribed, and emptied on every (re)subscription
+/// since messages may have been missed.
+async fn subscribe(client: Client, channel: String, local: Arc<Local>, timeout: Duration) {
+    const FIRST_DELAY: Duration = Duration::from_millis(50);
+    let max_delay = Duration::from_secs(1);
+    let mut delay = FIRST_DELAY;
+    loop {
+        let connected = tokio::time::timeout(timeout, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        if let Ok(Ok(pubsub)) = connected {
+            local.forget_all();
+            local.live.store(true, Ordering::Release);
+            tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
+            delay = FIRST_DELAY;
+            let mut messages = pubsub.into_on_message();
+            let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + local.ttl, local.ttl);
+            loop {
+                tokio::select! {
+                    message = messages.next() => match message {
+                        Some(message) => local.invalidate(message.get_payload_bytes()),
+                        None => break,
+                    },
+                    _ = sweep.tick() => local.forget_all(),
+                }
+            }
+            local.live.store(false, Ordering::Release);
+            local.forget_all();
+            tracing::warn!(target: "tower_jwt_guard", "revocation invalidations: subscription lost, reconnecting");
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(max_delay);
+    }
+}

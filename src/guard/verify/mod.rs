@@ -1,0 +1,238 @@
+//! Step 2 of the request path: from a token string to verified, typed claims.
+//!
+//! Parse the header, check `alg` against the allow-list, find the key (`kid`; without one, the
+//! keys of that `alg`, at most [`MAX_KID_LESS_CANDIDATES`]), check that the key is bound to that
+//! very `alg`, verify the signature with the prepared key (each candidate in turn), decode the
+//! claims once into `C` and the registered claims, check them. The time checks run again
+//! on every request (see [`ClaimRules::check_time`]).
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonwebtoken::Algorithm;
+use serde::de::DeserializeOwned;
+
+use crate::error::{AuthError, ErrorKind};
+use crate::guard::context::{Claims, TokenFacts};
+use crate::guard::keys::{KeyLookup, KeySource, VerificationKey, MAX_KID_LESS_CANDIDATES};
+
+mod cache;
+mod claims;
+mod compact;
+mod header_cache;
+mod rules;
+mod token_kind;
+
+pub use cache::CacheStats;
+pub(crate) use cache::TokenCache;
+pub(crate) use compact::{Compact, JoseHeader};
+pub(crate) use rules::ClaimRules;
+pub use rules::RequiredClaim;
+pub(crate) use rules::{audience_accepted, issuer_accepted, same_media_type};
+pub(crate) use token_kind::AcceptedKinds;
+pub use token_kind::TokenKind;
+
+use compact::{decode, malformed, MAX_SIGNATURE_LEN};
+pub(crate) use header_cache::HeaderCache;
+use header_cache::ParsedHeader;
+
+/// A token that verified: its typed claims and its facts, both shared.
+pub(crate) struct Verified<C> {
+    pub(crate) claims: Claims<C>,
+    pub(crate) facts: Arc<TokenFacts>,
+}
+
+impl<C> Clone for Verified<C> {
+    fn clone(&self) -> Self {
+        Verified { claims: self.claims.clone(), facts: Arc::clone(&self.facts) }
+    }
+}
+
+/// The set of allowed algorithms, as a bit set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct AlgorithmSet(u16);
+
+impl AlgorithmSet {
+    /// The bit of `alg`; an algorithm this crate does not know has none, so it is never allowed.
+    fn bit(alg: Algorithm) -> u16 {
+        let index = match alg {
+            Algorithm::HS256 => 0,
+            Algorithm::HS384 => 1,
+            Algorithm::HS512 => 2,
+            Algorithm::ES256 => 3,
+            Algorithm::ES384 => 4,
+            Algorithm::RS256 => 5,
+            Algorithm::RS384 => 6,
+            Algorithm::RS512 => 7,
+            Algorithm::PS256 => 8,
+            Algorithm::PS384 => 9,
+            Algorithm::PS512 => 10,
+            Algorithm::EdDSA => 11,
+            _ => return 0,
+        };
+        1 << index
+    }
+
+    pub(crate) fn insert(&mut self, alg: Algorithm) {
+        self.0 |= Self::bit(alg);
+    }
+
+    pub(crate) fn contains(self, alg: Algorithm) -> bool {
+        self.0 & Self::bit(alg) != 0
+    }
+
+    pub(crate) fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// What verification needs besides the token: keys, allowed algorithms, claim rules.
+pub(crate) struct TokenVerifier {
+    pub(crate) keys: Arc<dyn KeySource>,
+    pub(crate) algorithms: AlgorithmSet,
+    pub(crate) rules: ClaimRules,
+    pub(crate) headers: HeaderCache,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("algorithms", &self.algorithms)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of [`TokenVerifier::verify`].
+pub(crate) enum Verification<C> {
+    /// Verified (or refused) with a key known now.
+    Done(Result<(Verified<C>, Arc<VerificationKey>), AuthError>),
+    /// The key source must fetch first; verify again with [`TokenVerifier::verify_with`].
+    NeedsKey(futures_util::future::BoxFuture<'static, KeyLookup>),
+}
+
+/// The keys that may verify a token: one (no allocation), or the candidates for a token without
+/// `kid`.
+enum Keys {
+    One(Arc<VerificationKey>),
+    Several(Vec<Arc<VerificationKey>>),
+}
+
+impl Keys {
+    fn as_slice(&self) -> &[Arc<VerificationKey>] {
+        match self {
+            Keys::One(key) => std::slice::from_ref(key),
+            Keys::Several(keys) => keys,
+        }
+    }
+
+    /// The key at `index` of [`Keys::as_slice`].
+    fn take(self, index: usize) -> Arc<VerificationKey> {
+        match self {
+            Keys::One(key) => key,
+            Keys::Several(mut keys) => keys.swap_remove(index),
+        }
+    }
+}
+
+impl TokenVerifier {
+    /// Verifies `token` with a key known now, or says which key must be fetched.
+    pub(crate) fn verify<C: DeserializeOwned>(&self, token: &str) -> Verification<C> {
+        let (compact, header) = match self.parse_header(token) {
+            Ok(parsed) => parsed,
+            Err(err) => return Verification::Done(Err(err)),
+        };
+        match self.keys.lookup(header.kid.as_deref(), header.alg) {
+            KeyLookup::Pending(fetch) => Verification::NeedsKey(fetch),
+            lookup => Verification::Done(self.finish(compact, &header, lookup)),
+        }
+    }
+
+    /// Verifies `token` with the answer of a key fetch.
+    pub(crate) fn verify_with<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        lookup: KeyLookup,
+    ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
+        let (compact, header) = self.parse_header(token)?;
+        self.finish(compact, &header, lookup)
+    }
+
+    /// Splits the token and reads its header: from the header cache when this header was seen
+    /// on a token that verified, else parsed and checked against the allow-list.
+    fn parse_header<'t>(&self, token: &'t str) -> Result<(Compact<'t>, Arc<ParsedHeader>), AuthError> {
+        let compact = Compact::split(token)?;
+        if let Some(header) = self.headers.get(compact.header) {
+            return Ok((compact, header));
+        }
+        let mut buf = [0u8; 512];
+        let header_bytes = match decode(compact.header, &mut buf, "the token header is not base64url")? {
+            compact::Decoded::Stack(bytes) => bytes,
+            // Headers larger than the stack buffer are rare (x5c chains); keep them simple.
+            compact::Decoded::Heap(_) => return Err(malformed("the token header is too large")),
+        };
+        let header = JoseHeader::parse(header_bytes)?;
+        let alg = Algorithm::from_str(&header.alg)
+            .ok()
+            .filter(|alg| self.algorithms.contains(*alg))
+            .ok_or_else(|| malformed("the token's algorithm is not allowed"))?;
+        let parsed = ParsedHeader { alg, kid: header.kid.map(Into::into), typ: header.typ.map(Into::into) };
+        Ok((compact, Arc::new(parsed)))
+    }
+
+    fn finish<C: DeserializeOwned>(
+        &self,
+        compact: Compact<'_>,
+        header: &Arc<ParsedHeader>,
+        lookup: KeyLookup,
+    ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
+        let keys = match lookup {
+            KeyLookup::Found(key) => Keys::One(key),
+            KeyLookup::Candidates(keys) if keys.is_empty() => {
+                return Err(malformed("no key is known for this token"))
+            }
+            KeyLookup::Candidates(keys) if keys.len() > MAX_KID_LESS_CANDIDATES => {
+                return Err(malformed("too many keys match this token without kid: its key must be named"))
+            }
+            KeyLookup::Candidates(keys) => Keys::Several(keys),
+            KeyLookup::Unknown => return Err(malformed("no key is known for this token")),
+            KeyLookup::Unavailable | KeyLookup::Pending(_) => {
+                return Err(AuthError::new(ErrorKind::AuthUnavailable))
+            }
+        };
+        // RFC 8725 §3.1: the key decides the algorithm, not the token (every candidate's key).
+        if keys.as_slice().iter().any(|key| key.algorithm() != header.alg) {
+            return Err(malformed("the token's algorithm does not match its key"));
+        }
+        // base64 estimates up to two bytes over the exact length: room for an RSA-8192 signature.
+        let mut signature_buf = [0u8; MAX_SIGNATURE_LEN + 3];
+        let signature =
+            match decode(compact.signature, &mut signature_buf, "the token signature is not base64url")? {
+                compact::Decoded::Stack(bytes) => bytes,
+                compact::Decoded::Heap(_) => return Err(malformed("the token signature is too large")),
+            };
+        // A token without kid is tried with each candidate in the source's order (bounded above).
+        let signed_by =
+            keys.as_slice().iter().position(|key| key.verify(compact.signing_input.as_bytes(), signature));
+        let key = match signed_by {
+            Some(index) => keys.take(index),
+            None => return Err(malformed("the token signature is invalid")),
+        };
+        // The header is signed: it may now stand for the next tokens that carry it.
+        self.headers.insert(compact.header, header);
+        let mut payload_buf = [0u8; 1024];
+        let payload = decode(compact.payload, &mut payload_buf, "the token payload is not base64url")?;
+        if !compact::is_json_object(&payload) {
+            return Err(malformed("the token claims are malformed"));
+        }
+        // The registered claims first: a token that fails the rules is not decoded further.
+        let registered: claims::RegisteredClaims<'_> =
+            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
+        let mut facts = registered.into_facts(header.typ.as_deref());
+        self.rules.check_static(&facts)?;
+        facts.kind = self.rules.kinds.classify(&facts, &payload, self.rules.accept_any_audience)?;
+        let claims: C =
+            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
+        Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))
+    }
+}

@@ -1,0 +1,594 @@
+//! [`TokenIssuer`]: mints access tokens that this crate's layer accepts.
+//!
+//! The issuer adds the registered claims (`iss`, `sub`, `aud`, `iat`, `nbf`, `exp`, a random
+//! `jti`) to your claims `C`. The same configuration that verifies is the natural source of the
+//! issuer's settings: the same issuer, audience and token type.
+//!
+//! Given the layer's binding policies ([`TokenIssuerBuilder::bindings_of`]), the issuer binds
+//! every token it mints for a request ([`TokenIssuer::mint_for`]) with the code the layer
+//! checks it with, and returns the cookies a policy needs set. After a second factor,
+//! [`TokenIssuer::step_up`] re-issues the token with the method added to `amr` and a fresh
+//! `auth_time`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderValue;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::ConfigError;
+use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
+use crate::guard::clock;
+use crate::guard::config::JwtAuth;
+use crate::guard::context::TokenFacts;
+use crate::guard::keys::VerificationKey;
+
+/// The default lifetime of an access token: 15 minutes.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A private key (or HMAC secret) bound to exactly one algorithm, for signing.
+///
+/// ```
+/// use tower_jwt_guard::{issue::SigningKey, Algorithm};
+///
+/// let key = SigningKey::hmac(Algorithm::HS256, [7u8; 32])?;
+/// assert_eq!(key.algorithm(), Algorithm::HS256);
+/// // Too short for HS256: refused when configured, not when used.
+/// assert!(SigningKey::hmac(Algorithm::HS256, b"short").is_err());
+/// # Ok::<(), tower_jwt_guard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct SigningKey {
+    key: EncodingKey,
+    algorithm: Algorithm,
+    kid: Option<String>,
+}
+
+impl SigningKey {
+    /// An HMAC secret for `HS256`/`HS384`/`HS512`, at least as long as the hash output.
+    pub fn hmac(algorithm: Algorithm, secret: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        // The same length rule as for verification keys.
+        VerificationKey::hmac(algorithm, secret.as_ref())?;
+        Ok(SigningKey { key: EncodingKey::from_secret(secret.as_ref()), algorithm, kid: None })
+    }
+
+    /// A PEM private key (PKCS#8, or PKCS#1 for RSA) for an RSA, ECDSA or EdDSA algorithm.
+    pub fn from_pem(algorithm: Algorithm, pem: &[u8]) -> Result<Self, ConfigError> {
+        let parsed = match algorithm {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => EncodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+            _ => return Err(ConfigError::KeyAlgorithmMismatch { algorithm }),
+        };
+        let key = parsed.map_err(|_| ConfigError::InvalidKey("not a PEM private key for this algorithm"))?;
+        let key = SigningKey { key, algorithm, kid: None };
+        key.probe()?;
+        Ok(key)
+    }
+
+    /// A PKCS#8 DER private key (PKCS#1 for RSA) for an RSA, ECDSA or EdDSA algorithm.
+    pub fn from_der(algorithm: Algorithm, der: &[u8]) -> Result<Self, ConfigError> {
+        let key = match algorithm {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => EncodingKey::from_rsa_der(der),
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_der(der),
+            Algorithm::EdDSA => EncodingKey::from_ed_der(der),
+            _ => return Err(ConfigError::KeyAlgorithmMismatch { algorithm }),
+        };
+        let key = SigningKey { key, algorithm, kid: None };
+        key.probe()?;
+        Ok(key)
+    }
+
+    /// Names the key: minted tokens carry this `kid` in their header.
+    pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
+        self.kid = Some(kid.into());
+        self
+    }
+
+    /// The one algorithm this key signs with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Signs a throw-away message, so a key that cannot sign is found when configured.
+    fn probe(&self) -> Result<(), ConfigError> {
+        jsonwebtoken::encode(&Header::new(self.algorithm), &Value::Object(Map::new()), &self.key)
+            .map(drop)
+            .map_err(|_| ConfigError::KeyAlgorithmMismatch { algorithm: self.algorithm })
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("algorithm", &self.algorithm)
+            .field("kid", &self.kid)
+            .field("key", &"REDACTED")
+            .finish()
+    }
+}
+
+/// A freshly minted token and what the caller needs to hand it out.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct MintedToken {
+    /// The compact JWS.
+    pub token: String,
+    /// Its unique id (`jti`), for revocation.
+    pub jti: String,
+    /// Its lifetime in seconds (the OAuth `expires_in`).
+    pub expires_in: u64,
+    /// Its expiry, seconds since the Unix epoch.
+    pub expires_at: u64,
+    /// `Set-Cookie` values the response that hands out the token must carry (the
+    /// [`CookieFingerprint`](crate::binding::CookieFingerprint)'s hardened cookie); sensitive.
+    pub set_cookies: Vec<HeaderValue>,
+}
+
+impl fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MintedToken")
+            .field("token", &"REDACTED")
+            .field("jti", &self.jti)
+            .field("expires_in", &self.expires_in)
+            .field("set_cookies", &self.set_cookies.len())
+            .finish()
+    }
+}
+
+/// Why a token could not be minted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum IssueError {
+    /// The claims did not serialise to a JSON object.
+    ClaimsNotAnObject,
+    /// Serialising or signing failed.
+    Signing,
+    /// A binding policy cannot bind the token to the request (or there is no request:
+    /// [`mint`](TokenIssuer::mint) on an issuer with binding policies).
+    Binding(BindingUnavailable),
+    /// A step-up of a token without a subject.
+    NoSubject,
+}
+
+impl fmt::Display for IssueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IssueError::ClaimsNotAnObject => f.write_str("the claims must serialise to a json object"),
+            IssueError::Signing => f.write_str("the token could not be signed"),
+            IssueError::Binding(err) => err.fmt(f),
+            IssueError::NoSubject => f.write_str("the token to step up has no subject"),
+        }
+    }
+}
+
+impl std::error::Error for IssueError {}
+
+impl From<BindingUnavailable> for IssueError {
+    fn from(err: BindingUnavailable) -> Self {
+        IssueError::Binding(err)
+    }
+}
+
+/// Mints access tokens.
+///
+/// ```
+/// use serde::{Deserialize, Serialize};
+/// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+/// use tower_jwt_guard::Algorithm;
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Profile { role: String }
+///
+/// let secret = [42u8; 32];
+/// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, secret)?)
+///     .issuer("https://auth.example.com")
+///     .audience("api")
+///     .build();
+/// let minted = issuer.mint("alice", &Profile { role: "admin".into() }).unwrap();
+/// assert_eq!(minted.token.split('.').count(), 3);
+/// assert_eq!(minted.expires_in, 15 * 60);
+/// # Ok::<(), tower_jwt_guard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct TokenIssuer {
+    key: SigningKey,
+    header: Header,
+    issuer: Option<String>,
+    audience: Vec<String>,
+    ttl: Duration,
+    bindings: Vec<Arc<dyn BindingPolicy>>,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .field("bindings", &self.bindings.iter().map(|b| b.name()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Builds a [`TokenIssuer`].
+pub struct TokenIssuerBuilder {
+    key: SigningKey,
+    issuer: Option<String>,
+    audience: Vec<String>,
+    ttl: Duration,
+    token_type: Option<String>,
+    bindings: Vec<Arc<dyn BindingPolicy>>,
+}
+
+impl fmt::Debug for TokenIssuerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuerBuilder")
+            .field("key", &self.key)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("ttl", &self.ttl)
+            .field("bindings", &self.bindings.iter().map(|b| b.name()).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuerBuilder {
+    /// The `iss` of every token.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Adds an audience (`aud`); one audience is written as a string, several as an array.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience.push(audience.into());
+        self
+    }
+
+    /// The lifetime of minted tokens (default 15 minutes).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The header's `typ`, e.g. `at+jwt` (RFC 9068); default `JWT`.
+    pub fn token_type(mut self, typ: impl Into<String>) -> Self {
+        self.token_type = Some(typ.into());
+        self
+    }
+
+    /// Binds every token minted with [`mint_for`](TokenIssuer::mint_for) with this policy.
+    /// Prefer [`bindings_of`](Self::bindings_of): the layer must check the same policies.
+    pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
+        self.bindings.push(Arc::new(policy));
+        self
+    }
+
+    /// Binds every token minted with [`mint_for`](TokenIssuer::mint_for) with the binding
+    /// policies of `auth`: the very policies its layer checks.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::DeviceFingerprint;
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::{Algorithm, JwtAuth};
+    ///
+    /// let secret = [42u8; 32];
+    /// let auth = JwtAuth::builder().hmac_secret(secret).binding(DeviceFingerprint::new()).build()?;
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, secret)?).bindings_of(&auth).build();
+    /// // Binding needs the request: `mint` refuses, `mint_for` binds.
+    /// assert!(issuer.mint("alice", &serde_json::json!({})).is_err());
+    /// let request = http::Request::builder().header("user-agent", "app/1").body(()).unwrap();
+    /// assert!(issuer.mint_for(&request, "alice", &serde_json::json!({})).is_ok());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn bindings_of(mut self, auth: &JwtAuth) -> Self {
+        self.bindings.extend(auth.shared.bindings.iter().cloned());
+        self
+    }
+
+    /// Freezes the settings.
+    pub fn build(self) -> TokenIssuer {
+        let mut header = Header::new(self.key.algorithm);
+        header.kid = self.key.kid.clone();
+        if let Some(typ) = self.token_type {
+            header.typ = Some(typ);
+        }
+        TokenIssuer {
+            key: self.key,
+            header,
+            issuer: self.issuer,
+            audience: self.audience,
+            ttl: self.ttl,
+            bindings: self.bindings,
+        }
+    }
+}
+
+impl TokenIssuer {
+    /// Starts a builder around the signing key.
+    pub fn builder(key: SigningKey) -> TokenIssuerBuilder {
+        TokenIssuerBuilder {
+            key,
+            issuer: None,
+            audience: Vec::new(),
+            ttl: DEFAULT_TOKEN_TTL,
+            token_type: None,
+            bindings: Vec::new(),
+        }
+    }
+
+    /// The lifetime of the tokens this issuer mints.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Mints a token for `subject` carrying `claims` plus the registered claims.
+    ///
+    /// An issuer with binding policies refuses (`IssueError::Binding`): use
+    /// [`mint_for`](Self::mint_for), which binds the token to the request.
+    pub fn mint<C: Serialize + ?Sized>(&self, subject: &str, claims: &C) -> Result<MintedToken, IssueError> {
+        self.mint_with(subject, claims, |_| {})
+    }
+
+    /// Like [`mint`](Self::mint), with a last look at the claim set before it is signed
+    /// (to add `amr`, `auth_time`, ...).
+    pub fn mint_with<C, F>(&self, subject: &str, claims: &C, extra: F) -> Result<MintedToken, IssueError>
+    where
+        C: Serialize + ?Sized,
+        F: FnOnce(&mut Map<String, Value>),
+    {
+        if let Some(policy) = self.bindings.first() {
+            return Err(IssueError::Binding(BindingUnavailable::new(
+                policy.name(),
+                "a bound token must be minted for a request (mint_for)",
+            )));
+        }
+        self.sign(subject, claims, NewBinding::new(self.ttl), extra)
+    }
+
+    /// The binding policies of this issuer.
+    pub fn binding_names(&self) -> Vec<&'static str> {
+        self.bindings.iter().map(|b| b.name()).collect()
+    }
+
+    /// Mints a token for `subject` carrying `claims`, the registered claims, and the binding
+    /// claims (`cnf`) of every binding policy, computed from `request` (an
+    /// `http::Request` or its `Parts`). Send the returned
+    /// [`set_cookies`](MintedToken::set_cookies) with the response.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use tower_jwt_guard::binding::{ClientIpBinding, CookieFingerprint, PeerAddr};
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::Algorithm;
+    ///
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [42u8; 32])?)
+    ///     .binding(ClientIpBinding::new())
+    ///     .binding(CookieFingerprint::new())
+    ///     .build();
+    /// let mut login = http::Request::new(());
+    /// login.extensions_mut().insert(PeerAddr("192.0.2.8:5000".parse::<SocketAddr>().unwrap()));
+    /// let minted = issuer.mint_for(&login, "alice", &serde_json::json!({ "role": "admin" })).unwrap();
+    /// assert_eq!(minted.set_cookies.len(), 1); // the __Secure-Fgp cookie
+    ///
+    /// // Without a peer address the client IP cannot be bound: refused, not silently unbound.
+    /// assert!(issuer.mint_for(&http::Request::new(()), "alice", &serde_json::json!({})).is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn mint_for<'r, C: Serialize + ?Sized>(
+        &self,
+        request: impl Into<RequestHead<'r>>,
+        subject: &str,
+        claims: &C,
+    ) -> Result<MintedToken, IssueError> {
+        self.mint_for_with(request, subject, claims, |_| {})
+    }
+
+    /// Like [`mint_for`](Self::mint_for), with a last look at the claim set before it is
+    /// signed (to add `amr: ["pwd"]`, `auth_time`, ...).
+    pub fn mint_for_with<'r, C, F>(
+        &self,
+        request: impl Into<RequestHead<'r>>,
+        subject: &str,
+        claims: &C,
+        extra: F,
+    ) -> Result<MintedToken, IssueError>
+    where
+        C: Serialize + ?Sized,
+        F: FnOnce(&mut Map<String, Value>),
+    {
+        let request = request.into();
+        let mut binding = NewBinding::new(self.ttl);
+        for policy in &self.bindings {
+            policy.bind(&request, &mut binding)?;
+        }
+        self.sign(subject, claims, binding, extra)
+    }
+
+    /// Re-issues a token after a second factor: same subject, `claims`, the binding claims
+    /// computed again from `request`, `amr` = the previous token's methods plus `method`
+    /// (RFC 8176, e.g. `"otp"`), and `auth_time` = now.
+    ///
+    /// ```
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::{Algorithm, TokenFacts};
+    ///
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [42u8; 32])?).build();
+    /// // In a handler, `previous` is the request's `AuthContext` (it dereferences to `TokenFacts`).
+    /// let mut previous = TokenFacts::default();
+    /// previous.subject = Some("alice".into());
+    /// previous.amr = vec!["pwd".into()];
+    /// let request = http::Request::new(());
+    /// let stepped_up = issuer.step_up(&request, &previous, &serde_json::json!({}), "otp").unwrap();
+    /// # let _ = stepped_up;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn step_up<'r, C: Serialize + ?Sized>(
+        &self,
+        request: impl Into<RequestHead<'r>>,
+        previous: &TokenFacts,
+        claims: &C,
+        method: &str,
+    ) -> Result<MintedToken, IssueError> {
+        let subject = previous.subject.as_deref().ok_or(IssueError::NoSubject)?;
+        let mut amr = previous.amr.clone();
+        if !amr.iter().any(|m| m == method) {
+            amr.push(method.to_string());
+        }
+        let now = clock::now();
+        self.mint_for_with(request, subject, claims, |set| {
+            set.insert("amr".into(), amr.into());
+            set.insert("auth_time".into(), now.into());
+        })
+    }
+
+    fn sign<C, F>(
+        &self,
+        subject: &str,
+        claims: &C,
+        binding: NewBinding,
+        extra: F,
+    ) -> Result<MintedToken, IssueError>
+    where
+        C: Serialize + ?Sized,
+        F: FnOnce(&mut Map<String, Value>),
+    {
+        let Value::Object(mut set) = serde_json::to_value(claims).map_err(|_| IssueError::Signing)? else {
+            return Err(IssueError::ClaimsNotAnObject);
+        };
+        let now = clock::now();
+        let expires_at = now.saturating_add(self.ttl.as_secs());
+        let jti = random_id();
+        if let Some(iss) = &self.issuer {
+            set.insert("iss".into(), iss.clone().into());
+        }
+        set.insert("sub".into(), subject.into());
+        match self.audience.as_slice() {
+            [] => {}
+            [one] => {
+                set.insert("aud".into(), one.clone().into());
+            }
+            many => {
+                set.insert("aud".into(), many.to_vec().into());
+            }
+        }
+        set.insert("iat".into(), now.into());
+        set.insert("nbf".into(), now.into());
+        set.insert("exp".into(), expires_at.into());
+        set.insert("jti".into(), jti.clone().into());
+        let (confirmation, set_cookies) = binding.into_parts();
+        match serde_json::to_value(&confirmation) {
+            Ok(Value::Object(cnf)) if cnf.is_empty() => {}
+            Ok(cnf) => {
+                set.insert("cnf".into(), cnf);
+            }
+            Err(_) => return Err(IssueError::Signing),
+        }
+        extra(&mut set);
+        let token =
+            jsonwebtoken::encode(&self.header, &set, &self.key.key).map_err(|_| IssueError::Signing)?;
+        Ok(MintedToken { token, jti, expires_in: self.ttl.as_secs(), expires_at, set_cookies })
+    }
+}
+
+/// 128 random bits, base64url: a `jti` nobody can guess or collide with.
+pub(crate) fn random_id() -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 16];
+    // aws-lc's generator fails only when the operating system has no entropy source at all;
+    // there is no safe fallback (a predictable jti would be worse than no token).
+    aws_lc_rs::rand::fill(&mut bytes).expect("the operating system's random generator failed");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_claims_carry_registered_claims_over_user_claims() {
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap())
+            .issuer("iss")
+            .audience("a")
+            .audience("b")
+            .build();
+        let user = serde_json::json!({"sub": "mallory", "role": "x"});
+        let minted = issuer.mint("alice", &user).unwrap();
+        let payload = minted.token.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let json: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["sub"], "alice");
+        assert_eq!(json["role"], "x");
+        assert_eq!(json["aud"], serde_json::json!(["a", "b"]));
+        assert_eq!(json["jti"], minted.jti.as_str());
+        assert_eq!(json["exp"].as_u64().unwrap() - json["iat"].as_u64().unwrap(), 900);
+    }
+
+    #[test]
+    fn ids_are_distinct() {
+        assert_ne!(random_id(), random_id());
+    }
+
+    fn payload(token: &str) -> Value {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn step_up_extends_amr_once_and_sets_auth_time() {
+        use crate::guard::binding::DeviceFingerprint;
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap())
+            .binding(DeviceFingerprint::new())
+            .build();
+        let request = http::Request::builder().header("user-agent", "a").body(()).unwrap();
+        let mut previous = TokenFacts { subject: Some("alice".into()), ..TokenFacts::default() };
+        previous.amr = vec!["pwd".into()];
+        let user = serde_json::json!({ "amr": ["forged"], "role": "x" });
+        let json = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        assert_eq!(json["sub"], "alice");
+        assert_eq!(json["amr"], serde_json::json!(["pwd", "otp"]));
+        assert!(json["auth_time"].as_u64().unwrap() >= json["iat"].as_u64().unwrap());
+        assert!(json["cnf"]["dfp"].is_string());
+        previous.amr.push("otp".into());
+        let again = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        assert_eq!(again["amr"], serde_json::json!(["pwd", "otp"]));
+        previous.subject = None;
+        assert!(matches!(issuer.step_up(&request, &previous, &user, "otp"), Err(IssueError::NoSubject)));
+    }
+
+    #[test]
+    fn unbound_tokens_carry_no_cnf() {
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).build();
+        let minted = issuer.mint_for(&http::Request::new(()), "a", &serde_json::json!({})).unwrap();
+        assert!(payload(&minted.token).get("cnf").is_none());
+        assert!(minted.set_cookies.is_empty());
+    }
+
+    #[test]
+    fn claims_that_are_not_an_object_are_refused() {
+        let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).build();
+        assert!(matches!(issuer.mint("a", &5), Err(IssueError::ClaimsNotAnObject)));
+    }
+}

@@ -1,0 +1,381 @@
+//! Outgoing service tokens: [`ServiceTokens`] and the client layer [`ServiceTokenLayer`].
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::header::AUTHORIZATION;
+use http::{HeaderName, HeaderValue, Request};
+use pin_project_lite::pin_project;
+use serde_json::{Map, Value};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::error::ConfigError;
+use crate::guard::clock;
+use crate::issue::{IssueError, TokenIssuer};
+
+/// The error type of [`ServiceTokenService`]: the client's error, or a token that could not
+/// be minted ([`IssueError`]). The same boxed error as `tower`'s own middleware.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The longest default renewal margin.
+const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
+
+/// The current token, ready to be sent.
+struct Current {
+    header: HeaderValue,
+    renew_at: u64,
+}
+
+struct Inner {
+    issuer: TokenIssuer,
+    subject: String,
+    claims: Map<String, Value>,
+    renew_before: u64,
+    current: Mutex<Option<Current>>,
+    minted: AtomicU64,
+}
+
+/// Outgoing service tokens: [`ServiceTokens`] mints a service token with a
+/// [`TokenIssuer`], keeps it, and mints the next one a margin before it expires;
+/// [`ServiceTokenLayer`] puts it on every request of a tower HTTP client (hyper-util's client,
+/// a tonic `Channel`, anything that is a `Service<http::Request<B>>`).
+///
+/// One [`ServiceTokens`] per target audience: the issuer says which (`aud`), and which `typ`
+/// (see [`TokenKind::token_issuer`](crate::TokenKind::token_issuer)). Renewal is single-flight:
+/// when the token is due, the first request mints, and requests arriving meanwhile wait for
+/// that token instead of minting their own.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower::{service_fn, ServiceBuilder, ServiceExt};
+/// use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokenLayer, ServiceTokens, TokenKind};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tower_jwt_guard::BoxError> {
+/// let kind = TokenKind::new("service", "service+jwt").audience("orders");
+/// let issuer = kind.token_issuer(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).ttl(Duration::from_secs(300)).build();
+/// let tokens = ServiceTokens::builder(issuer, "gateway")
+///     .scope("read:orders")
+///     .renew_before(Duration::from_secs(60))
+///     .build()?;
+///
+/// // Any tower HTTP client; here a stand-in that echoes the header it received.
+/// let client = ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens.clone())).service(service_fn(
+///     |request: http::Request<String>| async move {
+///         let auth = request.headers()["authorization"].clone();
+///         Ok::<_, std::convert::Infallible>(http::Response::new(auth))
+///     },
+/// ));
+/// let first = client.clone().oneshot(http::Request::new(String::new())).await?;
+/// let second = client.oneshot(http::Request::new(String::new())).await?;
+/// assert!(first.body().to_str()?.starts_with("Bearer "));
+/// assert_eq!(first.body(), second.body(), "the token is reused until it is due");
+/// assert_eq!(tokens.minted_count(), 1);
+/// # Ok(()) }
+/// ```
+///
+/// Service tokens for one target audience, minted on demand and renewed a margin before they
+/// expire. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct ServiceTokens {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ServiceTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceTokens")
+            .field("issuer", &self.inner.issuer)
+            .field("subject", &self.inner.subject)
+            .field("renew_before", &self.inner.renew_before)
+            .field("minted", &self.minted_count())
+            .field("token", &"REDACTED")
+            .finish()
+    }
+}
+
+/// Builds [`ServiceTokens`].
+#[must_use]
+pub struct ServiceTokensBuilder {
+    issuer: TokenIssuer,
+    subject: String,
+    claims: Map<String, Value>,
+    renew_before: Option<Duration>,
+}
+
+impl fmt::Debug for ServiceTokensBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceTokensBuilder")
+            .field("issuer", &self.issuer)
+            .field("subject", &self.subject)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
+            .field("renew_before", &self.renew_before)
+            .finish()
+    }
+}
+
+impl ServiceTokensBuilder {
+    /// The `scope` claim of the tokens (space-separated, RFC 8693).
+    ///
+    /// ```
+    /// # use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// let tokens = ServiceTokens::builder(issuer, "gateway").scope("read:orders write:orders").build()?;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn scope(self, scope: impl Into<String>) -> Self {
+        self.claim("scope", scope.into())
+    }
+
+    /// Adds a claim to the tokens. The registered claims (`sub`, `aud`, `exp`, ...) are the
+    /// issuer's and cannot be replaced here.
+    ///
+    /// ```
+    /// # use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// let tokens = ServiceTokens::builder(issuer, "gateway").claim("client_id", "gateway").build()?;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// Mint the next token once less than `margin` of the current one's lifetime is left
+    /// (default: a quarter of the issuer's lifetime, at most 60 s). It must be shorter than the
+    /// lifetime.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).ttl(Duration::from_secs(60)).build();
+    /// assert!(ServiceTokens::builder(issuer.clone(), "gateway").renew_before(Duration::from_secs(10)).build().is_ok());
+    /// assert!(ServiceTokens::builder(issuer, "gateway").renew_before(Duration::from_secs(60)).build().is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn renew_before(mut self, margin: Duration) -> Self {
+        self.renew_before = Some(margin);
+        self
+    }
+
+    /// Checks the settings. No token is minted until one is needed.
+    pub fn build(self) -> Result<ServiceTokens, ConfigError> {
+        let ttl = self.issuer.ttl();
+        let margin = self.renew_before.unwrap_or_else(|| (ttl / 4).min(MAX_DEFAULT_MARGIN));
+        if ttl.as_secs() == 0 {
+            return Err(ConfigError::Invalid("service tokens need a lifetime of at least one second"));
+        }
+        if margin >= ttl {
+            return Err(ConfigError::Invalid("the renewal margin must be shorter than the tokens' lifetime"));
+        }
+        if self.subject.is_empty() {
+            return Err(ConfigError::Invalid("service tokens need a subject"));
+        }
+        Ok(ServiceTokens {
+            inner: Arc::new(Inner {
+                issuer: self.issuer,
+                subject: self.subject,
+                claims: self.claims,
+                renew_before: margin.as_secs(),
+                current: Mutex::new(None),
+                minted: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+impl ServiceTokens {
+    /// Service tokens minted by `issuer` for the calling service `subject` (the `sub` the
+    /// receiving service sees).
+    pub fn builder(issuer: TokenIssuer, subject: impl Into<String>) -> ServiceTokensBuilder {
+        ServiceTokensBuilder { issuer, subject: subject.into(), claims: Map::new(), renew_before: None }
+    }
+
+    /// The `Authorization` value (`Bearer <token>`) to send now: the current token, or a new
+    /// one when it is due. Marked sensitive (not logged by hyper or h2).
+    ///
+    /// ```
+    /// # use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// let tokens = ServiceTokens::builder(issuer, "gateway").build()?;
+    /// let header = tokens.authorization()?;
+    /// assert!(header.is_sensitive());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn authorization(&self) -> Result<HeaderValue, IssueError> {
+        let now = clock::now();
+        // One lock: a request that finds the token due mints while the others wait for it
+        // (single-flight). Minting is a signature, not I/O.
+        let mut current = self.inner.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(token) = current.as_ref().filter(|token| now < token.renew_at) {
+            return Ok(token.header.clone());
+        }
+        let minted = self.inner.issuer.mint(&self.inner.subject, &self.inner.claims)?;
+        self.inner.minted.fetch_add(1, Ordering::Relaxed);
+        let mut header =
+            HeaderValue::try_from(format!("Bearer {}", minted.token)).map_err(|_| IssueError::Signing)?;
+        header.set_sensitive(true);
+        let renew_at = minted.expires_at.saturating_sub(self.inner.renew_before);
+        tracing::debug!(target: "tower_jwt_guard", jti = %minted.jti, expires_in = minted.expires_in, "service token minted");
+        *current = Some(Current { header: header.clone(), renew_at });
+        Ok(header)
+    }
+
+    /// How many tokens were minted so far.
+    pub fn minted_count(&self) -> u64 {
+        self.inner.minted.load(Ordering::Relaxed)
+    }
+
+    /// The layer that puts these tokens on a client's requests.
+    pub fn layer(&self) -> ServiceTokenLayer {
+        ServiceTokenLayer::new(self.clone())
+    }
+}
+
+/// A tower layer for clients: every request leaves with `Authorization: Bearer <service token>`
+/// from [`ServiceTokens`], replacing any `Authorization` it had (a user's token is never
+/// forwarded by accident).
+///
+/// ```
+/// use tower::ServiceBuilder;
+/// use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokenLayer, ServiceTokens, TokenIssuer};
+///
+/// # fn client<B: http_body::Body + Send + Unpin + 'static>() -> Result<(), Box<dyn std::error::Error>>
+/// # where B::Data: Send, B::Error: Into<Box<dyn std::error::Error + Send + Sync>> {
+/// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).audience("orders").build();
+/// let tokens = ServiceTokens::builder(issuer, "gateway").build()?;
+/// let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+///     .build_http::<B>();
+/// let orders_client = ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens)).service(http);
+/// # let _ = orders_client;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceTokenLayer {
+    tokens: ServiceTokens,
+    header: HeaderName,
+}
+
+impl ServiceTokenLayer {
+    /// Sends `tokens` in the `Authorization` header.
+    pub fn new(tokens: ServiceTokens) -> Self {
+        ServiceTokenLayer { tokens, header: AUTHORIZATION }
+    }
+
+    /// Sends the token in another header (for a service that reads it there).
+    ///
+    /// ```
+    /// # use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokenLayer, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// # let tokens = ServiceTokens::builder(issuer, "gateway").build()?;
+    /// let layer = ServiceTokenLayer::new(tokens).header(http::HeaderName::from_static("x-service-authorization"));
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn header(mut self, name: HeaderName) -> Self {
+        self.header = name;
+        self
+    }
+}
+
+impl<S> Layer<S> for ServiceTokenLayer {
+    type Service = ServiceTokenService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServiceTokenService { inner, tokens: self.tokens.clone(), header: self.header.clone() }
+    }
+}
+
+/// The client service made by [`ServiceTokenLayer`].
+#[derive(Clone)]
+pub struct ServiceTokenService<S> {
+    inner: S,
+    tokens: ServiceTokens,
+    header: HeaderName,
+}
+
+impl<S: fmt::Debug> fmt::Debug for ServiceTokenService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServiceTokenService")
+            .field("inner", &self.inner)
+            .field("tokens", &self.tokens)
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+impl<S, ReqBody> Service<Request<ReqBody>> for ServiceTokenService<S>
+where
+    S: Service<Request<ReqBody>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ServiceTokenFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        match self.tokens.authorization() {
+            Ok(value) => {
+                request.headers_mut().insert(self.header.clone(), value);
+                ServiceTokenFuture { kind: Kind::Inner { future: self.inner.call(request) } }
+            }
+            Err(err) => {
+                tracing::error!(target: "tower_jwt_guard", error = %err, "no service token: request not sent");
+                ServiceTokenFuture { kind: Kind::Failed { error: Some(err) } }
+            }
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`ServiceTokenService`]: the client's future, or the minting error.
+    pub struct ServiceTokenFuture<F> {
+        #[pin]
+        kind: Kind<F>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F> {
+        Inner { #[pin] future: F },
+        Failed { error: Option<IssueError> },
+    }
+}
+
+impl<F> fmt::Debug for ServiceTokenFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Inner { .. } => "Inner",
+            Kind::Failed { .. } => "Failed",
+        };
+        f.debug_struct("ServiceTokenFuture").field("state", &state).finish()
+    }
+}
+
+impl<F, T, E> Future for ServiceTokenFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Inner { future } => future.poll(cx).map_err(Into::into),
+            KindProj::Failed { error } => {
+                let error = error.take().expect("ServiceTokenFuture polled after completion");
+                Poll::Ready(Err(Box::new(error)))
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! [`MemoryRefreshStore`]: refresh-token families in this process's memory.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
+use moka::Expiry;
+
+use super::token::{self, Presented};
+use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
+use crate::guard::clock;
+use crate::guard::revocation::MAX_ENTRY_SECS;
+
+/// Default number of families kept.
+pub const DEFAULT_FAMILY_CAPACITY: u64 = 100_000;
+/// Default number of token records (current and used) kept.
+pub const DEFAULT_TOKEN_CAPACITY: u64 = 1_000_000;
+
+#[derive(Clone)]
+struct Family {
+    subject: Arc<str>,
+    revoked: bool,
+    ends: u64,
+}
+
+#[derive(Clone, Copy)]
+struct TokenRecord {
+    used: bool,
+    expires_at: u64,
+}
+
+trait Expires {
+    fn expires_at(&self) -> u64;
+}
+
+impl Expires for Family {
+    fn expires_at(&self) -> u64 {
+        self.ends
+    }
+}
+
+impl Expires for TokenRecord {
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+
+/// Each record expires at its own instant.
+struct AtItsExpiry;
+
+impl AtItsExpiry {
+    fn remaining(value: &impl Expires) -> Option<Duration> {
+        Some(Duration::from_secs(value.expires_at().saturating_sub(clock::now()).min(MAX_ENTRY_SECS)))
+    }
+}
+
+impl<V: Expires> Expiry<String, V> for AtItsExpiry {
+    fn expire_after_create(&self, _: &String, value: &V, _: Instant) -> Option<Duration> {
+        Self::remaining(value)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        value: &V,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Self::remaining(value)
+    }
+}
+
+/// Refresh-token families in memory, for a single instance (use `RedisRefreshStore` to share
+/// them between instances).
+///
+/// Bounded: at most [`DEFAULT_FAMILY_CAPACITY`] families and [`DEFAULT_TOKEN_CAPACITY`]
+/// token records by default; records disappear when they expire. When full, the least
+/// recently used records are dropped: their owners log in again, and a dropped *used*
+/// token replayed later is refused as unknown (without revoking its family).
+///
+/// Cheap to clone (an `Arc`).
+///
+/// ```
+/// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let store = MemoryRefreshStore::new();
+/// let login = store.issue("alice").await.unwrap();
+/// assert!(store.revoke(login.token.as_str()).await.unwrap()); // logout
+/// assert_eq!(store.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+/// assert_eq!(store.rotate("not a token").await.unwrap_err(), RefreshError::Invalid);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MemoryRefreshStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    policy: RefreshPolicy,
+    families: Cache<String, Family>,
+    tokens: Cache<String, TokenRecord>,
+    /// Rotation reads and writes several records: one at a time.
+    writes: Mutex<()>,
+}
+
+impl fmt::Debug for MemoryRefreshStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryRefreshStore")
+            .field("policy", &self.inner.policy)
+            .field("families", &self.inner.families.entry_count())
+            .field("tokens", &self.inner.tokens.entry_count())
+            .finish()
+    }
+}
+
+impl Default for MemoryRefreshStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryRefreshStore {
+    /// A store with the default lifetimes and capacities.
+    pub fn new() -> Self {
+        Self::with_policy(RefreshPolicy::default())
+    }
+
+    /// A store with these lifetimes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshPolicy};
+    ///
+    /// let store = MemoryRefreshStore::with_policy(RefreshPolicy::default().token_ttl(Duration::from_secs(3600)));
+    /// # let _ = store;
+    /// ```
+    pub fn with_policy(policy: RefreshPolicy) -> Self {
+        Self::with_capacity(policy, DEFAULT_FAMILY_CAPACITY, DEFAULT_TOKEN_CAPACITY)
+    }
+
+    /// A store with these lifetimes and capacities.
+    pub fn with_capacity(policy: RefreshPolicy, families: u64, tokens: u64) -> Self {
+        MemoryRefreshStore {
+            inner: Arc::new(Inner {
+                policy,
+                families: Cache::builder()
+                    .max_capacity(families)
+                    .eviction_policy(EvictionPolicy::lru())
+                    .expire_after(AtItsExpiry)
+                    .build(),
+                tokens: Cache::builder()
+                    .max_capacity(tokens)
+                    .eviction_policy(EvictionPolicy::lru())
+                    .expire_after(AtItsExpiry)
+                    .build(),
+                writes: Mutex::new(()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.writes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The live family and token record of a presented value.
+    fn find(&self, presented: &Presented<'_>, now: u64) -> Option<(Family, TokenRecord)> {
+        let family = self.inner.families.get(presented.family).filter(|f| f.ends > now)?;
+        let record = self.inner.tokens.get(&presented.hash).filter(|t| t.expires_at > now)?;
+        Some((family, record))
+    }
+
+    fn issue_now(&self, subject: &str) -> IssuedRefresh {
+        let now = clock::now();
+        let ends = now.saturating_add(self.inner.policy.family_lifetime_secs());
+        let family_id = token::new_family();
+        let minted = token::mint(&family_id);
+        let expires_at = self.inner.policy.token_expiry(now, ends);
+        let _serialised = self.lock();
+        self.inner
+            .families
+            .insert(family_id.clone(), Family { subject: subject.into(), revoked: false, ends });
+        self.inner.tokens.insert(minted.hash, TokenRecord { used: false, expires_at });
+        IssuedRefresh { token: minted.token, subject: subject.to_owned(), family: family_id, expires_at }
+    }
+
+    fn rotate_now(&self, presented: &str) -> Result<IssuedRefresh, RefreshError> {
+        let presented = token::parse(presented).ok_or(RefreshError::Invalid)?;
+        let now = clock::now();
+        let _serialised = self.lock();
+        let (family, record) = self.find(&presented, now).ok_or(RefreshError::Invalid)?;
+        if family.revoked {
+            return Err(RefreshError::Revoked);
+        }
+        if record.used {
+            self.inner
+                .families
+                .insert(presented.family.to_owned(), Family { revoked: true, ..family.clone() });
+            return Err(RefreshError::Reused { subject: family.subject.to_string() });
+        }
+        // Used records are kept as long as the family, to recognise a replay.
+        self.inner.tokens.insert(presented.hash, TokenRecord { used: true, expires_at: family.ends });
+        let minted = token::mint(presented.family);
+        let expires_at = self.inner.policy.token_expiry(now, family.ends);
+        self.inner.tokens.insert(minted.hash, TokenRecord { used: false, expires_at });
+        Ok(IssuedRefresh {
+            token: minted.token,
+            subject: family.subject.to_string(),
+            family: presented.family.to_owned(),
+            expires_at,
+        })
+    }
+
+    /// A walk over the families: a rare operation, not worth an index.
+    fn revoke_subject_now(&self, subject: &str) -> u64 {
+        let now = clock::now();
+        let _serialised = self.lock();
+        let targets: Vec<(Arc<String>, Family)> = self
+            .inner
+            .families
+            .iter()
+            .filter(|(_, family)| &*family.subject == subject && !family.revoked && family.ends > now)
+            .collect();
+        for (id, family) in &targets {
+            self.inner.families.insert(String::clone(id), Family { revoked: true, ..family.clone() });
+        }
+        targets.len() as u64
+    }
+
+    fn revoke_now(&self, presented: &str) -> bool {
+        let Some(presented) = token::parse(presented) else { return false };
+        let _serialised = self.lock();
+        match self.find(&presented, clock::now()) {
+            Some((family, _)) => {
+                self.inner.families.insert(presented.family.to_owned(), Family { revoked: true, ..family });
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl RefreshStore for MemoryRefreshStore {
+    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        let issued = self.issue_now(subject);
+        Box::pin(async move { Ok(issued) })
+    }
+
+    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        let rotated = self.rotate_now(presented);
+        Box::pin(async move { rotated })
+    }
+
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {
+        let revoked = self.revoke_now(presented);
+        Box::pin(async move { Ok(revoked) })
+    }
+
+    fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {
+        let revoked = self.revoke_subject_now(subject);
+        Box::pin(async move { Ok(revoked) })
+    }
+}

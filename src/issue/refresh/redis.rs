@@ -1,0 +1,286 @@
+//! [`RedisRefreshStore`]: refresh-token families in Redis, shared by every instance (feature `redis`).
+//!
+//! Keys (one family's keys share a hash slot through the `{family}` tag):
+//! - `<prefix>refresh:{<family>}`: a hash `sub`, `rev` (revoked), `ends`, expiring with the family;
+//! - `<prefix>refresh:{<family>}:<sha256>`: `c` (current) or `u` (used), one per token.
+//!
+//! Rotation is one Lua script, so it is atomic: of concurrent rotations of one token, exactly
+//! one sees it current; the others see it used, which revokes the family.
+
+use std::fmt;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use redis::aio::ConnectionManager;
+use redis::{Client, Script};
+
+use super::token::{self, Presented};
+use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
+use crate::error::ConfigError;
+use crate::guard::clock;
+use crate::guard::revocation::redis::{client, connection, DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
+
+/// KEYS: family, presented token, new token. ARGV: now, token ttl.
+const ROTATE_SCRIPT: &str = r"
+local family = redis.call('HMGET', KEYS[1], 'sub', 'rev', 'ends')
+if not family[1] then return {'invalid'} end
+local state = redis.call('GET', KEYS[2])
+if not state then return {'invalid'} end
+if family[2] == '1' then return {'revoked'} end
+if state == 'u' then
+  redis.call('HSET', KEYS[1], 'rev', '1')
+  return {'reused', family[1]}
+end
+local expires = math.min(tonumber(ARGV[1]) + tonumber(ARGV[2]), tonumber(family[3]))
+redis.call('SET', KEYS[2], 'u', 'EXAT', family[3])
+redis.call('SET', KEYS[3], 'c', 'EXAT', string.format('%d', expires))
+return {'rotated', family[1], string.format('%d', expires)}
+";
+
+/// KEYS: family. Revokes it if it is still there (never re-creates an expired family).
+const REVOKE_FAMILY_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HGET', KEYS[1], 'rev') ~= '1' then
+  redis.call('HSET', KEYS[1], 'rev', '1')
+  return 1
+end
+return 0
+";
+
+/// KEYS: family, presented token. Revokes the family when the token is one of its own.
+const REVOKE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('HSET', KEYS[1], 'rev', '1')
+  return 1
+end
+return 0
+";
+
+/// Builds a [`RedisRefreshStore`].
+#[must_use]
+pub struct RedisRefreshStoreBuilder {
+    client: Client,
+    policy: RefreshPolicy,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl fmt::Debug for RedisRefreshStoreBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRefreshStoreBuilder")
+            .field("policy", &self.policy)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRefreshStoreBuilder {
+    /// Token and family lifetimes.
+    pub fn policy(mut self, policy: RefreshPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The prefix of every key (default `tjg:`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one Redis round trip may take (default 1 s); then [`RefreshError::Unavailable`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Makes the store (inside a Tokio runtime; it connects lazily and reconnects by itself).
+    pub fn build(self) -> Result<RedisRefreshStore, ConfigError> {
+        Ok(RedisRefreshStore {
+            conn: connection(self.client, self.timeout)?,
+            policy: self.policy,
+            prefix: self.prefix,
+            timeout: self.timeout,
+            rotate: Script::new(ROTATE_SCRIPT),
+            revoke: Script::new(REVOKE_SCRIPT),
+            revoke_family: Script::new(REVOKE_FAMILY_SCRIPT),
+        })
+    }
+}
+
+/// Refresh-token families in Redis (feature `redis`): rotate on one instance, detect the
+/// replay on any other. Requires Redis ≥ 6.2. Cheap to clone.
+///
+/// ```no_run
+/// use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshStore};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisRefreshStore::builder("redis://127.0.0.1:6379/")?.build()?;
+/// let login = store.issue("alice").await?;
+/// let next = store.rotate(login.token.as_str()).await?;
+/// # let _ = next;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisRefreshStore {
+    conn: ConnectionManager,
+    policy: RefreshPolicy,
+    prefix: String,
+    timeout: Duration,
+    rotate: Script,
+    revoke: Script,
+    revoke_family: Script,
+}
+
+impl fmt::Debug for RedisRefreshStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRefreshStore")
+            .field("policy", &self.policy)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisRefreshStore {
+    /// Starts a builder for the Redis at `url`.
+    ///
+    /// ```
+    /// use tower_jwt_guard::refresh::RedisRefreshStore;
+    /// assert!(RedisRefreshStore::builder("redis://127.0.0.1:6379/").is_ok());
+    /// assert!(RedisRefreshStore::builder("::").is_err());
+    /// ```
+    pub fn builder(url: &str) -> Result<RedisRefreshStoreBuilder, ConfigError> {
+        Ok(Self::builder_for(client(url)?))
+    }
+
+    /// Starts a builder around an existing client.
+    pub fn builder_for(client: Client) -> RedisRefreshStoreBuilder {
+        RedisRefreshStoreBuilder {
+            client,
+            policy: RefreshPolicy::default(),
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+        }
+    }
+
+    fn family_key(&self, family: &str) -> String {
+        format!("{}refresh:{{{family}}}", self.prefix)
+    }
+
+    /// The set of a subject's families (for "log out everywhere").
+    fn subject_key(&self, subject: &str) -> String {
+        format!("{}refresh-subject:{subject}", self.prefix)
+    }
+
+    fn token_key(&self, family: &str, hash: &str) -> String {
+        format!("{}refresh:{{{family}}}:{hash}", self.prefix)
+    }
+
+    async fn run<T, F>(&self, call: F) -> Result<T, RefreshError>
+    where
+        F: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(value)) => Ok(value),
+            _ => {
+                tracing::warn!(target: "tower_jwt_guard", "refresh token store: Redis unavailable");
+                Err(RefreshError::Unavailable)
+            }
+        }
+    }
+
+    async fn issue_now(&self, subject: &str) -> Result<IssuedRefresh, RefreshError> {
+        let now = clock::now();
+        let ends = now.saturating_add(self.policy.family_lifetime_secs());
+        let expires_at = self.policy.token_expiry(now, ends);
+        let family = token::new_family();
+        let minted = token::mint(&family);
+        let family_key = self.family_key(&family);
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset_multiple(&family_key, &[("sub", subject), ("rev", "0"), ("ends", &ends.to_string())])
+            .ignore()
+            .expire_at(&family_key, ends as i64)
+            .ignore()
+            .cmd("SET")
+            .arg(self.token_key(&family, &minted.hash))
+            .arg("c")
+            .arg("EXAT")
+            .arg(expires_at)
+            .ignore();
+        let mut conn = self.conn.clone();
+        self.run(pipe.query_async::<()>(&mut conn)).await?;
+        // The subject's index of families, kept as long as its newest family (not in the
+        // transaction above: with Redis Cluster it lives in another slot).
+        let subject_key = self.subject_key(subject);
+        let mut index = redis::pipe();
+        index.sadd(&subject_key, &family).ignore().expire_at(&subject_key, ends as i64).ignore();
+        self.run(index.query_async::<()>(&mut conn)).await?;
+        Ok(IssuedRefresh { token: minted.token, subject: subject.to_owned(), family, expires_at })
+    }
+
+    async fn rotate_now(&self, presented: &Presented<'_>) -> Result<IssuedRefresh, RefreshError> {
+        let minted = token::mint(presented.family);
+        let mut invocation = self.rotate.key(self.family_key(presented.family));
+        invocation
+            .key(self.token_key(presented.family, &presented.hash))
+            .key(self.token_key(presented.family, &minted.hash))
+            .arg(clock::now())
+            .arg(self.policy.token_ttl_secs());
+        let mut conn = self.conn.clone();
+        let reply: Vec<String> = self.run(invocation.invoke_async(&mut conn)).await?;
+        match reply.as_slice() {
+            [outcome, subject, expires_at] if outcome == "rotated" => Ok(IssuedRefresh {
+                token: minted.token,
+                subject: subject.clone(),
+                family: presented.family.to_owned(),
+                expires_at: expires_at.parse().map_err(|_| RefreshError::Unavailable)?,
+            }),
+            [outcome, subject] if outcome == "reused" => {
+                tracing::warn!(target: "tower_jwt_guard", "refresh token reused: family revoked");
+                Err(RefreshError::Reused { subject: subject.clone() })
+            }
+            [outcome] if outcome == "revoked" => Err(RefreshError::Revoked),
+            _ => Err(RefreshError::Invalid),
+        }
+    }
+}
+
+impl RefreshStore for RedisRefreshStore {
+    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        Box::pin(self.issue_now(subject))
+    }
+
+    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        Box::pin(async move {
+            let presented = token::parse(presented).ok_or(RefreshError::Invalid)?;
+            self.rotate_now(&presented).await
+        })
+    }
+
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {
+        Box::pin(async move {
+            let Some(presented) = token::parse(presented) else { return Ok(false) };
+            let mut invocation = self.revoke.key(self.family_key(presented.family));
+            invocation.key(self.token_key(presented.family, &presented.hash));
+            let mut conn = self.conn.clone();
+            let revoked: i64 = self.run(invocation.invoke_async(&mut conn)).await?;
+            Ok(revoked == 1)
+        })
+    }
+
+    fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let subject_key = self.subject_key(subject);
+            let families: Vec<String> =
+                self.run(redis::cmd("SMEMBERS").arg(&subject_key).query_async(&mut conn)).await?;
+            let mut revoked = 0;
+            for family in &families {
+                let invocation = self.revoke_family.key(self.family_key(family));
+                let done: i64 = self.run(invocation.invoke_async(&mut conn)).await?;
+                revoked += u64::from(done == 1);
+            }
+            Ok(revoked)
+        })
+    }
+}
