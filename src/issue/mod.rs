@@ -3,14 +3,23 @@
 //! mints a token kind; [`refresh`] holds refresh tokens; [`ServiceTokenLayer`] puts a service
 //! token on a client's outgoing requests.
 //!
+//! The issuer adds the registered claims (`iss`, `sub`, `aud`, `iat`, `nbf`, `exp`, a random
+//! `jti`) to your claims. Given the layer's binding policies
+//! ([`TokenIssuerBuilder::bindings_of`]), it binds every token it mints for a request
+//! ([`TokenIssuer::mint_for`]) with the code the layer checks it with; after a second factor,
+//! [`TokenIssuer::step_up`] re-issues the token with the method added to `amr`.
+//!
 //! This side uses the guard's types (the configuration, the binding policies, the token facts);
 //! the guard never uses it.
 
 mod issuer;
 mod outgoing;
 pub mod refresh;
+mod signing_key;
+mod token_kind;
 
-pub use issuer::{IssueError, MintedToken, SigningKey, TokenIssuer, TokenIssuerBuilder, DEFAULT_TOKEN_TTL};
+pub use issuer::{IssueError, MintedToken, TokenIssuer, TokenIssuerBuilder, DEFAULT_TOKEN_TTL};
 pub use outgoing::{
     BoxError, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens, ServiceTokensBuilder,
 };
+pub use signing_key::SigningKey;

@@ -1,4 +1,5 @@
-//! Token kinds: [`TokenKind`].
+//! Token kinds: [`TokenKind`], the verifying half (what a token of a kind must be, and which
+//! accepted kind a token is). The minting half, [`TokenKind::token_issuer`], is in `issue`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,7 +9,6 @@ use crate::error::{AuthError, ErrorKind};
 use crate::guard::context::TokenFacts;
 use crate::guard::verify::RequiredClaim;
 use crate::guard::verify::{audience_accepted, issuer_accepted};
-use crate::issue::{SigningKey, TokenIssuer, TokenIssuerBuilder};
 
 /// One kind of token (a profile): a name, its explicit `typ`, and what a token of that kind
 /// must carry. Kinds cannot be confused with one another.
@@ -158,27 +158,14 @@ impl TokenKind {
         &self.typ
     }
 
-    /// A [`TokenIssuer`] builder that mints tokens of this kind: its `typ`, its first audience
-    /// and its first issuer are set. Add the claims the kind requires when minting.
-    ///
-    /// ```
-    /// use tower_jwt_guard::{issue::SigningKey, Algorithm, TokenKind};
-    ///
-    /// let kind = TokenKind::new("service", "service+jwt").audience("orders");
-    /// let issuer = kind.token_issuer(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
-    /// let minted = issuer.mint("gateway", &serde_json::json!({ "scope": "read:orders" }))?;
-    /// # let _ = minted;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn token_issuer(&self, key: SigningKey) -> TokenIssuerBuilder {
-        let mut builder = TokenIssuer::builder(key).token_type(self.typ.clone());
-        if let Some(audience) = self.audiences.first() {
-            builder = builder.audience(audience.clone());
-        }
-        if let Some(issuer) = self.issuers.first() {
-            builder = builder.issuer(issuer.clone());
-        }
-        builder
+    /// The audiences of this kind, in the order given.
+    pub(crate) fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+
+    /// The issuers of this kind, in the order given.
+    pub(crate) fn issuers(&self) -> &[String] {
+        &self.issuers
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
