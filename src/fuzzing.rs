@@ -8,8 +8,8 @@ use http::{HeaderMap, Uri};
 use serde::de::IgnoredAny;
 
 use crate::error::{AuthError, ErrorKind};
+use crate::guard::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
-use crate::guard::context::TokenFacts;
 use crate::guard::verify::{JoseHeader, Verification};
 
 /// Step 1: the token of a request with these headers and URI, from the configured sources.

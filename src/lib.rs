@@ -104,10 +104,11 @@ pub use error::{AuthError, ConfigError, ErrorKind};
 // The guard.
 pub use binding::PeerAddr;
 pub use guard::body::JwtBody;
+pub use guard::claims::{Claims, Confirmation, TokenFacts};
 pub use guard::config::{
     JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN, DEFAULT_MAX_TOKEN_LEN,
 };
-pub use guard::context::{AuthContext, Claims, Confirmation, TokenFacts};
+pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;
 pub use guard::source::TokenSource;

@@ -11,7 +11,8 @@ use http::request::Parts;
 
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::body::JwtBody;
-use crate::guard::context::{AuthContext, Claims, ContextPolicy};
+use crate::guard::claims::Claims;
+use crate::guard::context::{AuthContext, ContextPolicy};
 use crate::guard::rejection::{Protocol, Responder};
 
 pub(crate) use crate::guard::context::Anonymous;

@@ -11,7 +11,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::ConfigError;
-use crate::guard::context::{AuthContext, Claims};
+use crate::guard::claims::Claims;
+use crate::guard::context::AuthContext;
 
 /// Reads the typed claims `Claims<C>` of a request as JSON.
 type ClaimsAsJson = fn(&Extensions) -> Option<Value>;

@@ -61,7 +61,7 @@ use std::sync::Arc;
 use http::{Extensions, Method, Request};
 
 use crate::error::ErrorKind;
-use crate::guard::context::TokenFacts;
+use crate::guard::claims::TokenFacts;
 use crate::guard::pipeline::Decision;
 
 /// What the layer decided.

@@ -17,8 +17,8 @@ use tower_service::Service;
 
 use crate::error::AuthError;
 use crate::guard::body::JwtBody;
+use crate::guard::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
-use crate::guard::context::TokenFacts;
 use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
 use crate::guard::verify::{CacheStats, TokenCache};

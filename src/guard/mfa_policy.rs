@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::AuthError;
-use crate::guard::context::TokenFacts;
+use crate::guard::claims::TokenFacts;
 
 /// RFC 8176 method values that are a second factor on their own.
 const SECOND_FACTORS: &[&str] =

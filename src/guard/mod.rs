@@ -2,10 +2,10 @@
 //!
 //! [`layer`] is the tower plumbing and [`config`] the shared configuration it is built from;
 //! [`pipeline`] runs the steps, each in its own module: 1 [`source`], 2 [`verify`] (with the
-//! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts [`context`]'s `Claims<C>`
-//! and `AuthContext` into the request. A refusal becomes a response in [`rejection`] and an
-//! event in [`audit`]. Nothing here knows the code that runs after the guard (`authorize`) or
-//! the issuing side (`issue`).
+//! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts the token's [`claims`] and
+//! the [`context`] (which consults the [`mfa_policy`]) into the request. A refusal becomes a
+//! response in [`rejection`] and an event in [`audit`]. Nothing here knows the code that runs
+//! after the guard (`authorize`) or the issuing side (`issue`).
 
 // In the order a request meets them (one group each, so that rustfmt keeps the order).
 pub(crate) mod layer;
@@ -28,10 +28,13 @@ pub mod binding;
 // 4 revocation
 pub mod revocation;
 
-// 5 what the layer puts into the request
-pub(crate) mod context;
+// 5 what the layer puts into the request: the token's claims, the context that consults the
+// multi-factor policy
+pub(crate) mod claims;
 
 pub(crate) mod mfa_policy;
+
+pub(crate) mod context;
 
 // what a refusal becomes; what operators see
 pub mod rejection;

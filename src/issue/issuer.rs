@@ -22,9 +22,9 @@ use serde_json::{Map, Value};
 
 use super::SigningKey;
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
+use crate::guard::claims::TokenFacts;
 use crate::guard::clock;
 use crate::guard::config::JwtAuth;
-use crate::guard::context::TokenFacts;
 
 /// The default lifetime of an access token: 15 minutes.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);

@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use super::{same, BindingPolicy, BindingUnavailable, NewBinding, RequestHead, TrustedProxies};
 use crate::error::AuthError;
 use crate::error::ConfigError;
-use crate::guard::context::Confirmation;
+use crate::guard::claims::Confirmation;
 
 const NAME: &str = "client_ip";
 

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::error::AuthError;
 use crate::error::ConfigError;
-use crate::guard::context::Confirmation;
+use crate::guard::claims::Confirmation;
 
 const NAME: &str = "cookie_fingerprint";
 /// Cookies of the configured name looked at per request, at most (a client may repeat one).

@@ -8,7 +8,7 @@ use aws_lc_rs::digest::Digest;
 use super::{base64url, claims_digest, sha256, BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
 use crate::error::AuthError;
 use crate::error::ConfigError;
-use crate::guard::context::Confirmation;
+use crate::guard::claims::Confirmation;
 
 const NAME: &str = "device_fingerprint";
 /// Domain separation: this hash is never confused with another use of SHA-256.

@@ -48,7 +48,7 @@ use std::time::Duration;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 
 use crate::error::AuthError;
-use crate::guard::context::Confirmation;
+use crate::guard::claims::Confirmation;
 
 pub use client_ip::ClientIpBinding;
 pub use cookie::CookieFingerprint;

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::guard::context::TokenFacts;
+use crate::guard::claims::TokenFacts;
 
 pub mod memory;
 #[cfg(feature = "redis")]

@@ -28,8 +28,8 @@ use super::{
     DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
 };
 use crate::error::ConfigError;
+use crate::guard::claims::TokenFacts;
 use crate::guard::clock;
-use crate::guard::context::TokenFacts;
 
 /// Default prefix of the store's keys and channel.
 pub const DEFAULT_KEY_PREFIX: &str = "tjg:";

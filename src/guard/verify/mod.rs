@@ -13,7 +13,7 @@ use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AuthError, ErrorKind};
-use crate::guard::context::{Claims, TokenFacts};
+use crate::guard::claims::{Claims, TokenFacts};
 use crate::guard::keys::{KeyLookup, KeySource, VerificationKey, MAX_KID_LESS_CANDIDATES};
 
 mod cache;

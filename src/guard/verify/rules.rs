@@ -2,7 +2,7 @@
 //! when the token is verified) and time (on every request, cache hit or not).
 
 use crate::error::{AuthError, ErrorKind};
-use crate::guard::context::TokenFacts;
+use crate::guard::claims::TokenFacts;
 
 /// A registered claim that can be required.
 ///

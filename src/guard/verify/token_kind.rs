@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::ConfigError;
 use crate::error::{AuthError, ErrorKind};
-use crate::guard::context::TokenFacts;
+use crate::guard::claims::TokenFacts;
 use crate::guard::verify::RequiredClaim;
 use crate::guard::verify::{audience_accepted, issuer_accepted};
 
