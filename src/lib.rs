@@ -122,11 +122,14 @@ pub use authorize::check::CheckFuture;
 pub use authorize::extract::{ExtractRejection, RequireMfa, RequireScope};
 #[cfg(feature = "tonic")]
 pub use authorize::grpc::GrpcAuth;
-pub use authorize::mfa::{RequireMfaFuture, RequireMfaLayer, RequireMfaService};
+pub use authorize::mfa::{RequireMfaLayer, RequireMfaService};
 pub use authorize::propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersService};
 #[cfg(feature = "axum")]
 pub use authorize::scope::Scoped;
-pub use authorize::scope::{RequireScopeFuture, RequireScopeLayer, RequireScopeService, ScopeSet};
+pub use authorize::scope::{RequireScopeLayer, RequireScopeService, ScopeSet};
+// The former names of CheckFuture, kept for code that names them.
+#[allow(deprecated)]
+pub use authorize::{mfa::RequireMfaFuture, scope::RequireScopeFuture};
 
 // The issuing side.
 pub use issue::{

@@ -16,32 +16,33 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authorize::check;
+use crate::authorize::check::{self, CheckFuture};
 use crate::guard::body::JwtBody;
 
-/// Which requests need a second factor.
-enum Scope {
+/// Which requests need a second factor: the paths (or gRPC methods, `/package.Service/Method`)
+/// the layer covers. Not OAuth scopes (those are [`ScopeSet`](crate::ScopeSet)).
+enum PathSet {
     Every,
     Paths(Vec<String>),
     Matching(Box<dyn Fn(&str) -> bool + Send + Sync>),
 }
 
-impl Scope {
+impl PathSet {
     fn covers(&self, path: &str) -> bool {
         match self {
-            Scope::Every => true,
-            Scope::Paths(paths) => paths.iter().any(|p| p == path),
-            Scope::Matching(predicate) => predicate(path),
+            PathSet::Every => true,
+            PathSet::Paths(paths) => paths.iter().any(|p| p == path),
+            PathSet::Matching(predicate) => predicate(path),
         }
     }
 }
 
-impl fmt::Debug for Scope {
+impl fmt::Debug for PathSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Scope::Every => f.write_str("Every"),
-            Scope::Paths(paths) => f.debug_tuple("Paths").field(paths).finish(),
-            Scope::Matching(_) => f.write_str("Matching(..)"),
+            PathSet::Every => f.write_str("Every"),
+            PathSet::Paths(paths) => f.debug_tuple("Paths").field(paths).finish(),
+            PathSet::Matching(_) => f.write_str("Matching(..)"),
         }
     }
 }
@@ -91,7 +92,7 @@ impl fmt::Debug for Scope {
 /// ```
 #[derive(Clone, Debug)]
 pub struct RequireMfaLayer {
-    scope: Arc<Scope>,
+    paths: Arc<PathSet>,
 }
 
 impl Default for RequireMfaLayer {
@@ -108,7 +109,7 @@ impl RequireMfaLayer {
     /// # let _ = layer;
     /// ```
     pub fn new() -> Self {
-        RequireMfaLayer { scope: Arc::new(Scope::Every) }
+        RequireMfaLayer { paths: Arc::new(PathSet::Every) }
     }
 
     /// Only requests whose path is exactly one of `paths` need a second factor
@@ -124,7 +125,7 @@ impl RequireMfaLayer {
         I: IntoIterator<Item = P>,
         P: Into<String>,
     {
-        RequireMfaLayer { scope: Arc::new(Scope::Paths(paths.into_iter().map(Into::into).collect())) }
+        RequireMfaLayer { paths: Arc::new(PathSet::Paths(paths.into_iter().map(Into::into).collect())) }
     }
 
     /// Only requests whose path (as received, not percent-decoded) satisfies `predicate` need
@@ -139,7 +140,7 @@ impl RequireMfaLayer {
     where
         F: Fn(&str) -> bool + Send + Sync + 'static,
     {
-        RequireMfaLayer { scope: Arc::new(Scope::Matching(Box::new(predicate))) }
+        RequireMfaLayer { paths: Arc::new(PathSet::Matching(Box::new(predicate))) }
     }
 }
 
@@ -147,7 +148,7 @@ impl<S> Layer<S> for RequireMfaLayer {
     type Service = RequireMfaService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequireMfaService { inner, scope: Arc::clone(&self.scope) }
+        RequireMfaService { inner, paths: Arc::clone(&self.paths) }
     }
 }
 
@@ -155,12 +156,12 @@ impl<S> Layer<S> for RequireMfaLayer {
 #[derive(Clone)]
 pub struct RequireMfaService<S> {
     inner: S,
-    scope: Arc<Scope>,
+    paths: Arc<PathSet>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for RequireMfaService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireMfaService").field("inner", &self.inner).field("scope", &self.scope).finish()
+        f.debug_struct("RequireMfaService").field("inner", &self.inner).field("paths", &self.paths).finish()
     }
 }
 
@@ -170,19 +171,19 @@ where
 {
     type Response = Response<JwtBody<ResBody>>;
     type Error = S::Error;
-    type Future = RequireMfaFuture<S::Future>;
+    type Future = CheckFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if !self.scope.covers(request.uri().path()) {
-            return RequireMfaFuture::inner(self.inner.call(request));
+        if !self.paths.covers(request.uri().path()) {
+            return CheckFuture::inner(self.inner.call(request));
         }
         match rejection(&request) {
-            None => RequireMfaFuture::inner(self.inner.call(request)),
-            Some(response) => RequireMfaFuture::rejected(response),
+            None => CheckFuture::inner(self.inner.call(request)),
+            Some(response) => CheckFuture::rejected(response),
         }
     }
 }
@@ -197,8 +198,9 @@ fn rejection<B>(request: &Request<B>) -> Option<Response<Bytes>> {
     Some(check::refuse(request, &error, &responder))
 }
 
-/// The future of [`RequireMfaService`]: the inner service's future or a rejection.
-pub type RequireMfaFuture<F> = crate::authorize::check::CheckFuture<F>;
+/// The future of [`RequireMfaService`]: [`CheckFuture`], the one future of the checks after the guard.
+#[deprecated(note = "the future of every check after the guard is `CheckFuture`")]
+pub type RequireMfaFuture<F> = CheckFuture<F>;
 
 #[cfg(test)]
 mod tests {
@@ -288,13 +290,13 @@ mod tests {
     }
 
     #[test]
-    fn scopes_cover_what_they_say() {
-        assert!(Scope::Every.covers("/anything"));
-        let paths = Scope::Paths(vec!["/a.B/C".into()]);
+    fn path_sets_cover_what_they_say() {
+        assert!(PathSet::Every.covers("/anything"));
+        let paths = PathSet::Paths(vec!["/a.B/C".into()]);
         assert!(paths.covers("/a.B/C"));
         assert!(!paths.covers("/a.B/C/"));
         assert!(!paths.covers("/a.B/D"));
-        let matching = Scope::Matching(Box::new(|p| p.starts_with("/admin")));
+        let matching = PathSet::Matching(Box::new(|p| p.starts_with("/admin")));
         assert!(matching.covers("/admin/users"));
         assert!(!matching.covers("/me"));
     }

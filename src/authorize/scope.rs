@@ -18,7 +18,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::authorize::check;
+use crate::authorize::check::{self, CheckFuture};
 use crate::error::AuthError;
 use crate::guard::body::JwtBody;
 use crate::guard::context::AuthContext;
@@ -163,7 +163,7 @@ where
 {
     type Response = Response<JwtBody<ResBody>>;
     type Error = S::Error;
-    type Future = RequireScopeFuture<S::Future>;
+    type Future = CheckFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -171,8 +171,8 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         match rejection(&self.needed, &request) {
-            None => RequireScopeFuture::inner(self.inner.call(request)),
-            Some(response) => RequireScopeFuture::rejected(response),
+            None => CheckFuture::inner(self.inner.call(request)),
+            Some(response) => CheckFuture::rejected(response),
         }
     }
 }
@@ -187,8 +187,9 @@ fn rejection<B>(needed: &Needed, request: &Request<B>) -> Option<Response<Bytes>
     Some(check::refuse(request, &error, &responder))
 }
 
-/// The future of [`RequireScopeService`]: the inner service's future or a rejection.
-pub type RequireScopeFuture<F> = crate::authorize::check::CheckFuture<F>;
+/// The future of [`RequireScopeService`]: [`CheckFuture`], the one future of the checks after the guard.
+#[deprecated(note = "the future of every check after the guard is `CheckFuture`")]
+pub type RequireScopeFuture<F> = CheckFuture<F>;
 
 /// The scopes a [`Scoped<T>`] extractor demands: implement it on a marker type per scope set.
 ///
