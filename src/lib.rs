@@ -41,21 +41,34 @@
 //!
 //! ## The request path
 //!
-//! Read the modules in this order; each is one step:
+//! The source tree has three parts, and dependencies point down: `authorize` and `issue` use the
+//! guard's types; the guard uses neither. Read the guard first, in the order a request meets it.
 //!
-//! 1. [`source`](TokenSource): where the token comes from (bearer header, cookie, custom header);
-//! 2. `verify`: the algorithm allow-list, the key ([`keys`]), the signature, the registered
-//!    claims (exp/nbf/iat with leeway, iss, aud, max age, `typ`), custom checks, the cache;
+//! **`guard/`**: the request path of [`JwtLayer`]. `pipeline.rs` runs steps 1 to 4 in order,
+//! synchronously unless a key must be fetched or the revocation store must ask a remote server:
+//!
+//! 1. `source.rs` ([`TokenSource`]): where the token comes from (bearer header, cookie, custom
+//!    header);
+//! 2. `verify/`: the algorithm allow-list, the key ([`keys`]), the signature, the registered
+//!    claims (exp/nbf/iat with leeway, iss, aud, max age, `typ`, the [`TokenKind`]), custom
+//!    checks, the cache;
 //! 3. [`binding`]: each configured policy compares the caller with the token;
 //! 4. [`revocation`]: is the `jti` or the subject revoked;
-//! 5. the layer ([`JwtLayer`]) inserts [`Claims<C>`] and [`AuthContext`] into the request's
-//!    extensions and calls the inner service.
+//! 5. `layer.rs` ([`JwtLayer`]) inserts [`Claims<C>`] (`claims.rs`) and [`AuthContext`]
+//!    (`context.rs`, which consults the [`MfaPolicy`]) into the request's extensions and calls
+//!    the inner service.
 //!
-//! `pipeline.rs` runs steps 1 to 4 in that order, synchronously unless a key must be fetched or
-//! the revocation store must ask a remote server.
+//! `config.rs` holds [`JwtAuth`], the configuration every step reads. Every refusal is one
+//! [`AuthError`] with a stable [`code`](ErrorKind::code) (`error.rs`, with [`ConfigError`]),
+//! rendered as an RFC 6750 answer for HTTP or a trailers-only status for gRPC ([`rejection`]) and
+//! recorded as an [`audit`] event.
 //!
-//! Every refusal is one [`AuthError`] with a stable [`code`](ErrorKind::code), rendered as an
-//! RFC 6750 answer for HTTP or a trailers-only status for gRPC ([`rejection`]).
+//! **`authorize/`**: what runs after the guard: the axum extractors, `GrpcAuth` (tonic), the
+//! checks [`RequireMfaLayer`] and [`RequireScopeLayer`] (both return a [`CheckFuture`]), and
+//! [`ClaimHeaders`].
+//!
+//! **`issue/`** ([`issue`]): the issuing side: [`TokenIssuer`] and [`SigningKey`], minting a
+//! [`TokenKind`], [`refresh`] tokens, and the service-token client layer [`ServiceTokenLayer`].
 //!
 //! ## Microservices
 //!
