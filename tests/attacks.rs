@@ -1009,3 +1009,126 @@ async fn optional_mode_never_downgrades_a_bad_token_to_anonymous() {
     assert_eq!((status.as_u16(), body["sub"].as_str()), (200, Some("anonymous")));
     assert_eq!(server.outcome("/me", &[b"Bearer"]).await, INVALID_REQUEST);
 }
+
+const BINDING_MISMATCH: Expect = Expect::Refused(401, "BINDING_MISMATCH");
+
+/// A signed token whose `cnf` is the JSON text `cnf`.
+fn with_cnf(cnf: &str) -> String {
+    let claims = format!(r#"{{"sub":"a","exp":{},"cnf":{cnf}}}"#, now() + 600);
+    keys().hs256(r#"{"alg":"HS256"}"#, &claims)
+}
+
+/// Every confirmation method of RFC 7800 §3 and of the IANA "JWT Confirmation Methods" registry,
+/// and one nobody registered: `(case, cnf, the binding the refusal names)`.
+fn confirmation_methods() -> Vec<(&'static str, String, &'static str)> {
+    let point = keys().ec_point();
+    let jwk =
+        format!(r#"{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}"#, b64(&point[1..33]), b64(&point[33..]));
+    vec![
+        ("jwk (RFC 7800 §3.2)", format!(r#"{{"jwk":{jwk}}}"#), "jwk"),
+        ("jwe (RFC 7800 §3.3)", r#"{"jwe":"eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d"}"#.into(), "jwe"),
+        ("kid (RFC 7800 §3.4)", r#"{"kid":"dfd1aa97-6d8d-4575-a0fe-34b96de2bfad"}"#.into(), "kid"),
+        ("jku (RFC 7800 §3.5)", r#"{"jku":"https://client.example.com/keys.jwks"}"#.into(), "jku"),
+        ("osc (RFC 9203)", r#"{"osc":{"ms":"f9af838368e353e78888e1426bd94e6f","id":"AQ"}}"#.into(), "osc"),
+        ("jkt (RFC 9449)", r#"{"jkt":"0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}"#.into(), "jkt"),
+        (
+            "x5t#S256 (RFC 8705)",
+            r#"{"x5t#S256":"bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}"#.into(),
+            "x5t#S256",
+        ),
+        ("an invented member", r#"{"attacker-binding":"x"}"#.into(), "cnf"),
+        ("an invented member of any type", r#"{"attacker-binding":[{"a":null}]}"#.into(), "cnf"),
+        ("known and invented members", r#"{"kid":"k","attacker-binding":1}"#.into(), "kid"),
+    ]
+}
+
+/// Sends `token` as a plain bearer token; returns (status, body, WWW-Authenticate).
+async fn bearer(server: &Server, token: &str) -> (u16, Value, String) {
+    let response = server.client.get(format!("{}/me", server.base)).bearer_auth(token).send().await.unwrap();
+    let status = response.status().as_u16();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, response.json().await.unwrap_or(Value::Null), challenge)
+}
+
+#[tokio::test]
+async fn proof_of_possession_tokens_never_pass_as_bearer_tokens() {
+    // Nothing configured checks any binding: every confirmation method is one this service
+    // cannot verify, so the token must not pass as a bearer token (twice: the second request
+    // is answered from the verified-token cache, and must be refused all the same).
+    let server = serve(hs_builder().build().unwrap()).await;
+    for (name, cnf, named) in confirmation_methods() {
+        let token = with_cnf(&cnf);
+        for attempt in ["first", "cached"] {
+            let (status, body, challenge) = bearer(&server, &token).await;
+            assert_eq!(
+                (status, body["code"].as_str()),
+                (401, Some("BINDING_MISMATCH")),
+                "{name} ({attempt})"
+            );
+            assert_eq!(body["binding"], named, "{name}: the refusal names the member ({attempt})");
+            let shown = format!("{body} {challenge}");
+            assert!(!shown.contains("attacker"), "{name}: a member's name is never echoed: {shown}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_checked_binding_does_not_cover_an_unchecked_one() {
+    use std::net::SocketAddr;
+    use tower_jwt_guard::binding::ClientIpBinding;
+
+    // The client IP policy checks `cip` (loopback here, so it matches); any other member is
+    // still one nothing checks.
+    let auth = hs_builder().binding(ClientIpBinding::new()).build().unwrap();
+    let app = Router::new().route("/me", get(me)).route_layer(auth.layer::<User>());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap()
+    });
+    let server = Server { base: format!("http://{addr}"), client: reqwest::Client::new() };
+    let mut cases = vec![case("cip alone", with_cnf(r#"{"cip":"127.0.0.1"}"#), Expect::Ok)];
+    for (name, cnf, _) in confirmation_methods() {
+        let both = format!(r#"{{"cip":"127.0.0.1",{}"#, &cnf[1..]);
+        cases.push(case(format!("cip and {name}"), with_cnf(&both), BINDING_MISMATCH));
+    }
+    server.play(&cases).await;
+}
+
+#[tokio::test]
+async fn malformed_confirmations_are_invalid_tokens() {
+    let mut cases = Vec::new();
+    // RFC 7800 §3.1: `cnf` is a JSON object naming the confirmation method; an empty one
+    // confirms nothing and is no proof-of-possession token either.
+    for cnf in ["{}", r#""jkt""#, "5", "true", "null", "[]", r#"["x"]"#, r#"[{"jkt":"a"}]"#] {
+        cases.push(case(format!("cnf {cnf}"), with_cnf(cnf), INVALID_TOKEN));
+    }
+    // A known member of the wrong JSON type.
+    for cnf in [
+        r#"{"jkt":5}"#,
+        r#"{"jkt":null}"#,
+        r#"{"x5t#S256":["a"]}"#,
+        r#"{"dfp":null}"#,
+        r#"{"cfp":1}"#,
+        r#"{"cip":{}}"#,
+        r#"{"jwk":"a key"}"#,
+        r#"{"jwk":null}"#,
+        r#"{"jwe":{}}"#,
+        r#"{"kid":5}"#,
+        r#"{"jku":["https://client.example.com/keys.jwks"]}"#,
+        r#"{"osc":"ms"}"#,
+    ] {
+        cases.push(case(format!("cnf {cnf}"), with_cnf(cnf), INVALID_TOKEN));
+    }
+    // Duplicate members, known or not (as duplicate claims are), and a flood of members.
+    for cnf in [r#"{"jkt":"a","jkt":"b"}"#, r#"{"kid":"a","kid":"b"}"#, r#"{"xyz":1,"xyz":2}"#] {
+        cases.push(case(format!("cnf {cnf}"), with_cnf(cnf), INVALID_TOKEN));
+    }
+    let flood = (0..64).map(|i| format!(r#""m{i}":{i}"#)).collect::<Vec<_>>().join(",");
+    cases.push(case("cnf with 64 invented members", with_cnf(&format!("{{{flood}}}")), INVALID_TOKEN));
+    serve(hs_builder().build().unwrap()).await.play(&cases).await;
+}

@@ -587,7 +587,11 @@ async fn a_bound_token_is_refused_where_nothing_checks_its_binding() {
         assert_eq!((refused.status, refused.code()), (401, "BINDING_MISMATCH"), "{member}");
         assert_eq!(refused.body["binding"], member, "the body names the binding");
     }
-    let unbound = key.sign(&json!({ "sub": "a", "exp": t + 60, "cnf": {} }));
+    // An empty `cnf` names no confirmation method (RFC 7800 §3.1): malformed, not unbound.
+    let empty = key.sign(&json!({ "sub": "a", "exp": t + 60, "cnf": {} }));
+    let refused = answer(http.get(format!("{base}/me")).bearer_auth(empty)).await;
+    assert_eq!((refused.status, refused.code()), (401, "INVALID_TOKEN"));
+    let unbound = key.sign(&json!({ "sub": "a", "exp": t + 60 }));
     assert_eq!(answer(http.get(format!("{base}/me")).bearer_auth(unbound)).await.status, 200);
 }
 

@@ -133,6 +133,137 @@ async fn a_token_is_of_a_kind_only_with_its_type_audience_and_claims() {
     assert_eq!(who(untyped).await.status, 401);
 }
 
+/// How a configuration of the audience/issuer tables uses token kinds.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// No kind accepted: the layer's settings alone.
+    None,
+    /// One kind (`at+jwt`) with no audience or issuer of its own.
+    Bare,
+    /// One kind (`at+jwt`) with this audience or issuer.
+    With(&'static str),
+}
+
+/// A server for one row of the tables below.
+async fn rule_server(layer: Option<&str>, kind: Kind, accept_any: bool, issuer_rule: bool) -> String {
+    let mut builder = JwtAuth::builder().hmac_secret(SECRET);
+    let mut at = TokenKind::new("user", "at+jwt");
+    match (layer, issuer_rule) {
+        (Some(name), false) => builder = builder.audience(name),
+        (Some(name), true) => builder = builder.issuer(name),
+        (None, _) => {}
+    }
+    if accept_any {
+        builder = builder.accept_any_audience();
+    }
+    match (kind, issuer_rule) {
+        (Kind::None, _) => {}
+        (Kind::Bare, _) => builder = builder.accept(at),
+        (Kind::With(name), false) => {
+            at = at.audience(name);
+            builder = builder.accept(at);
+        }
+        (Kind::With(name), true) => {
+            at = at.issuer(name);
+            builder = builder.accept(at);
+        }
+    }
+    let app = Router::new()
+        .route("/who", get(|| async { "ok" }))
+        .route_layer(builder.build().unwrap().layer::<Value>());
+    format!("http://{}/who", serve(app).await)
+}
+
+/// Plays `tokens` (a claim's value, `null` for absent) against every row; fails listing every
+/// cell that differs.
+async fn play_rule_table(claim: &str, tokens: &[Value], rows: &[(Option<&str>, Kind, bool, &[u8])]) {
+    let http = client();
+    let mut wrong = Vec::new();
+    for (layer, kind, accept_any, expected) in rows {
+        let url = rule_server(*layer, *kind, *accept_any, claim == "iss").await;
+        for (value, expected) in tokens.iter().zip(expected.iter()) {
+            let mut claims = json!({ "sub": "alice" });
+            if !value.is_null() {
+                claims[claim] = value.clone();
+            }
+            let got = answer(http.get(&url).bearer_auth(typed("at+jwt", claims))).await;
+            let accepted = got.status == 200;
+            if accepted != (*expected == 1) || (!accepted && got.code() != "INVALID_TOKEN") {
+                wrong.push(format!(
+                    "layer {layer:?}, kind {kind:?}, accept_any {accept_any}, {claim} {value}: got {} {}",
+                    got.status,
+                    got.code()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} cells differ:\n{}", wrong.len(), wrong.join("\n"));
+}
+
+/// One audience rule with or without token kinds: an audience list that is empty (the layer's or
+/// the kind's) is "not configured here" and adds no condition; each configured list needs one of
+/// the token's `aud`; with none configured anywhere a token naming an audience is refused
+/// (RFC 7519 §4.1.3) unless `accept_any_audience` says otherwise. A kind without an audience of
+/// its own therefore behaves exactly like no kind at all.
+#[tokio::test]
+async fn the_audience_rule_for_every_combination_of_layer_and_kind() {
+    let tokens = [Value::Null, json!("api"), json!("orders"), json!(["api", "orders"]), json!("other")];
+    #[rustfmt::skip]
+    let rows: &[(Option<&str>, Kind, bool, &[u8])] = &[
+        //                                       absent api orders both other
+        (None,        Kind::None,             false, &[1, 0, 0, 0, 0]),
+        (None,        Kind::None,             true,  &[1, 1, 1, 1, 1]),
+        (Some("api"), Kind::None,             false, &[0, 1, 0, 1, 0]),
+        (Some("api"), Kind::None,             true,  &[0, 1, 0, 1, 0]),
+        (None,        Kind::Bare,             false, &[1, 0, 0, 0, 0]),
+        (None,        Kind::Bare,             true,  &[1, 1, 1, 1, 1]),
+        (Some("api"), Kind::Bare,             false, &[0, 1, 0, 1, 0]),
+        (Some("api"), Kind::Bare,             true,  &[0, 1, 0, 1, 0]),
+        (None,        Kind::With("orders"),   false, &[0, 0, 1, 1, 0]),
+        (None,        Kind::With("orders"),   true,  &[0, 0, 1, 1, 0]),
+        (Some("api"), Kind::With("orders"),   false, &[0, 0, 0, 1, 0]),
+        (Some("api"), Kind::With("orders"),   true,  &[0, 0, 0, 1, 0]),
+        (Some("api"), Kind::With("api"),      false, &[0, 1, 0, 1, 0]),
+    ];
+    play_rule_table("aud", &tokens, rows).await;
+}
+
+/// The issuer rule, the same way: an empty list adds no condition, a configured one needs `iss`
+/// among it; a kind without issuers of its own behaves like no kind.
+#[tokio::test]
+async fn the_issuer_rule_for_every_combination_of_layer_and_kind() {
+    let (a, b) = ("https://a.example", "https://b.example");
+    let tokens = [Value::Null, json!(a), json!(b), json!("https://other.example")];
+    #[rustfmt::skip]
+    let rows: &[(Option<&str>, Kind, bool, &[u8])] = &[
+        //                                 absent a  b  other
+        (None,    Kind::None,    false, &[1, 1, 1, 1]),
+        (Some(a), Kind::None,    false, &[0, 1, 0, 0]),
+        (None,    Kind::Bare,    false, &[1, 1, 1, 1]),
+        (Some(a), Kind::Bare,    false, &[0, 1, 0, 0]),
+        (None,    Kind::With(b), false, &[0, 0, 1, 0]),
+        (Some(a), Kind::With(a), false, &[0, 1, 0, 0]),
+    ];
+    play_rule_table("iss", &tokens, rows).await;
+}
+
+#[test]
+fn a_kind_whose_issuers_the_layer_refuses_is_a_configuration_error() {
+    let err = JwtAuth::builder()
+        .hmac_secret(SECRET)
+        .issuer("https://a.example")
+        .accept(TokenKind::new("user", "at+jwt").issuer("https://b.example"))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+    let shared = JwtAuth::builder()
+        .hmac_secret(SECRET)
+        .issuer("https://a.example")
+        .accept(TokenKind::new("user", "at+jwt").issuer("https://b.example").issuer("https://a.example"))
+        .build();
+    assert!(shared.is_ok());
+}
+
 #[test]
 fn kinds_that_share_a_type_cannot_be_accepted_together() {
     let err = JwtAuth::builder()

@@ -212,7 +212,8 @@ impl JwtAuthBuilder {
 
     /// Accept tokens from this issuer (`iss`); may be called several times. Without it, the issuer
     /// of a key source that knows one (`JwksKeys::discover`) is required; with it, only the issuers
-    /// named here are accepted.
+    /// named here are accepted. An accepted [`TokenKind`](crate::TokenKind)'s own issuers add
+    /// to these ([`TokenKind::issuer`](crate::TokenKind::issuer)).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.rules.issuers.push(issuer.into());
         self
@@ -220,16 +221,18 @@ impl JwtAuthBuilder {
 
     /// Accept tokens for this audience (`aud`); may be called several times.
     ///
-    /// Without any audience configured, a token that names an audience is refused
-    /// (RFC 7519 §4.1.3: this service cannot tell it is the one meant), unless
-    /// [`accept_any_audience`](Self::accept_any_audience) says otherwise.
+    /// Without any audience configured (here or on the token's [`TokenKind`](crate::TokenKind)),
+    /// a token that names an audience is refused (RFC 7519 §4.1.3: this service cannot tell it
+    /// is the one meant), unless [`accept_any_audience`](Self::accept_any_audience) says
+    /// otherwise. An accepted kind's own audiences add to these
+    /// ([`TokenKind::audience`](crate::TokenKind::audience)); a kind without any adds nothing.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.rules.audiences.push(audience.into());
         self
     }
 
     /// Accept tokens whatever audience they name, when no [`audience`](Self::audience) is
-    /// configured. Only for services that share their tokens with every other service of the
+    /// configured (here or on the token's [`TokenKind`](crate::TokenKind)). Only for services that share their tokens with every other service of the
     /// issuer: a token minted for another service then works here too (RFC 8725 §3.9).
     ///
     /// ```
@@ -293,7 +296,8 @@ impl JwtAuthBuilder {
     /// Once a kind is accepted, a token is let through only when it is exactly one of the
     /// accepted kinds (its `typ`, audience, issuer and required claims), RFC 8725 §3.12.
     /// The settings above ([`issuer`](Self::issuer), [`audience`](Self::audience), ...)
-    /// still apply to every token.
+    /// still apply to every token: a kind's audiences and issuers are conditions on top of the
+    /// layer's, and a kind that has none of its own adds none (it is held to the layer's alone).
     ///
     /// ```
     /// use tower_jwt_guard::{JwtAuth, TokenKind};
@@ -438,7 +442,6 @@ impl JwtAuthBuilder {
                  give it an expiry margin of at least the leeway",
             ));
         }
-        self.rules.kinds.validate()?;
         if self.keys.duplicate_kid().is_some() {
             return Err(ConfigError::Invalid("two keys share a kid"));
         }
@@ -464,6 +467,7 @@ impl JwtAuthBuilder {
                 self.rules.issuers.push(issuer.to_owned());
             }
         }
+        self.rules.kinds.validate(&self.rules.issuers)?;
         let shared = Shared {
             sources: TokenSources::new(self.sources, self.max_token_len),
             verifier: TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() },

@@ -194,10 +194,13 @@ where
 
     /// A `cnf` member no configured policy checks: the token is bound to something this
     /// service cannot verify, so it must not pass as a plain bearer token (fail closed).
+    /// Every member counts, the crate's own and any other ([`Confirmation::members`]); the
+    /// refusal names it only when the crate knows the name.
     fn unchecked_confirmation(&self, confirmation: &Confirmation) -> Option<&'static str> {
         confirmation
             .members()
             .find(|member| !self.shared.bindings.iter().any(|binding| binding.confirms().contains(member)))
+            .map(Confirmation::label)
     }
 
     /// 4. revocation: fail closed unless fail-open was chosen.

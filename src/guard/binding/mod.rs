@@ -263,9 +263,13 @@ pub trait BindingPolicy: Send + Sync + 'static {
 
     /// The `cnf` members this policy checks (`"dfp"`, `"cfp"`, `"cip"`, ...).
     ///
-    /// A token whose `cnf` carries a member that no configured policy checks is refused: it
-    /// was bound to something this service cannot verify (a DPoP key, a client certificate),
-    /// and used as a plain bearer token it would defeat that binding. The default is none.
+    /// A token whose `cnf` carries a member that no configured policy checks is refused
+    /// (`BINDING_MISMATCH`): it was bound to something this service cannot verify (a DPoP key,
+    /// a client certificate, RFC 7800's `jwk`, `jwe`, `kid` or `jku`, a member of any other
+    /// name), and used as a plain bearer token it would defeat that binding. Every member
+    /// counts, including names the crate does not know ([`Confirmation::members`]); a policy
+    /// that lists a member without a field reads it with [`Confirmation::other`].
+    /// The default is none.
     fn confirms(&self) -> &'static [&'static str] {
         &[]
     }

@@ -26,9 +26,9 @@ mod token_kind;
 pub use cache::CacheStats;
 pub(crate) use cache::TokenCache;
 pub(crate) use compact::{Compact, JoseHeader};
+pub(crate) use rules::same_media_type;
 pub(crate) use rules::ClaimRules;
 pub use rules::RequiredClaim;
-pub(crate) use rules::{audience_accepted, issuer_accepted, same_media_type};
 pub(crate) use token_kind::AcceptedKinds;
 pub use token_kind::TokenKind;
 
@@ -229,8 +229,7 @@ impl TokenVerifier {
         let registered: claims::RegisteredClaims<'_> =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         let mut facts = registered.into_facts(header.typ.as_deref());
-        self.rules.check_static(&facts)?;
-        facts.kind = self.rules.kinds.classify(&facts, &payload, self.rules.accept_any_audience)?;
+        facts.kind = self.rules.check_static(&facts, &payload)?;
         let claims: C =
             serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
         Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))

@@ -1,8 +1,11 @@
 //! The checks on a verified token's claims: issuer, audience, type, required claims (once,
 //! when the token is verified) and time (on every request, cache hit or not).
 
+use std::sync::Arc;
+
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::claims::TokenFacts;
+use crate::guard::verify::TokenKind;
 
 /// A registered claim that can be required.
 ///
@@ -97,8 +100,14 @@ fn invalid(message: &'static str) -> AuthError {
 }
 
 impl ClaimRules {
-    /// Checks that do not depend on time: run once per token, before it is cached.
-    pub(crate) fn check_static(&self, facts: &TokenFacts) -> Result<(), AuthError> {
+    /// Checks that do not depend on time: run once per token, before it is cached. `payload`
+    /// is the claims set (JSON), read only when the token's kind requires claims by name.
+    /// Gives the name of the token's kind when kinds are accepted.
+    pub(crate) fn check_static(
+        &self,
+        facts: &TokenFacts,
+        payload: &[u8],
+    ) -> Result<Option<Arc<str>>, AuthError> {
         for claim in &self.required {
             if !claim.present(facts) {
                 return Err(AuthError::with_message(
@@ -107,12 +116,13 @@ impl ClaimRules {
                 ));
             }
         }
-        if !issuer_accepted(&self.issuers, facts) {
+        // The token's kind, when kinds are accepted: its issuers and audiences join the layer's.
+        let kind = self.kinds.classify(facts)?;
+        let (kind_issuers, kind_audiences) = kind.map_or((&[][..], &[][..]), TokenKind::recipients);
+        if !issuer_accepted(&[&self.issuers, kind_issuers], facts) {
             return Err(invalid("the token's issuer is not accepted"));
         }
-        // With token kinds and no global audience, each kind's audiences decide (`TokenKind::check`).
-        let kinds_decide = self.audiences.is_empty() && !self.kinds.is_empty();
-        if !kinds_decide && !audience_accepted(&self.audiences, facts, self.accept_any_audience) {
+        if !audience_accepted(&[&self.audiences, kind_audiences], facts, self.accept_any_audience) {
             return Err(invalid("the token's audience is not accepted"));
         }
         if let Some(expected) = &self.token_type {
@@ -120,7 +130,13 @@ impl ClaimRules {
                 return Err(invalid("the token's type is not accepted"));
             }
         }
-        Ok(())
+        match kind {
+            Some(kind) => {
+                kind.check(facts, payload)?;
+                Ok(Some(Arc::clone(kind.shared_name())))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Time checks: run on every request, cache hit or not.
@@ -159,22 +175,29 @@ impl ClaimRules {
     }
 }
 
-/// The audience rule, for the layer and for each token kind: a token is accepted when one of
-/// its `aud` values is among `accepted`. With nothing accepted, a token that names an audience
-/// is refused (RFC 7519 §4.1.3: a service that has no audience cannot be the one a token
-/// names), unless the configuration explicitly accepts any audience.
-pub(crate) fn audience_accepted(accepted: &[String], facts: &TokenFacts, accept_any: bool) -> bool {
-    if accepted.is_empty() {
-        facts.audience.is_empty() || accept_any
-    } else {
-        facts.audience.iter().any(|aud| accepted.contains(aud))
+/// The audience rule, one for the layer and every token kind. `configured` holds the audience
+/// lists that apply to the token: the layer's and, when kinds are accepted, its kind's. An empty
+/// list is "not configured here" and adds no condition; a non-empty one needs one of the token's
+/// `aud` values among it. With no audience configured anywhere, a token that names an audience
+/// is refused (RFC 7519 §4.1.3: a service that has no audience cannot be the one a token names),
+/// unless the configuration explicitly accepts any audience.
+pub(crate) fn audience_accepted(configured: &[&[String]], facts: &TokenFacts, accept_any: bool) -> bool {
+    let mut any_configured = false;
+    for accepted in configured.iter().filter(|accepted| !accepted.is_empty()) {
+        any_configured = true;
+        if !facts.audience.iter().any(|aud| accepted.contains(aud)) {
+            return false;
+        }
     }
+    any_configured || facts.audience.is_empty() || accept_any
 }
 
-/// The issuer rule, for the layer and for each token kind: no configured issuer accepts any
-/// (or none); otherwise `iss` must be one of them.
-pub(crate) fn issuer_accepted(accepted: &[String], facts: &TokenFacts) -> bool {
-    accepted.is_empty() || facts.issuer.as_ref().is_some_and(|iss| accepted.contains(iss))
+/// The issuer rule, the same way: an empty list adds no condition (no issuer configured anywhere
+/// accepts any, or none); a non-empty one needs `iss` among it.
+pub(crate) fn issuer_accepted(configured: &[&[String]], facts: &TokenFacts) -> bool {
+    configured.iter().all(|accepted| {
+        accepted.is_empty() || facts.issuer.as_ref().is_some_and(|iss| accepted.contains(iss))
+    })
 }
 
 /// RFC 7515 §4.1.9: `typ` compares case-insensitively, and `application/` may be omitted.
@@ -239,28 +262,63 @@ mod tests {
             ..ClaimRules::default()
         };
         let mut f = facts(Some(1), None, None);
-        assert!(rules.check_static(&f).is_err());
+        assert!(rules.check_static(&f, b"{}").is_err());
         f.issuer = Some("https://issuer".into());
         f.audience = vec!["other".into(), "api".into()];
         f.token_type = Some("application/AT+JWT".into());
-        assert!(rules.check_static(&f).is_ok());
+        assert!(rules.check_static(&f, b"{}").is_ok());
         f.token_type = Some("JWT".into());
-        assert!(rules.check_static(&f).is_err());
-        assert!(ClaimRules::default().check_static(&facts(None, None, None)).is_err(), "exp required");
+        assert!(rules.check_static(&f, b"{}").is_err());
+        assert!(ClaimRules::default().check_static(&facts(None, None, None), b"{}").is_err(), "exp required");
     }
 
     #[test]
     fn one_audience_rule_for_the_layer_and_every_kind() {
         let named = TokenFacts { audience: vec!["api".into()], ..TokenFacts::default() };
         let unnamed = TokenFacts::default();
-        // Nothing configured: a token naming an audience is not for this service...
-        assert!(!audience_accepted(&[], &named, false));
-        assert!(audience_accepted(&[], &unnamed, false));
+        let none: &[String] = &[];
+        let api = ["api".to_owned()];
+        let other = ["other".to_owned()];
+        // Nothing configured anywhere: a token naming an audience is not for this service...
+        assert!(!audience_accepted(&[none, none], &named, false));
+        assert!(audience_accepted(&[none, none], &unnamed, false));
         // ...unless any audience is accepted on purpose.
-        assert!(audience_accepted(&[], &named, true));
-        // Configured: one match is enough, none is a refusal, even with accept_any.
-        assert!(audience_accepted(&["other".into(), "api".into()], &named, false));
-        assert!(!audience_accepted(&["other".into()], &named, true));
-        assert!(!audience_accepted(&["api".into()], &unnamed, false));
+        assert!(audience_accepted(&[none, none], &named, true));
+        // An empty list adds no condition, wherever it is: the layer's or the kind's.
+        assert!(audience_accepted(&[&api, none], &named, false));
+        assert!(audience_accepted(&[none, &api], &named, false));
+        assert!(!audience_accepted(&[&api, none], &unnamed, false));
+        // Each configured list is a condition, even with accept_any.
+        assert!(audience_accepted(&[&["other".to_owned(), "api".to_owned()], &api], &named, false));
+        assert!(!audience_accepted(&[&api, &other], &named, true));
+        assert!(!audience_accepted(&[&other, none], &named, true));
+    }
+
+    #[test]
+    fn one_issuer_rule_for_the_layer_and_every_kind() {
+        let from_a = TokenFacts { issuer: Some("a".into()), ..TokenFacts::default() };
+        let none: &[String] = &[];
+        let a = ["a".to_owned()];
+        let b = ["b".to_owned()];
+        assert!(issuer_accepted(&[none, none], &from_a));
+        assert!(issuer_accepted(&[none, none], &TokenFacts::default()));
+        assert!(issuer_accepted(&[&a, none], &from_a));
+        assert!(issuer_accepted(&[none, &a], &from_a));
+        assert!(!issuer_accepted(&[&a, &b], &from_a));
+        assert!(!issuer_accepted(&[none, &a], &TokenFacts::default()));
+    }
+
+    #[test]
+    fn a_kind_without_an_audience_adds_no_condition_to_the_layers() {
+        let mut rules = ClaimRules { audiences: vec!["api".into()], ..ClaimRules::default() };
+        rules.kinds.push(TokenKind::new("user", "at+jwt"));
+        let token = TokenFacts {
+            audience: vec!["api".into()],
+            token_type: Some("at+jwt".into()),
+            ..facts(Some(1), None, None)
+        };
+        assert_eq!(rules.check_static(&token, b"{}").unwrap().as_deref(), Some("user"));
+        let elsewhere = TokenFacts { audience: vec!["other".into()], ..token };
+        assert!(rules.check_static(&elsewhere, b"{}").is_err());
     }
 }

@@ -8,7 +8,6 @@ use crate::error::ConfigError;
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::claims::TokenFacts;
 use crate::guard::verify::RequiredClaim;
-use crate::guard::verify::{audience_accepted, issuer_accepted};
 
 /// One kind of token (a profile): a name, its explicit `typ`, and what a token of that kind
 /// must carry. Kinds cannot be confused with one another.
@@ -100,6 +99,12 @@ impl TokenKind {
     /// Tokens of this kind must be for this audience (`aud`); may be called several times
     /// (any one of them matches).
     ///
+    /// A kind's audiences add to the layer's ([`JwtAuthBuilder::audience`](crate::JwtAuthBuilder::audience)):
+    /// with both set, a token must name one of each. A kind without an audience of its own
+    /// adds no condition: the layer's audiences decide, and with none configured there either,
+    /// a token that names an audience is refused (RFC 7519 §4.1.3) unless the layer
+    /// [`accept_any_audience`](crate::JwtAuthBuilder::accept_any_audience).
+    ///
     /// ```
     /// let kind = tower_jwt_guard::TokenKind::new("service", "service+jwt").audience("orders");
     /// # let _ = kind;
@@ -110,6 +115,11 @@ impl TokenKind {
     }
 
     /// Tokens of this kind must come from this issuer (`iss`); may be called several times.
+    ///
+    /// A kind's issuers add to the layer's ([`JwtAuthBuilder::issuer`](crate::JwtAuthBuilder::issuer)):
+    /// with both set, `iss` must be in both lists (a kind none of whose issuers the layer
+    /// accepts is a configuration error). A kind without an issuer of its own adds no
+    /// condition: the layer's issuers decide.
     ///
     /// ```
     /// let kind = tower_jwt_guard::TokenKind::new("user", "at+jwt").issuer("https://auth.example.com");
@@ -191,21 +201,16 @@ impl TokenKind {
         typ.is_some_and(|typ| crate::guard::verify::same_media_type(typ, &self.typ))
     }
 
-    /// The checks of this kind over a token that claims to be of it. `payload` is the claims
-    /// set (JSON), read only when the kind requires claims by name.
-    pub(crate) fn check(
-        &self,
-        facts: &TokenFacts,
-        payload: &[u8],
-        accept_any_audience: bool,
-    ) -> Result<(), AuthError> {
+    /// The kind's own issuers and audiences (empty: not configured here), checked together
+    /// with the layer's by `ClaimRules::check_static`.
+    pub(crate) fn recipients(&self) -> (&[String], &[String]) {
+        (&self.issuers, &self.audiences)
+    }
+
+    /// The claims this kind requires, over a token that claims to be of it. `payload` is the
+    /// claims set (JSON), read only when the kind requires claims by name.
+    pub(crate) fn check(&self, facts: &TokenFacts, payload: &[u8]) -> Result<(), AuthError> {
         let refused = |message: &'static str| AuthError::with_message(ErrorKind::InvalidToken, message);
-        if !audience_accepted(&self.audiences, facts, accept_any_audience) {
-            return Err(refused("the token's audience is not accepted for its kind"));
-        }
-        if !issuer_accepted(&self.issuers, facts) {
-            return Err(refused("the token's issuer is not accepted for its kind"));
-        }
         if let Some(claim) = self.required.iter().find(|claim| !claim.is_present(facts)) {
             return Err(AuthError::with_message(
                 ErrorKind::InvalidToken,
@@ -243,9 +248,17 @@ impl AcceptedKinds {
         self.kinds.push(kind);
     }
 
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+    /// `layer_issuers`: the issuers the layer accepts (empty: any); a kind none of whose
+    /// issuers is among them would refuse every token.
+    pub(crate) fn validate(&self, layer_issuers: &[String]) -> Result<(), ConfigError> {
         for (index, kind) in self.kinds.iter().enumerate() {
             kind.validate()?;
+            if !layer_issuers.is_empty()
+                && !kind.issuers.is_empty()
+                && !kind.issuers.iter().any(|issuer| layer_issuers.contains(issuer))
+            {
+                return Err(ConfigError::Invalid("a token kind accepts none of the layer's issuers"));
+            }
             let later = &self.kinds[index + 1..];
             if later.iter().any(|other| crate::guard::verify::same_media_type(&other.typ, &kind.typ)) {
                 return Err(ConfigError::Invalid("two accepted token kinds share a typ"));
@@ -257,27 +270,16 @@ impl AcceptedKinds {
         Ok(())
     }
 
-    /// Whether no kinds are configured (every token is then of the one, implicit kind).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.kinds.is_empty()
-    }
-
-    /// The accepted kind `facts` is, or the rejection; `Ok(None)` when no kinds are configured.
-    pub(crate) fn classify(
-        &self,
-        facts: &TokenFacts,
-        payload: &[u8],
-        accept_any_audience: bool,
-    ) -> Result<Option<Arc<str>>, AuthError> {
+    /// The accepted kind `facts`' `typ` names, or the rejection; `Ok(None)` when no kinds are
+    /// configured. The kind's checks are the caller's ([`TokenKind::check`], and its issuers and
+    /// audiences with the layer's).
+    pub(crate) fn classify(&self, facts: &TokenFacts) -> Result<Option<&TokenKind>, AuthError> {
         if self.kinds.is_empty() {
             return Ok(None);
         }
-        let kind =
-            self.kinds.iter().find(|kind| kind.is_typed(facts.token_type.as_deref())).ok_or_else(|| {
-                AuthError::with_message(ErrorKind::InvalidToken, "the token's kind is not accepted")
-            })?;
-        kind.check(facts, payload, accept_any_audience)?;
-        Ok(Some(Arc::clone(kind.shared_name())))
+        self.kinds.iter().find(|kind| kind.is_typed(facts.token_type.as_deref())).map(Some).ok_or_else(|| {
+            AuthError::with_message(ErrorKind::InvalidToken, "the token's kind is not accepted")
+        })
     }
 }
 
@@ -295,6 +297,21 @@ mod tests {
         }
     }
 
+    /// The static checks of a configuration that accepts `kinds` (and sets nothing else).
+    fn classify(
+        kinds: &AcceptedKinds,
+        facts: &TokenFacts,
+        payload: &[u8],
+        accept_any_audience: bool,
+    ) -> Result<Option<Arc<str>>, AuthError> {
+        let rules = crate::guard::verify::ClaimRules {
+            kinds: kinds.clone(),
+            accept_any_audience,
+            ..Default::default()
+        };
+        rules.check_static(facts, payload)
+    }
+
     fn kinds() -> AcceptedKinds {
         let mut kinds = AcceptedKinds::default();
         kinds.push(TokenKind::new("user", "at+jwt").audience("api").require([RequiredClaim::Sub]));
@@ -305,20 +322,20 @@ mod tests {
     #[test]
     fn a_token_is_exactly_the_kind_its_type_names() {
         let kinds = kinds();
-        let user = kinds.classify(&facts("application/AT+JWT", "api"), b"{}", false).unwrap();
+        let user = classify(&kinds, &facts("application/AT+JWT", "api"), b"{}", false).unwrap();
         assert_eq!(user.as_deref(), Some("user"));
         // A user-typed token for the service audience is not a service token.
-        assert!(kinds.classify(&facts("at+jwt", "orders"), b"{}", false).is_err());
+        assert!(classify(&kinds, &facts("at+jwt", "orders"), b"{}", false).is_err());
         // Service kind needs its scope claim.
-        assert!(kinds.classify(&facts("service+jwt", "orders"), br#"{"scope":null}"#, false).is_err());
-        let service = kinds.classify(&facts("service+jwt", "orders"), br#"{"scope":"x"}"#, false).unwrap();
+        assert!(classify(&kinds, &facts("service+jwt", "orders"), br#"{"scope":null}"#, false).is_err());
+        let service = classify(&kinds, &facts("service+jwt", "orders"), br#"{"scope":"x"}"#, false).unwrap();
         assert_eq!(service.as_deref(), Some("service"));
         for typ in ["JWT", "jwt", "at+jwt+x", ""] {
-            assert!(kinds.classify(&facts(typ, "api"), b"{}", false).is_err(), "{typ}");
+            assert!(classify(&kinds, &facts(typ, "api"), b"{}", false).is_err(), "{typ}");
         }
         let untyped = TokenFacts { token_type: None, ..facts("", "api") };
-        assert!(kinds.classify(&untyped, b"{}", false).is_err());
-        assert_eq!(AcceptedKinds::default().classify(&untyped, b"{}", false).unwrap(), None);
+        assert!(classify(&kinds, &untyped, b"{}", false).is_err());
+        assert_eq!(classify(&AcceptedKinds::default(), &untyped, b"{}", true).unwrap(), None);
     }
 
     #[test]
@@ -326,10 +343,10 @@ mod tests {
         let mut kinds = AcceptedKinds::default();
         kinds.push(TokenKind::new("a", "at+jwt"));
         kinds.push(TokenKind::new("b", "application/at+JWT"));
-        assert!(kinds.validate().is_err());
+        assert!(kinds.validate(&[]).is_err());
         let mut kinds = AcceptedKinds::default();
         kinds.push(TokenKind::new("a", " "));
-        assert!(kinds.validate().is_err());
-        assert!(super::tests::kinds().validate().is_ok());
+        assert!(kinds.validate(&[]).is_err());
+        assert!(super::tests::kinds().validate(&[]).is_ok());
     }
 }
