@@ -85,6 +85,7 @@ mod check_future;
 mod clock;
 mod config;
 mod context;
+mod cookie;
 mod error;
 mod layer;
 mod mfa;
