@@ -112,11 +112,15 @@ mod extract;
 mod grpc;
 
 pub use binding::PeerAddr;
-/// Entry points for the fuzz targets (`fuzz/`); not a public API.
+/// Entry points for the fuzz targets (`fuzz/`); not a public API. Compiled only under
+/// `--cfg fuzzing`, which cargo-fuzz sets: never part of an ordinary build.
+#[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::fuzzing::{extract, parse_header, verify};
 }
+#[cfg(any(fuzzing, test))]
+#[cfg_attr(not(fuzzing), allow(unreachable_pub))]
 mod fuzzing;
 
 pub use body::JwtBody;
