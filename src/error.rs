@@ -188,6 +188,8 @@ pub(crate) struct Challenge {
     pub(crate) max_age: Option<u64>,
     pub(crate) scope: Option<String>,
     pub(crate) binding: Option<&'static str>,
+    /// The client text when it is not the kind's own (a binding mismatch names the binding).
+    pub(crate) message: Option<String>,
 }
 
 /// A rejection: a kind with a stable code, the code's client-safe text, the precise reason
@@ -207,7 +209,6 @@ pub(crate) struct Challenge {
 #[non_exhaustive]
 pub struct AuthError {
     kind: ErrorKind,
-    message: Cow<'static, str>,
     detail: Option<Cow<'static, str>>,
     challenge: Option<Box<Challenge>>,
 }
@@ -215,7 +216,7 @@ pub struct AuthError {
 impl AuthError {
     /// A rejection of `kind` with its default message.
     pub const fn new(kind: ErrorKind) -> Self {
-        AuthError { kind, message: Cow::Borrowed(kind.default_message()), detail: None, challenge: None }
+        AuthError { kind, detail: None, challenge: None }
     }
 
     /// A rejection of `kind` with the precise reason (lowercase, no period).
@@ -276,8 +277,11 @@ impl AuthError {
     /// ```
     pub fn binding_mismatch(binding: &'static str) -> Self {
         AuthError {
-            challenge: Some(Box::new(Challenge { binding: Some(binding), ..Challenge::default() })),
-            message: Cow::Owned(format!("{} ({binding})", ErrorKind::BindingMismatch.default_message())),
+            challenge: Some(Box::new(Challenge {
+                binding: Some(binding),
+                message: Some(format!("{} ({binding})", ErrorKind::BindingMismatch.default_message())),
+                ..Challenge::default()
+            })),
             ..AuthError::new(ErrorKind::BindingMismatch)
         }
     }
@@ -313,7 +317,10 @@ impl AuthError {
 
     /// The client-safe message: the kind's one text (a binding mismatch also names the binding).
     pub fn message(&self) -> &str {
-        &self.message
+        self.challenge
+            .as_ref()
+            .and_then(|challenge| challenge.message.as_deref())
+            .unwrap_or(self.kind.default_message())
     }
 
     /// The precise reason: what the audit event records (`"the token signature is invalid"`,
@@ -328,7 +335,7 @@ impl AuthError {
     /// assert_eq!(AuthError::new(ErrorKind::TokenRevoked).detail(), "the token has been revoked");
     /// ```
     pub fn detail(&self) -> &str {
-        self.detail.as_deref().unwrap_or(&self.message)
+        self.detail.as_deref().unwrap_or_else(|| self.message())
     }
 
     /// For a step-up rejection: the `acr_values` asked for.
@@ -381,7 +388,7 @@ impl AuthError {
 impl fmt::Debug for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("AuthError");
-        d.field("code", &self.code()).field("message", &self.message);
+        d.field("code", &self.code()).field("message", &self.message());
         if let Some(detail) = &self.detail {
             d.field("detail", detail);
         }
@@ -394,7 +401,7 @@ impl fmt::Debug for AuthError {
 
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(self.message())
     }
 }
 
