@@ -1,10 +1,15 @@
 //! [`AuthError`]: the one value every rejection is made of; [`ConfigError`]: every mistake
 //! [`JwtAuthBuilder::build`](crate::JwtAuthBuilder::build) and the other builders find.
 //!
-//! Each rejection carries a stable machine [`code`](AuthError::code), an HTTP status, a
-//! safe one-line description and, for the step-up case, the RFC 9470 challenge parameters.
-//! How it becomes a response (HTTP with `WWW-Authenticate`, or a gRPC trailers-only answer)
-//! lives in [`crate::rejection`].
+//! Each rejection carries a stable machine [`code`](AuthError::code), an HTTP status, the
+//! code's one client-safe text, the precise reason for the audit (its [`detail`](AuthError::detail))
+//! and, for the step-up case, the RFC 9470 challenge parameters. How it becomes a response (HTTP
+//! with `WWW-Authenticate`, or a gRPC trailers-only answer) lives in [`crate::rejection`].
+//!
+//! Clients get one text per code: "the token is not valid" whether the signature, the key, the
+//! algorithm or a claim was wrong, so a refusal tells an attacker nothing about the server's keys.
+//! The precise reason goes to the audit event, and to clients only when the service opts in for
+//! development ([`JwtAuthBuilder::expose_error_details`](crate::JwtAuthBuilder::expose_error_details)).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -143,12 +148,20 @@ impl ErrorKind {
         }
     }
 
-    /// The default short, client-safe description of this kind.
+    /// The short, client-safe text of this kind: what clients read, whatever the precise reason.
+    ///
+    /// It says what to do, never which key, algorithm or check refused the token (that is the
+    /// [`detail`](AuthError::detail), for the audit).
+    ///
+    /// ```
+    /// use tower_jwt_guard::ErrorKind;
+    /// assert_eq!(ErrorKind::InvalidToken.default_message(), "the token is not valid");
+    /// ```
     pub const fn default_message(self) -> &'static str {
         match self {
             ErrorKind::MissingToken => "a bearer token is required",
             ErrorKind::InvalidRequest => "the authorization request is malformed",
-            ErrorKind::InvalidToken => "the token is invalid",
+            ErrorKind::InvalidToken => "the token is not valid",
             ErrorKind::TokenExpired => "the token has expired",
             ErrorKind::TokenNotYetValid => "the token is not valid yet",
             ErrorKind::TokenTooOld => "the token is too old, authenticate again",
@@ -177,9 +190,12 @@ pub(crate) struct Challenge {
     pub(crate) max_age: Option<u64>,
     pub(crate) scope: Option<String>,
     pub(crate) binding: Option<&'static str>,
+    /// The client text when it is not the kind's own (a binding mismatch names the binding).
+    pub(crate) message: Option<String>,
 }
 
-/// A rejection: a kind with a stable code, a client-safe message and challenge details.
+/// A rejection: a kind with a stable code, the code's client-safe text, the precise reason
+/// (for the audit) and challenge details.
 ///
 /// It never holds the token, a key or a fingerprint value, so it can be logged as is.
 ///
@@ -195,25 +211,44 @@ pub(crate) struct Challenge {
 #[non_exhaustive]
 pub struct AuthError {
     kind: ErrorKind,
-    message: Cow<'static, str>,
+    detail: Option<Cow<'static, str>>,
     challenge: Option<Box<Challenge>>,
 }
 
 impl AuthError {
     /// A rejection of `kind` with its default message.
     pub const fn new(kind: ErrorKind) -> Self {
-        AuthError { kind, message: Cow::Borrowed(kind.default_message()), challenge: None }
+        AuthError { kind, detail: None, challenge: None }
     }
 
-    /// A rejection of `kind` with a specific, client-safe message (lowercase, no period).
+    /// A rejection of `kind` with the precise reason (lowercase, no period).
+    ///
+    /// Clients read the kind's one text ([`message`](Self::message)); the reason goes to the audit
+    /// event ([`detail`](Self::detail)), and to clients only with
+    /// [`expose_error_details`](crate::JwtAuthBuilder::expose_error_details). A `&'static str`
+    /// reason does not allocate.
     ///
     /// ```
     /// use tower_jwt_guard::{AuthError, ErrorKind};
-    /// let err = AuthError::with_message(ErrorKind::InvalidToken, "unknown key id");
-    /// assert_eq!(err.message(), "unknown key id");
+    /// let err = AuthError::with_detail(ErrorKind::InvalidToken, "unknown key id");
+    /// assert_eq!(err.message(), "the token is not valid");
+    /// assert_eq!(err.detail(), "unknown key id");
+    /// ```
+    pub fn with_detail(kind: ErrorKind, detail: impl Into<Cow<'static, str>>) -> Self {
+        AuthError { detail: Some(detail.into()), ..AuthError::new(kind) }
+    }
+
+    /// The same as [`with_detail`](Self::with_detail): the text is the precise reason, not what
+    /// clients read. (It used to replace the client text; replace the whole response with
+    /// [`on_rejection`](crate::JwtAuthBuilder::on_rejection) to word refusals yourself.)
+    ///
+    /// ```
+    /// use tower_jwt_guard::{AuthError, ErrorKind};
+    /// let err = AuthError::with_message(ErrorKind::InvalidToken, "wrong tenant");
+    /// assert_eq!((err.message(), err.detail()), ("the token is not valid", "wrong tenant"));
     /// ```
     pub fn with_message(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        AuthError { kind, message: message.into(), challenge: None }
+        AuthError::with_detail(kind, message)
     }
 
     /// An RFC 9470 step-up rejection, with the `acr_values` and `max_age` the client should ask for.
@@ -244,8 +279,11 @@ impl AuthError {
     /// ```
     pub fn binding_mismatch(binding: &'static str) -> Self {
         AuthError {
-            challenge: Some(Box::new(Challenge { binding: Some(binding), ..Challenge::default() })),
-            message: Cow::Owned(format!("{} ({binding})", ErrorKind::BindingMismatch.default_message())),
+            challenge: Some(Box::new(Challenge {
+                binding: Some(binding),
+                message: Some(format!("{} ({binding})", ErrorKind::BindingMismatch.default_message())),
+                ..Challenge::default()
+            })),
             ..AuthError::new(ErrorKind::BindingMismatch)
         }
     }
@@ -279,9 +317,27 @@ impl AuthError {
         self.kind.status()
     }
 
-    /// The client-safe message.
+    /// The client-safe message: the kind's one text (a binding mismatch also names the binding).
     pub fn message(&self) -> &str {
-        &self.message
+        self.challenge
+            .as_ref()
+            .and_then(|challenge| challenge.message.as_deref())
+            .unwrap_or(self.kind.default_message())
+    }
+
+    /// The precise reason: what the audit event records (`"the token signature is invalid"`,
+    /// `"no key is known for this token"`, ...), or the [`message`](Self::message) when the
+    /// rejection has no more precise reason.
+    ///
+    /// Never the token, a key or a fingerprint, but it can tell an attacker which check failed:
+    /// clients see it only with [`expose_error_details`](crate::JwtAuthBuilder::expose_error_details).
+    ///
+    /// ```
+    /// use tower_jwt_guard::{AuthError, ErrorKind};
+    /// assert_eq!(AuthError::new(ErrorKind::TokenRevoked).detail(), "the token has been revoked");
+    /// ```
+    pub fn detail(&self) -> &str {
+        self.detail.as_deref().unwrap_or_else(|| self.message())
     }
 
     /// For a step-up rejection: the `acr_values` asked for.
@@ -313,8 +369,13 @@ impl AuthError {
     /// assert_eq!(v["binding"], "fingerprint");
     /// ```
     pub fn json_body(&self) -> bytes::Bytes {
-        let mut body = serde_json::Map::with_capacity(3);
-        body.insert("error".into(), self.message().into());
+        self.json_body_with(self.message())
+    }
+
+    /// The response body with `text` as its `error` (the message, or the detail when exposed).
+    pub(crate) fn json_body_with(&self, text: &str) -> bytes::Bytes {
+        let mut body = serde_json::Map::with_capacity(4);
+        body.insert("error".into(), text.into());
         body.insert("code".into(), self.code().into());
         if let Some(binding) = self.binding() {
             body.insert("binding".into(), binding.into());
@@ -329,7 +390,10 @@ impl AuthError {
 impl fmt::Debug for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("AuthError");
-        d.field("code", &self.code()).field("message", &self.message);
+        d.field("code", &self.code()).field("message", &self.message());
+        if let Some(detail) = &self.detail {
+            d.field("detail", detail);
+        }
         if let Some(challenge) = &self.challenge {
             d.field("challenge", challenge);
         }
@@ -339,7 +403,7 @@ impl fmt::Debug for AuthError {
 
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(self.message())
     }
 }
 

@@ -1,6 +1,9 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: the crate-internal steps of the request
 //! path, reachable without a server. Not part of the public API (hidden, no stability promise);
 //! each function calls the very code the layer runs.
+//!
+//! Compiled only for fuzzing (`--cfg fuzzing`, set by cargo-fuzz; re-exported as
+//! `tower_jwt_guard::__fuzz`) and for this file's tests.
 
 use std::sync::Arc;
 
@@ -13,15 +16,6 @@ use crate::guard::config::JwtAuth;
 use crate::guard::verify::{JoseHeader, Verification};
 
 /// Step 1: the token of a request with these headers and URI, from the configured sources.
-///
-/// ```
-/// let auth = tower_jwt_guard::JwtAuth::builder().hmac_secret([7u8; 32]).build()?;
-/// let mut headers = http::HeaderMap::new();
-/// headers.insert("authorization", "Bearer a.b.c".parse().unwrap());
-/// let uri = http::Uri::from_static("/");
-/// assert_eq!(tower_jwt_guard::__fuzz::extract(&auth, &headers, &uri).unwrap(), Some("a.b.c"));
-/// # Ok::<(), tower_jwt_guard::ConfigError>(())
-/// ```
 pub fn extract<'r>(
     auth: &JwtAuth,
     headers: &'r HeaderMap,
@@ -34,11 +28,6 @@ pub fn extract<'r>(
 }
 
 /// The JOSE header parser, on decoded header bytes.
-///
-/// ```
-/// assert!(tower_jwt_guard::__fuzz::parse_header(br#"{"alg":"HS256"}"#).is_ok());
-/// assert!(tower_jwt_guard::__fuzz::parse_header(br#"{"alg":"HS256","crit":["x"]}"#).is_err());
-/// ```
 pub fn parse_header(decoded: &[u8]) -> Result<(), AuthError> {
     JoseHeader::parse(decoded).map(drop)
 }
@@ -46,13 +35,6 @@ pub fn parse_header(decoded: &[u8]) -> Result<(), AuthError> {
 /// Step 2 and the time checks: verifies `token` with the configuration's keys (static keys
 /// only: a key source that must fetch answers `AUTH_UNAVAILABLE`), claims decoded into
 /// nothing in particular, checked against the clock at `now` (seconds since the epoch).
-///
-/// ```
-/// let auth = tower_jwt_guard::JwtAuth::builder().hmac_secret([7u8; 32]).build()?;
-/// let err = tower_jwt_guard::__fuzz::verify(&auth, "a.b.c", 0).unwrap_err();
-/// assert_eq!(err.code(), "INVALID_TOKEN");
-/// # Ok::<(), tower_jwt_guard::ConfigError>(())
-/// ```
 pub fn verify(auth: &JwtAuth, token: &str, now: u64) -> Result<Arc<TokenFacts>, AuthError> {
     let verifier = &auth.shared.verifier;
     match verifier.verify::<IgnoredAny>(token) {
@@ -62,5 +44,33 @@ pub fn verify(auth: &JwtAuth, token: &str, now: u64) -> Result<Arc<TokenFacts>, 
         }
         Verification::Done(Err(err)) => Err(err),
         Verification::NeedsKey(_) => Err(AuthError::new(ErrorKind::AuthUnavailable)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> JwtAuth {
+        JwtAuth::builder().hmac_secret([7u8; 32]).build().unwrap()
+    }
+
+    #[test]
+    fn extract_finds_the_bearer_token() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer a.b.c".parse().unwrap());
+        let uri = Uri::from_static("/");
+        assert_eq!(extract(&auth(), &headers, &uri).unwrap(), Some("a.b.c"));
+    }
+
+    #[test]
+    fn parse_header_refuses_unknown_crit() {
+        assert!(parse_header(br#"{"alg":"HS256"}"#).is_ok());
+        assert!(parse_header(br#"{"alg":"HS256","crit":["x"]}"#).is_err());
+    }
+
+    #[test]
+    fn verify_refuses_garbage() {
+        assert_eq!(verify(&auth(), "a.b.c", 0).unwrap_err().code(), "INVALID_TOKEN");
     }
 }

@@ -101,11 +101,15 @@ mod authorize;
 
 pub mod issue;
 
-/// Entry points for the fuzz targets (`fuzz/`); not a public API.
+/// Entry points for the fuzz targets (`fuzz/`); not a public API. Compiled only under
+/// `--cfg fuzzing`, which cargo-fuzz sets: never part of an ordinary build.
+#[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::fuzzing::{extract, parse_header, verify};
 }
+#[cfg(any(fuzzing, test))]
+#[cfg_attr(not(fuzzing), allow(unreachable_pub))]
 mod fuzzing;
 
 // The public modules keep their paths from the crate root.

@@ -1132,3 +1132,94 @@ async fn malformed_confirmations_are_invalid_tokens() {
     cases.push(case("cnf with 64 invented members", with_cnf(&format!("{{{flood}}}")), INVALID_TOKEN));
     serve(hs_builder().build().unwrap()).await.play(&cases).await;
 }
+/// What a client reads of a refusal over HTTP (status, JSON body, challenge) and over gRPC
+/// (`grpc-status`, `grpc-message`).
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal {
+    status: u16,
+    body: Value,
+    challenge: String,
+    grpc: (String, String),
+}
+
+impl Server {
+    async fn refusal(&self, token: &str) -> Refusal {
+        let response = self.client.get(format!("{}/me", self.base)).bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        let body = response.json().await.unwrap();
+        let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+        let grpc = h2
+            .post(format!("{}/me", self.base))
+            .header("content-type", "application/grpc")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(grpc.status(), StatusCode::OK, "a gRPC refusal is trailers-only");
+        let header = |name: &str| grpc.headers()[name].to_str().unwrap().to_owned();
+        Refusal { status, body, challenge, grpc: (header("grpc-status"), header("grpc-message")) }
+    }
+}
+
+/// Review finding: "no key is known", "the signature is invalid" and "the algorithm is not
+/// allowed" told a forger, try after try, which keys and algorithms the server has. Clients now
+/// read one text per code; the audit event keeps the precise reason; a service in development
+/// may opt in to send it.
+#[tokio::test]
+async fn refusals_do_not_tell_the_client_why_unless_the_service_opts_in() {
+    let k = keys();
+    let claims = good_claims("mallory");
+    let tokens = [
+        (
+            "bad signature",
+            craft::hs256(b"not the server's secret, 32 bytes", r#"{"alg":"HS256","kid":"hmac"}"#, &claims),
+            "the token signature is invalid",
+        ),
+        (
+            "unknown kid",
+            k.hs256(r#"{"alg":"HS256","kid":"nope"}"#, &claims),
+            "no key is known for this token",
+        ),
+        (
+            "algorithm not allowed",
+            craft::hs256(&k.hmac, r#"{"alg":"HS512","kid":"hmac"}"#, &claims),
+            "the token's algorithm is not allowed",
+        ),
+    ];
+    for expose in [false, true] {
+        let reasons = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&reasons);
+        let auth = mixed_builder()
+            .expose_error_details(expose)
+            .on_audit(move |event| sink.lock().unwrap().push(event.reason.map(str::to_owned)))
+            .build()
+            .unwrap();
+        let server = serve(auth).await;
+        let mut refusals = Vec::new();
+        for (name, token, reason) in &tokens {
+            let refusal = server.refusal(token).await;
+            let text = if expose { reason } else { "the token is not valid" };
+            let expected = Refusal {
+                status: 401,
+                body: json!({"error": text, "code": "INVALID_TOKEN"}),
+                challenge: format!(
+                    r#"Bearer realm="api", error="invalid_token", error_description="{text}""#
+                ),
+                grpc: ("16".into(), format!("INVALID_TOKEN: {text}")),
+            };
+            assert_eq!(refusal, expected, "{name}, details exposed: {expose}");
+            refusals.push(refusal);
+        }
+        if !expose {
+            assert!(refusals.windows(2).all(|pair| pair[0] == pair[1]), "{refusals:#?}");
+        }
+        // The operators always read the reason: one audit event per request, HTTP and gRPC.
+        let reasons = reasons.lock().unwrap().clone();
+        let expected: Vec<_> = tokens
+            .iter()
+            .flat_map(|(_, _, reason)| [Some(reason.to_string()), Some(reason.to_string())])
+            .collect();
+        assert_eq!(reasons, expected, "details exposed: {expose}");
+    }
+}

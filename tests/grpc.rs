@@ -365,6 +365,71 @@ mod revocation {
     }
 }
 
+/// A refusal's `grpc-message` is one text per code: a bad signature, an unknown `kid` and a
+/// refused algorithm read the same, unless the service opts in to expose the reason; the audit
+/// event always has it.
+mod refusal_texts {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    use tonic::transport::server::TcpIncoming;
+    use tonic::transport::Server;
+    use tower_jwt_guard::{JwtAuth, VerificationKey};
+
+    fn signed_by(key: SigningKey) -> String {
+        let token = TokenIssuer::builder(key).build().mint("mallory", &json!({})).unwrap().token;
+        bearer(&token)
+    }
+
+    #[tokio::test]
+    async fn refusals_read_the_same_unless_the_details_are_exposed() {
+        let other_secret = "another secret of at least thirty-two bytes";
+        let tokens = [
+            (
+                signed_by(SigningKey::hmac(Algorithm::HS256, other_secret).unwrap().with_kid("k")),
+                "the token signature is invalid",
+            ),
+            (
+                signed_by(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap().with_kid("nope")),
+                "no key is known for this token",
+            ),
+            (
+                signed_by(SigningKey::hmac(Algorithm::HS512, [7u8; 64]).unwrap().with_kid("k")),
+                "the token's algorithm is not allowed",
+            ),
+        ];
+        for expose in [false, true] {
+            let reasons = Arc::new(Mutex::new(Vec::new()));
+            let sink = Arc::clone(&reasons);
+            let auth = JwtAuth::builder()
+                .try_key(VerificationKey::hmac(Algorithm::HS256, SECRET).map(|key| key.with_kid("k")))
+                .expose_error_details(expose)
+                .on_audit(move |event| sink.lock().unwrap().push(event.reason.unwrap_or_default().to_owned()))
+                .build()
+                .unwrap();
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            let (_reporter, health) = tonic_health::server::health_reporter();
+            tokio::spawn(
+                Server::builder()
+                    .layer(auth.layer::<serde_json::Value>())
+                    .add_service(health)
+                    .serve_with_incoming(TcpIncoming::from(listener)),
+            );
+            let mut client = HealthClient::new(Channel::from_shared(url).unwrap().connect().await.unwrap());
+            for (token, reason) in &tokens {
+                let status = check(&mut client, &[token]).await.unwrap_err();
+                let text = if expose { reason } else { "the token is not valid" };
+                assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+                assert_eq!(status.message(), format!("INVALID_TOKEN: {text}"), "exposed: {expose}");
+            }
+            let expected: Vec<_> = tokens.iter().map(|(_, reason)| reason.to_string()).collect();
+            assert_eq!(*reasons.lock().unwrap(), expected, "exposed: {expose}");
+        }
+    }
+}
+
 #[test]
 fn bad_configuration_ends_with_exit_code_2_naming_the_variable() {
     let output = example_process::expect_exit("tonic_server", &[("BIND", "not an address")]);

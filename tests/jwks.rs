@@ -226,6 +226,16 @@ fn layer_auth(jwks: &JwksKeys, algorithms: impl IntoIterator<Item = Algorithm>) 
     JwtAuth::builder().key_source(jwks.clone()).algorithms(algorithms).build().unwrap()
 }
 
+/// [`layer_auth`] telling clients the precise reason of a refusal, for tests that check it.
+fn exposing_auth(jwks: &JwksKeys, algorithms: impl IntoIterator<Item = Algorithm>) -> JwtAuth {
+    JwtAuth::builder()
+        .key_source(jwks.clone())
+        .algorithms(algorithms)
+        .expose_error_details(true)
+        .build()
+        .unwrap()
+}
+
 // ---------------------------------------------------------------- tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -721,7 +731,10 @@ async fn a_kid_less_rotation_accepts_tokens_of_the_old_and_the_new_key() {
     server.serve(vec![new.jwk(), old.jwk()]);
     let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
     assert_eq!(jwks.refresh().await, Ok(2));
-    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    // The precise reasons are exposed, so the refusal below says it is the signature.
+    let auth =
+        JwtAuth::builder().key_source(jwks.clone()).algorithms([Algorithm::ES256]).expose_error_details(true);
+    let addr = start_app(auth.build().unwrap()).await;
     let client = reqwest::Client::new();
 
     // Either key verifies a token without kid (the old one only as the second candidate).
@@ -755,7 +768,8 @@ async fn a_kid_less_token_is_tried_against_a_bounded_number_of_keys() {
     server.serve(within.iter().map(TestKey::jwk).collect());
     let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
     assert_eq!(jwks.refresh().await, Ok(MAX_KID_LESS_CANDIDATES));
-    let addr = start_app(layer_auth(&jwks, [Algorithm::RS256])).await;
+    // The precise reasons are exposed, so the refusals below say why.
+    let addr = start_app(exposing_auth(&jwks, [Algorithm::RS256])).await;
     let client = reqwest::Client::new();
 
     // As many keys as the bound: the last one is still tried.

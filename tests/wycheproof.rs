@@ -110,7 +110,8 @@ impl Server {
 /// A configuration with `keys`, or `None` when a key (or the set) is refused at build time.
 /// No registered claim is required: Wycheproof payloads are not claims sets.
 fn configure(keys: &[Value]) -> Option<JwtAuth> {
-    let mut builder = JwtAuth::builder().require([]).cache_capacity(0);
+    // The precise reason tells a refusal past the signature (`PAST_SIGNATURE`) from one before.
+    let mut builder = JwtAuth::builder().require([]).cache_capacity(0).expose_error_details(true);
     for key in keys {
         let jwk: Jwk = serde_json::from_value(key.clone()).ok()?;
         builder = builder.key(VerificationKey::from_jwk(&jwk, None).ok()?);

@@ -44,7 +44,7 @@ pub(crate) fn refuse<B>(request: &Request<B>, error: &AuthError, responder: &Res
     tracing::info!(
         target: "tower_jwt_guard",
         code = error.code(),
-        reason = %error,
+        reason = error.detail(),
         method = %request.method(),
         path = request.uri().path(),
         "request rejected"

@@ -7,13 +7,15 @@
 //! |---|---|
 //! | `outcome` | `accepted`, `anonymous` or `rejected` |
 //! | `code` | the rejection's stable code (`TOKEN_EXPIRED`, ...), or `OK` / `ANONYMOUS` |
-//! | `reason` | the rejection's client-safe message (rejections only) |
+//! | `reason` | the rejection's precise reason ([`AuthError::detail`]: `"the token signature is invalid"`, `"no key is known for this token"`, ...; rejections only) |
 //! | `subject`, `jti` | the token's `sub` and `jti`, when the token verified |
 //! | `client_ip` | the peer address, when the request carries one (see below) |
 //! | `method`, `path` | the request's method and path (never the query: it may hold a token) |
 //!
 //! Rejections are logged at `INFO`, acceptances and anonymous requests at `DEBUG`. The event
-//! never contains the token, a signature, a key, or a fingerprint value.
+//! never contains the token, a signature, a key, or a fingerprint value. The `reason` is more
+//! precise than what the client reads (one text per code, unless
+//! [`JwtAuthBuilder::expose_error_details`]): keep it for the operators.
 //!
 //! The same facts are handed to an optional hook ([`JwtAuthBuilder::on_audit`]) for users who
 //! ship audit events elsewhere, and counted ([`JwtAuth::audit_counts`]).
@@ -51,6 +53,8 @@
 //! ```
 //!
 //! [`JwtAuthBuilder::on_audit`]: crate::JwtAuthBuilder::on_audit
+//! [`JwtAuthBuilder::expose_error_details`]: crate::JwtAuthBuilder::expose_error_details
+//! [`AuthError::detail`]: crate::AuthError::detail
 //! [`JwtAuth::audit_counts`]: crate::JwtAuth::audit_counts
 
 use std::fmt;
@@ -113,7 +117,8 @@ pub struct AuditEvent<'a> {
     pub code: &'static str,
     /// The rejection's kind (`None` when the request was let through).
     pub kind: Option<ErrorKind>,
-    /// The rejection's client-safe message (`None` when the request was let through).
+    /// The rejection's precise reason, [`AuthError::detail`](crate::AuthError::detail) (`None`
+    /// when the request was let through). More than the client reads: for operators.
     pub reason: Option<&'a str>,
     /// The token's `sub`, when the token verified (accepted, or refused after verification:
     /// expired, revoked, bound to another client, ...).
@@ -264,7 +269,7 @@ impl Audit {
                 _ => "OK",
             },
             kind: error.map(|error| error.kind()),
-            reason: error.map(|error| error.message()),
+            reason: error.map(|error| error.detail()),
             subject: facts.and_then(|facts| facts.subject.as_deref()),
             jti: facts.and_then(|facts| facts.jti.as_deref()),
             // Looked up only for a reader: the hook here, a subscriber inside `emit`.

@@ -116,6 +116,7 @@ pub struct JwtAuthBuilder {
     cache_max_token_len: usize,
     optional: bool,
     realm: String,
+    expose_error_details: bool,
     hook: Option<RejectionHook>,
     mfa: MfaPolicy,
     bindings: Vec<Arc<dyn BindingPolicy>>,
@@ -138,6 +139,7 @@ impl Default for JwtAuthBuilder {
             cache_max_token_len: DEFAULT_MAX_CACHED_TOKEN_LEN,
             optional: false,
             realm: "api".into(),
+            expose_error_details: false,
             hook: None,
             mfa: MfaPolicy::default(),
             bindings: Vec::new(),
@@ -359,6 +361,51 @@ impl JwtAuthBuilder {
         self
     }
 
+    /// Tells clients the precise reason of each refusal (default `false`): for development only.
+    ///
+    /// By default every refusal of a code reads the same ("the token is not valid" for a bad
+    /// signature, an unknown `kid`, a refused algorithm or a wrong claim alike), and the precise
+    /// reason goes only to the [audit event](crate::audit) (`reason`). With `true`, the reason is
+    /// also the JSON `error`, the `error_description` of the challenge and the `grpc-message`,
+    /// like ASP.NET's `IncludeErrorDetails`.
+    ///
+    /// **Warning:** the reasons are an oracle. They tell whoever sends a token which of the
+    /// server's keys exist, which algorithms it accepts and which check failed: a forger learns
+    /// with each try. Never enable this where untrusted clients can reach the service.
+    ///
+    /// ```
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    /// // The challenge of a refused request, with or without the details.
+    /// let challenge = |expose: bool| -> Result<String, Box<dyn std::error::Error>> {
+    ///     let auth = JwtAuth::builder().hmac_secret([7u8; 32]).expose_error_details(expose).build()?;
+    ///     let service = ServiceBuilder::new().layer(auth.layer::<serde_json::Value>()).service_fn(
+    ///         |_request: http::Request<String>| async {
+    ///             Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    ///         },
+    ///     );
+    ///     // An RS256 token: this service allows HS256 only.
+    ///     let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln";
+    ///     let request = http::Request::builder()
+    ///         .header("authorization", format!("Bearer {token}"))
+    ///         .body(String::new())?;
+    ///     let response = runtime.block_on(service.oneshot(request))?;
+    ///     assert_eq!(response.status(), 401);
+    ///     Ok(response.headers()["www-authenticate"].to_str()?.to_owned())
+    /// };
+    /// assert!(challenge(false)?.ends_with(r#"error_description="the token is not valid""#));
+    /// assert!(challenge(true)?.ends_with(r#"error_description="the token's algorithm is not allowed""#));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn expose_error_details(mut self, expose: bool) -> Self {
+        self.expose_error_details = expose;
+        self
+    }
+
     /// Replaces the rejection response.
     ///
     /// ```
@@ -477,7 +524,10 @@ impl JwtAuthBuilder {
             optional: self.optional,
             cache_capacity: self.cache_capacity,
             cache_max_token_len: self.cache_max_token_len,
-            context: Arc::new(ContextPolicy { mfa: self.mfa, responder: Responder::new(realm, self.hook) }),
+            context: Arc::new(ContextPolicy {
+                mfa: self.mfa,
+                responder: Responder::new(realm, self.expose_error_details, self.hook),
+            }),
             audit: crate::guard::audit::Audit::new(self.audit_hook),
         };
         Ok(JwtAuth { shared: Arc::new(shared) })

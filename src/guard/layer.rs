@@ -86,7 +86,7 @@ where
     /// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).build()?;
     /// let layer = auth.layer::<MyClaims>().with_check(|claims, _facts| {
     ///     if claims.tenant == "acme" { Ok(()) } else {
-    ///         Err(AuthError::with_message(ErrorKind::InvalidToken, "wrong tenant"))
+    ///         Err(AuthError::with_detail(ErrorKind::InvalidToken, "wrong tenant"))
     ///     }
     /// });
     /// # let _ = layer;

@@ -44,3 +44,4 @@ pub mod audit;
 // the plumbing under them
 pub(crate) mod body;
 pub(crate) mod clock;
+pub(crate) mod cookie;

@@ -6,6 +6,11 @@
 //!   `grpc-status` and a percent-encoded `grpc-message`, because gRPC clients turn a bare
 //!   HTTP 401 into `INTERNAL`.
 //!
+//! The text (JSON `error`, `error_description`, `grpc-message`) is the code's one client-safe
+//! text ([`AuthError::message`]): the precise reason ([`AuthError::detail`]) goes to the audit
+//! event, and to clients only with
+//! [`JwtAuthBuilder::expose_error_details`](crate::JwtAuthBuilder::expose_error_details).
+//!
 //! Users replace the default with [`JwtAuthBuilder::on_rejection`](crate::JwtAuthBuilder::on_rejection).
 
 use std::fmt;
@@ -67,10 +72,12 @@ impl Protocol {
 /// A user-supplied replacement for the default rejection response.
 pub(crate) type RejectionHook = Arc<dyn Fn(&AuthError, Protocol) -> Response<Bytes> + Send + Sync>;
 
-/// Renders rejections: the realm of the challenge and an optional user hook.
+/// Renders rejections: the realm of the challenge, whether clients read the precise reason,
+/// and an optional user hook.
 #[derive(Clone)]
 pub(crate) struct Responder {
     realm: HeaderValue,
+    expose_details: bool,
     hook: Option<RejectionHook>,
 }
 
@@ -78,6 +85,7 @@ impl fmt::Debug for Responder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Responder")
             .field("realm", &self.realm)
+            .field("expose_details", &self.expose_details)
             .field("hook", &self.hook.as_ref().map(|_| "custom"))
             .finish()
     }
@@ -85,25 +93,29 @@ impl fmt::Debug for Responder {
 
 impl Default for Responder {
     fn default() -> Self {
-        Responder { realm: HeaderValue::from_static("api"), hook: None }
+        Responder { realm: HeaderValue::from_static("api"), expose_details: false, hook: None }
     }
 }
 
 impl Responder {
-    pub(crate) fn new(realm: HeaderValue, hook: Option<RejectionHook>) -> Self {
-        Responder { realm, hook }
+    pub(crate) fn new(realm: HeaderValue, expose_details: bool, hook: Option<RejectionHook>) -> Self {
+        Responder { realm, expose_details, hook }
     }
 
     /// The response for `error`, in `protocol`.
     pub(crate) fn respond(&self, error: &AuthError, protocol: Protocol) -> Response<Bytes> {
         match &self.hook {
             Some(hook) => hook(error, protocol),
+            None if self.expose_details => {
+                render_text(error, protocol, self.realm.as_bytes(), error.detail())
+            }
             None => render(error, protocol, self.realm.as_bytes()),
         }
     }
 }
 
-/// The default rendering of `error` (what the layer answers without a hook).
+/// The default rendering of `error` (what the layer answers without a hook): the code's one
+/// text ([`AuthError::message`]), never the precise reason.
 ///
 /// ```
 /// use tower_jwt_guard::{rejection, AuthError, ErrorKind, Protocol};
@@ -120,19 +132,24 @@ impl Responder {
 /// assert_eq!(grpc.headers()["grpc-status"], "16");
 /// ```
 pub fn render(error: &AuthError, protocol: Protocol, realm: &[u8]) -> Response<Bytes> {
+    render_text(error, protocol, realm, error.message())
+}
+
+/// `error` rendered with `text` as its description: the message, or the detail when exposed.
+fn render_text(error: &AuthError, protocol: Protocol, realm: &[u8], text: &str) -> Response<Bytes> {
     match protocol {
-        Protocol::Http => render_http(error, realm),
-        Protocol::Grpc => render_grpc(error),
+        Protocol::Http => render_http(error, realm, text),
+        Protocol::Grpc => render_grpc(error, text),
     }
 }
 
-fn render_http(error: &AuthError, realm: &[u8]) -> Response<Bytes> {
-    let mut response = Response::new(error.json_body());
+fn render_http(error: &AuthError, realm: &[u8], text: &str) -> Response<Bytes> {
+    let mut response = Response::new(error.json_body_with(text));
     *response.status_mut() = error.status();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if error.kind().has_challenge() {
-        if let Ok(challenge) = HeaderValue::from_bytes(&challenge(error, realm)) {
+        if let Ok(challenge) = HeaderValue::from_bytes(&challenge(error, realm, text)) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
     }
@@ -144,7 +161,7 @@ fn render_http(error: &AuthError, realm: &[u8]) -> Response<Bytes> {
 }
 
 /// `Bearer realm="..", error="..", error_description="..", ...` (RFC 6750 §3, RFC 9470 §3).
-fn challenge(error: &AuthError, realm: &[u8]) -> Vec<u8> {
+fn challenge(error: &AuthError, realm: &[u8], text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"Bearer realm=\"");
     push_quoted(&mut out, realm);
@@ -153,7 +170,7 @@ fn challenge(error: &AuthError, realm: &[u8]) -> Vec<u8> {
         out.extend_from_slice(b", error=\"");
         out.extend_from_slice(code.as_bytes());
         out.extend_from_slice(b"\", error_description=\"");
-        push_quoted(&mut out, error.message().as_bytes());
+        push_quoted(&mut out, text.as_bytes());
         out.push(b'"');
     }
     if let Some(acr) = error.acr_values() {
@@ -177,12 +194,12 @@ fn push_quoted(out: &mut Vec<u8>, value: &[u8]) {
     out.extend(value.iter().copied().filter(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E)));
 }
 
-fn render_grpc(error: &AuthError) -> Response<Bytes> {
+fn render_grpc(error: &AuthError, text: &str) -> Response<Bytes> {
     let mut response = Response::new(Bytes::new());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert("grpc-status", HeaderValue::from(u16::from(error.kind().grpc_code())));
-    let message = format!("{}: {}", error.code(), error.message());
+    let message = format!("{}: {text}", error.code());
     if let Ok(value) = HeaderValue::from_str(&percent_encode(&message)) {
         headers.insert("grpc-message", value);
     }
@@ -223,20 +240,40 @@ mod tests {
         assert!(challenge.contains("max_age=\"60\""), "{challenge}");
     }
 
+    fn exposing() -> Responder {
+        Responder::new(HeaderValue::from_static("a\"pi"), true, None)
+    }
+
     #[test]
     fn quotes_and_controls_never_reach_the_challenge() {
-        let err = AuthError::with_message(ErrorKind::InvalidToken, "bad \"quote\"\r\n");
-        let response = render(&err, Protocol::Http, b"a\"pi");
+        let err = AuthError::with_detail(ErrorKind::InvalidToken, "bad \"quote\"\r\n");
+        let response = render_text(&err, Protocol::Http, b"a\"pi", err.detail());
         let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
         assert_eq!(challenge, r#"Bearer realm="api", error="invalid_token", error_description="bad quote""#);
     }
 
     #[test]
     fn grpc_message_is_percent_encoded() {
-        let err = AuthError::with_message(ErrorKind::InvalidToken, "100% é");
-        let response = render(&err, Protocol::Grpc, b"api");
+        let err = AuthError::with_detail(ErrorKind::InvalidToken, "100% é");
+        let response = exposing().respond(&err, Protocol::Grpc);
         assert_eq!(response.headers()["grpc-message"], "INVALID_TOKEN: 100%25 %C3%A9");
         assert_eq!(response.headers()["grpc-status"], "16");
+    }
+
+    #[test]
+    fn the_detail_reaches_clients_only_when_exposed() {
+        let err = AuthError::with_detail(ErrorKind::InvalidToken, "the token signature is invalid");
+        for (responder, text) in
+            [(Responder::default(), "the token is not valid"), (exposing(), "the token signature is invalid")]
+        {
+            let http = responder.respond(&err, Protocol::Http);
+            let body: serde_json::Value = serde_json::from_slice(http.body()).unwrap();
+            assert_eq!(body["error"], text);
+            let challenge = http.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(challenge.ends_with(&format!("error_description=\"{text}\"")), "{challenge}");
+            let grpc = responder.respond(&err, Protocol::Grpc);
+            assert_eq!(grpc.headers()["grpc-message"], format!("INVALID_TOKEN: {text}").as_str());
+        }
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! `access_token` query parameter can be configured instead or as well; a request that carries
 //! a token by more than one method is refused (RFC 6750 §2).
 
-use http::header::{AUTHORIZATION, COOKIE};
+use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, Uri};
 
 use crate::error::{AuthError, ErrorKind};
+use crate::guard::cookie::CookieError;
 
 /// One place a token may be carried.
 ///
@@ -99,11 +100,11 @@ impl TokenSources {
 }
 
 fn invalid_request(message: &'static str) -> AuthError {
-    AuthError::with_message(ErrorKind::InvalidRequest, message)
+    AuthError::with_detail(ErrorKind::InvalidRequest, message)
 }
 
 fn too_large() -> AuthError {
-    AuthError::with_message(ErrorKind::InvalidToken, "the token is too large")
+    AuthError::with_detail(ErrorKind::InvalidToken, "the token is too large")
 }
 
 /// The single value of `name`, or an error when the header is repeated.
@@ -174,7 +175,7 @@ pub(crate) fn check_charset(token: &[u8]) -> Result<&str, AuthError> {
         not_visible_ascii()
     } else {
         // A malformed token, not a malformed request (RFC 6750 §3.1).
-        AuthError::with_message(ErrorKind::InvalidToken, "the token has characters a token cannot have")
+        AuthError::with_detail(ErrorKind::InvalidToken, "the token has characters a token cannot have")
     })
 }
 
@@ -192,23 +193,14 @@ fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
+/// The token cookie, read by the crate's one cookie parser ([`crate::guard::cookie`]): a repeated
+/// cookie is ambiguous and refused, quotes are removed, an empty cookie is no token.
 fn cookie<'r>(headers: &'r HeaderMap, name: &str, max_len: usize) -> Result<Option<&'r str>, AuthError> {
-    let mut found = None;
-    for header in headers.get_all(COOKIE) {
-        let Ok(header) = header.to_str() else { continue };
-        for pair in header.split(';') {
-            let Some((key, value)) = pair.trim().split_once('=') else { continue };
-            if key == name {
-                if found.is_some() {
-                    return Err(invalid_request("the token cookie is repeated"));
-                }
-                found = Some(value.trim_matches('"'));
-            }
-        }
-    }
-    match found {
-        Some("") | None => Ok(None),
-        Some(token) => checked(token, max_len).map(Some),
+    match crate::guard::cookie::find(headers, name) {
+        Ok(Some(token)) => checked(token, max_len).map(Some),
+        Ok(None) => Ok(None),
+        Err(CookieError::Repeated) => Err(invalid_request("the token cookie is repeated")),
+        Err(CookieError::NotText) => Err(invalid_request("the token cookie is not visible ASCII")),
     }
 }
 
@@ -263,6 +255,7 @@ fn checked(token: &str, max_len: usize) -> Result<&str, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::COOKIE;
     use http::HeaderValue;
 
     #[test]
@@ -336,6 +329,25 @@ mod tests {
         let uri = Uri::from_static("/?access_token=q.r.s");
         assert_eq!(sources.extract(&map, &uri).unwrap_err().kind(), ErrorKind::InvalidRequest);
         assert_eq!(sources.extract(&HeaderMap::new(), &uri).unwrap(), Some(&b"q.r.s"[..]));
+    }
+
+    #[test]
+    fn the_token_cookie_follows_the_cookie_rules() {
+        let sources = TokenSources::new(vec![TokenSource::cookie("at")], 64);
+        let uri = Uri::from_static("/");
+        let extract = |fields: &[&'static str]| {
+            let mut map = HeaderMap::new();
+            for field in fields {
+                map.append(COOKIE, HeaderValue::from_static(field));
+            }
+            sources.extract(&map, &uri).map(|token| token.map(<[u8]>::to_vec)).map_err(|e| e.kind())
+        };
+        assert_eq!(extract(&[r#"at="x.y.z""#]), Ok(Some(b"x.y.z".to_vec())));
+        assert_eq!(extract(&["theme=dark", "at=x.y.z"]), Ok(Some(b"x.y.z".to_vec())));
+        assert_eq!(extract(&["at=x.y.z", "at=x.y.z"]), Err(ErrorKind::InvalidRequest));
+        assert_eq!(extract(&["at=; at=x.y.z"]), Err(ErrorKind::InvalidRequest));
+        assert_eq!(extract(&[r#"at="x.y.z"#]), Err(ErrorKind::InvalidRequest));
+        assert_eq!(extract(&["at="]), Ok(None));
     }
 
     #[test]

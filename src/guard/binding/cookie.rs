@@ -1,7 +1,6 @@
 //! [`CookieFingerprint`]: the OWASP token-sidejacking defence, a secret the browser keeps in
 //! a hardened cookie that scripts cannot read.
 
-use http::header::COOKIE;
 use http::HeaderValue;
 
 use super::{
@@ -12,8 +11,6 @@ use crate::error::ConfigError;
 use crate::guard::claims::Confirmation;
 
 const NAME: &str = "cookie_fingerprint";
-/// Cookies of the configured name looked at per request, at most (a client may repeat one).
-const MAX_CANDIDATES: usize = 4;
 
 /// Binds tokens to a random secret held in an `HttpOnly; Secure; SameSite=Strict` cookie
 /// (claim `cnf.cfp`, the secret's SHA-256).
@@ -23,6 +20,10 @@ const MAX_CANDIDATES: usize = 4;
 /// `__Secure-Fgp=<secret>; Path=/; Max-Age=<token lifetime>; HttpOnly; Secure; SameSite=Strict`.
 /// The cookie name must carry the `__Secure-` or `__Host-` prefix, so browsers accept it only
 /// over HTTPS.
+///
+/// The cookie is read by the crate's one cookie parser: quotes around the value are removed, and
+/// a request that carries the cookie twice is refused (`BINDING_MISMATCH`), never matched against
+/// one of them: a sibling subdomain can set a second `__Secure-` cookie of the name.
 ///
 /// What it stops: a token stolen by script (XSS, a leaked log or storage) and replayed
 /// without the cookie, which scripts cannot read. What it does not stop: a thief who controls
@@ -90,20 +91,6 @@ impl CookieFingerprint {
     pub fn cookie_name(&self) -> &str {
         &self.cookie
     }
-
-    /// The values of this policy's cookie in the request (at most a few).
-    fn candidates<'r>(&self, request: &RequestHead<'r>) -> impl Iterator<Item = &'r str> + use<'r, '_> {
-        request
-            .headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|header| header.to_str().ok())
-            .flat_map(|header| header.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(name, _)| *name == self.cookie)
-            .map(|(_, value)| value.trim_matches('"'))
-            .take(MAX_CANDIDATES)
-    }
 }
 
 impl BindingPolicy for CookieFingerprint {
@@ -119,14 +106,10 @@ impl BindingPolicy for CookieFingerprint {
         let Some(claim) = confirmation.and_then(|cnf| cnf.cookie_fingerprint.as_deref()) else {
             return Err(AuthError::binding_mismatch(NAME));
         };
-        // Every candidate is hashed and compared, so timing does not tell which one matched.
-        let matched = self
-            .candidates(request)
-            .fold(false, |found, value| claims_digest(claim, &sha256(value.as_bytes())) | found);
-        if matched {
-            Ok(())
-        } else {
-            Err(AuthError::binding_mismatch(NAME))
+        // Absent, empty, repeated (ambiguous) or not text: no secret to compare.
+        match crate::guard::cookie::find(request.headers, &self.cookie) {
+            Ok(Some(secret)) if claims_digest(claim, &sha256(secret.as_bytes())) => Ok(()),
+            _ => Err(AuthError::binding_mismatch(NAME)),
         }
     }
 

@@ -29,7 +29,7 @@ impl std::ops::Deref for Decoded<'_> {
 }
 
 pub(crate) fn malformed(message: &'static str) -> AuthError {
-    AuthError::with_message(ErrorKind::InvalidToken, message)
+    AuthError::with_detail(ErrorKind::InvalidToken, message)
 }
 
 /// The three parts of a compact JWS, still encoded.
@@ -134,7 +134,7 @@ mod tests {
         assert!(Compact::split(".bb.cc").is_err());
         assert!(Compact::split("a.b.c.d").is_err());
         assert_eq!(
-            Compact::split("a.b.c.d.e").unwrap_err().message(),
+            Compact::split("a.b.c.d.e").unwrap_err().detail(),
             "encrypted tokens (JWE) are not accepted"
         );
     }

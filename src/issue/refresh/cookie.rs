@@ -1,6 +1,5 @@
 //! The refresh token's cookie: `HttpOnly; Secure; SameSite=Strict`, scoped to a path.
 
-use http::header::COOKIE;
 use http::{HeaderMap, HeaderValue};
 
 use super::IssuedRefresh;
@@ -54,16 +53,26 @@ impl RefreshCookie {
     }
 
     /// The refresh token in the request's `Cookie` headers, if any.
+    ///
+    /// `None` when the cookie is absent or empty, and when the request carries it twice: which
+    /// one is the session's is ambiguous (a sibling subdomain can set a second cookie of the
+    /// name), so neither is used. Quotes around the value are removed (RFC 6265 §4.1.1).
+    ///
+    /// ```
+    /// use tower_jwt_guard::refresh::RefreshCookie;
+    ///
+    /// let cookie = RefreshCookie::new("refresh_token", "/auth");
+    /// let read = |value: &'static str| {
+    ///     let mut headers = http::HeaderMap::new();
+    ///     headers.insert(http::header::COOKIE, http::HeaderValue::from_static(value));
+    ///     cookie.read(&headers).map(str::to_owned)
+    /// };
+    /// assert_eq!(read(r#"refresh_token="abc""#).as_deref(), Some("abc"));
+    /// assert_eq!(read("refresh_token=abc; refresh_token=def"), None);
+    /// assert_eq!(read("refresh_token="), None);
+    /// ```
     pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, value)| value)
-            .filter(|value| !value.is_empty())
+        crate::guard::cookie::find(headers, &self.name).ok().flatten()
     }
 
     fn header(&self, value: &str, max_age: u64) -> HeaderValue {
