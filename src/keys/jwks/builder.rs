@@ -32,6 +32,8 @@ pub const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 pub const DEFAULT_MAX_RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// Time limit of one HTTP request (connect, headers and body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most requests waiting for a running fetch at once; beyond it they are refused at once.
+pub const DEFAULT_MAX_WAITING_REQUESTS: usize = 128;
 /// Largest JWKS or discovery document accepted.
 pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 
@@ -66,6 +68,7 @@ pub(super) struct Settings {
     pub(super) retry_interval: Duration,
     pub(super) max_retry_interval: Duration,
     pub(super) timeout: Duration,
+    pub(super) max_waiting_requests: usize,
     pub(super) max_response_size: usize,
     pub(super) algorithms: Option<Vec<Algorithm>>,
 }
@@ -81,6 +84,7 @@ impl Default for Settings {
             retry_interval: DEFAULT_RETRY_INTERVAL,
             max_retry_interval: DEFAULT_MAX_RETRY_INTERVAL,
             timeout: DEFAULT_TIMEOUT,
+            max_waiting_requests: DEFAULT_MAX_WAITING_REQUESTS,
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             algorithms: None,
         }
@@ -146,9 +150,36 @@ impl JwksKeysBuilder {
         self
     }
 
-    /// Time limit of one HTTP request, body included (default 10 s).
+    /// Time limit of one HTTP request, body included (default 10 s). It is also the longest a
+    /// request waits for a fetch, counted from when that request began waiting.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = timeout;
+        self
+    }
+
+    /// How many requests may wait for a running fetch at once (default
+    /// [`DEFAULT_MAX_WAITING_REQUESTS`], 128; 0: none waits, a refetch still starts).
+    ///
+    /// A request waits only when its token's `kid` is not among the keys held (or no keys are
+    /// held), and only for the refetch the unknown-kid rate limit granted
+    /// ([`unknown_kid_interval`](Self::unknown_kid_interval)); it waits at most the
+    /// [`timeout`](Self::timeout). Beyond the cap a request is answered at once from the keys held:
+    /// `INVALID_TOKEN` (401) when keys are held, 503 `AUTH_UNAVAILABLE` when none are. So a hung or
+    /// slowloris endpoint parks at most this many requests. Tokens whose `kid` is held never wait.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_jwt_guard::keys::JwksKeys;
+    ///
+    /// let jwks = JwksKeys::builder("https://auth.example.com/jwks.json")
+    ///     .timeout(Duration::from_secs(2))
+    ///     .max_waiting_requests(32)
+    ///     .build()?;
+    /// assert_eq!(jwks.status().waiting, 0);
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn max_waiting_requests(mut self, requests: usize) -> Self {
+        self.settings.max_waiting_requests = requests;
         self
     }
 

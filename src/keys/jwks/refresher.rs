@@ -1,5 +1,19 @@
 //! Fetching and refreshing: one fetch at a time (single flight), the background refresh loop,
-//! the unknown-kid rate limit, and the backoff after failures.
+//! the backoff after failures, and which requests may wait for a fetch.
+//!
+//! A request waits for a fetch only when its token names a `kid` the keys held do not have (or no
+//! keys are held), and only under three limits, decided in this order under one lock:
+//! 1. the unknown-kid rate limit: at most one refetch per `unknown_kid_interval` is granted to
+//!    requests; a request arriving while that granted fetch still runs may wait for it too, but a
+//!    request arriving later in the interval, or while a fetch runs that no request was granted
+//!    (a background refresh, a retry after failures), is answered at once from the keys held;
+//! 2. the cap on waiting requests (`max_waiting_requests`): beyond it, a request is answered at once;
+//! 3. the timeout: a request waits at most the fetch timeout, counted from when it began waiting,
+//!    however long the fetch itself takes (discovery and JWKS requests, each within the timeout).
+//!
+//! Answered at once means: `INVALID_TOKEN` when keys are held (the `kid` is not among them), 503
+//! `AUTH_UNAVAILABLE` when none are. So a hung or slowloris endpoint holds at most the cap of
+//! requests, each for at most the timeout, and a token whose `kid` is held never waits.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};
@@ -29,16 +43,37 @@ impl Settings {
     }
 }
 
-/// How a request for a fetch was answered.
+/// How a request for a fetch (by the background refresh or [`JwksKeys::refresh`]) was answered.
 pub(super) enum Start {
     /// A fetch started; the receiver sees it complete.
     Started(watch::Receiver<u64>),
     /// A fetch was already running; the receiver sees it complete.
     Joined(watch::Receiver<u64>),
-    /// The unknown-kid rate limit refused a fetch.
-    RateLimited,
     /// No tokio runtime to fetch on.
     NoRuntime,
+}
+
+/// Whether a request that needs a fetch (an unknown `kid`, or no usable keys) may wait for one.
+pub(super) enum Wait {
+    /// Wait for the fetch the receiver sees complete, at most the timeout; the guard counts the
+    /// request among the waiters until it is dropped.
+    For(watch::Receiver<u64>, Waiting),
+    /// The unknown-kid rate limit grants no fetch now: answer at once.
+    RateLimited,
+    /// As many requests as the cap allows wait already: answer at once.
+    Full,
+    /// No tokio runtime to fetch on.
+    NoRuntime,
+}
+
+/// One request waiting for a fetch: counted in `Control::waiting` while it lives.
+pub(super) struct Waiting(Arc<Inner>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut control = self.0.control();
+        control.waiting = control.waiting.saturating_sub(1);
+    }
 }
 
 impl JwksKeys {
@@ -48,7 +83,7 @@ impl JwksKeys {
     /// Not rate limited: meant for start-up, admin endpoints and tests, not for the request path.
     pub async fn refresh(&self) -> Result<usize, JwksError> {
         loop {
-            match self.inner.start_fetch(false) {
+            match self.inner.start_fetch() {
                 Start::Started(started) => {
                     if !self.inner.wait_for(started).await {
                         return Err(JwksError::Request("the fetch did not finish in time".into()));
@@ -60,7 +95,7 @@ impl JwksKeys {
                         return Err(JwksError::Request("a running fetch did not finish in time".into()));
                     }
                 }
-                Start::RateLimited | Start::NoRuntime => return Err(JwksError::NoRuntime),
+                Start::NoRuntime => return Err(JwksError::NoRuntime),
             }
         }
         let last_error = self.inner.control().last_error.clone();
@@ -93,29 +128,67 @@ impl Inner {
         matches!(tokio::time::timeout(longest, done.changed()).await, Ok(Ok(())))
     }
 
-    /// Starts a fetch unless one is running (single flight); `on_demand` fetches (triggered by
-    /// requests) are rate limited.
-    pub(super) fn start_fetch(self: &Arc<Self>, on_demand: bool) -> Start {
+    /// Starts a fetch unless one is running (single flight). Not rate limited: for the background
+    /// refresh and [`JwksKeys::refresh`], never for requests (see [`Inner::wait_for_fetch`]).
+    pub(super) fn start_fetch(self: &Arc<Self>) -> Start {
         let Ok(runtime) = Handle::try_current() else { return Start::NoRuntime };
         let done = self.completed.subscribe();
         let mut control = self.control();
         if control.in_flight {
             return Start::Joined(done);
         }
-        if on_demand {
-            let now = Instant::now();
-            let interval = self.settings.unknown_kid_interval;
-            if control.last_on_demand.is_some_and(|last| now.duration_since(last) < interval) {
-                return Start::RateLimited;
-            }
-            control.last_on_demand = Some(now);
-        }
-        control.in_flight = true;
+        control.start();
         drop(control);
+        self.spawn_fetch(&runtime);
+        Start::Started(done)
+    }
+
+    /// For a request whose token the keys held cannot verify (unknown `kid`, or no usable keys):
+    /// whether it may wait for a fetch, starting one if the rate limit grants it. The limits, in
+    /// order (the module documentation says why): the rate limit, the cap on waiters.
+    pub(super) fn wait_for_fetch(self: &Arc<Self>) -> Wait {
+        let Ok(runtime) = Handle::try_current() else { return Wait::NoRuntime };
+        let done = self.completed.subscribe();
+        let mut control = self.control();
+        // 1. The rate limit, before anything is joined.
+        let now = Instant::now();
+        let interval = self.settings.unknown_kid_interval;
+        let mut start = false;
+        if control.last_on_demand.is_none_or(|last| now.duration_since(last) >= interval) {
+            // A new grant: this interval's refetch is the running fetch, or one started now. (A
+            // running fetch may have started just before a new key was published: a token of that
+            // key is then refused until the next grant, as it would be had it come a moment earlier.)
+            control.last_on_demand = Some(now);
+            if !control.in_flight {
+                control.start();
+                start = true;
+            }
+            control.granted_fetch = Some(control.fetches_started);
+        } else if !(control.in_flight && control.granted_fetch == Some(control.fetches_started)) {
+            // The interval's refetch is over, or the running fetch was not granted to requests
+            // (a background refresh, a retry): nothing to wait for.
+            return Wait::RateLimited;
+        }
+        // 2. The cap: the fetch runs anyway, but no more requests wait for it.
+        let full = control.waiting >= self.settings.max_waiting_requests;
+        if !full {
+            control.waiting += 1;
+        }
+        drop(control);
+        if start {
+            self.spawn_fetch(&runtime);
+        }
+        if full {
+            return Wait::Full;
+        }
+        Wait::For(done, Waiting(Arc::clone(self)))
+    }
+
+    /// Spawns the fetch just marked as running ([`Control::start`]) on `runtime`.
+    fn spawn_fetch(self: &Arc<Self>, runtime: &Handle) {
         // Moved into the task: whatever becomes of it, the flag is cleared and waiters are woken.
         let in_flight = InFlight { source: Arc::clone(self), finished: false };
         runtime.spawn(Arc::clone(self).run_fetch(in_flight));
-        Start::Started(done)
     }
 
     /// One fetch, run as its own task so a client going away does not cancel it.
@@ -259,12 +332,12 @@ async fn refresh_loop(source: Weak<Inner>, _running: RefresherRunning) {
             let Some(inner) = source.upgrade() else { return };
             inner.drop_if_stale();
             if Instant::now() >= next_fetch {
-                match inner.start_fetch(false) {
+                match inner.start_fetch() {
                     Start::Started(done) | Start::Joined(done) => {
                         // A fetch that overran its time limit is waited for again on the next round.
                         inner.wait_for(done).await;
                     }
-                    Start::RateLimited | Start::NoRuntime => return,
+                    Start::NoRuntime => return,
                 }
                 inner.drop_if_stale();
                 let delay = inner.next_delay();

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use super::builder::{redacted, Endpoint, Settings};
 use super::fetch::Fetcher;
 use super::key_set::KeySet;
-use super::refresher::Start;
+use super::refresher::{Wait, Waiting};
 use super::JwksError;
 use crate::keys::{KeyLookup, KeySource};
 
@@ -25,16 +25,24 @@ use crate::keys::{KeyLookup, KeySource};
 ///   [`max_refresh_interval`](super::JwksKeysBuilder::max_refresh_interval)), or every
 ///   [`refresh_interval`](super::JwksKeysBuilder::refresh_interval) without one; after a failure it
 ///   retries with a growing delay.
-/// - **Single flight**: however many requests miss at once, one fetch runs; they all wait for it.
+/// - **Single flight**: however many requests miss at once, one fetch runs.
+/// - **Known `kid`**: a token whose key is held is answered from memory at once, even while a
+///   fetch runs or hangs.
 /// - **Unknown `kid`**: a token naming a key not in the set triggers a refetch at most once per
 ///   [`unknown_kid_interval`](super::JwksKeysBuilder::unknown_kid_interval) (default 10 s), so a
-///   flood of random kids cannot turn the service into a JWKS-fetching amplifier.
+///   flood of random kids cannot turn the service into a JWKS-fetching amplifier. The requests
+///   that arrive while that refetch runs may wait for it, at most
+///   [`max_waiting_requests`](super::JwksKeysBuilder::max_waiting_requests) of them (default 128),
+///   each at most the [`timeout`](super::JwksKeysBuilder::timeout) from when it began waiting;
+///   every other request with an unknown `kid` is refused at once (`INVALID_TOKEN`), and so is one
+///   arriving while a fetch runs that no request triggered (a background refresh or retry).
 /// - **Outages**: a failed refresh keeps the last good keys, for at most
 ///   [`max_staleness`](super::JwksKeysBuilder::max_staleness) after the last successful fetch; then
 ///   they are dropped, and tokens they verified leave the verified-token cache too. A service that
 ///   starts while the endpoint is down (or whose keys went stale) answers 503 `AUTH_UNAVAILABLE`
-///   until keys arrive. A fetch that never completes cannot hold requests: they wait at most twice
-///   the [`timeout`](super::JwksKeysBuilder::timeout) plus one second, then get 503.
+///   until keys arrive (under the same limits: the cold-start requests wait for the first fetch,
+///   at most the cap of them, each at most the timeout; the others get 503 at once). A hung or
+///   slowloris endpoint thus holds at most the cap of requests, each at most the timeout.
 /// - **Withdrawn keys**: a well-formed JWKS whose keys are all unusable, or empty (`{"keys":[]}`),
 ///   is honoured: it replaces the keys held (a provider may withdraw a compromised key that way),
 ///   an error is logged, and tokens are refused with 401 until a usable key is published.
@@ -152,6 +160,9 @@ pub struct JwksStatus {
     pub last_error: Option<JwksError>,
     /// JWKS documents requested so far.
     pub fetches: u64,
+    /// Requests waiting for a fetch now (at most
+    /// [`max_waiting_requests`](super::JwksKeysBuilder::max_waiting_requests)).
+    pub waiting: usize,
 }
 
 pub(super) struct Inner {
@@ -200,8 +211,23 @@ pub(super) struct Control {
     pub(super) last_error: Option<JwksError>,
     pub(super) failures: u32,
     pub(super) next_refresh: Duration,
+    /// Fetches started so far: the id of the running fetch, while `in_flight`.
+    pub(super) fetches_started: u64,
+    /// The fetch the unknown-kid rate limit last granted to requests (started, or joined, by the
+    /// request that opened the interval): requests may wait for that one only.
+    pub(super) granted_fetch: Option<u64>,
+    /// Requests waiting for a fetch now.
+    pub(super) waiting: usize,
     /// The `jwks_uri` found by discovery (forgotten after a failed fetch, so it is looked up again).
     pub(super) jwks_uri: Option<Url>,
+}
+
+impl Control {
+    /// Marks a fetch as running; the caller spawns it.
+    pub(super) fn start(&mut self) {
+        self.in_flight = true;
+        self.fetches_started = self.fetches_started.wrapping_add(1);
+    }
 }
 
 impl JwksKeys {
@@ -221,13 +247,11 @@ impl JwksKeys {
             let usable = loaded.usable(inner.settings.max_staleness).is_some_and(|set| set.len() > 0);
             (loaded.set.as_ref().map_or(0, |set| set.len()), usable, loaded.fetched_at.map(|at| at.elapsed()))
         };
-        JwksStatus {
-            keys,
-            usable,
-            age,
-            last_error: inner.control().last_error.clone(),
-            fetches: inner.fetches.load(Ordering::Relaxed),
-        }
+        let (last_error, waiting) = {
+            let control = inner.control();
+            (control.last_error.clone(), control.waiting)
+        };
+        JwksStatus { keys, usable, age, last_error, fetches: inner.fetches.load(Ordering::Relaxed), waiting }
     }
 }
 
@@ -258,14 +282,21 @@ impl KeySource for JwksKeys {
         if stale {
             inner.drop_if_stale();
         }
-        // An unknown kid, or no usable keys: fetch (rate limited), or wait for the running fetch.
-        match inner.start_fetch(true) {
-            Start::Started(done) | Start::Joined(done) => {
+        // An unknown kid, or no usable keys: wait for a fetch if the limits allow it, or answer now.
+        let refused = match inner.wait_for_fetch() {
+            Wait::For(done, waiting) => {
                 let kid = kid.map(str::to_owned);
-                KeyLookup::Pending(Box::pin(Arc::clone(inner).answer_after(done, kid, alg)))
+                return KeyLookup::Pending(Box::pin(Arc::clone(inner).answer_after(done, waiting, kid, alg)));
             }
-            Start::RateLimited if held => KeyLookup::Unknown,
-            Start::RateLimited | Start::NoRuntime => KeyLookup::Unavailable,
+            Wait::RateLimited => "no refetch before the unknown-kid interval has passed",
+            Wait::Full => "the cap on requests waiting for a fetch is reached",
+            Wait::NoRuntime => "no tokio runtime to fetch on",
+        };
+        tracing::debug!(target: "tower_jwt_guard", held, refused, "JWKS key lookup answered without a fetch");
+        if held {
+            KeyLookup::Unknown
+        } else {
+            KeyLookup::Unavailable
         }
     }
 
@@ -309,16 +340,19 @@ impl Inner {
         drop(stale);
     }
 
-    /// The answer for a request that waited for a fetch. Never fetches again.
+    /// The answer for a request that waits for a fetch: from the keys held once the fetch is over,
+    /// or once the timeout has passed since this request began waiting, whichever comes first
+    /// (the fetch may run longer: discovery and JWKS requests, each within the timeout). Never
+    /// fetches again.
     async fn answer_after(
         self: Arc<Self>,
-        done: watch::Receiver<u64>,
+        mut done: watch::Receiver<u64>,
+        waiting: Waiting,
         kid: Option<String>,
         alg: Algorithm,
     ) -> KeyLookup {
-        if !self.wait_for(done).await {
-            return KeyLookup::Unavailable;
-        }
+        let _ = tokio::time::timeout(self.settings.timeout, done.changed()).await;
+        drop(waiting);
         let loaded = self.loaded();
         match loaded.usable(self.settings.max_staleness) {
             Some(set) => set.find(kid.as_deref(), alg),
