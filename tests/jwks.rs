@@ -1,6 +1,6 @@
 //! JWKS key source against a real JWKS server on loopback, through the whole layer over HTTP:
-//! rotation, unknown-kid floods, outages, cold start, hung and slowloris endpoints, OIDC
-//! discovery, malformed documents and HMAC keys in a JWKS.
+//! rotation, unknown-kid floods, outages, cold start, hung and slowloris endpoints, tokens that
+//! expire during a fetch, OIDC discovery, malformed documents and HMAC keys in a JWKS.
 #![cfg(feature = "jwks")]
 
 #[path = "common/jwks_server.rs"]
@@ -118,6 +118,13 @@ impl TestKey {
 
     fn token_with_kid(&self, sub: &str, kid: Option<&str>) -> String {
         self.sign(signing_input(&format!("{:?}", self.alg), kid, sub, None))
+    }
+
+    /// A token for `sub` that expires at `exp` (seconds since the epoch).
+    fn token_expiring_at(&self, sub: &str, exp: u64) -> String {
+        let header = json!({ "alg": format!("{:?}", self.alg), "typ": "JWT", "kid": self.kid });
+        let claims = json!({ "sub": sub, "iat": now(), "exp": exp });
+        self.sign(format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes())))
     }
 
     /// A token for `sub` with this `iss` (or none).
@@ -919,4 +926,35 @@ async fn a_slowloris_endpoint_holds_no_request_past_the_timeout() {
         }
     }
     assert!(server.requests() >= 2, "no refetch reached the slow endpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_while_its_key_is_fetched_is_refused() {
+    let server = RawJwksServer::start().await;
+    let old = TestKey::es256("old");
+    let new = TestKey::es256("new");
+    server.serve(vec![old.jwk()]);
+    let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
+    assert_eq!(jwks.refresh().await, Ok(1));
+    let auth = JwtAuth::builder()
+        .key_source(jwks.clone())
+        .algorithms([Algorithm::ES256])
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let addr = start_app(auth).await;
+    let client = reqwest::Client::new();
+
+    // Valid when the request arrives; its key (a new kid) is published by an endpoint that
+    // answers only after the token has expired.
+    let exp = now() + 2;
+    let token = new.token_expiring_at("alice", exp);
+    server.serve_at(exp + 1, vec![old.jwk(), new.jwk()]);
+    assert_eq!(
+        ends("a token waiting for its key", call(&client, addr, &token)).await,
+        (401, "TOKEN_EXPIRED".into())
+    );
+    // It was refused for its time, after its key arrived: a fresh token of that key passes (no
+    // other refetch comes within the unknown-kid interval).
+    assert_eq!(call(&client, addr, &new.token("bob")).await, (200, String::new()));
 }
