@@ -917,6 +917,7 @@ async fn a_slowloris_endpoint_holds_no_request_past_the_timeout() {
 
     // The endpoint answers one header byte at a time, forever. Waves of invented kids, some of
     // them refetching (the interval is short): every request ends, refused; known kids pass.
+    let before = server.requests();
     server.drip();
     for _ in 0..3 {
         let (flood, _) = random_kids(&client, addr, &key, 50);
@@ -925,7 +926,7 @@ async fn a_slowloris_endpoint_holds_no_request_past_the_timeout() {
             assert_eq!(ends("an unknown kid", task).await.unwrap(), (401, "INVALID_TOKEN".into()));
         }
     }
-    assert!(server.requests() >= 2, "no refetch reached the slow endpoint");
+    assert!(server.requests() > before, "no refetch reached the slow endpoint");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
