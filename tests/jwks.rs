@@ -1,6 +1,6 @@
 //! JWKS key source against a real JWKS server on loopback, through the whole layer over HTTP:
-//! rotation, unknown-kid floods, outages, cold start, OIDC discovery, malformed documents and
-//! HMAC keys in a JWKS.
+//! rotation, unknown-kid floods, outages, cold start, hung and slowloris endpoints, tokens that
+//! expire during a fetch, OIDC discovery, malformed documents and HMAC keys in a JWKS.
 #![cfg(feature = "jwks")]
 
 #[path = "common/jwks_server.rs"]
@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use tower_jwt_guard::keys::{JwksError, JwksKeys, MAX_KID_LESS_CANDIDATES};
 use tower_jwt_guard::{Algorithm, Claims, JwtAuth};
 
-use jwks_server::JwksServer;
+use jwks_server::{JwksServer, RawJwksServer};
 
 // ---------------------------------------------------------------- test keys
 
@@ -118,6 +118,13 @@ impl TestKey {
 
     fn token_with_kid(&self, sub: &str, kid: Option<&str>) -> String {
         self.sign(signing_input(&format!("{:?}", self.alg), kid, sub, None))
+    }
+
+    /// A token for `sub` that expires at `exp` (seconds since the epoch).
+    fn token_expiring_at(&self, sub: &str, exp: u64) -> String {
+        let header = json!({ "alg": format!("{:?}", self.alg), "typ": "JWT", "kid": self.kid });
+        let claims = json!({ "sub": sub, "iat": now(), "exp": exp });
+        self.sign(format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes())))
     }
 
     /// A token for `sub` with this `iss` (or none).
@@ -797,4 +804,172 @@ async fn a_kid_less_token_is_tried_against_a_bounded_number_of_keys() {
         call(&client, addr, &named.token_with_kid("alice", None)).await,
         (401, "INVALID_TOKEN".into())
     );
+}
+
+/// Hang detection only, never a speed assertion: what a test awaits must end at all.
+async fn ends<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(60), future).await {
+        Ok(value) => value,
+        Err(_) => panic!("hung: {what}"),
+    }
+}
+
+/// Sends `n` requests at once, each with a token of an invented `kid`; the tasks, and a counter of
+/// those answered so far.
+fn random_kids(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    key: &TestKey,
+    n: usize,
+) -> (Vec<tokio::task::JoinHandle<(u16, String)>>, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tasks = (0..n)
+        .map(|_| {
+            let mut kid = [0u8; 9];
+            aws_lc_rs::rand::fill(&mut kid).unwrap();
+            let token = key.token_with_kid("mallory", Some(&b64(&kid)));
+            let (client, answered) = (client.clone(), std::sync::Arc::clone(&answered));
+            tokio::spawn(async move {
+                let answer = call(&client, addr, &token).await;
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                answer
+            })
+        })
+        .collect();
+    (tasks, answered)
+}
+
+/// Cap on waiting requests in the hung-endpoint tests, and how many requests they send at once.
+const CAP: usize = 4;
+const FLOOD: usize = 24;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_refetch_delays_no_known_kid_and_parks_at_most_the_cap_of_unknown_kids() {
+    let server = RawJwksServer::start().await;
+    let key = TestKey::es256("real");
+    server.serve(vec![key.jwk()]);
+    // A long timeout: the hung fetch stays pending until the test releases it.
+    let jwks = JwksKeys::builder(server.jwks_url())
+        .timeout(Duration::from_secs(600))
+        .max_waiting_requests(CAP)
+        .build()
+        .unwrap();
+    assert_eq!(jwks.refresh().await, Ok(1));
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+
+    // The endpoint now accepts and never answers. A flood of invented kids: the first triggers a
+    // refetch (which hangs), CAP requests wait for it, every other one is refused at once.
+    server.stall();
+    let (flood, answered) = random_kids(&client, addr, &key, FLOOD);
+    eventually("all but the capped waiters answered", || async {
+        answered.load(std::sync::atomic::Ordering::SeqCst) == FLOOD - CAP && jwks.status().waiting == CAP
+    })
+    .await;
+    // A token whose kid is held is answered from memory, and so is one more invented kid (the cap
+    // is full) ...
+    for _ in 0..5 {
+        assert_eq!(ends("a known kid", call(&client, addr, &key.token("alice"))).await, (200, String::new()));
+    }
+    let one_more = key.token_with_kid("mallory", Some("one-more"));
+    assert_eq!(ends("an unknown kid", call(&client, addr, &one_more)).await, (401, "INVALID_TOKEN".into()));
+    // ... while the refetch is provably still pending: the server holds its connection unanswered
+    // (one connection: the flood made one refetch), and the capped requests still wait for it.
+    assert_eq!(server.stalled(), 1, "the refetch ended meanwhile: the answers above prove nothing");
+    assert_eq!(answered.load(std::sync::atomic::Ordering::SeqCst), FLOOD - CAP);
+    assert_eq!(jwks.status().waiting, CAP);
+
+    // The endpoint drops the connection: the waiters are answered from the keys held.
+    server.release();
+    for task in flood {
+        assert_eq!(ends("a waiting request", task).await.unwrap(), (401, "INVALID_TOKEN".into()));
+    }
+    assert_eq!(jwks.status().waiting, 0);
+    assert_eq!(call(&client, addr, &key.token("alice")).await, (200, String::new()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_first_fetch_parks_at_most_the_cap_and_refuses_the_rest_with_503() {
+    let server = RawJwksServer::start().await;
+    server.stall();
+    let key = TestKey::es256("real");
+    let jwks = JwksKeys::builder(server.jwks_url())
+        .timeout(Duration::from_secs(600))
+        .max_waiting_requests(CAP)
+        .build()
+        .unwrap();
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+    eventually("the first fetch hangs", || async { server.stalled() == 1 }).await;
+
+    // No keys yet: CAP requests wait for the first fetch, the others get 503 at once.
+    let (flood, answered) = random_kids(&client, addr, &key, FLOOD);
+    eventually("all but the capped waiters answered", || async {
+        answered.load(std::sync::atomic::Ordering::SeqCst) == FLOOD - CAP && jwks.status().waiting == CAP
+    })
+    .await;
+    assert_eq!(server.stalled(), 1, "the first fetch ended meanwhile: the answers above prove nothing");
+    server.release();
+    for task in flood {
+        assert_eq!(ends("a request", task).await.unwrap(), (503, "AUTH_UNAVAILABLE".into()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_endpoint_holds_no_request_past_the_timeout() {
+    let server = RawJwksServer::start().await;
+    let key = TestKey::es256("real");
+    server.serve(vec![key.jwk()]);
+    let jwks = JwksKeys::builder(server.jwks_url())
+        .timeout(Duration::from_millis(500))
+        .unknown_kid_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    assert_eq!(jwks.refresh().await, Ok(1));
+    let addr = start_app(layer_auth(&jwks, [Algorithm::ES256])).await;
+    let client = reqwest::Client::new();
+
+    // The endpoint answers one header byte at a time, forever. Waves of invented kids, some of
+    // them refetching (the interval is short): every request ends, refused; known kids pass.
+    let before = server.requests();
+    server.drip();
+    for _ in 0..3 {
+        let (flood, _) = random_kids(&client, addr, &key, 50);
+        assert_eq!(ends("a known kid", call(&client, addr, &key.token("alice"))).await, (200, String::new()));
+        for task in flood {
+            assert_eq!(ends("an unknown kid", task).await.unwrap(), (401, "INVALID_TOKEN".into()));
+        }
+    }
+    assert!(server.requests() > before, "no refetch reached the slow endpoint");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_that_expires_while_its_key_is_fetched_is_refused() {
+    let server = RawJwksServer::start().await;
+    let old = TestKey::es256("old");
+    let new = TestKey::es256("new");
+    server.serve(vec![old.jwk()]);
+    let jwks = JwksKeys::builder(server.jwks_url()).build().unwrap();
+    assert_eq!(jwks.refresh().await, Ok(1));
+    let auth = JwtAuth::builder()
+        .key_source(jwks.clone())
+        .algorithms([Algorithm::ES256])
+        .leeway(Duration::ZERO)
+        .build()
+        .unwrap();
+    let addr = start_app(auth).await;
+    let client = reqwest::Client::new();
+
+    // Valid when the request arrives; its key (a new kid) is published by an endpoint that
+    // answers only after the token has expired.
+    let exp = now() + 2;
+    let token = new.token_expiring_at("alice", exp);
+    server.serve_at(exp + 1, vec![old.jwk(), new.jwk()]);
+    assert_eq!(
+        ends("a token waiting for its key", call(&client, addr, &token)).await,
+        (401, "TOKEN_EXPIRED".into())
+    );
+    // It was refused for its time, after its key arrived: a fresh token of that key passes (no
+    // other refetch comes within the unknown-kid interval).
+    assert_eq!(call(&client, addr, &new.token("bob")).await, (200, String::new()));
 }

@@ -250,3 +250,39 @@ fn a_leeway_longer_than_the_store_remembers_is_a_configuration_error() {
         .build()
         .is_ok());
 }
+
+/// A store that asks a (slow) remote server: it answers "not revoked" once the wall clock reads
+/// `at` (seconds since the epoch).
+struct AnswersAt(u64);
+
+impl RevocationStore for AnswersAt {
+    fn check(&self, _: &TokenFacts) -> RevocationCheck {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(self.0);
+        let wait = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+        RevocationCheck::Pending(Box::pin(async move {
+            tokio::time::sleep(wait).await;
+            RevocationCheck::Valid
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_token_that_expires_during_a_remote_revocation_check_is_refused() {
+    // Valid when the request arrives; the store answers only after it has expired (no leeway).
+    let exp = now() + 2;
+    let minted = common::issuer()
+        .mint_with("alice", &serde_json::json!({}), |claims| {
+            claims.insert("exp".into(), exp.into());
+        })
+        .unwrap();
+    let auth = JwtAuth::builder()
+        .hmac_secret(common::SECRET)
+        .leeway(Duration::ZERO)
+        .revocation(AnswersAt(exp + 1))
+        .build()
+        .unwrap();
+    let app = Router::new().route("/me", get(me)).route_layer(auth.layer::<User>());
+    let addr = serve(app).await;
+    let answer = tokio::time::timeout(Duration::from_secs(60), http_get(addr, "/me", &minted.token)).await;
+    assert!(answer.expect("the request hung").is(401, Some("TOKEN_EXPIRED")));
+}

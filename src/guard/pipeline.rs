@@ -45,8 +45,9 @@ pub(crate) enum Outcome<C> {
 
 /// What a suspended authentication waits for.
 pub(crate) enum Suspension<C> {
-    /// The key source is fetching keys; the token is verified when they are in.
-    Key { fetch: BoxFuture<'static, KeyLookup>, now: u64 },
+    /// The key source is fetching keys; the token is verified when they are in, and its time
+    /// checked then (the clock is read again: the fetch may outlast the token).
+    Key { fetch: BoxFuture<'static, KeyLookup> },
     /// The revocation store is asking a remote server about a verified token.
     Revocation { check: BoxFuture<'static, RevocationCheck>, verified: Verified<C> },
 }
@@ -89,7 +90,7 @@ where
                 self.after_verify(request, verified, now)
             }
             Verification::Done(Err(err)) => Outcome::Ready(Err(err)),
-            Verification::NeedsKey(fetch) => Outcome::Suspended(Suspension::Key { fetch, now }),
+            Verification::NeedsKey(fetch) => Outcome::Suspended(Suspension::Key { fetch }),
         }
     }
 
@@ -104,8 +105,10 @@ where
             let mut suspension = suspension;
             loop {
                 let outcome = match suspension {
-                    Suspension::Key { fetch, now } => {
+                    Suspension::Key { fetch } => {
                         let lookup = fetch.await;
+                        // The decision is made now: the time read before the fetch is stale.
+                        let now = clock::fast_now();
                         // The token again: the request moved into this future since it was read.
                         let verified = match self.sources_token(&request) {
                             Some(token) => {
@@ -123,7 +126,15 @@ where
                     }
                     Suspension::Revocation { check, verified } => {
                         let facts = Arc::clone(&verified.facts);
-                        let decision = self.revocation_decision(check.await, verified);
+                        let answer = check.await;
+                        // The token's time again, as of now: it may have expired during the check.
+                        let now = clock::fast_now();
+                        let decision = self
+                            .shared
+                            .verifier
+                            .rules
+                            .check_time(&facts, now)
+                            .and_then(|()| self.revocation_decision(answer, verified));
                         audit::note_refused(&mut request, &decision, &facts);
                         Outcome::Ready(decision)
                     }

@@ -153,3 +153,161 @@ async fn discovery(State(state): State<Arc<ServerState>>) -> Json<Value> {
         "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
     }))
 }
+
+/// What [`RawJwksServer`] does with a request.
+#[derive(Clone, Debug)]
+pub enum RawMode {
+    /// Answers 200 with this document.
+    Serve(String),
+    /// Reads the request and never answers (until [`RawJwksServer::release`]): a hung endpoint.
+    Stall,
+    /// Answers one byte of a never-ending header every 100 ms: a slowloris endpoint.
+    Drip,
+    /// Answers with this document once the wall clock has reached `at` (seconds since the epoch).
+    ServeAt { at: u64, body: String },
+}
+
+struct RawState {
+    mode: Mutex<RawMode>,
+    requests: AtomicUsize,
+    /// Connections held open without an answer now (stalled or dripping).
+    stalled: AtomicUsize,
+    release: tokio::sync::watch::Sender<bool>,
+}
+
+/// A JWKS endpoint on a bare TCP listener (HTTP/1.1, one request a connection), for what a
+/// well-behaved server cannot do: hold connections open without answering, and say how many it
+/// holds, so a test can prove a fetch is still pending. It stops when dropped.
+pub struct RawJwksServer {
+    state: Arc<RawState>,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RawJwksServer {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.state.release.send_replace(true);
+    }
+}
+
+impl RawJwksServer {
+    /// Starts on 127.0.0.1 (ephemeral port), stalling until told what to serve.
+    pub async fn start() -> RawJwksServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the JWKS server");
+        let addr = listener.local_addr().expect("local address");
+        let state = Arc::new(RawState {
+            mode: Mutex::new(RawMode::Stall),
+            requests: AtomicUsize::new(0),
+            stalled: AtomicUsize::new(0),
+            release: tokio::sync::watch::channel(false).0,
+        });
+        let serving = Arc::clone(&state);
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(raw_connection(socket, Arc::clone(&serving)));
+            }
+        });
+        RawJwksServer { state, addr, task }
+    }
+
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("http://{}/jwks.json", self.addr)
+    }
+
+    /// Serves `{"keys": keys}`.
+    pub fn serve(&self, keys: Vec<Value>) {
+        self.set(RawMode::Serve(json!({ "keys": keys }).to_string()));
+    }
+
+    /// Serves `{"keys": keys}`, but only once the wall clock reads `at` (seconds since the epoch).
+    pub fn serve_at(&self, at: u64, keys: Vec<Value>) {
+        self.set(RawMode::ServeAt { at, body: json!({ "keys": keys }).to_string() });
+    }
+
+    /// Holds every new request without an answer.
+    pub fn stall(&self) {
+        self.state.release.send_replace(false);
+        self.set(RawMode::Stall);
+    }
+
+    /// Answers every new request one header byte at a time, forever.
+    pub fn drip(&self) {
+        self.state.release.send_replace(false);
+        self.set(RawMode::Drip);
+    }
+
+    /// Closes the connections held without an answer (their fetches fail).
+    pub fn release(&self) {
+        self.state.release.send_replace(true);
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
+
+    /// Connections held open without an answer now: each is a fetch still pending.
+    pub fn stalled(&self) -> usize {
+        self.state.stalled.load(Ordering::SeqCst)
+    }
+
+    fn set(&self, mode: RawMode) {
+        *self.state.mode.lock().unwrap() = mode;
+    }
+}
+
+async fn raw_connection(mut socket: tokio::net::TcpStream, state: Arc<RawState>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // The request head (GET, no body).
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    state.requests.fetch_add(1, Ordering::SeqCst);
+    let mode = state.mode.lock().unwrap().clone();
+    let body = match mode {
+        RawMode::Serve(body) => body,
+        RawMode::ServeAt { at, body } => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+            let wait = std::time::Duration::from_secs(at).saturating_sub(now);
+            tokio::time::sleep(wait).await;
+            body
+        }
+        RawMode::Stall | RawMode::Drip => {
+            let drip = matches!(mode, RawMode::Drip);
+            state.stalled.fetch_add(1, Ordering::SeqCst);
+            let mut released = state.release.subscribe();
+            let header = b"HTTP/1.1 200 OK\r\nx-slow: ".iter().copied().chain(std::iter::repeat(b'a'));
+            let mut header = header.take(if drip { usize::MAX } else { 0 });
+            loop {
+                tokio::select! {
+                    () = async { drop(released.wait_for(|released| *released).await) } => break,
+                    // The client gave up (its timeout): the connection is closed.
+                    read = socket.read(&mut buf) => if matches!(read, Ok(0) | Err(_)) { break },
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(100)), if drip => {
+                        if let Some(byte) = header.next() {
+                            if socket.write_all(&[byte]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            state.stalled.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+    };
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = socket.write_all(response.as_bytes()).await;
+    let _ = socket.shutdown().await;
+}
