@@ -137,6 +137,7 @@ pub use authorize::extract::{ExtractRejection, RequireMfa, RequireScope};
 pub use authorize::grpc::GrpcAuth;
 pub use authorize::mfa::{RequireMfaLayer, RequireMfaService};
 pub use authorize::propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersService};
+pub use authorize::resource_metadata::{ProtectedResource, ProtectedResourceService};
 #[cfg(feature = "axum")]
 pub use authorize::scope::Scoped;
 pub use authorize::scope::{RequireScopeLayer, RequireScopeService, ScopeSet};

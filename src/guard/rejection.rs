@@ -72,6 +72,8 @@ pub(crate) type RejectionHook = Arc<dyn Fn(&AuthError, Protocol) -> Response<Byt
 pub(crate) struct Responder {
     realm: HeaderValue,
     hook: Option<RejectionHook>,
+    /// RFC 9728 §5.1: the URL of the protected-resource metadata, named in every challenge.
+    resource_metadata: Option<HeaderValue>,
 }
 
 impl fmt::Debug for Responder {
@@ -79,26 +81,36 @@ impl fmt::Debug for Responder {
         f.debug_struct("Responder")
             .field("realm", &self.realm)
             .field("hook", &self.hook.as_ref().map(|_| "custom"))
+            .field("resource_metadata", &self.resource_metadata)
             .finish()
     }
 }
 
 impl Default for Responder {
     fn default() -> Self {
-        Responder { realm: HeaderValue::from_static("api"), hook: None }
+        Responder { realm: HeaderValue::from_static("api"), hook: None, resource_metadata: None }
     }
 }
 
 impl Responder {
     pub(crate) fn new(realm: HeaderValue, hook: Option<RejectionHook>) -> Self {
-        Responder { realm, hook }
+        Responder { realm, hook, resource_metadata: None }
+    }
+
+    /// Challenges name `url` in `resource_metadata` (RFC 9728 §5.1).
+    pub(crate) fn with_resource_metadata(mut self, url: Option<HeaderValue>) -> Self {
+        self.resource_metadata = url;
+        self
     }
 
     /// The response for `error`, in `protocol`.
     pub(crate) fn respond(&self, error: &AuthError, protocol: Protocol) -> Response<Bytes> {
         match &self.hook {
             Some(hook) => hook(error, protocol),
-            None => render(error, protocol, self.realm.as_bytes()),
+            None => match protocol {
+                Protocol::Http => render_http(error, self.realm.as_bytes(), self.resource_metadata.as_ref()),
+                Protocol::Grpc => render_grpc(error),
+            },
         }
     }
 }
@@ -121,18 +133,18 @@ impl Responder {
 /// ```
 pub fn render(error: &AuthError, protocol: Protocol, realm: &[u8]) -> Response<Bytes> {
     match protocol {
-        Protocol::Http => render_http(error, realm),
+        Protocol::Http => render_http(error, realm, None),
         Protocol::Grpc => render_grpc(error),
     }
 }
 
-fn render_http(error: &AuthError, realm: &[u8]) -> Response<Bytes> {
+fn render_http(error: &AuthError, realm: &[u8], resource_metadata: Option<&HeaderValue>) -> Response<Bytes> {
     let mut response = Response::new(error.json_body());
     *response.status_mut() = error.status();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if error.kind().has_challenge() {
-        if let Ok(challenge) = HeaderValue::from_bytes(&challenge(error, realm)) {
+        if let Ok(challenge) = HeaderValue::from_bytes(&challenge(error, realm, resource_metadata)) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
     }
@@ -143,8 +155,9 @@ fn render_http(error: &AuthError, realm: &[u8]) -> Response<Bytes> {
     response
 }
 
-/// `Bearer realm="..", error="..", error_description="..", ...` (RFC 6750 §3, RFC 9470 §3).
-fn challenge(error: &AuthError, realm: &[u8]) -> Vec<u8> {
+/// `Bearer realm="..", error="..", error_description="..", ...` (RFC 6750 §3, RFC 9470 §3,
+/// RFC 9728 §5.1).
+fn challenge(error: &AuthError, realm: &[u8], resource_metadata: Option<&HeaderValue>) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"Bearer realm=\"");
     push_quoted(&mut out, realm);
@@ -167,6 +180,11 @@ fn challenge(error: &AuthError, realm: &[u8]) -> Vec<u8> {
     if let Some(scope) = error.scope() {
         out.extend_from_slice(b", scope=\"");
         push_quoted(&mut out, scope.as_bytes());
+        out.push(b'"');
+    }
+    if let Some(url) = resource_metadata {
+        out.extend_from_slice(b", resource_metadata=\"");
+        push_quoted(&mut out, url.as_bytes());
         out.push(b'"');
     }
     out
@@ -229,6 +247,32 @@ mod tests {
         let response = render(&err, Protocol::Http, b"a\"pi");
         let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
         assert_eq!(challenge, r#"Bearer realm="api", error="invalid_token", error_description="bad quote""#);
+    }
+
+    #[test]
+    fn every_challenge_names_the_resource_metadata_when_configured() {
+        let url =
+            HeaderValue::from_static("https://api.example.com/.well-known/oauth-protected-resource/mcp");
+        let responder = Responder::default().with_resource_metadata(Some(url));
+        let attribute =
+            r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#;
+        for error in ErrorKind::ALL.into_iter().filter(|kind| kind.has_challenge()).map(AuthError::new) {
+            let response = responder.respond(&error, Protocol::Http);
+            let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(challenge.ends_with(attribute), "{challenge}");
+        }
+        let scope = responder.respond(&AuthError::insufficient_scope("mcp:tools"), Protocol::Http);
+        assert_eq!(
+            scope.headers()[WWW_AUTHENTICATE],
+            format!(
+                "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"mcp:tools\", {attribute}",
+                ErrorKind::InsufficientScope.default_message()
+            )
+            .as_str()
+        );
+        // Not configured: no attribute.
+        let plain = Responder::default().respond(&AuthError::new(ErrorKind::MissingToken), Protocol::Http);
+        assert_eq!(plain.headers()[WWW_AUTHENTICATE], r#"Bearer realm="api""#);
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub(crate) struct ClaimRules {
     pub(crate) validate_nbf: bool,
     pub(crate) reject_future_iat: bool,
     pub(crate) kinds: crate::guard::verify::AcceptedKinds,
+    /// RFC 8707: the resource every token must name in `aud` (`JwtAuthBuilder::resource`).
+    pub(crate) resource: Option<crate::guard::verify::ResourceId>,
 }
 
 impl Default for ClaimRules {
@@ -88,6 +90,7 @@ impl Default for ClaimRules {
             validate_nbf: true,
             reject_future_iat: true,
             kinds: crate::guard::verify::AcceptedKinds::default(),
+            resource: None,
         }
     }
 }
@@ -112,7 +115,17 @@ impl ClaimRules {
         }
         // With token kinds and no global audience, each kind's audiences decide (`TokenKind::check`).
         let kinds_decide = self.audiences.is_empty() && !self.kinds.is_empty();
-        if !kinds_decide && !audience_accepted(&self.audiences, facts, self.accept_any_audience) {
+        // A configured resource must be named; a token that names it needs no other audience.
+        let names_resource = match &self.resource {
+            Some(resource) if !resource.named_by(facts) => {
+                return Err(invalid("the token is not for this resource"));
+            }
+            resource => resource.is_some(),
+        };
+        if !names_resource
+            && !kinds_decide
+            && !audience_accepted(&self.audiences, facts, self.accept_any_audience)
+        {
             return Err(invalid("the token's audience is not accepted"));
         }
         if let Some(expected) = &self.token_type {
