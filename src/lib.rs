@@ -64,8 +64,9 @@
 //! recorded as an [`audit`] event.
 //!
 //! **`authorize/`**: what runs after the guard: the axum extractors, `GrpcAuth` (tonic), the
-//! checks [`RequireMfaLayer`] and [`RequireScopeLayer`] (both return a [`CheckFuture`]), and
-//! [`ClaimHeaders`].
+//! checks [`RequireMfaLayer`] and [`RequireScopeLayer`] (both return a [`CheckFuture`]),
+//! [`ClaimHeaders`], and the RFC 9728 metadata [`ProtectedResource`] that tells clients (MCP
+//! clients among them) where to get a token.
 //!
 //! **`issue/`** ([`issue`]): the issuing side: [`TokenIssuer`] and [`SigningKey`], minting a
 //! [`TokenKind`], [`refresh`] tokens, and the service-token client layer [`ServiceTokenLayer`].

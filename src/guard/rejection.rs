@@ -73,7 +73,7 @@ pub(crate) struct Responder {
     realm: HeaderValue,
     hook: Option<RejectionHook>,
     /// RFC 9728 §5.1: the URL of the protected-resource metadata, named in every challenge.
-    resource_metadata: Option<HeaderValue>,
+    resource_metadata: Option<Arc<HeaderValue>>,
 }
 
 impl fmt::Debug for Responder {
@@ -99,7 +99,7 @@ impl Responder {
 
     /// Challenges name `url` in `resource_metadata` (RFC 9728 §5.1).
     pub(crate) fn with_resource_metadata(mut self, url: Option<HeaderValue>) -> Self {
-        self.resource_metadata = url;
+        self.resource_metadata = url.map(Arc::new);
         self
     }
 
@@ -108,7 +108,9 @@ impl Responder {
         match &self.hook {
             Some(hook) => hook(error, protocol),
             None => match protocol {
-                Protocol::Http => render_http(error, self.realm.as_bytes(), self.resource_metadata.as_ref()),
+                Protocol::Http => {
+                    render_http(error, self.realm.as_bytes(), self.resource_metadata.as_deref())
+                }
                 Protocol::Grpc => render_grpc(error),
             },
         }
