@@ -245,6 +245,18 @@ fn discovered_issuer(keys: &KeyConfig, issuer: Option<String>) -> Option<String>
     Some(discovered.to_owned())
 }
 
+/// `PUBLIC_URL`: the service's external base URL (no trailing slash); unset: `http://` + the
+/// address it listens on.
+pub fn public_url(listening: SocketAddr) -> String {
+    match var("PUBLIC_URL") {
+        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            url.trim_end_matches('/').to_owned()
+        }
+        Some(_) => fail("PUBLIC_URL", "expected an http(s) URL like https://api.example.com"),
+        None => format!("http://{listening}"),
+    }
+}
+
 /// Resolves on Ctrl-C, for graceful shutdown.
 pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response};
 use jsonwebtoken::Algorithm;
 
+use crate::authorize::resource_metadata::ProtectedResource;
 use crate::error::{AuthError, ConfigError};
 use crate::guard::binding::BindingPolicy;
 use crate::guard::context::ContextPolicy;
@@ -42,6 +43,7 @@ pub(crate) struct Shared {
     pub(crate) cache_max_token_len: usize,
     pub(crate) context: Arc<ContextPolicy>,
     pub(crate) audit: crate::guard::audit::Audit,
+    pub(crate) resource_metadata: Option<ProtectedResource>,
 }
 
 /// A built, immutable JWT configuration. Cheap to clone; make layers from it with
@@ -124,6 +126,7 @@ pub struct JwtAuthBuilder {
     revocation_fail_open: bool,
     error: Option<ConfigError>,
     audit_hook: Option<crate::guard::audit::AuditHook>,
+    protected_resource: Option<ProtectedResource>,
 }
 
 impl Default for JwtAuthBuilder {
@@ -147,6 +150,7 @@ impl Default for JwtAuthBuilder {
             revocation_fail_open: false,
             error: None,
             audit_hook: None,
+            protected_resource: None,
         }
     }
 }
@@ -246,6 +250,44 @@ impl JwtAuthBuilder {
     /// ```
     pub fn accept_any_audience(mut self) -> Self {
         self.rules.accept_any_audience = true;
+        self
+    }
+
+    /// This service is the resource `url` (RFC 8707): every token must name it in `aud`, and a
+    /// token that names it needs no other [`audience`](Self::audience). The comparison is exact
+    /// after normalisation: scheme and host are lowercased, the default port is dropped, and the
+    /// path and query compare byte for byte. **A trailing slash counts**: a token for
+    /// `https://api.example.com/mcp/` is refused by `https://api.example.com/mcp` (only the
+    /// root's `/` is optional). An invalid URL is reported by [`build`](Self::build).
+    ///
+    /// ```
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).resource("https://api.example.com/mcp").build();
+    /// assert!(auth.is_ok());
+    /// let bad = JwtAuth::builder().hmac_secret([7u8; 32]).resource("api").build();
+    /// assert!(bad.is_err());
+    /// ```
+    pub fn resource(mut self, url: impl AsRef<str>) -> Self {
+        match crate::guard::verify::ResourceId::parse(url.as_ref()) {
+            Ok(resource) => {
+                self.rules.resource = Some(resource);
+                self
+            }
+            Err(err) => self.record(Err(err)),
+        }
+    }
+
+    /// Publishes this protected-resource metadata (RFC 9728) and names its URL in every
+    /// `WWW-Authenticate` challenge (`resource_metadata="…"`), from this layer and from the
+    /// scope and MFA layers behind it. What the metadata leaves unset is taken from this
+    /// configuration: the accepted issuers become `authorization_servers`, the token sources
+    /// `bearer_methods_supported`. Serve it with
+    /// [`JwtAuth::resource_metadata_router`] (axum) or [`ProtectedResource::service`].
+    /// With [`resource`](Self::resource) also set, both must name the same resource.
+    /// A [rejection hook](Self::on_rejection) replaces the whole response, challenge included.
+    pub fn protected_resource(mut self, metadata: ProtectedResource) -> Self {
+        self.protected_resource = Some(metadata);
         self
     }
 
@@ -515,20 +557,30 @@ impl JwtAuthBuilder {
             }
         }
         self.rules.kinds.validate(&self.rules.issuers)?;
+        if let (Some(metadata), Some(resource)) = (&self.protected_resource, &self.rules.resource) {
+            if metadata.id() != resource {
+                return Err(ConfigError::Invalid(
+                    "the protected-resource metadata and resource(..) name different resources",
+                ));
+            }
+        }
+        let verifier = TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() };
+        let resource_metadata =
+            self.protected_resource.map(|metadata| metadata.complete(verifier.issuers(), &self.sources));
+        let responder = Responder::new(realm, self.expose_error_details, self.hook)
+            .with_resource_metadata(resource_metadata.as_ref().and_then(ProtectedResource::challenge_value));
         let shared = Shared {
             sources: TokenSources::new(self.sources, self.max_token_len),
-            verifier: TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() },
+            verifier,
             bindings: self.bindings,
             revocation: self.revocation,
             revocation_fail_open: self.revocation_fail_open,
             optional: self.optional,
             cache_capacity: self.cache_capacity,
             cache_max_token_len: self.cache_max_token_len,
-            context: Arc::new(ContextPolicy {
-                mfa: self.mfa,
-                responder: Responder::new(realm, self.expose_error_details, self.hook),
-            }),
+            context: Arc::new(ContextPolicy { mfa: self.mfa, responder }),
             audit: crate::guard::audit::Audit::new(self.audit_hook),
+            resource_metadata,
         };
         Ok(JwtAuth { shared: Arc::new(shared) })
     }

@@ -79,6 +79,8 @@ pub(crate) struct Responder {
     realm: HeaderValue,
     expose_details: bool,
     hook: Option<RejectionHook>,
+    /// RFC 9728 §5.1: the URL of the protected-resource metadata, named in every challenge.
+    resource_metadata: Option<Arc<HeaderValue>>,
 }
 
 impl fmt::Debug for Responder {
@@ -87,29 +89,41 @@ impl fmt::Debug for Responder {
             .field("realm", &self.realm)
             .field("expose_details", &self.expose_details)
             .field("hook", &self.hook.as_ref().map(|_| "custom"))
+            .field("resource_metadata", &self.resource_metadata)
             .finish()
     }
 }
 
 impl Default for Responder {
     fn default() -> Self {
-        Responder { realm: HeaderValue::from_static("api"), expose_details: false, hook: None }
+        Responder {
+            realm: HeaderValue::from_static("api"),
+            expose_details: false,
+            hook: None,
+            resource_metadata: None,
+        }
     }
 }
 
 impl Responder {
     pub(crate) fn new(realm: HeaderValue, expose_details: bool, hook: Option<RejectionHook>) -> Self {
-        Responder { realm, expose_details, hook }
+        Responder { realm, expose_details, hook, resource_metadata: None }
+    }
+
+    /// Challenges name `url` in `resource_metadata` (RFC 9728 §5.1).
+    pub(crate) fn with_resource_metadata(mut self, url: Option<HeaderValue>) -> Self {
+        self.resource_metadata = url.map(Arc::new);
+        self
     }
 
     /// The response for `error`, in `protocol`.
     pub(crate) fn respond(&self, error: &AuthError, protocol: Protocol) -> Response<Bytes> {
         match &self.hook {
             Some(hook) => hook(error, protocol),
-            None if self.expose_details => {
-                render_text(error, protocol, self.realm.as_bytes(), error.detail())
+            None => {
+                let text = if self.expose_details { error.detail() } else { error.message() };
+                render_text(error, protocol, self.realm.as_bytes(), text, self.resource_metadata.as_deref())
             }
-            None => render(error, protocol, self.realm.as_bytes()),
         }
     }
 }
@@ -132,24 +146,36 @@ impl Responder {
 /// assert_eq!(grpc.headers()["grpc-status"], "16");
 /// ```
 pub fn render(error: &AuthError, protocol: Protocol, realm: &[u8]) -> Response<Bytes> {
-    render_text(error, protocol, realm, error.message())
+    render_text(error, protocol, realm, error.message(), None)
 }
 
-/// `error` rendered with `text` as its description: the message, or the detail when exposed.
-fn render_text(error: &AuthError, protocol: Protocol, realm: &[u8], text: &str) -> Response<Bytes> {
+/// `error` rendered with `text` as its description (the message, or the detail when exposed),
+/// naming the protected-resource metadata in the challenge when there is one.
+fn render_text(
+    error: &AuthError,
+    protocol: Protocol,
+    realm: &[u8],
+    text: &str,
+    resource_metadata: Option<&HeaderValue>,
+) -> Response<Bytes> {
     match protocol {
-        Protocol::Http => render_http(error, realm, text),
+        Protocol::Http => render_http(error, realm, text, resource_metadata),
         Protocol::Grpc => render_grpc(error, text),
     }
 }
 
-fn render_http(error: &AuthError, realm: &[u8], text: &str) -> Response<Bytes> {
+fn render_http(
+    error: &AuthError,
+    realm: &[u8],
+    text: &str,
+    resource_metadata: Option<&HeaderValue>,
+) -> Response<Bytes> {
     let mut response = Response::new(error.json_body_with(text));
     *response.status_mut() = error.status();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if error.kind().has_challenge() {
-        if let Ok(challenge) = HeaderValue::from_bytes(&challenge(error, realm, text)) {
+        if let Ok(challenge) = HeaderValue::from_bytes(&challenge(error, realm, text, resource_metadata)) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
     }
@@ -160,8 +186,14 @@ fn render_http(error: &AuthError, realm: &[u8], text: &str) -> Response<Bytes> {
     response
 }
 
-/// `Bearer realm="..", error="..", error_description="..", ...` (RFC 6750 §3, RFC 9470 §3).
-fn challenge(error: &AuthError, realm: &[u8], text: &str) -> Vec<u8> {
+/// `Bearer realm="..", error="..", error_description="..", ...` (RFC 6750 §3, RFC 9470 §3,
+/// RFC 9728 §5.1).
+fn challenge(
+    error: &AuthError,
+    realm: &[u8],
+    text: &str,
+    resource_metadata: Option<&HeaderValue>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"Bearer realm=\"");
     push_quoted(&mut out, realm);
@@ -184,6 +216,11 @@ fn challenge(error: &AuthError, realm: &[u8], text: &str) -> Vec<u8> {
     if let Some(scope) = error.scope() {
         out.extend_from_slice(b", scope=\"");
         push_quoted(&mut out, scope.as_bytes());
+        out.push(b'"');
+    }
+    if let Some(url) = resource_metadata {
+        out.extend_from_slice(b", resource_metadata=\"");
+        push_quoted(&mut out, url.as_bytes());
         out.push(b'"');
     }
     out
@@ -247,9 +284,35 @@ mod tests {
     #[test]
     fn quotes_and_controls_never_reach_the_challenge() {
         let err = AuthError::with_detail(ErrorKind::InvalidToken, "bad \"quote\"\r\n");
-        let response = render_text(&err, Protocol::Http, b"a\"pi", err.detail());
+        let response = render_text(&err, Protocol::Http, b"a\"pi", err.detail(), None);
         let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
         assert_eq!(challenge, r#"Bearer realm="api", error="invalid_token", error_description="bad quote""#);
+    }
+
+    #[test]
+    fn every_challenge_names_the_resource_metadata_when_configured() {
+        let url =
+            HeaderValue::from_static("https://api.example.com/.well-known/oauth-protected-resource/mcp");
+        let responder = Responder::default().with_resource_metadata(Some(url));
+        let attribute =
+            r#"resource_metadata="https://api.example.com/.well-known/oauth-protected-resource/mcp""#;
+        for error in ErrorKind::ALL.into_iter().filter(|kind| kind.has_challenge()).map(AuthError::new) {
+            let response = responder.respond(&error, Protocol::Http);
+            let challenge = response.headers()[WWW_AUTHENTICATE].to_str().unwrap();
+            assert!(challenge.ends_with(attribute), "{challenge}");
+        }
+        let scope = responder.respond(&AuthError::insufficient_scope("mcp:tools"), Protocol::Http);
+        assert_eq!(
+            scope.headers()[WWW_AUTHENTICATE],
+            format!(
+                "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"{}\", scope=\"mcp:tools\", {attribute}",
+                ErrorKind::InsufficientScope.default_message()
+            )
+            .as_str()
+        );
+        // Not configured: no attribute.
+        let plain = Responder::default().respond(&AuthError::new(ErrorKind::MissingToken), Protocol::Http);
+        assert_eq!(plain.headers()[WWW_AUTHENTICATE], r#"Bearer realm="api""#);
     }
 
     #[test]

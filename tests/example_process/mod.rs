@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 11] = [
+const CONFIGURATION: [&str; 13] = [
     "JWT_SECRET",
     "JWT_PUBLIC_KEY",
     "JWT_ALG",
@@ -26,6 +26,8 @@ const CONFIGURATION: [&str; 11] = [
     "JWT_AUDIENCE",
     "REDIS_URL",
     "TRUSTED_PROXIES",
+    "PUBLIC_URL",
+    "MCP_AUTHORIZATION_SERVER",
     "SERVER",
     "TOKEN",
 ];

@@ -20,12 +20,14 @@ mod cache;
 mod claims;
 mod compact;
 mod header_cache;
+mod resource;
 mod rules;
 mod token_kind;
 
 pub use cache::CacheStats;
 pub(crate) use cache::TokenCache;
 pub(crate) use compact::{Compact, JoseHeader};
+pub(crate) use resource::ResourceId;
 pub(crate) use rules::same_media_type;
 pub(crate) use rules::ClaimRules;
 pub use rules::RequiredClaim;
@@ -136,6 +138,12 @@ impl Keys {
 }
 
 impl TokenVerifier {
+    /// The issuers whose tokens are accepted, in the order configured: what the resource
+    /// metadata lists as its `authorization_servers` (RFC 9728 §2), so that the two cannot drift.
+    pub(crate) fn issuers(&self) -> impl Iterator<Item = &str> {
+        self.rules.issuers.iter().map(String::as_str)
+    }
+
     /// Verifies `token` with a key known now, or says which key must be fetched.
     pub(crate) fn verify<C: DeserializeOwned>(&self, token: &str) -> Verification<C> {
         let (compact, header) = match self.parse_header(token) {

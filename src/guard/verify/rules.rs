@@ -76,6 +76,8 @@ pub(crate) struct ClaimRules {
     pub(crate) validate_nbf: bool,
     pub(crate) reject_future_iat: bool,
     pub(crate) kinds: crate::guard::verify::AcceptedKinds,
+    /// RFC 8707: the resource every token must name in `aud` (`JwtAuthBuilder::resource`).
+    pub(crate) resource: Option<crate::guard::verify::ResourceId>,
 }
 
 impl Default for ClaimRules {
@@ -91,6 +93,7 @@ impl Default for ClaimRules {
             validate_nbf: true,
             reject_future_iat: true,
             kinds: crate::guard::verify::AcceptedKinds::default(),
+            resource: None,
         }
     }
 }
@@ -122,7 +125,20 @@ impl ClaimRules {
         if !issuer_accepted(&[&self.issuers, kind_issuers], facts) {
             return Err(invalid("the token's issuer is not accepted"));
         }
-        if !audience_accepted(&[&self.audiences, kind_audiences], facts, self.accept_any_audience) {
+        // A configured resource (RFC 8707) must be named, and stands for the layer's audiences; a
+        // kind's own audiences still apply.
+        let names_resource = match &self.resource {
+            Some(resource) if !resource.named_by(facts) => {
+                return Err(invalid("the token is not for this resource"));
+            }
+            resource => resource.is_some(),
+        };
+        let audience_ok = if names_resource {
+            kind_audiences.is_empty() || audience_accepted(&[kind_audiences], facts, false)
+        } else {
+            audience_accepted(&[&self.audiences, kind_audiences], facts, self.accept_any_audience)
+        };
+        if !audience_ok {
             return Err(invalid("the token's audience is not accepted"));
         }
         if let Some(expected) = &self.token_type {
