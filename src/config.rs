@@ -14,13 +14,13 @@ use jsonwebtoken::Algorithm;
 use crate::binding::BindingPolicy;
 use crate::context::ContextPolicy;
 use crate::error::AuthError;
-use crate::keys::{KeySource, StaticKeys, VerificationKey};
+use crate::keys::{Issuer, KeySource, VerificationKey};
 use crate::layer::JwtLayer;
 use crate::mfa::MfaPolicy;
 use crate::rejection::{Protocol, RejectionHook, Responder};
 use crate::revocation::RevocationStore;
 use crate::source::{TokenSource, TokenSources};
-use crate::verify::{AlgorithmSet, ClaimRules, HeaderCache, RequiredClaim, TokenVerifier};
+use crate::verify::{HeaderCache, Issuers, RequiredClaim, TokenVerifier};
 
 /// Default cap on the token's length, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -158,10 +158,10 @@ impl JwtAuth {
 /// future `iat` checked, tokens up to 8 KiB, verified-token cache of 10 000 tokens, realm `api`.
 #[must_use]
 pub struct JwtAuthBuilder {
-    keys: StaticKeys,
-    key_source: Option<Arc<dyn KeySource>>,
-    algorithms: Option<Vec<Algorithm>>,
-    rules: ClaimRules,
+    /// The one-issuer settings (`key`, `audience`, ...).
+    shorthand: Issuer,
+    /// The issuers added with `trust`.
+    trusted: Vec<Issuer>,
     sources: Vec<TokenSource>,
     max_token_len: usize,
     cache_capacity: usize,
@@ -173,17 +173,14 @@ pub struct JwtAuthBuilder {
     bindings: Vec<Arc<dyn BindingPolicy>>,
     revocation: Option<Box<dyn RevocationStore>>,
     revocation_fail_open: bool,
-    error: Option<ConfigError>,
     audit_hook: Option<crate::audit::AuditHook>,
 }
 
 impl Default for JwtAuthBuilder {
     fn default() -> Self {
         JwtAuthBuilder {
-            keys: StaticKeys::default(),
-            key_source: None,
-            algorithms: None,
-            rules: ClaimRules::default(),
+            shorthand: Issuer::shorthand(),
+            trusted: Vec::new(),
             sources: vec![TokenSource::Bearer],
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
@@ -195,7 +192,6 @@ impl Default for JwtAuthBuilder {
             bindings: Vec::new(),
             revocation: None,
             revocation_fail_open: false,
-            error: None,
             audit_hook: None,
         }
     }
@@ -204,25 +200,22 @@ impl Default for JwtAuthBuilder {
 impl fmt::Debug for JwtAuthBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthBuilder")
-            .field("keys", &self.keys)
-            .field("algorithms", &self.algorithms)
-            .field("rules", &self.rules)
+            .field("shorthand", &self.shorthand)
+            .field("trusted", &self.trusted)
             .finish_non_exhaustive()
     }
 }
 
 impl JwtAuthBuilder {
-    fn record(mut self, result: Result<(), ConfigError>) -> Self {
-        if let Err(err) = result {
-            self.error.get_or_insert(err);
-        }
+    /// Applies a one-issuer setting to the builder's own issuer.
+    fn shorthand(mut self, set: impl FnOnce(Issuer) -> Issuer) -> Self {
+        self.shorthand = set(self.shorthand);
         self
     }
 
     /// Adds a verification key (bound to its one algorithm).
-    pub fn key(mut self, key: VerificationKey) -> Self {
-        self.keys.push(key);
-        self
+    pub fn key(self, key: VerificationKey) -> Self {
+        self.shorthand(|issuer| issuer.key(key))
     }
 
     /// Adds a key that failed or succeeded to load: a failure is reported by [`build`](Self::build).
@@ -238,10 +231,7 @@ impl JwtAuthBuilder {
     /// assert!(matches!(err, ConfigError::WeakSecret { .. }));
     /// ```
     pub fn try_key(self, key: Result<VerificationKey, ConfigError>) -> Self {
-        match key {
-            Ok(key) => self.key(key),
-            Err(err) => self.record(Err(err)),
-        }
+        self.shorthand(|issuer| issuer.try_key(key))
     }
 
     /// Shorthand for an `HS256` secret (at least 32 bytes).
@@ -250,24 +240,26 @@ impl JwtAuthBuilder {
     }
 
     /// A key source (JWKS, or your own) consulted for every token, besides any static keys.
-    pub fn key_source(mut self, source: impl KeySource) -> Self {
-        self.key_source = Some(Arc::new(source));
-        self
+    pub fn key_source(self, source: impl KeySource) -> Self {
+        self.shorthand(|issuer| issuer.key_source(source))
     }
 
     /// The algorithm allow-list. By default it is exactly the algorithms of the configured keys;
     /// with a key source whose algorithms are not known in advance (JWKS) it must be given.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
-        self
+    pub fn algorithms(self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.shorthand(|issuer| issuer.algorithms(algorithms))
     }
 
     /// Accept tokens from this issuer (`iss`); may be called several times. Without it, the issuer
     /// of a key source that knows one (`JwksKeys::discover`) is required; with it, only the issuers
     /// named here are accepted.
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.rules.issuers.push(issuer.into());
-        self
+    ///
+    /// Several names share the builder's one key set: every configured key is trusted for each
+    /// of them (as when one provider signs under two names, like Entra ID's v1 and v2 issuers).
+    /// For issuers with keys of their own, use [`trust`](Self::trust) with an [`Issuer`] each.
+    pub fn issuer(self, issuer: impl Into<String>) -> Self {
+        let name = issuer.into();
+        self.shorthand(|issuer| issuer.also_named(name))
     }
 
     /// Accept tokens for this audience (`aud`); may be called several times.
@@ -275,9 +267,8 @@ impl JwtAuthBuilder {
     /// Without any audience configured, a token that names an audience is refused
     /// (RFC 7519 §4.1.3: this service cannot tell it is the one meant), unless
     /// [`accept_any_audience`](Self::accept_any_audience) says otherwise.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.rules.audiences.push(audience.into());
-        self
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        self.shorthand(|issuer| issuer.audience(audience))
     }
 
     /// Accept tokens whatever audience they name, when no [`audience`](Self::audience) is
@@ -291,15 +282,13 @@ impl JwtAuthBuilder {
     /// # let _ = auth;
     /// # Ok::<(), tower_jwt_guard::ConfigError>(())
     /// ```
-    pub fn accept_any_audience(mut self) -> Self {
-        self.rules.accept_any_audience = true;
-        self
+    pub fn accept_any_audience(self) -> Self {
+        self.shorthand(Issuer::accept_any_audience)
     }
 
     /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 30 s).
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.rules.leeway = leeway.as_secs();
-        self
+    pub fn leeway(self, leeway: Duration) -> Self {
+        self.shorthand(|issuer| issuer.leeway(leeway))
     }
 
     /// The registered claims every token must carry (default: `exp`). Replaces the list.
@@ -312,33 +301,28 @@ impl JwtAuthBuilder {
     ///     .build();
     /// assert!(auth.is_ok());
     /// ```
-    pub fn require(mut self, claims: impl IntoIterator<Item = RequiredClaim>) -> Self {
-        self.rules.required = claims.into_iter().collect();
-        self
+    pub fn require(self, claims: impl IntoIterator<Item = RequiredClaim>) -> Self {
+        self.shorthand(|issuer| issuer.require(claims))
     }
 
     /// Whether `nbf` is checked (default: yes).
-    pub fn validate_nbf(mut self, validate: bool) -> Self {
-        self.rules.validate_nbf = validate;
-        self
+    pub fn validate_nbf(self, validate: bool) -> Self {
+        self.shorthand(|issuer| issuer.validate_nbf(validate))
     }
 
     /// Whether a token issued in the future (`iat` beyond the leeway) is refused (default: yes).
-    pub fn reject_future_iat(mut self, reject: bool) -> Self {
-        self.rules.reject_future_iat = reject;
-        self
+    pub fn reject_future_iat(self, reject: bool) -> Self {
+        self.shorthand(|issuer| issuer.reject_future_iat(reject))
     }
 
     /// Refuse tokens issued (`iat`) longer ago than `age` (`TOKEN_TOO_OLD`); `iat` becomes required.
-    pub fn max_token_age(mut self, age: Duration) -> Self {
-        self.rules.max_age = Some(age.as_secs());
-        self
+    pub fn max_token_age(self, age: Duration) -> Self {
+        self.shorthand(|issuer| issuer.max_token_age(age))
     }
 
     /// Require this header `typ` (for example `at+jwt`, RFC 9068), compared as RFC 7515 says.
-    pub fn token_type(mut self, typ: impl Into<String>) -> Self {
-        self.rules.token_type = Some(typ.into());
-        self
+    pub fn token_type(self, typ: impl Into<String>) -> Self {
+        self.shorthand(|issuer| issuer.token_type(typ))
     }
 
     /// Accept tokens of this [`TokenKind`](crate::TokenKind); may be called several times.
@@ -356,8 +340,51 @@ impl JwtAuthBuilder {
     ///     .build();
     /// assert!(service_only.is_ok());
     /// ```
-    pub fn accept(mut self, kind: crate::profile::TokenKind) -> Self {
-        self.rules.kinds.push(kind);
+    pub fn accept(self, kind: crate::profile::TokenKind) -> Self {
+        self.shorthand(|issuer| issuer.accept(kind))
+    }
+
+    /// Trust one more issuer, with its own keys and rules (see [`Issuer`]); may be called several
+    /// times. A token is then verified only with the keys of the issuer its `iss` names, and a
+    /// token naming no trusted issuer is refused before any key is looked up.
+    ///
+    /// The one-issuer settings of this builder ([`key`](Self::key), [`audience`](Self::audience),
+    /// ...) may be used besides, for one more issuer, only when they name it
+    /// ([`issuer`](Self::issuer), or a key source that knows its issuer); claim rules on the
+    /// builder without keys on the builder are refused, as are two issuers of the same name.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{ConfigError, Issuer, JwtAuth};
+    ///
+    /// let auth = JwtAuth::builder()
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]).audience("api"))
+    ///     .trust(Issuer::new("https://b.example.com").hmac_secret([2u8; 32]).audience("api"))
+    ///     .build();
+    /// assert!(auth.is_ok());
+    ///
+    /// // Keys on the builder that name no issuer: which tokens would they verify?
+    /// let unnamed = JwtAuth::builder()
+    ///     .hmac_secret([3u8; 32])
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]))
+    ///     .build();
+    /// assert!(matches!(unnamed, Err(ConfigError::Invalid(_))));
+    ///
+    /// // A rule on the builder with no keys on the builder would apply to nothing.
+    /// let ignored = JwtAuth::builder()
+    ///     .audience("api")
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]))
+    ///     .build();
+    /// assert!(matches!(ignored, Err(ConfigError::Invalid(_))));
+    ///
+    /// // Two issuers of one name.
+    /// let twice = JwtAuth::builder()
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]))
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([2u8; 32]))
+    ///     .build();
+    /// assert!(matches!(twice, Err(ConfigError::Invalid(_))));
+    /// ```
+    pub fn trust(mut self, issuer: Issuer) -> Self {
+        self.trusted.push(issuer);
         self
     }
 
@@ -479,20 +506,15 @@ impl JwtAuthBuilder {
 
     /// Checks the settings and freezes them.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
-        if let Some(err) = self.error {
-            return Err(err);
-        }
-        let algorithms = self.allowed_algorithms()?;
+        let issuers = self.trusted_issuers()?;
+        let verifier =
+            TokenVerifier { algorithms: issuers.algorithms(), issuers, headers: HeaderCache::new() };
         let forgets_early = self.revocation.as_ref().and_then(|store| store.retention_margin());
-        if forgets_early.is_some_and(|margin| margin.as_secs() < self.rules.leeway) {
+        if forgets_early.is_some_and(|margin| margin.as_secs() < verifier.max_leeway()) {
             return Err(ConfigError::Invalid(
                 "the revocation store forgets a revoked token before the leeway ends: \
                  give it an expiry margin of at least the leeway",
             ));
-        }
-        self.rules.kinds.validate()?;
-        if self.keys.duplicate_kid().is_some() {
-            return Err(ConfigError::Invalid("two keys share a kid"));
         }
         if self.sources.is_empty() {
             return Err(ConfigError::Invalid("at least one token source is required"));
@@ -504,21 +526,9 @@ impl JwtAuthBuilder {
             .ok()
             .filter(|_| !self.realm.contains(['"', '\\']))
             .ok_or(ConfigError::Invalid("the realm must be visible ASCII without quotes"))?;
-        let keys: Arc<dyn KeySource> = match (self.keys.is_empty(), self.key_source) {
-            (true, None) => return Err(ConfigError::NoKeys),
-            (true, Some(source)) => source,
-            (false, None) => Arc::new(self.keys),
-            (false, Some(source)) => Arc::new(crate::keys::Chain::new(self.keys, source)),
-        };
-        // A source that knows its issuer (OIDC discovery) makes `iss` required, unless set here.
-        if self.rules.issuers.is_empty() {
-            if let Some(issuer) = keys.issuer() {
-                self.rules.issuers.push(issuer.to_owned());
-            }
-        }
         let shared = Shared {
             sources: TokenSources::new(self.sources, self.max_token_len),
-            verifier: TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() },
+            verifier,
             bindings: self.bindings,
             revocation: self.revocation,
             revocation_fail_open: self.revocation_fail_open,
@@ -531,35 +541,43 @@ impl JwtAuthBuilder {
         Ok(JwtAuth { shared: Arc::new(shared) })
     }
 
-    fn allowed_algorithms(&self) -> Result<AlgorithmSet, ConfigError> {
-        let key_algorithms: Vec<Algorithm> = self.keys.algorithms().unwrap_or_default();
-        let mut set = AlgorithmSet::default();
-        match &self.algorithms {
-            Some(list) => {
-                list.iter().for_each(|alg| set.insert(*alg));
-                if let Some(alg) = key_algorithms.iter().find(|alg| !set.contains(**alg)) {
-                    return Err(ConfigError::AlgorithmNotAllowed(*alg));
-                }
-            }
-            None if self.key_source.is_some()
-                && self.key_source.as_ref().and_then(|s| s.algorithms()).is_none() =>
-            {
+    /// The builder's own issuer and the trusted ones, frozen; the mixing rules of
+    /// [`trust`](Self::trust).
+    fn trusted_issuers(&mut self) -> Result<Issuers, ConfigError> {
+        let mut issuers = Vec::with_capacity(self.trusted.len() + 1);
+        let shorthand = std::mem::replace(&mut self.shorthand, Issuer::shorthand());
+        if self.trusted.is_empty() {
+            issuers.push(shorthand.trusted()?);
+        } else if shorthand.has_keys() {
+            let own = shorthand.trusted()?;
+            if own.rules.issuers.is_empty() {
                 return Err(ConfigError::Invalid(
-                    "a key source without fixed algorithms needs an explicit allow-list (algorithms(..))",
+                    "keys set on the builder next to trust(..) must name their issuer: \
+                     add issuer(..), or give them to an Issuer",
                 ));
             }
-            None => {
-                let from_source = self.key_source.as_ref().and_then(|s| s.algorithms()).unwrap_or_default();
-                key_algorithms.iter().chain(&from_source).for_each(|alg| set.insert(*alg));
-            }
+            issuers.push(own);
+        } else if shorthand.has_rules() {
+            return Err(ConfigError::Invalid(
+                "claim rules set on the builder apply to the builder's own keys, and there are none: \
+                 set them on each Issuer given to trust(..)",
+            ));
         }
-        if set.is_empty() {
-            return Err(if self.keys.is_empty() && self.key_source.is_none() {
-                ConfigError::NoKeys
-            } else {
-                ConfigError::NoAlgorithms
-            });
+        for issuer in std::mem::take(&mut self.trusted) {
+            issuers.push(issuer.trusted()?);
         }
-        Ok(set)
+        // A name given twice to one issuer is harmless; to two issuers it is ambiguous.
+        let mut names: Vec<&str> = Vec::new();
+        for issuer in &issuers {
+            let mut own: Vec<&str> = issuer.rules.issuers.iter().map(String::as_str).collect();
+            own.sort_unstable();
+            own.dedup();
+            names.extend(own);
+        }
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError::Invalid("two trusted issuers have the same name: give each one Issuer"));
+        }
+        Ok(Issuers::new(issuers))
     }
 }

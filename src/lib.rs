@@ -127,7 +127,7 @@ pub use config::{
 pub use context::{AuthContext, Claims, Confirmation, TokenFacts};
 pub use error::{AuthError, ErrorKind};
 pub use issue::{MintedToken, SigningKey, TokenIssuer};
-pub use keys::{StaticKeys, VerificationKey};
+pub use keys::{Issuer, StaticKeys, VerificationKey};
 pub use layer::{JwtLayer, JwtService, ResponseFuture};
 pub use mfa::MfaPolicy;
 pub use mfa_layer::{RequireMfaFuture, RequireMfaLayer, RequireMfaService};

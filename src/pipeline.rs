@@ -173,7 +173,7 @@ where
         verified: &Verified<C>,
         now: u64,
     ) -> Result<(), AuthError> {
-        self.shared.verifier.rules.check_time(&verified.facts, now)?;
+        self.shared.verifier.check_time(verified, now)?;
         for check in &self.checks {
             check(&verified.claims, &verified.facts)?;
         }
