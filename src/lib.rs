@@ -44,8 +44,9 @@
 //! Read the modules in this order; each is one step:
 //!
 //! 1. [`source`](TokenSource): where the token comes from (bearer header, cookie, custom header);
-//! 2. `verify`: the algorithm allow-list, the key ([`keys`]), the signature, the registered
-//!    claims (exp/nbf/iat with leeway, iss, aud, max age, `typ`), custom checks, the cache;
+//! 2. `verify`: with several trusted issuers ([`Issuer`]), the token's `iss` picks the one whose
+//!    keys and rules apply; the algorithm allow-list, the key ([`keys`]), the signature, the
+//!    registered claims (exp/nbf/iat with leeway, iss, aud, max age, `typ`), custom checks, the cache;
 //! 3. [`binding`]: each configured policy compares the caller with the token;
 //! 4. [`revocation`]: is the `jti` or the subject revoked;
 //! 5. the layer ([`JwtLayer`]) inserts [`Claims<C>`] and [`AuthContext`] into the request's
