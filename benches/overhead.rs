@@ -16,6 +16,7 @@ use routers::{
     key_and_bearer, request, ALGORITHMS,
 };
 use tower::ServiceExt as _;
+use tower_jwt_guard::Algorithm;
 
 fn overhead(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -81,5 +82,50 @@ fn overhead(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, overhead);
+/// The cost of issuer selection: the same HS256 token, uncached, verified by a configuration with
+/// one issuer and by one with three (its issuer last), so the difference is the selection (the
+/// payload read before the signature check, the `iss` lookup). Through the router, and the
+/// verification step alone.
+///
+/// `cargo bench --bench overhead -- "issuer selection"`
+fn issuer_selection(c: &mut Criterion) {
+    use tower_jwt_guard::{Issuer, JwtAuth};
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (key, _) = key_and_bearer(Algorithm::HS256);
+    let mut token_claims = harness::claims("bench");
+    token_claims["aud"] = "bench".into();
+    token_claims["iss"] = "https://c.example.com".into();
+    let token = key.sign(&token_claims);
+    let bearer = http::HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+
+    let one = JwtAuth::builder()
+        .key(key.verification_key())
+        .issuer("https://c.example.com")
+        .audience("bench")
+        .cache_capacity(0)
+        .build()
+        .unwrap();
+    let three = JwtAuth::builder()
+        .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]).audience("bench"))
+        .trust(Issuer::new("https://b.example.com").hmac_secret([2u8; 32]).audience("bench"))
+        .trust(Issuer::new("https://c.example.com").key(key.verification_key()).audience("bench"))
+        .cache_capacity(0)
+        .build()
+        .unwrap();
+
+    let mut group = c.benchmark_group("issuer selection");
+    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    for (name, auth) in [("one issuer", &one), ("three issuers", &three)] {
+        let router = routers::guard_router_for(auth);
+        let status = runtime.block_on(router.clone().oneshot(request(&bearer))).unwrap().status();
+        assert_eq!(status, 200, "{name}");
+        group.bench_function(BenchmarkId::new("uncached request", name), |b| {
+            b.to_async(&runtime).iter(|| router.clone().oneshot(request(&bearer)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, overhead, issuer_selection);
 criterion_main!(benches);

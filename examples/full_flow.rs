@@ -378,7 +378,7 @@ async fn refresh(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
 async fn logout(State(state): State<Arc<AppState>>, context: AuthContext, headers: HeaderMap) -> Response {
     // The layer requires `jti` and `exp`: both are there.
     if let (Some(jti), Some(expires_at)) = (context.jti(), context.expires_at) {
-        if state.revocations.revoke_token(jti, expires_at).await.is_err() {
+        if state.revocations.revoke_token(context.issuer(), jti, expires_at).await.is_err() {
             return unavailable();
         }
     }

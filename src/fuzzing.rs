@@ -39,7 +39,7 @@ pub fn verify(auth: &JwtAuth, token: &str, now: u64) -> Result<Arc<TokenFacts>, 
     let verifier = &auth.shared.verifier;
     match verifier.verify::<IgnoredAny>(token) {
         Verification::Done(Ok((verified, _key))) => {
-            verifier.rules.check_time(&verified.facts, now)?;
+            verifier.check_time(&verified, now)?;
             Ok(verified.facts)
         }
         Verification::Done(Err(err)) => Err(err),

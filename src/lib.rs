@@ -49,9 +49,10 @@
 //!
 //! 1. `source.rs` ([`TokenSource`]): where the token comes from (bearer header, cookie, custom
 //!    header);
-//! 2. `verify/`: the algorithm allow-list, the key ([`keys`]), the signature, the registered
-//!    claims (exp/nbf/iat with leeway, iss, aud, max age, `typ`, the [`TokenKind`]), custom
-//!    checks, the cache;
+//! 2. `verify/`: with several trusted issuers ([`Issuer`]), the token's `iss` picks the one whose
+//!    keys and rules apply; then the algorithm allow-list, the key ([`keys`]), the signature, the
+//!    registered claims (exp/nbf/iat with leeway, iss, aud, max age, `typ`, the [`TokenKind`]),
+//!    custom checks, the cache;
 //! 3. [`binding`]: each configured policy compares the caller with the token;
 //! 4. [`revocation`]: is the `jti` or the subject revoked;
 //! 5. `layer.rs` ([`JwtLayer`]) inserts [`Claims<C>`] (`claims.rs`) and [`AuthContext`]
@@ -131,7 +132,7 @@ pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;
 pub use guard::source::TokenSource;
 pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
-pub use keys::{StaticKeys, VerificationKey};
+pub use keys::{Issuer, StaticKeys, VerificationKey};
 pub use rejection::Protocol;
 
 // After the guard.

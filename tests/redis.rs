@@ -128,16 +128,16 @@ async fn revocation_entries_expire_with_their_token() {
     let mut conn =
         redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
 
-    store.revoke_token("already-expired", now() - 1).await.unwrap();
-    assert!(!conn.exists::<_, bool>(store.token_key("already-expired")).await.unwrap());
+    store.revoke_token(None, "already-expired", now() - 1).await.unwrap();
+    assert!(!conn.exists::<_, bool>(store.token_key(None, "already-expired")).await.unwrap());
 
     let issued = now();
-    store.revoke_subject("alice", issued).await.unwrap();
-    let ttl: i64 = conn.ttl(store.subject_key("alice")).await.unwrap();
+    store.revoke_subject(None, "alice", issued).await.unwrap();
+    let ttl: i64 = conn.ttl(store.subject_key(None, "alice")).await.unwrap();
     assert!(ttl > 0 && ttl <= 3600, "subject entry TTL {ttl}");
 
-    store.revoke_token("short-lived", now() + 1).await.unwrap();
-    let key = store.token_key("short-lived");
+    store.revoke_token(None, "short-lived", now() + 1).await.unwrap();
+    let key = store.token_key(None, "short-lived");
     let ttl: i64 = conn.ttl(&key).await.unwrap();
     assert!((0..=2).contains(&ttl), "token entry TTL {ttl}");
     eventually("the entry to expire", PATIENCE, || {
@@ -217,7 +217,7 @@ async fn redis_down_fails_closed_and_a_restart_recovers_without_rebuilding() {
 
     server.stop();
     answers(addr, "/me", &access.token, 503, Some("AUTH_UNAVAILABLE")).await;
-    assert_eq!(store.revoke_token("x", now() + 60).await, Err(RevocationError::Unavailable));
+    assert_eq!(store.revoke_token(None, "x", now() + 60).await, Err(RevocationError::Unavailable));
     assert_eq!(refresh.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Unavailable);
     assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
 
@@ -372,4 +372,51 @@ async fn cached_answers_are_dropped_after_the_local_ttl() {
         }
     })
     .await;
+}
+
+/// What the store answers for `facts`, awaiting Redis when it must.
+async fn verdict(store: &RedisRevocationStore, facts: &tower_jwt_guard::TokenFacts) -> &'static str {
+    use tower_jwt_guard::revocation::RevocationCheck;
+    let mut answer = store.check(facts);
+    if let RevocationCheck::Pending(fetch) = answer {
+        answer = fetch.await;
+    }
+    match answer {
+        RevocationCheck::Valid => "valid",
+        RevocationCheck::Revoked => "revoked",
+        _ => "unavailable",
+    }
+}
+
+#[tokio::test]
+async fn revocations_are_per_issuer_in_redis() {
+    let Some(redis) = Redis::for_test("revocations_are_per_issuer_in_redis") else { return };
+    let store = revocations(&redis.url(), &unique_prefix("issuers"));
+    let (a, b) = (Some("https://a.example.com"), Some("https://b.example.com"));
+    let facts = |issuer: Option<&str>, jti: &str, subject: &str| {
+        let mut facts = tower_jwt_guard::TokenFacts::default();
+        facts.issuer = issuer.map(str::to_owned);
+        facts.jti = Some(jti.into());
+        facts.subject = Some(subject.into());
+        facts.issued_at = Some(now() - 10);
+        facts
+    };
+    store.revoke_token(a, "1", now() + 60).await.unwrap();
+    store.revoke_subject(b, "alice", now()).await.unwrap();
+    // Twice each: the answer from Redis, then from the local cache once subscribed.
+    subscribed(&store).await;
+    for _ in 0..2 {
+        assert_eq!(verdict(&store, &facts(a, "1", "bob")).await, "revoked");
+        assert_eq!(verdict(&store, &facts(b, "1", "bob")).await, "valid");
+        assert_eq!(verdict(&store, &facts(None, "1", "bob")).await, "valid");
+        assert_eq!(verdict(&store, &facts(b, "2", "alice")).await, "revoked");
+        assert_eq!(verdict(&store, &facts(a, "2", "alice")).await, "valid");
+    }
+    // The keys: the issuer is length-prefixed, so no pair reads as another.
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    assert!(conn.exists::<_, bool>(store.token_key(a, "1")).await.unwrap());
+    assert!(!conn.exists::<_, bool>(store.token_key(b, "1")).await.unwrap());
+    assert_ne!(store.token_key(Some("a:"), "b"), store.token_key(Some("a"), ":b"));
+    assert!(store.token_key(a, "1").ends_with(":revoked:jti:21:https://a.example.com1"));
 }

@@ -73,12 +73,12 @@ async fn a_subject_revocation_refuses_its_earlier_tokens_only() {
 async fn revocations_expire_with_their_token() {
     let store = MemoryRevocationStore::new().expiry_margin(Duration::ZERO);
     // Already expired: nothing to remember.
-    store.revoke_token("old", now() - 1).await.unwrap();
+    store.revoke_token(None, "old", now() - 1).await.unwrap();
     assert!(store.is_empty());
 
     let mut facts = TokenFacts::default();
     facts.jti = Some("short-lived".into());
-    store.revoke_token("short-lived", now() + 1).await.unwrap();
+    store.revoke_token(None, "short-lived", now() + 1).await.unwrap();
     assert_eq!(store.len(), 1);
     assert!(matches!(store.check(&facts), RevocationCheck::Revoked));
 
@@ -93,11 +93,11 @@ async fn revocations_expire_with_their_token() {
 async fn a_full_store_refuses_new_revocations_instead_of_forgetting_old_ones() {
     let store = MemoryRevocationStore::with_capacity(2);
     let far = now() + 3600;
-    store.revoke_token("a", far).await.unwrap();
-    store.revoke_token("b", far).await.unwrap();
-    assert_eq!(store.revoke_token("c", far).await, Err(RevocationError::CapacityExceeded));
+    store.revoke_token(None, "a", far).await.unwrap();
+    store.revoke_token(None, "b", far).await.unwrap();
+    assert_eq!(store.revoke_token(None, "c", far).await, Err(RevocationError::CapacityExceeded));
     // Revoking an already revoked token again is fine.
-    store.revoke_token("a", far).await.unwrap();
+    store.revoke_token(None, "a", far).await.unwrap();
     for jti in ["a", "b"] {
         let mut facts = TokenFacts::default();
         facts.jti = Some(jti.into());
@@ -121,7 +121,7 @@ async fn a_store_that_cannot_answer_fails_closed_unless_fail_open_was_chosen() {
     let open = app_with(Arc::new(Down), true).await;
     assert!(http_get(open, "/me", &token("alice").token).await.is(200, None));
     // The default revoke methods of a read-only store say so.
-    assert_eq!(Down.revoke_token("x", now() + 60).await, Err(RevocationError::Unsupported));
+    assert_eq!(Down.revoke_token(None, "x", now() + 60).await, Err(RevocationError::Unsupported));
 }
 
 #[tokio::test]

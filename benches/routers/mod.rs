@@ -97,6 +97,11 @@ pub fn guard_router(key: &TestKey, cache: bool) -> Router {
     Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>()).with_state(())
 }
 
+/// The layer of an existing configuration in front of the guarded route.
+pub fn guard_router_for(auth: &JwtAuth) -> Router {
+    Router::new().route("/me", get(guarded)).route_layer(auth.layer::<BenchClaims>()).with_state(())
+}
+
 /// jwt-authorizer (axum 0.7, jsonwebtoken 9 on ring).
 pub mod jwt_authorizer_peer {
     use super::*;

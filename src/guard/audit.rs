@@ -8,7 +8,7 @@
 //! | `outcome` | `accepted`, `anonymous` or `rejected` |
 //! | `code` | the rejection's stable code (`TOKEN_EXPIRED`, ...), or `OK` / `ANONYMOUS` |
 //! | `reason` | the rejection's precise reason ([`AuthError::detail`]: `"the token signature is invalid"`, `"no key is known for this token"`, ...; rejections only) |
-//! | `subject`, `jti` | the token's `sub` and `jti`, when the token verified |
+//! | `issuer`, `subject`, `jti` | the token's `iss`, `sub` and `jti`, when the token verified |
 //! | `client_ip` | the peer address, when the request carries one (see below) |
 //! | `method`, `path` | the request's method and path (never the query: it may hold a token) |
 //!
@@ -120,6 +120,9 @@ pub struct AuditEvent<'a> {
     /// The rejection's precise reason, [`AuthError::detail`](crate::AuthError::detail) (`None`
     /// when the request was let through). More than the client reads: for operators.
     pub reason: Option<&'a str>,
+    /// The token's `iss`, when the token verified: with several trusted issuers, the one whose
+    /// keys verified it.
+    pub issuer: Option<&'a str>,
     /// The token's `sub`, when the token verified (accepted, or refused after verification:
     /// expired, revoked, bound to another client, ...).
     pub subject: Option<&'a str>,
@@ -270,6 +273,7 @@ impl Audit {
             },
             kind: error.map(|error| error.kind()),
             reason: error.map(|error| error.detail()),
+            issuer: facts.and_then(|facts| facts.issuer.as_deref()),
             subject: facts.and_then(|facts| facts.subject.as_deref()),
             jti: facts.and_then(|facts| facts.jti.as_deref()),
             // Looked up only for a reader: the hook here, a subscriber inside `emit`.
@@ -299,6 +303,7 @@ fn emit(event: &AuditEvent<'_>, extensions: &Extensions) {
                 outcome = event.outcome.as_str(),
                 code = event.code,
                 reason = event.reason,
+                issuer = event.issuer.map(tracing::field::debug),
                 subject = event.subject.map(tracing::field::debug),
                 jti = event.jti.map(tracing::field::debug),
                 client_ip = event.client_ip.or_else(|| peer_ip(extensions)).map(tracing::field::display),

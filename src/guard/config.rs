@@ -15,13 +15,13 @@ use crate::authorize::resource_metadata::ProtectedResource;
 use crate::error::{AuthError, ConfigError};
 use crate::guard::binding::BindingPolicy;
 use crate::guard::context::ContextPolicy;
-use crate::guard::keys::{KeySource, StaticKeys, VerificationKey};
+use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
 use crate::guard::mfa_policy::MfaPolicy;
 use crate::guard::rejection::{Protocol, RejectionHook, Responder};
 use crate::guard::revocation::RevocationStore;
 use crate::guard::source::{TokenSource, TokenSources};
-use crate::guard::verify::{AlgorithmSet, ClaimRules, HeaderCache, RequiredClaim, TokenVerifier};
+use crate::guard::verify::{HeaderCache, Issuers, RequiredClaim, ResourceId, TokenVerifier};
 
 /// Default cap on the token's length, checked before any decoding.
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -108,48 +108,46 @@ impl JwtAuth {
 /// future `iat` checked, tokens up to 8 KiB, verified-token cache of 10 000 tokens, realm `api`.
 #[must_use]
 pub struct JwtAuthBuilder {
-    keys: StaticKeys,
-    key_source: Option<Arc<dyn KeySource>>,
-    algorithms: Option<Vec<Algorithm>>,
-    rules: ClaimRules,
+    /// The one-issuer settings (`key`, `audience`, ...).
+    shorthand: Issuer,
+    /// The issuers added with `trust`.
+    trusted: Vec<Issuer>,
     sources: Vec<TokenSource>,
     max_token_len: usize,
     cache_capacity: usize,
     cache_max_token_len: usize,
     optional: bool,
     realm: String,
-    expose_error_details: bool,
     hook: Option<RejectionHook>,
     mfa: MfaPolicy,
     bindings: Vec<Arc<dyn BindingPolicy>>,
     revocation: Option<Box<dyn RevocationStore>>,
     revocation_fail_open: bool,
-    error: Option<ConfigError>,
     audit_hook: Option<crate::guard::audit::AuditHook>,
+    expose_error_details: bool,
+    resource: Option<Result<ResourceId, ConfigError>>,
     protected_resource: Option<ProtectedResource>,
 }
 
 impl Default for JwtAuthBuilder {
     fn default() -> Self {
         JwtAuthBuilder {
-            keys: StaticKeys::default(),
-            key_source: None,
-            algorithms: None,
-            rules: ClaimRules::default(),
+            shorthand: Issuer::shorthand(),
+            trusted: Vec::new(),
             sources: vec![TokenSource::Bearer],
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             cache_max_token_len: DEFAULT_MAX_CACHED_TOKEN_LEN,
             optional: false,
             realm: "api".into(),
-            expose_error_details: false,
             hook: None,
             mfa: MfaPolicy::default(),
             bindings: Vec::new(),
             revocation: None,
             revocation_fail_open: false,
-            error: None,
             audit_hook: None,
+            expose_error_details: false,
+            resource: None,
             protected_resource: None,
         }
     }
@@ -158,25 +156,22 @@ impl Default for JwtAuthBuilder {
 impl fmt::Debug for JwtAuthBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtAuthBuilder")
-            .field("keys", &self.keys)
-            .field("algorithms", &self.algorithms)
-            .field("rules", &self.rules)
+            .field("shorthand", &self.shorthand)
+            .field("trusted", &self.trusted)
             .finish_non_exhaustive()
     }
 }
 
 impl JwtAuthBuilder {
-    fn record(mut self, result: Result<(), ConfigError>) -> Self {
-        if let Err(err) = result {
-            self.error.get_or_insert(err);
-        }
+    /// Applies a one-issuer setting to the builder's own issuer.
+    fn shorthand(mut self, set: impl FnOnce(Issuer) -> Issuer) -> Self {
+        self.shorthand = set(self.shorthand);
         self
     }
 
     /// Adds a verification key (bound to its one algorithm).
-    pub fn key(mut self, key: VerificationKey) -> Self {
-        self.keys.push(key);
-        self
+    pub fn key(self, key: VerificationKey) -> Self {
+        self.shorthand(|issuer| issuer.key(key))
     }
 
     /// Adds a key that failed or succeeded to load: a failure is reported by [`build`](Self::build).
@@ -192,10 +187,7 @@ impl JwtAuthBuilder {
     /// assert!(matches!(err, ConfigError::WeakSecret { .. }));
     /// ```
     pub fn try_key(self, key: Result<VerificationKey, ConfigError>) -> Self {
-        match key {
-            Ok(key) => self.key(key),
-            Err(err) => self.record(Err(err)),
-        }
+        self.shorthand(|issuer| issuer.try_key(key))
     }
 
     /// Shorthand for an `HS256` secret (at least 32 bytes).
@@ -204,41 +196,39 @@ impl JwtAuthBuilder {
     }
 
     /// A key source (JWKS, or your own) consulted for every token, besides any static keys.
-    pub fn key_source(mut self, source: impl KeySource) -> Self {
-        self.key_source = Some(Arc::new(source));
-        self
+    pub fn key_source(self, source: impl KeySource) -> Self {
+        self.shorthand(|issuer| issuer.key_source(source))
     }
 
     /// The algorithm allow-list. By default it is exactly the algorithms of the configured keys;
     /// with a key source whose algorithms are not known in advance (JWKS) it must be given.
-    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
-        self.algorithms = Some(algorithms.into_iter().collect());
-        self
+    pub fn algorithms(self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.shorthand(|issuer| issuer.algorithms(algorithms))
     }
 
     /// Accept tokens from this issuer (`iss`); may be called several times. Without it, the issuer
     /// of a key source that knows one (`JwksKeys::discover`) is required; with it, only the issuers
-    /// named here are accepted. An accepted [`TokenKind`](crate::TokenKind)'s own issuers add
-    /// to these ([`TokenKind::issuer`](crate::TokenKind::issuer)).
-    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
-        self.rules.issuers.push(issuer.into());
-        self
+    /// named here are accepted.
+    ///
+    /// Several names share the builder's one key set: every configured key is trusted for each
+    /// of them (as when one provider signs under two names, like Entra ID's v1 and v2 issuers).
+    /// For issuers with keys of their own, use [`trust`](Self::trust) with an [`Issuer`] each.
+    pub fn issuer(self, issuer: impl Into<String>) -> Self {
+        let name = issuer.into();
+        self.shorthand(|issuer| issuer.also_named(name))
     }
 
     /// Accept tokens for this audience (`aud`); may be called several times.
     ///
-    /// Without any audience configured (here or on the token's [`TokenKind`](crate::TokenKind)),
-    /// a token that names an audience is refused (RFC 7519 §4.1.3: this service cannot tell it
-    /// is the one meant), unless [`accept_any_audience`](Self::accept_any_audience) says
-    /// otherwise. An accepted kind's own audiences add to these
-    /// ([`TokenKind::audience`](crate::TokenKind::audience)); a kind without any adds nothing.
-    pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.rules.audiences.push(audience.into());
-        self
+    /// Without any audience configured, a token that names an audience is refused
+    /// (RFC 7519 §4.1.3: this service cannot tell it is the one meant), unless
+    /// [`accept_any_audience`](Self::accept_any_audience) says otherwise.
+    pub fn audience(self, audience: impl Into<String>) -> Self {
+        self.shorthand(|issuer| issuer.audience(audience))
     }
 
     /// Accept tokens whatever audience they name, when no [`audience`](Self::audience) is
-    /// configured (here or on the token's [`TokenKind`](crate::TokenKind)). Only for services that share their tokens with every other service of the
+    /// configured. Only for services that share their tokens with every other service of the
     /// issuer: a token minted for another service then works here too (RFC 8725 §3.9).
     ///
     /// ```
@@ -248,8 +238,109 @@ impl JwtAuthBuilder {
     /// # let _ = auth;
     /// # Ok::<(), tower_jwt_guard::ConfigError>(())
     /// ```
-    pub fn accept_any_audience(mut self) -> Self {
-        self.rules.accept_any_audience = true;
+    pub fn accept_any_audience(self) -> Self {
+        self.shorthand(Issuer::accept_any_audience)
+    }
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 30 s).
+    pub fn leeway(self, leeway: Duration) -> Self {
+        self.shorthand(|issuer| issuer.leeway(leeway))
+    }
+
+    /// The registered claims every token must carry (default: `exp`). Replaces the list.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{JwtAuth, RequiredClaim};
+    /// let auth = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti])
+    ///     .build();
+    /// assert!(auth.is_ok());
+    /// ```
+    pub fn require(self, claims: impl IntoIterator<Item = RequiredClaim>) -> Self {
+        self.shorthand(|issuer| issuer.require(claims))
+    }
+
+    /// Whether `nbf` is checked (default: yes).
+    pub fn validate_nbf(self, validate: bool) -> Self {
+        self.shorthand(|issuer| issuer.validate_nbf(validate))
+    }
+
+    /// Whether a token issued in the future (`iat` beyond the leeway) is refused (default: yes).
+    pub fn reject_future_iat(self, reject: bool) -> Self {
+        self.shorthand(|issuer| issuer.reject_future_iat(reject))
+    }
+
+    /// Refuse tokens issued (`iat`) longer ago than `age` (`TOKEN_TOO_OLD`); `iat` becomes required.
+    pub fn max_token_age(self, age: Duration) -> Self {
+        self.shorthand(|issuer| issuer.max_token_age(age))
+    }
+
+    /// Require this header `typ` (for example `at+jwt`, RFC 9068), compared as RFC 7515 says.
+    pub fn token_type(self, typ: impl Into<String>) -> Self {
+        self.shorthand(|issuer| issuer.token_type(typ))
+    }
+
+    /// Accept tokens of this [`TokenKind`](crate::TokenKind); may be called several times.
+    /// Once a kind is accepted, a token is let through only when it is exactly one of the
+    /// accepted kinds (its `typ`, audience, issuer and required claims), RFC 8725 §3.12.
+    /// The settings above ([`issuer`](Self::issuer), [`audience`](Self::audience), ...)
+    /// still apply to every token.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{JwtAuth, TokenKind};
+    ///
+    /// let service_only = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .accept(TokenKind::new("service", "service+jwt").audience("orders"))
+    ///     .build();
+    /// assert!(service_only.is_ok());
+    /// ```
+    pub fn accept(self, kind: crate::guard::verify::TokenKind) -> Self {
+        self.shorthand(|issuer| issuer.accept(kind))
+    }
+
+    /// Trust one more issuer, with its own keys and rules (see [`Issuer`]); may be called several
+    /// times. A token is then verified only with the keys of the issuer its `iss` names, and a
+    /// token naming no trusted issuer is refused before any key is looked up.
+    ///
+    /// The one-issuer settings of this builder ([`key`](Self::key), [`audience`](Self::audience),
+    /// ...) may be used besides, for one more issuer, only when they name it
+    /// ([`issuer`](Self::issuer), or a key source that knows its issuer); claim rules on the
+    /// builder without keys on the builder are refused, as are two issuers of the same name.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{ConfigError, Issuer, JwtAuth};
+    ///
+    /// let auth = JwtAuth::builder()
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]).audience("api"))
+    ///     .trust(Issuer::new("https://b.example.com").hmac_secret([2u8; 32]).audience("api"))
+    ///     .build();
+    /// assert!(auth.is_ok());
+    ///
+    /// // Keys on the builder that name no issuer: which tokens would they verify?
+    /// let unnamed = JwtAuth::builder()
+    ///     .hmac_secret([3u8; 32])
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]))
+    ///     .build();
+    /// assert!(matches!(unnamed, Err(ConfigError::Invalid(_))));
+    ///
+    /// // A rule on the builder with no keys on the builder would apply to nothing.
+    /// let ignored = JwtAuth::builder()
+    ///     .audience("api")
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]))
+    ///     .build();
+    /// assert!(matches!(ignored, Err(ConfigError::Invalid(_))));
+    ///
+    /// // Two issuers of one name.
+    /// let twice = JwtAuth::builder()
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]))
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([2u8; 32]))
+    ///     .build();
+    /// assert!(matches!(twice, Err(ConfigError::Invalid(_))));
+    /// ```
+    pub fn trust(mut self, issuer: Issuer) -> Self {
+        self.trusted.push(issuer);
         self
     }
 
@@ -269,13 +360,8 @@ impl JwtAuthBuilder {
     /// assert!(bad.is_err());
     /// ```
     pub fn resource(mut self, url: impl AsRef<str>) -> Self {
-        match crate::guard::verify::ResourceId::parse(url.as_ref()) {
-            Ok(resource) => {
-                self.rules.resource = Some(resource);
-                self
-            }
-            Err(err) => self.record(Err(err)),
-        }
+        self.resource = Some(ResourceId::parse(url.as_ref()));
+        self
     }
 
     /// Publishes this protected-resource metadata (RFC 9728) and names its URL in every
@@ -291,69 +377,48 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Clock skew tolerated on `exp`, `nbf` and `iat` (default 30 s).
-    pub fn leeway(mut self, leeway: Duration) -> Self {
-        self.rules.leeway = leeway.as_secs();
-        self
-    }
-
-    /// The registered claims every token must carry (default: `exp`). Replaces the list.
+    /// Tells clients the precise reason of each refusal (default `false`): for development only.
+    ///
+    /// By default every refusal of a code reads the same ("the token is not valid" for a bad
+    /// signature, an unknown `kid`, a refused algorithm or a wrong claim alike), and the precise
+    /// reason goes only to the [audit event](crate::audit) (`reason`). With `true`, the reason is
+    /// also the JSON `error`, the `error_description` of the challenge and the `grpc-message`,
+    /// like ASP.NET's `IncludeErrorDetails`.
+    ///
+    /// **Warning:** the reasons are an oracle. They tell whoever sends a token which of the
+    /// server's keys exist, which algorithms it accepts and which check failed: a forger learns
+    /// with each try. Never enable this where untrusted clients can reach the service.
     ///
     /// ```
-    /// use tower_jwt_guard::{JwtAuth, RequiredClaim};
-    /// let auth = JwtAuth::builder()
-    ///     .hmac_secret([7u8; 32])
-    ///     .require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti])
-    ///     .build();
-    /// assert!(auth.is_ok());
-    /// ```
-    pub fn require(mut self, claims: impl IntoIterator<Item = RequiredClaim>) -> Self {
-        self.rules.required = claims.into_iter().collect();
-        self
-    }
-
-    /// Whether `nbf` is checked (default: yes).
-    pub fn validate_nbf(mut self, validate: bool) -> Self {
-        self.rules.validate_nbf = validate;
-        self
-    }
-
-    /// Whether a token issued in the future (`iat` beyond the leeway) is refused (default: yes).
-    pub fn reject_future_iat(mut self, reject: bool) -> Self {
-        self.rules.reject_future_iat = reject;
-        self
-    }
-
-    /// Refuse tokens issued (`iat`) longer ago than `age` (`TOKEN_TOO_OLD`); `iat` becomes required.
-    pub fn max_token_age(mut self, age: Duration) -> Self {
-        self.rules.max_age = Some(age.as_secs());
-        self
-    }
-
-    /// Require this header `typ` (for example `at+jwt`, RFC 9068), compared as RFC 7515 says.
-    pub fn token_type(mut self, typ: impl Into<String>) -> Self {
-        self.rules.token_type = Some(typ.into());
-        self
-    }
-
-    /// Accept tokens of this [`TokenKind`](crate::TokenKind); may be called several times.
-    /// Once a kind is accepted, a token is let through only when it is exactly one of the
-    /// accepted kinds (its `typ`, audience, issuer and required claims), RFC 8725 §3.12.
-    /// The settings above ([`issuer`](Self::issuer), [`audience`](Self::audience), ...)
-    /// still apply to every token: a kind's audiences and issuers are conditions on top of the
-    /// layer's, and a kind that has none of its own adds none (it is held to the layer's alone).
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_jwt_guard::JwtAuth;
     ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    /// // The challenge of a refused request, with or without the details.
+    /// let challenge = |expose: bool| -> Result<String, Box<dyn std::error::Error>> {
+    ///     let auth = JwtAuth::builder().hmac_secret([7u8; 32]).expose_error_details(expose).build()?;
+    ///     let service = ServiceBuilder::new().layer(auth.layer::<serde_json::Value>()).service_fn(
+    ///         |_request: http::Request<String>| async {
+    ///             Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    ///         },
+    ///     );
+    ///     // An RS256 token: this service allows HS256 only.
+    ///     let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln";
+    ///     let request = http::Request::builder()
+    ///         .header("authorization", format!("Bearer {token}"))
+    ///         .body(String::new())?;
+    ///     let response = runtime.block_on(service.oneshot(request))?;
+    ///     assert_eq!(response.status(), 401);
+    ///     Ok(response.headers()["www-authenticate"].to_str()?.to_owned())
+    /// };
+    /// assert!(challenge(false)?.ends_with(r#"error_description="the token is not valid""#));
+    /// assert!(challenge(true)?.ends_with(r#"error_description="the token's algorithm is not allowed""#));
+    /// # Ok(())
+    /// # }
     /// ```
-    /// use tower_jwt_guard::{JwtAuth, TokenKind};
-    ///
-    /// let service_only = JwtAuth::builder()
-    ///     .hmac_secret([7u8; 32])
-    ///     .accept(TokenKind::new("service", "service+jwt").audience("orders"))
-    ///     .build();
-    /// assert!(service_only.is_ok());
-    /// ```
-    pub fn accept(mut self, kind: crate::guard::verify::TokenKind) -> Self {
-        self.rules.kinds.push(kind);
+    pub fn expose_error_details(mut self, expose: bool) -> Self {
+        self.expose_error_details = expose;
         self
     }
 
@@ -400,51 +465,6 @@ impl JwtAuthBuilder {
     /// The `realm` of the `WWW-Authenticate` challenge (default `api`).
     pub fn realm(mut self, realm: impl Into<String>) -> Self {
         self.realm = realm.into();
-        self
-    }
-
-    /// Tells clients the precise reason of each refusal (default `false`): for development only.
-    ///
-    /// By default every refusal of a code reads the same ("the token is not valid" for a bad
-    /// signature, an unknown `kid`, a refused algorithm or a wrong claim alike), and the precise
-    /// reason goes only to the [audit event](crate::audit) (`reason`). With `true`, the reason is
-    /// also the JSON `error`, the `error_description` of the challenge and the `grpc-message`,
-    /// like ASP.NET's `IncludeErrorDetails`.
-    ///
-    /// **Warning:** the reasons are an oracle. They tell whoever sends a token which of the
-    /// server's keys exist, which algorithms it accepts and which check failed: a forger learns
-    /// with each try. Never enable this where untrusted clients can reach the service.
-    ///
-    /// ```
-    /// use tower::{ServiceBuilder, ServiceExt};
-    /// use tower_jwt_guard::JwtAuth;
-    ///
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    /// // The challenge of a refused request, with or without the details.
-    /// let challenge = |expose: bool| -> Result<String, Box<dyn std::error::Error>> {
-    ///     let auth = JwtAuth::builder().hmac_secret([7u8; 32]).expose_error_details(expose).build()?;
-    ///     let service = ServiceBuilder::new().layer(auth.layer::<serde_json::Value>()).service_fn(
-    ///         |_request: http::Request<String>| async {
-    ///             Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
-    ///         },
-    ///     );
-    ///     // An RS256 token: this service allows HS256 only.
-    ///     let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln";
-    ///     let request = http::Request::builder()
-    ///         .header("authorization", format!("Bearer {token}"))
-    ///         .body(String::new())?;
-    ///     let response = runtime.block_on(service.oneshot(request))?;
-    ///     assert_eq!(response.status(), 401);
-    ///     Ok(response.headers()["www-authenticate"].to_str()?.to_owned())
-    /// };
-    /// assert!(challenge(false)?.ends_with(r#"error_description="the token is not valid""#));
-    /// assert!(challenge(true)?.ends_with(r#"error_description="the token's algorithm is not allowed""#));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn expose_error_details(mut self, expose: bool) -> Self {
-        self.expose_error_details = expose;
         self
     }
 
@@ -520,19 +540,17 @@ impl JwtAuthBuilder {
 
     /// Checks the settings and freezes them.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
-        if let Some(err) = self.error {
-            return Err(err);
-        }
-        let algorithms = self.allowed_algorithms()?;
+        // The resource (RFC 8707) is this service's identity: every issuer's tokens must name it.
+        let resource = self.resource.take().transpose()?;
+        let issuers = self.trusted_issuers(resource.as_ref())?;
+        let verifier =
+            TokenVerifier { algorithms: issuers.algorithms(), issuers, headers: HeaderCache::new() };
         let forgets_early = self.revocation.as_ref().and_then(|store| store.retention_margin());
-        if forgets_early.is_some_and(|margin| margin.as_secs() < self.rules.leeway) {
+        if forgets_early.is_some_and(|margin| margin.as_secs() < verifier.max_leeway()) {
             return Err(ConfigError::Invalid(
                 "the revocation store forgets a revoked token before the leeway ends: \
                  give it an expiry margin of at least the leeway",
             ));
-        }
-        if self.keys.duplicate_kid().is_some() {
-            return Err(ConfigError::Invalid("two keys share a kid"));
         }
         if self.sources.is_empty() {
             return Err(ConfigError::Invalid("at least one token source is required"));
@@ -544,27 +562,13 @@ impl JwtAuthBuilder {
             .ok()
             .filter(|_| !self.realm.contains(['"', '\\']))
             .ok_or(ConfigError::Invalid("the realm must be visible ASCII without quotes"))?;
-        let keys: Arc<dyn KeySource> = match (self.keys.is_empty(), self.key_source) {
-            (true, None) => return Err(ConfigError::NoKeys),
-            (true, Some(source)) => source,
-            (false, None) => Arc::new(self.keys),
-            (false, Some(source)) => Arc::new(crate::guard::keys::Chain::new(self.keys, source)),
-        };
-        // A source that knows its issuer (OIDC discovery) makes `iss` required, unless set here.
-        if self.rules.issuers.is_empty() {
-            if let Some(issuer) = keys.issuer() {
-                self.rules.issuers.push(issuer.to_owned());
-            }
-        }
-        self.rules.kinds.validate(&self.rules.issuers)?;
-        if let (Some(metadata), Some(resource)) = (&self.protected_resource, &self.rules.resource) {
+        if let (Some(metadata), Some(resource)) = (&self.protected_resource, &resource) {
             if metadata.id() != resource {
                 return Err(ConfigError::Invalid(
                     "the protected-resource metadata and resource(..) name different resources",
                 ));
             }
         }
-        let verifier = TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() };
         let resource_metadata =
             self.protected_resource.map(|metadata| metadata.complete(verifier.issuers(), &self.sources));
         let responder = Responder::new(realm, self.expose_error_details, self.hook)
@@ -585,35 +589,46 @@ impl JwtAuthBuilder {
         Ok(JwtAuth { shared: Arc::new(shared) })
     }
 
-    fn allowed_algorithms(&self) -> Result<AlgorithmSet, ConfigError> {
-        let key_algorithms: Vec<Algorithm> = self.keys.algorithms().unwrap_or_default();
-        let mut set = AlgorithmSet::default();
-        match &self.algorithms {
-            Some(list) => {
-                list.iter().for_each(|alg| set.insert(*alg));
-                if let Some(alg) = key_algorithms.iter().find(|alg| !set.contains(**alg)) {
-                    return Err(ConfigError::AlgorithmNotAllowed(*alg));
-                }
-            }
-            None if self.key_source.is_some()
-                && self.key_source.as_ref().and_then(|s| s.algorithms()).is_none() =>
-            {
+    /// The builder's own issuer and the trusted ones, frozen; the mixing rules of
+    /// [`trust`](Self::trust).
+    fn trusted_issuers(&mut self, resource: Option<&ResourceId>) -> Result<Issuers, ConfigError> {
+        let mut issuers = Vec::with_capacity(self.trusted.len() + 1);
+        let shorthand = std::mem::replace(&mut self.shorthand, Issuer::shorthand());
+        if self.trusted.is_empty() {
+            issuers.push(shorthand.trusted()?);
+        } else if shorthand.has_keys() {
+            let own = shorthand.trusted()?;
+            if own.rules.issuers.is_empty() {
                 return Err(ConfigError::Invalid(
-                    "a key source without fixed algorithms needs an explicit allow-list (algorithms(..))",
+                    "keys set on the builder next to trust(..) must name their issuer: \
+                     add issuer(..), or give them to an Issuer",
                 ));
             }
-            None => {
-                let from_source = self.key_source.as_ref().and_then(|s| s.algorithms()).unwrap_or_default();
-                key_algorithms.iter().chain(&from_source).for_each(|alg| set.insert(*alg));
-            }
+            issuers.push(own);
+        } else if shorthand.has_rules() {
+            return Err(ConfigError::Invalid(
+                "claim rules set on the builder apply to the builder's own keys, and there are none: \
+                 set them on each Issuer given to trust(..)",
+            ));
         }
-        if set.is_empty() {
-            return Err(if self.keys.is_empty() && self.key_source.is_none() {
-                ConfigError::NoKeys
-            } else {
-                ConfigError::NoAlgorithms
-            });
+        for issuer in std::mem::take(&mut self.trusted) {
+            issuers.push(issuer.trusted()?);
         }
-        Ok(set)
+        for issuer in &mut issuers {
+            issuer.rules.resource = resource.cloned();
+        }
+        // A name given twice to one issuer is harmless; to two issuers it is ambiguous.
+        let mut names: Vec<&str> = Vec::new();
+        for issuer in &issuers {
+            let mut own: Vec<&str> = issuer.rules.issuers.iter().map(String::as_str).collect();
+            own.sort_unstable();
+            own.dedup();
+            names.extend(own);
+        }
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(ConfigError::Invalid("two trusted issuers have the same name: give each one Issuer"));
+        }
+        Ok(Issuers::new(issuers))
     }
 }

@@ -43,6 +43,7 @@ pub(crate) struct ContextPolicy {
 impl fmt::Debug for AuthContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthContext")
+            .field("issuer", &self.facts.issuer)
             .field("subject", &self.facts.subject)
             .field("jti", &self.facts.jti)
             .field("expires_at", &self.facts.expires_at)
@@ -67,6 +68,22 @@ impl AuthContext {
     /// The token's subject (`sub`).
     pub fn subject(&self) -> Option<&str> {
         self.facts.subject.as_deref()
+    }
+
+    /// The token's issuer (`iss`): with several trusted issuers, the one whose keys and rules
+    /// verified it. Identifiers (`sub`, `jti`) are unique per issuer, not globally: key what you
+    /// store about a caller by issuer and subject.
+    ///
+    /// ```
+    /// use tower_jwt_guard::AuthContext;
+    ///
+    /// fn tenant_user(ctx: &AuthContext) -> (Option<&str>, Option<&str>) {
+    ///     (ctx.issuer(), ctx.subject())
+    /// }
+    /// # let _ = tenant_user;
+    /// ```
+    pub fn issuer(&self) -> Option<&str> {
+        self.facts.issuer.as_deref()
     }
 
     /// The token's id (`jti`).

@@ -132,8 +132,7 @@ where
                         let decision = self
                             .shared
                             .verifier
-                            .rules
-                            .check_time(&facts, now)
+                            .check_time(&verified, now)
                             .and_then(|()| self.revocation_decision(answer, verified));
                         audit::note_refused(&mut request, &decision, &facts);
                         Outcome::Ready(decision)
@@ -185,7 +184,7 @@ where
         verified: &Verified<C>,
         now: u64,
     ) -> Result<(), AuthError> {
-        self.shared.verifier.rules.check_time(&verified.facts, now)?;
+        self.shared.verifier.check_time(verified, now)?;
         for check in &self.checks {
             check(&verified.claims, &verified.facts)?;
         }

@@ -77,7 +77,7 @@ async fn refresh(State(state): State<AuthState>, headers: HeaderMap) -> Response
 async fn logout(State(state): State<AuthState>, ctx: AuthContext, headers: HeaderMap) -> Response {
     let unavailable = || rejection(StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE", "try again later");
     if let (Some(jti), Some(exp)) = (ctx.jti(), ctx.expires_at) {
-        if state.revocations.revoke_token(jti, exp).await.is_err() {
+        if state.revocations.revoke_token(ctx.issuer(), jti, exp).await.is_err() {
             return unavailable().into_response();
         }
     }

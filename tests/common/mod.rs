@@ -26,7 +26,7 @@ pub async fn me(Claims(user): Claims<User>) -> String {
 /// Logout: revokes the presented access token until it expires.
 pub async fn logout<S: RevocationStore + Clone>(State(store): State<S>, ctx: AuthContext) -> StatusCode {
     let (Some(jti), Some(exp)) = (ctx.jti(), ctx.expires_at) else { return StatusCode::BAD_REQUEST };
-    match store.revoke_token(jti, exp).await {
+    match store.revoke_token(ctx.issuer(), jti, exp).await {
         Ok(()) => StatusCode::NO_CONTENT,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -38,7 +38,7 @@ pub async fn logout_everywhere<S: RevocationStore + Clone>(
     ctx: AuthContext,
 ) -> StatusCode {
     let Some(subject) = ctx.subject() else { return StatusCode::BAD_REQUEST };
-    match store.revoke_subject(subject, now()).await {
+    match store.revoke_subject(ctx.issuer(), subject, now()).await {
         Ok(()) => StatusCode::NO_CONTENT,
         Err(_) => StatusCode::SERVICE_UNAVAILABLE,
     }

@@ -15,11 +15,13 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 
+mod issuer;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod static_keys;
 mod verification_key;
 
+pub use issuer::Issuer;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwks::{

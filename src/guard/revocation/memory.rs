@@ -12,8 +12,8 @@ use moka::sync::Cache;
 use moka::Expiry;
 
 use super::{
-    subject_verdict, RevocationCheck, RevocationError, RevocationStore, DEFAULT_EXPIRY_MARGIN,
-    DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
+    scoped_key, subject_verdict, with_scoped_key, RevocationCheck, RevocationError, RevocationStore,
+    DEFAULT_EXPIRY_MARGIN, DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
 };
 use crate::guard::claims::TokenFacts;
 use crate::guard::clock;
@@ -21,6 +21,8 @@ use crate::guard::clock;
 /// Default number of live token revocations (and, separately, subject revocations) kept.
 pub const DEFAULT_REVOCATION_CAPACITY: u64 = 100_000;
 
+/// The caches are keyed by issuer and `jti` (or subject): see [`super::scoped_key`].
+///
 /// An entry of the store: the instant (seconds since the epoch) it may be forgotten, and for
 /// a subject the `iat` at or before which its tokens are refused.
 #[derive(Clone, Copy)]
@@ -79,7 +81,7 @@ impl Expiry<String, Entry> for KeepUntil {
 ///
 /// // Later, "log out everywhere" for alice: every token issued up to now is refused.
 /// let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-/// store.revoke_subject("alice", now).await?;
+/// store.revoke_subject(None, "alice", now).await?;
 ///
 /// let mut old = TokenFacts::default();
 /// old.subject = Some("alice".into());
@@ -137,8 +139,8 @@ impl MemoryRevocationStore {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let store = MemoryRevocationStore::with_capacity(1);
-    /// store.revoke_token("a", 4_000_000_000).await.unwrap();
-    /// assert_eq!(store.revoke_token("b", 4_000_000_000).await, Err(RevocationError::CapacityExceeded));
+    /// store.revoke_token(None, "a", 4_000_000_000).await.unwrap();
+    /// assert_eq!(store.revoke_token(None, "b", 4_000_000_000).await, Err(RevocationError::CapacityExceeded));
     /// # }
     /// ```
     pub fn with_capacity(capacity: u64) -> Self {
@@ -189,9 +191,9 @@ impl MemoryRevocationStore {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let store = MemoryRevocationStore::new();
-    /// store.revoke_token("expired long ago", 1_000).await.unwrap();
+    /// store.revoke_token(None, "expired long ago", 1_000).await.unwrap();
     /// assert_eq!(store.len(), 0);
-    /// store.revoke_token("live", 4_000_000_000).await.unwrap();
+    /// store.revoke_token(None, "live", 4_000_000_000).await.unwrap();
     /// assert_eq!(store.len(), 1);
     /// # }
     /// ```
@@ -249,18 +251,22 @@ impl RevocationStore for MemoryRevocationStore {
         if !self.inner.recorded.load(Ordering::Acquire) {
             return RevocationCheck::Valid;
         }
+        let issuer = token.issuer.as_deref();
         if let Some(jti) = &token.jti {
-            if self.inner.tokens.contains_key(jti.as_str()) {
+            if with_scoped_key(issuer, jti, |key| self.inner.tokens.contains_key(key)) {
                 return RevocationCheck::Revoked;
             }
         }
         if let Some(subject) = &token.subject {
             // `contains_key` first: it does not record a read, and most subjects are not revoked.
-            let cutoff = if self.inner.subjects.contains_key(subject.as_str()) {
-                self.inner.subjects.get(subject.as_str()).map(|entry| entry.cutoff)
-            } else {
-                None
-            };
+            let subjects = &self.inner.subjects;
+            let cutoff = with_scoped_key(issuer, subject, |key| {
+                if subjects.contains_key(key) {
+                    subjects.get(key).map(|entry| entry.cutoff)
+                } else {
+                    None
+                }
+            });
             if subject_verdict(token.issued_at, cutoff) {
                 return RevocationCheck::Revoked;
             }
@@ -270,23 +276,25 @@ impl RevocationStore for MemoryRevocationStore {
 
     fn revoke_token<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         jti: &'a str,
         expires_at: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
         let entry = Entry { keep_until: expires_at.saturating_add(self.inner.margin), cutoff: 0 };
-        let result = self.record(&self.inner.tokens, jti, entry);
+        let result = self.record(&self.inner.tokens, &scoped_key(issuer, jti), entry);
         Box::pin(async move { result })
     }
 
     fn revoke_subject<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         subject: &'a str,
         issued_at_or_before: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
         let keep_until =
             super::subject_kept_until(issued_at_or_before, self.inner.subject_retention, self.inner.margin);
         let entry = Entry { keep_until, cutoff: issued_at_or_before };
-        let result = self.record(&self.inner.subjects, subject, entry);
+        let result = self.record(&self.inner.subjects, &scoped_key(issuer, subject), entry);
         Box::pin(async move { result })
     }
 }
@@ -312,8 +320,8 @@ mod tests {
     fn a_later_subject_revocation_wins_over_an_earlier_one() {
         let store = MemoryRevocationStore::new();
         let now = clock::now();
-        block_on(store.revoke_subject("alice", now)).unwrap();
-        block_on(store.revoke_subject("alice", now - 100)).unwrap();
+        block_on(store.revoke_subject(None, "alice", now)).unwrap();
+        block_on(store.revoke_subject(None, "alice", now - 100)).unwrap();
         assert!(matches!(store.check(&facts("x", "alice", Some(now))), RevocationCheck::Revoked));
         assert!(matches!(store.check(&facts("x", "alice", Some(now + 1))), RevocationCheck::Valid));
         assert!(matches!(store.check(&facts("x", "alice", None)), RevocationCheck::Revoked));
@@ -324,10 +332,30 @@ mod tests {
     fn the_margin_keeps_a_just_expired_token_revoked() {
         let store = MemoryRevocationStore::new().expiry_margin(Duration::from_secs(60));
         let now = clock::now();
-        block_on(store.revoke_token("j", now - 10)).unwrap();
+        block_on(store.revoke_token(None, "j", now - 10)).unwrap();
         assert!(matches!(store.check(&facts("j", "s", Some(now))), RevocationCheck::Revoked));
         let store = store.expiry_margin(Duration::ZERO);
-        block_on(store.revoke_token("j", now - 10)).unwrap();
+        block_on(store.revoke_token(None, "j", now - 10)).unwrap();
         assert!(store.is_empty());
+    }
+
+    #[test]
+    fn revocations_are_per_issuer() {
+        let store = MemoryRevocationStore::new();
+        let now = clock::now();
+        let of = |issuer: Option<&str>, jti: &str, subject: &str| TokenFacts {
+            issuer: issuer.map(str::to_owned),
+            ..facts(jti, subject, Some(now))
+        };
+        block_on(store.revoke_token(Some("https://a"), "1", now + 60)).unwrap();
+        assert!(matches!(store.check(&of(Some("https://a"), "1", "x")), RevocationCheck::Revoked));
+        assert!(matches!(store.check(&of(Some("https://b"), "1", "x")), RevocationCheck::Valid));
+        assert!(matches!(store.check(&of(None, "1", "x")), RevocationCheck::Valid));
+        block_on(store.revoke_subject(Some("https://b"), "alice", now)).unwrap();
+        assert!(matches!(store.check(&of(Some("https://b"), "2", "alice")), RevocationCheck::Revoked));
+        assert!(matches!(store.check(&of(Some("https://a"), "2", "alice")), RevocationCheck::Valid));
+        // A length prefix keeps ("https://a", "1") apart from ("https://a1", "")-like pairs.
+        block_on(store.revoke_token(Some("a:"), "b", now + 60)).unwrap();
+        assert!(matches!(store.check(&of(Some("a"), ":b", "x")), RevocationCheck::Valid));
     }
 }

@@ -9,6 +9,11 @@
 //! - every token of a subject issued at or before an instant, "log out everywhere"
 //!   ([`RevocationStore::revoke_subject`]).
 //!
+//! Both are per issuer: a `jti` or a subject is unique within its issuer only (two identity
+//! providers may both name a user `1`), so a revocation names the issuer (`iss`, as
+//! [`AuthContext::issuer`](crate::AuthContext::issuer) gives it; `None` for tokens without
+//! `iss`, the same as an empty `iss`) and revokes nothing of another issuer.
+//!
 //! Stores: [`MemoryRevocationStore`] (the embedded default, one process) and, with the
 //! `redis` feature, `RedisRevocationStore`, shared by every instance of a service.
 //!
@@ -23,8 +28,13 @@
 //! token.expires_at = Some(4_000_000_000);
 //! assert!(matches!(store.check(&token), RevocationCheck::Valid));
 //!
-//! store.revoke_token("token-1", 4_000_000_000).await.unwrap();
+//! store.revoke_token(None, "token-1", 4_000_000_000).await.unwrap();
 //! assert!(matches!(store.check(&token), RevocationCheck::Revoked));
+//!
+//! // Per issuer: the same jti from another issuer is another token.
+//! let mut other = token.clone();
+//! other.issuer = Some("https://other.example.com".into());
+//! assert!(matches!(store.check(&other), RevocationCheck::Valid));
 //! # }
 //! ```
 
@@ -138,29 +148,33 @@ pub trait RevocationStore: Send + Sync + 'static {
         None
     }
 
-    /// Revokes the token whose `jti` is `jti` until it expires (`expires_at`, seconds since
-    /// the epoch, the token's `exp`; `u64::MAX` for a token without `exp`).
+    /// Revokes the token of `issuer` (its `iss`; `None` for tokens without one) whose `jti` is
+    /// `jti` until it expires (`expires_at`, seconds since the epoch, the token's `exp`;
+    /// `u64::MAX` for a token without `exp`). Tokens of other issuers are not affected.
     ///
     /// A token that has already expired (beyond the store's margin) needs no entry: nothing
     /// is recorded and the call succeeds.
     fn revoke_token<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         jti: &'a str,
         expires_at: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
-        let _ = (jti, expires_at);
+        let _ = (issuer, jti, expires_at);
         Box::pin(async { Err(RevocationError::Unsupported) })
     }
 
-    /// Revokes every token of `subject` issued (`iat`) at or before `issued_at_or_before`
-    /// (seconds since the epoch). A token of that subject without `iat` is revoked too.
-    /// Revoking again with an earlier instant keeps the later one.
+    /// Revokes every token of `issuer`'s `subject` issued (`iat`) at or before
+    /// `issued_at_or_before` (seconds since the epoch). A token of that subject without `iat`
+    /// is revoked too. Revoking again with an earlier instant keeps the later one. The same
+    /// subject of another issuer is not affected.
     fn revoke_subject<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         subject: &'a str,
         issued_at_or_before: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
-        let _ = (subject, issued_at_or_before);
+        let _ = (issuer, subject, issued_at_or_before);
         Box::pin(async { Err(RevocationError::Unsupported) })
     }
 }
@@ -183,19 +197,45 @@ impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
 
     fn revoke_token<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         jti: &'a str,
         expires_at: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
-        (**self).revoke_token(jti, expires_at)
+        (**self).revoke_token(issuer, jti, expires_at)
     }
 
     fn revoke_subject<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         subject: &'a str,
         issued_at_or_before: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
-        (**self).revoke_subject(subject, issued_at_or_before)
+        (**self).revoke_subject(issuer, subject, issued_at_or_before)
     }
+}
+
+/// The key of a revocation within a store: the issuer, length-prefixed, then the `jti` or
+/// subject (`{len}:{issuer}{id}`), so that no pair reads as another (`("a:", "b")` is
+/// `2:a:b`, `("a", ":b")` is `1:a:b`). No issuer is the empty issuer.
+pub(crate) fn scoped_key(issuer: Option<&str>, id: &str) -> String {
+    let issuer = issuer.unwrap_or("");
+    format!("{}:{issuer}{id}", issuer.len())
+}
+
+/// [`scoped_key`] handed to `read`, built on the stack when it fits: `check` runs on every
+/// request and must not allocate.
+pub(crate) fn with_scoped_key<R>(issuer: Option<&str>, id: &str, read: impl FnOnce(&str) -> R) -> R {
+    use std::io::Write as _;
+    let issuer_text = issuer.unwrap_or("");
+    let mut buf = [0u8; 256];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if write!(cursor, "{}:{issuer_text}{id}", issuer_text.len()).is_ok() {
+        let len = usize::try_from(cursor.position()).unwrap_or(0);
+        if let Ok(key) = std::str::from_utf8(&buf[..len]) {
+            return read(key);
+        }
+    }
+    read(&scoped_key(issuer, id))
 }
 
 /// The answer for a subject revoked for tokens issued at or before `revoked_before`.
@@ -210,3 +250,22 @@ pub(crate) fn subject_verdict(issued_at: Option<u64>, revoked_at_or_before: Opti
 
 /// The longest lifetime an entry is given (far below the limits of timers and of Redis).
 pub(crate) const MAX_ENTRY_SECS: u64 = 50 * 365 * 24 * 60 * 60;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scoped_keys_are_unambiguous_and_the_same_on_the_stack() {
+        assert_eq!(scoped_key(Some("a:"), "b"), "2:a:b");
+        assert_eq!(scoped_key(Some("a"), ":b"), "1:a:b");
+        assert_eq!(scoped_key(None, "1"), "0:1");
+        assert_ne!(scoped_key(Some("https://a"), "1"), scoped_key(Some("https://b"), "1"));
+        let long = "x".repeat(300);
+        for (issuer, id) in
+            [(Some("https://a"), "1"), (None, "j"), (Some(long.as_str()), "j"), (Some("é"), "ü")]
+        {
+            assert_eq!(with_scoped_key(issuer, id, str::to_owned), scoped_key(issuer, id));
+        }
+    }
+}

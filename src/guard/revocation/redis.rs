@@ -1,6 +1,9 @@
 //! [`RedisRevocationStore`]: revocations shared by every instance of a service through Redis
 //! (feature `redis`), with a small local cache kept fresh by Redis pub/sub.
 //!
+//! - Keys are per issuer: `{prefix}revoked:jti:{len}:{issuer}{jti}` and
+//!   `{prefix}revoked:sub:{len}:{issuer}{subject}`, the issuer length-prefixed so that no
+//!   (issuer, id) pair is read as another ([`RedisRevocationStore::token_key`]).
 //! - A revocation is one key with a TTL (`SET .. EXAT`, Redis ≥ 6.2) written by a Lua script
 //!   that also publishes an invalidation on the store's channel, in the same atomic step.
 //! - `check` answers from the local cache when it can (no allocation, no await); on a miss it
@@ -24,8 +27,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use super::{
-    subject_verdict, RevocationCheck, RevocationError, RevocationStore, DEFAULT_EXPIRY_MARGIN,
-    DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
+    scoped_key, subject_verdict, with_scoped_key, RevocationCheck, RevocationError, RevocationStore,
+    DEFAULT_EXPIRY_MARGIN, DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
 };
 use crate::error::ConfigError;
 use crate::guard::claims::TokenFacts;
@@ -194,7 +197,7 @@ fn local_cache<V: Clone>(capacity: u64) -> Cache<String, V> {
 ///     .build()?;
 /// # let _ = auth;
 /// // In a logout handler: every instance refuses this token from now on.
-/// store.revoke_token("the-token-jti", 1_900_000_000).await?;
+/// store.revoke_token(Some("https://auth.example.com"), "the-token-jti", 1_900_000_000).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -217,9 +220,9 @@ struct Inner {
 
 /// The local cache (quick_cache: lock-free reads, no allocation) and what makes it trustworthy.
 struct Local {
-    /// jti → revoked?
+    /// (issuer, jti) → revoked? (keyed as [`scoped_key`] writes them)
     tokens: Cache<String, bool>,
-    /// subject → revoked at or before (`None`: not revoked)
+    /// (issuer, subject) → revoked at or before (`None`: not revoked)
     subjects: Cache<String, Option<u64>>,
     /// The cache is emptied this often (no clock read per request: clocks are not free).
     ttl: Duration,
@@ -278,14 +281,23 @@ impl RedisRevocationStore {
         self.inner.local.live.load(Ordering::Acquire)
     }
 
-    /// The Redis key of a token revocation.
-    pub fn token_key(&self, jti: &str) -> String {
-        format!("{}revoked:jti:{jti}", self.inner.prefix)
+    /// The Redis key of the revocation of `issuer`'s token `jti`: the issuer length-prefixed
+    /// (`None` is the empty issuer), so no two (issuer, jti) pairs share a key.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = tower_jwt_guard::revocation::RedisRevocationStore::builder("redis://127.0.0.1/")?.build()?;
+    /// assert_eq!(store.token_key(Some("https://a"), "1"), "tjg:revoked:jti:9:https://a1");
+    /// # Ok(()) }
+    /// ```
+    pub fn token_key(&self, issuer: Option<&str>, jti: &str) -> String {
+        self.inner.token_key(&scoped_key(issuer, jti))
     }
 
-    /// The Redis key of a subject revocation.
-    pub fn subject_key(&self, subject: &str) -> String {
-        format!("{}revoked:sub:{subject}", self.inner.prefix)
+    /// The Redis key of the revocation of `issuer`'s subject `subject` (see
+    /// [`token_key`](Self::token_key)).
+    pub fn subject_key(&self, issuer: Option<&str>, subject: &str) -> String {
+        self.inner.subject_key(&scoped_key(issuer, subject))
     }
 
     async fn record(
@@ -327,14 +339,15 @@ impl RevocationStore for RedisRevocationStore {
             return RevocationCheck::Valid;
         }
         let local = &self.inner.local;
+        let issuer = token.issuer.as_deref();
         if local.enabled && local.live.load(Ordering::Acquire) {
             let revoked = match &token.jti {
                 None => Some(false),
-                Some(jti) => local.tokens.get(jti.as_str()),
+                Some(jti) => with_scoped_key(issuer, jti, |key| local.tokens.get(key)),
             };
             let cutoff = match &token.subject {
                 None => Some(None),
-                Some(subject) => local.subjects.get(subject.as_str()),
+                Some(subject) => with_scoped_key(issuer, subject, |key| local.subjects.get(key)),
             };
             match (revoked, cutoff) {
                 (Some(true), _) => return RevocationCheck::Revoked,
@@ -346,38 +359,54 @@ impl RevocationStore for RedisRevocationStore {
             }
         }
         let inner = Arc::clone(&self.inner);
-        let (jti, subject, issued_at) = (token.jti.clone(), token.subject.clone(), token.issued_at);
+        let jti = token.jti.as_deref().map(|jti| scoped_key(issuer, jti));
+        let subject = token.subject.as_deref().map(|subject| scoped_key(issuer, subject));
+        let issued_at = token.issued_at;
         RevocationCheck::Pending(Box::pin(async move { inner.fetch(jti, subject, issued_at).await }))
     }
 
     fn revoke_token<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         jti: &'a str,
         expires_at: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
         let keep_until = expires_at.saturating_add(self.inner.margin);
-        Box::pin(self.record(self.token_key(jti), 0, keep_until, format!("j{jti}")))
+        let scoped = scoped_key(issuer, jti);
+        Box::pin(self.record(self.inner.token_key(&scoped), 0, keep_until, format!("j{scoped}")))
     }
 
     fn revoke_subject<'a>(
         &'a self,
+        issuer: Option<&'a str>,
         subject: &'a str,
         issued_at_or_before: u64,
     ) -> BoxFuture<'a, Result<(), RevocationError>> {
         let keep_until =
             super::subject_kept_until(issued_at_or_before, self.inner.subject_retention, self.inner.margin);
+        let scoped = scoped_key(issuer, subject);
         Box::pin(self.record(
-            self.subject_key(subject),
+            self.inner.subject_key(&scoped),
             issued_at_or_before,
             keep_until,
-            format!("s{subject}"),
+            format!("s{scoped}"),
         ))
     }
 }
 
 impl Inner {
+    /// The Redis key of a token revocation, from its [`scoped_key`].
+    fn token_key(&self, scoped: &str) -> String {
+        format!("{}revoked:jti:{scoped}", self.prefix)
+    }
+
+    /// The Redis key of a subject revocation, from its [`scoped_key`].
+    fn subject_key(&self, scoped: &str) -> String {
+        format!("{}revoked:sub:{scoped}", self.prefix)
+    }
+
     /// One round trip: both keys at once; the answer is cached unless an invalidation came
-    /// in meanwhile.
+    /// in meanwhile. `jti` and `subject` are [`scoped_key`]s.
     async fn fetch(
         &self,
         jti: Option<String>,
@@ -387,10 +416,10 @@ impl Inner {
         let epoch = self.local.epoch.load(Ordering::SeqCst);
         let mut command = redis::cmd("MGET");
         if let Some(jti) = &jti {
-            command.arg(format!("{}revoked:jti:{jti}", self.prefix));
+            command.arg(self.token_key(jti));
         }
         if let Some(subject) = &subject {
-            command.arg(format!("{}revoked:sub:{subject}", self.prefix));
+            command.arg(self.subject_key(subject));
         }
         let mut conn = self.conn.clone();
         let reply =

@@ -4,7 +4,8 @@
 //! keys of that `alg`, at most [`MAX_KID_LESS_CANDIDATES`]), check that the key is bound to that
 //! very `alg`, verify the signature with the prepared key (each candidate in turn), decode the
 //! claims once into `C` and the registered claims, check them. The time checks run again
-//! on every request (see [`ClaimRules::check_time`]).
+//! on every request (see [`ClaimRules::check_time`]). With several trusted issuers, the
+//! token's issuer is selected first ([`selection`]).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ mod compact;
 mod header_cache;
 mod resource;
 mod rules;
+mod selection;
 mod token_kind;
 
 pub use cache::CacheStats;
@@ -31,6 +33,7 @@ pub(crate) use resource::ResourceId;
 pub(crate) use rules::same_media_type;
 pub(crate) use rules::ClaimRules;
 pub use rules::RequiredClaim;
+pub(crate) use selection::{Issuers, TrustedIssuer};
 pub(crate) use token_kind::AcceptedKinds;
 pub use token_kind::TokenKind;
 
@@ -42,11 +45,13 @@ use header_cache::ParsedHeader;
 pub(crate) struct Verified<C> {
     pub(crate) claims: Claims<C>,
     pub(crate) facts: Arc<TokenFacts>,
+    /// The trusted issuer that verified it (its index in [`Issuers`]): its rules check the time.
+    pub(crate) issuer: usize,
 }
 
 impl<C> Clone for Verified<C> {
     fn clone(&self) -> Self {
-        Verified { claims: self.claims.clone(), facts: Arc::clone(&self.facts) }
+        Verified { claims: self.claims.clone(), facts: Arc::clone(&self.facts), issuer: self.issuer }
     }
 }
 
@@ -86,13 +91,17 @@ impl AlgorithmSet {
     pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
+
+    pub(crate) fn union(&mut self, other: AlgorithmSet) {
+        self.0 |= other.0;
+    }
 }
 
-/// What verification needs besides the token: keys, allowed algorithms, claim rules.
+/// What verification needs besides the token: the trusted issuers (their keys, allowed
+/// algorithms and claim rules), the union of their allow-lists, the parsed-header cache.
 pub(crate) struct TokenVerifier {
-    pub(crate) keys: Arc<dyn KeySource>,
+    pub(crate) issuers: Issuers,
     pub(crate) algorithms: AlgorithmSet,
-    pub(crate) rules: ClaimRules,
     pub(crate) headers: HeaderCache,
 }
 
@@ -100,7 +109,7 @@ impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
             .field("algorithms", &self.algorithms)
-            .field("rules", &self.rules)
+            .field("issuers", &self.issuers)
             .finish_non_exhaustive()
     }
 }
@@ -141,29 +150,84 @@ impl TokenVerifier {
     /// The issuers whose tokens are accepted, in the order configured: what the resource
     /// metadata lists as its `authorization_servers` (RFC 9728 §2), so that the two cannot drift.
     pub(crate) fn issuers(&self) -> impl Iterator<Item = &str> {
-        self.rules.issuers.iter().map(String::as_str)
+        self.issuers.iter().flat_map(|issuer| issuer.rules.issuers.iter().map(String::as_str))
     }
 
     /// Verifies `token` with a key known now, or says which key must be fetched.
     pub(crate) fn verify<C: DeserializeOwned>(&self, token: &str) -> Verification<C> {
-        let (compact, header) = match self.parse_header(token) {
-            Ok(parsed) => parsed,
-            Err(err) => return Verification::Done(Err(err)),
-        };
-        match self.keys.lookup(header.kid.as_deref(), header.alg) {
-            KeyLookup::Pending(fetch) => Verification::NeedsKey(fetch),
-            lookup => Verification::Done(self.finish(compact, &header, lookup)),
-        }
+        self.run(token, None)
     }
 
-    /// Verifies `token` with the answer of a key fetch.
+    /// Verifies `token` with the answer of a key fetch (the issuer is selected again from the
+    /// token: the same one whose source fetched).
     pub(crate) fn verify_with<C: DeserializeOwned>(
         &self,
         token: &str,
         lookup: KeyLookup,
     ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
-        let (compact, header) = self.parse_header(token)?;
-        self.finish(compact, &header, lookup)
+        match self.run(token, Some(lookup)) {
+            Verification::Done(result) => result,
+            Verification::NeedsKey(_) => Err(AuthError::new(ErrorKind::AuthUnavailable)),
+        }
+    }
+
+    /// The time checks of the issuer that verified the token: on every request, cache hit or not.
+    pub(crate) fn check_time<C>(&self, verified: &Verified<C>, now: u64) -> Result<(), AuthError> {
+        self.issuers.get(verified.issuer).rules.check_time(&verified.facts, now)
+    }
+
+    /// The longest leeway of the trusted issuers, in seconds.
+    pub(crate) fn max_leeway(&self) -> u64 {
+        self.issuers.iter().map(|issuer| issuer.rules.leeway).max().unwrap_or(0)
+    }
+
+    /// The verification, for one issuer or several. `fetched`: the answer of a key fetch the
+    /// previous attempt asked for.
+    fn run<C: DeserializeOwned>(&self, token: &str, fetched: Option<KeyLookup>) -> Verification<C> {
+        let (compact, header) = match self.parse_header(token) {
+            Ok(parsed) => parsed,
+            Err(err) => return Verification::Done(Err(err)),
+        };
+        let mut payload_buf = [0u8; 1024];
+        match self.issuers.only() {
+            // One issuer: nothing to select; the claims are read once the signature holds, and
+            // its rules check `iss`.
+            Some(issuer) => {
+                let lookup = match lookup(issuer, &header, fetched) {
+                    Ok(lookup) => lookup,
+                    Err(fetch) => return Verification::NeedsKey(fetch),
+                };
+                Verification::Done(self.signed_by(compact, &header, lookup).and_then(|key| {
+                    let (payload, facts) =
+                        read_claims(compact.payload, &mut payload_buf, header.typ.as_deref())?;
+                    Ok((accept(0, issuer, &payload, facts)?, key))
+                }))
+            }
+            // Several: the payload is read once, before the signature check; its unverified
+            // `iss` picks the issuer before any key is looked up.
+            None => {
+                let selected = read_claims(compact.payload, &mut payload_buf, header.typ.as_deref())
+                    .and_then(|(payload, facts)| {
+                        let (index, issuer) = self.issuers.select(facts.issuer.as_deref())?;
+                        if !issuer.algorithms.contains(header.alg) {
+                            return Err(malformed("the token's algorithm is not allowed"));
+                        }
+                        Ok((index, issuer, payload, facts))
+                    });
+                let (index, issuer, payload, facts) = match selected {
+                    Ok(selected) => selected,
+                    Err(err) => return Verification::Done(Err(err)),
+                };
+                let lookup = match lookup(issuer, &header, fetched) {
+                    Ok(lookup) => lookup,
+                    Err(fetch) => return Verification::NeedsKey(fetch),
+                };
+                Verification::Done(
+                    self.signed_by(compact, &header, lookup)
+                        .and_then(|key| Ok((accept(index, issuer, &payload, facts)?, key))),
+                )
+            }
+        }
     }
 
     /// Splits the token and reads its header: from the header cache when this header was seen
@@ -188,12 +252,14 @@ impl TokenVerifier {
         Ok((compact, Arc::new(parsed)))
     }
 
-    fn finish<C: DeserializeOwned>(
+    /// The signature check with the key (or candidates) the issuer's source gave: the key that
+    /// verified the token.
+    fn signed_by(
         &self,
         compact: Compact<'_>,
         header: &Arc<ParsedHeader>,
         lookup: KeyLookup,
-    ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
+    ) -> Result<Arc<VerificationKey>, AuthError> {
         let keys = match lookup {
             KeyLookup::Found(key) => Keys::One(key),
             KeyLookup::Candidates(keys) if keys.is_empty() => {
@@ -228,18 +294,52 @@ impl TokenVerifier {
         };
         // The header is signed: it may now stand for the next tokens that carry it.
         self.headers.insert(compact.header, header);
-        let mut payload_buf = [0u8; 1024];
-        let payload = decode(compact.payload, &mut payload_buf, "the token payload is not base64url")?;
-        if !compact::is_json_object(&payload) {
-            return Err(malformed("the token claims are malformed"));
-        }
-        // The registered claims first: a token that fails the rules is not decoded further.
-        let registered: claims::RegisteredClaims<'_> =
-            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
-        let mut facts = registered.into_facts(header.typ.as_deref());
-        facts.kind = self.rules.check_static(&facts, &payload)?;
-        let claims: C =
-            serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
-        Ok((Verified { claims: Claims::new(claims), facts: Arc::new(facts) }, key))
+        Ok(key)
     }
+}
+
+/// The issuer's key for the token: the answer of a fetch already made, or its source's (`Err`:
+/// the source must fetch first).
+fn lookup(
+    issuer: &TrustedIssuer,
+    header: &ParsedHeader,
+    fetched: Option<KeyLookup>,
+) -> Result<KeyLookup, futures_util::future::BoxFuture<'static, KeyLookup>> {
+    match fetched {
+        Some(lookup) => Ok(lookup),
+        None => match issuer.keys.lookup(header.kid.as_deref(), header.alg) {
+            KeyLookup::Pending(fetch) => Err(fetch),
+            lookup => Ok(lookup),
+        },
+    }
+}
+
+/// The payload decoded and its registered claims parsed (once per token).
+fn read_claims<'b>(
+    encoded: &str,
+    buf: &'b mut [u8],
+    token_type: Option<&str>,
+) -> Result<(compact::Decoded<'b>, TokenFacts), AuthError> {
+    let payload = decode(encoded, buf, "the token payload is not base64url")?;
+    if !compact::is_json_object(&payload) {
+        return Err(malformed("the token claims are malformed"));
+    }
+    let registered: claims::RegisteredClaims<'_> =
+        serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
+    let facts = registered.into_facts(token_type);
+    Ok((payload, facts))
+}
+
+/// The issuer's rules over a token whose signature verified; then its claims decoded into `C`.
+fn accept<C: DeserializeOwned>(
+    index: usize,
+    issuer: &TrustedIssuer,
+    payload: &[u8],
+    mut facts: TokenFacts,
+) -> Result<Verified<C>, AuthError> {
+    // The registered claims first: a token that fails the rules is not decoded further.
+    facts.kind = issuer.rules.check_static(&facts, payload)?;
+    let claims: C =
+        serde_json::from_slice(payload).map_err(|_| malformed("the token claims are malformed"))?;
+    Ok(Verified { claims: Claims::new(claims), facts: Arc::new(facts), issuer: index })
 }

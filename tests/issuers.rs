@@ -1,0 +1,396 @@
+//! Several trusted issuers, each with its own keys and rules (issue 14), through the whole layer
+//! over HTTP on loopback: two real JWKS / OIDC discovery servers with keys of their own, and one
+//! issuer with a static key.
+#![cfg(feature = "jwks")]
+
+#[path = "harness/mod.rs"]
+mod harness;
+#[path = "common/jwks_server.rs"]
+mod jwks_server;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use harness::{answer, b64, claims, client, now, serve, Answer, TestKey};
+use serde_json::{json, Value};
+use tower_jwt_guard::keys::JwksKeys;
+use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationStore};
+use tower_jwt_guard::{Algorithm, AuthContext, ConfigError, Issuer, JwtAuth};
+
+use jwks_server::JwksServer;
+
+const STATIC_ISSUER: &str = "https://static.example.com";
+const SECRET: &[u8; 32] = b"the static issuer's HS256 secret";
+
+/// An ES256 key as a JWK with this `kid`.
+fn jwk(key: &TestKey, kid: &str) -> Value {
+    let point = &key.public_raw;
+    json!({
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+        "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+    })
+}
+
+/// A token of `iss` (any JSON, `Value::Null`: no `iss`) for `sub`, signed by `key` under `kid`.
+fn token(key: &TestKey, kid: Option<&str>, iss: Value, sub: &str, jti: &str) -> String {
+    let mut body = claims(sub);
+    if !iss.is_null() {
+        body["iss"] = iss;
+    }
+    body["jti"] = json!(jti);
+    let header = match kid {
+        Some(kid) => json!({ "kid": kid }),
+        None => json!({}),
+    };
+    key.sign_with_header(header, &body)
+}
+
+/// Two JWKS issuers (A by its JWKS URL, B by OIDC discovery), each with its own `shared` kid,
+/// and the static-key issuer.
+struct World {
+    a: JwksServer,
+    b: JwksServer,
+    a_key: TestKey,
+    a_shared: TestKey,
+    b_key: TestKey,
+    b_shared: TestKey,
+    hmac: TestKey,
+}
+
+impl World {
+    async fn start() -> World {
+        let world = World {
+            a: JwksServer::start().await,
+            b: JwksServer::start().await,
+            a_key: TestKey::generate(Algorithm::ES256),
+            a_shared: TestKey::generate(Algorithm::ES256),
+            b_key: TestKey::generate(Algorithm::ES256),
+            b_shared: TestKey::generate(Algorithm::ES256),
+            hmac: TestKey::hmac(Algorithm::HS256, SECRET),
+        };
+        world.a.serve(vec![jwk(&world.a_key, "a1"), jwk(&world.a_shared, "shared")]);
+        world.b.serve(vec![jwk(&world.b_key, "b1"), jwk(&world.b_shared, "shared")]);
+        world
+    }
+
+    fn issuer_a(&self) -> Issuer {
+        let keys = JwksKeys::builder(self.a.jwks_url())
+            .algorithms([Algorithm::ES256])
+            .timeout(Duration::from_millis(300))
+            .retry_interval(Duration::from_millis(50), Duration::from_millis(200))
+            // An unknown kid may refetch at once (the first fetch counts as this interval's).
+            .unknown_kid_interval(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        Issuer::new(self.a.issuer()).key_source(keys).accept_any_audience()
+    }
+
+    fn issuer_b(&self) -> Issuer {
+        Issuer::discover(self.b.issuer()).unwrap().algorithms([Algorithm::ES256])
+    }
+
+    fn issuer_c() -> Issuer {
+        Issuer::new(STATIC_ISSUER).hmac_secret(SECRET)
+    }
+
+    /// `iss` of A and B.
+    fn a_iss(&self) -> Value {
+        json!(self.a.issuer())
+    }
+
+    fn b_iss(&self) -> Value {
+        json!(self.b.issuer())
+    }
+
+    fn requests(&self) -> (usize, usize) {
+        (
+            self.a.jwks_requests() + self.a.discovery_requests(),
+            self.b.jwks_requests() + self.b.discovery_requests(),
+        )
+    }
+}
+
+/// `GET /me` answers "issuer|subject"; `POST /logout` revokes the token in `store`.
+async fn app(auth: JwtAuth, store: MemoryRevocationStore) -> SocketAddr {
+    let router = Router::new()
+        .route(
+            "/me",
+            get(|ctx: AuthContext| async move {
+                format!("{}|{}", ctx.issuer().unwrap_or("-"), ctx.subject().unwrap_or("-"))
+            }),
+        )
+        .route(
+            "/logout",
+            post(
+                |axum::extract::State(store): axum::extract::State<MemoryRevocationStore>,
+                 ctx: AuthContext| async move {
+                    match store
+                        .revoke_token(ctx.issuer(), ctx.jti().unwrap(), ctx.facts().expires_at.unwrap())
+                        .await
+                    {
+                        Ok(()) => StatusCode::NO_CONTENT,
+                        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+                    }
+                },
+            ),
+        )
+        .route_layer(auth.layer::<Value>())
+        .with_state(store);
+    serve(router).await
+}
+
+async fn me(addr: SocketAddr, token: &str) -> Answer {
+    answer(client().get(format!("http://{addr}/me")).bearer_auth(token)).await
+}
+
+fn refused(answer: &Answer, status: u16, code: &str) -> bool {
+    answer.status == status && answer.code() == code
+}
+
+#[tokio::test]
+async fn a_token_is_verified_only_with_the_keys_of_the_issuer_it_names() {
+    let world = World::start().await;
+    let auth = JwtAuth::builder()
+        .trust(world.issuer_a())
+        .trust(world.issuer_b())
+        .trust(World::issuer_c())
+        .build()
+        .unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+
+    // Each issuer's own tokens.
+    let a = me(addr, &token(&world.a_key, Some("a1"), world.a_iss(), "alice", "1")).await;
+    assert_eq!((a.status, a.body.as_str()), (200, Some(format!("{}|alice", world.a.issuer()).as_str())));
+    let b = me(addr, &token(&world.b_key, Some("b1"), world.b_iss(), "bob", "1")).await;
+    assert_eq!((b.status, b.body.as_str()), (200, Some(format!("{}|bob", world.b.issuer()).as_str())));
+    let c = me(addr, &token(&world.hmac, None, json!(STATIC_ISSUER), "carol", "1")).await;
+    assert_eq!((c.status, c.body.as_str()), (200, Some(format!("{STATIC_ISSUER}|carol").as_str())));
+
+    // A token claiming A, signed with B's key: A's keys only are asked (B's server hears nothing).
+    let before = world.requests().1;
+    let forged = token(&world.b_key, Some("b1"), world.a_iss(), "mallory", "2");
+    assert!(refused(&me(addr, &forged).await, 401, "INVALID_TOKEN"));
+    assert_eq!(world.requests().1, before, "B's keys were fetched for a token claiming A");
+
+    // The same kid in both sets does not cross over.
+    let cross = token(&world.b_shared, Some("shared"), world.a_iss(), "mallory", "3");
+    assert!(refused(&me(addr, &cross).await, 401, "INVALID_TOKEN"));
+    let cross = token(&world.a_shared, Some("shared"), world.b_iss(), "mallory", "4");
+    assert!(refused(&me(addr, &cross).await, 401, "INVALID_TOKEN"));
+    assert_eq!(
+        me(addr, &token(&world.a_shared, Some("shared"), world.a_iss(), "alice", "5")).await.status,
+        200
+    );
+    assert_eq!(
+        me(addr, &token(&world.b_shared, Some("shared"), world.b_iss(), "bob", "6")).await.status,
+        200
+    );
+
+    // Each issuer's algorithms: the static issuer's HS256 secret does not sign for A, nor A's
+    // ES256 key for the static issuer.
+    let hs_for_a = token(&world.hmac, None, world.a_iss(), "mallory", "7");
+    assert!(refused(&me(addr, &hs_for_a).await, 401, "INVALID_TOKEN"));
+    let es_for_c = token(&world.a_key, Some("a1"), json!(STATIC_ISSUER), "mallory", "8");
+    assert!(refused(&me(addr, &es_for_c).await, 401, "INVALID_TOKEN"));
+
+    // Each issuer's rules: A accepts any audience, B (no audience configured) refuses one.
+    let mut body = claims("alice");
+    body["iss"] = world.a_iss();
+    body["aud"] = json!("elsewhere");
+    assert_eq!(me(addr, &world.a_key.sign_with_header(json!({ "kid": "a1" }), &body)).await.status, 200);
+    body["iss"] = world.b_iss();
+    let b_aud = world.b_key.sign_with_header(json!({ "kid": "b1" }), &body);
+    assert!(refused(&me(addr, &b_aud).await, 401, "INVALID_TOKEN"));
+}
+
+#[tokio::test]
+async fn a_token_naming_no_trusted_issuer_is_refused_without_any_fetch() {
+    let world = World::start().await;
+    let auth = JwtAuth::builder().trust(world.issuer_a()).trust(world.issuer_b()).build().unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    // Both sources have their keys (the first fetch is over).
+    assert_eq!(me(addr, &token(&world.a_key, Some("a1"), world.a_iss(), "alice", "1")).await.status, 200);
+    assert_eq!(me(addr, &token(&world.b_key, Some("b1"), world.b_iss(), "bob", "1")).await.status, 200);
+    let before = world.requests();
+
+    // Unknown kids everywhere: a lookup would make a JWKS source fetch.
+    let unknown = [
+        json!("https://evil.example.com"),
+        json!(format!("{}/", world.a.issuer())),
+        json!(world.a.issuer().to_uppercase()),
+        Value::Null,
+        json!(42),
+        json!([world.a.issuer()]),
+        json!({ "iss": world.a.issuer() }),
+    ];
+    for iss in unknown {
+        let forged = token(&world.a_key, Some("never-seen"), iss.clone(), "mallory", "2");
+        assert!(refused(&me(addr, &forged).await, 401, "INVALID_TOKEN"), "iss {iss}");
+    }
+    let null_iss = world.a_key.sign_with_header(json!({ "kid": "never-seen" }), &{
+        let mut body = claims("mallory");
+        body["iss"] = Value::Null;
+        body
+    });
+    assert!(refused(&me(addr, &null_iss).await, 401, "INVALID_TOKEN"));
+    assert_eq!(world.requests(), before, "a key source was asked for a token of no trusted issuer");
+
+    // The counting works: the same unknown kid for A's own issuer makes A (only) fetch.
+    let unknown_kid = token(&world.a_key, Some("never-seen"), world.a_iss(), "alice", "3");
+    assert!(refused(&me(addr, &unknown_kid).await, 401, "INVALID_TOKEN"));
+    assert_eq!(world.requests(), (before.0 + 1, before.1));
+}
+
+#[tokio::test]
+async fn an_outage_of_one_issuer_leaves_the_others_working() {
+    for outage in ["hang", "fail"] {
+        let world = World::start().await;
+        match outage {
+            "hang" => world.a.hang(),
+            _ => world.a.fail(500),
+        }
+        let auth = JwtAuth::builder()
+            .trust(world.issuer_a())
+            .trust(world.issuer_b())
+            .trust(World::issuer_c())
+            .build()
+            .unwrap();
+        let addr = app(auth, MemoryRevocationStore::new()).await;
+        for _ in 0..3 {
+            let a = me(addr, &token(&world.a_key, Some("a1"), world.a_iss(), "alice", "1")).await;
+            assert!(refused(&a, 503, "AUTH_UNAVAILABLE"), "{outage}: {} {}", a.status, a.body);
+            let b = me(addr, &token(&world.b_key, Some("b1"), world.b_iss(), "bob", "1")).await;
+            assert_eq!(b.status, 200, "{outage}: B's token while A is down");
+            let c = me(addr, &token(&world.hmac, None, json!(STATIC_ISSUER), "carol", "1")).await;
+            assert_eq!(c.status, 200, "{outage}: the static issuer's token while A is down");
+        }
+    }
+}
+
+#[tokio::test]
+async fn revoking_a_jti_of_one_issuer_leaves_the_same_jti_of_another() {
+    let a_key = TestKey::hmac(Algorithm::HS256, b"issuer A's secret, 32 bytes long");
+    let b_key = TestKey::hmac(Algorithm::HS256, b"issuer B's secret, 32 bytes long");
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&events);
+    let store = MemoryRevocationStore::new();
+    let auth = JwtAuth::builder()
+        .trust(Issuer::new("https://a.example.com").hmac_secret(b"issuer A's secret, 32 bytes long"))
+        .trust(Issuer::new("https://b.example.com").hmac_secret(b"issuer B's secret, 32 bytes long"))
+        .revocation(store.clone())
+        .on_audit(move |event| {
+            sink.lock().unwrap().push((event.issuer.map(str::to_owned), event.code));
+        })
+        .build()
+        .unwrap();
+    let addr = app(auth, store.clone()).await;
+    let of_a = token(&a_key, None, json!("https://a.example.com"), "1", "1");
+    let of_b = token(&b_key, None, json!("https://b.example.com"), "1", "1");
+    assert_eq!(me(addr, &of_a).await.status, 200);
+    assert_eq!(me(addr, &of_b).await.status, 200);
+
+    let logout = client().post(format!("http://{addr}/logout")).bearer_auth(&of_a).send().await.unwrap();
+    assert_eq!(logout.status(), 204);
+    assert!(refused(&me(addr, &of_a).await, 401, "TOKEN_REVOKED"));
+    assert_eq!(me(addr, &of_b).await.status, 200, "B's jti 1 was revoked with A's");
+
+    // Log out everywhere, per issuer too: B's subject "1", not A's.
+    store.revoke_subject(Some("https://b.example.com"), "1", now()).await.unwrap();
+    assert!(refused(&me(addr, &of_b).await, 401, "TOKEN_REVOKED"));
+    let another_of_a = token(&a_key, None, json!("https://a.example.com"), "1", "2");
+    assert_eq!(me(addr, &another_of_a).await.status, 200);
+
+    // The audit events name the issuer, accepted or refused after verification.
+    let events = events.lock().unwrap();
+    let a = Some("https://a.example.com".to_owned());
+    let b = Some("https://b.example.com".to_owned());
+    assert!(events.contains(&(a.clone(), "OK")) && events.contains(&(b.clone(), "OK")));
+    assert!(events.contains(&(a, "TOKEN_REVOKED")) && events.contains(&(b, "TOKEN_REVOKED")));
+}
+
+// ---------------------------------------------------------------- configuration
+
+fn invalid(result: Result<JwtAuth, ConfigError>) -> String {
+    match result {
+        Err(ConfigError::Invalid(why)) => why.to_owned(),
+        other => panic!("expected ConfigError::Invalid, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn builder_keys_next_to_trusted_issuers_must_name_their_issuer() {
+    let why = invalid(JwtAuth::builder().hmac_secret([1u8; 32]).trust(World::issuer_c()).build());
+    assert!(why.contains("issuer(..)"), "{why}");
+    // Named: the shorthand is one more issuer, verified with its own keys only.
+    let auth = JwtAuth::builder()
+        .hmac_secret([1u8; 32])
+        .issuer("https://own.example.com")
+        .trust(World::issuer_c())
+        .build()
+        .unwrap();
+    let own = TestKey::hmac(Algorithm::HS256, &[1u8; 32]);
+    let static_key = TestKey::hmac(Algorithm::HS256, SECRET);
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    let own_iss = json!("https://own.example.com");
+    let accepted = me(addr, &token(&own, None, own_iss.clone(), "a", "1")).await;
+    assert_eq!((accepted.status, accepted.body.as_str()), (200, Some("https://own.example.com|a")));
+    assert!(refused(&me(addr, &token(&static_key, None, own_iss, "a", "1")).await, 401, "INVALID_TOKEN"));
+    assert!(refused(
+        &me(addr, &token(&own, None, json!(STATIC_ISSUER), "a", "1")).await,
+        401,
+        "INVALID_TOKEN"
+    ));
+    assert_eq!(me(addr, &token(&static_key, None, json!(STATIC_ISSUER), "a", "1")).await.status, 200);
+}
+
+#[test]
+fn builder_rules_without_builder_keys_are_refused_next_to_trusted_issuers() {
+    for builder in [
+        JwtAuth::builder().audience("api"),
+        JwtAuth::builder().leeway(Duration::from_secs(5)),
+        JwtAuth::builder().algorithms([Algorithm::RS256]),
+        JwtAuth::builder().issuer("https://a.example.com"),
+        JwtAuth::builder().token_type("at+jwt"),
+    ] {
+        let why = invalid(builder.trust(World::issuer_c()).build());
+        assert!(why.contains("each Issuer"), "{why}");
+    }
+    // Settings that are not claim rules stay on the builder.
+    assert!(JwtAuth::builder().cache_capacity(0).realm("r").trust(World::issuer_c()).build().is_ok());
+}
+
+#[test]
+fn two_issuers_of_one_name_are_refused() {
+    let twice = JwtAuth::builder().trust(World::issuer_c()).trust(World::issuer_c()).build();
+    assert!(invalid(twice).contains("same name"));
+    let with_shorthand =
+        JwtAuth::builder().hmac_secret([1u8; 32]).issuer(STATIC_ISSUER).trust(World::issuer_c()).build();
+    assert!(invalid(with_shorthand).contains("same name"));
+    // One issuer may carry a name twice; a nameless issuer is refused.
+    assert!(JwtAuth::builder().hmac_secret([1u8; 32]).issuer("x").issuer("x").build().is_ok());
+    assert!(
+        invalid(JwtAuth::builder().trust(Issuer::new("").hmac_secret([1u8; 32])).build()).contains("name")
+    );
+}
+
+#[tokio::test]
+async fn a_discovered_source_serves_only_its_own_issuer() {
+    let other = JwksKeys::discover("https://idp.example.com").algorithms([Algorithm::ES256]).build().unwrap();
+    let misnamed =
+        JwtAuth::builder().trust(Issuer::new("https://else.example.com").key_source(other)).build();
+    assert!(invalid(misnamed).contains("another issuer"));
+    // The shorthand keeps naming one discovered key set several ways (Entra ID v1 and v2).
+    let shared =
+        JwksKeys::discover("https://idp.example.com").algorithms([Algorithm::ES256]).build().unwrap();
+    let aliases = JwtAuth::builder()
+        .key_source(shared)
+        .issuer("https://idp.example.com")
+        .issuer("https://sts.example.com/tenant/")
+        .trust(World::issuer_c())
+        .build();
+    assert!(aliases.is_ok(), "{aliases:?}");
+}
