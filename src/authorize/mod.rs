@@ -3,8 +3,7 @@
 //!
 //! The axum extractors ([`extract`]), the tonic helpers ([`grpc`]), the checks that refuse a
 //! verified request ([`mfa`]: a second factor; [`scope`]: OAuth scopes; both share [`check`]),
-//! the headers that pass the verified user on ([`propagate`]), and the protected-resource
-//! metadata that tells clients where to get a token ([`resource_metadata`], RFC 9728).
+//! and the headers that pass the verified user on ([`propagate`]).
 
 pub(crate) mod check;
 #[cfg(feature = "axum")]
@@ -13,5 +12,4 @@ pub(crate) mod extract;
 pub(crate) mod grpc;
 pub(crate) mod mfa;
 pub(crate) mod propagate;
-pub(crate) mod resource_metadata;
 pub(crate) mod scope;

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Response};
 use jsonwebtoken::Algorithm;
 
-use crate::authorize::resource_metadata::ProtectedResource;
 use crate::error::{AuthError, ConfigError};
 use crate::guard::binding::BindingPolicy;
 use crate::guard::context::ContextPolicy;
@@ -19,6 +18,7 @@ use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
 use crate::guard::mfa_policy::MfaPolicy;
 use crate::guard::rejection::{Protocol, RejectionHook, Responder};
+use crate::guard::resource_metadata::ProtectedResource;
 use crate::guard::revocation::RevocationStore;
 use crate::guard::source::{TokenSource, TokenSources};
 use crate::guard::verify::{HeaderCache, Issuers, RequiredClaim, ResourceId, TokenVerifier};

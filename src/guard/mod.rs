@@ -4,7 +4,8 @@
 //! [`pipeline`] runs the steps, each in its own module: 1 [`source`], 2 [`verify`] (with the
 //! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts the token's [`claims`] and
 //! the [`context`] (which consults the [`mfa_policy`]) into the request. A refusal becomes a
-//! response in [`rejection`] and an event in [`audit`]. Nothing here knows the code that runs
+//! response in [`rejection`] (naming the [`resource_metadata`], RFC 9728) and an event in
+//! [`audit`]. Nothing here knows the code that runs
 //! after the guard (`authorize`) or the issuing side (`issue`).
 
 // In the order a request meets them (one group each, so that rustfmt keeps the order).
@@ -36,8 +37,11 @@ pub(crate) mod mfa_policy;
 
 pub(crate) mod context;
 
-// what a refusal becomes; what operators see
+// what a refusal becomes (its challenge names the protected-resource metadata, RFC 9728); what
+// operators see
 pub mod rejection;
+
+pub(crate) mod resource_metadata;
 
 pub mod audit;
 
