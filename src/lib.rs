@@ -119,6 +119,8 @@ pub use guard::{audit, binding, keys, rejection, revocation};
 pub use issue::refresh;
 
 pub use error::{AuthError, ConfigError, ErrorKind};
+#[cfg(feature = "redis")]
+pub use guard::redis_connection::RedisServers;
 
 // The guard.
 pub use binding::PeerAddr;

@@ -299,11 +299,16 @@ async fn refresh_rotates_detects_reuse_and_logout_revokes() {
     let forged = flow.refresh("forged.value", home).await;
     assert_eq!((forged.status, forged.code()), (401, "INVALID_REFRESH_TOKEN"));
 
-    // The first token again: a replay. 401, and the token that replaced it dies with it.
+    // The first token again while the second is unused: a retry (a lost response), answered
+    // with the same cookie within the grace period.
+    let retried = flow.refresh(&first, home).await;
+    assert_eq!(refresh_token(&retried), second);
+    // Once the second is used, the first again is a replay: 401, and the family dies.
+    let third = refresh_token(&flow.refresh(&second, home).await);
     let replay = flow.refresh(&first, home).await;
     assert_eq!((replay.status, replay.code()), (401, "REFRESH_TOKEN_REUSED"));
     assert!(clears_refresh_cookie(&replay));
-    let dead = flow.refresh(&second, cafe).await;
+    let dead = flow.refresh(&third, cafe).await;
     assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"));
 
     // Logout: the access token is refused from now on, the refresh family is revoked.
@@ -367,10 +372,13 @@ async fn two_instances_share_revocations_and_refresh_families_through_redis() {
     let renewed = access_token(&on_a);
     let second = refresh_token(&on_a);
     assert_eq!(b.get("/protected", &renewed, LAPTOP, home).await.status, 200);
+    // Retried on B while the second is unused: the same cookie; once it is used, a replay.
+    assert_eq!(refresh_token(&b.refresh(&first, home).await), second);
+    let third = refresh_token(&b.refresh(&second, home).await);
     let replay = b.refresh(&first, home).await;
     assert_eq!((replay.status, replay.code()), (401, "REFRESH_TOKEN_REUSED"));
     for (name, instance) in [("A", &a), ("B", &b)] {
-        let dead = instance.refresh(&second, home).await;
+        let dead = instance.refresh(&third, home).await;
         assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"), "on {name}");
     }
     drop(redis);

@@ -18,7 +18,7 @@ use common::{
     token_issued_at, Answer, User,
 };
 use redis::AsyncCommands as _;
-use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
+use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshPolicy, RefreshStore};
 use tower_jwt_guard::revocation::{RedisRevocationStore, RevocationError, RevocationStore};
 use tower_jwt_guard::JwtAuth;
 
@@ -169,9 +169,10 @@ async fn refresh_rotation_and_reuse_detection_across_instances() {
     let secret = on_b.token.as_str().split_once('.').unwrap().1;
     assert!(keys.iter().all(|key| !key.contains(secret)));
 
-    // The token used on A, replayed on B: refused, and the family dies with it.
+    // The login token, whose successor has been used since, replayed on B: refused, and the
+    // family dies with it.
     assert_eq!(
-        b.rotate(on_a.token.as_str()).await.unwrap_err(),
+        b.rotate(login.token.as_str()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
     assert_eq!(a.rotate(on_b.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
@@ -186,12 +187,22 @@ async fn refresh_rotation_and_reuse_detection_across_instances() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
-    let Some(redis) = Redis::for_test("of_concurrent_refreshes_of_one_token_exactly_one_wins") else {
+async fn without_a_grace_period_of_concurrent_refreshes_of_one_token_exactly_one_wins() {
+    let Some(redis) =
+        Redis::for_test("without_a_grace_period_of_concurrent_refreshes_of_one_token_exactly_one_wins")
+    else {
         return;
     };
     let prefix = unique_prefix("race");
-    let stores = [refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix)];
+    let no_grace = |_| {
+        RedisRefreshStore::builder(&redis.url())
+            .unwrap()
+            .key_prefix(&prefix)
+            .policy(RefreshPolicy::default().grace_period(Duration::ZERO))
+            .build()
+            .unwrap()
+    };
+    let stores = [no_grace(0), no_grace(1)];
     let login = stores[0].issue("alice").await.unwrap();
     let winners = common::race_rotations(&stores, login.token.as_str()).await;
     assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
@@ -258,11 +269,11 @@ async fn logout_and_refresh_replay_across_two_instances() {
     // A refresh token used on A, replayed on B: refused, and the new one dies with it.
     let first = call(a, "/auth/login", None).await.unwrap();
     let second = call(a, "/auth/refresh", Some(&first)).await.unwrap();
+    // Retried on B while the second is unused: the same cookie (the grace period).
+    assert_eq!(call(b, "/auth/refresh", Some(&first)).await.unwrap().refresh, second.refresh);
+    let third = call(b, "/auth/refresh", Some(&second)).await.unwrap();
     assert!(call(b, "/auth/refresh", Some(&first)).await.unwrap_err().is(401, Some("REFRESH_TOKEN_REUSED")));
-    assert!(call(a, "/auth/refresh", Some(&second))
-        .await
-        .unwrap_err()
-        .is(401, Some("INVALID_REFRESH_TOKEN")));
+    assert!(call(a, "/auth/refresh", Some(&third)).await.unwrap_err().is(401, Some("INVALID_REFRESH_TOKEN")));
 }
 
 #[tokio::test]
@@ -419,4 +430,183 @@ async fn revocations_are_per_issuer_in_redis() {
     assert!(!conn.exists::<_, bool>(store.token_key(b, "1")).await.unwrap());
     assert_ne!(store.token_key(Some("a:"), "b"), store.token_key(Some("a"), ":b"));
     assert!(store.token_key(a, "1").ends_with(":revoked:jti:21:https://a.example.com1"));
+}
+
+/// A hang detector: the call must come back (its answer is checked by the caller).
+async fn within<T>(what: &str, call: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, call).await.unwrap_or_else(|_| panic!("{what} hung"))
+}
+
+#[tokio::test]
+async fn a_restarted_redis_costs_no_request() {
+    let Some(mut server) = Redis::local_for_test("a_restarted_redis_costs_no_request") else { return };
+    let prefix = unique_prefix("restart");
+    let (store, other) = (revocations(&server.url(), &prefix), revocations(&server.url(), &prefix));
+    let refresh = refresh_store(&server.url(), &prefix);
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let access = token("alice");
+    let login = refresh.issue("alice").await.unwrap();
+    assert!(refresh.rotate(login.token.as_str()).await.is_ok());
+    assert!(other.revoke_token(None, "warm-up", now() + 60).await.is_ok());
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+
+    // Killed and back on the same port: every connection these stores hold is dead.
+    server.restart();
+    // The first request of each store after the restart is answered (tried again on a fresh
+    // connection), not lost.
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    let login = refresh.issue("alice").await.expect("the first issue after a restart");
+    assert!(other.revoke_token(None, "after-restart", now() + 60).await.is_ok());
+    let rotated = refresh.rotate(login.token.as_str()).await.expect("a rotation after a restart");
+    assert!(!rotated.repeated);
+}
+
+#[tokio::test]
+async fn a_rotation_whose_connection_drops_is_answered_once_redis_is_back() {
+    let Some(mut server) =
+        Redis::local_for_test("a_rotation_whose_connection_drops_is_answered_once_redis_is_back")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("rotate-restart");
+    let refresh = refresh_store(&server.url(), &prefix);
+    assert!(refresh.issue("alice").await.is_ok());
+    server.restart();
+    // The rotation is the first operation after the restart: the data is gone (no
+    // persistence), so the token is unknown, but the answer is Redis's, not a lost request.
+    let login = refresh_store(&server.url(), &prefix).issue("alice").await.unwrap();
+    assert_eq!(refresh.rotate(login.token.as_str()).await.map(|r| r.subject), Ok("alice".to_owned()));
+}
+
+#[tokio::test]
+async fn a_frozen_redis_fails_closed_within_the_timeout_and_recovers_when_thawed() {
+    let Some(server) =
+        Redis::local_for_test("a_frozen_redis_fails_closed_within_the_timeout_and_recovers_when_thawed")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("frozen");
+    let store = revocations(&server.url(), &prefix);
+    let refresh = refresh_store(&server.url(), &prefix);
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let login = refresh.issue("alice").await.unwrap();
+    // A token never seen: not in the local cache, so the check must ask the frozen Redis.
+    server.freeze();
+    let fresh = token("bob");
+    let answer = within("a check against a frozen Redis", http_get(addr, "/me", &fresh.token)).await;
+    assert!(answer.is(503, Some("AUTH_UNAVAILABLE")), "{answer:?}");
+    let rotated = within("a rotation against a frozen Redis", refresh.rotate(login.token.as_str())).await;
+    assert_eq!(rotated.unwrap_err(), RefreshError::Unavailable);
+
+    server.thaw();
+    answers(addr, "/me", &fresh.token, 200, None).await;
+    // The rotation may have run once Redis woke up: a retry within the grace period gets the
+    // same successor instead of revoking the family.
+    let retried = within("a rotation after the thaw", refresh.rotate(login.token.as_str())).await;
+    assert_eq!(retried.unwrap().subject, "alice");
+}
+
+#[tokio::test]
+async fn a_revocation_published_while_subscriptions_are_cut_is_honoured_by_every_instance() {
+    let Some(redis) =
+        Redis::for_test("a_revocation_published_while_subscriptions_are_cut_is_honoured_by_every_instance")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("pubsub-kill");
+    let stores = [revocations(&redis.url(), &prefix), revocations(&redis.url(), &prefix)];
+    let addrs = [instance(&stores[0]).await, instance(&stores[1]).await];
+    for store in &stores {
+        subscribed(store).await;
+    }
+    let access = token("alice");
+    for addr in addrs {
+        // Twice: the second answer comes from the local cache.
+        assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+        assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    }
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let killed: u64 =
+        redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut conn).await.unwrap();
+    assert!(killed >= 2, "{killed} pub/sub connections killed");
+    assert_eq!(http_post(addrs[0], "/logout", &access.token).await.status, 204);
+    for addr in addrs {
+        answers(addr, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+    }
+    for store in &stores {
+        subscribed(store).await;
+    }
+    for addr in addrs {
+        assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
+    }
+}
+
+async fn grace_period_in(stores: &[RedisRefreshStore; 2]) {
+    let login = stores[0].issue("alice").await.unwrap();
+    // 16 concurrent rotations of one token on two instances: one successor, handed to all.
+    let winners = common::race_rotations(stores, login.token.as_str()).await;
+    assert_eq!(winners.len(), 16, "every concurrent refresh is answered");
+    assert!(winners.iter().all(|w| w.token == winners[0].token), "one successor");
+    assert_eq!(winners.iter().filter(|w| !w.repeated).count(), 1, "minted once");
+    // The family is alive: the successor rotates.
+    let next = stores[1].rotate(winners[0].token.as_str()).await.unwrap();
+    // The first token again, its successor now used: a replay.
+    assert_eq!(
+        stores[0].rotate(login.token.as_str()).await.unwrap_err(),
+        RefreshError::Reused { subject: "alice".into() }
+    );
+    assert_eq!(stores[1].rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn within_the_grace_period_concurrent_refreshes_get_the_same_successor() {
+    let Some(redis) = Redis::for_test("within_the_grace_period_concurrent_refreshes_get_the_same_successor")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("grace");
+    let stores = [refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix)];
+    grace_period_in(&stores).await;
+
+    // The successor is kept only sealed, and only for the grace period.
+    let login = stores[0].issue("bob").await.unwrap();
+    let next = stores[0].rotate(login.token.as_str()).await.unwrap();
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let grace_keys: Vec<String> = conn.keys(format!("{prefix}*:g")).await.unwrap();
+    let secret = next.token.as_str().split_once('.').unwrap().1;
+    for key in &grace_keys {
+        let value: String = conn.get(key).await.unwrap();
+        assert!(!value.contains(secret), "the successor is stored sealed");
+        let ttl: i64 = conn.ttl(key).await.unwrap();
+        assert!((1..=30).contains(&ttl), "kept for the grace period only: {ttl}");
+    }
+    assert!(!grace_keys.is_empty());
+}
+
+#[tokio::test]
+async fn outside_the_grace_period_a_second_use_revokes_the_family_in_redis() {
+    let Some(redis) = Redis::for_test("outside_the_grace_period_a_second_use_revokes_the_family_in_redis")
+    else {
+        return;
+    };
+    let store = RedisRefreshStore::builder(&redis.url())
+        .unwrap()
+        .key_prefix(unique_prefix("grace-out"))
+        .policy(RefreshPolicy::default().grace_period(Duration::from_secs(1)))
+        .build()
+        .unwrap();
+    let login = store.issue("alice").await.unwrap();
+    let next = store.rotate(login.token.as_str()).await.unwrap();
+    let rotated_at = now();
+    eventually("the grace period to pass", PATIENCE, || async { (now() > rotated_at + 1).then_some(()) })
+        .await;
+    assert_eq!(
+        store.rotate(login.token.as_str()).await.unwrap_err(),
+        RefreshError::Reused { subject: "alice".into() }
+    );
+    assert_eq!(store.rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
 }

@@ -136,8 +136,9 @@ async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
     // Another login is another family, untouched by the replay below.
     let other = store.issue("alice").await.unwrap();
 
+    // The first token, whose successor has been used: a replay, not a retry.
     assert_eq!(
-        store.rotate(second.token.as_str()).await.unwrap_err(),
+        store.rotate(login.token.as_str()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
     assert_eq!(store.rotate(third.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
@@ -171,8 +172,8 @@ async fn an_expired_refresh_token_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn of_concurrent_refreshes_of_one_token_exactly_one_wins() {
-    let store = MemoryRefreshStore::new();
+async fn without_a_grace_period_of_concurrent_refreshes_of_one_token_exactly_one_wins() {
+    let store = MemoryRefreshStore::with_policy(RefreshPolicy::default().grace_period(Duration::ZERO));
     let login = store.issue("alice").await.unwrap();
     let winners = common::race_rotations(std::slice::from_ref(&store), login.token.as_str()).await;
     assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
@@ -191,12 +192,16 @@ async fn refresh_rotates_the_cookie_a_replay_kills_the_family_and_logout_revokes
     assert_ne!(second.refresh, first.refresh);
     assert!(http_get(addr, "/protected", &second.access).await.is(200, None));
 
-    // The first cookie again: refused, and the rotated one dies with it.
+    // The first cookie again while the second is unused: a retry, answered with the same cookie.
+    let retried = call(addr, "/auth/refresh", Some(&first)).await.unwrap();
+    assert_eq!(retried.refresh, second.refresh);
+    // Once the second is used, the first cookie again is a replay: refused, and the family dies.
+    let third = call(addr, "/auth/refresh", Some(&second)).await.unwrap();
     assert!(call(addr, "/auth/refresh", Some(&first))
         .await
         .unwrap_err()
         .is(401, Some("REFRESH_TOKEN_REUSED")));
-    assert!(call(addr, "/auth/refresh", Some(&second))
+    assert!(call(addr, "/auth/refresh", Some(&third))
         .await
         .unwrap_err()
         .is(401, Some("INVALID_REFRESH_TOKEN")));
@@ -285,4 +290,38 @@ async fn a_token_that_expires_during_a_remote_revocation_check_is_refused() {
     let addr = serve(app).await;
     let answer = tokio::time::timeout(Duration::from_secs(60), http_get(addr, "/me", &minted.token)).await;
     assert!(answer.expect("the request hung").is(401, Some("TOKEN_EXPIRED")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn within_the_grace_period_concurrent_refreshes_get_the_same_successor() {
+    let store = MemoryRefreshStore::new();
+    let login = store.issue("alice").await.unwrap();
+    let winners = common::race_rotations(std::slice::from_ref(&store), login.token.as_str()).await;
+    assert_eq!(winners.len(), 16, "every concurrent refresh is answered");
+    assert!(winners.iter().all(|w| w.token == winners[0].token), "one successor");
+    assert_eq!(winners.iter().filter(|w| !w.repeated).count(), 1, "minted once");
+    let next = store.rotate(winners[0].token.as_str()).await.unwrap();
+    assert_eq!(
+        store.rotate(login.token.as_str()).await.unwrap_err(),
+        RefreshError::Reused { subject: "alice".into() }
+    );
+    assert_eq!(store.rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+}
+
+#[tokio::test]
+async fn outside_the_grace_period_a_second_use_revokes_the_family() {
+    let store =
+        MemoryRefreshStore::with_policy(RefreshPolicy::default().grace_period(Duration::from_secs(1)));
+    let login = store.issue("alice").await.unwrap();
+    let next = store.rotate(login.token.as_str()).await.unwrap();
+    let rotated_at = now();
+    eventually("the grace period to pass", Duration::from_secs(10), || async {
+        (now() > rotated_at + 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        store.rotate(login.token.as_str()).await.unwrap_err(),
+        RefreshError::Reused { subject: "alice".into() }
+    );
+    assert_eq!(store.rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
 }

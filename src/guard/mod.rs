@@ -29,6 +29,9 @@ pub mod binding;
 // 4 revocation
 pub mod revocation;
 
+#[cfg(feature = "redis")]
+pub(crate) mod redis_connection;
+
 // 5 what the layer puts into the request: the token's claims, the context that consults the
 // multi-factor policy
 pub(crate) mod claims;

@@ -173,3 +173,21 @@ pub fn unique_prefix(test: &str) -> String {
     let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("test:{test}:{suffix}:")
 }
+
+impl RedisServer {
+    /// Freezes the process (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+}

@@ -12,8 +12,13 @@
 //!   request asks Redis again. While the subscription is down (Redis unreachable, reconnecting)
 //!   the local cache is not trusted at all: every check asks Redis, and fails closed
 //!   ([`RevocationCheck::Unavailable`] → 503) if Redis does not answer in time.
-//! - The connection is a [`redis::aio::ConnectionManager`]: it reconnects by itself, so a
-//!   restarted Redis is used again without rebuilding the layer.
+//! - The connection reconnects by itself ([`RedisServers`]: one server, Sentinel or Cluster),
+//!   so a restarted or failed-over Redis is used again without rebuilding the layer. A check or
+//!   a revocation that lost its connection is tried once more on a fresh one within the same
+//!   timeout (both are safe to repeat): the first request after a restart is answered.
+//! - Invalidations reach every instance with every topology: a Sentinel set-up subscribes on
+//!   the current primary (again after a failover), a Cluster on one of its nodes (a classic
+//!   PUBLISH is broadcast to every node of a cluster).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +28,6 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt as _;
 use quick_cache::sync::Cache;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use super::{
@@ -33,6 +37,7 @@ use super::{
 use crate::error::ConfigError;
 use crate::guard::claims::TokenFacts;
 use crate::guard::clock;
+use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
 
 /// Default prefix of the store's keys and channel.
 pub const DEFAULT_KEY_PREFIX: &str = "tjg:";
@@ -60,30 +65,10 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 ";
 
-/// A Redis connection that reconnects by itself and never waits long: a request waits at most
-/// `timeout` for an answer, and failed reconnections are retried on the next request.
-pub(crate) fn connection(client: Client, timeout: Duration) -> Result<ConnectionManager, ConfigError> {
-    if tokio::runtime::Handle::try_current().is_err() {
-        return Err(ConfigError::Invalid("a Redis store must be built inside a Tokio runtime"));
-    }
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1)
-        .set_max_delay(timeout);
-    ConnectionManager::new_lazy_with_config(client, config)
-        .map_err(|_| ConfigError::Invalid("the Redis connection could not be set up"))
-}
-
-/// Parses a Redis URL (`redis://host:port/db`, `rediss://..`, `unix://..`).
-pub(crate) fn client(url: &str) -> Result<Client, ConfigError> {
-    Client::open(url).map_err(|_| ConfigError::Invalid("REDIS_URL is not a valid Redis URL"))
-}
-
 /// Builds a [`RedisRevocationStore`].
 #[must_use]
 pub struct RedisRevocationStoreBuilder {
-    client: Client,
+    servers: RedisServers,
     prefix: String,
     timeout: Duration,
     local_capacity: u64,
@@ -96,6 +81,7 @@ impl fmt::Debug for RedisRevocationStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The URL may carry a password: not shown.
         f.debug_struct("RedisRevocationStoreBuilder")
+            .field("servers", &self.servers)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
             .field("local_capacity", &self.local_capacity)
@@ -148,7 +134,7 @@ impl RedisRevocationStoreBuilder {
     /// Makes the store. Must run inside a Tokio runtime; does not wait for Redis: until Redis
     /// answers, checks fail closed.
     pub fn build(self) -> Result<RedisRevocationStore, ConfigError> {
-        let conn = connection(self.client.clone(), self.timeout)?;
+        let conn = RedisConnection::new(self.servers, self.timeout)?;
         let local = Arc::new(Local {
             tokens: local_cache(self.local_capacity),
             subjects: local_cache(self.local_capacity),
@@ -159,14 +145,13 @@ impl RedisRevocationStoreBuilder {
         });
         let channel = format!("{}revocations", self.prefix);
         let subscriber =
-            tokio::spawn(subscribe(self.client, channel.clone(), Arc::clone(&local), self.timeout));
+            tokio::spawn(subscribe(conn.clone(), channel.clone(), Arc::clone(&local), self.timeout));
         Ok(RedisRevocationStore {
             inner: Arc::new(Inner {
                 conn,
                 local,
                 prefix: self.prefix,
                 channel,
-                timeout: self.timeout,
                 margin: self.margin.as_secs(),
                 subject_retention: self.subject_retention.as_secs(),
                 script: Script::new(REVOKE_SCRIPT),
@@ -206,11 +191,10 @@ pub struct RedisRevocationStore {
 }
 
 struct Inner {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     local: Arc<Local>,
     prefix: String,
     channel: String,
-    timeout: Duration,
     margin: u64,
     subject_retention: u64,
     script: Script,
@@ -251,7 +235,8 @@ impl fmt::Debug for RedisRevocationStore {
 }
 
 impl RedisRevocationStore {
-    /// Starts a builder for the Redis at `url` (`redis://[user:password@]host:port/db`).
+    /// Starts a builder for the Redis at `url`: `redis://[user:password@]host:port/db`, or a
+    /// Sentinel or Cluster URL ([`RedisServers::from_url`]).
     ///
     /// ```
     /// use tower_jwt_guard::revocation::RedisRevocationStore;
@@ -260,13 +245,18 @@ impl RedisRevocationStore {
     /// assert!(RedisRevocationStore::builder("not a url").is_err());
     /// ```
     pub fn builder(url: &str) -> Result<RedisRevocationStoreBuilder, ConfigError> {
-        Ok(Self::builder_for(client(url)?))
+        Ok(Self::builder_with(RedisServers::from_url(url)?))
     }
 
-    /// Starts a builder around an existing client.
+    /// Starts a builder around an existing client (one server).
     pub fn builder_for(client: Client) -> RedisRevocationStoreBuilder {
+        Self::builder_with(RedisServers::standalone(client))
+    }
+
+    /// Starts a builder for these servers (one, a Sentinel-watched primary, or a Cluster).
+    pub fn builder_with(servers: RedisServers) -> RedisRevocationStoreBuilder {
         RedisRevocationStoreBuilder {
-            client,
+            servers,
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: DEFAULT_REDIS_TIMEOUT,
             local_capacity: DEFAULT_LOCAL_CACHE_CAPACITY,
@@ -312,15 +302,22 @@ impl RedisRevocationStore {
             return Ok(());
         }
         let expiry = if keep_until - now > MAX_ENTRY_SECS { 0 } else { keep_until };
-        let mut conn = self.inner.conn.clone();
         let mut invocation = self.inner.script.key(key);
         invocation.arg(cutoff).arg(expiry).arg(&self.inner.channel).arg(&message);
-        let reply = tokio::time::timeout(self.inner.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
+        // Idempotent (a later cutoff wins; a second message drops nothing more): safe to repeat.
+        let reply = self
+            .inner
+            .conn
+            .run(Retry::Safe, |mut conn| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async::<i64>(&mut conn).await }
+            })
+            .await;
         // This instance reads its own writes at once, without waiting for its own message
         // (and, should the command have timed out after all, a needless drop is harmless).
         self.inner.local.invalidate(message.as_bytes());
         match reply {
-            Ok(Ok(_)) => Ok(()),
+            Ok(_) => Ok(()),
             _ => {
                 tracing::warn!(target: "tower_jwt_guard", "revocation could not be recorded: Redis unavailable");
                 Err(RevocationError::Unavailable)
@@ -421,10 +418,14 @@ impl Inner {
         if let Some(subject) = &subject {
             command.arg(self.subject_key(subject));
         }
-        let mut conn = self.conn.clone();
-        let reply =
-            tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<String>>>(&mut conn)).await;
-        let Ok(Ok(values)) = reply else {
+        let reply = self
+            .conn
+            .run(Retry::Safe, |mut conn| {
+                let command = &command;
+                async move { command.query_async::<Vec<Option<String>>>(&mut conn).await }
+            })
+            .await;
+        let Ok(values) = reply else {
             // Per request: `debug`, or an outage would flood the logs; the lost subscription
             // is reported once as a warning.
             tracing::debug!(target: "tower_jwt_guard", "revocation check failed: Redis unavailable");
@@ -495,13 +496,13 @@ impl Local {
 /// Keeps a subscription to the invalidation channel, reconnecting with a capped backoff.
 /// The local cache is trusted only while subscribed, and emptied on every (re)subscription
 /// since messages may have been missed.
-async fn subscribe(client: Client, channel: String, local: Arc<Local>, timeout: Duration) {
+async fn subscribe(conn: RedisConnection, channel: String, local: Arc<Local>, timeout: Duration) {
     const FIRST_DELAY: Duration = Duration::from_millis(50);
     let max_delay = Duration::from_secs(1);
     let mut delay = FIRST_DELAY;
     loop {
         let connected = tokio::time::timeout(timeout, async {
-            let mut pubsub = client.get_async_pubsub().await?;
+            let mut pubsub = conn.pubsub().await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         })

@@ -32,6 +32,18 @@ struct TokenRecord {
     expires_at: u64,
 }
 
+/// What a rotation left for a retry of itself, during the grace period only.
+#[derive(Clone)]
+struct Successor {
+    /// When the rotation happened.
+    at: u64,
+    /// The successor's record key, to check that it is still unused.
+    hash: String,
+    expires_at: u64,
+    /// The successor, sealed under the token it replaced ([`token::seal`]).
+    sealed: String,
+}
+
 trait Expires {
     fn expires_at(&self) -> u64;
 }
@@ -103,6 +115,8 @@ struct Inner {
     policy: RefreshPolicy,
     families: Cache<String, Family>,
     tokens: Cache<String, TokenRecord>,
+    /// Used token's hash → its successor, for the grace period.
+    successors: Cache<String, Successor>,
     /// Rotation reads and writes several records: one at a time.
     writes: Mutex<()>,
 }
@@ -157,6 +171,10 @@ impl MemoryRefreshStore {
                     .eviction_policy(EvictionPolicy::lru())
                     .expire_after(AtItsExpiry)
                     .build(),
+                successors: Cache::builder()
+                    .max_capacity(tokens)
+                    .time_to_live(Duration::from_secs(policy.grace_period_secs().max(1)))
+                    .build(),
                 writes: Mutex::new(()),
             }),
         }
@@ -184,7 +202,13 @@ impl MemoryRefreshStore {
             .families
             .insert(family_id.clone(), Family { subject: subject.into(), revoked: false, ends });
         self.inner.tokens.insert(minted.hash, TokenRecord { used: false, expires_at });
-        IssuedRefresh { token: minted.token, subject: subject.to_owned(), family: family_id, expires_at }
+        IssuedRefresh {
+            token: minted.token,
+            subject: subject.to_owned(),
+            family: family_id,
+            expires_at,
+            repeated: false,
+        }
     }
 
     fn rotate_now(&self, presented: &str) -> Result<IssuedRefresh, RefreshError> {
@@ -196,22 +220,51 @@ impl MemoryRefreshStore {
             return Err(RefreshError::Revoked);
         }
         if record.used {
+            if let Some(again) = self.retried(&presented, now) {
+                return Ok(IssuedRefresh {
+                    token: again.0,
+                    subject: family.subject.to_string(),
+                    family: presented.family.to_owned(),
+                    expires_at: again.1,
+                    repeated: true,
+                });
+            }
             self.inner
                 .families
                 .insert(presented.family.to_owned(), Family { revoked: true, ..family.clone() });
             return Err(RefreshError::Reused { subject: family.subject.to_string() });
         }
         // Used records are kept as long as the family, to recognise a replay.
-        self.inner.tokens.insert(presented.hash, TokenRecord { used: true, expires_at: family.ends });
+        self.inner.tokens.insert(presented.hash.clone(), TokenRecord { used: true, expires_at: family.ends });
         let minted = token::mint(presented.family);
         let expires_at = self.inner.policy.token_expiry(now, family.ends);
+        if self.inner.policy.grace_period_secs() > 0 {
+            let sealed = token::seal(&minted.token, &presented);
+            let successor = Successor { at: now, hash: minted.hash.clone(), expires_at, sealed };
+            self.inner.successors.insert(presented.hash.clone(), successor);
+        }
         self.inner.tokens.insert(minted.hash, TokenRecord { used: false, expires_at });
         Ok(IssuedRefresh {
             token: minted.token,
             subject: family.subject.to_string(),
             family: presented.family.to_owned(),
             expires_at,
+            repeated: false,
         })
+    }
+
+    /// The successor of a used token, if this is a retry: within the grace period, and the
+    /// successor still unused.
+    fn retried(&self, presented: &Presented<'_>, now: u64) -> Option<(super::RefreshToken, u64)> {
+        let successor = self.inner.successors.get(&presented.hash)?;
+        if now.saturating_sub(successor.at) > self.inner.policy.grace_period_secs() {
+            return None;
+        }
+        let record = self.inner.tokens.get(&successor.hash)?;
+        if record.used || record.expires_at <= now {
+            return None;
+        }
+        Some((token::unseal(&successor.sealed, presented)?, successor.expires_at))
     }
 
     /// A walk over the families: a rare operation, not worth an index.

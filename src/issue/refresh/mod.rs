@@ -4,8 +4,15 @@
 //! - [`RefreshStore::issue`] starts a family at login and returns its first token.
 //! - [`RefreshStore::rotate`] exchanges the family's current token for a new one; the old one
 //!   becomes *used*. Presenting a used token again is a replay: the whole family is revoked,
-//!   including the token that replaced it ([`RefreshError::Reused`]). Of several concurrent
-//!   rotations of the same token exactly one succeeds; the others are replays.
+//!   including the token that replaced it ([`RefreshError::Reused`]).
+//! - Except for a retry: within the [grace period](RefreshPolicy::grace_period) (default
+//!   30 s) after a rotation, the old token presented again, while the token that replaced it
+//!   is still unused, is answered with that same token ([`IssuedRefresh::repeated`]): a client
+//!   whose response was lost is not logged out as a thief. Of several concurrent rotations of
+//!   the same token, one mints the successor and the others get that same successor. Outside
+//!   the grace period, or once the successor has been used, reuse detection is unchanged. The
+//!   store keeps the successor only sealed under the old token (AES-256-GCM, the key derived
+//!   from the old token, which the store never holds), and only for the grace period.
 //! - [`RefreshStore::revoke`] (logout) revokes the family of a token.
 //!
 //! Stores: [`MemoryRefreshStore`] and, with the `redis` feature, `RedisRefreshStore`
@@ -22,9 +29,15 @@
 //! assert_eq!(second.subject, "alice");
 //! assert_eq!(second.family, first.family);
 //!
-//! // The first token again: a replay. The family is revoked, the second token dies with it.
+//! // The first token again, its successor unused: a retry, answered with the same successor.
+//! let retried = store.rotate(first.token.as_str()).await.unwrap();
+//! assert_eq!(retried.token, second.token);
+//! assert!(retried.repeated);
+//!
+//! // Once the successor is used, the first token again is a replay: the family is revoked.
+//! let third = store.rotate(second.token.as_str()).await.unwrap();
 //! assert!(matches!(store.rotate(first.token.as_str()).await, Err(RefreshError::Reused { .. })));
-//! assert_eq!(store.rotate(second.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+//! assert_eq!(store.rotate(third.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
 //! # }
 //! ```
 
@@ -49,6 +62,12 @@ pub use token::RefreshToken;
 pub const DEFAULT_REFRESH_TTL: Duration = Duration::from_secs(14 * 24 * 60 * 60);
 /// Default lifetime of a family, from login, however often it is refreshed (30 days).
 pub const DEFAULT_FAMILY_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// Default grace period after a rotation in which a retry gets the same successor (30 s, as
+/// Okta's default): long enough for a client to retry a refresh whose response was lost on a
+/// mobile network, short enough that a stolen token replayed later is still detected. A thief
+/// who wins the race within the grace period shares the successor with the client, and the
+/// next use of it by the other one (normally minutes later, at the next refresh) is a replay.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 
 /// The lifetimes of refresh tokens and their families.
 ///
@@ -58,13 +77,16 @@ pub const DEFAULT_FAMILY_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 *
 ///
 /// let policy = RefreshPolicy::default()
 ///     .token_ttl(Duration::from_secs(24 * 3600))
-///     .family_lifetime(Duration::from_secs(7 * 24 * 3600));
+///     .family_lifetime(Duration::from_secs(7 * 24 * 3600))
+///     .grace_period(Duration::from_secs(10));
 /// assert_eq!(policy.family_lifetime_secs(), 7 * 24 * 3600);
+/// assert_eq!(policy.grace_period_secs(), 10);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RefreshPolicy {
     token_ttl: u64,
     family_lifetime: u64,
+    grace: u64,
 }
 
 impl Default for RefreshPolicy {
@@ -72,6 +94,7 @@ impl Default for RefreshPolicy {
         RefreshPolicy {
             token_ttl: DEFAULT_REFRESH_TTL.as_secs(),
             family_lifetime: DEFAULT_FAMILY_LIFETIME.as_secs(),
+            grace: DEFAULT_GRACE_PERIOD.as_secs(),
         }
     }
 }
@@ -88,6 +111,20 @@ impl RefreshPolicy {
     pub fn family_lifetime(mut self, lifetime: Duration) -> Self {
         self.family_lifetime = lifetime.as_secs().max(1);
         self
+    }
+
+    /// How long after a rotation the old token, presented again while its successor is unused,
+    /// gets that same successor instead of revoking the family (default 30 s, whole seconds;
+    /// zero turns it off: every second use is a replay). Keep it short: it is the time in
+    /// which a replay is taken for a retry.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace = grace.as_secs();
+        self
+    }
+
+    /// The grace period in seconds.
+    pub fn grace_period_secs(&self) -> u64 {
+        self.grace
     }
 
     /// The token lifetime in seconds.
@@ -118,6 +155,9 @@ pub struct IssuedRefresh {
     pub family: String,
     /// When this token expires, seconds since the epoch (for the cookie's `Max-Age`).
     pub expires_at: u64,
+    /// `true` when a retry within the grace period was handed the successor that an earlier
+    /// rotation of the same token minted (worth an audit event, not an alarm).
+    pub repeated: bool,
 }
 
 impl IssuedRefresh {
@@ -179,7 +219,10 @@ pub trait RefreshStore: Send + Sync + 'static {
     fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
 
     /// Exchanges the current token of a family for a new one. Atomic: of concurrent rotations
-    /// of one token exactly one succeeds. A used token revokes its family ([`RefreshError::Reused`]).
+    /// of one token exactly one mints a successor; within the grace period the others get that
+    /// same successor, outside it they are replays. A used token revokes its family
+    /// ([`RefreshError::Reused`]) unless it is a retry within the grace period
+    /// ([`RefreshPolicy::grace_period`]).
     fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
 
     /// Revokes the family of `presented` (logout). `Ok(false)`: the value is not a known token

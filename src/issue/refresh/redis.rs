@@ -2,25 +2,37 @@
 //!
 //! Keys (one family's keys share a hash slot through the `{family}` tag):
 //! - `<prefix>refresh:{<family>}`: a hash `sub`, `rev` (revoked), `ends`, expiring with the family;
-//! - `<prefix>refresh:{<family>}:<sha256>`: `c` (current) or `u` (used), one per token.
+//! - `<prefix>refresh:{<family>}:<sha256>`: `c` (current) or `u` (used), one per token;
+//! - `<prefix>refresh:{<family>}:<sha256>:g`: for the grace period after a rotation only, the
+//!   successor's hash and expiry and the successor sealed under the rotated token.
 //!
 //! Rotation is one Lua script, so it is atomic: of concurrent rotations of one token, exactly
-//! one sees it current; the others see it used, which revokes the family.
+//! one sees it current and mints the successor; the others see it used, and get the same
+//! successor within the grace period, or revoke the family outside it.
+//!
+//! Every operation is safe to repeat, and is tried once more on a fresh connection when its
+//! connection was lost: issuing writes the same records again, revoking is idempotent, and a
+//! rotation repeated within the grace period is answered with the successor the first attempt
+//! minted. With the grace period off, a rotation is never repeated (it would be a replay).
 
 use std::fmt;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use redis::{Client, Script};
 
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
 use crate::error::ConfigError;
 use crate::guard::clock;
-use crate::guard::revocation::redis::{client, connection, DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
+use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
+use crate::guard::revocation::redis::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
 
-/// KEYS: family, presented token, new token. ARGV: now, token ttl.
+/// KEYS: family, presented token, new token, presented token's grace record.
+/// ARGV: now, token ttl, grace period (s), new token's hash, new token sealed under the presented one.
+/// A used token whose grace record is there and whose successor is still current gets that
+/// successor again (`again`); any other used token revokes the family. The successor's key is
+/// derived from the family's (same hash slot, so a Cluster serves it from the same node).
 const ROTATE_SCRIPT: &str = r"
 local family = redis.call('HMGET', KEYS[1], 'sub', 'rev', 'ends')
 if not family[1] then return {'invalid'} end
@@ -28,13 +40,23 @@ local state = redis.call('GET', KEYS[2])
 if not state then return {'invalid'} end
 if family[2] == '1' then return {'revoked'} end
 if state == 'u' then
+  local again = redis.call('GET', KEYS[4])
+  if again then
+    local next_hash, next_expires, sealed = string.match(again, '^([^:]+):(%d+):(.+)$')
+    if next_hash and redis.call('GET', KEYS[1] .. ':' .. next_hash) == 'c' then
+      return {'again', family[1], next_expires, sealed}
+    end
+  end
   redis.call('HSET', KEYS[1], 'rev', '1')
   return {'reused', family[1]}
 end
-local expires = math.min(tonumber(ARGV[1]) + tonumber(ARGV[2]), tonumber(family[3]))
+local expires = string.format('%d', math.min(tonumber(ARGV[1]) + tonumber(ARGV[2]), tonumber(family[3])))
 redis.call('SET', KEYS[2], 'u', 'EXAT', family[3])
-redis.call('SET', KEYS[3], 'c', 'EXAT', string.format('%d', expires))
-return {'rotated', family[1], string.format('%d', expires)}
+redis.call('SET', KEYS[3], 'c', 'EXAT', expires)
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[4], ARGV[4] .. ':' .. expires .. ':' .. ARGV[5], 'EX', ARGV[3])
+end
+return {'rotated', family[1], expires}
 ";
 
 /// KEYS: family. Revokes it if it is still there (never re-creates an expired family).
@@ -58,7 +80,7 @@ return 0
 /// Builds a [`RedisRefreshStore`].
 #[must_use]
 pub struct RedisRefreshStoreBuilder {
-    client: Client,
+    servers: RedisServers,
     policy: RefreshPolicy,
     prefix: String,
     timeout: Duration,
@@ -67,6 +89,7 @@ pub struct RedisRefreshStoreBuilder {
 impl fmt::Debug for RedisRefreshStoreBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisRefreshStoreBuilder")
+            .field("servers", &self.servers)
             .field("policy", &self.policy)
             .field("prefix", &self.prefix)
             .field("timeout", &self.timeout)
@@ -75,7 +98,7 @@ impl fmt::Debug for RedisRefreshStoreBuilder {
 }
 
 impl RedisRefreshStoreBuilder {
-    /// Token and family lifetimes.
+    /// Token and family lifetimes, and the grace period.
     pub fn policy(mut self, policy: RefreshPolicy) -> Self {
         self.policy = policy;
         self
@@ -96,10 +119,9 @@ impl RedisRefreshStoreBuilder {
     /// Makes the store (inside a Tokio runtime; it connects lazily and reconnects by itself).
     pub fn build(self) -> Result<RedisRefreshStore, ConfigError> {
         Ok(RedisRefreshStore {
-            conn: connection(self.client, self.timeout)?,
+            conn: RedisConnection::new(self.servers, self.timeout)?,
             policy: self.policy,
             prefix: self.prefix,
-            timeout: self.timeout,
             rotate: Script::new(ROTATE_SCRIPT),
             revoke: Script::new(REVOKE_SCRIPT),
             revoke_family: Script::new(REVOKE_FAMILY_SCRIPT),
@@ -122,10 +144,9 @@ impl RedisRefreshStoreBuilder {
 /// ```
 #[derive(Clone)]
 pub struct RedisRefreshStore {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     policy: RefreshPolicy,
     prefix: String,
-    timeout: Duration,
     rotate: Script,
     revoke: Script,
     revoke_family: Script,
@@ -141,7 +162,8 @@ impl fmt::Debug for RedisRefreshStore {
 }
 
 impl RedisRefreshStore {
-    /// Starts a builder for the Redis at `url`.
+    /// Starts a builder for the Redis at `url`: one server, or a Sentinel or Cluster URL
+    /// ([`RedisServers::from_url`]).
     ///
     /// ```
     /// use tower_jwt_guard::refresh::RedisRefreshStore;
@@ -149,13 +171,18 @@ impl RedisRefreshStore {
     /// assert!(RedisRefreshStore::builder("::").is_err());
     /// ```
     pub fn builder(url: &str) -> Result<RedisRefreshStoreBuilder, ConfigError> {
-        Ok(Self::builder_for(client(url)?))
+        Ok(Self::builder_with(RedisServers::from_url(url)?))
     }
 
-    /// Starts a builder around an existing client.
+    /// Starts a builder around an existing client (one server).
     pub fn builder_for(client: Client) -> RedisRefreshStoreBuilder {
+        Self::builder_with(RedisServers::standalone(client))
+    }
+
+    /// Starts a builder for these servers (one, a Sentinel-watched primary, or a Cluster).
+    pub fn builder_with(servers: RedisServers) -> RedisRefreshStoreBuilder {
         RedisRefreshStoreBuilder {
-            client,
+            servers,
             policy: RefreshPolicy::default(),
             prefix: DEFAULT_KEY_PREFIX.to_owned(),
             timeout: DEFAULT_REDIS_TIMEOUT,
@@ -175,17 +202,17 @@ impl RedisRefreshStore {
         format!("{}refresh:{{{family}}}:{hash}", self.prefix)
     }
 
-    async fn run<T, F>(&self, call: F) -> Result<T, RefreshError>
+    /// Runs one operation within the timeout (tried once more on a lost connection when
+    /// `retry` allows); a failure is [`RefreshError::Unavailable`].
+    async fn run<T, F, Fut>(&self, retry: Retry, op: F) -> Result<T, RefreshError>
     where
-        F: std::future::Future<Output = redis::RedisResult<T>>,
+        F: FnMut(crate::guard::redis_connection::Conn) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(value)) => Ok(value),
-            _ => {
-                tracing::warn!(target: "tower_jwt_guard", "refresh token store: Redis unavailable");
-                Err(RefreshError::Unavailable)
-            }
-        }
+        self.conn.run(retry, op).await.map_err(|_| {
+            tracing::warn!(target: "tower_jwt_guard", "refresh token store: Redis unavailable");
+            RefreshError::Unavailable
+        })
     }
 
     async fn issue_now(&self, subject: &str) -> Result<IssuedRefresh, RefreshError> {
@@ -207,34 +234,72 @@ impl RedisRefreshStore {
             .arg("EXAT")
             .arg(expires_at)
             .ignore();
-        let mut conn = self.conn.clone();
-        self.run(pipe.query_async::<()>(&mut conn)).await?;
+        self.run(Retry::Safe, |mut conn| {
+            let pipe = &pipe;
+            async move { pipe.query_async::<()>(&mut conn).await }
+        })
+        .await?;
         // The subject's index of families, kept as long as its newest family (not in the
         // transaction above: with Redis Cluster it lives in another slot).
         let subject_key = self.subject_key(subject);
         let mut index = redis::pipe();
         index.sadd(&subject_key, &family).ignore().expire_at(&subject_key, ends as i64).ignore();
-        self.run(index.query_async::<()>(&mut conn)).await?;
-        Ok(IssuedRefresh { token: minted.token, subject: subject.to_owned(), family, expires_at })
+        self.run(Retry::Safe, |mut conn| {
+            let index = &index;
+            async move { index.query_async::<()>(&mut conn).await }
+        })
+        .await?;
+        Ok(IssuedRefresh {
+            token: minted.token,
+            subject: subject.to_owned(),
+            family,
+            expires_at,
+            repeated: false,
+        })
     }
 
     async fn rotate_now(&self, presented: &Presented<'_>) -> Result<IssuedRefresh, RefreshError> {
         let minted = token::mint(presented.family);
+        let grace = self.policy.grace_period_secs();
+        let presented_key = self.token_key(presented.family, &presented.hash);
         let mut invocation = self.rotate.key(self.family_key(presented.family));
         invocation
-            .key(self.token_key(presented.family, &presented.hash))
+            .key(&presented_key)
             .key(self.token_key(presented.family, &minted.hash))
+            .key(format!("{presented_key}:g"))
             .arg(clock::now())
-            .arg(self.policy.token_ttl_secs());
-        let mut conn = self.conn.clone();
-        let reply: Vec<String> = self.run(invocation.invoke_async(&mut conn)).await?;
-        match reply.as_slice() {
-            [outcome, subject, expires_at] if outcome == "rotated" => Ok(IssuedRefresh {
-                token: minted.token,
+            .arg(self.policy.token_ttl_secs())
+            .arg(grace)
+            .arg(&minted.hash)
+            .arg(if grace > 0 { token::seal(&minted.token, presented) } else { String::new() });
+        // A repeat after a lost reply finds its own rotation done and, within the grace
+        // period, gets the same successor back; without a grace period it would be a replay.
+        let retry = if grace > 0 { Retry::Safe } else { Retry::Never };
+        let reply: Vec<String> = self
+            .run(retry, |mut conn| {
+                let invocation = &invocation;
+                async move { invocation.invoke_async(&mut conn).await }
+            })
+            .await?;
+        let rotated = |token, subject: &String, expires_at: &String, repeated| {
+            Ok(IssuedRefresh {
+                token,
                 subject: subject.clone(),
                 family: presented.family.to_owned(),
                 expires_at: expires_at.parse().map_err(|_| RefreshError::Unavailable)?,
-            }),
+                repeated,
+            })
+        };
+        match reply.as_slice() {
+            [outcome, subject, expires_at] if outcome == "rotated" => {
+                rotated(minted.token, subject, expires_at, false)
+            }
+            [outcome, subject, expires_at, sealed] if outcome == "again" => {
+                match token::unseal(sealed, presented) {
+                    Some(successor) => rotated(successor, subject, expires_at, true),
+                    None => Err(RefreshError::Invalid),
+                }
+            }
             [outcome, subject] if outcome == "reused" => {
                 tracing::warn!(target: "tower_jwt_guard", "refresh token reused: family revoked");
                 Err(RefreshError::Reused { subject: subject.clone() })
@@ -262,22 +327,34 @@ impl RefreshStore for RedisRefreshStore {
             let Some(presented) = token::parse(presented) else { return Ok(false) };
             let mut invocation = self.revoke.key(self.family_key(presented.family));
             invocation.key(self.token_key(presented.family, &presented.hash));
-            let mut conn = self.conn.clone();
-            let revoked: i64 = self.run(invocation.invoke_async(&mut conn)).await?;
+            let revoked: i64 = self
+                .run(Retry::Safe, |mut conn| {
+                    let invocation = &invocation;
+                    async move { invocation.invoke_async(&mut conn).await }
+                })
+                .await?;
             Ok(revoked == 1)
         })
     }
 
     fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
-            let subject_key = self.subject_key(subject);
-            let families: Vec<String> =
-                self.run(redis::cmd("SMEMBERS").arg(&subject_key).query_async(&mut conn)).await?;
+            let members = redis::cmd("SMEMBERS").arg(self.subject_key(subject)).clone();
+            let families: Vec<String> = self
+                .run(Retry::Safe, |mut conn| {
+                    let members = &members;
+                    async move { members.query_async(&mut conn).await }
+                })
+                .await?;
             let mut revoked = 0;
             for family in &families {
                 let invocation = self.revoke_family.key(self.family_key(family));
-                let done: i64 = self.run(invocation.invoke_async(&mut conn)).await?;
+                let done: i64 = self
+                    .run(Retry::Safe, |mut conn| {
+                        let invocation = &invocation;
+                        async move { invocation.invoke_async(&mut conn).await }
+                    })
+                    .await?;
                 revoked += u64::from(done == 1);
             }
             Ok(revoked)

@@ -65,6 +65,8 @@ pub(crate) struct Minted {
 
 /// A presented token, split and hashed; `None` when it is not shaped like one of ours.
 pub(crate) struct Presented<'a> {
+    /// The whole value (the key that seals its successor during the grace period).
+    pub(crate) value: &'a str,
     pub(crate) family: &'a str,
     pub(crate) hash: String,
 }
@@ -89,12 +91,53 @@ pub(crate) fn parse(presented: &str) -> Option<Presented<'_>> {
     if family.len() != FAMILY_LEN || secret.len() != SECRET_LEN || !base64url(family) || !base64url(secret) {
         return None;
     }
-    Some(Presented { family, hash: hash(presented) })
+    Some(Presented { value: presented, family, hash: hash(presented) })
 }
 
 fn hash(token: &str) -> String {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
     URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
+/// Seals `successor` under the token it replaced (AES-256-GCM, random nonce): the store keeps
+/// the successor only in this form, so that a retry of the rotation (which presents the old
+/// token again) can be handed it back, while a reader of the store (which holds only hashes)
+/// cannot. The key is a SHA-256 of the old token under its own label, independent of the
+/// stored hash; the family binds the seal to its records.
+pub(crate) fn seal(successor: &RefreshToken, under: &Presented<'_>) -> String {
+    use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
+    let key = sealing_key(under.value);
+    let mut nonce = [0u8; NONCE_LEN];
+    aws_lc_rs::rand::fill(&mut nonce).expect("the operating system's random generator failed");
+    let mut sealed = successor.as_str().as_bytes().to_vec();
+    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(under.family), &mut sealed)
+        .expect("AES-GCM seals any token-sized input");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    URL_SAFE_NO_PAD.encode(out)
+}
+
+/// Opens what [`seal`] made under the same presented token; `None` if anything differs.
+pub(crate) fn unseal(sealed: &str, under: &Presented<'_>) -> Option<RefreshToken> {
+    use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
+    let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    if bytes.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+    let mut sealed = sealed.to_vec();
+    let opened = sealing_key(under.value).open_in_place(nonce, Aad::from(under.family), &mut sealed).ok()?;
+    String::from_utf8(opened.to_vec()).ok().map(RefreshToken)
+}
+
+fn sealing_key(token: &str) -> aws_lc_rs::aead::LessSafeKey {
+    let mut context = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    context.update(b"tower-jwt-guard refresh successor seal\0");
+    context.update(token.as_bytes());
+    let key = aws_lc_rs::aead::UnboundKey::new(&aws_lc_rs::aead::AES_256_GCM, context.finish().as_ref())
+        .expect("a SHA-256 digest is an AES-256 key");
+    aws_lc_rs::aead::LessSafeKey::new(key)
 }
 
 fn random(len: usize) -> String {
@@ -118,6 +161,20 @@ mod tests {
         assert_eq!(presented.family, family);
         assert_eq!(presented.hash, minted.hash);
         assert_ne!(minted.hash, minted.token.as_str());
+    }
+
+    #[test]
+    fn a_successor_is_opened_only_with_the_token_it_replaced() {
+        let family = new_family();
+        let old = mint(&family).token;
+        let next = mint(&family).token;
+        let presented = parse(old.as_str()).unwrap();
+        let sealed = seal(&next, &presented);
+        assert!(!sealed.contains(next.as_str().split_once('.').unwrap().1));
+        assert_eq!(unseal(&sealed, &presented).unwrap(), next);
+        let other = mint(&family).token;
+        assert!(unseal(&sealed, &parse(other.as_str()).unwrap()).is_none());
+        assert!(unseal("AAAA", &presented).is_none());
     }
 
     #[test]
