@@ -455,7 +455,9 @@ async fn a_restarted_redis_costs_no_request() {
     server.restart();
     // The first request of each store after the restart is answered (tried again on a fresh
     // connection), not lost.
+    let first = std::time::Instant::now();
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    eprintln!("first request after a restart answered in {:?}", first.elapsed()); // a figure, not a check
     let login = refresh.issue("alice").await.expect("the first issue after a restart");
     assert!(other.revoke_token(None, "after-restart", now() + 60).await.is_ok());
     let rotated = refresh.rotate(login.token.as_str()).await.expect("a rotation after a restart");

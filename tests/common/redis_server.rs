@@ -191,3 +191,77 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} {pid}");
     }
 }
+
+/// A `redis-server` process with arguments of the test's choosing (a replica, a sentinel, a
+/// cluster node), killed on drop. `None` (after saying why) when the test must be skipped.
+pub struct RedisProcess {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisProcess {
+    /// Starts `redis-server` on a free port (below 55535, so that a cluster's bus port, port +
+    /// 10000, exists) with `args` (`{port}` and `{dir}` in them are replaced), and waits until
+    /// it accepts connections.
+    pub fn start(test: &str, args: &[&str]) -> Option<RedisProcess> {
+        let binary = find_binary().or_else(|| skip(test, "redis-server not found on PATH"))?;
+        let dir = std::env::temp_dir().join(format!("tjg-{}", unique_prefix(test).replace(':', "-")));
+        std::fs::create_dir_all(&dir).unwrap();
+        for _ in 0..20 {
+            let port = free_port();
+            if port >= 55535 || TcpListener::bind(("127.0.0.1", port + 10000)).is_err() {
+                continue;
+            }
+            let args: Vec<String> = args
+                .iter()
+                .map(|arg| arg.replace("{port}", &port.to_string()).replace("{dir}", &dir.to_string_lossy()))
+                .collect();
+            let mut child = Command::new(&binary)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts");
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if TcpStream::connect_timeout(
+                    &SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_millis(200),
+                )
+                .is_ok()
+                {
+                    return Some(RedisProcess { port, child: Some(child) });
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("{test}: could not start redis-server {args:?}");
+    }
+
+    /// Writes `contents` (with `{port}` replaced later by [`start`](Self::start)) to a fresh
+    /// file for a sentinel's configuration (sentinels rewrite their file).
+    pub fn config_file(test: &str, contents: &str) -> String {
+        let path = std::env::temp_dir().join(format!("tjg-{}.conf", unique_prefix(test).replace(':', "-")));
+        std::fs::write(&path, contents).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,256 @@
+//! Redis Sentinel and Redis Cluster, started by the tests (feature `redis`): the stores keep
+//! working across a failover, and invalidations reach every instance in a cluster.
+//!
+//! Each test starts its own processes on loopback ports (a primary, a replica and three
+//! sentinels; three cluster nodes). Without `redis-server` the tests say "skipped"; with
+//! `REQUIRE_REDIS=1` (CI) they fail.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use common::redis_server::{unique_prefix, RedisProcess};
+use common::{
+    eventually, get as http_get, logout, logout_everywhere, me, post as http_post, serve, token, Answer, User,
+};
+use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
+use tower_jwt_guard::revocation::RedisRevocationStore;
+use tower_jwt_guard::JwtAuth;
+
+/// A hang detector for a failover or a cluster to form, not a speed requirement.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
+    RedisRevocationStore::builder(url)
+        .unwrap()
+        .key_prefix(prefix)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+async fn instance(store: &RedisRevocationStore) -> SocketAddr {
+    let auth = JwtAuth::builder().hmac_secret(common::SECRET).revocation(store.clone()).build().unwrap();
+    let app = Router::new()
+        .route("/me", get(me))
+        .route("/logout", post(logout::<RedisRevocationStore>))
+        .route("/logout-everywhere", post(logout_everywhere::<RedisRevocationStore>))
+        .route_layer(auth.layer::<User>())
+        .with_state(store.clone());
+    serve(app).await
+}
+
+async fn subscribed(store: &RedisRevocationStore) {
+    eventually("the invalidation subscription", PATIENCE, || async { store.is_subscribed().then_some(()) })
+        .await;
+}
+
+async fn answers(addr: SocketAddr, path: &str, token: &str, status: u16, code: Option<&str>) {
+    let mut last = None::<Answer>;
+    let found = tokio::time::timeout(PATIENCE, async {
+        loop {
+            let answer = http_get(addr, path, token).await;
+            if answer.is(status, code) {
+                return;
+            }
+            last = Some(answer);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "timed out waiting for {path} to answer {status} {code:?}; last {last:?}");
+}
+
+async fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    cmd.query_async(&mut conn).await
+}
+
+async fn text(port: u16, args: &[&str]) -> Option<String> {
+    match query(port, args).await.ok()? {
+        redis::Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        redis::Value::VerbatimString { text, .. } => Some(text),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+#[tokio::test]
+async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
+    const TEST: &str = "with_sentinel_revocations_and_refresh_rotation_survive_a_failover";
+    let base =
+        ["--bind", "127.0.0.1", "--port", "{port}", "--save", "", "--appendonly", "no", "--dir", "{dir}"];
+    let Some(mut primary) = RedisProcess::start(TEST, &base) else { return };
+    let replica_of = primary.port.to_string();
+    let mut replica_args = base.to_vec();
+    replica_args.extend(["--replicaof", "127.0.0.1", &replica_of]);
+    let replica = RedisProcess::start(TEST, &replica_args).unwrap();
+    let monitor = format!(
+        "sentinel monitor mymaster 127.0.0.1 {} 2\nsentinel down-after-milliseconds mymaster 1000\n\
+         sentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 1\n",
+        primary.port
+    );
+    let sentinels: Vec<RedisProcess> = (0..3)
+        .map(|_| {
+            let config = RedisProcess::config_file(TEST, &monitor);
+            RedisProcess::start(
+                TEST,
+                &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
+            )
+            .unwrap()
+        })
+        .collect();
+    // The sentinels know the replica (they learn it from the primary), and it is in sync.
+    for sentinel in &sentinels {
+        eventually("the sentinels to see the replica", PATIENCE, || async {
+            let replicas = query(sentinel.port, &["SENTINEL", "REPLICAS", "mymaster"]).await.ok()?;
+            matches!(&replicas, redis::Value::Array(list) if !list.is_empty()).then_some(())
+        })
+        .await;
+    }
+    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+    let url = format!("redis+sentinel://{}/mymaster", hosts.join(","));
+    let prefix = unique_prefix("sentinel");
+    let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
+    let refresh = RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap();
+    let (addr_a, addr_b) = (instance(&a).await, instance(&b).await);
+    subscribed(&a).await;
+    subscribed(&b).await;
+
+    let before = token("alice");
+    assert!(http_get(addr_b, "/me", &before.token).await.is(200, None));
+    assert_eq!(http_post(addr_a, "/logout", &before.token).await.status, 204);
+    answers(addr_b, "/me", &before.token, 401, Some("TOKEN_REVOKED")).await;
+    let login = refresh.issue("alice").await.unwrap();
+    // Written to the primary, replicated asynchronously: wait until the replica has it all.
+    eventually("the replica to catch up", PATIENCE, || async {
+        let offset = |info: String| {
+            info.lines().find_map(|l| l.strip_prefix("master_repl_offset:").map(|v| v.trim().to_owned()))
+        };
+        let primary_offset = offset(text(primary.port, &["INFO", "replication"]).await?)?;
+        let replica_offset = offset(text(replica.port, &["INFO", "replication"]).await?)?;
+        (primary_offset == replica_offset).then_some(())
+    })
+    .await;
+
+    primary.kill();
+    let killed = std::time::Instant::now();
+    eventually("the sentinels to promote the replica", PATIENCE, || async {
+        let addr =
+            query(sentinels[0].port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).await.ok()?;
+        let redis::Value::Array(parts) = addr else { return None };
+        (parts.get(1) == Some(&redis::Value::BulkString(replica.port.to_string().into_bytes()))).then_some(())
+    })
+    .await;
+
+    // After the failover: what was revoked stays revoked, new revocations reach every instance,
+    // and the refresh family rotates on the new primary.
+    let promoted = killed.elapsed();
+    answers(addr_a, "/me", &before.token, 401, Some("TOKEN_REVOKED")).await;
+    // A figure for the README, not an assertion: the failover itself is the sentinels' timing.
+    eprintln!("sentinel failover: promoted after {promoted:?}, answered after {:?}", killed.elapsed());
+    let after = token("bob");
+    answers(addr_a, "/me", &after.token, 200, None).await;
+    answers(addr_b, "/me", &after.token, 200, None).await;
+    subscribed(&a).await;
+    subscribed(&b).await;
+    eventually("a revocation on the new primary", PATIENCE, || async {
+        (http_post(addr_b, "/logout", &after.token).await.status == 204).then_some(())
+    })
+    .await;
+    answers(addr_a, "/me", &after.token, 401, Some("TOKEN_REVOKED")).await;
+    let rotated = eventually("a rotation on the new primary", PATIENCE, || async {
+        match refresh.rotate(login.token.as_str()).await {
+            Err(RefreshError::Unavailable) => None,
+            other => Some(other),
+        }
+    })
+    .await
+    .expect("the family written before the failover rotates after it");
+    assert!(refresh.rotate(rotated.token.as_str()).await.is_ok());
+    drop((sentinels, replica));
+}
+
+#[tokio::test]
+async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
+    const TEST: &str = "with_a_cluster_revocations_from_one_instance_are_seen_by_another";
+    let args = [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        "{dir}",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes-{port}.conf",
+        "--cluster-node-timeout",
+        "2000",
+    ];
+    let Some(first) = RedisProcess::start(TEST, &args) else { return };
+    let nodes = [first, RedisProcess::start(TEST, &args).unwrap(), RedisProcess::start(TEST, &args).unwrap()];
+    let hosts: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let created = Command::new("redis-cli")
+        .arg("--cluster")
+        .arg("create")
+        .args(&hosts)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs (package redis-tools)");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stdout));
+    for node in &nodes {
+        eventually("the cluster to form", PATIENCE, || async {
+            text(node.port, &["CLUSTER", "INFO"]).await?.contains("cluster_state:ok").then_some(())
+        })
+        .await;
+    }
+    let url = format!("redis+cluster://{}/", hosts.join(","));
+    let prefix = unique_prefix("cluster");
+    let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
+    let (addr_a, addr_b) = (instance(&a).await, instance(&b).await);
+    subscribed(&a).await;
+    subscribed(&b).await;
+
+    // Tokens of several subjects and jtis: their keys fall in slots of every node.
+    let tokens: Vec<_> = (0..6).map(|i| token(&format!("user-{i}"))).collect();
+    for access in &tokens {
+        answers(addr_a, "/me", &access.token, 200, None).await;
+        assert!(http_get(addr_b, "/me", &access.token).await.is(200, None));
+        assert!(http_get(addr_b, "/me", &access.token).await.is(200, None)); // cached on B
+    }
+    for (i, access) in tokens.iter().enumerate() {
+        let (from, to) = if i % 2 == 0 { (addr_a, addr_b) } else { (addr_b, addr_a) };
+        let path = if i % 3 == 0 { "/logout-everywhere" } else { "/logout" };
+        assert_eq!(http_post(from, path, &access.token).await.status, 204);
+        answers(to, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+    }
+
+    // Refresh families: the rotation script's keys share a slot; the grace period holds.
+    let refresh = [
+        RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap(),
+        RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap(),
+    ];
+    let login = refresh[0].issue("alice").await.unwrap();
+    let next = refresh[1].rotate(login.token.as_str()).await.unwrap();
+    assert_eq!(refresh[0].rotate(login.token.as_str()).await.unwrap().token, next.token);
+    let third = refresh[0].rotate(next.token.as_str()).await.unwrap();
+    assert!(matches!(refresh[1].rotate(login.token.as_str()).await, Err(RefreshError::Reused { .. })));
+    assert_eq!(refresh[0].rotate(third.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    let other = refresh[1].issue("alice").await.unwrap();
+    assert_eq!(refresh[0].revoke_subject("alice").await.unwrap(), 1);
+    assert_eq!(refresh[1].rotate(other.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+}
