@@ -19,8 +19,8 @@
 //!   failed over, a node was replaced) is tried once more on a fresh connection, within the
 //!   same deadline, when it is safe to repeat (reads, idempotent scripts, and a refresh
 //!   rotation when the grace period makes a repeat return the same answer);
-//! - with Sentinel, a lost connection also forgets the primary: the next attempt asks the
-//!   Sentinels again, so a failover costs the requests made during the failover itself, not
+//! - with Sentinel, a lost connection or a timeout also forgets the primary: the next attempt
+//!   asks the Sentinels again (a frozen or cut-off primary is left behind too), so a failover costs the requests made during the failover itself, not
 //!   the ones after;
 //! - a Cluster connection follows `MOVED`/`ASK` and refreshes its slot map by itself.
 
@@ -294,7 +294,13 @@ impl RedisConnection {
                     }
                     tracing::debug!(target: "tower_jwt_guard", "Redis connection lost: trying once more");
                 }
-                _ => return Err(Unavailable),
+                Ok(Err(_)) => return Err(Unavailable),
+                Err(_elapsed) => {
+                    // A primary that stopped answering (frozen, cut off) may have been replaced:
+                    // with Sentinel, the next request asks the sentinels again.
+                    self.forget();
+                    return Err(Unavailable);
+                }
             }
         }
     }
@@ -331,8 +337,8 @@ impl RedisConnection {
         }
     }
 
-    /// After a lost connection: a Sentinel primary is looked up again on the next attempt
-    /// (the others reconnect by themselves).
+    /// After a lost connection or a timeout: a Sentinel primary is looked up again on the
+    /// next attempt (the others reconnect by themselves).
     fn forget(&self) {
         if let Link::Sentinel { current, .. } = &self.shared.link {
             *lock(current) = None;
