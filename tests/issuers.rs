@@ -534,3 +534,29 @@ fn tenant_patterns_are_checked() {
     let no_algorithms = JwtAuth::builder().trust(Issuer::tenants(tenants)).build();
     assert!(invalid(no_algorithms).contains("algorithms"));
 }
+
+#[tokio::test]
+async fn the_least_used_tenants_are_evicted_beyond_the_cap_and_discovered_again() {
+    let server = TenantServer::start().await;
+    let keys: Vec<TestKey> = (0..4).map(|_| TestKey::generate(Algorithm::ES256)).collect();
+    for (i, key) in keys.iter().enumerate() {
+        server.add_tenant(&format!("t{i}"), vec![jwk(key, "k1")]);
+    }
+    let tenants = TenantKeys::builder(server.pattern()).allow_if(|_| true).max_tenants(2).build().unwrap();
+    let auth = JwtAuth::builder()
+        .trust(Issuer::tenants(tenants.clone()).algorithms([Algorithm::ES256]))
+        .build()
+        .unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    let of = |i: usize| token(&keys[i], Some("k1"), json!(server.issuer(&format!("t{i}"))), "alice", "1");
+    for i in 0..4 {
+        assert_eq!(me(addr, &of(i)).await.status, 200, "tenant {i}");
+        assert!(tenants.tenants_held() <= 2, "held {}", tenants.tenants_held());
+    }
+    // Every tenant still verifies its tokens (an evicted one is discovered again), within the cap.
+    for i in 0..4 {
+        assert_eq!(me(addr, &of(i)).await.status, 200, "tenant {i} again");
+        assert!(tenants.tenants_held() <= 2);
+    }
+    assert!(tenants.status().admitted > 4, "{:?}", tenants.status());
+}
