@@ -17,11 +17,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use harness::{answer, b64, claims, client, now, serve, Answer, TestKey};
 use serde_json::{json, Value};
-use tower_jwt_guard::keys::JwksKeys;
+use tower_jwt_guard::keys::{JwksKeys, TenantKeys};
 use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationStore};
 use tower_jwt_guard::{Algorithm, AuthContext, ConfigError, Issuer, JwtAuth};
 
-use jwks_server::JwksServer;
+use jwks_server::{JwksServer, TenantServer};
 
 const STATIC_ISSUER: &str = "https://static.example.com";
 const SECRET: &[u8; 32] = b"the static issuer's HS256 secret";
@@ -393,4 +393,170 @@ async fn a_discovered_source_serves_only_its_own_issuer() {
         .trust(World::issuer_c())
         .build();
     assert!(aliases.is_ok(), "{aliases:?}");
+}
+
+// ---------------------------------------------------------------- tenants discovered on demand
+
+#[tokio::test]
+async fn tenants_are_discovered_on_demand_each_with_its_own_keys() {
+    let server = TenantServer::start().await;
+    let (contoso, fabrikam, refused_key) = (
+        TestKey::generate(Algorithm::ES256),
+        TestKey::generate(Algorithm::ES256),
+        TestKey::generate(Algorithm::ES256),
+    );
+    // The same kid in every tenant's set.
+    server.add_tenant("contoso", vec![jwk(&contoso, "k1")]);
+    server.add_tenant("fabrikam", vec![jwk(&fabrikam, "k1")]);
+    server.add_tenant("not-allowed", vec![jwk(&refused_key, "k1")]);
+    let tenants = TenantKeys::builder(server.pattern()).allow(["contoso", "fabrikam"]).build().unwrap();
+    let auth = JwtAuth::builder()
+        .trust(Issuer::tenants(tenants.clone()).algorithms([Algorithm::ES256]))
+        .trust(World::issuer_c())
+        .build()
+        .unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    assert_eq!((tenants.tenants_held(), server.requests()), (0, 0), "nothing is fetched before a token");
+
+    // Each allowed tenant's own token: its issuer is its whole iss.
+    let of_contoso = token(&contoso, Some("k1"), json!(server.issuer("contoso")), "alice", "1");
+    let accepted = me(addr, &of_contoso).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
+    assert_eq!(accepted.body.as_str(), Some(format!("{}|alice", server.issuer("contoso")).as_str()));
+    let of_fabrikam = token(&fabrikam, Some("k1"), json!(server.issuer("fabrikam")), "bob", "1");
+    assert_eq!(me(addr, &of_fabrikam).await.status, 200);
+    assert_eq!(tenants.tenants_held(), 2);
+    // One discovery and one JWKS fetch per tenant; the next tokens are answered from memory.
+    assert_eq!((server.discovery_requests(), server.jwks_requests()), (2, 2));
+    assert_eq!(me(addr, &of_contoso).await.status, 200);
+    let fetched = server.requests();
+
+    // A tenant's key does not verify another tenant's token (same kid).
+    let cross = token(&fabrikam, Some("k1"), json!(server.issuer("contoso")), "mallory", "2");
+    assert!(refused(&me(addr, &cross).await, 401, "INVALID_TOKEN"));
+    let cross = token(&contoso, Some("k1"), json!(server.issuer("fabrikam")), "mallory", "3");
+    assert!(refused(&me(addr, &cross).await, 401, "INVALID_TOKEN"));
+    // Nor does the static issuer's key, nor a tenant's key the static issuer's.
+    let hs = token(&World::start().await.hmac, None, json!(server.issuer("contoso")), "mallory", "4");
+    assert!(refused(&me(addr, &hs).await, 401, "INVALID_TOKEN"));
+    let es = token(&contoso, Some("k1"), json!(STATIC_ISSUER), "mallory", "5");
+    assert!(refused(&me(addr, &es).await, 401, "INVALID_TOKEN"));
+
+    // A tenant the allow-list refuses (it exists at the provider), and iss values that are no plain
+    // tenant segment: refused without any fetch.
+    let addr_of = server.issuer("x").trim_end_matches("/x/v2.0").to_owned();
+    for iss in [
+        server.issuer("not-allowed"),
+        server.issuer("../contoso"),
+        server.issuer("contoso/../contoso"),
+        server.issuer("con%74oso"),
+        format!("{addr_of}//v2.0"),
+        format!("{}/", server.issuer("contoso")),
+        server.issuer("contoso").replace("v2.0", "v1.0"),
+    ] {
+        let forged = token(&refused_key, Some("k1"), json!(iss), "mallory", "6");
+        assert!(refused(&me(addr, &forged).await, 401, "INVALID_TOKEN"), "iss {iss}");
+    }
+    assert_eq!(server.requests(), fetched, "a refused tenant was fetched");
+    assert_eq!(tenants.tenants_held(), 2);
+    // The static issuer still works beside the pattern.
+    let c =
+        me(addr, &token(&TestKey::hmac(Algorithm::HS256, SECRET), None, json!(STATIC_ISSUER), "carol", "7"))
+            .await;
+    assert_eq!(c.status, 200);
+}
+
+#[tokio::test]
+async fn a_flood_of_invented_tenants_stays_within_the_fetch_and_memory_bounds() {
+    const MAX_TENANTS: usize = 8;
+    const NEW_TENANTS: usize = 16;
+    const FLOOD: usize = 300;
+    let server = TenantServer::start().await;
+    let contoso = TestKey::generate(Algorithm::ES256);
+    server.add_tenant("contoso", vec![jwk(&contoso, "k1")]);
+    // A permissive predicate: every plain segment is a tenant worth asking about.
+    let tenants = TenantKeys::builder(server.pattern())
+        .allow_if(|_| true)
+        .max_tenants(MAX_TENANTS)
+        .new_tenants(NEW_TENANTS, Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let auth = JwtAuth::builder()
+        .trust(Issuer::tenants(tenants.clone()).algorithms([Algorithm::ES256]))
+        .build()
+        .unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    let of_contoso = token(&contoso, Some("k1"), json!(server.issuer("contoso")), "alice", "1");
+    assert_eq!(me(addr, &of_contoso).await.status, 200);
+
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..FLOOD {
+        let iss = server.issuer(&format!("invented-{i}"));
+        let forged = me(addr, &token(&contoso, Some("k1"), json!(iss), "mallory", "2")).await;
+        *statuses.entry((forged.status, forged.code().to_owned())).or_insert(0) += 1;
+        assert!(tenants.tenants_held() <= MAX_TENANTS, "held {}", tenants.tenants_held());
+    }
+    let status = tenants.status();
+    // Each admitted tenant cost one discovery (which failed: no JWKS fetch); the others none.
+    assert_eq!(status.admitted as usize, NEW_TENANTS, "{status:?}");
+    assert_eq!(server.discovery_requests(), 1 + (NEW_TENANTS - 1), "{status:?}");
+    assert_eq!(server.jwks_requests(), 1);
+    assert_eq!(status.rate_limited as usize, FLOOD - (NEW_TENANTS - 1), "{status:?}");
+    assert!(status.held <= MAX_TENANTS && status.failed <= MAX_TENANTS, "{status:?}");
+    // The tenants the provider does not know are refused as invalid; the rest wait (503).
+    assert_eq!(statuses.get(&(401, "INVALID_TOKEN".to_owned())), Some(&(NEW_TENANTS - 1)), "{statuses:?}");
+    assert_eq!(statuses.get(&(503, "AUTH_UNAVAILABLE".to_owned())), Some(&(FLOOD - (NEW_TENANTS - 1))));
+    // A failed tenant asked again is refused from memory.
+    let before = server.requests();
+    let again =
+        token(&contoso, Some("k1"), json!(server.issuer(&format!("invented-{}", FLOOD - 1))), "m", "3");
+    let last_admitted = token(&contoso, Some("k1"), json!(server.issuer("invented-14")), "m", "3");
+    assert!(refused(&me(addr, &again).await, 503, "AUTH_UNAVAILABLE"));
+    assert!(refused(&me(addr, &last_admitted).await, 401, "INVALID_TOKEN"));
+    assert_eq!(server.requests(), before);
+    // The real tenant, used, is still held and answered from memory.
+    assert_eq!(me(addr, &of_contoso).await.status, 200);
+    assert_eq!(server.requests(), before);
+    assert!(tenants.tenant_status("contoso").is_some_and(|keys| keys.usable));
+}
+
+#[test]
+fn tenant_patterns_are_checked() {
+    let pattern = "https://login.example.com/{tenant}/v2.0";
+    assert!(TenantKeys::builder(pattern).build().is_err(), "no allow-list nor predicate");
+    assert!(TenantKeys::builder(pattern).allow(["a"]).max_tenants(0).build().is_err());
+    for bad in ["https://login.example.com/v2.0", "https://{tenant}.example.com", "https://x/{tenant}?q"] {
+        assert!(TenantKeys::builder(bad).allow(["a"]).build().is_err(), "{bad}");
+    }
+    let tenants = TenantKeys::builder(pattern).allow(["a"]).build().unwrap();
+    let with_keys = Issuer::tenants(tenants.clone()).hmac_secret([1u8; 32]).algorithms([Algorithm::ES256]);
+    assert!(invalid(JwtAuth::builder().trust(with_keys).build()).contains("no keys"));
+    let no_algorithms = JwtAuth::builder().trust(Issuer::tenants(tenants)).build();
+    assert!(invalid(no_algorithms).contains("algorithms"));
+}
+
+#[tokio::test]
+async fn the_least_used_tenants_are_evicted_beyond_the_cap_and_discovered_again() {
+    let server = TenantServer::start().await;
+    let keys: Vec<TestKey> = (0..4).map(|_| TestKey::generate(Algorithm::ES256)).collect();
+    for (i, key) in keys.iter().enumerate() {
+        server.add_tenant(&format!("t{i}"), vec![jwk(key, "k1")]);
+    }
+    let tenants = TenantKeys::builder(server.pattern()).allow_if(|_| true).max_tenants(2).build().unwrap();
+    let auth = JwtAuth::builder()
+        .trust(Issuer::tenants(tenants.clone()).algorithms([Algorithm::ES256]))
+        .build()
+        .unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    let of = |i: usize| token(&keys[i], Some("k1"), json!(server.issuer(&format!("t{i}"))), "alice", "1");
+    for i in 0..4 {
+        assert_eq!(me(addr, &of(i)).await.status, 200, "tenant {i}");
+        assert!(tenants.tenants_held() <= 2, "held {}", tenants.tenants_held());
+    }
+    // Every tenant still verifies its tokens (an evicted one is discovered again), within the cap.
+    for i in 0..4 {
+        assert_eq!(me(addr, &of(i)).await.status, 200, "tenant {i} again");
+        assert!(tenants.tenants_held() <= 2);
+    }
+    assert!(tenants.status().admitted > 4, "{:?}", tenants.status());
 }

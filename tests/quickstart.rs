@@ -2,6 +2,9 @@
 
 mod example_process;
 mod harness;
+#[cfg(feature = "jwks")]
+#[path = "common/jwks_server.rs"]
+mod jwks_server;
 
 use example_process::{expect_exit, Example};
 use harness::{answer, claims, client, now, TestKey};
@@ -132,4 +135,101 @@ async fn quickstart_with_public_keys_of_every_family() {
         assert_eq!((forged.status, forged.code()), (401, "INVALID_TOKEN"), "{alg:?}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An ES256 key as a JWK with this `kid`.
+#[cfg(feature = "jwks")]
+fn jwk(key: &TestKey, kid: &str) -> serde_json::Value {
+    let point = &key.public_raw;
+    json!({
+        "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+        "x": harness::b64(&point[1..33]), "y": harness::b64(&point[33..65]),
+    })
+}
+
+/// A token of `iss` for `sub`, signed by `key` under `kid`.
+#[cfg(feature = "jwks")]
+fn token_of(iss: &str, key: &TestKey, kid: &str, sub: &str) -> String {
+    let mut body = claims(sub);
+    body["iss"] = json!(iss);
+    key.sign_with_header(json!({ "kid": kid }), &body)
+}
+
+/// Two issuers' servers on loopback, each publishing its own key (`a1`, `b1`).
+#[cfg(feature = "jwks")]
+async fn two_providers() -> ([jwks_server::JwksServer; 2], [TestKey; 2]) {
+    let servers = [jwks_server::JwksServer::start().await, jwks_server::JwksServer::start().await];
+    let keys = [TestKey::generate(Algorithm::ES256), TestKey::generate(Algorithm::ES256)];
+    servers[0].serve(vec![jwk(&keys[0], "a1")]);
+    servers[1].serve(vec![jwk(&keys[1], "b1")]);
+    (servers, keys)
+}
+
+/// Each issuer's own tokens pass; a token claiming one issuer signed with the other's key (under
+/// either kid) and a token of an unknown issuer are refused.
+#[cfg(feature = "jwks")]
+async fn accepts_each_issuer_only_with_its_own_keys(base: &str, issuers: [&str; 2], keys: &[TestKey; 2]) {
+    let http = client();
+    let me = |token: String| answer(http.get(format!("{base}/me")).bearer_auth(token));
+    let a = me(token_of(issuers[0], &keys[0], "a1", "alice")).await;
+    assert_eq!((a.status, a.body["sub"].clone()), (200, json!("alice")), "{}", a.body);
+    let b = me(token_of(issuers[1], &keys[1], "b1", "bob")).await;
+    assert_eq!((b.status, b.body["sub"].clone()), (200, json!("bob")), "{}", b.body);
+    for (kid, what) in [("b1", "B's key under B's kid"), ("a1", "B's key under A's kid")] {
+        let cross = me(token_of(issuers[0], &keys[1], kid, "mallory")).await;
+        assert_eq!((cross.status, cross.code()), (401, "INVALID_TOKEN"), "A's iss, {what}");
+    }
+    let cross = me(token_of(issuers[1], &keys[0], "a1", "mallory")).await;
+    assert_eq!((cross.status, cross.code()), (401, "INVALID_TOKEN"), "B's iss, A's key");
+    let unknown = me(token_of("https://evil.example.com", &keys[0], "a1", "mallory")).await;
+    assert_eq!((unknown.status, unknown.code()), (401, "INVALID_TOKEN"), "an unknown issuer");
+}
+
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn quickstart_accepts_two_oidc_providers_at_once() {
+    let (servers, keys) = two_providers().await;
+    let (a, b) = (servers[0].issuer(), servers[1].issuer());
+    let running = Example::start("quickstart", &[("JWT_OIDC_ISSUER", &format!("{a}, {b}"))]);
+    assert!(running.banner.contains("2 issuers"), "{}", running.banner);
+    accepts_each_issuer_only_with_its_own_keys(&running.url(), [&a, &b], &keys).await;
+    // Each issuer's keys were found by its own discovery.
+    assert!(servers.iter().all(|server| server.discovery_requests() >= 1));
+}
+
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn quickstart_pairs_jwks_urls_with_issuers_in_order() {
+    let (servers, keys) = two_providers().await;
+    let urls = format!("{},{}", servers[0].jwks_url(), servers[1].jwks_url());
+    let (a, b) = ("https://a.example.com", "https://b.example.com");
+    let issuers = format!("{a},{b}");
+    let running = Example::start("quickstart", &[("JWT_JWKS_URL", &urls), ("JWT_ISSUER", &issuers)]);
+    accepts_each_issuer_only_with_its_own_keys(&running.url(), [a, b], &keys).await;
+}
+
+#[cfg(feature = "jwks")]
+#[test]
+fn mismatched_issuer_lists_exit_with_code_2_naming_the_variable() {
+    let urls = "http://127.0.0.1:9/a.json,http://127.0.0.1:9/b.json";
+    for env in [
+        vec![("JWT_JWKS_URL", urls), ("JWT_ISSUER", "https://a.example.com")],
+        vec![("JWT_JWKS_URL", urls)],
+        vec![
+            ("JWT_JWKS_URL", "http://127.0.0.1:9/a.json"),
+            ("JWT_ISSUER", "https://a.example.com,https://b.example.com"),
+        ],
+        vec![
+            ("JWT_OIDC_ISSUER", "http://127.0.0.1:9/a,http://127.0.0.1:9/b"),
+            ("JWT_ISSUER", "http://127.0.0.1:9/a"),
+        ],
+    ] {
+        let (code, stderr) = run_to_exit(&env);
+        assert_eq!(code, Some(2), "{env:?}: {stderr}");
+        assert!(stderr.contains("JWT_ISSUER"), "{env:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{env:?}: {stderr}");
+    }
+    let (code, stderr) = run_to_exit(&[("JWT_OIDC_ISSUER", "http://127.0.0.1:9/a,ftp://b")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("JWT_OIDC_ISSUER"), "{stderr}");
 }

@@ -11,6 +11,11 @@ use tower_jwt_guard::binding::TrustedProxies;
 use tower_jwt_guard::issue::{SigningKey, TokenIssuer, TokenIssuerBuilder};
 use tower_jwt_guard::{Algorithm, JwtAuth, JwtAuthBuilder, VerificationKey};
 
+/// A comma-separated list, its entries trimmed, empty ones dropped.
+fn list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(str::to_owned).collect()
+}
+
 /// Where the keys come from.
 pub enum KeyConfig {
     /// An HMAC secret: from `JWT_SECRET`, or generated at start (never printed).
@@ -21,12 +26,21 @@ pub enum KeyConfig {
     /// (feature `jwks`); the algorithms allowed are `JWT_ALG`, or every asymmetric one.
     #[cfg(feature = "jwks")]
     Jwks { source: tower_jwt_guard::keys::JwksKeys, variable: &'static str, algorithms: Vec<Algorithm> },
+    /// Several issuers, each trusted only with its own keys (feature `jwks`): the comma lists of
+    /// `JWT_OIDC_ISSUER`, or of `JWT_JWKS_URL` paired in order with `JWT_ISSUER`.
+    #[cfg(feature = "jwks")]
+    Issuers {
+        issuers: Vec<(String, tower_jwt_guard::keys::JwksKeys)>,
+        variable: &'static str,
+        algorithms: Vec<Algorithm>,
+    },
 }
 
 /// Everything the examples read from the environment.
 pub struct Settings {
     pub bind: SocketAddr,
     pub keys: KeyConfig,
+    /// `JWT_ISSUER` (or the discovered issuer); with several issuers, the first.
     pub issuer: Option<String>,
     pub audience: Option<String>,
 }
@@ -120,6 +134,20 @@ impl Settings {
             KeyConfig::Jwks { source, algorithms, .. } => {
                 builder.key_source(source.clone()).algorithms(algorithms.iter().copied())
             }
+            // Each issuer with its own keys and rules: the audience is set on each.
+            #[cfg(feature = "jwks")]
+            KeyConfig::Issuers { issuers, algorithms, .. } => {
+                for (name, source) in issuers {
+                    let mut issuer = tower_jwt_guard::Issuer::new(name.clone())
+                        .key_source(source.clone())
+                        .algorithms(algorithms.iter().copied());
+                    if let Some(audience) = &self.audience {
+                        issuer = issuer.audience(audience.clone());
+                    }
+                    builder = builder.trust(issuer);
+                }
+                return builder;
+            }
         };
         if let Some(issuer) = &self.issuer {
             builder = builder.issuer(issuer.clone());
@@ -179,7 +207,7 @@ impl Settings {
             KeyConfig::Secret { .. } => "JWT_SECRET",
             KeyConfig::PublicKey { .. } => "JWT_PUBLIC_KEY",
             #[cfg(feature = "jwks")]
-            KeyConfig::Jwks { variable, .. } => variable,
+            KeyConfig::Jwks { variable, .. } | KeyConfig::Issuers { variable, .. } => variable,
         }
     }
 
@@ -201,19 +229,38 @@ impl Settings {
                 let state = if status.usable { "keys loaded" } else { "no keys yet: 503 until they arrive" };
                 format!("{algorithms:?} with keys from {variable} ({state})")
             }
+            #[cfg(feature = "jwks")]
+            KeyConfig::Issuers { issuers, variable, algorithms } => {
+                let each: Vec<String> = issuers
+                    .iter()
+                    .map(|(name, source)| {
+                        let state = if source.status().usable { "keys loaded" } else { "no keys yet" };
+                        format!("{name}: {state}")
+                    })
+                    .collect();
+                format!(
+                    "{algorithms:?} with keys from {variable}, {} issuers each with its own keys ({})",
+                    issuers.len(),
+                    each.join("; ")
+                )
+            }
         }
     }
 }
 
 /// The key source of `JWT_JWKS_URL` or `JWT_OIDC_ISSUER`. It never waits for the endpoint:
 /// the service starts even while it is down and answers 503 until keys arrive.
+///
+/// A comma list makes several issuers, each trusted only with its own keys: each issuer of
+/// `JWT_OIDC_ISSUER` with its discovered keys, or each URL of `JWT_JWKS_URL` with the issuer at
+/// the same place in `JWT_ISSUER` (the two lists must have the same length).
 #[cfg(feature = "jwks")]
 fn jwks_keys(variable: &'static str, alg: Option<Algorithm>) -> KeyConfig {
     use tower_jwt_guard::keys::JwksKeys;
-    let value = var(variable).unwrap_or_default();
-    let builder =
-        if variable == "JWT_OIDC_ISSUER" { JwksKeys::discover(value) } else { JwksKeys::builder(value) };
-    let source = builder.build().unwrap_or_else(|err| fail(variable, err));
+    let values = list(&var(variable).unwrap_or_default());
+    if values.is_empty() {
+        fail(variable, "expected a URL, or a comma-separated list of them");
+    }
     let algorithms = match alg {
         Some(Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) => {
             fail("JWT_ALG", "HMAC keys are never taken from a JWKS; choose an asymmetric algorithm")
@@ -231,12 +278,41 @@ fn jwks_keys(variable: &'static str, alg: Option<Algorithm>) -> KeyConfig {
             Algorithm::EdDSA,
         ],
     };
-    KeyConfig::Jwks { source, variable, algorithms }
+    let source = |value: &str| {
+        let builder =
+            if variable == "JWT_OIDC_ISSUER" { JwksKeys::discover(value) } else { JwksKeys::builder(value) };
+        builder.build().unwrap_or_else(|err| fail(variable, format!("{value}: {err}")))
+    };
+    let issuers = var("JWT_ISSUER").map(|value| list(&value)).unwrap_or_default();
+    if variable == "JWT_JWKS_URL" && (values.len() > 1 || issuers.len() > 1) && issuers.len() != values.len()
+    {
+        fail(
+            "JWT_ISSUER",
+            format!(
+                "JWT_JWKS_URL lists {} URLs and JWT_ISSUER {} issuers; give one issuer per URL, in the same order",
+                values.len(),
+                issuers.len()
+            ),
+        );
+    }
+    if let [one] = values.as_slice() {
+        return KeyConfig::Jwks { source: source(one), variable, algorithms };
+    }
+    if variable == "JWT_OIDC_ISSUER" && !issuers.is_empty() && issuers != values {
+        fail("JWT_ISSUER", "differs from JWT_OIDC_ISSUER; leave it unset or make them equal");
+    }
+    let names = if variable == "JWT_OIDC_ISSUER" { &values } else { &issuers };
+    let issuers = names.iter().cloned().zip(values.iter().map(|value| source(value))).collect();
+    KeyConfig::Issuers { issuers, variable, algorithms }
 }
 
-/// With OIDC discovery the token's `iss` must be the discovered issuer.
+/// With OIDC discovery the token's `iss` must be the discovered issuer; with several issuers,
+/// the first names them in the banner.
 #[cfg(feature = "jwks")]
 fn discovered_issuer(keys: &KeyConfig, issuer: Option<String>) -> Option<String> {
+    if let KeyConfig::Issuers { issuers, .. } = keys {
+        return issuers.first().map(|(name, _)| name.clone());
+    }
     let KeyConfig::Jwks { source, .. } = keys else { return issuer };
     let Some(discovered) = source.issuer() else { return issuer };
     if issuer.as_deref().is_some_and(|set| set != discovered) {

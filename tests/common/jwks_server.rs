@@ -311,3 +311,99 @@ async fn raw_connection(mut socket: tokio::net::TcpStream, state: Arc<RawState>)
     let _ = socket.write_all(response.as_bytes()).await;
     let _ = socket.shutdown().await;
 }
+
+struct TenantState {
+    /// The keys each known tenant publishes; other tenants do not exist (404).
+    tenants: Mutex<std::collections::HashMap<String, Vec<Value>>>,
+    discovery_requests: AtomicUsize,
+    jwks_requests: AtomicUsize,
+    addr: SocketAddr,
+}
+
+/// A multi-tenant identity provider on loopback: tenant `t` is the issuer
+/// `http://{addr}/t/v2.0`, with its own discovery document and JWKS; a tenant not added answers
+/// 404 to both. It counts every request, and stops when dropped.
+pub struct TenantServer {
+    state: Arc<TenantState>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl TenantServer {
+    /// Starts on 127.0.0.1 (ephemeral port) with no tenants.
+    pub async fn start() -> TenantServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the tenant server");
+        let addr = listener.local_addr().expect("local address");
+        let state = Arc::new(TenantState {
+            tenants: Mutex::default(),
+            discovery_requests: AtomicUsize::new(0),
+            jwks_requests: AtomicUsize::new(0),
+            addr,
+        });
+        let app = Router::new()
+            .route("/{tenant}/v2.0/.well-known/openid-configuration", get(tenant_discovery))
+            .route("/{tenant}/v2.0/jwks.json", get(tenant_jwks))
+            .with_state(Arc::clone(&state));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        TenantServer { state, _stop: stop }
+    }
+
+    /// The issuer pattern, `http://{addr}/{tenant}/v2.0`.
+    pub fn pattern(&self) -> String {
+        format!("http://{}/{{tenant}}/v2.0", self.state.addr)
+    }
+
+    /// The issuer of `tenant`.
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!("http://{}/{tenant}/v2.0", self.state.addr)
+    }
+
+    /// Makes `tenant` exist, publishing `keys`.
+    pub fn add_tenant(&self, tenant: &str, keys: Vec<Value>) {
+        self.state.tenants.lock().unwrap().insert(tenant.to_owned(), keys);
+    }
+
+    /// Discovery requests received so far, for any tenant.
+    pub fn discovery_requests(&self) -> usize {
+        self.state.discovery_requests.load(Ordering::SeqCst)
+    }
+
+    /// JWKS requests received so far, for any tenant.
+    pub fn jwks_requests(&self) -> usize {
+        self.state.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> usize {
+        self.discovery_requests() + self.jwks_requests()
+    }
+}
+
+async fn tenant_discovery(
+    State(state): State<Arc<TenantState>>,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+) -> Response {
+    state.discovery_requests.fetch_add(1, Ordering::SeqCst);
+    if !state.tenants.lock().unwrap().contains_key(&tenant) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let issuer = format!("http://{}/{tenant}/v2.0", state.addr);
+    Json(json!({ "issuer": issuer, "jwks_uri": format!("{issuer}/jwks.json") })).into_response()
+}
+
+async fn tenant_jwks(
+    State(state): State<Arc<TenantState>>,
+    axum::extract::Path(tenant): axum::extract::Path<String>,
+) -> Response {
+    state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    match state.tenants.lock().unwrap().get(&tenant) {
+        Some(keys) => Json(json!({ "keys": keys })).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

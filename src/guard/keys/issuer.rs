@@ -62,18 +62,24 @@ pub struct Issuer {
     rules_set: bool,
     /// Made by [`Issuer::new`] (not the builder's shorthand).
     named: bool,
+    /// Made by [`Issuer::tenants`]: the tenants' keys.
+    #[cfg(feature = "jwks")]
+    tenants: Option<super::TenantKeys>,
     error: Option<ConfigError>,
 }
 
 impl fmt::Debug for Issuer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Issuer")
+        let mut shown = f.debug_struct("Issuer");
+        shown
             .field("names", &self.rules.issuers)
             .field("keys", &self.keys)
             .field("key_source", &self.key_source.as_ref().map(|_| "custom"))
             .field("algorithms", &self.algorithms)
-            .field("rules", &self.rules)
-            .finish_non_exhaustive()
+            .field("rules", &self.rules);
+        #[cfg(feature = "jwks")]
+        shown.field("tenants", &self.tenants);
+        shown.finish_non_exhaustive()
     }
 }
 
@@ -117,6 +123,42 @@ impl Issuer {
         Ok(Issuer::new(name).key_source(keys))
     }
 
+    /// The issuers of every accepted tenant of a pattern such as
+    /// `https://login.example.com/{tenant}/v2.0`, each with its keys found by OIDC discovery on
+    /// its first token (feature `jwks`; see [`TenantKeys`](crate::keys::TenantKeys) for the
+    /// tenants accepted and the bounds). The rules set on this `Issuer` (algorithms, which must be
+    /// given, audiences, leeway, token kinds, ...) apply to every tenant; a tenant's token is
+    /// verified only with that tenant's keys, and its issuer
+    /// ([`AuthContext::issuer`](crate::AuthContext::issuer), revocation) is its whole `iss`.
+    /// Issuers named exactly are selected before any pattern.
+    ///
+    /// ```
+    /// use tower_jwt_guard::keys::TenantKeys;
+    /// use tower_jwt_guard::{Algorithm, ConfigError, Issuer, JwtAuth};
+    ///
+    /// let tenants = TenantKeys::builder("https://login.example.com/{tenant}/v2.0").allow(["contoso"]).build()?;
+    /// let auth = JwtAuth::builder()
+    ///     .trust(Issuer::tenants(tenants.clone()).algorithms([Algorithm::RS256]).audience("api"))
+    ///     .trust(Issuer::new("https://internal.example.com").hmac_secret([1u8; 32]).audience("api"))
+    ///     .build();
+    /// assert!(auth.is_ok());
+    ///
+    /// // A JWKS holds asymmetric keys only: the allow-list must be given, and without HMAC.
+    /// let implicit = JwtAuth::builder().trust(Issuer::tenants(tenants.clone())).build();
+    /// assert!(implicit.is_err());
+    /// let hmac = JwtAuth::builder().trust(Issuer::tenants(tenants).algorithms([Algorithm::HS256])).build();
+    /// assert!(hmac.is_err());
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    #[cfg(feature = "jwks")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+    pub fn tenants(tenants: super::TenantKeys) -> Self {
+        let mut issuer = Issuer::shorthand();
+        issuer.named = true;
+        issuer.tenants = Some(tenants);
+        issuer
+    }
+
     /// The settings of [`JwtAuthBuilder`](crate::JwtAuthBuilder) for its own keys: no name yet.
     pub(crate) fn shorthand() -> Self {
         Issuer {
@@ -126,11 +168,14 @@ impl Issuer {
             rules: ClaimRules::default(),
             rules_set: false,
             named: false,
+            #[cfg(feature = "jwks")]
+            tenants: None,
             error: None,
         }
     }
 
-    /// The issuer's name (its first, for the builder's shorthand with several).
+    /// The issuer's name (its first, for the builder's shorthand with several); none for
+    /// [`Issuer::tenants`].
     pub fn name(&self) -> Option<&str> {
         self.rules.issuers.first().map(String::as_str)
     }
@@ -319,6 +364,10 @@ impl Issuer {
 
     /// Whether keys were given (static or a source).
     pub(crate) fn has_keys(&self) -> bool {
+        #[cfg(feature = "jwks")]
+        if self.tenants.is_some() {
+            return true;
+        }
         !self.keys.is_empty() || self.key_source.is_some()
     }
 
@@ -332,6 +381,10 @@ impl Issuer {
     pub(crate) fn trusted(self) -> Result<TrustedIssuer, ConfigError> {
         if let Some(err) = self.error {
             return Err(err);
+        }
+        #[cfg(feature = "jwks")]
+        if let Some(tenants) = self.tenants {
+            return Self::tenant_pattern(tenants, self.keys, self.key_source, self.algorithms, self.rules);
         }
         let named = self.named;
         let algorithms = self.allowed_algorithms()?;
@@ -358,7 +411,49 @@ impl Issuer {
             }
         }
         rules.kinds.validate(&rules.issuers)?;
-        Ok(TrustedIssuer { keys, algorithms, rules })
+        Ok(TrustedIssuer {
+            keys,
+            algorithms,
+            rules,
+            #[cfg(feature = "jwks")]
+            tenants: None,
+        })
+    }
+
+    /// A tenant pattern, frozen: no keys of its own, an explicit allow-list without HMAC.
+    #[cfg(feature = "jwks")]
+    fn tenant_pattern(
+        tenants: super::TenantKeys,
+        keys: StaticKeys,
+        key_source: Option<Arc<dyn KeySource>>,
+        algorithms: Option<Vec<Algorithm>>,
+        rules: ClaimRules,
+    ) -> Result<TrustedIssuer, ConfigError> {
+        if !keys.is_empty() || key_source.is_some() {
+            return Err(ConfigError::Invalid(
+                "a tenant pattern finds each tenant's keys by discovery: give it no keys",
+            ));
+        }
+        let algorithms = algorithms.ok_or(ConfigError::Invalid(
+            "a tenant pattern needs an explicit algorithm allow-list (algorithms(..))",
+        ))?;
+        let mut set = AlgorithmSet::default();
+        for alg in algorithms {
+            if alg.family() == jsonwebtoken::AlgorithmFamily::Hmac {
+                return Err(ConfigError::KeyAlgorithmMismatch { algorithm: alg });
+            }
+            set.insert(alg);
+        }
+        if set.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        rules.kinds.validate(&rules.issuers)?;
+        Ok(TrustedIssuer {
+            keys: Arc::new(StaticKeys::default()),
+            algorithms: set,
+            rules,
+            tenants: Some(tenants),
+        })
     }
 
     fn allowed_algorithms(&self) -> Result<AlgorithmSet, ConfigError> {

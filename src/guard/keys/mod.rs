@@ -19,6 +19,8 @@ mod issuer;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod static_keys;
+#[cfg(feature = "jwks")]
+mod tenants;
 mod verification_key;
 
 pub use issuer::Issuer;
@@ -31,6 +33,12 @@ pub use jwks::{
     DEFAULT_RETRY_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_UNKNOWN_KID_INTERVAL,
 };
 pub use static_keys::StaticKeys;
+#[cfg(feature = "jwks")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
+pub use tenants::{
+    TenantKeys, TenantKeysBuilder, TenantStatus, DEFAULT_MAX_TENANTS, DEFAULT_NEW_TENANTS,
+    DEFAULT_NEW_TENANTS_INTERVAL, DEFAULT_TENANT_FAILURE_TTL, MAX_TENANT_LEN,
+};
 pub use verification_key::VerificationKey;
 
 /// The most keys tried for a token without `kid`: one whose algorithm matches more keys than

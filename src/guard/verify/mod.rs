@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::claims::{Claims, TokenFacts};
-use crate::guard::keys::{KeyLookup, KeySource, VerificationKey, MAX_KID_LESS_CANDIDATES};
+use crate::guard::keys::{KeyLookup, VerificationKey, MAX_KID_LESS_CANDIDATES};
 
 mod cache;
 mod claims;
@@ -193,7 +193,7 @@ impl TokenVerifier {
             // One issuer: nothing to select; the claims are read once the signature holds, and
             // its rules check `iss`.
             Some(issuer) => {
-                let lookup = match lookup(issuer, &header, fetched) {
+                let lookup = match lookup(issuer, None, &header, fetched) {
                     Ok(lookup) => lookup,
                     Err(fetch) => return Verification::NeedsKey(fetch),
                 };
@@ -218,7 +218,7 @@ impl TokenVerifier {
                     Ok(selected) => selected,
                     Err(err) => return Verification::Done(Err(err)),
                 };
-                let lookup = match lookup(issuer, &header, fetched) {
+                let lookup = match lookup(issuer, facts.issuer.as_deref(), &header, fetched) {
                     Ok(lookup) => lookup,
                     Err(fetch) => return Verification::NeedsKey(fetch),
                 };
@@ -298,16 +298,17 @@ impl TokenVerifier {
     }
 }
 
-/// The issuer's key for the token: the answer of a fetch already made, or its source's (`Err`:
-/// the source must fetch first).
+/// The issuer's key for the token of `iss`: the answer of a fetch already made, or its source's
+/// (`Err`: the source must fetch first).
 fn lookup(
     issuer: &TrustedIssuer,
+    iss: Option<&str>,
     header: &ParsedHeader,
     fetched: Option<KeyLookup>,
 ) -> Result<KeyLookup, futures_util::future::BoxFuture<'static, KeyLookup>> {
     match fetched {
         Some(lookup) => Ok(lookup),
-        None => match issuer.keys.lookup(header.kid.as_deref(), header.alg) {
+        None => match issuer.lookup(iss, header.kid.as_deref(), header.alg) {
             KeyLookup::Pending(fetch) => Err(fetch),
             lookup => Ok(lookup),
         },

@@ -5,12 +5,19 @@
 //! the token) picks the issuer by exact match, before any key is looked up; a token naming no
 //! trusted issuer is refused (`INVALID_TOKEN`) without touching any key source. Only the
 //! selected issuer's algorithms, keys and rules apply, so a `kid` never crosses issuers.
+//!
+//! Tenant patterns (feature `jwks`, [`TenantKeys`](crate::keys::TenantKeys)) come after the exact
+//! names: a token whose `iss` names no configured issuer, matches a pattern and names an accepted
+//! tenant is that pattern's issuer's, with that one tenant's keys (found by its `iss`). A pattern
+//! is always selected, even when it is the only issuer: its rules do not check `iss` themselves.
 
 use std::sync::Arc;
 
+use jsonwebtoken::Algorithm;
+
 use super::{AlgorithmSet, ClaimRules};
 use crate::error::{AuthError, ErrorKind};
-use crate::keys::KeySource;
+use crate::keys::{KeyLookup, KeySource};
 
 /// One issuer, frozen: its keys, its algorithm allow-list and its rules (`rules.issuers` are
 /// its names; none for the builder's shorthand without `issuer(..)`, which accepts any `iss`).
@@ -18,6 +25,41 @@ pub(crate) struct TrustedIssuer {
     pub(crate) keys: Arc<dyn KeySource>,
     pub(crate) algorithms: AlgorithmSet,
     pub(crate) rules: ClaimRules,
+    /// A tenant pattern's keys (then `keys` holds none, and `rules.issuers` is empty).
+    #[cfg(feature = "jwks")]
+    pub(crate) tenants: Option<crate::keys::TenantKeys>,
+}
+
+impl TrustedIssuer {
+    /// Whether this issuer is a tenant pattern.
+    fn is_pattern(&self) -> bool {
+        #[cfg(feature = "jwks")]
+        return self.tenants.is_some();
+        #[cfg(not(feature = "jwks"))]
+        false
+    }
+
+    /// Whether a tenant pattern accepts `iss` (no fetch).
+    #[cfg_attr(not(feature = "jwks"), allow(unused_variables))]
+    fn accepts_tenant(&self, iss: &str) -> bool {
+        #[cfg(feature = "jwks")]
+        return self.tenants.as_ref().is_some_and(|tenants| tenants.accepts(iss));
+        #[cfg(not(feature = "jwks"))]
+        false
+    }
+
+    /// The key for a token of `iss` (the selected issuer's `iss`; the tenant's for a pattern).
+    #[cfg_attr(not(feature = "jwks"), allow(unused_variables))]
+    pub(crate) fn lookup(&self, iss: Option<&str>, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
+        #[cfg(feature = "jwks")]
+        if let Some(tenants) = &self.tenants {
+            return match iss {
+                Some(iss) => tenants.lookup(iss, kid, alg),
+                None => KeyLookup::Unknown,
+            };
+        }
+        self.keys.lookup(kid, alg)
+    }
 }
 
 impl std::fmt::Debug for TrustedIssuer {
@@ -35,12 +77,20 @@ pub(crate) struct Issuers {
     trusted: Box<[TrustedIssuer]>,
     /// Every name of every issuer with the issuer's index; empty with a single issuer.
     names: Box<[(Box<str>, usize)]>,
+    /// The indexes of the tenant patterns, in the order configured.
+    patterns: Box<[usize]>,
 }
 
 impl Issuers {
     /// `trusted` must hold at least one issuer; with several, each must have a name and no
     /// name may appear twice (checked by the builder).
     pub(crate) fn new(trusted: Vec<TrustedIssuer>) -> Self {
+        let patterns: Box<[usize]> = trusted
+            .iter()
+            .enumerate()
+            .filter(|(_, issuer)| issuer.is_pattern())
+            .map(|(index, _)| index)
+            .collect();
         let names = if trusted.len() > 1 {
             trusted
                 .iter()
@@ -52,13 +102,13 @@ impl Issuers {
         } else {
             Box::default()
         };
-        Issuers { trusted: trusted.into_boxed_slice(), names }
+        Issuers { trusted: trusted.into_boxed_slice(), names, patterns }
     }
 
-    /// The issuer when there is only one: no selection.
+    /// The issuer when there is only one and it is no pattern: no selection.
     pub(crate) fn only(&self) -> Option<&TrustedIssuer> {
         match &*self.trusted {
-            [one] => Some(one),
+            [one] if !one.is_pattern() => Some(one),
             _ => None,
         }
     }
@@ -68,13 +118,13 @@ impl Issuers {
         &self.trusted[index]
     }
 
-    /// The issuer whose name is exactly `iss`.
+    /// The issuer whose name is exactly `iss`, else the first tenant pattern that accepts it.
     pub(crate) fn select(&self, iss: Option<&str>) -> Result<(usize, &TrustedIssuer), AuthError> {
         let iss = iss.ok_or_else(|| refused("the token names no issuer"))?;
-        self.names
-            .iter()
-            .find(|(name, _)| **name == *iss)
-            .map(|(_, index)| (*index, &self.trusted[*index]))
+        let exact = self.names.iter().find(|(name, _)| **name == *iss).map(|(_, index)| *index);
+        exact
+            .or_else(|| self.patterns.iter().copied().find(|index| self.trusted[*index].accepts_tenant(iss)))
+            .map(|index| (index, &self.trusted[index]))
             .ok_or_else(|| refused("the token's issuer is not accepted"))
     }
 

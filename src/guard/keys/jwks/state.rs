@@ -239,6 +239,24 @@ impl JwksKeys {
         }
     }
 
+    /// Why the last fetch failed, when no usable keys are held and no fetch runs: a source that
+    /// cannot answer until a later fetch succeeds.
+    pub(crate) fn failure_without_keys(&self) -> Option<JwksError> {
+        if self.inner.loaded().usable(self.inner.settings.max_staleness).is_some() {
+            return None;
+        }
+        let control = self.inner.control();
+        if control.in_flight {
+            return None;
+        }
+        control.last_error.clone()
+    }
+
+    /// Whether both are the same source (clones of one).
+    pub(crate) fn same_source(&self, other: &JwksKeys) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// What the source holds now.
     pub fn status(&self) -> JwksStatus {
         let inner = &self.inner;
