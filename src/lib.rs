@@ -117,6 +117,7 @@ mod fuzzing;
 pub use guard::{audit, binding, keys, rejection, revocation};
 pub use issue::refresh;
 
+pub use binding::{Dpop, DpopMode};
 pub use error::{AuthError, ConfigError, ErrorKind};
 
 // The guard.

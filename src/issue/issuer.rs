@@ -206,6 +206,9 @@ impl TokenIssuerBuilder {
     /// ```
     pub fn bindings_of(mut self, auth: &JwtAuth) -> Self {
         self.bindings.extend(auth.shared.bindings.iter().cloned());
+        if let Some(dpop) = &auth.shared.dpop {
+            self.bindings.push(Arc::clone(dpop) as Arc<dyn BindingPolicy>);
+        }
         self
     }
 

@@ -29,6 +29,7 @@ pub use jwks::{
     DEFAULT_RETRY_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_UNKNOWN_KID_INTERVAL,
 };
 pub use static_keys::StaticKeys;
+pub(crate) use verification_key::rsa_public_key_der;
 pub use verification_key::VerificationKey;
 
 /// The most keys tried for a token without `kid`: one whose algorithm matches more keys than
