@@ -399,3 +399,61 @@ impl BindingPolicy for Dpop {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 9449 §4.1: the example proof, checked at the time it was made.
+    const RFC_PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
+    const RFC_IAT: u64 = 1_562_262_616;
+
+    fn check_at(proof: &str, method: &str, now: u64) -> Result<proof::Checked, proof::Refusal> {
+        let dpop = Dpop::allowed().public_url("https://server.example.com");
+        let request = http::Request::builder().method(method).uri("/token").body(()).unwrap();
+        proof::check(&dpop, &dpop.keys, proof.as_bytes(), &RequestHead::of(&request), None, None, now)
+    }
+
+    #[test]
+    fn rfc_9449_example_proof() {
+        let checked = check_at(RFC_PROOF, "POST", RFC_IAT + 1).map_err(|(_, why)| why).unwrap();
+        assert_eq!(checked.expires_at, RFC_IAT + DEFAULT_PROOF_MAX_AGE.as_secs() + 1);
+        assert_eq!(
+            check_at(RFC_PROOF, "GET", RFC_IAT + 1).err().map(|e| e.1),
+            Some("the DPoP proof's htm is not the request's method")
+        );
+        assert_eq!(
+            check_at(RFC_PROOF, "POST", RFC_IAT + 3600).err().map(|e| e.1),
+            Some("the DPoP proof is too old")
+        );
+        assert_eq!(
+            check_at(RFC_PROOF, "POST", RFC_IAT - 60).err().map(|e| e.1),
+            Some("the DPoP proof was issued in the future")
+        );
+        // One signature character changed.
+        let forged = RFC_PROOF.replace("2-GxA6T8", "2-GxA6T9");
+        assert_eq!(
+            check_at(&forged, "POST", RFC_IAT + 1).err().map(|e| e.1),
+            Some("the DPoP proof's signature is invalid")
+        );
+    }
+
+    /// RFC 9449 §7.1: `ath` of the example access token.
+    #[test]
+    fn rfc_9449_example_ath() {
+        let digest = crate::guard::binding::sha256(b"Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU");
+        assert!(crate::guard::binding::claims_digest("fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo", &digest));
+    }
+
+    #[test]
+    fn hmac_and_a_missing_origin_are_configuration_errors() {
+        assert!(Dpop::allowed()
+            .public_url("https://a.example")
+            .algorithms([Algorithm::HS256])
+            .validate()
+            .is_err());
+        assert!(Dpop::allowed().validate().is_err());
+        assert!(Dpop::allowed().origin_from_request().validate().is_ok());
+        assert_eq!(Dpop::allowed().algs(), "ES256 ES384 PS256 RS256 EdDSA");
+    }
+}
