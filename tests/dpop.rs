@@ -306,3 +306,73 @@ async fn the_redis_replay_store_is_shared_between_instances() {
         call(&a, "DPoP", &token, &[&key.proof("GET", "https://api.example.com/me", Some(token))]).await;
     assert_eq!((down.status, down.code()), (503, "AUTH_UNAVAILABLE"));
 }
+
+/// RFC 9449 §5: the token endpoint binds the token to the proof's key; the client then uses it.
+#[tokio::test]
+async fn the_issuer_binds_cnf_jkt_from_the_token_request_proof() {
+    use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let auth =
+        JwtAuth::builder().hmac_secret(SECRET).dpop(Dpop::allowed().public_url(&base)).build().unwrap();
+    let issuer =
+        TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap()).bindings_of(&auth).build();
+    let login = move |parts: axum::http::request::Parts| {
+        let issuer = issuer.clone();
+        async move {
+            match issuer.mint_for(&parts, "alice", &json!({})) {
+                Ok(minted) => {
+                    axum::Json(json!({ "access_token": minted.token, "token_type": minted.token_type }))
+                }
+                Err(err) => axum::Json(json!({ "error": err.to_string() })),
+            }
+        }
+    };
+    let app = Router::new()
+        .route("/me", get(me))
+        .route_layer(auth.layer::<Value>())
+        .route("/token", axum::routing::post(login));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let key = ProofKey::generate(Algorithm::ES256);
+    let proof = key.proof("POST", &format!("{base}/token"), None);
+    let issued = answer(client().post(format!("{base}/token")).header("dpop", proof)).await.body;
+    assert_eq!(issued["token_type"], "DPoP", "{issued}");
+    let token = issued["access_token"].as_str().unwrap();
+    let claims: Value =
+        serde_json::from_slice(&harness::b64_decode(token.split('.').nth(1).unwrap())).unwrap();
+    assert_eq!(claims["cnf"]["jkt"], key.jkt());
+    let proof = key.proof("GET", &format!("{base}/me"), Some(token));
+    assert_eq!(call(&base, "DPoP", token, &[&proof]).await.status, 200);
+    // Without a proof: a plain bearer token (DPoP is only allowed).
+    let plain = answer(client().post(format!("{base}/token"))).await.body;
+    assert_eq!(plain["token_type"], "Bearer");
+    // A bad proof at the token endpoint: no token.
+    let bad = key.proof("GET", &format!("{base}/token"), None);
+    let refused = answer(client().post(format!("{base}/token")).header("dpop", bad)).await.body;
+    assert!(refused["error"].as_str().unwrap().contains("dpop"), "{refused}");
+}
+
+/// `ServiceTokens` with a DPoP key: bound tokens, a fresh proof per outgoing request.
+#[tokio::test]
+async fn service_tokens_sign_a_proof_per_request() {
+    use std::sync::Arc;
+    use tower::ServiceExt as _;
+    use tower_jwt_guard::issue::{DpopKey, SigningKey, TokenIssuer};
+    use tower_jwt_guard::{ServiceTokenLayer, ServiceTokens};
+    let base = start(|base| Dpop::required().public_url(base)).await;
+    let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap()).build();
+    for key in [DpopKey::generate_es256().unwrap(), DpopKey::generate_ed25519().unwrap()] {
+        let tokens =
+            ServiceTokens::builder(issuer.clone(), "gateway").dpop_key(Arc::new(key)).build().unwrap();
+        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http::<String>();
+        let client = tower::ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens.clone())).service(http);
+        for _ in 0..3 {
+            let request = http::Request::get(format!("{base}/me")).body(String::new()).unwrap();
+            let response = client.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        assert_eq!(tokens.minted_count(), 1);
+    }
+}
