@@ -84,6 +84,8 @@ pub struct Dpop {
     replay: Arc<dyn ReplayStore>,
     pub(crate) nonces: Option<DpopNonces>,
     keys: Arc<KeyCache>,
+    /// How [`BindingPolicy::check`] reads the token (the layer reads it with its own sources).
+    sources: crate::guard::source::TokenSources,
     error: Option<ConfigError>,
 }
 
@@ -114,6 +116,11 @@ impl Dpop {
             replay: Arc::new(MemoryReplayStore::new()),
             nonces: None,
             keys: Arc::new(KeyCache::new(DEFAULT_KEY_CACHE_CAPACITY)),
+            sources: crate::guard::source::TokenSources::new(
+                vec![crate::TokenSource::Bearer],
+                crate::guard::config::DEFAULT_MAX_TOKEN_LEN,
+            )
+            .with_dpop(true),
             error: None,
         }
         .algorithms([
@@ -365,11 +372,9 @@ impl BindingPolicy for Dpop {
     /// The whole check, outside the layer (the layer runs it itself, with a replay store that
     /// may answer later): a replay store that cannot answer at once refuses (503).
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
-        let sources =
-            crate::guard::source::TokenSources::new(vec![crate::TokenSource::Bearer], proof::MAX_PROOF_LEN)
-                .with_dpop(true);
         let now = clock::fast_now();
-        let (token, scheme) = sources
+        let (token, scheme) = self
+            .sources
             .extract_with_scheme(request.headers, request.uri)?
             .ok_or(AuthError::new(ErrorKind::MissingToken))?;
         match self.check_request(request, scheme, token, confirmation, now)? {
