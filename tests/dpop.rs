@@ -125,7 +125,7 @@ async fn every_section_4_3_violation_is_refused_with_its_challenge() {
         let challenges = challenges(&answer);
         let error = if code == "INVALID_TOKEN" { "invalid_token" } else { "invalid_dpop_proof" };
         assert!(
-            challenges.iter().any(|c| c.starts_with("DPoP algs=\"ES256 ES384 PS256 RS256 EdDSA\"")
+            challenges.iter().any(|c| c.starts_with("DPoP algs=\"ES256 ES384 PS256 RS256 EdDSA Ed25519\"")
                 && c.contains(&format!("error=\"{error}\""))),
             "{case}: {challenges:?}"
         );
@@ -154,7 +154,7 @@ async fn allowed_mode_lets_bearer_tokens_through_required_mode_does_not() {
     let missing = answer(client().get(format!("{allowed}/me"))).await;
     assert_eq!(
         challenges(&missing),
-        ["Bearer realm=\"api\"", "DPoP algs=\"ES256 ES384 PS256 RS256 EdDSA\", realm=\"api\""]
+        ["Bearer realm=\"api\"", "DPoP algs=\"ES256 ES384 PS256 RS256 EdDSA Ed25519\", realm=\"api\""]
     );
 
     let required = start(|base| Dpop::required().public_url(base)).await;
@@ -374,5 +374,54 @@ async fn service_tokens_sign_a_proof_per_request() {
             assert_eq!(response.status(), 200);
         }
         assert_eq!(tokens.minted_count(), 1);
+    }
+}
+
+/// Interop: proofs (and thumbprints) from panva's npm `dpop` package are accepted, once.
+#[tokio::test]
+async fn proofs_from_the_npm_dpop_package_are_accepted() {
+    use std::path::Path;
+    use std::process::Command;
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let ready = match Command::new("node").arg("--version").output() {
+        Ok(output) if output.status.success() => {
+            if interop.join("node_modules/dpop/package.json").exists() {
+                Ok(())
+            } else {
+                Err("dpop is not installed: run `npm ci --prefix tests/interop`")
+            }
+        }
+        _ => Err("node is not installed"),
+    };
+    if let Err(why) = ready {
+        // In CI the interop test must run; elsewhere it may be skipped, and says so.
+        assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+        println!("skipped: {why}");
+        return;
+    }
+    let base = start(|base| Dpop::allowed().public_url(base)).await;
+    let htu = format!("{base}/me");
+    let secret = String::from_utf8(SECRET.to_vec()).unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node").current_dir(&interop).arg("dpop.mjs").arg(&htu).arg(&secret).output()
+    })
+    .await
+    .unwrap()
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "node failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    assert_eq!(lines.len(), 4);
+    for line in lines {
+        let (alg, token, proof) =
+            (&line["alg"], line["token"].as_str().unwrap(), line["proof"].as_str().unwrap());
+        let answer = call(&base, "DPoP", token, &[proof]).await;
+        assert_eq!((answer.status, answer.body.clone()), (200, json!("alice")), "{alg}");
+        assert_eq!(call(&base, "DPoP", token, &[proof]).await.code(), "INVALID_DPOP_PROOF", "{alg}: replay");
+        // The thumbprint the library computed is the one the token names, and a proof by
+        // another key (ours) is refused for that token.
+        let ours = ProofKey::generate(Algorithm::ES256);
+        let foreign = ours.proof("GET", &format!("{base}/me"), Some(token));
+        assert_eq!(call(&base, "DPoP", token, &[&foreign]).await.code(), "INVALID_TOKEN", "{alg}");
     }
 }

@@ -173,8 +173,12 @@ impl Dpop {
         if self.algorithms.iter().any(|alg| alg.family() == AlgorithmFamily::Hmac) {
             self.error = Some(ConfigError::Invalid("DPoP proofs are signed with asymmetric keys only"));
         }
-        self.algs =
-            self.algorithms.iter().map(|alg| proof::algorithm_name(*alg)).collect::<Vec<_>>().join(" ");
+        let mut names: Vec<&str> = self.algorithms.iter().map(|alg| proof::algorithm_name(*alg)).collect();
+        if self.algorithms.contains(&Algorithm::EdDSA) {
+            // RFC 9864: the same signatures under their fully specified name.
+            names.push("Ed25519");
+        }
+        self.algs = names.join(" ");
         self
     }
 
@@ -459,6 +463,6 @@ mod tests {
             .is_err());
         assert!(Dpop::allowed().validate().is_err());
         assert!(Dpop::allowed().origin_from_request().validate().is_ok());
-        assert_eq!(Dpop::allowed().algs(), "ES256 ES384 PS256 RS256 EdDSA");
+        assert_eq!(Dpop::allowed().algs(), "ES256 ES384 PS256 RS256 EdDSA Ed25519");
     }
 }

@@ -124,7 +124,10 @@ pub(crate) fn check(
         .algorithms
         .iter()
         .copied()
-        .find(|alg| algorithm_name(*alg) == header.alg)
+        // RFC 9864's fully specified `Ed25519` is the EdDSA of an Ed25519 key.
+        .find(|alg| {
+            algorithm_name(*alg) == header.alg || (*alg == Algorithm::EdDSA && header.alg == "Ed25519")
+        })
         .ok_or(invalid("the DPoP proof's alg is not allowed"))?;
     if header.jwk.is_private() {
         return Err(invalid("the DPoP proof's jwk holds a private key"));
