@@ -295,15 +295,14 @@ async fn the_redis_replay_store_is_shared_between_instances() {
     let bound = token(Some(&key.jkt()));
     let token = bound.as_str();
     let proof = key.proof("GET", "https://api.example.com/me", Some(token));
-    assert_eq!(call(&a, "DPoP", &token, &[&proof]).await.status, 200);
-    let replayed = call(&b, "DPoP", &token, &[&proof]).await;
+    assert_eq!(call(&a, "DPoP", token, &[&proof]).await.status, 200);
+    let replayed = call(&b, "DPoP", token, &[&proof]).await;
     assert_eq!((replayed.status, replayed.code()), (401, "INVALID_DPOP_PROOF"));
     let fresh = key.proof("GET", "https://api.example.com/me", Some(token));
-    assert_eq!(call(&b, "DPoP", &token, &[&fresh]).await.status, 200);
+    assert_eq!(call(&b, "DPoP", token, &[&fresh]).await.status, 200);
     // Redis down: fail closed.
     server.stop();
-    let down =
-        call(&a, "DPoP", &token, &[&key.proof("GET", "https://api.example.com/me", Some(token))]).await;
+    let down = call(&a, "DPoP", token, &[&key.proof("GET", "https://api.example.com/me", Some(token))]).await;
     assert_eq!((down.status, down.code()), (503, "AUTH_UNAVAILABLE"));
 }
 

@@ -7,7 +7,7 @@
 //!   header: a proof with `typ` `dpop+jwt`, an `alg` of the allow-list (asymmetric only), a
 //!   public `jwk` whose thumbprint is the token's `cnf.jkt`, a valid signature, `htm` = the
 //!   method, `htu` = the request's URI (without query and fragment, RFC 3986 §6 normalised,
-//!   the external origin from configuration or trusted proxies, see [`htu`]), `iat` within the
+//!   the external origin from configuration or trusted proxies, see [`Dpop::public_url`]), `iat` within the
 //!   window, `ath` = the token's SHA-256, a `jti` never seen before (by key and `jti`, in the
 //!   [`ReplayStore`]), and the server's nonce when [`DpopNonces`] are configured;
 //! - a token with `cnf.jkt` sent as `Bearer` (or by cookie, header, query) is refused (§7.2);
