@@ -49,7 +49,10 @@ async fn admin(RequireMfa(context): RequireMfa, Claims(user): Claims<User>) -> J
 async fn main() {
     tracing_subscriber::fmt().with_target(true).init();
     let settings = Settings::from_env("127.0.0.1:3000");
-    let auth = settings.auth_builder().build().unwrap_or_else(|err| support::fail("configuration", err));
+    let (listener, addr) = settings.listen().await;
+    let auth = support::with_dpop(settings.auth_builder(), addr)
+        .build()
+        .unwrap_or_else(|err| support::fail("configuration", err));
 
     let app = Router::new()
         .route("/me", get(me))
@@ -57,7 +60,6 @@ async fn main() {
         .route_layer(auth.layer::<User>())
         .route("/health", get(health));
 
-    let (listener, addr) = settings.listen().await;
     println!("quickstart listening on http://{addr} ({})", settings.describe_keys());
     println!("  curl -i http://{addr}/health");
     match settings.demo_tokens() {

@@ -53,11 +53,15 @@ pub enum ErrorKind {
     AuthUnavailable,
     /// An extractor was used on a route without the layer: a wiring bug.
     MissingLayer,
+    /// The DPoP proof (RFC 9449) is missing, malformed, or does not match the request or the token.
+    InvalidDpopProof,
+    /// The DPoP proof lacks a fresh server nonce (RFC 9449 §8): retry with the `DPoP-Nonce` sent.
+    UseDpopNonce,
 }
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::MissingToken,
         ErrorKind::InvalidRequest,
         ErrorKind::InvalidToken,
@@ -70,6 +74,8 @@ impl ErrorKind {
         ErrorKind::InsufficientScope,
         ErrorKind::AuthUnavailable,
         ErrorKind::MissingLayer,
+        ErrorKind::InvalidDpopProof,
+        ErrorKind::UseDpopNonce,
     ];
 
     /// The stable machine code, as found in the JSON body's `code`.
@@ -91,6 +97,8 @@ impl ErrorKind {
             ErrorKind::InsufficientScope => "INSUFFICIENT_SCOPE",
             ErrorKind::AuthUnavailable => "AUTH_UNAVAILABLE",
             ErrorKind::MissingLayer => "MISSING_LAYER",
+            ErrorKind::InvalidDpopProof => "INVALID_DPOP_PROOF",
+            ErrorKind::UseDpopNonce => "USE_DPOP_NONCE",
         }
     }
 
@@ -126,6 +134,8 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => Some("invalid_request"),
             ErrorKind::MfaRequired => Some("insufficient_user_authentication"),
             ErrorKind::InsufficientScope => Some("insufficient_scope"),
+            ErrorKind::InvalidDpopProof => Some("invalid_dpop_proof"),
+            ErrorKind::UseDpopNonce => Some("use_dpop_nonce"),
             _ => Some("invalid_token"),
         }
     }
@@ -173,6 +183,8 @@ impl ErrorKind {
             ErrorKind::MissingLayer => {
                 "server misconfiguration: the JWT layer is not installed on this route"
             }
+            ErrorKind::InvalidDpopProof => "the DPoP proof is not valid",
+            ErrorKind::UseDpopNonce => "the DPoP proof must carry the server's nonce",
         }
     }
 }
@@ -192,6 +204,10 @@ pub(crate) struct Challenge {
     pub(crate) binding: Option<&'static str>,
     /// The client text when it is not the kind's own (a binding mismatch names the binding).
     pub(crate) message: Option<String>,
+    /// RFC 9449: the refusal concerns a DPoP request (the `DPoP` challenge carries the error).
+    pub(crate) dpop: bool,
+    /// RFC 9449 §8: the nonce the client must put in its next proof (`DPoP-Nonce`).
+    pub(crate) dpop_nonce: Option<String>,
 }
 
 /// A rejection: a kind with a stable code, the code's client-safe text, the precise reason
@@ -300,6 +316,36 @@ impl AuthError {
             challenge: Some(Box::new(Challenge { scope: Some(scope.into()), ..Challenge::default() })),
             ..AuthError::new(ErrorKind::InsufficientScope)
         }
+    }
+
+    /// A refusal of a request that used DPoP (RFC 9449): the `DPoP` challenge carries the
+    /// error. `nonce` is the `DPoP-Nonce` the client must use next (for
+    /// [`ErrorKind::UseDpopNonce`], or a fresh nonce for any refusal).
+    ///
+    /// ```
+    /// use tower_jwt_guard::{AuthError, ErrorKind};
+    /// let err = AuthError::dpop(ErrorKind::UseDpopNonce, "the proof has no nonce", Some("n-1".into()));
+    /// assert_eq!(err.code(), "USE_DPOP_NONCE");
+    /// assert_eq!(err.dpop_nonce(), Some("n-1"));
+    /// assert!(err.is_dpop());
+    /// ```
+    pub fn dpop(kind: ErrorKind, detail: &'static str, nonce: Option<String>) -> Self {
+        AuthError {
+            detail: Some(Cow::Borrowed(detail)),
+            challenge: Some(Box::new(Challenge { dpop: true, dpop_nonce: nonce, ..Challenge::default() })),
+            ..AuthError::new(kind)
+        }
+    }
+
+    /// Whether the refusal concerns a DPoP request (RFC 9449).
+    pub fn is_dpop(&self) -> bool {
+        matches!(self.kind, ErrorKind::InvalidDpopProof | ErrorKind::UseDpopNonce)
+            || self.challenge.as_ref().is_some_and(|challenge| challenge.dpop)
+    }
+
+    /// The `DPoP-Nonce` the client must use in its next proof, when there is one.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.challenge.as_ref()?.dpop_nonce.as_deref()
     }
 
     /// The kind of rejection.

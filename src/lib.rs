@@ -118,6 +118,7 @@ mod fuzzing;
 pub use guard::{audit, binding, keys, rejection, revocation};
 pub use issue::refresh;
 
+pub use binding::{Dpop, DpopMode};
 pub use error::{AuthError, ConfigError, ErrorKind};
 #[cfg(feature = "redis")]
 pub use guard::redis_connection::RedisServers;

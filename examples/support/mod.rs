@@ -346,3 +346,27 @@ pub fn trusted_proxies() -> TrustedProxies {
         Some(list) => TrustedProxies::parse(&list).unwrap_or_else(|err| fail("TRUSTED_PROXIES", err)),
     }
 }
+
+/// `DPOP` (`allowed` by default, `required`, `off`) and `DPOP_NONCE=1`: DPoP (RFC 9449) on
+/// `builder`, with `htu` checked against `PUBLIC_URL` (or the listening address) and the replay
+/// store in Redis when `REDIS_URL` is set (feature `redis`), in memory otherwise.
+pub fn with_dpop(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuilder {
+    use tower_jwt_guard::binding::{Dpop, DpopNonces};
+    let dpop = match var("DPOP").as_deref() {
+        None | Some("allowed") => Dpop::allowed(),
+        Some("required") => Dpop::required(),
+        Some("off") => return builder,
+        Some(_) => fail("DPOP", "expected allowed, required or off"),
+    };
+    let mut dpop = dpop.public_url(public_url(listening));
+    if var("DPOP_NONCE").as_deref() == Some("1") {
+        dpop = dpop.nonces(DpopNonces::random());
+    }
+    #[cfg(feature = "redis")]
+    if let Some(url) = var("REDIS_URL") {
+        let store = tower_jwt_guard::revocation::RedisReplayStore::new(&url)
+            .unwrap_or_else(|err| fail("REDIS_URL", err));
+        dpop = dpop.replay_store(store);
+    }
+    builder.dpop(dpop)
+}

@@ -12,7 +12,7 @@ use http::{HeaderValue, Response};
 use jsonwebtoken::Algorithm;
 
 use crate::error::{AuthError, ConfigError};
-use crate::guard::binding::BindingPolicy;
+use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;
 use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
@@ -44,6 +44,7 @@ pub(crate) struct Shared {
     pub(crate) context: Arc<ContextPolicy>,
     pub(crate) audit: crate::guard::audit::Audit,
     pub(crate) resource_metadata: Option<ProtectedResource>,
+    pub(crate) dpop: Option<Arc<Dpop>>,
 }
 
 /// A built, immutable JWT configuration. Cheap to clone; make layers from it with
@@ -127,6 +128,7 @@ pub struct JwtAuthBuilder {
     expose_error_details: bool,
     resource: Option<Result<ResourceId, ConfigError>>,
     protected_resource: Option<ProtectedResource>,
+    dpop: Option<Dpop>,
 }
 
 impl Default for JwtAuthBuilder {
@@ -149,6 +151,7 @@ impl Default for JwtAuthBuilder {
             expose_error_details: false,
             resource: None,
             protected_resource: None,
+            dpop: None,
         }
     }
 }
@@ -498,9 +501,20 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Adds a binding policy, checked on every request.
+    /// Adds a binding policy, checked on every request. A [`Dpop`] policy is the same as
+    /// [`dpop`](Self::dpop).
     pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
+        if let Some(dpop) = (&policy as &dyn std::any::Any).downcast_ref::<Dpop>() {
+            return self.dpop(dpop.clone());
+        }
         self.bindings.push(Arc::new(policy));
+        self
+    }
+
+    /// Verifies DPoP proofs (RFC 9449) for tokens bound with `cnf.jkt`, and reads
+    /// `Authorization: DPoP`: see [`Dpop`]. Without it, a DPoP-bound token is refused.
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
         self
     }
 
@@ -552,6 +566,9 @@ impl JwtAuthBuilder {
                  give it an expiry margin of at least the leeway",
             ));
         }
+        if let Some(dpop) = &self.dpop {
+            dpop.validate()?;
+        }
         if self.sources.is_empty() {
             return Err(ConfigError::Invalid("at least one token source is required"));
         }
@@ -572,9 +589,10 @@ impl JwtAuthBuilder {
         let resource_metadata =
             self.protected_resource.map(|metadata| metadata.complete(verifier.issuers(), &self.sources));
         let responder = Responder::new(realm, self.expose_error_details, self.hook)
-            .with_resource_metadata(resource_metadata.as_ref().and_then(ProtectedResource::challenge_value));
+            .with_resource_metadata(resource_metadata.as_ref().and_then(ProtectedResource::challenge_value))
+            .with_dpop(self.dpop.as_ref().map(Dpop::challenge));
         let shared = Shared {
-            sources: TokenSources::new(self.sources, self.max_token_len),
+            sources: TokenSources::new(self.sources, self.max_token_len).with_dpop(self.dpop.is_some()),
             verifier,
             bindings: self.bindings,
             revocation: self.revocation,
@@ -585,6 +603,7 @@ impl JwtAuthBuilder {
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder }),
             audit: crate::guard::audit::Audit::new(self.audit_hook),
             resource_metadata,
+            dpop: self.dpop.map(Arc::new),
         };
         Ok(JwtAuth { shared: Arc::new(shared) })
     }

@@ -13,13 +13,13 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::audit;
-use crate::guard::binding::RequestHead;
+use crate::guard::binding::{BindingPolicy as _, RequestHead};
 use crate::guard::claims::{Claims, Confirmation, TokenFacts};
 use crate::guard::clock;
 use crate::guard::config::Shared;
 use crate::guard::context::AuthContext;
 use crate::guard::keys::{KeyLookup, VerificationKey};
-use crate::guard::revocation::RevocationCheck;
+use crate::guard::revocation::{ReplayCheck, ReplayKey, RevocationCheck};
 use crate::guard::source;
 use crate::guard::verify::{TokenCache, Verification, Verified};
 
@@ -50,6 +50,8 @@ pub(crate) enum Suspension<C> {
     Key { fetch: BoxFuture<'static, KeyLookup> },
     /// The revocation store is asking a remote server about a verified token.
     Revocation { check: BoxFuture<'static, RevocationCheck>, verified: Verified<C> },
+    /// The DPoP replay store is recording the request's proof in a remote server.
+    Replay { check: BoxFuture<'static, ReplayCheck>, verified: Verified<C> },
 }
 
 /// The per-layer state: the shared configuration, the cache of tokens decoded into `C`,
@@ -137,6 +139,21 @@ where
                         audit::note_refused(&mut request, &decision, &facts);
                         Outcome::Ready(decision)
                     }
+                    Suspension::Replay { check, verified } => {
+                        let answer = check.await;
+                        let now = clock::fast_now();
+                        let checked = self.shared.verifier.check_time(&verified, now).and_then(|()| {
+                            self.shared.dpop.as_ref().map_or(Ok(()), |dpop| dpop.replay_answer(answer, now))
+                        });
+                        match checked {
+                            Ok(()) => self.revocation_step(&mut request, verified),
+                            Err(err) => {
+                                let decision = Err(err);
+                                audit::note_refused(&mut request, &decision, &verified.facts);
+                                Outcome::Ready(decision)
+                            }
+                        }
+                    }
                 };
                 match outcome {
                     Outcome::Ready(decision) => return (request, decision),
@@ -157,13 +174,36 @@ where
         }
     }
 
-    /// Steps that run on every request, cache hit or not: time, custom checks, 3 bind, 4 revocation.
+    /// Steps that run on every request, cache hit or not: time, custom checks, 3 bind, 4 DPoP
+    /// replay and revocation.
     fn after_verify<B>(&self, request: &mut Request<B>, verified: Verified<C>, now: u64) -> Outcome<C> {
-        if let Err(err) = self.check_token(request, &verified, now) {
+        let refused = |request: &mut Request<B>, err: AuthError, verified: &Verified<C>| {
             let decision = Err(err);
             audit::note_refused(request, &decision, &verified.facts);
-            return Outcome::Ready(decision);
+            Outcome::Ready(decision)
+        };
+        let replay = match self.check_token(request, &verified, now) {
+            Ok(replay) => replay,
+            Err(err) => return refused(request, err, &verified),
+        };
+        // 4. the DPoP proof's replay
+        if let (Some((key, until)), Some(dpop)) = (replay, &self.shared.dpop) {
+            match dpop.replay().check_and_record(&key, until) {
+                ReplayCheck::Pending(check) => {
+                    return Outcome::Suspended(Suspension::Replay { check, verified })
+                }
+                answer => {
+                    if let Err(err) = dpop.replay_answer(answer, now) {
+                        return refused(request, err, &verified);
+                    }
+                }
+            }
         }
+        self.revocation_step(request, verified)
+    }
+
+    /// 4. revocation.
+    fn revocation_step<B>(&self, request: &mut Request<B>, verified: Verified<C>) -> Outcome<C> {
         let Some(store) = &self.shared.revocation else {
             return Outcome::Ready(Ok(Some(self.authenticated(verified))));
         };
@@ -178,12 +218,13 @@ where
         }
     }
 
+    /// Time, custom checks and 3 bind; the answer is the DPoP proof step 4 must record.
     fn check_token<B>(
         &self,
         request: &Request<B>,
         verified: &Verified<C>,
         now: u64,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Option<(ReplayKey, u64)>, AuthError> {
         self.shared.verifier.check_time(verified, now)?;
         for check in &self.checks {
             check(&verified.claims, &verified.facts)?;
@@ -196,10 +237,17 @@ where
                 binding.check(&head, confirmation)?;
             }
         }
-        match confirmation.and_then(|cnf| self.unchecked_confirmation(cnf)) {
-            Some(unchecked) => Err(AuthError::binding_mismatch(unchecked)),
-            None => Ok(()),
+        if let Some(unchecked) = confirmation.and_then(|cnf| self.unchecked_confirmation(cnf)) {
+            return Err(AuthError::binding_mismatch(unchecked));
         }
+        let Some(dpop) = &self.shared.dpop else { return Ok(None) };
+        // The token again, with its scheme: a header read, cheaper than carrying it here.
+        let (token, scheme) = self
+            .shared
+            .sources
+            .extract_with_scheme(request.headers(), request.uri())?
+            .ok_or(AuthError::new(ErrorKind::MissingToken))?;
+        dpop.check_request(&RequestHead::of(request), scheme, token, confirmation, now)
     }
 
     /// A `cnf` member no configured policy checks: the token is bound to something this
@@ -209,7 +257,10 @@ where
     fn unchecked_confirmation(&self, confirmation: &Confirmation) -> Option<&'static str> {
         confirmation
             .members()
-            .find(|member| !self.shared.bindings.iter().any(|binding| binding.confirms().contains(member)))
+            .find(|member| {
+                !self.shared.bindings.iter().any(|binding| binding.confirms().contains(member))
+                    && !self.shared.dpop.as_ref().is_some_and(|dpop| dpop.confirms().contains(member))
+            })
             .map(Confirmation::label)
     }
 

@@ -69,6 +69,15 @@ impl Protocol {
     }
 }
 
+/// What the challenges say about DPoP (RFC 9449 §7.1), when it is configured.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopChallenge {
+    /// The accepted proof algorithms, space-separated.
+    pub(crate) algs: String,
+    /// Whether bearer tokens are allowed too (a `Bearer` challenge beside the `DPoP` one).
+    pub(crate) bearer: bool,
+}
+
 /// A user-supplied replacement for the default rejection response.
 pub(crate) type RejectionHook = Arc<dyn Fn(&AuthError, Protocol) -> Response<Bytes> + Send + Sync>;
 
@@ -81,6 +90,8 @@ pub(crate) struct Responder {
     hook: Option<RejectionHook>,
     /// RFC 9728 §5.1: the URL of the protected-resource metadata, named in every challenge.
     resource_metadata: Option<Arc<HeaderValue>>,
+    /// RFC 9449: the `DPoP` challenge, when DPoP is configured.
+    dpop: Option<Arc<DpopChallenge>>,
 }
 
 impl fmt::Debug for Responder {
@@ -90,6 +101,7 @@ impl fmt::Debug for Responder {
             .field("expose_details", &self.expose_details)
             .field("hook", &self.hook.as_ref().map(|_| "custom"))
             .field("resource_metadata", &self.resource_metadata)
+            .field("dpop", &self.dpop)
             .finish()
     }
 }
@@ -101,13 +113,20 @@ impl Default for Responder {
             expose_details: false,
             hook: None,
             resource_metadata: None,
+            dpop: None,
         }
     }
 }
 
 impl Responder {
     pub(crate) fn new(realm: HeaderValue, expose_details: bool, hook: Option<RejectionHook>) -> Self {
-        Responder { realm, expose_details, hook, resource_metadata: None }
+        Responder { realm, expose_details, hook, resource_metadata: None, dpop: None }
+    }
+
+    /// Challenges follow RFC 9449 §7.1: a `DPoP` challenge, beside `Bearer` when both are allowed.
+    pub(crate) fn with_dpop(mut self, dpop: Option<DpopChallenge>) -> Self {
+        self.dpop = dpop.map(Arc::new);
+        self
     }
 
     /// Challenges name `url` in `resource_metadata` (RFC 9728 §5.1).
@@ -122,7 +141,17 @@ impl Responder {
             Some(hook) => hook(error, protocol),
             None => {
                 let text = if self.expose_details { error.detail() } else { error.message() };
-                render_text(error, protocol, self.realm.as_bytes(), text, self.resource_metadata.as_deref())
+                let mut response = render_text(
+                    error,
+                    protocol,
+                    self.realm.as_bytes(),
+                    text,
+                    self.resource_metadata.as_deref(),
+                );
+                if let Some(dpop) = &self.dpop {
+                    dpop_challenges(&mut response, error, protocol, self.realm.as_bytes(), text, self, dpop);
+                }
+                response
             }
         }
     }
@@ -224,6 +253,53 @@ fn challenge(
         out.push(b'"');
     }
     out
+}
+
+/// RFC 9449 §7.1: the `DPoP` challenge (with `algs`), after a `Bearer` one when bearer tokens
+/// are allowed; the error goes to the scheme the refusal concerns. And §8: the `DPoP-Nonce`.
+fn dpop_challenges(
+    response: &mut Response<Bytes>,
+    error: &AuthError,
+    protocol: Protocol,
+    realm: &[u8],
+    text: &str,
+    responder: &Responder,
+    dpop: &DpopChallenge,
+) {
+    if let Some(nonce) = error.dpop_nonce().and_then(|nonce| HeaderValue::from_str(nonce).ok()) {
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
+    if protocol != Protocol::Http || !error.kind().has_challenge() {
+        return;
+    }
+    let on_dpop = error.is_dpop() || !dpop.bearer;
+    let headers = response.headers_mut();
+    headers.remove(WWW_AUTHENTICATE);
+    let metadata = responder.resource_metadata.as_deref();
+    if dpop.bearer {
+        let bearer = if on_dpop { AuthError::new(crate::ErrorKind::MissingToken) } else { error.clone() };
+        let bearer = if on_dpop {
+            challenge(&bearer, realm, "", metadata)
+        } else {
+            challenge(&bearer, realm, text, metadata)
+        };
+        if let Ok(value) = HeaderValue::from_bytes(&bearer) {
+            headers.append(WWW_AUTHENTICATE, value);
+        }
+    }
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"DPoP algs=\"");
+    push_quoted(&mut out, dpop.algs.as_bytes());
+    out.push(b'"');
+    if on_dpop || error.kind().challenge_error().is_none() {
+        // `Bearer realm=".."…` minus its scheme: the same attributes for the DPoP scheme.
+        let rest = challenge(error, realm, text, metadata);
+        out.extend_from_slice(b", ");
+        out.extend_from_slice(&rest[b"Bearer ".len()..]);
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&out) {
+        headers.append(WWW_AUTHENTICATE, value);
+    }
 }
 
 /// RFC 6750 restricts attribute values to `%x20-21 / %x23-5B / %x5D-7E`: drop anything else.

@@ -4,6 +4,10 @@
 //! exactly one header, size cap before any parsing). A cookie, a custom header or the RFC 6750
 //! `access_token` query parameter can be configured instead or as well; a request that carries
 //! a token by more than one method is refused (RFC 6750 §2).
+//!
+//! With DPoP configured ([`Dpop`](crate::binding::Dpop)), `Authorization: DPoP <token>`
+//! (RFC 9449 §7.1) is read too, and the scheme goes with the token to the binding step: a
+//! DPoP-bound token sent as `Bearer` is refused there (§7.2).
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, Uri};
@@ -50,16 +54,35 @@ impl TokenSource {
     }
 }
 
+/// How the request presented its token: what the DPoP binding needs to know (RFC 9449 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// `Authorization: DPoP` (only read when DPoP is configured).
+    Dpop,
+    /// A cookie, a custom header or a query parameter: a bearer token by another way.
+    Other,
+}
+
 /// The configured sources and the size cap.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenSources {
     sources: Vec<TokenSource>,
     max_len: usize,
+    /// Whether `Authorization: DPoP` is read (DPoP configured).
+    dpop: bool,
 }
 
 impl TokenSources {
     pub(crate) fn new(sources: Vec<TokenSource>, max_len: usize) -> Self {
-        TokenSources { sources, max_len }
+        TokenSources { sources, max_len, dpop: false }
+    }
+
+    /// Reads `Authorization: DPoP <token>` too (RFC 9449 §7.1), wherever `Bearer` is read.
+    pub(crate) fn with_dpop(mut self, dpop: bool) -> Self {
+        self.dpop = dpop;
+        self
     }
 
     /// The token of the request: `Ok(None)` when there is none, an error when the request
@@ -69,13 +92,22 @@ impl TokenSources {
         headers: &'r HeaderMap,
         uri: &'r Uri,
     ) -> Result<Option<&'r [u8]>, AuthError> {
+        self.extract_with_scheme(headers, uri).map(|found| found.map(|(token, _)| token))
+    }
+
+    /// The token of the request and how it came (see [`extract`](Self::extract)).
+    pub(crate) fn extract_with_scheme<'r>(
+        &self,
+        headers: &'r HeaderMap,
+        uri: &'r Uri,
+    ) -> Result<Option<(&'r [u8], Scheme)>, AuthError> {
         let mut found = None;
         for source in &self.sources {
             let token = match source {
-                TokenSource::Bearer => bearer(headers, self.max_len)?,
-                TokenSource::Cookie(name) => cookie(headers, name, self.max_len)?.map(str::as_bytes),
-                TokenSource::Header(name) => header(headers, name, self.max_len)?.map(str::as_bytes),
-                TokenSource::Query(name) => query(uri, name, self.max_len)?.map(str::as_bytes),
+                TokenSource::Bearer => authorization(headers, self.max_len, self.dpop)?,
+                TokenSource::Cookie(name) => other(cookie(headers, name, self.max_len)?),
+                TokenSource::Header(name) => other(header(headers, name, self.max_len)?),
+                TokenSource::Query(name) => other(query(uri, name, self.max_len)?),
             };
             if token.is_some() {
                 if found.is_some() {
@@ -86,6 +118,10 @@ impl TokenSources {
         }
         Ok(found)
     }
+}
+
+fn other(token: Option<&str>) -> Option<(&[u8], Scheme)> {
+    token.map(|token| (token.as_bytes(), Scheme::Other))
 }
 
 impl TokenSources {
@@ -134,18 +170,27 @@ fn is_b64token(b: u8) -> bool {
         | (b == b'/')
 }
 
-/// `Authorization: Bearer <b64token>`; another scheme means "no bearer token".
+/// `Authorization: Bearer <b64token>` (or `DPoP <b64token>` when `dpop`); another scheme
+/// means "no bearer token".
 ///
 /// No allocation, and no pass over the token's bytes: see [`check_charset`].
-fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&[u8]>, AuthError> {
+fn authorization(
+    headers: &HeaderMap,
+    max_len: usize,
+    dpop: bool,
+) -> Result<Option<(&[u8], Scheme)>, AuthError> {
     let Some(value) = single(headers, &AUTHORIZATION)? else { return Ok(None) };
     let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
         Some(space) => (&value[..space], &value[space + 1..]),
         None => (value, &value[value.len()..]),
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
         return Ok(None);
-    }
+    };
     let token = trim_spaces(rest);
     if token.is_empty() {
         return Err(invalid_request("the bearer token is empty"));
@@ -155,7 +200,7 @@ fn bearer(headers: &HeaderMap, max_len: usize) -> Result<Option<&[u8]>, AuthErro
     }
     // The character set is checked by `check_charset`, and only for tokens the verified-token
     // cache does not know: a cached token passed that check when it was verified.
-    Ok(Some(token))
+    Ok(Some((token, scheme)))
 }
 
 /// The token's text, once its character set is checked: RFC 6750 `b64token` (padding only

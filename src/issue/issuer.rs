@@ -44,6 +44,9 @@ pub struct MintedToken {
     /// `Set-Cookie` values the response that hands out the token must carry (the
     /// [`CookieFingerprint`](crate::binding::CookieFingerprint)'s hardened cookie); sensitive.
     pub set_cookies: Vec<HeaderValue>,
+    /// The OAuth `token_type` to answer (RFC 9449 §5): `"DPoP"` for a token bound to a DPoP
+    /// key (`cnf.jkt`), `"Bearer"` otherwise.
+    pub token_type: &'static str,
 }
 
 impl fmt::Debug for MintedToken {
@@ -206,6 +209,9 @@ impl TokenIssuerBuilder {
     /// ```
     pub fn bindings_of(mut self, auth: &JwtAuth) -> Self {
         self.bindings.extend(auth.shared.bindings.iter().cloned());
+        if let Some(dpop) = &auth.shared.dpop {
+            self.bindings.push(Arc::clone(dpop) as Arc<dyn BindingPolicy>);
+        }
         self
     }
 
@@ -400,6 +406,7 @@ impl TokenIssuer {
         set.insert("exp".into(), expires_at.into());
         set.insert("jti".into(), jti.clone().into());
         let (confirmation, set_cookies) = binding.into_parts();
+        let token_type = if confirmation.jkt.is_some() { "DPoP" } else { "Bearer" };
         match serde_json::to_value(&confirmation) {
             Ok(Value::Object(cnf)) if cnf.is_empty() => {}
             Ok(cnf) => {
@@ -410,7 +417,7 @@ impl TokenIssuer {
         extra(&mut set);
         let token =
             jsonwebtoken::encode(&self.header, &set, &self.key.key).map_err(|_| IssueError::Signing)?;
-        Ok(MintedToken { token, jti, expires_in: self.ttl.as_secs(), expires_at, set_cookies })
+        Ok(MintedToken { token, jti, expires_in: self.ttl.as_secs(), expires_at, set_cookies, token_type })
     }
 }
 

@@ -12,12 +12,14 @@
 //! This side uses the guard's types (the configuration, the binding policies, the token facts);
 //! the guard never uses it.
 
+mod dpop;
 mod issuer;
 mod outgoing;
 pub mod refresh;
 mod signing_key;
 mod token_kind;
 
+pub use dpop::DpopKey;
 pub use issuer::{IssueError, MintedToken, TokenIssuer, TokenIssuerBuilder, DEFAULT_TOKEN_TTL};
 pub use outgoing::{
     BoxError, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens, ServiceTokensBuilder,

@@ -18,7 +18,7 @@ use tower_service::Service;
 
 use crate::error::ConfigError;
 use crate::guard::clock;
-use crate::issue::{IssueError, TokenIssuer};
+use crate::issue::{DpopKey, IssueError, TokenIssuer};
 
 /// The error type of [`ServiceTokenService`]: the client's error, or a token that could not
 /// be minted ([`IssueError`]). The same boxed error as `tower`'s own middleware.
@@ -30,6 +30,8 @@ const MAX_DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 /// The current token, ready to be sent.
 struct Current {
     header: HeaderValue,
+    /// The token itself, for the DPoP proofs' `ath`.
+    token: Arc<str>,
     renew_at: u64,
 }
 
@@ -40,6 +42,7 @@ struct Inner {
     renew_before: u64,
     current: Mutex<Option<Current>>,
     minted: AtomicU64,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 /// Outgoing service tokens: [`ServiceTokens`] mints a service token with a
@@ -107,6 +110,7 @@ pub struct ServiceTokensBuilder {
     subject: String,
     claims: Map<String, Value>,
     renew_before: Option<Duration>,
+    dpop: Option<Arc<DpopKey>>,
 }
 
 impl fmt::Debug for ServiceTokensBuilder {
@@ -164,6 +168,13 @@ impl ServiceTokensBuilder {
         self
     }
 
+    /// Binds the tokens to `key` (`cnf.jkt`, RFC 9449) and sends them as `Authorization: DPoP`,
+    /// each request with a fresh proof signed by `key` ([`ServiceTokenLayer`]).
+    pub fn dpop_key(mut self, key: Arc<DpopKey>) -> Self {
+        self.dpop = Some(key);
+        self
+    }
+
     /// Checks the settings. No token is minted until one is needed.
     pub fn build(self) -> Result<ServiceTokens, ConfigError> {
         let ttl = self.issuer.ttl();
@@ -185,6 +196,7 @@ impl ServiceTokensBuilder {
                 renew_before: margin.as_secs(),
                 current: Mutex::new(None),
                 minted: AtomicU64::new(0),
+                dpop: self.dpop,
             }),
         })
     }
@@ -194,7 +206,13 @@ impl ServiceTokens {
     /// Service tokens minted by `issuer` for the calling service `subject` (the `sub` the
     /// receiving service sees).
     pub fn builder(issuer: TokenIssuer, subject: impl Into<String>) -> ServiceTokensBuilder {
-        ServiceTokensBuilder { issuer, subject: subject.into(), claims: Map::new(), renew_before: None }
+        ServiceTokensBuilder {
+            issuer,
+            subject: subject.into(),
+            claims: Map::new(),
+            renew_before: None,
+            dpop: None,
+        }
     }
 
     /// The `Authorization` value (`Bearer <token>`) to send now: the current token, or a new
@@ -209,22 +227,34 @@ impl ServiceTokens {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn authorization(&self) -> Result<HeaderValue, IssueError> {
+        self.current().map(|(header, _)| header)
+    }
+
+    /// The `Authorization` value and the token.
+    fn current(&self) -> Result<(HeaderValue, Arc<str>), IssueError> {
         let now = clock::now();
         // One lock: a request that finds the token due mints while the others wait for it
         // (single-flight). Minting is a signature, not I/O.
         let mut current = self.inner.current.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(token) = current.as_ref().filter(|token| now < token.renew_at) {
-            return Ok(token.header.clone());
+            return Ok((token.header.clone(), Arc::clone(&token.token)));
         }
-        let minted = self.inner.issuer.mint(&self.inner.subject, &self.inner.claims)?;
+        let dpop = self.inner.dpop.as_ref();
+        let minted = self.inner.issuer.mint_with(&self.inner.subject, &self.inner.claims, |set| {
+            if let Some(key) = dpop {
+                set.insert("cnf".into(), serde_json::json!({ "jkt": key.jkt() }));
+            }
+        })?;
         self.inner.minted.fetch_add(1, Ordering::Relaxed);
+        let scheme = if dpop.is_some() { "DPoP" } else { "Bearer" };
         let mut header =
-            HeaderValue::try_from(format!("Bearer {}", minted.token)).map_err(|_| IssueError::Signing)?;
+            HeaderValue::try_from(format!("{scheme} {}", minted.token)).map_err(|_| IssueError::Signing)?;
         header.set_sensitive(true);
         let renew_at = minted.expires_at.saturating_sub(self.inner.renew_before);
         tracing::debug!(target: "tower_jwt_guard", jti = %minted.jti, expires_in = minted.expires_in, "service token minted");
-        *current = Some(Current { header: header.clone(), renew_at });
-        Ok(header)
+        let token: Arc<str> = minted.token.into();
+        *current = Some(Current { header: header.clone(), token: Arc::clone(&token), renew_at });
+        Ok((header, token))
     }
 
     /// How many tokens were minted so far.
@@ -323,9 +353,19 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match self.tokens.authorization() {
-            Ok(value) => {
+        let signed = self.tokens.current().and_then(|(value, token)| match &self.tokens.inner.dpop {
+            Some(key) => {
+                let proof = key.proof(request.method(), request.uri(), Some(&token))?;
+                Ok((value, HeaderValue::try_from(proof).ok()))
+            }
+            None => Ok((value, None)),
+        });
+        match signed {
+            Ok((value, proof)) => {
                 request.headers_mut().insert(self.header.clone(), value);
+                if let Some(proof) = proof {
+                    request.headers_mut().insert("dpop", proof);
+                }
                 ServiceTokenFuture { kind: Kind::Inner { future: self.inner.call(request) } }
             }
             Err(err) => {

@@ -12,6 +12,7 @@
 //! | [`DeviceFingerprint`] | `cnf.dfp` | a stolen token replayed from a client whose headers differ | a thief who copies the victim's headers too |
 //! | [`CookieFingerprint`] | `cnf.cfp` | a token stolen by script (XSS, logs, storage) without the `HttpOnly` cookie | a thief with the whole browser (malware, a stolen device) |
 //! | [`ClientIpBinding`] | `cnf.cip` | a stolen token replayed from another network | a thief behind the same address (NAT, proxy, same /24 with a prefix) |
+//! | [`Dpop`] (RFC 9449) | `cnf.jkt` | a stolen token used without the client's private key | a thief who holds the key too (malware on the client) |
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -37,6 +38,7 @@
 
 mod client_ip;
 mod cookie;
+pub mod dpop;
 mod fingerprint;
 mod peer;
 mod proxies;
@@ -52,6 +54,7 @@ use crate::guard::claims::Confirmation;
 
 pub use client_ip::ClientIpBinding;
 pub use cookie::CookieFingerprint;
+pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
 pub use fingerprint::DeviceFingerprint;
 pub(crate) use peer::peer_addr;
 pub use peer::PeerAddr;

@@ -39,6 +39,7 @@ pub use tenants::{
     TenantKeys, TenantKeysBuilder, TenantStatus, DEFAULT_MAX_TENANTS, DEFAULT_NEW_TENANTS,
     DEFAULT_NEW_TENANTS_INTERVAL, DEFAULT_TENANT_FAILURE_TTL, MAX_TENANT_LEN,
 };
+pub(crate) use verification_key::rsa_public_key_der;
 pub use verification_key::VerificationKey;
 
 /// The most keys tried for a token without `kid`: one whose algorithm matches more keys than

@@ -248,7 +248,7 @@ fn default_algorithm(family: AlgorithmFamily, key: &[u8]) -> Result<Algorithm, C
 }
 
 /// PKCS#1 `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }` in DER.
-fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
+pub(crate) fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     fn integer(out: &mut Vec<u8>, value: &[u8]) {
         let value = match value.iter().position(|&b| b != 0) {
             Some(first) => &value[first..],

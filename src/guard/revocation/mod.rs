@@ -48,10 +48,16 @@ use crate::guard::claims::TokenFacts;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;
+pub mod replay;
+#[cfg(feature = "redis")]
+pub mod replay_redis;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisRevocationStore, RedisRevocationStoreBuilder};
 pub use memory::MemoryRevocationStore;
+pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+#[cfg(feature = "redis")]
+pub use replay_redis::RedisReplayStore;
 
 /// How long a revocation is kept after the token's `exp` by default (5 minutes): the layer
 /// accepts a token until `exp` plus its leeway, so the entry must outlive that.
