@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     pub(crate) context: Arc<ContextPolicy>,
     pub(crate) audit: crate::guard::audit::Audit,
     pub(crate) resource_metadata: Option<ProtectedResource>,
+    /// Opaque tokens (or all) go to this introspection endpoint (RFC 7662).
+    #[cfg(feature = "introspection")]
+    pub(crate) introspection: Option<crate::guard::keys::Introspector>,
 }
 
 /// A built, immutable JWT configuration. Cheap to clone; make layers from it with
@@ -127,6 +130,8 @@ pub struct JwtAuthBuilder {
     error: Option<ConfigError>,
     audit_hook: Option<crate::guard::audit::AuditHook>,
     protected_resource: Option<ProtectedResource>,
+    #[cfg(feature = "introspection")]
+    introspection: Option<crate::guard::keys::Introspector>,
 }
 
 impl Default for JwtAuthBuilder {
@@ -151,6 +156,8 @@ impl Default for JwtAuthBuilder {
             error: None,
             audit_hook: None,
             protected_resource: None,
+            #[cfg(feature = "introspection")]
+            introspection: None,
         }
     }
 }
@@ -206,6 +213,18 @@ impl JwtAuthBuilder {
     /// A key source (JWKS, or your own) consulted for every token, besides any static keys.
     pub fn key_source(mut self, source: impl KeySource) -> Self {
         self.key_source = Some(Arc::new(source));
+        self
+    }
+
+    /// Checks opaque access tokens at an introspection endpoint (RFC 7662, feature
+    /// `introspection`): a token that is not a compact JWS (or every token, with
+    /// [`IntrospectorBuilder::all_tokens`](crate::keys::IntrospectorBuilder::all_tokens)) is
+    /// introspected instead of verified, and its active answer meets the same rules as a JWT's
+    /// claims. With an introspector, keys are optional: without any, every JWS is refused.
+    #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+    pub fn introspection(mut self, introspector: crate::guard::keys::Introspector) -> Self {
+        self.introspection = Some(introspector);
         self
     }
 
@@ -523,7 +542,15 @@ impl JwtAuthBuilder {
         if let Some(err) = self.error {
             return Err(err);
         }
-        let algorithms = self.allowed_algorithms()?;
+        #[cfg(feature = "introspection")]
+        let introspects = self.introspection.is_some();
+        #[cfg(not(feature = "introspection"))]
+        let introspects = false;
+        // With an introspector and no keys, no JWS verifies locally: no algorithm is allowed.
+        let algorithms = match self.allowed_algorithms() {
+            Err(ConfigError::NoKeys) if introspects => AlgorithmSet::default(),
+            other => other?,
+        };
         let forgets_early = self.revocation.as_ref().and_then(|store| store.retention_margin());
         if forgets_early.is_some_and(|margin| margin.as_secs() < self.rules.leeway) {
             return Err(ConfigError::Invalid(
@@ -545,6 +572,7 @@ impl JwtAuthBuilder {
             .filter(|_| !self.realm.contains(['"', '\\']))
             .ok_or(ConfigError::Invalid("the realm must be visible ASCII without quotes"))?;
         let keys: Arc<dyn KeySource> = match (self.keys.is_empty(), self.key_source) {
+            (true, None) if introspects => Arc::new(StaticKeys::default()),
             (true, None) => return Err(ConfigError::NoKeys),
             (true, Some(source)) => source,
             (false, None) => Arc::new(self.keys),
@@ -581,6 +609,8 @@ impl JwtAuthBuilder {
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder }),
             audit: crate::guard::audit::Audit::new(self.audit_hook),
             resource_metadata,
+            #[cfg(feature = "introspection")]
+            introspection: self.introspection,
         };
         Ok(JwtAuth { shared: Arc::new(shared) })
     }

@@ -15,11 +15,16 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
 #[cfg(feature = "jwks")]
 mod jwks;
 mod static_keys;
 mod verification_key;
 
+#[cfg(feature = "introspection")]
+pub use introspection::{Introspector, IntrospectorBuilder};
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwks::{
