@@ -3,6 +3,7 @@
 
 #![cfg(all(feature = "introspection", feature = "axum"))]
 
+mod example_process;
 mod harness;
 
 use std::collections::HashMap;
@@ -362,4 +363,156 @@ async fn a_jws_is_still_verified_locally_unless_all_tokens_are_introspected() {
     let addr = service(auth(introspector(&url).all_tokens(true)).build().unwrap()).await;
     assert_eq!(call(addr, &jwt).await.body["sub"], "jwt-user");
     assert_eq!(calls(&endpoint), 2);
+}
+
+/// A real authorization server: panva's oidc-provider under node (`tests/interop/provider.mjs`).
+struct AuthorizationServer {
+    issuer: String,
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl AuthorizationServer {
+    async fn start(interop: &std::path::Path) -> AuthorizationServer {
+        let mut child = tokio::process::Command::new("node")
+            .current_dir(interop)
+            .arg("provider.mjs")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().unwrap();
+        let stdout =
+            tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
+        let mut server = AuthorizationServer { issuer: String::new(), child, stdin, stdout };
+        server.issuer = server.next("issuer").await;
+        server
+    }
+
+    /// The next JSON line's `field` (the provider also prints notices).
+    async fn next(&mut self, field: &str) -> String {
+        let read = async {
+            loop {
+                let line = self.stdout.next_line().await.unwrap().expect("the provider is running");
+                if let Ok(Value::Object(object)) = serde_json::from_str(&line) {
+                    return object[field].as_str().unwrap().to_owned();
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), read).await.expect("the provider answers")
+    }
+
+    /// A new opaque access token of client `app` for `alice`.
+    async fn mint(&mut self) -> String {
+        tokio::io::AsyncWriteExt::write_all(&mut self.stdin, b"mint\n").await.unwrap();
+        self.next("token").await
+    }
+
+    /// Revokes `token` at the provider (RFC 7009), as its client.
+    async fn revoke(&self, token: &str) {
+        let response = client()
+            .post(format!("{}/token/revocation", self.issuer))
+            .basic_auth("app", Some("app-secret"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={token}&token_type_hint=access_token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
+impl Drop for AuthorizationServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Whether node and oidc-provider are installed (`npm ci --prefix tests/interop`).
+fn node_ready(interop: &std::path::Path) -> Result<(), String> {
+    match std::process::Command::new("node").arg("--version").output() {
+        Ok(output) if output.status.success() => {}
+        _ => return Err("node is not installed".into()),
+    }
+    if !interop.join("node_modules/oidc-provider/package.json").exists() {
+        return Err("oidc-provider is not installed: run `npm ci --prefix tests/interop`".into());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn oidc_provider_tokens_pass_until_revoked_there() {
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    if let Err(why) = node_ready(&interop) {
+        // In CI the interop test must run; elsewhere it may be skipped, and says so.
+        assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+        println!("skipped: {why}");
+        return;
+    }
+    let mut provider = AuthorizationServer::start(&interop).await;
+    // The endpoint as the provider's metadata names it (RFC 8414 `introspection_endpoint`).
+    let metadata: Value = client()
+        .get(format!("{}/.well-known/openid-configuration", provider.issuer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = metadata["introspection_endpoint"].as_str().expect("introspection is enabled").to_owned();
+
+    // The quickstart, configured from the environment as a user would.
+    let example = example_process::Example::start(
+        "quickstart",
+        &[
+            ("JWT_INTROSPECTION_URL", &url),
+            ("JWT_INTROSPECTION_CLIENT_ID", "orders-api"),
+            ("JWT_INTROSPECTION_CLIENT_SECRET", "orders-api-secret"),
+            ("JWT_ISSUER", &provider.issuer),
+        ],
+    );
+    let me = format!("{}/me", example.url());
+    let token = provider.mint().await;
+    let accepted = answer(client().get(&me).bearer_auth(&token)).await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    assert_eq!(accepted.body["sub"], "alice");
+    assert_eq!(accepted.body["client_id"], "app");
+    let revoked = provider.mint().await;
+    provider.revoke(&revoked).await;
+    let refused = answer(client().get(&me).bearer_auth(&revoked)).await;
+    assert_eq!((refused.status, refused.code()), (401, "INVALID_TOKEN"));
+    let wrong_secret = example_process::Example::start(
+        "quickstart",
+        &[
+            ("JWT_INTROSPECTION_URL", &url),
+            ("JWT_INTROSPECTION_CLIENT_ID", "orders-api"),
+            ("JWT_INTROSPECTION_CLIENT_SECRET", "not-the-secret"),
+        ],
+    );
+    let unavailable = answer(client().get(format!("{}/me", wrong_secret.url())).bearer_auth(&token)).await;
+    assert_eq!((unavailable.status, unavailable.code()), (503, "AUTH_UNAVAILABLE"));
+
+    // Revoked at the provider after it was cached: refused once the cache TTL has passed.
+    let introspector = Introspector::builder(&url)
+        .client_secret_basic("orders-api", "orders-api-secret")
+        .cache_ttl(Duration::from_secs(1));
+    let auth = JwtAuth::builder().introspection(introspector.build().unwrap()).issuer(&provider.issuer);
+    let addr = service(auth.build().unwrap()).await;
+    let token = provider.mint().await;
+    assert_eq!(call(addr, &token).await.status, 200);
+    provider.revoke(&token).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = call(addr, &token).await;
+        if answer.status == 401 {
+            assert_eq!(answer.code(), "INVALID_TOKEN");
+            break;
+        }
+        assert_eq!(answer.status, 200);
+        assert!(std::time::Instant::now() < deadline, "still accepted long after the TTL");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
