@@ -365,6 +365,49 @@ async fn a_jws_is_still_verified_locally_unless_all_tokens_are_introspected() {
     assert_eq!(calls(&endpoint), 2);
 }
 
+/// An authorization server that publishes its RFC 8414 metadata, naming `claimed` as its issuer.
+async fn discoverable(claimed: Option<&str>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/tenant", listener.local_addr().unwrap());
+    let metadata = json!({
+        "issuer": claimed.unwrap_or(&issuer),
+        "introspection_endpoint": format!("{issuer}/introspect"),
+    });
+    let answer_issuer = issuer.clone();
+    let app = Router::new()
+        .route("/.well-known/oauth-authorization-server/tenant", get(move || async move { Json(metadata) }))
+        .route(
+            "/tenant/introspect",
+            post(move |Form(form): Form<HashMap<String, String>>| async move {
+                let iss =
+                    if form["token"] == "foreign" { "https://elsewhere.example.com" } else { &answer_issuer };
+                Json(json!({ "active": true, "sub": "dana", "iss": iss, "exp": now() + 600 }))
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    issuer
+}
+
+#[tokio::test]
+async fn the_endpoint_is_discovered_from_the_issuers_metadata_which_makes_iss_required() {
+    let issuer = discoverable(None).await;
+    let introspector =
+        Introspector::discover(&issuer).client_secret_basic(CLIENT_ID, CLIENT_SECRET).build().unwrap();
+    assert_eq!(introspector.issuer(), Some(issuer.as_str()));
+    let addr = service(JwtAuth::builder().introspection(introspector).build().unwrap()).await;
+    assert_eq!(call(addr, "opaque").await.body["sub"], "dana");
+    let foreign = call(addr, "foreign").await;
+    assert_eq!((foreign.status, foreign.code()), (401, "INVALID_TOKEN"), "the discovered issuer is required");
+
+    // Metadata naming another issuer is not believed (RFC 8414 §3.3): no endpoint, 503.
+    let issuer = discoverable(Some("https://impostor.example.com")).await;
+    let introspector =
+        Introspector::discover(&issuer).client_secret_basic(CLIENT_ID, CLIENT_SECRET).build().unwrap();
+    let addr = service(JwtAuth::builder().introspection(introspector).build().unwrap()).await;
+    let refused = call(addr, "opaque").await;
+    assert_eq!((refused.status, refused.code()), (503, "AUTH_UNAVAILABLE"));
+}
+
 /// A real authorization server: panva's oidc-provider under node (`tests/interop/provider.mjs`).
 struct AuthorizationServer {
     issuer: String,
@@ -496,10 +539,11 @@ async fn oidc_provider_tokens_pass_until_revoked_there() {
     assert_eq!((unavailable.status, unavailable.code()), (503, "AUTH_UNAVAILABLE"));
 
     // Revoked at the provider after it was cached: refused once the cache TTL has passed.
-    let introspector = Introspector::builder(&url)
+    // (The endpoint found by discovery this time: oidc-provider publishes OpenID metadata only.)
+    let introspector = Introspector::discover(&provider.issuer)
         .client_secret_basic("orders-api", "orders-api-secret")
         .cache_ttl(Duration::from_secs(1));
-    let auth = JwtAuth::builder().introspection(introspector.build().unwrap()).issuer(&provider.issuer);
+    let auth = JwtAuth::builder().introspection(introspector.build().unwrap());
     let addr = service(auth.build().unwrap()).await;
     let token = provider.mint().await;
     assert_eq!(call(addr, &token).await.status, 200);

@@ -579,8 +579,16 @@ impl JwtAuthBuilder {
             (false, Some(source)) => Arc::new(crate::guard::keys::Chain::new(self.keys, source)),
         };
         // A source that knows its issuer (OIDC discovery) makes `iss` required, unless set here.
-        if self.rules.issuers.is_empty() {
+        let issuers_configured = !self.rules.issuers.is_empty();
+        if !issuers_configured {
             if let Some(issuer) = keys.issuer() {
+                self.rules.issuers.push(issuer.to_owned());
+            }
+        }
+        // So does an introspection endpoint found from its issuer's metadata.
+        #[cfg(feature = "introspection")]
+        if let Some(issuer) = self.introspection.as_ref().and_then(|i| i.issuer()) {
+            if !issuers_configured && !self.rules.issuers.iter().any(|known| known == issuer) {
                 self.rules.issuers.push(issuer.to_owned());
             }
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::client::{Client, ClientAuth};
+use super::discovery::Endpoint;
 use super::flight::Introspector;
 use crate::error::ConfigError;
 
@@ -38,7 +39,7 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 /// ```
 #[must_use]
 pub struct IntrospectorBuilder {
-    endpoint: Result<Url, ConfigError>,
+    endpoint: Result<Endpoint, ConfigError>,
     pub(super) auth: Option<ClientAuth>,
     pub(super) settings: Settings,
 }
@@ -71,7 +72,10 @@ impl Default for Settings {
 impl fmt::Debug for IntrospectorBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectorBuilder")
-            .field("endpoint", &self.endpoint.as_ref().map(redacted).unwrap_or_else(|_| "(invalid)".into()))
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map_or_else(|_| "(invalid)".into(), |e| format!("{e:?}")),
+            )
             .field("auth", &self.auth)
             .field("settings", &self.settings)
             .finish()
@@ -91,10 +95,19 @@ pub(super) fn redacted(url: &Url) -> String {
 impl IntrospectorBuilder {
     pub(super) fn new(url: &str) -> Self {
         let endpoint = match Url::parse(url) {
-            Ok(url) if matches!(url.scheme(), "https" | "http") => Ok(url),
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => Err(ConfigError::Invalid(
+                "the introspection endpoint must not carry credentials: use client_secret_basic",
+            )),
+            Ok(url) if matches!(url.scheme(), "https" | "http") => Ok(Endpoint::Fixed(url)),
             Ok(_) => Err(ConfigError::Invalid("the introspection endpoint must be an http(s) URL")),
             Err(_) => Err(ConfigError::Invalid("the introspection endpoint is not a URL")),
         };
+        IntrospectorBuilder { endpoint, auth: None, settings: Settings::default() }
+    }
+
+    pub(super) fn discover(issuer: &str) -> Self {
+        let endpoint = Endpoint::discover(issuer)
+            .ok_or(ConfigError::Invalid("the issuer must be an http(s) URL without query or fragment"));
         IntrospectorBuilder { endpoint, auth: None, settings: Settings::default() }
     }
 
@@ -174,11 +187,6 @@ impl IntrospectorBuilder {
         if settings.timeout.is_zero() || settings.max_response_size == 0 || settings.max_in_flight == 0 {
             return Err(ConfigError::Invalid(
                 "the introspection timeout, response size cap and in-flight cap must be positive",
-            ));
-        }
-        if !endpoint.username().is_empty() || endpoint.password().is_some() {
-            return Err(ConfigError::Invalid(
-                "the introspection endpoint must not carry credentials: use client_secret_basic",
             ));
         }
         let client = Client::new(endpoint, auth, &settings)

@@ -10,7 +10,8 @@ use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 
-use super::builder::{redacted, Settings};
+use super::builder::Settings;
+use super::discovery::Endpoint;
 use super::response::{self, Answer};
 
 /// How this service authenticates to the introspection endpoint.
@@ -45,6 +46,8 @@ pub(crate) enum CallError {
     Malformed(&'static str),
     /// Too many calls at once, or no runtime to make one.
     Busy(&'static str),
+    /// The authorization server's metadata does not name a usable endpoint.
+    Discovery(&'static str),
 }
 
 impl fmt::Display for CallError {
@@ -55,6 +58,7 @@ impl fmt::Display for CallError {
             CallError::TooLarge => f.write_str("the introspection answer exceeds the size cap"),
             CallError::Malformed(why) => write!(f, "the introspection answer is malformed: {why}"),
             CallError::Busy(why) => f.write_str(why),
+            CallError::Discovery(why) => write!(f, "introspection endpoint discovery failed: {why}"),
         }
     }
 }
@@ -62,7 +66,7 @@ impl fmt::Display for CallError {
 /// The HTTP client of an introspector.
 pub(super) struct Client {
     http: reqwest::Client,
-    endpoint: Url,
+    endpoint: Endpoint,
     auth: ClientAuth,
     /// The `Authorization` value of `client_secret_basic`, made once.
     basic: Option<http::HeaderValue>,
@@ -73,7 +77,7 @@ pub(super) struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("endpoint", &redacted(&self.endpoint))
+            .field("endpoint", &self.endpoint)
             .field("auth", &self.auth)
             .field("timeout", &self.timeout)
             .field("max_response_size", &self.max_response_size)
@@ -82,10 +86,14 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
-    pub(super) fn new(endpoint: Url, auth: ClientAuth, settings: &Settings) -> Result<Self, reqwest::Error> {
+    pub(super) fn new(
+        endpoint: Endpoint,
+        auth: ClientAuth,
+        settings: &Settings,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             // An endpoint reached over TLS is never left for plain HTTP.
-            .https_only(endpoint.scheme() == "https")
+            .https_only(endpoint.is_https())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
@@ -119,14 +127,20 @@ impl Client {
         }
     }
 
+    /// The issuer the endpoint is discovered from, if it is.
+    pub(super) fn issuer(&self) -> Option<&str> {
+        self.endpoint.issuer()
+    }
+
     async fn call(&self, token: &str) -> Result<Answer, CallError> {
+        let endpoint = self.endpoint.url(&self.http, self.max_response_size).await?;
         let mut body = String::with_capacity(token.len() + 64);
         body.push_str("token=");
         body.push_str(&form_encode(token));
         body.push_str("&token_type_hint=access_token");
         let mut request = self
             .http
-            .post(self.endpoint.clone())
+            .post(endpoint.clone())
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         match (&self.auth, &self.basic) {
@@ -139,25 +153,35 @@ impl Client {
             }
             (ClientAuth::Basic { .. }, None) => unreachable!("made in Client::new"),
         }
-        let request_error = |err: reqwest::Error| CallError::Request(err.without_url().to_string());
-        let mut response = request.body(body).send().await.map_err(request_error)?;
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            return Err(CallError::Status(status.as_u16()));
-        }
-        let limit = self.max_response_size;
-        if response.content_length().is_some_and(|len| len > limit as u64) {
-            return Err(CallError::TooLarge);
-        }
-        let mut answer = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-            if answer.len() + chunk.len() > limit {
-                return Err(CallError::TooLarge);
-            }
-            answer.extend_from_slice(&chunk);
-        }
+        let answer = read(request.body(body), self.max_response_size).await?;
         response::parse(answer)
     }
+}
+
+/// GETs a JSON document (the authorization server's metadata), within the size cap.
+pub(super) async fn get_json(http: &reqwest::Client, url: &Url, limit: usize) -> Result<Vec<u8>, CallError> {
+    read(http.get(url.clone()).header(ACCEPT, "application/json"), limit).await
+}
+
+/// Sends `request` and reads a 200 answer's body, at most `limit` bytes.
+async fn read(request: reqwest::RequestBuilder, limit: usize) -> Result<Vec<u8>, CallError> {
+    let request_error = |err: reqwest::Error| CallError::Request(err.without_url().to_string());
+    let mut response = request.send().await.map_err(request_error)?;
+    let status = response.status();
+    if status != reqwest::StatusCode::OK {
+        return Err(CallError::Status(status.as_u16()));
+    }
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(CallError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+        if body.len() + chunk.len() > limit {
+            return Err(CallError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// `application/x-www-form-urlencoded` (WHATWG URL §5.2): unreserved bytes as they are, space as

@@ -67,6 +67,29 @@ impl Introspector {
         IntrospectorBuilder::new(url.as_ref())
     }
 
+    /// An introspector whose endpoint is the `introspection_endpoint` of `issuer`'s metadata
+    /// (RFC 8414, then OpenID Connect discovery), read by the first call. The metadata must name
+    /// exactly this issuer; a layer built with it accepts only tokens whose `iss` is this issuer,
+    /// unless [`JwtAuthBuilder::issuer`](crate::JwtAuthBuilder::issuer) names the accepted ones.
+    ///
+    /// ```
+    /// use tower_jwt_guard::keys::Introspector;
+    ///
+    /// let introspector = Introspector::discover("https://auth.example.com")
+    ///     .client_secret_basic("orders-api", "the client secret")
+    ///     .build()?;
+    /// assert_eq!(introspector.issuer(), Some("https://auth.example.com"));
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn discover(issuer: impl AsRef<str>) -> IntrospectorBuilder {
+        IntrospectorBuilder::discover(issuer.as_ref())
+    }
+
+    /// The issuer the endpoint is discovered from ([`discover`](Self::discover)), if it is.
+    pub fn issuer(&self) -> Option<&str> {
+        self.inner.client.issuer()
+    }
+
     pub(super) fn new(client: Client, settings: Settings) -> Self {
         Introspector { inner: Arc::new(Inner { client, settings, flights: Mutex::new(HashMap::new()) }) }
     }

@@ -16,6 +16,7 @@
 pub(crate) mod builder;
 mod cache;
 mod client;
+mod discovery;
 mod flight;
 mod response;
 
