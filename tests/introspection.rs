@@ -21,19 +21,22 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use harness::{answer, client, now, serve, Answer, TestKey};
 use serde_json::{json, Value};
+use tower_jwt_guard::issue::SigningKey;
 use tower_jwt_guard::keys::{Introspector, IntrospectorBuilder};
 use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationStore};
-use tower_jwt_guard::{Algorithm, AuthContext, Claims, JwtAuth, JwtAuthBuilder};
+use tower_jwt_guard::{Algorithm, AuthContext, Claims, JwtAuth, JwtAuthBuilder, VerificationKey};
 
 const ISSUER: &str = "https://as.example.com";
 const CLIENT_ID: &str = "orders api";
 const CLIENT_SECRET: &str = "s3cret:with/odd+chars";
 
 /// How the endpoint expects the resource server to authenticate.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Expect {
     Basic,
     Post,
+    /// `private_key_jwt`, checked with this key.
+    Assertion(Arc<VerificationKey>),
 }
 
 struct Endpoint {
@@ -49,7 +52,7 @@ async fn introspect(
 ) -> Response {
     endpoint.calls.fetch_add(1, Ordering::SeqCst);
     let basic = format!("Basic {}", STANDARD.encode("orders+api:s3cret%3Awith%2Fodd%2Bchars"));
-    let authenticated = match endpoint.expect {
+    let authenticated = match &endpoint.expect {
         Expect::Basic => {
             headers.get("authorization").is_some_and(|value| value == basic.as_str())
                 && !form.contains_key("client_secret")
@@ -58,6 +61,14 @@ async fn introspect(
             form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
                 && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
                 && !headers.contains_key("authorization")
+        }
+        Expect::Assertion(key) => {
+            form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+                && form.get("client_assertion_type").map(String::as_str)
+                    == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+                && form.get("client_assertion").is_some_and(|jwt| assertion_ok(key, jwt))
+                && !headers.contains_key("authorization")
+                && !form.contains_key("client_secret")
         }
     };
     let form_ok = headers.get("content-type").is_some_and(|v| v == "application/x-www-form-urlencoded")
@@ -107,6 +118,23 @@ async fn introspect(
         token => active(token.trim_start_matches("opaque-")),
     };
     Json(body).into_response()
+}
+
+/// A client assertion (RFC 7523) signed by `key`, by this client, for this endpoint, current.
+fn assertion_ok(key: &VerificationKey, jwt: &str) -> bool {
+    let Some((input, signature)) = jwt.rsplit_once('.') else { return false };
+    if !key.verify(input.as_bytes(), &harness::b64_decode(signature)) {
+        return false;
+    }
+    let claims: Value =
+        serde_json::from_slice(&harness::b64_decode(input.split('.').nth(1).unwrap())).unwrap();
+    let aud = claims["aud"].as_str().unwrap_or("");
+    claims["iss"] == CLIENT_ID
+        && claims["sub"] == CLIENT_ID
+        && aud.starts_with("http://127.0.0.1:")
+        && aud.ends_with("/introspect")
+        && claims["jti"].as_str().is_some_and(|jti| jti.len() >= 22)
+        && claims["exp"].as_u64().is_some_and(|exp| exp > now() && exp <= now() + 120)
 }
 
 /// An introspection endpoint on loopback: its URL and its call counter.
@@ -185,6 +213,24 @@ async fn client_secret_post_authenticates_in_the_body() {
     let refused = call(basic, "opaque-alice").await;
     assert_eq!((refused.status, refused.code()), (503, "AUTH_UNAVAILABLE"));
     assert_eq!(calls(&endpoint), 2);
+}
+
+#[tokio::test]
+async fn private_key_jwt_signs_a_fresh_assertion_with_the_crates_signing_key() {
+    let key = TestKey::generate(Algorithm::ES256);
+    let (url, endpoint) = start_endpoint(Expect::Assertion(Arc::new(key.verification_key()))).await;
+    let signing = SigningKey::from_der(Algorithm::ES256, &key.private_pkcs8().unwrap()).unwrap();
+    let builder = Introspector::builder(&url).private_key_jwt(CLIENT_ID, signing);
+    let addr = service(auth(builder).build().unwrap()).await;
+    assert_eq!(call(addr, "opaque-alice").await.status, 200);
+    assert_eq!(call(addr, "opaque-bob").await.status, 200, "a new assertion for each call");
+    // Signed by another key: the endpoint refuses the client, the layer answers 503.
+    let other = TestKey::generate(Algorithm::ES256);
+    let signing = SigningKey::from_der(Algorithm::ES256, &other.private_pkcs8().unwrap()).unwrap();
+    let addr =
+        service(auth(Introspector::builder(&url).private_key_jwt(CLIENT_ID, signing)).build().unwrap()).await;
+    assert_eq!(call(addr, "opaque-alice").await.status, 503);
+    assert_eq!(calls(&endpoint), 3);
 }
 
 #[tokio::test]

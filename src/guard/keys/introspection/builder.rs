@@ -125,6 +125,20 @@ impl IntrospectorBuilder {
         self
     }
 
+    /// Authenticates this service with a client assertion (`private_key_jwt`, RFC 7523 §2.2)
+    /// signed by `key` (for example the crate's own [`SigningKey`](crate::issue::SigningKey)),
+    /// a new one for each call, one minute long, for the authorization server: its issuer when
+    /// the endpoint is [discovered](Introspector::discover), else the endpoint's URL.
+    pub fn private_key_jwt(
+        mut self,
+        client_id: impl Into<String>,
+        key: impl super::ClientAssertionKey,
+    ) -> Self {
+        self.auth =
+            Some(ClientAuth::PrivateKeyJwt { client_id: client_id.into(), key: std::sync::Arc::new(key) });
+        self
+    }
+
     /// Longest time an active answer is served from the cache (default
     /// [`DEFAULT_CACHE_TTL`]); it is never served past the token's `exp`. This bounds how long a
     /// token revoked at the authorization server still passes here (a revocation through the
@@ -182,7 +196,7 @@ impl IntrospectorBuilder {
         let endpoint = self.endpoint?;
         let settings = self.settings;
         let auth = self.auth.ok_or(ConfigError::Invalid(
-            "the introspector needs client credentials (client_secret_basic or client_secret_post)",
+            "the introspector needs client credentials (client_secret_basic, client_secret_post or private_key_jwt)",
         ))?;
         if settings.timeout.is_zero() || settings.max_response_size == 0 || settings.max_in_flight == 0 {
             return Err(ConfigError::Invalid(

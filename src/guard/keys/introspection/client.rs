@@ -3,6 +3,7 @@
 //! redirects (the token and the secret never go anywhere but the configured endpoint).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
@@ -10,6 +11,7 @@ use base64::Engine as _;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 
+use super::assertion::{self, ClientAssertionKey};
 use super::builder::Settings;
 use super::discovery::Endpoint;
 use super::response::{self, Answer};
@@ -21,6 +23,8 @@ pub(super) enum ClientAuth {
     Basic { client_id: String, secret: String },
     /// `client_secret_post`: `client_id` and `client_secret` in the form body.
     Post { client_id: String, secret: String },
+    /// `private_key_jwt`: a client assertion signed by `key`, new for each call.
+    PrivateKeyJwt { client_id: String, key: Arc<dyn ClientAssertionKey> },
 }
 
 impl fmt::Debug for ClientAuth {
@@ -28,6 +32,7 @@ impl fmt::Debug for ClientAuth {
         let (method, client_id) = match self {
             ClientAuth::Basic { client_id, .. } => ("client_secret_basic", client_id),
             ClientAuth::Post { client_id, .. } => ("client_secret_post", client_id),
+            ClientAuth::PrivateKeyJwt { client_id, .. } => ("private_key_jwt", client_id),
         };
         f.debug_struct(method).field("client_id", client_id).field("secret", &"REDACTED").finish()
     }
@@ -107,7 +112,7 @@ impl Client {
                 value.set_sensitive(true);
                 Some(value)
             }
-            ClientAuth::Post { .. } => None,
+            ClientAuth::Post { .. } | ClientAuth::PrivateKeyJwt { .. } => None,
         };
         Ok(Client {
             http,
@@ -150,6 +155,19 @@ impl Client {
                 body.push_str(&form_encode(client_id));
                 body.push_str("&client_secret=");
                 body.push_str(&form_encode(secret));
+            }
+            (ClientAuth::PrivateKeyJwt { client_id, key }, _) => {
+                let audience = self.endpoint.issuer().unwrap_or(endpoint.as_str());
+                let signed = key
+                    .sign_assertion(&assertion::claims(client_id, audience))
+                    .ok_or(CallError::Busy("the client assertion could not be signed"))?;
+                body.push_str("&client_id=");
+                body.push_str(&form_encode(client_id));
+                body.push_str(
+                    "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer",
+                );
+                body.push_str("&client_assertion=");
+                body.push_str(&form_encode(&signed));
             }
             (ClientAuth::Basic { .. }, None) => unreachable!("made in Client::new"),
         }
