@@ -5,6 +5,10 @@
 
 mod example_process;
 mod harness;
+#[cfg(feature = "redis")]
+#[path = "common/redis_server.rs"]
+#[allow(dead_code)]
+mod redis_server;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -408,6 +412,53 @@ async fn a_jws_is_still_verified_locally_unless_all_tokens_are_introspected() {
     assert_eq!(call(addr, &jwt).await.status, 401);
     let addr = service(auth(introspector(&url).all_tokens(true)).build().unwrap()).await;
     assert_eq!(call(addr, &jwt).await.body["sub"], "jwt-user");
+    assert_eq!(calls(&endpoint), 2);
+}
+
+/// Two instances of a service share revocations through Redis: a token revoked on one is refused
+/// on the other at once, although both hold its introspection answer in their caches.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_revocation_through_redis_drops_the_cached_answer_on_every_instance() {
+    use tower_jwt_guard::revocation::RedisRevocationStore;
+    let Some(redis) = redis_server::Redis::for_test("introspection + redis") else { return };
+    let prefix = redis_server::unique_prefix("introspection");
+    let store = || {
+        RedisRevocationStore::builder(&redis.url())
+            .unwrap()
+            .key_prefix(&prefix)
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap()
+    };
+    let (url, endpoint) = start_endpoint(Expect::Basic).await;
+    let (first_store, second_store) = (Arc::new(store()), Arc::new(store()));
+    // Each store's local cache is kept honest by its invalidation subscription: wait for both.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !(first_store.is_subscribed() && second_store.is_subscribed()) {
+        assert!(std::time::Instant::now() < deadline, "the invalidation subscriptions");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = service(auth(introspector(&url)).revocation(Arc::clone(&first_store)).build().unwrap()).await;
+    let second =
+        service(auth(introspector(&url)).revocation(Arc::clone(&second_store)).build().unwrap()).await;
+    assert_eq!(call(first, "opaque-erin").await.status, 200);
+    assert_eq!(call(second, "opaque-erin").await.status, 200);
+    assert_eq!(calls(&endpoint), 2, "one call per instance, then their caches answer");
+    first_store.revoke_token("jti-opaque-erin", now() + 600).await.unwrap();
+    let refused = call(first, "opaque-erin").await;
+    assert_eq!((refused.status, refused.code()), (401, "TOKEN_REVOKED"));
+    // The other instance hears of it through Redis (pub/sub: within moments, not a TTL).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = call(second, "opaque-erin").await;
+        if answer.status == 401 {
+            assert_eq!(answer.code(), "TOKEN_REVOKED");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the other instance still accepts the token");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(calls(&endpoint), 2);
 }
 
