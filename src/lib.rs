@@ -86,6 +86,7 @@
 //! |---|---|
 //! | `axum` (default) | the extractors [`Claims<C>`], `Option<Claims<C>>`, [`AuthContext`], `RequireMfa` |
 //! | `jwks` | keys from a JWKS URL or OIDC discovery |
+//! | `introspection` | opaque access tokens checked at an RFC 7662 introspection endpoint ([`keys::Introspector`]), cached |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
 //! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
 //! | `full` | all of the above |

@@ -962,6 +962,8 @@ async fn the_quickstart_resists_the_playbook_with_hs256_and_rs256() {
         },
         issuer: None,
         audience: None,
+        #[cfg(feature = "introspection")]
+        introspection: None,
     };
     let genuine = k.hs256(r#"{"alg":"HS256","typ":"JWT"}"#, &good_claims("alice"));
     serve_quickstart(&hs).await.play(&playbook(&genuine, &[])).await;
@@ -973,6 +975,8 @@ async fn the_quickstart_resists_the_playbook_with_hs256_and_rs256() {
         },
         issuer: None,
         audience: None,
+        #[cfg(feature = "introspection")]
+        introspection: None,
     };
     let genuine = k.rs256(r#"{"alg":"RS256","typ":"JWT"}"#, &good_claims("alice"));
     let forms = [

@@ -43,6 +43,10 @@ pub struct Settings {
     /// `JWT_ISSUER` (or the discovered issuer); with several issuers, the first.
     pub issuer: Option<String>,
     pub audience: Option<String>,
+    /// Opaque tokens checked at `JWT_INTROSPECTION_URL` (feature `introspection`), with the
+    /// client id and secret of `JWT_INTROSPECTION_CLIENT_ID` / `JWT_INTROSPECTION_CLIENT_SECRET`.
+    #[cfg(feature = "introspection")]
+    pub introspection: Option<tower_jwt_guard::keys::Introspector>,
 }
 
 /// The demo tokens printed in the examples' banners.
@@ -119,7 +123,21 @@ impl Settings {
         let issuer = var("JWT_ISSUER");
         #[cfg(feature = "jwks")]
         let issuer = discovered_issuer(&keys, issuer);
-        Settings { bind, keys, issuer, audience: var("JWT_AUDIENCE") }
+        #[cfg(not(feature = "introspection"))]
+        if var("JWT_INTROSPECTION_URL").is_some() {
+            fail(
+                "JWT_INTROSPECTION_URL",
+                "needs the `introspection` feature: run with `cargo run --features introspection --example <name>`",
+            );
+        }
+        Settings {
+            bind,
+            keys,
+            issuer,
+            audience: var("JWT_AUDIENCE"),
+            #[cfg(feature = "introspection")]
+            introspection: introspector(),
+        }
     }
 
     /// A verifier configuration with the keys, issuer and audience set.
@@ -154,6 +172,10 @@ impl Settings {
         }
         if let Some(audience) = &self.audience {
             builder = builder.audience(audience.clone());
+        }
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = &self.introspection {
+            builder = builder.introspection(introspector.clone());
         }
         builder
     }
@@ -213,6 +235,15 @@ impl Settings {
 
     /// A line that says where the keys come from, without revealing them.
     pub fn describe_keys(&self) -> String {
+        #[cfg(feature = "introspection")]
+        if self.introspection.is_some() {
+            let keys = self.describe_local_keys();
+            return format!("{keys}; opaque tokens introspected at JWT_INTROSPECTION_URL");
+        }
+        self.describe_local_keys()
+    }
+
+    fn describe_local_keys(&self) -> String {
         match &self.keys {
             KeyConfig::Secret { algorithm, generated: true, .. } => {
                 format!(
@@ -304,6 +335,22 @@ fn jwks_keys(variable: &'static str, alg: Option<Algorithm>) -> KeyConfig {
     let names = if variable == "JWT_OIDC_ISSUER" { &values } else { &issuers };
     let issuers = names.iter().cloned().zip(values.iter().map(|value| source(value))).collect();
     KeyConfig::Issuers { issuers, variable, algorithms }
+}
+
+/// The introspector of `JWT_INTROSPECTION_URL`, authenticated with `client_secret_basic`
+/// (both credentials are required). Like a JWKS, it never waits for the endpoint at start.
+#[cfg(feature = "introspection")]
+fn introspector() -> Option<tower_jwt_guard::keys::Introspector> {
+    let url = var("JWT_INTROSPECTION_URL")?;
+    let client_id = var("JWT_INTROSPECTION_CLIENT_ID")
+        .unwrap_or_else(|| fail("JWT_INTROSPECTION_CLIENT_ID", "is required with JWT_INTROSPECTION_URL"));
+    let secret = var("JWT_INTROSPECTION_CLIENT_SECRET")
+        .unwrap_or_else(|| fail("JWT_INTROSPECTION_CLIENT_SECRET", "is required with JWT_INTROSPECTION_URL"));
+    let introspector = tower_jwt_guard::keys::Introspector::builder(url)
+        .client_secret_basic(client_id, secret)
+        .build()
+        .unwrap_or_else(|err| fail("JWT_INTROSPECTION_URL", err));
+    Some(introspector)
 }
 
 /// With OIDC discovery the token's `iss` must be the discovered issuer; with several issuers,

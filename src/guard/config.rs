@@ -45,6 +45,9 @@ pub(crate) struct Shared {
     pub(crate) audit: crate::guard::audit::Audit,
     pub(crate) resource_metadata: Option<ProtectedResource>,
     pub(crate) dpop: Option<Arc<Dpop>>,
+    /// Opaque tokens (or all) go to this introspection endpoint (RFC 7662).
+    #[cfg(feature = "introspection")]
+    pub(crate) introspection: Option<crate::guard::keys::Introspector>,
 }
 
 /// A built, immutable JWT configuration. Cheap to clone; make layers from it with
@@ -129,6 +132,8 @@ pub struct JwtAuthBuilder {
     resource: Option<Result<ResourceId, ConfigError>>,
     protected_resource: Option<ProtectedResource>,
     dpop: Option<Dpop>,
+    #[cfg(feature = "introspection")]
+    introspection: Option<crate::guard::keys::Introspector>,
 }
 
 impl Default for JwtAuthBuilder {
@@ -152,6 +157,8 @@ impl Default for JwtAuthBuilder {
             resource: None,
             protected_resource: None,
             dpop: None,
+            #[cfg(feature = "introspection")]
+            introspection: None,
         }
     }
 }
@@ -201,6 +208,18 @@ impl JwtAuthBuilder {
     /// A key source (JWKS, or your own) consulted for every token, besides any static keys.
     pub fn key_source(self, source: impl KeySource) -> Self {
         self.shorthand(|issuer| issuer.key_source(source))
+    }
+
+    /// Checks opaque access tokens at an introspection endpoint (RFC 7662, feature
+    /// `introspection`): a token that is not a compact JWS (or every token, with
+    /// [`IntrospectorBuilder::all_tokens`](crate::keys::IntrospectorBuilder::all_tokens)) is
+    /// introspected instead of verified, and its active answer meets the same rules as a JWT's
+    /// claims. With an introspector, keys are optional: without any, every JWS is refused.
+    #[cfg(feature = "introspection")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+    pub fn introspection(mut self, introspector: crate::guard::keys::Introspector) -> Self {
+        self.introspection = Some(introspector);
+        self
     }
 
     /// The algorithm allow-list. By default it is exactly the algorithms of the configured keys;
@@ -604,6 +623,8 @@ impl JwtAuthBuilder {
             audit: crate::guard::audit::Audit::new(self.audit_hook),
             resource_metadata,
             dpop: self.dpop.map(Arc::new),
+            #[cfg(feature = "introspection")]
+            introspection: self.introspection,
         };
         Ok(JwtAuth { shared: Arc::new(shared) })
     }
@@ -613,8 +634,13 @@ impl JwtAuthBuilder {
     fn trusted_issuers(&mut self, resource: Option<&ResourceId>) -> Result<Issuers, ConfigError> {
         let mut issuers = Vec::with_capacity(self.trusted.len() + 1);
         let shorthand = std::mem::replace(&mut self.shorthand, Issuer::shorthand());
+        // An introspection endpoint stands in for the keys of the builder's own issuer.
+        #[cfg(feature = "introspection")]
+        let introspected = self.introspection.as_ref().map(|introspector| introspector.issuer());
+        #[cfg(not(feature = "introspection"))]
+        let introspected = None;
         if self.trusted.is_empty() {
-            issuers.push(shorthand.trusted()?);
+            issuers.push(shorthand.trusted_with(introspected)?);
         } else if shorthand.has_keys() {
             let own = shorthand.trusted()?;
             if own.rules.issuers.is_empty() {

@@ -68,10 +68,7 @@ where
 {
     /// A layer for `auth`, decoding claims into `C`.
     pub fn new(auth: JwtAuth) -> Self {
-        let shared = auth.shared;
-        let cache = (shared.cache_capacity > 0)
-            .then(|| TokenCache::new(shared.cache_capacity, shared.cache_max_token_len));
-        JwtLayer { guard: Arc::new(Guard { shared, cache, checks: Vec::new() }) }
+        JwtLayer { guard: Arc::new(Guard::new(auth.shared, Vec::new())) }
     }
 
     /// Adds a check over the decoded claims, run on every request after the signature and
@@ -99,10 +96,7 @@ where
         let guard = &self.guard;
         let mut checks = guard.checks.clone();
         checks.push(Arc::new(check));
-        let shared = Arc::clone(&guard.shared);
-        let cache =
-            guard.cache.as_ref().map(|_| TokenCache::new(shared.cache_capacity, shared.cache_max_token_len));
-        JwtLayer { guard: Arc::new(Guard { shared, cache, checks }) }
+        JwtLayer { guard: Arc::new(Guard::new(Arc::clone(&guard.shared), checks)) }
     }
 
     /// Hit and miss counts of the verified-token cache (`None` when the cache is off).

@@ -3,7 +3,8 @@
 //!
 //! Everything runs synchronously, on a borrowed request, unless a key must be fetched or the
 //! revocation store must ask a remote server; only then is a (boxed) future made, and it
-//! takes the request ([`Guard::resume`]).
+//! takes the request ([`Guard::resume`]). An opaque token (feature `introspection`) takes the
+//! same path: a cached answer is decided here, a call to the endpoint is a suspension.
 
 use std::sync::Arc;
 
@@ -18,6 +19,10 @@ use crate::guard::claims::{Claims, Confirmation, TokenFacts};
 use crate::guard::clock;
 use crate::guard::config::Shared;
 use crate::guard::context::AuthContext;
+#[cfg(feature = "introspection")]
+use crate::guard::keys::introspection::{
+    Answer, Cached, Flight, FlightResult, IntrospectionCache, TokenHash,
+};
 use crate::guard::keys::{KeyLookup, VerificationKey};
 use crate::guard::revocation::{ReplayCheck, ReplayKey, RevocationCheck};
 use crate::guard::source;
@@ -52,6 +57,11 @@ pub(crate) enum Suspension<C> {
     Revocation { check: BoxFuture<'static, RevocationCheck>, verified: Verified<C> },
     /// The DPoP replay store is recording the request's proof in a remote server.
     Replay { check: BoxFuture<'static, ReplayCheck>, verified: Verified<C> },
+    /// The introspection endpoint is asked about an opaque token (the call is shared by every
+    /// request with that token); its answer is verified like a JWT's claims, with the clock
+    /// read again.
+    #[cfg(feature = "introspection")]
+    Introspection { flight: Flight, hash: TokenHash },
 }
 
 /// The per-layer state: the shared configuration, the cache of tokens decoded into `C`,
@@ -60,6 +70,31 @@ pub(crate) struct Guard<C> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) cache: Option<TokenCache<C>>,
     pub(crate) checks: Vec<ClaimCheck<C>>,
+    /// Introspection answers decoded into `C`, by the token's hash.
+    #[cfg(feature = "introspection")]
+    pub(crate) introspected: Option<IntrospectionCache<C>>,
+}
+
+impl<C> Guard<C> {
+    /// The state of a layer: its caches empty, its checks given.
+    pub(crate) fn new(shared: Arc<Shared>, checks: Vec<ClaimCheck<C>>) -> Self {
+        let cache = (shared.cache_capacity > 0)
+            .then(|| TokenCache::new(shared.cache_capacity, shared.cache_max_token_len));
+        #[cfg(feature = "introspection")]
+        let introspected = shared
+            .introspection
+            .as_ref()
+            .map(|introspector| introspector.settings().cache_capacity)
+            .filter(|capacity| *capacity > 0)
+            .map(IntrospectionCache::new);
+        Guard {
+            shared,
+            cache,
+            checks,
+            #[cfg(feature = "introspection")]
+            introspected,
+        }
+    }
 }
 
 impl<C> Guard<C>
@@ -77,7 +112,17 @@ where
             Ok(None) => return Outcome::Ready(Err(AuthError::new(ErrorKind::MissingToken))),
             Err(err) => return Outcome::Ready(Err(err)),
         };
-        // 2. verify (cache first)
+        // 2. verify: an opaque token is introspected instead.
+        #[cfg(feature = "introspection")]
+        if let Some(introspector) = &self.shared.introspection {
+            if introspector.settings().all_tokens || !looks_like_jws(token) {
+                return match self.introspect(token, now) {
+                    Ok(verified) => self.after_verify(request, verified, now),
+                    Err(outcome) => outcome,
+                };
+            }
+        }
+        // The verified-token cache first.
         if let Some(verified) = self.cache.as_ref().and_then(|cache| cache.get(token)) {
             return self.after_verify(request, verified, now);
         }
@@ -126,6 +171,13 @@ where
                             Err(err) => Outcome::Ready(Err(err)),
                         }
                     }
+                    #[cfg(feature = "introspection")]
+                    Suspension::Introspection { flight, hash } => {
+                        let answer = flight.await;
+                        // The answer is judged now: the time read before the call is stale.
+                        let now = clock::fast_now();
+                        self.after_introspection(&mut request, hash, answer, now)
+                    }
                     Suspension::Revocation { check, verified } => {
                         let facts = Arc::clone(&verified.facts);
                         let answer = check.await;
@@ -161,6 +213,70 @@ where
                 }
             }
         })
+    }
+
+    /// 2 for an opaque token: the cached answer (`Ok`: steps 3 and 4 follow), or a refusal, or
+    /// a call to the introspection endpoint.
+    #[cfg(feature = "introspection")]
+    fn introspect(&self, token: &[u8], now: u64) -> Result<Verified<C>, Outcome<C>> {
+        let refuse = |err| Err(Outcome::Ready(Err(err)));
+        let token = match source::check_charset(token) {
+            Ok(token) => token,
+            Err(err) => return refuse(err),
+        };
+        let hash = TokenHash::of(token);
+        match self.introspected.as_ref().and_then(|cache| cache.get(&hash, now)) {
+            Some(Cached::Active(verified)) => return Ok(verified),
+            Some(Cached::Inactive) => return refuse(inactive()),
+            None => {}
+        }
+        let Some(introspector) = &self.shared.introspection else {
+            return refuse(AuthError::new(ErrorKind::AuthUnavailable));
+        };
+        match introspector.introspect(hash, token) {
+            Ok(flight) => Err(Outcome::Suspended(Suspension::Introspection { flight, hash })),
+            Err(err) => {
+                tracing::warn!(target: "tower_jwt_guard", error = %err, "token introspection refused");
+                refuse(AuthError::new(ErrorKind::AuthUnavailable))
+            }
+        }
+    }
+
+    /// The endpoint's answer: no answer is 503; an inactive token is refused (and remembered
+    /// for the negative TTL); an active one is verified like a JWT's claims, remembered until
+    /// its `exp` and at most the TTL, and goes on to steps 3 and 4.
+    #[cfg(feature = "introspection")]
+    fn after_introspection<B>(
+        &self,
+        request: &mut Request<B>,
+        hash: TokenHash,
+        answer: FlightResult,
+        now: u64,
+    ) -> Outcome<C> {
+        let (Some(introspector), Ok(answer)) = (&self.shared.introspection, answer) else {
+            return Outcome::Ready(Err(AuthError::new(ErrorKind::AuthUnavailable)));
+        };
+        let settings = introspector.settings();
+        match &*answer {
+            Answer::Inactive => {
+                if let Some(cache) = &self.introspected {
+                    let until = now.saturating_add(settings.negative_cache_ttl.as_secs());
+                    cache.insert(hash, Cached::Inactive, until, now);
+                }
+                Outcome::Ready(Err(inactive()))
+            }
+            Answer::Active(claims) => match self.shared.verifier.accept_introspected::<C>(claims) {
+                Ok(verified) => {
+                    if let Some(cache) = &self.introspected {
+                        let until = now.saturating_add(settings.cache_ttl.as_secs());
+                        let until = verified.facts.expires_at.map_or(until, |exp| exp.min(until));
+                        cache.insert(hash, Cached::Active(verified.clone()), until, now);
+                    }
+                    self.after_verify(request, verified, now)
+                }
+                Err(err) => Outcome::Ready(Err(err)),
+            },
+        }
     }
 
     fn sources_token<'r, B>(&self, request: &'r Request<B>) -> Option<&'r str> {
@@ -287,4 +403,16 @@ where
             context: AuthContext::new(verified.facts, Arc::clone(&self.shared.context)),
         }
     }
+}
+
+/// A compact JWS has exactly three parts; anything else (an opaque token, a JWE) is not one.
+#[cfg(feature = "introspection")]
+fn looks_like_jws(token: &[u8]) -> bool {
+    token.iter().filter(|&&b| b == b'.').count() == 2
+}
+
+/// The refusal of a token the introspection endpoint calls inactive.
+#[cfg(feature = "introspection")]
+fn inactive() -> AuthError {
+    AuthError::with_message(ErrorKind::InvalidToken, "the token is not active")
 }

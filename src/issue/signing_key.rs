@@ -90,6 +90,16 @@ impl SigningKey {
     }
 }
 
+/// Signs the client assertions of `private_key_jwt` (introspection): `typ` `JWT`, this key's `kid`.
+#[cfg(feature = "introspection")]
+impl crate::keys::introspection::ClientAssertionKey for SigningKey {
+    fn sign_assertion(&self, claims: &Map<String, Value>) -> Option<String> {
+        let mut header = Header::new(self.algorithm);
+        header.kid.clone_from(&self.kid);
+        jsonwebtoken::encode(&header, claims, &self.key).ok()
+    }
+}
+
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")

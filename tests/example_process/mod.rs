@@ -42,6 +42,7 @@ fn features() -> String {
     for (name, enabled) in [
         ("axum", cfg!(feature = "axum")),
         ("jwks", cfg!(feature = "jwks")),
+        ("introspection", cfg!(feature = "introspection")),
         ("redis", cfg!(feature = "redis")),
         ("tonic", cfg!(feature = "tonic")),
     ] {

@@ -379,6 +379,17 @@ impl Issuer {
     /// Checks the settings and freezes them. An issuer with no name accepts any `iss` (the
     /// builder's shorthand without `issuer(..)`), unless its key source knows its issuer.
     pub(crate) fn trusted(self) -> Result<TrustedIssuer, ConfigError> {
+        self.trusted_with(None)
+    }
+
+    /// As [`trusted`](Self::trusted); with `introspected`, the issuer also stands for an
+    /// introspection endpoint (RFC 7662): it may then have no keys (no JWS verifies locally), and
+    /// the endpoint's issuer, when it was found from its metadata, is accepted too unless names
+    /// were given.
+    pub(crate) fn trusted_with(
+        self,
+        introspected: Option<Option<&str>>,
+    ) -> Result<TrustedIssuer, ConfigError> {
         if let Some(err) = self.error {
             return Err(err);
         }
@@ -387,17 +398,23 @@ impl Issuer {
             return Self::tenant_pattern(tenants, self.keys, self.key_source, self.algorithms, self.rules);
         }
         let named = self.named;
-        let algorithms = self.allowed_algorithms()?;
+        let keyless = introspected.is_some() && self.keys.is_empty() && self.key_source.is_none();
+        let algorithms = match self.allowed_algorithms() {
+            Err(ConfigError::NoKeys) if keyless => AlgorithmSet::default(),
+            other => other?,
+        };
         if self.keys.duplicate_kid().is_some() {
             return Err(ConfigError::Invalid("two keys share a kid"));
         }
         let mut rules = self.rules;
         let keys: Arc<dyn KeySource> = match (self.keys.is_empty(), self.key_source) {
+            (true, None) if keyless => Arc::new(StaticKeys::default()),
             (true, None) => return Err(ConfigError::NoKeys),
             (true, Some(source)) => source,
             (false, None) => Arc::new(self.keys),
             (false, Some(source)) => Arc::new(Chain::new(self.keys, source)),
         };
+        let unnamed = rules.issuers.is_empty();
         // A source that knows its issuer (OIDC discovery) makes `iss` required, unless named here.
         if let Some(known) = keys.issuer() {
             if rules.issuers.is_empty() {
@@ -408,6 +425,12 @@ impl Issuer {
                 return Err(ConfigError::Invalid(
                     "the issuer's key source was discovered for another issuer: name the Issuer as its source",
                 ));
+            }
+        }
+        // So does an introspection endpoint found from its issuer's metadata.
+        if let Some(Some(endpoint_issuer)) = introspected {
+            if unnamed && !rules.issuers.iter().any(|name| name == endpoint_issuer) {
+                rules.issuers.push(endpoint_issuer.to_owned());
             }
         }
         rules.kinds.validate(&rules.issuers)?;

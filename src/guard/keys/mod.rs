@@ -15,6 +15,9 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 
+#[cfg(feature = "introspection")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
+pub mod introspection;
 mod issuer;
 #[cfg(feature = "jwks")]
 mod jwks;
@@ -23,6 +26,8 @@ mod static_keys;
 mod tenants;
 mod verification_key;
 
+#[cfg(feature = "introspection")]
+pub use introspection::{Introspector, IntrospectorBuilder};
 pub use issuer::Issuer;
 #[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]

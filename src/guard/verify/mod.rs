@@ -21,6 +21,8 @@ mod cache;
 mod claims;
 mod compact;
 mod header_cache;
+#[cfg(feature = "introspection")]
+mod introspected;
 mod resource;
 mod rules;
 mod selection;

@@ -1,0 +1,210 @@
+//! The settings of an [`Introspector`] and their defaults, and the builder that checks them.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use super::client::{Client, ClientAuth};
+use super::discovery::Endpoint;
+use super::flight::Introspector;
+use crate::error::ConfigError;
+
+/// Longest time a positive answer is served from the cache (it never outlives the token's `exp`).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long an inactive answer is remembered, so that a replayed dead token costs no call.
+pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(5);
+/// Answers remembered per layer (positive and negative together).
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// Time limit of one introspection call (connect, headers and body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Largest introspection answer read.
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 16 * 1024;
+/// Most introspection calls (distinct tokens) at once; beyond it, requests with unknown tokens
+/// are refused with 503 at once rather than queued.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+/// Settings of an [`Introspector`]; start with [`Introspector::builder`].
+///
+/// Its `Debug` shows the endpoint without credentials or query, and never the client secret:
+///
+/// ```
+/// use tower_jwt_guard::keys::Introspector;
+///
+/// let builder = Introspector::builder("https://auth.example.com/introspect")
+///     .client_secret_basic("api", "s3cr3t-value");
+/// let shown = format!("{builder:?}");
+/// assert!(shown.contains("https://auth.example.com/introspect"));
+/// assert!(shown.contains("api") && !shown.contains("s3cr3t-value"));
+/// ```
+#[must_use]
+pub struct IntrospectorBuilder {
+    endpoint: Result<Endpoint, ConfigError>,
+    pub(super) auth: Option<ClientAuth>,
+    pub(super) settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) cache_ttl: Duration,
+    pub(crate) negative_cache_ttl: Duration,
+    pub(crate) cache_capacity: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) max_response_size: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) all_tokens: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cache_ttl: DEFAULT_CACHE_TTL,
+            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            timeout: DEFAULT_TIMEOUT,
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            all_tokens: false,
+        }
+    }
+}
+
+impl fmt::Debug for IntrospectorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntrospectorBuilder")
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map_or_else(|_| "(invalid)".into(), |e| format!("{e:?}")),
+            )
+            .field("auth", &self.auth)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// The URL without user info, query or fragment: any of them may hold a secret.
+pub(super) fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+impl IntrospectorBuilder {
+    pub(super) fn new(url: &str) -> Self {
+        let endpoint = match Url::parse(url) {
+            Ok(url) if !url.username().is_empty() || url.password().is_some() => Err(ConfigError::Invalid(
+                "the introspection endpoint must not carry credentials: use client_secret_basic",
+            )),
+            Ok(url) if matches!(url.scheme(), "https" | "http") => Ok(Endpoint::Fixed(url)),
+            Ok(_) => Err(ConfigError::Invalid("the introspection endpoint must be an http(s) URL")),
+            Err(_) => Err(ConfigError::Invalid("the introspection endpoint is not a URL")),
+        };
+        IntrospectorBuilder { endpoint, auth: None, settings: Settings::default() }
+    }
+
+    pub(super) fn discover(issuer: &str) -> Self {
+        let endpoint = Endpoint::discover(issuer)
+            .ok_or(ConfigError::Invalid("the issuer must be an http(s) URL without query or fragment"));
+        IntrospectorBuilder { endpoint, auth: None, settings: Settings::default() }
+    }
+
+    /// Authenticates this service to the endpoint with HTTP Basic (`client_secret_basic`,
+    /// RFC 6749 §2.3.1: both parts form-encoded, then base64).
+    pub fn client_secret_basic(mut self, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.auth = Some(ClientAuth::Basic { client_id: client_id.into(), secret: secret.into() });
+        self
+    }
+
+    /// Authenticates this service with `client_id` and `client_secret` in the form body
+    /// (`client_secret_post`).
+    pub fn client_secret_post(mut self, client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.auth = Some(ClientAuth::Post { client_id: client_id.into(), secret: secret.into() });
+        self
+    }
+
+    /// Authenticates this service with a client assertion (`private_key_jwt`, RFC 7523 §2.2)
+    /// signed by `key` (for example the crate's own [`SigningKey`](crate::issue::SigningKey)),
+    /// a new one for each call, one minute long, for the authorization server: its issuer when
+    /// the endpoint is [discovered](Introspector::discover), else the endpoint's URL.
+    pub fn private_key_jwt(
+        mut self,
+        client_id: impl Into<String>,
+        key: impl super::ClientAssertionKey,
+    ) -> Self {
+        self.auth =
+            Some(ClientAuth::PrivateKeyJwt { client_id: client_id.into(), key: std::sync::Arc::new(key) });
+        self
+    }
+
+    /// Longest time an active answer is served from the cache (default
+    /// [`DEFAULT_CACHE_TTL`]); it is never served past the token's `exp`. This bounds how long a
+    /// token revoked at the authorization server still passes here (a revocation through the
+    /// layer's [`RevocationStore`](crate::revocation::RevocationStore) applies at once). Zero
+    /// disables the positive cache.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.cache_ttl = ttl;
+        self
+    }
+
+    /// How long an inactive answer is remembered (default [`DEFAULT_NEGATIVE_CACHE_TTL`]; zero
+    /// disables it).
+    pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.settings.negative_cache_ttl = ttl;
+        self
+    }
+
+    /// Answers each layer remembers (default [`DEFAULT_CACHE_CAPACITY`]; 0 disables the cache).
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.settings.cache_capacity = capacity;
+        self
+    }
+
+    /// Time limit of one call (default [`DEFAULT_TIMEOUT`]): past it, the request is refused
+    /// with 503 `AUTH_UNAVAILABLE`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.timeout = timeout;
+        self
+    }
+
+    /// Largest answer read (default [`DEFAULT_MAX_RESPONSE_SIZE`]); a larger one is refused (503).
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.settings.max_response_size = bytes;
+        self
+    }
+
+    /// Most calls at once, one per distinct token (default [`DEFAULT_MAX_IN_FLIGHT`]). Requests
+    /// with the same token share one call; a request with yet another token beyond the cap is
+    /// refused with 503 at once.
+    pub fn max_in_flight(mut self, calls: usize) -> Self {
+        self.settings.max_in_flight = calls;
+        self
+    }
+
+    /// Introspect every token, compact JWS included (default: only tokens that are not a JWS;
+    /// a JWS is verified locally with the layer's keys). For authorization servers whose JWTs
+    /// must be checked for revocation there; the layer then needs no keys.
+    pub fn all_tokens(mut self, all: bool) -> Self {
+        self.settings.all_tokens = all;
+        self
+    }
+
+    /// Checks the settings and prepares the HTTP client (rustls, no redirects).
+    pub fn build(self) -> Result<Introspector, ConfigError> {
+        let endpoint = self.endpoint?;
+        let settings = self.settings;
+        let auth = self.auth.ok_or(ConfigError::Invalid(
+            "the introspector needs client credentials (client_secret_basic, client_secret_post or private_key_jwt)",
+        ))?;
+        if settings.timeout.is_zero() || settings.max_response_size == 0 || settings.max_in_flight == 0 {
+            return Err(ConfigError::Invalid(
+                "the introspection timeout, response size cap and in-flight cap must be positive",
+            ));
+        }
+        let client = Client::new(endpoint, auth, &settings)
+            .map_err(|_| ConfigError::Invalid("the HTTP client for introspection could not be set up"))?;
+        Ok(Introspector::new(client, settings))
+    }
+}
