@@ -66,6 +66,7 @@ use http::{Extensions, Method, Request};
 
 use crate::error::ErrorKind;
 use crate::guard::claims::TokenFacts;
+use crate::guard::metrics::DecisionMetrics;
 use crate::guard::pipeline::Decision;
 
 /// What the layer decided.
@@ -193,6 +194,7 @@ pub(crate) struct Audit {
     accepted: AtomicU64,
     anonymous: AtomicU64,
     rejected: [AtomicU64; ErrorKind::ALL.len()],
+    metrics: DecisionMetrics,
 }
 
 impl fmt::Debug for Audit {
@@ -232,6 +234,11 @@ impl Audit {
         Audit { hook, ..Audit::default() }
     }
 
+    /// Counts the decisions in the metrics too (feature `metrics`).
+    pub(crate) fn with_metrics(self, metrics: DecisionMetrics) -> Self {
+        Audit { metrics, ..self }
+    }
+
     pub(crate) fn counts(&self) -> AuditCounts {
         let mut rejected = [0; ErrorKind::ALL.len()];
         for (count, counter) in rejected.iter_mut().zip(&self.rejected) {
@@ -255,12 +262,16 @@ impl Audit {
                 request.extensions().get::<RefusedTokenFacts>().map(|refused| &*refused.0),
             ),
         };
-        let counter = match (outcome, error) {
-            (_, Some(error)) => &self.rejected[index(error.kind())],
-            (AuditOutcome::Anonymous, None) => &self.anonymous,
-            _ => &self.accepted,
+        let (counter, series) = match (outcome, error) {
+            (_, Some(error)) => {
+                let index = index(error.kind());
+                (&self.rejected[index], 2 + index)
+            }
+            (AuditOutcome::Anonymous, None) => (&self.anonymous, 1),
+            _ => (&self.accepted, 0),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.metrics.record(series, facts);
         let mut event = AuditEvent {
             outcome,
             code: match (outcome, error) {

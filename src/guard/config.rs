@@ -43,6 +43,7 @@ pub(crate) struct Shared {
     pub(crate) cache_max_token_len: usize,
     pub(crate) context: Arc<ContextPolicy>,
     pub(crate) audit: crate::guard::audit::Audit,
+    pub(crate) metrics: crate::guard::metrics::GuardMetrics,
     pub(crate) resource_metadata: Option<ProtectedResource>,
 }
 
@@ -564,6 +565,7 @@ impl JwtAuthBuilder {
                 ));
             }
         }
+        let decision_metrics = decision_metrics(&self.rules);
         let verifier = TokenVerifier { keys, algorithms, rules: self.rules, headers: HeaderCache::new() };
         let resource_metadata =
             self.protected_resource.map(|metadata| metadata.complete(verifier.issuers(), &self.sources));
@@ -579,7 +581,8 @@ impl JwtAuthBuilder {
             cache_capacity: self.cache_capacity,
             cache_max_token_len: self.cache_max_token_len,
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder }),
-            audit: crate::guard::audit::Audit::new(self.audit_hook),
+            audit: crate::guard::audit::Audit::new(self.audit_hook).with_metrics(decision_metrics),
+            metrics: crate::guard::metrics::GuardMetrics::default(),
             resource_metadata,
         };
         Ok(JwtAuth { shared: Arc::new(shared) })
@@ -616,4 +619,13 @@ impl JwtAuthBuilder {
         }
         Ok(set)
     }
+}
+
+/// The label values the decision metrics may take: the accepted kinds' names and the configured
+/// issuers (the layer's and the kinds'), never a value read from a request.
+fn decision_metrics(rules: &ClaimRules) -> crate::guard::metrics::DecisionMetrics {
+    let kinds = rules.kinds.iter().map(|kind| Arc::from(kind.name())).collect();
+    let kind_issuers = rules.kinds.iter().flat_map(|kind| kind.recipients().0);
+    let issuers = rules.issuers.iter().chain(kind_issuers).map(String::as_str);
+    crate::guard::metrics::DecisionMetrics::new(kinds, issuers)
 }

@@ -4,7 +4,8 @@
 //! [`pipeline`] runs the steps, each in its own module: 1 [`source`], 2 [`verify`] (with the
 //! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts the token's [`claims`] and
 //! the [`context`] (which consults the [`mfa_policy`]) into the request. A refusal becomes a
-//! response in [`rejection`] and an event in [`audit`]. Nothing here knows the code that runs
+//! response in [`rejection`] and an event in [`audit`]; `metrics` (feature `metrics`) counts
+//! what operators watch, and [`readiness`] tells whether the layer can answer now. Nothing here knows the code that runs
 //! after the guard (`authorize`) or the issuing side (`issue`).
 
 // In the order a request meets them (one group each, so that rustfmt keeps the order).
@@ -40,6 +41,13 @@ pub(crate) mod context;
 pub mod rejection;
 
 pub mod audit;
+
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+pub(crate) mod metrics;
+
+pub mod readiness;
 
 // the plumbing under them
 pub(crate) mod body;

@@ -15,6 +15,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 
+use crate::guard::readiness::Readiness;
+
 #[cfg(feature = "jwks")]
 mod jwks;
 mod static_keys;
@@ -131,6 +133,19 @@ pub trait KeySource: Send + Sync + 'static {
     fn issuer(&self) -> Option<&str> {
         None
     }
+
+    /// Whether this source can answer lookups now (see [`readiness`](crate::readiness)): a
+    /// source that holds no usable keys yet (a JWKS endpoint down at start) is not ready. The
+    /// default: ready. It must answer from memory, without waiting.
+    ///
+    /// ```
+    /// use tower_jwt_guard::keys::{KeySource, StaticKeys};
+    ///
+    /// assert!(StaticKeys::new(Vec::new()).readiness().is_ready());
+    /// ```
+    fn readiness(&self) -> Readiness {
+        Readiness::Ready
+    }
 }
 
 /// The answer for a token without `kid`: the keys among `keys` bound to `alg`. One is
@@ -165,6 +180,10 @@ impl<T: KeySource + ?Sized> KeySource for Arc<T> {
     fn issuer(&self) -> Option<&str> {
         (**self).issuer()
     }
+
+    fn readiness(&self) -> Readiness {
+        (**self).readiness()
+    }
 }
 
 /// Static keys first, then another source (for example JWKS).
@@ -195,5 +214,12 @@ impl KeySource for Chain {
 
     fn issuer(&self) -> Option<&str> {
         self.then.issuer()
+    }
+
+    fn readiness(&self) -> Readiness {
+        match self.first.readiness() {
+            Readiness::Ready => self.then.readiness(),
+            not_ready => not_ready,
+        }
     }
 }

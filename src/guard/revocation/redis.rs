@@ -30,6 +30,8 @@ use super::{
 use crate::error::ConfigError;
 use crate::guard::claims::TokenFacts;
 use crate::guard::clock;
+use crate::guard::metrics::{RedisMetrics, RedisOperation};
+use crate::guard::readiness::Readiness;
 
 /// Default prefix of the store's keys and channel.
 pub const DEFAULT_KEY_PREFIX: &str = "tjg:";
@@ -153,6 +155,7 @@ impl RedisRevocationStoreBuilder {
             enabled: self.local_capacity > 0,
             live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
+            metrics: RedisMetrics::default(),
         });
         let channel = format!("{}revocations", self.prefix);
         let subscriber =
@@ -228,6 +231,7 @@ struct Local {
     live: AtomicBool,
     /// Bumped by every invalidation: an answer fetched across a bump is not cached.
     epoch: AtomicU64,
+    metrics: RedisMetrics,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -303,7 +307,9 @@ impl RedisRevocationStore {
         let mut conn = self.inner.conn.clone();
         let mut invocation = self.inner.script.key(key);
         invocation.arg(cutoff).arg(expiry).arg(&self.inner.channel).arg(&message);
+        let started = std::time::Instant::now();
         let reply = tokio::time::timeout(self.inner.timeout, invocation.invoke_async::<i64>(&mut conn)).await;
+        self.inner.local.metrics.round_trip(RedisOperation::Revoke, started.elapsed());
         // This instance reads its own writes at once, without waiting for its own message
         // (and, should the command have timed out after all, a needless drop is harmless).
         self.inner.local.invalidate(message.as_bytes());
@@ -320,6 +326,16 @@ impl RedisRevocationStore {
 impl RevocationStore for RedisRevocationStore {
     fn retention_margin(&self) -> Option<Duration> {
         Some(Duration::from_secs(self.inner.margin))
+    }
+
+    /// Ready while the invalidation subscription is up: without it the store cannot trust its
+    /// local cache, and Redis itself is most likely unreachable (every check would fail closed).
+    fn readiness(&self) -> Readiness {
+        if self.is_subscribed() {
+            Readiness::Ready
+        } else {
+            Readiness::not_ready("the Redis invalidation subscription is down")
+        }
     }
 
     fn check(&self, token: &TokenFacts) -> RevocationCheck {
@@ -393,8 +409,10 @@ impl Inner {
             command.arg(format!("{}revoked:sub:{subject}", self.prefix));
         }
         let mut conn = self.conn.clone();
+        let started = std::time::Instant::now();
         let reply =
             tokio::time::timeout(self.timeout, command.query_async::<Vec<Option<String>>>(&mut conn)).await;
+        self.local.metrics.round_trip(RedisOperation::Check, started.elapsed());
         let Ok(Ok(values)) = reply else {
             // Per request: `debug`, or an outage would flood the logs; the lost subscription
             // is reported once as a warning.
@@ -470,6 +488,7 @@ async fn subscribe(client: Client, channel: String, local: Arc<Local>, timeout: 
     const FIRST_DELAY: Duration = Duration::from_millis(50);
     let max_delay = Duration::from_secs(1);
     let mut delay = FIRST_DELAY;
+    local.metrics.subscribed(false);
     loop {
         let connected = tokio::time::timeout(timeout, async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -480,6 +499,7 @@ async fn subscribe(client: Client, channel: String, local: Arc<Local>, timeout: 
         if let Ok(Ok(pubsub)) = connected {
             local.forget_all();
             local.live.store(true, Ordering::Release);
+            local.metrics.subscribed(true);
             tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
             delay = FIRST_DELAY;
             let mut messages = pubsub.into_on_message();
@@ -494,6 +514,7 @@ async fn subscribe(client: Client, channel: String, local: Arc<Local>, timeout: 
                 }
             }
             local.live.store(false, Ordering::Release);
+            local.metrics.subscribed(false);
             local.forget_all();
             tracing::warn!(target: "tower_jwt_guard", "revocation invalidations: subscription lost, reconnecting");
         }
