@@ -44,6 +44,7 @@ fn features() -> String {
         ("jwks", cfg!(feature = "jwks")),
         ("redis", cfg!(feature = "redis")),
         ("tonic", cfg!(feature = "tonic")),
+        ("metrics", cfg!(feature = "metrics")),
     ] {
         if enabled {
             on.push(name);
