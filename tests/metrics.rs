@@ -42,12 +42,15 @@ where
     });
 }
 
+/// (name, sorted labels) → value.
+type Series = BTreeMap<(String, Vec<(String, String)>), f64>;
+
 /// What the recorder saw so far. The debugging recorder's snapshots drain counters and
 /// histograms (and resets gauges to 0), so the values are gathered here: counters and histogram
 /// sample counts add up, gauges keep their last value other than 0.
 struct Observed {
     snapshotter: Snapshotter,
-    seen: RefCell<BTreeMap<(String, Vec<(String, String)>), f64>>,
+    seen: RefCell<Series>,
 }
 
 impl Observed {
@@ -56,7 +59,7 @@ impl Observed {
     }
 
     /// Every series so far: (name, sorted labels) → value.
-    fn series(&self) -> BTreeMap<(String, Vec<(String, String)>), f64> {
+    fn series(&self) -> Series {
         let mut seen = self.seen.borrow_mut();
         for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
             let mut labels: Vec<(String, String)> =

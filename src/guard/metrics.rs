@@ -299,7 +299,7 @@ mod enabled {
                 count.set(next);
                 next
             });
-            VerificationTimer((count % VERIFICATION_SAMPLE == 0).then(Instant::now))
+            VerificationTimer(count.is_multiple_of(VERIFICATION_SAMPLE).then(Instant::now))
         }
 
         /// A token verified with a key of `alg`: records the time, when this one was sampled.
