@@ -87,7 +87,7 @@
 //! | `jwks` | keys from a JWKS URL or OIDC discovery |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
 //! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
-//! | `metrics` | counters, gauges and histograms through the `metrics` facade (any exporter): see [`metrics`](crate::metrics) |
+//! | `metrics` | counters, gauges and histograms through the `metrics` facade (any exporter): see [`metrics`] |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower

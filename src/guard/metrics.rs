@@ -462,11 +462,11 @@ mod disabled {
     use crate::guard::revocation::RevocationCheck;
 
     #[derive(Default)]
-    pub(crate) struct DecisionMetrics;
+    pub(crate) struct DecisionMetrics {}
 
     impl DecisionMetrics {
         pub(crate) fn new<'a>(_kinds: Vec<Arc<str>>, _issuers: impl IntoIterator<Item = &'a str>) -> Self {
-            DecisionMetrics
+            DecisionMetrics {}
         }
 
         #[inline(always)]
@@ -474,7 +474,7 @@ mod disabled {
     }
 
     #[derive(Default)]
-    pub(crate) struct GuardMetrics;
+    pub(crate) struct GuardMetrics {}
 
     pub(crate) struct VerificationTimer;
 
@@ -492,7 +492,7 @@ mod disabled {
     }
 
     #[derive(Default)]
-    pub(crate) struct CacheMetrics;
+    pub(crate) struct CacheMetrics {}
 
     impl CacheMetrics {
         #[inline(always)]
@@ -532,7 +532,7 @@ mod disabled {
 
     #[allow(dead_code)]
     #[derive(Default)]
-    pub(crate) struct RedisMetrics;
+    pub(crate) struct RedisMetrics {}
 
     #[allow(dead_code)]
     #[derive(Debug, Clone, Copy)]
