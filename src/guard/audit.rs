@@ -18,7 +18,8 @@
 //! [`JwtAuthBuilder::expose_error_details`]): keep it for the operators.
 //!
 //! The same facts are handed to an optional hook ([`JwtAuthBuilder::on_audit`]) for users who
-//! ship audit events elsewhere, and counted ([`JwtAuth::audit_counts`]).
+//! ship audit events elsewhere, and counted ([`JwtAuth::audit_counts`]; with the `metrics` feature,
+//! also in the `jwt_guard.decisions` metric).
 //!
 //! The client address is the peer address the server put in the request's extensions: a
 //! [`PeerAddr`](crate::PeerAddr), axum's `ConnectInfo<SocketAddr>`, tonic's `TcpConnectInfo`, or

@@ -624,7 +624,7 @@ impl JwtAuthBuilder {
 /// The label values the decision metrics may take: the accepted kinds' names and the configured
 /// issuers (the layer's and the kinds'), never a value read from a request.
 fn decision_metrics(rules: &ClaimRules) -> crate::guard::metrics::DecisionMetrics {
-    let kinds = rules.kinds.iter().map(|kind| Arc::from(kind.name())).collect();
+    let kinds = rules.kinds.iter().map(|kind| Arc::clone(kind.shared_name())).collect();
     let kind_issuers = rules.kinds.iter().flat_map(|kind| kind.recipients().0);
     let issuers = rules.issuers.iter().chain(kind_issuers).map(String::as_str);
     crate::guard::metrics::DecisionMetrics::new(kinds, issuers)
