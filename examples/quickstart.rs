@@ -14,6 +14,8 @@
 //! | `GET /health` | 200, no token needed |
 //! | `GET /me` | 200 with the token's claims as JSON |
 //! | `GET /admin` | 200 when the token shows a second factor; otherwise 401 with a step-up challenge |
+//! | `GET /ready` | 200 when the layer can answer (keys loaded, stores reachable), 503 with the reasons |
+//! | `GET /metrics` | the layer's metrics as Prometheus text (feature `metrics`, on by default) |
 
 mod support;
 
@@ -48,6 +50,8 @@ async fn admin(RequireMfa(context): RequireMfa, Claims(user): Claims<User>) -> J
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt().with_target(true).init();
+    // Before the first request: the layer's metrics register with the recorder on first use.
+    let metrics = support::metrics_recorder();
     let settings = Settings::from_env("127.0.0.1:3000");
     let (listener, addr) = settings.listen().await;
     let auth = support::with_dpop(settings.auth_builder(), addr)
@@ -58,10 +62,13 @@ async fn main() {
         .route("/me", get(me))
         .route("/admin", get(admin))
         .route_layer(auth.layer::<User>())
-        .route("/health", get(health));
+        .route("/health", get(health))
+        .merge(support::operations(&auth, metrics));
 
     println!("quickstart listening on http://{addr} ({})", settings.describe_keys());
     println!("  curl -i http://{addr}/health");
+    println!("  curl -i http://{addr}/ready");
+    println!("  curl -s http://{addr}/metrics");
     match settings.demo_tokens() {
         Some(tokens) => {
             let (plain, mfa) = (tokens.password_only, tokens.second_factor);

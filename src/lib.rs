@@ -89,6 +89,7 @@
 //! | `introspection` | opaque access tokens checked at an RFC 7662 introspection endpoint ([`keys::Introspector`]), cached |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
 //! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
+//! | `metrics` | counters, gauges and histograms through the `metrics` facade (any exporter): see [`metrics`] |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower
@@ -116,7 +117,10 @@ pub mod __fuzz {
 mod fuzzing;
 
 // The public modules keep their paths from the crate root.
-pub use guard::{audit, binding, keys, rejection, revocation};
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub use guard::metrics;
+pub use guard::{audit, binding, keys, readiness, rejection, revocation};
 pub use issue::refresh;
 
 pub use binding::{Dpop, DpopMode};
@@ -134,6 +138,7 @@ pub use guard::config::{
 pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;
+pub use guard::readiness::{Readiness, ReadinessReport, ReadyService};
 pub use guard::source::TokenSource;
 pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
 pub use keys::{Issuer, StaticKeys, VerificationKey};

@@ -233,3 +233,78 @@ fn mismatched_issuer_lists_exit_with_code_2_naming_the_variable() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("JWT_OIDC_ISSUER"), "{stderr}");
 }
+
+/// `/ready` answers 200 with JSON, and `/metrics` is Prometheus text that counts the requests.
+#[cfg(feature = "metrics")]
+#[tokio::test]
+async fn quickstart_serves_ready_and_prometheus_metrics() {
+    let running = Example::start("quickstart", &[("JWT_SECRET", SECRET)]);
+    let base = running.url();
+    let http = client();
+    let key = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes());
+    let ready = http.get(format!("{base}/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(answer(http.get(format!("{base}/me"))).await.status, 401);
+    assert_eq!(
+        answer(http.get(format!("{base}/me")).bearer_auth(key.sign(&claims("alice")))).await.status,
+        200
+    );
+
+    let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let samples = parse_prometheus(&text);
+    let decisions = |code: &str| {
+        samples
+            .iter()
+            .find(|(name, labels, _)| {
+                name == "jwt_guard_decisions" && labels.contains(&format!("code=\"{code}\""))
+            })
+            .map(|(.., value)| *value)
+    };
+    assert_eq!(decisions("MISSING_TOKEN"), Some(1.0), "{text}");
+    assert_eq!(decisions("OK"), Some(1.0), "{text}");
+    assert!(text.contains("# HELP jwt_guard_decisions "), "{text}");
+}
+
+/// Parses the Prometheus text format strictly enough to catch a malformed exposition: every line
+/// is a comment (`# HELP name text`, `# TYPE name type`) or `name{labels} value`.
+#[cfg(feature = "metrics")]
+fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
+    let is_name = |name: &str| {
+        !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+    };
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let mut parts = comment.splitn(3, ' ');
+            let (kind, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            assert!(matches!(kind, "HELP" | "TYPE"), "comment {line:?}");
+            assert!(is_name(name), "metric name in {line:?}");
+            if kind == "TYPE" {
+                let ty = parts.next().unwrap_or("");
+                assert!(["counter", "gauge", "histogram", "summary", "untyped"].contains(&ty), "{line:?}");
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("sample {line:?}"));
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("value in {line:?}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, rest)) => {
+                let labels = rest.strip_suffix('}').unwrap_or_else(|| panic!("labels in {line:?}"));
+                for pair in labels.split("\",").filter(|pair| !pair.is_empty()) {
+                    let (label, quoted) = pair.split_once('=').unwrap_or_else(|| panic!("label in {line:?}"));
+                    assert!(is_name(label) && quoted.starts_with('"'), "label {pair:?} in {line:?}");
+                }
+                (name, labels.to_owned())
+            }
+            None => (series, String::new()),
+        };
+        assert!(is_name(name), "metric name in {line:?}");
+        samples.push((name.to_owned(), labels, value));
+    }
+    assert!(!samples.is_empty(), "no samples in {text:?}");
+    samples
+}

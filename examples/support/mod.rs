@@ -417,3 +417,52 @@ pub fn with_dpop(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuild
     }
     builder.dpop(dpop)
 }
+
+/// Installs the Prometheus recorder (feature `metrics`): call it first, before the first request,
+/// and serve [`operations`]' `/metrics` with what it returns.
+pub fn metrics_recorder() -> Metrics {
+    #[cfg(feature = "metrics")]
+    {
+        let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap_or_else(|err| fail("metrics", err));
+        tower_jwt_guard::metrics::describe();
+        Metrics(Some(handle))
+    }
+    #[cfg(not(feature = "metrics"))]
+    Metrics(None)
+}
+
+/// The Prometheus recorder's handle, when the `metrics` feature is on.
+#[derive(Clone)]
+pub struct Metrics(Option<PrometheusHandle>);
+
+#[cfg(feature = "metrics")]
+type PrometheusHandle = metrics_exporter_prometheus::PrometheusHandle;
+#[cfg(not(feature = "metrics"))]
+type PrometheusHandle = std::convert::Infallible;
+
+/// The routes an operator's tools call, outside the layer (no token): `GET /ready` (200 when the
+/// layer can answer, 503 with the reasons as JSON) and `GET /metrics` (Prometheus text; 404 when
+/// built without the `metrics` feature).
+#[cfg(feature = "axum")]
+pub fn operations<S: Clone + Send + Sync + 'static>(auth: &JwtAuth, metrics: Metrics) -> axum::Router<S> {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let render = move || {
+        let metrics = metrics.clone();
+        async move {
+            match &metrics.0 {
+                #[cfg(feature = "metrics")]
+                Some(handle) => {
+                    handle.run_upkeep();
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
+                }
+                _ => (StatusCode::NOT_FOUND, "built without the `metrics` feature\n").into_response(),
+            }
+        }
+    };
+    axum::Router::new()
+        .route_service("/ready", auth.ready_service())
+        .route("/metrics", axum::routing::get(render))
+}

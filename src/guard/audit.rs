@@ -18,7 +18,8 @@
 //! [`JwtAuthBuilder::expose_error_details`]): keep it for the operators.
 //!
 //! The same facts are handed to an optional hook ([`JwtAuthBuilder::on_audit`]) for users who
-//! ship audit events elsewhere, and counted ([`JwtAuth::audit_counts`]).
+//! ship audit events elsewhere, and counted ([`JwtAuth::audit_counts`]; with the `metrics` feature,
+//! also in the `jwt_guard.decisions` metric).
 //!
 //! The client address is the peer address the server put in the request's extensions: a
 //! [`PeerAddr`](crate::PeerAddr), axum's `ConnectInfo<SocketAddr>`, tonic's `TcpConnectInfo`, or
@@ -66,6 +67,7 @@ use http::{Extensions, Method, Request};
 
 use crate::error::ErrorKind;
 use crate::guard::claims::TokenFacts;
+use crate::guard::metrics::DecisionMetrics;
 use crate::guard::pipeline::Decision;
 
 /// What the layer decided.
@@ -196,6 +198,7 @@ pub(crate) struct Audit {
     accepted: AtomicU64,
     anonymous: AtomicU64,
     rejected: [AtomicU64; ErrorKind::ALL.len()],
+    metrics: DecisionMetrics,
 }
 
 impl fmt::Debug for Audit {
@@ -235,6 +238,11 @@ impl Audit {
         Audit { hook, ..Audit::default() }
     }
 
+    /// Counts the decisions in the metrics too (feature `metrics`).
+    pub(crate) fn with_metrics(self, metrics: DecisionMetrics) -> Self {
+        Audit { metrics, ..self }
+    }
+
     pub(crate) fn counts(&self) -> AuditCounts {
         let mut rejected = [0; ErrorKind::ALL.len()];
         for (count, counter) in rejected.iter_mut().zip(&self.rejected) {
@@ -258,12 +266,16 @@ impl Audit {
                 request.extensions().get::<RefusedTokenFacts>().map(|refused| &*refused.0),
             ),
         };
-        let counter = match (outcome, error) {
-            (_, Some(error)) => &self.rejected[index(error.kind())],
-            (AuditOutcome::Anonymous, None) => &self.anonymous,
-            _ => &self.accepted,
+        let (counter, series) = match (outcome, error) {
+            (_, Some(error)) => {
+                let index = index(error.kind());
+                (&self.rejected[index], 2 + index)
+            }
+            (AuditOutcome::Anonymous, None) => (&self.anonymous, 1),
+            _ => (&self.accepted, 0),
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.metrics.record(series, facts);
         let mut event = AuditEvent {
             outcome,
             code: match (outcome, error) {

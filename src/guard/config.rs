@@ -43,6 +43,7 @@ pub(crate) struct Shared {
     pub(crate) cache_max_token_len: usize,
     pub(crate) context: Arc<ContextPolicy>,
     pub(crate) audit: crate::guard::audit::Audit,
+    pub(crate) metrics: crate::guard::metrics::GuardMetrics,
     pub(crate) resource_metadata: Option<ProtectedResource>,
     pub(crate) dpop: Option<Arc<Dpop>>,
     /// Opaque tokens (or all) go to this introspection endpoint (RFC 7662).
@@ -605,6 +606,7 @@ impl JwtAuthBuilder {
                 ));
             }
         }
+        let decision_metrics = decision_metrics(&verifier);
         let resource_metadata =
             self.protected_resource.map(|metadata| metadata.complete(verifier.issuers(), &self.sources));
         let responder = Responder::new(realm, self.expose_error_details, self.hook)
@@ -620,7 +622,8 @@ impl JwtAuthBuilder {
             cache_capacity: self.cache_capacity,
             cache_max_token_len: self.cache_max_token_len,
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder }),
-            audit: crate::guard::audit::Audit::new(self.audit_hook),
+            audit: crate::guard::audit::Audit::new(self.audit_hook).with_metrics(decision_metrics),
+            metrics: crate::guard::metrics::GuardMetrics::default(),
             resource_metadata,
             dpop: self.dpop.map(Arc::new),
             #[cfg(feature = "introspection")]
@@ -676,4 +679,15 @@ impl JwtAuthBuilder {
         }
         Ok(Issuers::new(issuers))
     }
+}
+
+/// The label values the decision metrics may take: the accepted kinds' names and the configured
+/// issuers (the layer's and the kinds'), never a value read from a request.
+fn decision_metrics(verifier: &TokenVerifier) -> crate::guard::metrics::DecisionMetrics {
+    let rules = || verifier.issuers.iter().map(|issuer| &issuer.rules);
+    let kinds =
+        rules().flat_map(|rules| rules.kinds.iter()).map(|kind| Arc::clone(kind.shared_name())).collect();
+    let kind_issuers =
+        rules().flat_map(|rules| rules.kinds.iter()).flat_map(|kind| kind.recipients().0).map(String::as_str);
+    crate::guard::metrics::DecisionMetrics::new(kinds, verifier.issuers().chain(kind_issuers))
 }

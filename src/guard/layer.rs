@@ -147,12 +147,20 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let private = self.guard.shared.sources.token_in_query(request.uri());
+        let span = authentication_span();
+        let entered = span.enter();
         match self.guard.authenticate(&mut request) {
-            Outcome::Ready(decision) => match admit(&self.guard, &mut request, decision) {
-                Ok(()) => ResponseFuture::inner(self.inner.call(request), private),
-                Err(response) => ResponseFuture::rejected(response),
-            },
+            Outcome::Ready(decision) => {
+                let admitted = admit(&self.guard, &mut request, decision, &span);
+                // The inner service runs outside the layer's span.
+                drop(entered);
+                match admitted {
+                    Ok(()) => ResponseFuture::inner(self.inner.call(request), private),
+                    Err(response) => ResponseFuture::rejected(response),
+                }
+            }
             Outcome::Suspended(suspension) => {
+                drop(entered);
                 // The ready service is the one that will be called; a clone takes its place.
                 let clone = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, clone);
@@ -162,6 +170,7 @@ where
                         inner: Some(ready),
                         guard: Arc::clone(&self.guard),
                         private,
+                        span,
                     },
                 }
             }
@@ -177,6 +186,19 @@ fn mark_private<B>(response: &mut Response<B>) {
     }
 }
 
+/// The span of the layer's work on one request (target `tower_jwt_guard`, level `DEBUG`, name
+/// `authenticate`), with the decision's `outcome` and `code` once made: a trace shows the time
+/// spent authenticating, and the audit event falls inside it. Nothing is made unless a
+/// subscriber wants it.
+fn authentication_span() -> tracing::Span {
+    tracing::debug_span!(
+        target: "tower_jwt_guard",
+        "authenticate",
+        outcome = tracing::field::Empty,
+        code = tracing::field::Empty,
+    )
+}
+
 /// Step 5: the claims into the request's extensions, or the rejection's response.
 // The rejection is large and moved once; boxing it would allocate on the error path.
 #[allow(clippy::result_large_err)]
@@ -184,8 +206,17 @@ fn admit<B, C: Send + Sync + 'static>(
     guard: &Guard<C>,
     request: &mut Request<B>,
     decision: Decision<C>,
+    span: &tracing::Span,
 ) -> Result<(), Response<Bytes>> {
     guard.shared.audit.record(request, &decision);
+    if !span.is_disabled() {
+        let (outcome, code) = match &decision {
+            Ok(Some(_)) => ("accepted", "OK"),
+            Ok(None) => ("anonymous", "ANONYMOUS"),
+            Err(error) => ("rejected", error.code()),
+        };
+        span.record("outcome", outcome).record("code", code);
+    }
     match decision {
         Ok(Some(authenticated)) => {
             let extensions = request.extensions_mut();
@@ -232,6 +263,7 @@ pin_project! {
             inner: Option<S>,
             guard: Arc<Guard<C>>,
             private: bool,
+            span: tracing::Span,
         },
     }
 }
@@ -286,9 +318,12 @@ where
                     let response = response.take().expect("ResponseFuture polled after completion");
                     return Poll::Ready(Ok(response.map(JwtBody::full)));
                 }
-                KindProj::Authenticating { check, inner, guard, private } => {
+                KindProj::Authenticating { check, inner, guard, private, span } => {
+                    let entered = span.enter();
                     let (mut request, decision) = ready!(check.as_mut().poll(cx));
-                    match admit(guard, &mut request, decision) {
+                    let admitted = admit(guard, &mut request, decision, span);
+                    drop(entered);
+                    match admitted {
                         Ok(()) => {
                             let mut service = inner.take().expect("ResponseFuture polled after completion");
                             Kind::Inner { future: service.call(request), private: *private }

@@ -5,7 +5,8 @@
 //! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts the token's [`claims`] and
 //! the [`context`] (which consults the [`mfa_policy`]) into the request. A refusal becomes a
 //! response in [`rejection`] (naming the [`resource_metadata`], RFC 9728) and an event in
-//! [`audit`]. Nothing here knows the code that runs
+//! [`audit`]; `metrics` (feature `metrics`) counts what operators watch, and [`readiness`] tells
+//! whether the layer can answer now. Nothing here knows the code that runs
 //! after the guard (`authorize`) or the issuing side (`issue`).
 
 // In the order a request meets them (one group each, so that rustfmt keeps the order).
@@ -47,6 +48,13 @@ pub mod rejection;
 pub(crate) mod resource_metadata;
 
 pub mod audit;
+
+#[cfg(feature = "metrics")]
+pub mod metrics;
+#[cfg(not(feature = "metrics"))]
+pub(crate) mod metrics;
+
+pub mod readiness;
 
 // the plumbing under them
 pub(crate) mod body;

@@ -131,8 +131,10 @@ where
             Ok(token) => token,
             Err(err) => return Outcome::Ready(Err(err)),
         };
+        let timer = self.shared.metrics.start_verification();
         match self.shared.verifier.verify::<C>(token) {
             Verification::Done(Ok((verified, key))) => {
+                self.shared.metrics.verified(timer, key.algorithm());
                 self.remember(token, &verified, &key);
                 self.after_verify(request, verified, now)
             }
@@ -382,6 +384,7 @@ where
 
     /// 4. revocation: fail closed unless fail-open was chosen.
     fn revocation_decision(&self, answer: RevocationCheck, verified: Verified<C>) -> Decision<C> {
+        self.shared.metrics.revocation(&answer);
         match answer {
             RevocationCheck::Valid => Ok(Some(self.authenticated(verified))),
             RevocationCheck::Revoked => Err(AuthError::new(ErrorKind::TokenRevoked)),

@@ -45,6 +45,7 @@ fn features() -> String {
         ("introspection", cfg!(feature = "introspection")),
         ("redis", cfg!(feature = "redis")),
         ("tonic", cfg!(feature = "tonic")),
+        ("metrics", cfg!(feature = "metrics")),
     ] {
         if enabled {
             on.push(name);

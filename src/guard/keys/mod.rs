@@ -15,6 +15,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 
+use crate::guard::readiness::Readiness;
+
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub mod introspection;
@@ -147,6 +149,19 @@ pub trait KeySource: Send + Sync + 'static {
     fn issuer(&self) -> Option<&str> {
         None
     }
+
+    /// Whether this source can answer lookups now (see [`readiness`](crate::readiness)): a
+    /// source that holds no usable keys yet (a JWKS endpoint down at start) is not ready. The
+    /// default: ready. It must answer from memory, without waiting.
+    ///
+    /// ```
+    /// use tower_jwt_guard::keys::{KeySource, StaticKeys};
+    ///
+    /// assert!(StaticKeys::new(Vec::new()).readiness().is_ready());
+    /// ```
+    fn readiness(&self) -> Readiness {
+        Readiness::Ready
+    }
 }
 
 /// The answer for a token without `kid`: the keys among `keys` bound to `alg`. One is
@@ -181,6 +196,10 @@ impl<T: KeySource + ?Sized> KeySource for Arc<T> {
     fn issuer(&self) -> Option<&str> {
         (**self).issuer()
     }
+
+    fn readiness(&self) -> Readiness {
+        (**self).readiness()
+    }
 }
 
 /// Static keys first, then another source (for example JWKS).
@@ -211,5 +230,12 @@ impl KeySource for Chain {
 
     fn issuer(&self) -> Option<&str> {
         self.then.issuer()
+    }
+
+    fn readiness(&self) -> Readiness {
+        match self.first.readiness() {
+            Readiness::Ready => self.then.readiness(),
+            not_ready => not_ready,
+        }
     }
 }

@@ -44,6 +44,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use crate::guard::claims::TokenFacts;
+use crate::guard::readiness::Readiness;
 
 pub mod memory;
 #[cfg(feature = "redis")]
@@ -154,6 +155,13 @@ pub trait RevocationStore: Send + Sync + 'static {
         None
     }
 
+    /// Whether this store can answer checks now (see [`readiness`](crate::readiness)): a shared
+    /// store whose link is down (the Redis store's invalidation subscription) is not ready. The
+    /// default: ready. It must answer from memory, without waiting.
+    fn readiness(&self) -> Readiness {
+        Readiness::Ready
+    }
+
     /// Revokes the token of `issuer` (its `iss`; `None` for tokens without one) whose `jti` is
     /// `jti` until it expires (`expires_at`, seconds since the epoch, the token's `exp`;
     /// `u64::MAX` for a token without `exp`). Tokens of other issuers are not affected.
@@ -199,6 +207,10 @@ impl<S: RevocationStore + ?Sized> RevocationStore for std::sync::Arc<S> {
 
     fn retention_margin(&self) -> Option<std::time::Duration> {
         (**self).retention_margin()
+    }
+
+    fn readiness(&self) -> Readiness {
+        (**self).readiness()
     }
 
     fn revoke_token<'a>(

@@ -37,6 +37,8 @@ use super::{
 use crate::error::ConfigError;
 use crate::guard::claims::TokenFacts;
 use crate::guard::clock;
+use crate::guard::metrics::{RedisMetrics, RedisOperation};
+use crate::guard::readiness::Readiness;
 use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
 
 /// Default prefix of the store's keys and channel.
@@ -142,6 +144,7 @@ impl RedisRevocationStoreBuilder {
             enabled: self.local_capacity > 0,
             live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
+            metrics: RedisMetrics::default(),
         });
         let channel = format!("{}revocations", self.prefix);
         let subscriber =
@@ -215,6 +218,7 @@ struct Local {
     live: AtomicBool,
     /// Bumped by every invalidation: an answer fetched across a bump is not cached.
     epoch: AtomicU64,
+    metrics: RedisMetrics,
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -305,6 +309,7 @@ impl RedisRevocationStore {
         let mut invocation = self.inner.script.key(key);
         invocation.arg(cutoff).arg(expiry).arg(&self.inner.channel).arg(&message);
         // Idempotent (a later cutoff wins; a second message drops nothing more): safe to repeat.
+        let started = std::time::Instant::now();
         let reply = self
             .inner
             .conn
@@ -313,6 +318,7 @@ impl RedisRevocationStore {
                 async move { invocation.invoke_async::<i64>(&mut conn).await }
             })
             .await;
+        self.inner.local.metrics.round_trip(RedisOperation::Revoke, started.elapsed());
         // This instance reads its own writes at once, without waiting for its own message
         // (and, should the command have timed out after all, a needless drop is harmless).
         self.inner.local.invalidate(message.as_bytes());
@@ -329,6 +335,16 @@ impl RedisRevocationStore {
 impl RevocationStore for RedisRevocationStore {
     fn retention_margin(&self) -> Option<Duration> {
         Some(Duration::from_secs(self.inner.margin))
+    }
+
+    /// Ready while the invalidation subscription is up: without it the store cannot trust its
+    /// local cache, and Redis itself is most likely unreachable (every check would fail closed).
+    fn readiness(&self) -> Readiness {
+        if self.is_subscribed() {
+            Readiness::Ready
+        } else {
+            Readiness::not_ready("the Redis invalidation subscription is down")
+        }
     }
 
     fn check(&self, token: &TokenFacts) -> RevocationCheck {
@@ -418,6 +434,7 @@ impl Inner {
         if let Some(subject) = &subject {
             command.arg(self.subject_key(subject));
         }
+        let started = std::time::Instant::now();
         let reply = self
             .conn
             .run(Retry::Safe, |mut conn| {
@@ -425,6 +442,7 @@ impl Inner {
                 async move { command.query_async::<Vec<Option<String>>>(&mut conn).await }
             })
             .await;
+        self.local.metrics.round_trip(RedisOperation::Check, started.elapsed());
         let Ok(values) = reply else {
             // Per request: `debug`, or an outage would flood the logs; the lost subscription
             // is reported once as a warning.
@@ -500,6 +518,7 @@ async fn subscribe(conn: RedisConnection, channel: String, local: Arc<Local>, ti
     const FIRST_DELAY: Duration = Duration::from_millis(50);
     let max_delay = Duration::from_secs(1);
     let mut delay = FIRST_DELAY;
+    local.metrics.subscribed(false);
     loop {
         let connected = tokio::time::timeout(timeout, async {
             let mut pubsub = conn.pubsub().await?;
@@ -510,6 +529,7 @@ async fn subscribe(conn: RedisConnection, channel: String, local: Arc<Local>, ti
         if let Ok(Ok(pubsub)) = connected {
             local.forget_all();
             local.live.store(true, Ordering::Release);
+            local.metrics.subscribed(true);
             tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
             delay = FIRST_DELAY;
             let mut messages = pubsub.into_on_message();
@@ -524,6 +544,7 @@ async fn subscribe(conn: RedisConnection, channel: String, local: Arc<Local>, ti
                 }
             }
             local.live.store(false, Ordering::Release);
+            local.metrics.subscribed(false);
             local.forget_all();
             tracing::warn!(target: "tower_jwt_guard", "revocation invalidations: subscription lost, reconnecting");
         }

@@ -10,6 +10,7 @@ use quick_cache::sync::Cache;
 
 use super::Verified;
 use crate::guard::keys::VerificationKey;
+use crate::guard::metrics::CacheMetrics;
 
 /// Hit and miss counts of the verified-token cache.
 ///
@@ -41,6 +42,7 @@ pub(crate) struct TokenCache<C> {
     max_token_len: usize,
     hits: AtomicU64,
     misses: AtomicU64,
+    metrics: CacheMetrics,
 }
 
 impl<C> TokenCache<C> {
@@ -51,6 +53,7 @@ impl<C> TokenCache<C> {
             max_token_len,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            metrics: CacheMetrics::default(),
         }
     }
 
@@ -66,6 +69,7 @@ impl<C> TokenCache<C> {
         });
         let counter = if found.is_some() { &self.hits } else { &self.misses };
         counter.fetch_add(1, Ordering::Relaxed);
+        self.metrics.lookup(found.is_some());
         found
     }
 
@@ -73,6 +77,7 @@ impl<C> TokenCache<C> {
         if token.len() <= self.max_token_len {
             let entry = Entry { verified: verified.clone(), key: Arc::downgrade(key) };
             self.entries.insert(token.as_bytes().into(), Arc::new(entry));
+            self.metrics.size(self.entries.len());
         }
     }
 

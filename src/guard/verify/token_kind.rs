@@ -248,6 +248,10 @@ impl AcceptedKinds {
         self.kinds.push(kind);
     }
 
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &TokenKind> {
+        self.kinds.iter()
+    }
+
     /// `layer_issuers`: the issuers the layer accepts (empty: any); a kind none of whose
     /// issuers is among them would refuse every token.
     pub(crate) fn validate(&self, layer_issuers: &[String]) -> Result<(), ConfigError> {

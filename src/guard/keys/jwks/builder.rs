@@ -15,6 +15,7 @@ use super::oidc;
 use super::state::{Control, Inner, Loaded};
 use super::JwksKeys;
 use crate::error::ConfigError;
+use crate::guard::metrics::JwksMetrics;
 
 /// Refresh interval when the server sends no `Cache-Control: max-age`.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
@@ -241,7 +242,12 @@ impl JwksKeysBuilder {
         };
         let fetcher = Fetcher::new(settings.timeout, settings.max_response_size, https_only)
             .map_err(|_| ConfigError::Invalid("the HTTP client for JWKS could not be set up"))?;
+        let source = match &endpoint {
+            Endpoint::Jwks(url) => redacted(url),
+            Endpoint::Oidc { issuer, .. } => issuer.clone(),
+        };
         let inner = Arc::new(Inner {
+            metrics: JwksMetrics::new(source),
             endpoint,
             settings,
             fetcher,

@@ -67,11 +67,15 @@ pub(super) enum Wait {
 }
 
 /// One request waiting for a fetch: counted in `Control::waiting` while it lives.
-pub(super) struct Waiting(Arc<Inner>);
+pub(super) struct Waiting {
+    source: Arc<Inner>,
+    /// Whether this request started the fetch (else it joined one).
+    pub(super) started: bool,
+}
 
 impl Drop for Waiting {
     fn drop(&mut self) {
-        let mut control = self.0.control();
+        let mut control = self.source.control();
         control.waiting = control.waiting.saturating_sub(1);
     }
 }
@@ -181,7 +185,7 @@ impl Inner {
         if full {
             return Wait::Full;
         }
-        Wait::For(done, Waiting(Arc::clone(self)))
+        Wait::For(done, Waiting { source: Arc::clone(self), started: start })
     }
 
     /// Spawns the fetch just marked as running ([`Control::start`]) on `runtime`.
@@ -199,12 +203,14 @@ impl Inner {
             let mut control = self.control();
             match result {
                 Ok((keys, refresh_after)) => {
+                    self.metrics.fetched("success");
                     tracing::debug!(target: "tower_jwt_guard", keys, ?refresh_after, "JWKS fetched");
                     control.last_error = None;
                     control.failures = 0;
                     control.next_refresh = refresh_after;
                 }
                 Err(err @ JwksError::NoUsableKeys { .. }) => {
+                    self.metrics.fetched("no_usable_keys");
                     tracing::error!(
                         target: "tower_jwt_guard",
                         error = %err,
@@ -214,6 +220,7 @@ impl Inner {
                     control.failures = control.failures.saturating_add(1);
                 }
                 Err(err) if kept == 0 => {
+                    self.metrics.fetched("error");
                     tracing::warn!(
                         target: "tower_jwt_guard",
                         error = %err,
@@ -223,6 +230,7 @@ impl Inner {
                     control.failures = control.failures.saturating_add(1);
                 }
                 Err(err) => {
+                    self.metrics.fetched("error");
                     tracing::warn!(
                         target: "tower_jwt_guard",
                         error = %err,
@@ -234,6 +242,7 @@ impl Inner {
                 }
             }
         }
+        self.publish_metrics();
         in_flight.finished = true;
         drop(in_flight);
     }
@@ -344,7 +353,16 @@ async fn refresh_loop(source: Weak<Inner>, _running: RefresherRunning) {
                 next_fetch = Instant::now().checked_add(delay).unwrap_or_else(far_future);
             }
             let stale_at = inner.loaded().stale_at(inner.settings.max_staleness);
-            stale_at.map_or(next_fetch, |stale_at| stale_at.min(next_fetch))
+            let wake = stale_at.map_or(next_fetch, |stale_at| stale_at.min(next_fetch));
+            // The age gauge grows between fetches: wake to update it.
+            #[cfg(feature = "metrics")]
+            let wake = {
+                inner.publish_metrics();
+                Instant::now()
+                    .checked_add(crate::guard::metrics::JWKS_AGE_TICK)
+                    .map_or(wake, |tick| tick.min(wake))
+            };
+            wake
         };
         tokio::time::sleep_until(wake.into()).await;
     }

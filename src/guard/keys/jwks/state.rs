@@ -15,6 +15,8 @@ use super::fetch::Fetcher;
 use super::key_set::KeySet;
 use super::refresher::{Wait, Waiting};
 use super::JwksError;
+use crate::guard::metrics::{JwksMetrics, Refetch};
+use crate::guard::readiness::Readiness;
 use crate::keys::{KeyLookup, KeySource};
 
 /// A [`KeySource`] that fetches keys from a JWKS endpoint and keeps them fresh.
@@ -177,6 +179,8 @@ pub(super) struct Inner {
     /// its runtime, so the next lookup starts another.
     pub(super) refresher_started: AtomicBool,
     pub(super) fetches: AtomicU64,
+    /// Labelled with the endpoint (without credentials) or the issuer.
+    pub(super) metrics: JwksMetrics,
 }
 
 #[derive(Default)]
@@ -303,11 +307,18 @@ impl KeySource for JwksKeys {
         // An unknown kid, or no usable keys: wait for a fetch if the limits allow it, or answer now.
         let refused = match inner.wait_for_fetch() {
             Wait::For(done, waiting) => {
+                inner.metrics.refetch(if waiting.started { Refetch::Triggered } else { Refetch::Joined });
                 let kid = kid.map(str::to_owned);
                 return KeyLookup::Pending(Box::pin(Arc::clone(inner).answer_after(done, waiting, kid, alg)));
             }
-            Wait::RateLimited => "no refetch before the unknown-kid interval has passed",
-            Wait::Full => "the cap on requests waiting for a fetch is reached",
+            Wait::RateLimited => {
+                inner.metrics.refetch(Refetch::RateLimited);
+                "no refetch before the unknown-kid interval has passed"
+            }
+            Wait::Full => {
+                inner.metrics.refetch(Refetch::QueueFull);
+                "the cap on requests waiting for a fetch is reached"
+            }
             Wait::NoRuntime => "no tokio runtime to fetch on",
         };
         tracing::debug!(target: "tower_jwt_guard", held, refused, "JWKS key lookup answered without a fetch");
@@ -325,9 +336,33 @@ impl KeySource for JwksKeys {
     fn issuer(&self) -> Option<&str> {
         JwksKeys::issuer(self)
     }
+
+    /// Ready while usable keys are held. Asked inside a tokio runtime, it starts the background
+    /// refresh if no lookup has yet, so a readiness probe loads the keys before the first request.
+    fn readiness(&self) -> Readiness {
+        self.inner.ensure_refresher();
+        let status = self.status();
+        if status.usable {
+            return Readiness::Ready;
+        }
+        // Short and fixed texts: the probe may be public; the error itself is in the logs.
+        Readiness::not_ready(match (&status.last_error, status.age) {
+            (Some(JwksError::NoUsableKeys { .. }), _) => "the JWKS holds no usable key",
+            (_, Some(_)) => "the JWKS keys are older than the maximum staleness",
+            (Some(_), None) => "no JWKS fetched yet: the last fetch failed",
+            (None, None) => "no JWKS fetched yet",
+        })
+    }
 }
 
 impl Inner {
+    /// Brings the gauges of the keys held and of their age up to date.
+    pub(super) fn publish_metrics(&self) {
+        let loaded = self.loaded();
+        let keys = loaded.usable(self.settings.max_staleness).map_or(0, KeySet::len);
+        self.metrics.held(keys, loaded.fetched_at.map(|at| at.elapsed()));
+    }
+
     pub(super) fn loaded(&self) -> RwLockReadGuard<'_, Loaded> {
         self.loaded.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -350,6 +385,7 @@ impl Inner {
             }
             loaded.set.take()
         };
+        self.metrics.held(0, self.loaded().fetched_at.map(|at| at.elapsed()));
         tracing::error!(
             target: "tower_jwt_guard",
             ?max_staleness,
