@@ -81,6 +81,34 @@ async fn the_document_field_by_field() {
 }
 
 #[tokio::test]
+async fn the_dpop_fields_come_from_the_dpop_policy() {
+    use tower_jwt_guard::binding::Dpop;
+    let base = server("https://api.example.com/mcp", |builder| {
+        builder.dpop(
+            Dpop::required()
+                .public_url("https://api.example.com")
+                .algorithms([Algorithm::ES256, Algorithm::EdDSA]),
+        )
+    })
+    .await;
+    let document = answer(client().get(format!("{base}/.well-known/oauth-protected-resource/mcp"))).await;
+    assert_eq!(document.status, 200);
+    assert_eq!(document.body["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+    assert_eq!(document.body["dpop_bound_access_tokens_required"], json!(true));
+
+    // Allowed, not required: bearer tokens still pass, and the document says so.
+    let base = server("https://api.example.com/mcp", |builder| {
+        builder.dpop(Dpop::allowed().public_url("https://api.example.com"))
+    })
+    .await;
+    let document = answer(client().get(format!("{base}/.well-known/oauth-protected-resource/mcp"))).await;
+    assert_eq!(document.body["dpop_bound_access_tokens_required"], json!(false));
+    assert!(document.body["dpop_signing_alg_values_supported"]
+        .as_array()
+        .is_some_and(|algs| !algs.is_empty()));
+}
+
+#[tokio::test]
 async fn every_optional_field_is_published_as_set() {
     let metadata = ProtectedResource::new("https://api.example.com")
         .unwrap()

@@ -391,7 +391,9 @@ impl JwtAuthBuilder {
     /// `WWW-Authenticate` challenge (`resource_metadata="…"`), from this layer and from the
     /// scope and MFA layers behind it. What the metadata leaves unset is taken from this
     /// configuration: the accepted issuers become `authorization_servers`, the token sources
-    /// `bearer_methods_supported`. Serve it with
+    /// `bearer_methods_supported`, and a [`dpop`](Self::dpop) policy its algorithms
+    /// (`dpop_signing_alg_values_supported`) and whether it is required
+    /// (`dpop_bound_access_tokens_required`). Serve it with
     /// [`JwtAuth::resource_metadata_router`] (axum) or [`ProtectedResource::service`].
     /// With [`resource`](Self::resource) also set, both must name the same resource.
     /// A [rejection hook](Self::on_rejection) replaces the whole response, challenge included.
@@ -607,8 +609,9 @@ impl JwtAuthBuilder {
             }
         }
         let decision_metrics = decision_metrics(&verifier);
-        let resource_metadata =
-            self.protected_resource.map(|metadata| metadata.complete(verifier.issuers(), &self.sources));
+        let resource_metadata = self
+            .protected_resource
+            .map(|metadata| metadata.complete(verifier.issuers(), &self.sources, self.dpop.as_ref()));
         let responder = Responder::new(realm, self.expose_error_details, self.hook)
             .with_resource_metadata(resource_metadata.as_ref().and_then(ProtectedResource::challenge_value))
             .with_dpop(self.dpop.as_ref().map(Dpop::challenge));

@@ -324,7 +324,18 @@ impl ProtectedResource {
         mut self,
         issuers: impl Iterator<Item = &'a str>,
         sources: &[TokenSource],
+        dpop: Option<&crate::guard::binding::Dpop>,
     ) -> Self {
+        // RFC 9449 §5.1 / RFC 9728 §2: what the configured DPoP policy accepts, unless set here.
+        if let Some(dpop) = dpop {
+            if self.dpop_signing_alg_values_supported.is_empty() {
+                self.dpop_signing_alg_values_supported = dpop.algorithms.clone();
+            }
+            if self.dpop_bound_access_tokens_required.is_none() {
+                self.dpop_bound_access_tokens_required =
+                    Some(dpop.mode() == crate::guard::binding::DpopMode::Required);
+            }
+        }
         if self.authorization_servers.is_empty() {
             self.authorization_servers = issuers.map(str::to_owned).collect();
         }
@@ -471,7 +482,7 @@ mod tests {
     #[test]
     fn completion_fills_only_what_is_unset() {
         let sources = [TokenSource::Bearer, TokenSource::Query("access_token".into()), TokenSource::Bearer];
-        let m = metadata("https://a.example").complete(["https://as.example"].into_iter(), &sources);
+        let m = metadata("https://a.example").complete(["https://as.example"].into_iter(), &sources, None);
         assert_eq!(m.authorization_servers(), ["https://as.example"]);
         assert_eq!(
             m.bearer_methods_supported.as_deref(),
@@ -480,11 +491,12 @@ mod tests {
         let m = metadata("https://a.example")
             .authorization_server("https://mine.example")
             .bearer_methods_supported(["body"])
-            .complete(["https://as.example"].into_iter(), &sources);
+            .complete(["https://as.example"].into_iter(), &sources, None);
         assert_eq!(m.authorization_servers(), ["https://mine.example"]);
         assert_eq!(m.bearer_methods_supported.as_deref(), Some(&["body".to_owned()][..]));
         // A cookie is no RFC 6750 method: the list is empty, and says so.
-        let m = metadata("https://a.example").complete(std::iter::empty(), &[TokenSource::cookie("at")]);
+        let m =
+            metadata("https://a.example").complete(std::iter::empty(), &[TokenSource::cookie("at")], None);
         let json: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
         assert_eq!(json["bearer_methods_supported"], serde_json::json!([]));
         assert!(json.get("authorization_servers").is_none());
