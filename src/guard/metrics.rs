@@ -77,6 +77,7 @@ mod enabled {
     use crate::guard::audit::AuditOutcome;
     use crate::guard::claims::TokenFacts;
     use crate::guard::revocation::RevocationCheck;
+    use crate::guard::verify::AlgorithmSet;
 
     /// Every decision of the layer (counter; labels `outcome`, `code`, and `kind` / `issuer`
     /// when kinds / issuers are configured).
@@ -258,29 +259,11 @@ mod enabled {
         revocation: [OnceLock<Counter>; 3],
     }
 
-    /// The algorithms' label values, in the order of the histograms.
+    /// The algorithms' label values, by [`AlgorithmSet::index`].
     const ALGORITHMS: [&str; 12] = [
         "HS256", "HS384", "HS512", "ES256", "ES384", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
         "EdDSA",
     ];
-
-    fn algorithm_index(alg: Algorithm) -> Option<usize> {
-        Some(match alg {
-            Algorithm::HS256 => 0,
-            Algorithm::HS384 => 1,
-            Algorithm::HS512 => 2,
-            Algorithm::ES256 => 3,
-            Algorithm::ES384 => 4,
-            Algorithm::RS256 => 5,
-            Algorithm::RS384 => 6,
-            Algorithm::RS512 => 7,
-            Algorithm::PS256 => 8,
-            Algorithm::PS384 => 9,
-            Algorithm::PS512 => 10,
-            Algorithm::EdDSA => 11,
-            _ => return None,
-        })
-    }
 
     /// The start of a timed (sampled) verification.
     pub(crate) struct VerificationTimer(Option<Instant>);
@@ -305,7 +288,7 @@ mod enabled {
         /// A token verified with a key of `alg`: records the time, when this one was sampled.
         #[inline]
         pub(crate) fn verified(&self, timer: VerificationTimer, alg: Algorithm) {
-            let (Some(start), Some(index)) = (timer.0, algorithm_index(alg)) else { return };
+            let (Some(start), Some(index)) = (timer.0, AlgorithmSet::index(alg)) else { return };
             let histogram = self.verification[index]
                 .get_or_init(|| histogram(VERIFICATION_DURATION, vec![label("alg", ALGORITHMS[index])]));
             histogram.record(start.elapsed().as_secs_f64());

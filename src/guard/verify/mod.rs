@@ -62,9 +62,10 @@ impl<C> Clone for Verified<C> {
 pub(crate) struct AlgorithmSet(u16);
 
 impl AlgorithmSet {
-    /// The bit of `alg`; an algorithm this crate does not know has none, so it is never allowed.
-    fn bit(alg: Algorithm) -> u16 {
-        let index = match alg {
+    /// The index of `alg` among the JWS algorithms this crate verifies (its bit here, its
+    /// histogram in the metrics); `None` for an algorithm this crate does not know.
+    pub(crate) fn index(alg: Algorithm) -> Option<usize> {
+        Some(match alg {
             Algorithm::HS256 => 0,
             Algorithm::HS384 => 1,
             Algorithm::HS512 => 2,
@@ -77,9 +78,13 @@ impl AlgorithmSet {
             Algorithm::PS384 => 9,
             Algorithm::PS512 => 10,
             Algorithm::EdDSA => 11,
-            _ => return 0,
-        };
-        1 << index
+            _ => return None,
+        })
+    }
+
+    /// The bit of `alg`; an algorithm this crate does not know has none, so it is never allowed.
+    fn bit(alg: Algorithm) -> u16 {
+        Self::index(alg).map_or(0, |index| 1 << index)
     }
 
     pub(crate) fn insert(&mut self, alg: Algorithm) {
