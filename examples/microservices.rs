@@ -16,7 +16,9 @@
 //!   as each other, RFC 8725 §3.12; a service token without the scope gets 403). It answers
 //!   `{"user": <x-user-id>, "role": <x-user-role>, "caller": <service token sub>, "orders": [..]}`.
 //!
-//! DPoP (RFC 9449, `DPOP`, default `allowed`; `off` turns it off): the gateway holds a DPoP key
+//! DPoP (RFC 9449, `DPOP`, default `allowed`; `off` turns it off): the gateway accepts
+//! DPoP-bound user tokens with their proofs (`htu` against `PUBLIC_URL` or its address), and
+//! it holds a DPoP key
 //! (ES256, generated at start), its service tokens are bound to it (`cnf.jkt`) and every call to
 //! the orders service carries `Authorization: DPoP` and a fresh proof for that call (`htm`,
 //! `htu` = the orders service's address, `ath`). The orders service checks the proofs (replays
@@ -216,9 +218,11 @@ async fn main() {
         .route_layer(orders_auth.layer::<Value>())
         .route("/health", get(|| async { "ok" }));
 
-    // The gateway: user tokens in, service tokens out.
-    let gateway_auth = settings
-        .auth_builder()
+    // The gateway: user tokens in (DPoP-bound ones with their proofs, `htu` against
+    // PUBLIC_URL or its address), service tokens out.
+    let gateway_listener = listen("BIND", settings.bind).await;
+    let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
+    let gateway_auth = support::with_dpop(settings.auth_builder(), gateway_addr)
         .accept(user_kind(&settings))
         .build()
         .unwrap_or_else(|err| fail("configuration", err));
@@ -256,8 +260,6 @@ async fn main() {
         .route_layer(gateway_auth.layer::<User>())
         .route("/health", get(|| async { "ok" }))
         .with_state(gateway);
-    let gateway_listener = listen("BIND", settings.bind).await;
-    let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
 
     println!("microservices gateway listening on http://{gateway_addr} ({})", settings.describe_keys());
     let service_dpop = match &dpop_key {
