@@ -2,7 +2,6 @@
 //! test plays the proxy and chooses each client's address), driven over HTTP on loopback.
 //! With the `redis` feature, two instances share one real `redis-server`.
 
-#[allow(dead_code)] // the proof helpers serve tests/dpop.rs too
 mod dpop_support;
 mod example_process;
 mod harness;

@@ -1,7 +1,6 @@
 //! The `microservices` example, run as a user runs it (one process: gateway and orders
 //! service), over loopback.
 
-#[allow(dead_code)] // the proof helpers serve tests/dpop.rs too
 mod dpop_support;
 mod example_process;
 mod harness;
