@@ -14,7 +14,7 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie; bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor) |
 //! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |
@@ -34,6 +34,13 @@
 //! thief) revokes the whole family. A refresh answers an access token bound to the device and
 //! address of the request that refreshed. The layer consults the revocation store on every
 //! request, so a logged-out access token is refused (`TOKEN_REVOKED`).
+//!
+//! DPoP (RFC 9449, `DPOP`, default `allowed`): a login (or refresh) that carries a `DPoP` proof
+//! for `POST` and its URL (`PUBLIC_URL`, or the address it listens on) gets an access token
+//! bound to the proof's key (`cnf.jkt`, `"token_type": "DPoP"`); it is then accepted only as
+//! `Authorization: DPoP` with a fresh proof per request, never as a bearer token. Without a
+//! proof, logins get bearer tokens as before. (Step-up, `/auth/mfa/verify`, is for bearer
+//! tokens: its request's proof is already spent by the layer.)
 //!
 //! Both stores live in memory, or with `REDIS_URL` (feature `redis`) in Redis, shared by every
 //! instance: a logout on one instance is refused on the others, and a refresh token replayed
@@ -249,9 +256,20 @@ fn unavailable() -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE", "try again later")
 }
 
-/// 400: the token cannot be bound to this client (no usable client address, say).
+/// 400: the token cannot be bound to this client (no usable client address, say). A `DPoP`
+/// proof that does not verify is the token endpoint's `invalid_dpop_proof` (RFC 9449 §5.2).
 fn cannot_bind(err: &IssueError) -> Response {
     tracing::warn!(%err, "cannot mint a token");
+    if let IssueError::Binding(binding) = err {
+        if binding.binding() == "dpop" {
+            let body = json!({
+                "error": "invalid_dpop_proof",
+                "error_description": binding.reason(),
+                "code": "INVALID_DPOP_PROOF",
+            });
+            return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+        }
+    }
     error(StatusCode::BAD_REQUEST, "CANNOT_BIND", "the token cannot be bound to this client")
 }
 
@@ -268,11 +286,12 @@ fn with_refresh_cookie(mut response: Response, cookie: &RefreshCookie, refresh: 
     response
 }
 
-/// The OAuth-style answer with a fresh access token (and any cookie a binding needs).
+/// The OAuth-style answer with a fresh access token (and any cookie a binding needs):
+/// `token_type` `DPoP` when it is bound to the key of the request's DPoP proof (RFC 9449 §5).
 fn token_response(minted: MintedToken) -> Response {
     let body = json!({
         "access_token": minted.token,
-        "token_type": "Bearer",
+        "token_type": minted.token_type,
         "expires_in": minted.expires_in,
     });
     let mut response = Json(body).into_response();
@@ -324,7 +343,8 @@ async fn login(
         };
     };
     let now = unix_now();
-    // The token is bound to this request's device fingerprint and client IP.
+    // The token is bound to this request's device fingerprint and client IP, and with a valid
+    // `DPoP` proof (for POST and this URL) to the proof's key: `cnf.jkt`, `token_type` `DPoP`.
     let minted = state.issuer.mint_for_with(&parts, &username, &account.profile, |claims| {
         claims.insert("amr".into(), json!(["pwd"]));
         claims.insert("auth_time".into(), json!(now));
@@ -467,14 +487,15 @@ fn demo_accounts() -> Result<(HashMap<String, Account>, String), String> {
 }
 
 /// The layer's configuration: the settings' keys, `sub` and `jti` required, the two
-/// bindings every token carries, and the revocation store consulted on every request.
+/// bindings every token carries, DPoP (`DPOP`, with `htu` against `PUBLIC_URL` or the address
+/// it listens on), and the revocation store consulted on every request.
 pub fn auth(
     settings: &Settings,
+    listening: SocketAddr,
     proxies: &TrustedProxies,
     revocations: &Arc<dyn RevocationStore>,
 ) -> JwtAuth {
-    settings
-        .auth_builder()
+    support::with_dpop(settings.auth_builder(), listening)
         .require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti])
         .binding(DeviceFingerprint::new())
         .binding(ClientIpBinding::new().trusted_proxies(proxies.clone()))
@@ -495,14 +516,15 @@ fn auth_routes(auth: &JwtAuth) -> Router<Arc<AppState>> {
 }
 
 /// The whole application.
-pub fn app(settings: &Settings, proxies: TrustedProxies, stores: Stores) -> Router {
-    let auth = auth(settings, &proxies, &stores.revocations);
+pub fn app(settings: &Settings, listening: SocketAddr, proxies: TrustedProxies, stores: Stores) -> Router {
+    let auth = auth(settings, listening, &proxies, &stores.revocations);
     let Some(issuer) = settings.token_issuer_builder() else {
         support::fail(
             settings.key_variable(),
             "full_flow signs its own tokens: set JWT_SECRET, or nothing for a random secret",
         )
     };
+    // The layer's policies, DPoP included: a login with a proof gets a DPoP-bound token.
     let issuer = issuer.bindings_of(&auth).build();
     let (accounts, dummy_hash) = demo_accounts().unwrap_or_else(|err| support::fail("demo accounts", err));
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -546,12 +568,8 @@ async fn main() {
     };
     let stores = Stores::from_env();
     let described_stores = stores.description;
-    let app = app(&settings, proxies, stores);
-
-    let listener = tokio::net::TcpListener::bind(settings.bind)
-        .await
-        .unwrap_or_else(|err| support::fail("BIND", format!("cannot listen on {}: {err}", settings.bind)));
-    let addr = listener.local_addr().unwrap_or(settings.bind);
+    let (listener, addr) = settings.listen().await;
+    let app = app(&settings, addr, proxies, stores);
     println!("full_flow listening on http://{addr} ({})", settings.describe_keys());
     println!("  demo user: {DEMO_USER} / {DEMO_PASSWORD}, TOTP secret (base32) {DEMO_TOTP_SECRET}");
     println!("  trusted proxies: {described_proxies}");

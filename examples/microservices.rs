@@ -16,6 +16,16 @@
 //!   as each other, RFC 8725 §3.12; a service token without the scope gets 403). It answers
 //!   `{"user": <x-user-id>, "role": <x-user-role>, "caller": <service token sub>, "orders": [..]}`.
 //!
+//! DPoP (RFC 9449, `DPOP`, default `allowed`; `off` turns it off): the gateway accepts
+//! DPoP-bound user tokens with their proofs (`htu` against `PUBLIC_URL` or its address), and
+//! it holds a DPoP key
+//! (ES256, generated at start), its service tokens are bound to it (`cnf.jkt`) and every call to
+//! the orders service carries `Authorization: DPoP` and a fresh proof for that call (`htm`,
+//! `htu` = the orders service's address, `ath`). The orders service checks the proofs (replays
+//! refused); a stolen service token is useless without the gateway's key. With
+//! `DPOP_NONCE=1` the orders service demands its nonces: the gateway retries once with the
+//! `DPoP-Nonce` it was given, and keeps using it.
+//!
 //! The keys come from the same environment variables as every example (`JWT_SECRET`, ...).
 //! With a secret, user and service tokens are signed with the same key: only their kinds keep
 //! them apart. With `JWT_PUBLIC_KEY` (or a JWKS) the gateway signs its service tokens with a
@@ -24,6 +34,7 @@
 mod support;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -40,7 +51,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tower::{ServiceBuilder, ServiceExt};
-use tower_jwt_guard::issue::SigningKey;
+use tower_jwt_guard::issue::{DpopKey, SigningKey};
 use tower_jwt_guard::{
     Algorithm, AuthContext, ClaimHeaders, JwtAuth, RequireScopeLayer, RequiredClaim, ServiceTokenLayer,
     ServiceTokenService, ServiceTokens, TokenKind, VerificationKey,
@@ -103,27 +114,47 @@ type OrdersClient = ServiceTokenService<Client<HttpConnector, Empty<Bytes>>>;
 struct Gateway {
     orders: OrdersClient,
     orders_url: String,
+    /// The key the service tokens are bound to (DPoP on), to remember the server's nonces.
+    dpop_key: Option<Arc<DpopKey>>,
 }
 
 /// Gateway `GET /orders`: the `x-user-*` headers here were put by `ClaimHeaders` from the
 /// verified token (the client's were removed); pass them on with a service token.
 async fn gateway_orders(State(gateway): State<Gateway>, headers: HeaderMap) -> Response {
-    let mut request = Request::get(format!("{}/orders", gateway.orders_url));
-    for (name, value) in headers.iter().filter(|(name, _)| name.as_str().starts_with("x-user-")) {
-        request = request.header(name, value);
-    }
-    let Ok(request) = request.body(Empty::<Bytes>::new()) else {
+    let request = || {
+        let mut request = Request::get(format!("{}/orders", gateway.orders_url));
+        for (name, value) in headers.iter().filter(|(name, _)| name.as_str().starts_with("x-user-")) {
+            request = request.header(name, value);
+        }
+        request.body(Empty::<Bytes>::new())
+    };
+    let unreachable = |err: tower::BoxError| {
+        tracing::warn!(error = %err, "orders service unreachable");
+        (StatusCode::BAD_GATEWAY, Json(json!({ "error": "the orders service is unavailable" })))
+            .into_response()
+    };
+    let Ok(first) = request() else {
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": "bad upstream request" })))
             .into_response();
     };
-    let response = match gateway.orders.clone().oneshot(request).await {
+    let mut response = match gateway.orders.clone().oneshot(first).await {
         Ok(response) => response,
-        Err(err) => {
-            tracing::warn!(error = %err, "orders service unreachable");
-            return (StatusCode::BAD_GATEWAY, Json(json!({ "error": "the orders service is unavailable" })))
-                .into_response();
-        }
+        Err(err) => return unreachable(err),
     };
+    // DPoP nonces (RFC 9449 §8): remember the one the orders service sent, and on
+    // `use_dpop_nonce` try once more with it.
+    let nonce = response.headers().get("dpop-nonce").and_then(|value| value.to_str().ok());
+    if let (Some(key), Some(nonce)) = (&gateway.dpop_key, nonce) {
+        key.remember_nonce(nonce);
+        if response.status() == StatusCode::UNAUTHORIZED {
+            if let Ok(again) = request() {
+                response = match gateway.orders.clone().oneshot(again).await {
+                    Ok(response) => response,
+                    Err(err) => return unreachable(err),
+                };
+            }
+        }
+    }
     let (parts, body) = response.into_parts();
     match body.collect().await {
         Ok(body) => {
@@ -171,10 +202,14 @@ async fn main() {
         .unwrap_or_else(|_| fail("BIND_DOWNSTREAM", "expected an address like 127.0.0.1:3001"));
     let (service_secret, service_alg) = service_secret(&settings);
 
-    // The orders service: service tokens with read:orders, nothing else.
+    // The orders service: service tokens with read:orders, nothing else; DPoP-bound ones need
+    // a proof for the address the gateway calls (the orders service is not behind PUBLIC_URL).
+    let orders_listener = listen("BIND_DOWNSTREAM", downstream).await;
+    let orders_addr = orders_listener.local_addr().unwrap_or(downstream);
     let orders_auth = JwtAuth::builder()
         .try_key(VerificationKey::hmac(service_alg, &service_secret))
-        .accept(service_kind())
+        .accept(service_kind());
+    let orders_auth = support::with_dpop_at(orders_auth, format!("http://{orders_addr}"))
         .build()
         .unwrap_or_else(|err| fail("configuration", err));
     let orders_app = Router::new()
@@ -182,12 +217,12 @@ async fn main() {
         .route_layer(RequireScopeLayer::new(READ_ORDERS))
         .route_layer(orders_auth.layer::<Value>())
         .route("/health", get(|| async { "ok" }));
-    let orders_listener = listen("BIND_DOWNSTREAM", downstream).await;
-    let orders_addr = orders_listener.local_addr().unwrap_or(downstream);
 
-    // The gateway: user tokens in, service tokens out.
-    let gateway_auth = settings
-        .auth_builder()
+    // The gateway: user tokens in (DPoP-bound ones with their proofs, `htu` against
+    // PUBLIC_URL or its address), service tokens out.
+    let gateway_listener = listen("BIND", settings.bind).await;
+    let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
+    let gateway_auth = support::with_dpop(settings.auth_builder(), gateway_addr)
         .accept(user_kind(&settings))
         .build()
         .unwrap_or_else(|err| fail("configuration", err));
@@ -199,18 +234,25 @@ async fn main() {
         .unwrap_or_else(|err| fail("configuration", err));
     let signing_key =
         SigningKey::hmac(service_alg, &service_secret).unwrap_or_else(|err| fail("JWT_SECRET", err));
-    let service_tokens = ServiceTokens::builder(
+    // DPoP on: the service tokens are bound to the gateway's key, each call signed with it.
+    let dpop_key = support::dpop_on().then(|| {
+        Arc::new(DpopKey::generate_es256().unwrap_or_else(|err| fail("DPOP", format!("no key: {err}"))))
+    });
+    let mut service_tokens = ServiceTokens::builder(
         service_kind().token_issuer(signing_key).ttl(Duration::from_secs(5 * 60)).build(),
         GATEWAY,
     )
     .scope(READ_ORDERS)
-    .renew_before(Duration::from_secs(60))
-    .build()
-    .unwrap_or_else(|err| fail("configuration", err));
+    .renew_before(Duration::from_secs(60));
+    if let Some(key) = &dpop_key {
+        service_tokens = service_tokens.dpop_key(Arc::clone(key));
+    }
+    let service_tokens = service_tokens.build().unwrap_or_else(|err| fail("configuration", err));
     let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let gateway = Gateway {
         orders: ServiceBuilder::new().layer(ServiceTokenLayer::new(service_tokens)).service(http),
         orders_url: format!("http://{orders_addr}"),
+        dpop_key: dpop_key.clone(),
     };
     let gateway_app = Router::new()
         .route("/orders", get(gateway_orders))
@@ -218,11 +260,15 @@ async fn main() {
         .route_layer(gateway_auth.layer::<User>())
         .route("/health", get(|| async { "ok" }))
         .with_state(gateway);
-    let gateway_listener = listen("BIND", settings.bind).await;
-    let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
 
     println!("microservices gateway listening on http://{gateway_addr} ({})", settings.describe_keys());
-    println!("  orders service on http://{orders_addr} (service tokens with scope {READ_ORDERS} only)");
+    let service_dpop = match &dpop_key {
+        Some(key) => format!("DPoP-bound to the gateway's key, jkt {}", key.jkt()),
+        None => "bearer, DPOP=off".to_string(),
+    };
+    println!(
+        "  orders service on http://{orders_addr} (service tokens with scope {READ_ORDERS} only; {service_dpop})"
+    );
     println!("  curl -i http://{gateway_addr}/health");
     let user_issuer = match &settings.keys {
         KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret)

@@ -2,6 +2,7 @@
 //! test plays the proxy and chooses each client's address), driven over HTTP on loopback.
 //! With the `redis` feature, two instances share one real `redis-server`.
 
+mod dpop_support;
 mod example_process;
 mod harness;
 #[cfg(feature = "redis")]
@@ -10,6 +11,7 @@ mod harness;
 mod redis_server;
 
 use base64::Engine as _;
+use dpop_support::ProofKey;
 use example_process::{expect_exit, Example};
 use harness::{answer, client, Answer};
 use serde_json::{json, Value};
@@ -396,4 +398,97 @@ fn bad_redis_url_exits_with_code_2_naming_the_variable() {
     if !cfg!(feature = "redis") {
         assert!(stderr.contains("--features redis"), "{stderr}");
     }
+}
+
+/// Issue #15: a login with a DPoP proof gets a token bound to the proof's key (`cnf.jkt`,
+/// `token_type` `DPoP`), usable only with a fresh proof; without a proof, bearer as before.
+#[tokio::test]
+async fn a_login_with_a_dpop_proof_gets_a_dpop_bound_token() {
+    let running = Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let flow = Flow { base: running.url(), http: client() };
+    let home = "198.51.100.50";
+    let key = ProofKey::generate(tower_jwt_guard::Algorithm::ES256);
+    let url = |path: &str| format!("{}{path}", flow.base);
+    let body = json!({ "username": "alice", "password": "alice-password" });
+    let login_with = |proof: String| {
+        flow.request(reqwest::Method::POST, "/auth/login", LAPTOP, home).header("dpop", proof).json(&body)
+    };
+
+    let login = answer(login_with(key.proof("POST", &url("/auth/login"), None))).await;
+    let token = access_token(&login);
+    assert_eq!(login.body["token_type"], "DPoP");
+    let claims = payload(&token);
+    assert_eq!(claims["cnf"]["jkt"], key.jkt());
+    assert_eq!(claims["cnf"]["cip"], home, "the other bindings still apply");
+    refresh_token(&login);
+
+    // With a fresh proof for each request: accepted; the proof once only.
+    let with_proof = |proof: &str| {
+        flow.request(reqwest::Method::GET, "/protected", LAPTOP, home)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof.to_owned())
+    };
+    let proof = key.proof("GET", &url("/protected"), Some(&token));
+    let protected = answer(with_proof(&proof)).await;
+    assert_eq!((protected.status, &protected.body["sub"]), (200, &json!("alice")), "{:?}", protected.body);
+    let replayed = answer(with_proof(&proof)).await;
+    assert_eq!((replayed.status, replayed.code()), (401, "INVALID_DPOP_PROOF"));
+    // Without a proof, or as a bearer token: refused (RFC 9449 §7.2).
+    let no_proof = answer(
+        flow.request(reqwest::Method::GET, "/protected", LAPTOP, home)
+            .header("authorization", format!("DPoP {token}")),
+    )
+    .await;
+    assert_eq!((no_proof.status, no_proof.code()), (401, "INVALID_DPOP_PROOF"));
+    let as_bearer = flow.get("/protected", &token, LAPTOP, home).await;
+    assert_eq!((as_bearer.status, as_bearer.code()), (401, "INVALID_TOKEN"));
+    let challenges: Vec<&str> =
+        as_bearer.headers.get_all("www-authenticate").iter().filter_map(|v| v.to_str().ok()).collect();
+    assert!(
+        challenges.iter().any(|c| c.starts_with("DPoP ") && c.contains("invalid_token")),
+        "{challenges:?}"
+    );
+    // Another key's proof: refused.
+    let thief = ProofKey::generate(tower_jwt_guard::Algorithm::ES256);
+    let stolen = answer(with_proof(&thief.proof("GET", &url("/protected"), Some(&token)))).await;
+    assert_eq!((stolen.status, stolen.code()), (401, "INVALID_TOKEN"), "the key is not the token's");
+
+    // A proof that does not verify at the token endpoint (made for another method): 400.
+    let invalid = answer(login_with(key.proof("GET", &url("/auth/login"), None))).await;
+    assert_eq!(invalid.status, 400, "{:?}", invalid.body);
+    assert_eq!(invalid.body["error"], "invalid_dpop_proof");
+    // A refresh with a proof: a DPoP-bound token again.
+    let refreshed = answer(
+        flow.request(reqwest::Method::POST, "/auth/refresh", LAPTOP, home)
+            .header("cookie", format!("{REFRESH_COOKIE}={}", refresh_token(&login)))
+            .header("dpop", key.proof("POST", &url("/auth/refresh"), None)),
+    )
+    .await;
+    let renewed = access_token(&refreshed);
+    assert_eq!(refreshed.body["token_type"], "DPoP");
+    assert_eq!(payload(&renewed)["cnf"]["jkt"], key.jkt());
+
+    // Without a proof: a bearer token, as before.
+    let plain = flow.login("alice", "alice-password", home).await;
+    let bearer = access_token(&plain);
+    assert_eq!(plain.body["token_type"], "Bearer");
+    assert!(payload(&bearer)["cnf"].get("jkt").is_none());
+    assert_eq!(flow.get("/protected", &bearer, LAPTOP, home).await.status, 200);
+
+    // Step-up of the bound token: never a downgrade to a bearer token. (Today it is refused,
+    // 400 invalid_dpop_proof: the layer has spent the request's proof before the issuer binds.)
+    let code = authenticator().generate_current().to_string();
+    let step_up = answer(
+        flow.request(reqwest::Method::POST, "/auth/mfa/verify", LAPTOP, home)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", key.proof("POST", &url("/auth/mfa/verify"), Some(&token)))
+            .json(&json!({ "code": code })),
+    )
+    .await;
+    assert!(
+        (step_up.status == 400 && step_up.body["error"] == "invalid_dpop_proof")
+            || (step_up.status == 200 && step_up.body["token_type"] == "DPoP"),
+        "{:?}",
+        step_up.body
+    );
 }

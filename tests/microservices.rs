@@ -1,9 +1,11 @@
 //! The `microservices` example, run as a user runs it (one process: gateway and orders
 //! service), over loopback.
 
+mod dpop_support;
 mod example_process;
 mod harness;
 
+use dpop_support::ProofKey;
 use example_process::{expect_exit, Example};
 use harness::{answer, client, now, TestKey};
 use serde_json::{json, Value};
@@ -18,18 +20,27 @@ struct Running {
     gateway: String,
     orders: String,
     printed: Vec<String>,
+    /// The banner's line about the orders service.
+    orders_line: String,
 }
 
 fn start() -> Running {
-    let mut example =
-        Example::start("microservices", &[("JWT_SECRET", SECRET), ("BIND_DOWNSTREAM", "127.0.0.1:0")]);
+    start_with(&[])
+}
+
+fn start_with(env: &[(&str, &str)]) -> Running {
+    let mut all = vec![("JWT_SECRET", SECRET), ("BIND_DOWNSTREAM", "127.0.0.1:0")];
+    all.extend_from_slice(env);
+    let mut example = Example::start("microservices", &all);
     let gateway = example.url();
     let mut orders = None;
+    let mut orders_line = String::new();
     let mut printed = Vec::new();
     while printed.len() < 3 {
         let line = example.next_line();
         if let Some(rest) = line.split("orders service on http://").nth(1) {
             orders = rest.split_whitespace().next().map(|addr| format!("http://{addr}"));
+            orders_line = line.clone();
         }
         if let Some(rest) = line.split("Bearer ").nth(1) {
             printed.push(rest.split('\'').next().unwrap().to_string());
@@ -40,6 +51,7 @@ fn start() -> Running {
         gateway,
         orders: orders.expect("the banner names the orders service"),
         printed,
+        orders_line,
     }
 }
 
@@ -57,8 +69,14 @@ fn user_token(sub: &str, extra: Value) -> String {
 
 /// A service token for the orders service, as the gateway mints them.
 fn service_token(sub: &str, scope: &str) -> String {
+    service_token_with(sub, scope, json!({}))
+}
+
+/// A service token with `extra` claims (`cnf`, say).
+fn service_token_with(sub: &str, scope: &str, extra: Value) -> String {
     let t = now();
-    let claims = json!({ "sub": sub, "iss": "gateway", "aud": "orders", "scope": scope, "jti": format!("t-{t}"), "iat": t, "exp": t + 300 });
+    let mut claims = json!({ "sub": sub, "iss": "gateway", "aud": "orders", "scope": scope, "jti": format!("t-{t}"), "iat": t, "exp": t + 300 });
+    claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     key().sign_with_header(json!({ "typ": "service+jwt" }), &claims)
 }
 
@@ -157,4 +175,87 @@ fn a_bad_downstream_address_ends_with_exit_code_2_naming_the_variable() {
     let output = expect_exit("microservices", &[("BIND_DOWNSTREAM", "not-an-address")]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("BIND_DOWNSTREAM"));
+}
+
+/// Issue #15: with `DPOP=required` nothing but DPoP passes, at the gateway (user tokens) or at
+/// the orders service (service tokens): the whole chain works, so the gateway's calls are
+/// DPoP-bound service tokens with a proof each.
+#[tokio::test]
+async fn with_dpop_required_the_gateway_calls_orders_with_dpop_bound_service_tokens() {
+    let running = start_with(&[("DPOP", "required")]);
+    assert!(running.orders_line.contains("DPoP-bound to the gateway's key, jkt "), "{}", running.orders_line);
+    let http = client();
+    let user_key = ProofKey::generate(Algorithm::ES256);
+    let token = user_token("bob", json!({ "role": "customer", "cnf": { "jkt": user_key.jkt() } }));
+    let url = format!("{}/orders", running.gateway);
+    let through = answer(
+        http.get(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", user_key.proof("GET", &url, Some(&token))),
+    )
+    .await;
+    assert_eq!(through.status, 200, "{:?}", through.body);
+    assert_eq!((&through.body["user"], &through.body["caller"]), (&json!("bob"), &json!("gateway")));
+    // Twice: the gateway signs a fresh proof for each call (a replayed one would be refused).
+    let again = answer(
+        http.get(&url)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", user_key.proof("GET", &url, Some(&token))),
+    )
+    .await;
+    assert_eq!(again.status, 200, "{:?}", again.body);
+
+    // A bearer token is refused at both: the gateway got through with DPoP only.
+    let bearer_user = user_token("bob", json!({}));
+    assert_eq!(answer(http.get(&url).bearer_auth(&bearer_user)).await.status, 401);
+    let bearer_service = service_token("gateway", "read:orders");
+    let direct = answer(http.get(format!("{}/orders", running.orders)).bearer_auth(&bearer_service)).await;
+    assert_eq!((direct.status, direct.code()), (401, "INVALID_TOKEN"));
+}
+
+/// By default (`allowed`) a DPoP-bound service token is useless without its key's proof.
+#[tokio::test]
+async fn a_stolen_dpop_bound_service_token_is_useless_without_the_key() {
+    let running = start();
+    assert!(running.orders_line.contains("DPoP-bound"), "{}", running.orders_line);
+    let http = client();
+    let key = ProofKey::generate(Algorithm::ES256);
+    let token = service_token_with("gateway", "read:orders", json!({ "cnf": { "jkt": key.jkt() } }));
+    let url = format!("{}/orders", running.orders);
+    let as_bearer = answer(http.get(&url).bearer_auth(&token)).await;
+    assert_eq!((as_bearer.status, as_bearer.code()), (401, "INVALID_TOKEN"));
+    let no_proof = answer(http.get(&url).header("authorization", format!("DPoP {token}"))).await;
+    assert_eq!((no_proof.status, no_proof.code()), (401, "INVALID_DPOP_PROOF"));
+    let proof = key.proof("GET", &url, Some(&token));
+    let with_proof =
+        || http.get(&url).header("authorization", format!("DPoP {token}")).header("dpop", &proof);
+    let accepted = answer(with_proof()).await;
+    assert_eq!((accepted.status, &accepted.body["caller"]), (200, &json!("gateway")), "{:?}", accepted.body);
+    let replayed = answer(with_proof()).await;
+    assert_eq!((replayed.status, replayed.code()), (401, "INVALID_DPOP_PROOF"));
+
+    // The gateway's own calls pass.
+    let user = user_token("bob", json!({}));
+    let through = answer(http.get(format!("{}/orders", running.gateway)).bearer_auth(&user)).await;
+    assert_eq!((through.status, &through.body["caller"]), (200, &json!("gateway")), "{:?}", through.body);
+}
+
+/// `DPOP_NONCE=1`: the orders service demands its nonce; the gateway learns it and retries.
+/// `DPOP=off`: plain bearer service tokens.
+#[tokio::test]
+async fn the_gateway_follows_dpop_nonces_and_dpop_off_means_bearer() {
+    let user = user_token("bob", json!({}));
+    for env in [[("DPOP", "allowed"), ("DPOP_NONCE", "1")], [("DPOP", "off"), ("DPOP_NONCE", "")]] {
+        let running = start_with(&env);
+        let through = answer(client().get(format!("{}/orders", running.gateway)).bearer_auth(&user)).await;
+        assert_eq!(
+            (through.status, &through.body["caller"]),
+            (200, &json!("gateway")),
+            "{env:?}: {:?}",
+            through.body
+        );
+        if env[0].1 == "off" {
+            assert!(running.orders_line.contains("bearer, DPOP=off"), "{}", running.orders_line);
+        }
+    }
 }

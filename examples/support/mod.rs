@@ -398,6 +398,12 @@ pub fn trusted_proxies() -> TrustedProxies {
 /// `builder`, with `htu` checked against `PUBLIC_URL` (or the listening address) and the replay
 /// store in Redis when `REDIS_URL` is set (feature `redis`), in memory otherwise.
 pub fn with_dpop(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuilder {
+    with_dpop_at(builder, public_url(listening))
+}
+
+/// Like [`with_dpop`], with `htu` checked against `url`: for a service whose external URL is
+/// not `PUBLIC_URL` (an internal listener called by its address).
+pub fn with_dpop_at(builder: JwtAuthBuilder, url: String) -> JwtAuthBuilder {
     use tower_jwt_guard::binding::{Dpop, DpopNonces};
     let dpop = match var("DPOP").as_deref() {
         None | Some("allowed") => Dpop::allowed(),
@@ -405,7 +411,7 @@ pub fn with_dpop(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuild
         Some("off") => return builder,
         Some(_) => fail("DPOP", "expected allowed, required or off"),
     };
-    let mut dpop = dpop.public_url(public_url(listening));
+    let mut dpop = dpop.public_url(url);
     if var("DPOP_NONCE").as_deref() == Some("1") {
         dpop = dpop.nonces(DpopNonces::random());
     }
@@ -416,6 +422,11 @@ pub fn with_dpop(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuild
         dpop = dpop.replay_store(store);
     }
     builder.dpop(dpop)
+}
+
+/// Whether `DPOP` turns DPoP on (`allowed` or `required`; not `off`).
+pub fn dpop_on() -> bool {
+    var("DPOP").as_deref() != Some("off")
 }
 
 /// Installs the Prometheus recorder (feature `metrics`): call it first, before the first request,

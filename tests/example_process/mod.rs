@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 13] = [
+const CONFIGURATION: [&str; 15] = [
     "JWT_SECRET",
     "JWT_PUBLIC_KEY",
     "JWT_ALG",
@@ -27,6 +27,8 @@ const CONFIGURATION: [&str; 13] = [
     "REDIS_URL",
     "TRUSTED_PROXIES",
     "PUBLIC_URL",
+    "DPOP",
+    "DPOP_NONCE",
     "MCP_AUTHORIZATION_SERVER",
     "SERVER",
     "TOKEN",
