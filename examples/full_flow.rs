@@ -39,8 +39,8 @@
 //! for `POST` and its URL (`PUBLIC_URL`, or the address it listens on) gets an access token
 //! bound to the proof's key (`cnf.jkt`, `"token_type": "DPoP"`); it is then accepted only as
 //! `Authorization: DPoP` with a fresh proof per request, never as a bearer token. Without a
-//! proof, logins get bearer tokens as before. (Step-up, `/auth/mfa/verify`, is for bearer
-//! tokens: its request's proof is already spent by the layer.)
+//! proof, logins get bearer tokens as before. A step-up (`/auth/mfa/verify`) of a DPoP-bound
+//! token gets a new token bound to the same key.
 //!
 //! Both stores live in memory, or with `REDIS_URL` (feature `redis`) in Redis, shared by every
 //! instance: a logout on one instance is refused on the others, and a refresh token replayed

@@ -475,8 +475,8 @@ async fn a_login_with_a_dpop_proof_gets_a_dpop_bound_token() {
     assert!(payload(&bearer)["cnf"].get("jkt").is_none());
     assert_eq!(flow.get("/protected", &bearer, LAPTOP, home).await.status, 200);
 
-    // Step-up of the bound token: never a downgrade to a bearer token. (Today it is refused,
-    // 400 invalid_dpop_proof: the layer has spent the request's proof before the issuer binds.)
+    // Step-up of the bound token: a new token bound to the same key, never a downgrade to a
+    // bearer token (the layer has checked and recorded the request's proof; binding reuses it).
     let code = authenticator().generate_current().to_string();
     let step_up = answer(
         flow.request(reqwest::Method::POST, "/auth/mfa/verify", LAPTOP, home)
@@ -485,10 +485,13 @@ async fn a_login_with_a_dpop_proof_gets_a_dpop_bound_token() {
             .json(&json!({ "code": code })),
     )
     .await;
-    assert!(
-        (step_up.status == 400 && step_up.body["error"] == "invalid_dpop_proof")
-            || (step_up.status == 200 && step_up.body["token_type"] == "DPoP"),
+    assert_eq!(
+        (step_up.status, step_up.body["token_type"].as_str()),
+        (200, Some("DPoP")),
         "{:?}",
         step_up.body
     );
+    let stepped_up = access_token(&step_up);
+    assert_eq!(payload(&stepped_up)["cnf"]["jkt"], payload(&token)["cnf"]["jkt"]);
+    assert_eq!(payload(&stepped_up)["amr"], json!(["pwd", "otp"]));
 }

@@ -403,7 +403,18 @@ impl BindingPolicy for Dpop {
             }
             _ => INVALID,
         })?;
-        self.record(&proof).map_err(|_| INVALID)?;
+        // A request the layer already let through with a token bound to this very key (a step-up
+        // of a DPoP-bound token): the layer checked and recorded this proof moments ago, on this
+        // request; recording it again would read as its replay. Any other request records it.
+        let bound_by_layer = request
+            .extensions
+            .get::<crate::guard::context::AuthContext>()
+            .and_then(|context| context.confirmation.as_ref())
+            .and_then(|confirmation| confirmation.jkt.as_deref())
+            == Some(proof.jkt.as_str());
+        if !bound_by_layer {
+            self.record(&proof).map_err(|_| INVALID)?;
+        }
         binding.confirmation_mut().jkt = Some(proof.jkt);
         Ok(())
     }
