@@ -17,6 +17,8 @@ use jsonwebtoken::Algorithm;
 
 use crate::guard::readiness::Readiness;
 
+#[cfg(any(feature = "jwks", feature = "introspection"))]
+mod capped_body;
 #[cfg(feature = "introspection")]
 #[cfg_attr(docsrs, doc(cfg(feature = "introspection")))]
 pub mod introspection;

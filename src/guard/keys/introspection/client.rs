@@ -15,6 +15,7 @@ use super::assertion::{self, ClientAssertionKey};
 use super::builder::Settings;
 use super::discovery::Endpoint;
 use super::response::{self, Answer};
+use crate::guard::keys::capped_body::{read_capped, CappedBodyError};
 
 /// How this service authenticates to the introspection endpoint.
 #[derive(Clone)]
@@ -184,22 +185,15 @@ pub(super) async fn get_json(http: &reqwest::Client, url: &Url, limit: usize) ->
 /// Sends `request` and reads a 200 answer's body, at most `limit` bytes.
 async fn read(request: reqwest::RequestBuilder, limit: usize) -> Result<Vec<u8>, CallError> {
     let request_error = |err: reqwest::Error| CallError::Request(err.without_url().to_string());
-    let mut response = request.send().await.map_err(request_error)?;
+    let response = request.send().await.map_err(request_error)?;
     let status = response.status();
     if status != reqwest::StatusCode::OK {
         return Err(CallError::Status(status.as_u16()));
     }
-    if response.content_length().is_some_and(|len| len > limit as u64) {
-        return Err(CallError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-        if body.len() + chunk.len() > limit {
-            return Err(CallError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+    read_capped(response, limit).await.map_err(|err| match err {
+        CappedBodyError::TooLarge => CallError::TooLarge,
+        CappedBodyError::Request(err) => request_error(err),
+    })
 }
 
 /// `application/x-www-form-urlencoded` (WHATWG URL §5.2): unreserved bytes as they are, space as

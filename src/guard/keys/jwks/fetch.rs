@@ -7,6 +7,7 @@ use http::header::{HeaderMap, ACCEPT, CACHE_CONTROL};
 use reqwest::{Client, Url};
 
 use super::JwksError;
+use crate::guard::keys::capped_body::{read_capped, CappedBodyError};
 
 /// A fetched document: its body and how long the server says it stays fresh.
 pub(super) struct Fetched {
@@ -41,7 +42,7 @@ impl Fetcher {
     /// GETs `url`; the body is read at most up to the size cap.
     pub(super) async fn get(&self, url: &Url) -> Result<Fetched, JwksError> {
         let request_error = |err: reqwest::Error| JwksError::Request(err.without_url().to_string());
-        let mut response = self
+        let response = self
             .client
             .get(url.clone())
             .header(ACCEPT, "application/json")
@@ -53,17 +54,11 @@ impl Fetcher {
             return Err(JwksError::Status(status.as_u16()));
         }
         let limit = self.max_response_size;
-        if response.content_length().is_some_and(|len| len > limit as u64) {
-            return Err(JwksError::TooLarge { limit });
-        }
         let max_age = max_age(response.headers());
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-            if body.len() + chunk.len() > limit {
-                return Err(JwksError::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_capped(response, limit).await.map_err(|err| match err {
+            CappedBodyError::TooLarge => JwksError::TooLarge { limit },
+            CappedBodyError::Request(err) => request_error(err),
+        })?;
         Ok(Fetched { body, max_age })
     }
 }
