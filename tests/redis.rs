@@ -10,17 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
-use axum::Router;
 use common::redis_server::{unique_prefix, Redis};
-use common::{
-    eventually, get as http_get, logout, logout_everywhere, me, now, post as http_post, serve, token,
-    token_issued_at, Answer, User,
-};
+use common::{eventually, get as http_get, now, post as http_post, token, token_issued_at, Answer};
 use redis::AsyncCommands as _;
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshPolicy, RefreshStore};
 use tower_jwt_guard::revocation::{RedisRevocationStore, RevocationError, RevocationStore};
-use tower_jwt_guard::JwtAuth;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -37,16 +31,8 @@ fn refresh_store(url: &str, prefix: &str) -> RedisRefreshStore {
     RedisRefreshStore::builder(url).unwrap().key_prefix(prefix).build().unwrap()
 }
 
-/// One "instance" of a service: its own store (own connection, own local cache) and server.
 async fn instance(store: &RedisRevocationStore) -> SocketAddr {
-    let auth = JwtAuth::builder().hmac_secret(common::SECRET).revocation(store.clone()).build().unwrap();
-    let app = Router::new()
-        .route("/me", get(me))
-        .route("/logout", post(logout::<RedisRevocationStore>))
-        .route("/logout-everywhere", post(logout_everywhere::<RedisRevocationStore>))
-        .route_layer(auth.layer::<User>())
-        .with_state(store.clone());
-    serve(app).await
+    common::revocation_instance(store).await
 }
 
 async fn subscribed(store: &RedisRevocationStore) {

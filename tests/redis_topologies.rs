@@ -12,15 +12,10 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use axum::routing::{get, post};
-use axum::Router;
 use common::redis_server::{unique_prefix, RedisProcess};
-use common::{
-    eventually, get as http_get, logout, logout_everywhere, me, post as http_post, serve, token, Answer, User,
-};
+use common::{eventually, get as http_get, post as http_post, token, Answer};
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::RedisRevocationStore;
-use tower_jwt_guard::JwtAuth;
 
 /// A hang detector for a failover or a cluster to form, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -35,14 +30,7 @@ fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
 }
 
 async fn instance(store: &RedisRevocationStore) -> SocketAddr {
-    let auth = JwtAuth::builder().hmac_secret(common::SECRET).revocation(store.clone()).build().unwrap();
-    let app = Router::new()
-        .route("/me", get(me))
-        .route("/logout", post(logout::<RedisRevocationStore>))
-        .route("/logout-everywhere", post(logout_everywhere::<RedisRevocationStore>))
-        .route_layer(auth.layer::<User>())
-        .with_state(store.clone());
-    serve(app).await
+    common::revocation_instance(store).await
 }
 
 async fn subscribed(store: &RedisRevocationStore) {

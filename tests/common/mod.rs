@@ -101,6 +101,21 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// One "instance" of a service: its own layer over `store` (the revocations it shares with the
+/// other instances) on its own server, with `/me`, `/logout` and `/logout-everywhere`.
+pub async fn revocation_instance<S: RevocationStore + Clone>(store: &S) -> SocketAddr {
+    use axum::routing::{get, post};
+    let auth =
+        tower_jwt_guard::JwtAuth::builder().hmac_secret(SECRET).revocation(store.clone()).build().unwrap();
+    let app = Router::new()
+        .route("/me", get(me))
+        .route("/logout", post(logout::<S>))
+        .route("/logout-everywhere", post(logout_everywhere::<S>))
+        .route_layer(auth.layer::<User>())
+        .with_state(store.clone());
+    serve(app).await
+}
+
 /// Serves `app` on an ephemeral loopback port.
 pub async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
