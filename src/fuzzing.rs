@@ -38,7 +38,7 @@ pub fn parse_header(decoded: &[u8]) -> Result<(), AuthError> {
 pub fn verify(auth: &JwtAuth, token: &str, now: u64) -> Result<Arc<TokenFacts>, AuthError> {
     let verifier = &auth.shared.verifier;
     match verifier.verify::<IgnoredAny>(token) {
-        Verification::Done(Ok((verified, _key))) => {
+        Verification::Done(Ok((verified, _with))) => {
             verifier.check_time(&verified, now)?;
             Ok(verified.facts)
         }

@@ -140,6 +140,10 @@ pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;
 pub use guard::readiness::{Readiness, ReadinessReport, ReadyService};
 pub use guard::source::TokenSource;
+#[cfg(feature = "jwe")]
+pub use guard::verify::jwe;
+#[cfg(feature = "jwe")]
+pub use guard::verify::jwe::DecryptionKey;
 pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
 pub use keys::{Issuer, StaticKeys, VerificationKey};
 pub use rejection::Protocol;

@@ -135,6 +135,9 @@ pub struct JwtAuthBuilder {
     dpop: Option<Dpop>,
     #[cfg(feature = "introspection")]
     introspection: Option<crate::guard::keys::Introspector>,
+    /// The recipient's keys for encrypted tokens; a key that failed to load is reported by `build`.
+    #[cfg(feature = "jwe")]
+    decryption_keys: Vec<Result<crate::guard::verify::jwe::DecryptionKey, ConfigError>>,
 }
 
 impl Default for JwtAuthBuilder {
@@ -160,6 +163,8 @@ impl Default for JwtAuthBuilder {
             dpop: None,
             #[cfg(feature = "introspection")]
             introspection: None,
+            #[cfg(feature = "jwe")]
+            decryption_keys: Vec::new(),
         }
     }
 }
@@ -183,6 +188,52 @@ impl JwtAuthBuilder {
     /// Adds a verification key (bound to its one algorithm).
     pub fn key(self, key: VerificationKey) -> Self {
         self.shorthand(|issuer| issuer.key(key))
+    }
+
+    /// Adds a decryption key for encrypted tokens (JWE, feature `jwe`): a compact JWE is
+    /// decrypted with the key its `kid`, `alg` and `enc` select, then its nested signed JWT is
+    /// verified with the issuers' keys, or (under a shared secret) its claims set is checked by
+    /// the issuer's rules. Without decryption keys every encrypted token is refused.
+    ///
+    /// ```
+    /// use tower_jwt_guard::jwe::{ContentEncryption, DecryptionKey, KeyManagement};
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let secret = b"fedcba9876543210fedcba9876543210";
+    /// let auth = JwtAuth::builder()
+    ///     .hmac_secret(b"0123456789abcdef0123456789abcdef")
+    ///     .issuer("https://auth.example.com")
+    ///     .decryption_key(DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, secret)?)
+    ///     .build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    #[cfg(feature = "jwe")]
+    pub fn decryption_key(mut self, key: crate::guard::verify::jwe::DecryptionKey) -> Self {
+        self.decryption_keys.push(Ok(key));
+        self
+    }
+
+    /// Adds a decryption key that failed or succeeded to load: a failure is reported by
+    /// [`build`](Self::build).
+    ///
+    /// ```
+    /// use tower_jwt_guard::jwe::{ContentEncryption, DecryptionKey, KeyManagement};
+    /// use tower_jwt_guard::JwtAuth;
+    ///
+    /// let err = JwtAuth::builder()
+    ///     .hmac_secret([7u8; 32])
+    ///     .try_decryption_key(DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, b"short"))
+    ///     .build();
+    /// assert!(err.is_err());
+    /// ```
+    #[cfg(feature = "jwe")]
+    pub fn try_decryption_key(
+        mut self,
+        key: Result<crate::guard::verify::jwe::DecryptionKey, ConfigError>,
+    ) -> Self {
+        self.decryption_keys.push(key);
+        self
     }
 
     /// Adds a key that failed or succeeded to load: a failure is reported by [`build`](Self::build).
@@ -579,8 +630,23 @@ impl JwtAuthBuilder {
         // The resource (RFC 8707) is this service's identity: every issuer's tokens must name it.
         let resource = self.resource.take().transpose()?;
         let issuers = self.trusted_issuers(resource.as_ref())?;
-        let verifier =
-            TokenVerifier { algorithms: issuers.algorithms(), issuers, headers: HeaderCache::new() };
+        #[cfg(feature = "jwe")]
+        let decryption = {
+            let keys =
+                std::mem::take(&mut self.decryption_keys).into_iter().collect::<Result<Vec<_>, _>>()?;
+            let keys = crate::guard::verify::jwe::DecryptionKeys::new(keys);
+            if keys.duplicate_kid().is_some() {
+                return Err(ConfigError::Invalid("two decryption keys share a kid, alg and enc"));
+            }
+            keys
+        };
+        let verifier = TokenVerifier {
+            algorithms: issuers.algorithms(),
+            issuers,
+            headers: HeaderCache::new(),
+            #[cfg(feature = "jwe")]
+            decryption,
+        };
         let forgets_early = self.revocation.as_ref().and_then(|store| store.retention_margin());
         if forgets_early.is_some_and(|margin| margin.as_secs() < verifier.max_leeway()) {
             return Err(ConfigError::Invalid(

@@ -23,10 +23,10 @@ use crate::guard::context::AuthContext;
 use crate::guard::keys::introspection::{
     Answer, Cached, Flight, FlightResult, IntrospectionCache, TokenHash,
 };
-use crate::guard::keys::{KeyLookup, VerificationKey};
+use crate::guard::keys::KeyLookup;
 use crate::guard::revocation::{ReplayCheck, ReplayKey, RevocationCheck};
 use crate::guard::source;
-use crate::guard::verify::{TokenCache, Verification, Verified};
+use crate::guard::verify::{TokenCache, Verification, Verified, VerifiedWith};
 
 /// A custom check over the decoded claims, run on every request.
 pub(crate) type ClaimCheck<C> = Arc<dyn Fn(&C, &TokenFacts) -> Result<(), AuthError> + Send + Sync>;
@@ -115,7 +115,7 @@ where
         // 2. verify: an opaque token is introspected instead.
         #[cfg(feature = "introspection")]
         if let Some(introspector) = &self.shared.introspection {
-            if introspector.settings().all_tokens || !looks_like_jws(token) {
+            if introspector.settings().all_tokens || !self.verifies_locally(token) {
                 return match self.introspect(token, now) {
                     Ok(verified) => self.after_verify(request, verified, now),
                     Err(outcome) => outcome,
@@ -133,9 +133,11 @@ where
         };
         let timer = self.shared.metrics.start_verification();
         match self.shared.verifier.verify::<C>(token) {
-            Verification::Done(Ok((verified, key))) => {
-                self.shared.metrics.verified(timer, key.algorithm());
-                self.remember(token, &verified, &key);
+            Verification::Done(Ok((verified, with))) => {
+                if let Some(alg) = with.algorithm() {
+                    self.shared.metrics.verified(timer, alg);
+                }
+                self.remember(token, &verified, &with);
                 self.after_verify(request, verified, now)
             }
             Verification::Done(Err(err)) => Outcome::Ready(Err(err)),
@@ -286,9 +288,9 @@ where
         source::check_charset(token).ok()
     }
 
-    fn remember(&self, token: &str, verified: &Verified<C>, key: &Arc<VerificationKey>) {
+    fn remember(&self, token: &str, verified: &Verified<C>, with: &VerifiedWith) {
         if let Some(cache) = &self.cache {
-            cache.insert(token, verified, key);
+            cache.insert(token, verified, with);
         }
     }
 
@@ -408,10 +410,18 @@ where
     }
 }
 
-/// A compact JWS has exactly three parts; anything else (an opaque token, a JWE) is not one.
-#[cfg(feature = "introspection")]
-fn looks_like_jws(token: &[u8]) -> bool {
-    token.iter().filter(|&&b| b == b'.').count() == 2
+impl<C> Guard<C> {
+    /// Whether the token is verified here rather than introspected: a compact JWS (three
+    /// parts), or a compact JWE (five) when decryption keys are configured; anything else is
+    /// an opaque token.
+    #[cfg(feature = "introspection")]
+    fn verifies_locally(&self, token: &[u8]) -> bool {
+        match token.iter().filter(|&&b| b == b'.').count() {
+            2 => true,
+            4 => self.shared.verifier.decrypts(),
+            _ => false,
+        }
+    }
 }
 
 /// The refusal of a token the introspection endpoint calls inactive.

@@ -1,14 +1,14 @@
 //! The verified-token cache: a client reuses its token for minutes, so a service verifies the
 //! same few tokens again and again. Only tokens that verified are cached, keyed by the full
-//! token; an entry dies with the key that verified it; time, binding and revocation are
-//! still checked on every request.
+//! token (an encrypted token too: a hit skips its decryption as well); an entry dies with the
+//! key that verified it; time, binding and revocation are still checked on every request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use quick_cache::sync::Cache;
 
-use super::Verified;
+use super::{Verified, VerifiedWith};
 use crate::guard::keys::VerificationKey;
 use crate::guard::metrics::CacheMetrics;
 
@@ -33,7 +33,9 @@ pub struct CacheStats {
 
 struct Entry<C> {
     verified: Verified<C>,
-    key: Weak<VerificationKey>,
+    /// The signing key, if a signature verified the token (`None`: a claims set encrypted under
+    /// a static shared secret, alive as long as the cache).
+    key: Option<Weak<VerificationKey>>,
 }
 
 pub(crate) struct TokenCache<C> {
@@ -60,7 +62,7 @@ impl<C> TokenCache<C> {
     /// The verified token, if cached and its key is still in use.
     pub(crate) fn get(&self, token: &[u8]) -> Option<Verified<C>> {
         let found = self.entries.get(token).and_then(|entry| {
-            if entry.key.strong_count() > 0 {
+            if entry.key.as_ref().is_none_or(|key| key.strong_count() > 0) {
                 Some(entry.verified.clone())
             } else {
                 self.entries.remove(token);
@@ -73,9 +75,14 @@ impl<C> TokenCache<C> {
         found
     }
 
-    pub(crate) fn insert(&self, token: &str, verified: &Verified<C>, key: &Arc<VerificationKey>) {
+    pub(crate) fn insert(&self, token: &str, verified: &Verified<C>, with: &VerifiedWith) {
         if token.len() <= self.max_token_len {
-            let entry = Entry { verified: verified.clone(), key: Arc::downgrade(key) };
+            let key = match with {
+                VerifiedWith::Signature(key) => Some(Arc::downgrade(key)),
+                #[cfg(feature = "jwe")]
+                VerifiedWith::SharedSecret => None,
+            };
+            let entry = Entry { verified: verified.clone(), key };
             self.entries.insert(token.as_bytes().into(), Arc::new(entry));
             self.metrics.size(self.entries.len());
         }

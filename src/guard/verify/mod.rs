@@ -23,6 +23,8 @@ mod compact;
 mod header_cache;
 #[cfg(feature = "introspection")]
 mod introspected;
+#[cfg(feature = "jwe")]
+pub mod jwe;
 mod resource;
 mod rules;
 mod selection;
@@ -54,6 +56,29 @@ pub(crate) struct Verified<C> {
 impl<C> Clone for Verified<C> {
     fn clone(&self) -> Self {
         Verified { claims: self.claims.clone(), facts: Arc::clone(&self.facts), issuer: self.issuer }
+    }
+}
+
+/// What vouched for a verified token.
+#[derive(Clone)]
+pub(crate) enum VerifiedWith {
+    /// The key whose signature verified the token (a nested JWS's, for an encrypted one): a
+    /// cached entry dies with it.
+    Signature(Arc<VerificationKey>),
+    /// A claims set encrypted under a shared secret (feature `jwe`): the decryption key is
+    /// static, it lives as long as the configuration.
+    #[cfg(feature = "jwe")]
+    SharedSecret,
+}
+
+impl VerifiedWith {
+    /// The signature algorithm, for the metrics.
+    pub(crate) fn algorithm(&self) -> Option<Algorithm> {
+        match self {
+            VerifiedWith::Signature(key) => Some(key.algorithm()),
+            #[cfg(feature = "jwe")]
+            VerifiedWith::SharedSecret => None,
+        }
     }
 }
 
@@ -110,6 +135,9 @@ pub(crate) struct TokenVerifier {
     pub(crate) issuers: Issuers,
     pub(crate) algorithms: AlgorithmSet,
     pub(crate) headers: HeaderCache,
+    /// The recipient's keys for encrypted tokens (feature `jwe`).
+    #[cfg(feature = "jwe")]
+    pub(crate) decryption: jwe::DecryptionKeys,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -121,12 +149,23 @@ impl std::fmt::Debug for TokenVerifier {
     }
 }
 
-/// The outcome of [`TokenVerifier::verify`].
-pub(crate) enum Verification<C> {
+/// The outcome of [`TokenVerifier::verify`]: `K` says what vouched for the token.
+pub(crate) enum Verification<C, K = VerifiedWith> {
     /// Verified (or refused) with a key known now.
-    Done(Result<(Verified<C>, Arc<VerificationKey>), AuthError>),
+    Done(Result<(Verified<C>, K), AuthError>),
     /// The key source must fetch first; verify again with [`TokenVerifier::verify_with`].
     NeedsKey(futures_util::future::BoxFuture<'static, KeyLookup>),
+}
+
+impl<C, K> Verification<C, K> {
+    fn map_key<L>(self, map: impl FnOnce(K) -> L) -> Verification<C, L> {
+        match self {
+            Verification::Done(result) => {
+                Verification::Done(result.map(|(verified, key)| (verified, map(key))))
+            }
+            Verification::NeedsKey(fetch) => Verification::NeedsKey(fetch),
+        }
+    }
 }
 
 /// The keys that may verify a token: one (no allocation), or the candidates for a token without
@@ -171,7 +210,7 @@ impl TokenVerifier {
         &self,
         token: &str,
         lookup: KeyLookup,
-    ) -> Result<(Verified<C>, Arc<VerificationKey>), AuthError> {
+    ) -> Result<(Verified<C>, VerifiedWith), AuthError> {
         match self.run(token, Some(lookup)) {
             Verification::Done(result) => result,
             Verification::NeedsKey(_) => Err(AuthError::new(ErrorKind::AuthUnavailable)),
@@ -183,14 +222,86 @@ impl TokenVerifier {
         self.issuers.get(verified.issuer).rules.check_time(&verified.facts, now)
     }
 
+    /// Whether encrypted tokens are decrypted here (feature `jwe`, with decryption keys).
+    #[allow(dead_code)] // read by the introspection routing only
+    pub(crate) fn decrypts(&self) -> bool {
+        #[cfg(feature = "jwe")]
+        return !self.decryption.is_empty();
+        #[cfg(not(feature = "jwe"))]
+        false
+    }
+
     /// The longest leeway of the trusted issuers, in seconds.
     pub(crate) fn max_leeway(&self) -> u64 {
         self.issuers.iter().map(|issuer| issuer.rules.leeway).max().unwrap_or(0)
     }
 
-    /// The verification, for one issuer or several. `fetched`: the answer of a key fetch the
-    /// previous attempt asked for.
+    /// The verification of a signed or (feature `jwe`) an encrypted token. `fetched`: the answer
+    /// of a key fetch the previous attempt asked for.
     fn run<C: DeserializeOwned>(&self, token: &str, fetched: Option<KeyLookup>) -> Verification<C> {
+        #[cfg(feature = "jwe")]
+        if jwe::JweCompact::is_jwe(token) && !self.decryption.is_empty() {
+            return self.run_encrypted(token, fetched);
+        }
+        self.run_signed(token, fetched).map_key(VerifiedWith::Signature)
+    }
+
+    /// An encrypted token: decrypted, then its nested JWS verified, or its claims set (under a
+    /// shared secret) checked by the issuer its `iss` selects. Claims the outer header
+    /// replicates (`iss`, `sub`, `aud`) must be the claims'.
+    #[cfg(feature = "jwe")]
+    fn run_encrypted<C: DeserializeOwned>(&self, token: &str, fetched: Option<KeyLookup>) -> Verification<C> {
+        let decrypted = match self.decryption.decrypt(token) {
+            Ok(decrypted) => decrypted,
+            Err(err) => return Verification::Done(Err(err)),
+        };
+        let verified = if decrypted.nested {
+            let Ok(inner) = std::str::from_utf8(&decrypted.plaintext) else {
+                return Verification::Done(Err(malformed("the encrypted token does not hold a signed JWT")));
+            };
+            match self.run_signed::<C>(inner, fetched) {
+                Verification::Done(result) => {
+                    result.map(|(verified, key)| (verified, VerifiedWith::Signature(key)))
+                }
+                Verification::NeedsKey(fetch) => return Verification::NeedsKey(fetch),
+            }
+        } else {
+            self.encrypted_claims(&decrypted).map(|verified| (verified, VerifiedWith::SharedSecret))
+        };
+        Verification::Done(verified.and_then(|(verified, with)| {
+            let facts = &verified.facts;
+            if decrypted.replicated.agrees_with(
+                facts.issuer.as_deref(),
+                facts.subject.as_deref(),
+                &facts.audience,
+            ) {
+                Ok((verified, with))
+            } else {
+                Err(malformed("the encrypted token's header does not match its claims"))
+            }
+        }))
+    }
+
+    /// A claims set that decrypted under a shared secret: the issuer's rules, as for a JWS's.
+    #[cfg(feature = "jwe")]
+    fn encrypted_claims<C: DeserializeOwned>(
+        &self,
+        decrypted: &jwe::Decrypted,
+    ) -> Result<Verified<C>, AuthError> {
+        let (payload, facts) = parse_claims(&decrypted.plaintext, decrypted.typ.as_deref())?;
+        let (index, issuer) = match self.issuers.only() {
+            Some(issuer) => (0, issuer),
+            None => self.issuers.select(facts.issuer.as_deref())?,
+        };
+        accept(index, issuer, payload, facts)
+    }
+
+    /// The verification of a JWS, for one issuer or several.
+    fn run_signed<C: DeserializeOwned>(
+        &self,
+        token: &str,
+        fetched: Option<KeyLookup>,
+    ) -> Verification<C, Arc<VerificationKey>> {
         let (compact, header) = match self.parse_header(token) {
             Ok(parsed) => parsed,
             Err(err) => return Verification::Done(Err(err)),
@@ -329,13 +440,21 @@ fn read_claims<'b>(
     token_type: Option<&str>,
 ) -> Result<(compact::Decoded<'b>, TokenFacts), AuthError> {
     let payload = decode(encoded, buf, "the token payload is not base64url")?;
-    if !compact::is_json_object(&payload) {
+    let facts = parse_claims(&payload, token_type)?.1;
+    Ok((payload, facts))
+}
+
+/// The registered claims of a decoded claims set (a JSON object).
+fn parse_claims<'p>(
+    payload: &'p [u8],
+    token_type: Option<&str>,
+) -> Result<(&'p [u8], TokenFacts), AuthError> {
+    if !compact::is_json_object(payload) {
         return Err(malformed("the token claims are malformed"));
     }
     let registered: claims::RegisteredClaims<'_> =
-        serde_json::from_slice(&payload).map_err(|_| malformed("the token claims are malformed"))?;
-    let facts = registered.into_facts(token_type);
-    Ok((payload, facts))
+        serde_json::from_slice(payload).map_err(|_| malformed("the token claims are malformed"))?;
+    Ok((payload, registered.into_facts(token_type)))
 }
 
 /// The issuer's rules over a token whose signature verified; then its claims decoded into `C`.
