@@ -102,3 +102,165 @@ impl DecryptionKeys {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::agreement;
+    use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
+    use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::Engine;
+
+    use super::super::{ContentEncryption, EncryptionKey, KeyManagement};
+    use super::*;
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", STANDARD.encode(der))
+    }
+
+    /// A recipient's decryption key and the sender's encryption key of one `alg` / `enc`.
+    fn pair(alg: KeyManagement, enc: ContentEncryption) -> (DecryptionKey, EncryptionKey) {
+        match alg {
+            KeyManagement::RsaOaep | KeyManagement::RsaOaep256 => {
+                let private = PrivateDecryptingKey::generate(KeySize::Rsa2048).unwrap();
+                let public = private.public_key();
+                let public: PublicKeyX509Der = public.as_der().unwrap();
+                let private: Pkcs8V1Der = private.as_der().unwrap();
+                (
+                    DecryptionKey::from_pem(alg, enc, pem("PRIVATE KEY", private.as_ref()).as_bytes())
+                        .unwrap(),
+                    EncryptionKey::from_pem(alg, enc, pem("PUBLIC KEY", public.as_ref()).as_bytes()).unwrap(),
+                )
+            }
+            KeyManagement::EcdhEs | KeyManagement::EcdhEsA128Kw | KeyManagement::EcdhEsA256Kw => {
+                let private = agreement::PrivateKey::generate(&agreement::ECDH_P256).unwrap();
+                let public: PublicKeyX509Der = private.compute_public_key().unwrap().as_der().unwrap();
+                let private: Pkcs8V1Der = private.as_der().unwrap();
+                (
+                    DecryptionKey::from_pem(alg, enc, pem("PRIVATE KEY", private.as_ref()).as_bytes())
+                        .unwrap(),
+                    EncryptionKey::from_pem(alg, enc, pem("PUBLIC KEY", public.as_ref()).as_bytes()).unwrap(),
+                )
+            }
+            _ => {
+                let len = if alg == KeyManagement::Dir { enc.key_len() } else { alg.wrap_key_len().unwrap() };
+                let secret = vec![42u8; len];
+                (
+                    DecryptionKey::secret(alg, enc, &secret).unwrap(),
+                    EncryptionKey::secret(alg, enc, &secret).unwrap(),
+                )
+            }
+        }
+    }
+
+    const ALGS: [KeyManagement; 10] = [
+        KeyManagement::Dir,
+        KeyManagement::A128Kw,
+        KeyManagement::A256Kw,
+        KeyManagement::A128GcmKw,
+        KeyManagement::A256GcmKw,
+        KeyManagement::RsaOaep,
+        KeyManagement::RsaOaep256,
+        KeyManagement::EcdhEs,
+        KeyManagement::EcdhEsA128Kw,
+        KeyManagement::EcdhEsA256Kw,
+    ];
+    const ENCS: [ContentEncryption; 4] = [
+        ContentEncryption::A128Gcm,
+        ContentEncryption::A256Gcm,
+        ContentEncryption::A128CbcHs256,
+        ContentEncryption::A256CbcHs512,
+    ];
+
+    #[test]
+    fn every_pair_round_trips_and_a_flipped_bit_anywhere_is_refused() {
+        for alg in ALGS {
+            for enc in ENCS {
+                let (decryption, encryption) = pair(alg, enc);
+                let keys = DecryptionKeys::new(vec![decryption]);
+                let token = encryption.encrypt(b"{\"sub\":\"a\"}", true).unwrap();
+                let decrypted = keys.decrypt(&token).unwrap_or_else(|err| panic!("{alg} {enc}: {err:?}"));
+                assert_eq!(decrypted.plaintext, b"{\"sub\":\"a\"}");
+                assert!(decrypted.nested);
+                // Every part but the header (whose change breaks its JSON or its AAD).
+                let parts: Vec<&str> = token.split('.').collect();
+                for index in 1..5 {
+                    if parts[index].is_empty() {
+                        continue;
+                    }
+                    let mut bytes = URL_SAFE_NO_PAD.decode(parts[index]).unwrap();
+                    bytes[0] ^= 1;
+                    let mut tampered = parts.clone();
+                    let encoded = URL_SAFE_NO_PAD.encode(&bytes);
+                    tampered[index] = &encoded;
+                    let err = keys.decrypt(&tampered.join(".")).err().unwrap();
+                    assert_eq!(err.detail(), UNDECRYPTABLE, "{alg} {enc} part {index}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_key_and_a_wrong_tag_are_the_same_refusal() {
+        let (key, encryption) = pair(KeyManagement::A256Kw, ContentEncryption::A256Gcm);
+        let other =
+            DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, [1u8; 32]).unwrap();
+        let token = encryption.encrypt(b"{}", false).unwrap();
+        let wrong_key = DecryptionKeys::new(vec![other]).decrypt(&token).err().unwrap();
+        let (rest, tag) = token.rsplit_once('.').unwrap();
+        let mut tag = URL_SAFE_NO_PAD.decode(tag).unwrap();
+        tag[5] ^= 0x80;
+        let bad_tag = format!("{rest}.{}", URL_SAFE_NO_PAD.encode(tag));
+        let wrong_tag = DecryptionKeys::new(vec![key]).decrypt(&bad_tag).err().unwrap();
+        assert_eq!(wrong_key.detail(), wrong_tag.detail());
+        assert_eq!(wrong_key.detail(), UNDECRYPTABLE);
+    }
+
+    #[test]
+    fn keys_are_bound_to_their_alg_and_enc_and_kid() {
+        let (key, encryption) = pair(KeyManagement::A256Kw, ContentEncryption::A256Gcm);
+        let keys = DecryptionKeys::new(vec![key.with_kid("a")]);
+        let token = encryption.encrypt(b"{}", false).unwrap();
+        assert!(keys.decrypt(&token).is_ok(), "no kid: the key of this alg/enc");
+        let named = EncryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, [42u8; 32])
+            .unwrap()
+            .with_kid("b");
+        assert!(keys.decrypt(&named.encrypt(b"{}", false).unwrap()).err().unwrap().detail().contains("kid"));
+        let other_enc =
+            EncryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A128Gcm, [42u8; 32]).unwrap();
+        assert!(keys.decrypt(&other_enc.encrypt(b"{}", false).unwrap()).is_err());
+        let other_alg =
+            EncryptionKey::secret(KeyManagement::A256GcmKw, ContentEncryption::A256Gcm, [42u8; 32]).unwrap();
+        assert!(keys.decrypt(&other_alg.encrypt(b"{}", false).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_public_key_algorithm_needs_a_nested_jwt() {
+        let (key, encryption) = pair(KeyManagement::RsaOaep256, ContentEncryption::A256Gcm);
+        let keys = DecryptionKeys::new(vec![key]);
+        let claims = keys.decrypt(&encryption.encrypt(b"{\"sub\":\"a\"}", false).unwrap());
+        assert!(claims.err().unwrap().detail().contains("nested"));
+    }
+
+    #[test]
+    fn an_ephemeral_key_off_the_curve_is_refused() {
+        let (key, encryption) = pair(KeyManagement::EcdhEsA256Kw, ContentEncryption::A256Gcm);
+        let keys = DecryptionKeys::new(vec![key]);
+        let token = encryption.encrypt(b"{}", true).unwrap();
+        let (header, rest) = token.split_once('.').unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        // A point of a weak curve: y moved off P-256.
+        let y = json["epk"]["y"].as_str().unwrap().to_owned();
+        let mut y = URL_SAFE_NO_PAD.decode(y).unwrap();
+        y[31] ^= 1;
+        json["epk"]["y"] = URL_SAFE_NO_PAD.encode(y).into();
+        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap());
+        let err = keys.decrypt(&format!("{header}.{rest}")).err().unwrap();
+        assert_eq!(err.detail(), "the token's ephemeral key is not a valid point");
+        // A P-384 point for a P-256 key.
+        json["epk"]["crv"] = "P-384".into();
+        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&json).unwrap());
+        assert!(keys.decrypt(&format!("{header}.{rest}")).err().unwrap().detail().contains("curve"));
+    }
+}
