@@ -208,3 +208,123 @@ async fn json_web_key_vectors() {
     assert!(wrong.is_empty(), "{} of {played} vectors misbehaved:\n{}", wrong.len(), wrong.join("\n"));
     assert_eq!(played, 26, "every vector of the file is played");
 }
+
+#[cfg(feature = "jwe")]
+mod encryption {
+    //! The Wycheproof JWE vectors. Each group's private JWK becomes a decryption key for each
+    //! supported content encryption it fits (a key is bound to one `alg` / `enc` pair; a key
+    //! none fits counts as refused at start-up), accepting a bare
+    //! payload (`require_nested_jws(false)`: the vectors' plaintexts are not signed JWTs). A
+    //! vector "decrypted" when the request is refused only for its payload, which is not a
+    //! claims set ("the token claims are malformed", said only after decryption).
+
+    use super::*;
+    use tower_jwt_guard::jwe::{ContentEncryption, DecryptionKey};
+
+    const ENCRYPTIONS: &str = include_str!("data/wycheproof/json_web_encryption_test.json");
+
+    /// Valid vectors this crate refuses on purpose.
+    const REFUSED_VALID: &[(u64, Outcome, &str)] = &[
+        // RSA1_5 (RSAES-PKCS1-v1_5): Bleichenbacher's padding oracle; its keys are refused.
+        (100, Outcome::KeyRefused, "RSA1_5"),
+        (101, Outcome::KeyRefused, "RSA1_5"),
+        (102, Outcome::KeyRefused, "RSA1_5"),
+        (103, Outcome::KeyRefused, "RSA1_5"),
+        (104, Outcome::KeyRefused, "RSA1_5"),
+        (105, Outcome::KeyRefused, "RSA1_5"),
+        (112, Outcome::KeyRefused, "RSA1_5"),
+        (128, Outcome::KeyRefused, "RSA1_5 (RFC 7520 figure 81)"),
+        // The AES-192 algorithms are not offered (keys or enc).
+        (28, Outcome::Refused, "A192GCM"),
+        (31, Outcome::Refused, "A192CBC-HS384"),
+        (53, Outcome::Refused, "A192GCM"),
+        (56, Outcome::Refused, "A192CBC-HS384"),
+        (60, Outcome::KeyRefused, "ECDH-ES+A192KW"),
+        (61, Outcome::KeyRefused, "ECDH-ES+A192KW"),
+        (70, Outcome::KeyRefused, "A192KW"),
+        (72, Outcome::KeyRefused, "A192GCMKW"),
+        (77, Outcome::Refused, "A192GCM"),
+        (80, Outcome::Refused, "A192CBC-HS384"),
+        (83, Outcome::Refused, "A192GCM"),
+        (86, Outcome::Refused, "A192CBC-HS384"),
+        (89, Outcome::Refused, "A192GCM"),
+        (92, Outcome::Refused, "A192CBC-HS384"),
+        // Compressed payloads (zip: DEF): a decompression bomb is one token away.
+        (135, Outcome::Refused, "zip"),
+    ];
+
+    const ENCS: [ContentEncryption; 4] = [
+        ContentEncryption::A128Gcm,
+        ContentEncryption::A256Gcm,
+        ContentEncryption::A128CbcHs256,
+        ContentEncryption::A256CbcHs512,
+    ];
+
+    /// The group's key for every supported `enc`, or `None` when the key is refused.
+    fn configure(jwk: &Value) -> Option<JwtAuth> {
+        let mut builder = JwtAuth::builder()
+            .hmac_secret([7u8; 32])
+            .require([])
+            .cache_capacity(0)
+            .expose_error_details(true);
+        let keys: Vec<DecryptionKey> = ENCS
+            .iter()
+            .filter_map(|enc| DecryptionKey::from_jwk(&jwk.to_string(), None, *enc).ok())
+            .collect();
+        if keys.is_empty() {
+            return None;
+        }
+        for key in keys {
+            builder = builder.decryption_key(key.require_nested_jws(false));
+        }
+        Some(builder.build().expect("a configuration of valid keys builds"))
+    }
+
+    #[tokio::test]
+    async fn json_web_encryption_vectors() {
+        let file: Value = serde_json::from_str(ENCRYPTIONS).unwrap();
+        let refused: BTreeMap<u64, (Outcome, &str)> =
+            REFUSED_VALID.iter().map(|(id, outcome, why)| (*id, (*outcome, *why))).collect();
+        let (mut played, mut decrypted, mut wrong) = (0, 0, Vec::new());
+        for group in file["testGroups"].as_array().unwrap() {
+            let server = match configure(&group["private"]) {
+                Some(auth) => Some(serve(auth).await),
+                None => None,
+            };
+            for test in group["tests"].as_array().unwrap() {
+                // A JSON serialization is sent as it is: never a compact token.
+                let token = match &test["jwe"] {
+                    Value::String(token) => token.clone(),
+                    other => other.to_string(),
+                };
+                played += 1;
+                let id = test["tcId"].as_u64().unwrap();
+                let got = match &server {
+                    Some(server) => match server.outcome(&token).await {
+                        Ok(outcome) => outcome,
+                        Err(unclean) => {
+                            wrong.push(format!("tcId {id}: {unclean}"));
+                            continue;
+                        }
+                    },
+                    None => Outcome::KeyRefused,
+                };
+                let valid = test["result"] == "valid";
+                decrypted += usize::from(got == Outcome::Verified);
+                let ok = match (valid, refused.get(&id)) {
+                    (true, Some((documented, _))) => got == *documented,
+                    (true, None) => got == Outcome::Verified,
+                    // No invalid vector ever decrypts.
+                    (false, documented) => documented.is_none() && got != Outcome::Verified,
+                };
+                if !ok {
+                    let comment = test["comment"].as_str().unwrap_or_default();
+                    wrong.push(format!("tcId {id} {comment} (valid: {valid}): got {got:?}"));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{} of {played} vectors misbehaved:\n{}", wrong.len(), wrong.join("\n"));
+        assert_eq!(played, 139, "every vector of the file is played");
+        assert_eq!(decrypted, 65 - REFUSED_VALID.len(), "every valid vector not refused on purpose decrypts");
+    }
+}

@@ -113,7 +113,8 @@ impl DecryptionKey {
     /// A key from a private JWK (RFC 7517) as JSON: `oct` (`k`), `RSA`, `EC` (P-256, P-384) or
     /// `OKP` (X25519). The key management algorithm is the JWK's `alg`, or `alg` when the JWK
     /// has none; when both are given they must agree. The JWK's `kid` is kept; a `use` other
-    /// than `enc` is refused.
+    /// than `enc` is refused. A `dir` key's JWK may name its content encryption as its `alg`
+    /// (`"alg": "A128GCM"`, as RFC 7520 §5.6 does).
     ///
     /// ```
     /// use tower_jwt_guard::jwe::{ContentEncryption, DecryptionKey, KeyManagement};
@@ -136,6 +137,8 @@ impl DecryptionKey {
             return Err(ConfigError::InvalidKey("the JWK is not meant for encryption (use != enc)"));
         }
         let jwk_alg = match text("alg") {
+            // A direct key may name its content encryption as its alg (RFC 7520 §5.6).
+            Some(name) if name.parse::<ContentEncryption>() == Ok(enc) => Some(KeyManagement::Dir),
             Some(name) => Some(
                 name.parse::<KeyManagement>()
                     .map_err(|_| ConfigError::InvalidKey("the JWK's alg is not a supported JWE algorithm"))?,
