@@ -33,7 +33,7 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct MintedToken {
-    /// The compact JWS.
+    /// The compact token: a JWS, or a JWE when the issuer encrypts (feature `jwe`).
     pub token: String,
     /// Its unique id (`jti`), for revocation.
     pub jti: String,
@@ -73,6 +73,8 @@ pub enum IssueError {
     Binding(BindingUnavailable),
     /// A step-up of a token without a subject.
     NoSubject,
+    /// Encrypting the token failed (feature `jwe`: the system's randomness failed).
+    Encryption,
 }
 
 impl fmt::Display for IssueError {
@@ -82,6 +84,7 @@ impl fmt::Display for IssueError {
             IssueError::Signing => f.write_str("the token could not be signed"),
             IssueError::Binding(err) => err.fmt(f),
             IssueError::NoSubject => f.write_str("the token to step up has no subject"),
+            IssueError::Encryption => f.write_str("the token could not be encrypted"),
         }
     }
 }
@@ -122,6 +125,8 @@ pub struct TokenIssuer {
     audience: Vec<String>,
     ttl: Duration,
     bindings: Vec<Arc<dyn BindingPolicy>>,
+    #[cfg(feature = "jwe")]
+    encryption: Option<Arc<crate::guard::verify::jwe::EncryptionKey>>,
 }
 
 impl fmt::Debug for TokenIssuer {
@@ -144,6 +149,8 @@ pub struct TokenIssuerBuilder {
     ttl: Duration,
     token_type: Option<String>,
     bindings: Vec<Arc<dyn BindingPolicy>>,
+    #[cfg(feature = "jwe")]
+    encryption: Option<Arc<crate::guard::verify::jwe::EncryptionKey>>,
 }
 
 impl fmt::Debug for TokenIssuerBuilder {
@@ -215,6 +222,40 @@ impl TokenIssuerBuilder {
         self
     }
 
+    /// Encrypts every token minted (JWE, feature `jwe`) to the recipient of `key`:
+    /// - with a shared secret (`dir`, `A*KW`, `A*GCMKW`) the claims set itself is encrypted,
+    ///   as the JWT guide's `EncryptJWT` example does (the recipient authenticates it by the
+    ///   shared secret; the signing key is not used);
+    /// - with the recipient's public key (`RSA-OAEP*`, `ECDH-ES*`) the signed token is
+    ///   encrypted (sign-then-encrypt, `cty: "JWT"`): anyone can encrypt to a public key, so
+    ///   the signature is what the recipient trusts.
+    ///
+    /// ```
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::jwe::{ContentEncryption, DecryptionKey, EncryptionKey, KeyManagement};
+    /// use tower_jwt_guard::{Algorithm, JwtAuth};
+    ///
+    /// let (signing, encryption) = ([42u8; 32], [7u8; 32]);
+    /// let (alg, enc) = (KeyManagement::A256Kw, ContentEncryption::A256Gcm);
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, signing)?)
+    ///     .encrypt_to(EncryptionKey::secret(alg, enc, encryption)?)
+    ///     .build();
+    /// let minted = issuer.mint("alice", &serde_json::json!({})).unwrap();
+    /// assert_eq!(minted.token.split('.').count(), 5);
+    /// // The layer that holds the same secret accepts it.
+    /// let auth = JwtAuth::builder()
+    ///     .hmac_secret(signing)
+    ///     .decryption_key(DecryptionKey::secret(alg, enc, encryption)?)
+    ///     .build()?;
+    /// # let _ = auth;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    #[cfg(feature = "jwe")]
+    pub fn encrypt_to(mut self, key: crate::guard::verify::jwe::EncryptionKey) -> Self {
+        self.encryption = Some(Arc::new(key));
+        self
+    }
+
     /// Freezes the settings.
     pub fn build(self) -> TokenIssuer {
         let mut header = Header::new(self.key.algorithm);
@@ -229,6 +270,8 @@ impl TokenIssuerBuilder {
             audience: self.audience,
             ttl: self.ttl,
             bindings: self.bindings,
+            #[cfg(feature = "jwe")]
+            encryption: self.encryption,
         }
     }
 }
@@ -243,6 +286,8 @@ impl TokenIssuer {
             ttl: DEFAULT_TOKEN_TTL,
             token_type: None,
             bindings: Vec::new(),
+            #[cfg(feature = "jwe")]
+            encryption: None,
         }
     }
 
@@ -415,9 +460,27 @@ impl TokenIssuer {
             Err(_) => return Err(IssueError::Signing),
         }
         extra(&mut set);
-        let token =
-            jsonwebtoken::encode(&self.header, &set, &self.key.key).map_err(|_| IssueError::Signing)?;
+        let token = self.seal(&set)?;
         Ok(MintedToken { token, jti, expires_in: self.ttl.as_secs(), expires_at, set_cookies, token_type })
+    }
+}
+
+impl TokenIssuer {
+    /// The compact token of the claims `set`: signed, and encrypted when an encryption key is set.
+    fn seal(&self, set: &Map<String, Value>) -> Result<String, IssueError> {
+        #[cfg(feature = "jwe")]
+        if let Some(encryption) = &self.encryption {
+            if encryption.algorithm().is_shared_secret() {
+                let claims = serde_json::to_vec(set).map_err(|_| IssueError::Signing)?;
+                return encryption
+                    .encrypt_typed(&claims, false, self.header.typ.as_deref())
+                    .map_err(|_| IssueError::Encryption);
+            }
+            let signed =
+                jsonwebtoken::encode(&self.header, set, &self.key.key).map_err(|_| IssueError::Signing)?;
+            return encryption.encrypt(signed.as_bytes(), true).map_err(|_| IssueError::Encryption);
+        }
+        jsonwebtoken::encode(&self.header, set, &self.key.key).map_err(|_| IssueError::Signing)
     }
 }
 

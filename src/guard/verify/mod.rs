@@ -256,8 +256,15 @@ impl TokenVerifier {
             Err(err) => return Verification::Done(Err(err)),
         };
         let verified = if decrypted.nested {
-            let Ok(inner) = std::str::from_utf8(&decrypted.plaintext) else {
-                return Verification::Done(Err(malformed("the encrypted token does not hold a signed JWT")));
+            // A compact JWS is base64url and dots only (the split refuses a JWE in a JWE).
+            let compact = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+            let inner = match std::str::from_utf8(&decrypted.plaintext) {
+                Ok(inner) if decrypted.plaintext.iter().all(compact) => inner,
+                _ => {
+                    return Verification::Done(Err(malformed(
+                        "the encrypted token does not hold a signed JWT",
+                    )))
+                }
             };
             match self.run_signed::<C>(inner, fetched) {
                 Verification::Done(result) => {

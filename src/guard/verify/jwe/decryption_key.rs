@@ -166,14 +166,14 @@ impl DecryptionKey {
     }
 
     fn private(alg: KeyManagement, enc: ContentEncryption, key: PrivateKey) -> Result<Self, ConfigError> {
-        let fits = match (&key, alg) {
-            (PrivateKey::Rsa(_), KeyManagement::RsaOaep | KeyManagement::RsaOaep256) => true,
-            (
-                PrivateKey::Ec(_, Curve::P256 | Curve::P384 | Curve::X25519),
-                KeyManagement::EcdhEs | KeyManagement::EcdhEsA128Kw | KeyManagement::EcdhEsA256Kw,
-            ) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (&key, alg),
+            (PrivateKey::Rsa(_), KeyManagement::RsaOaep | KeyManagement::RsaOaep256)
+                | (
+                    PrivateKey::Ec(_, Curve::P256 | Curve::P384 | Curve::X25519),
+                    KeyManagement::EcdhEs | KeyManagement::EcdhEsA128Kw | KeyManagement::EcdhEsA256Kw,
+                )
+        );
         if !fits {
             return Err(ConfigError::InvalidKey("the private key does not fit the JWE algorithm"));
         }

@@ -30,6 +30,16 @@ impl EncryptionKey {
     /// Encrypts `plaintext` into a compact JWE. `nested`: the plaintext is a signed JWT
     /// (the header says `cty: "JWT"`, RFC 7519 §5.2); else it is a claims set (`typ: "JWT"`).
     pub fn encrypt(&self, plaintext: &[u8], nested: bool) -> Result<String, EncryptionFailed> {
+        self.encrypt_typed(plaintext, nested, Some("JWT"))
+    }
+
+    /// [`encrypt`](Self::encrypt), with the header's `typ` of a claims set (`at+jwt`, ...).
+    pub(crate) fn encrypt_typed(
+        &self,
+        plaintext: &[u8],
+        nested: bool,
+        typ: Option<&str>,
+    ) -> Result<String, EncryptionFailed> {
         let mut header = serde_json::Map::new();
         header.insert("alg".into(), self.alg.name().into());
         header.insert("enc".into(), self.enc.name().into());
@@ -38,8 +48,8 @@ impl EncryptionKey {
         }
         if nested {
             header.insert("cty".into(), "JWT".into());
-        } else {
-            header.insert("typ".into(), "JWT".into());
+        } else if let Some(typ) = typ {
+            header.insert("typ".into(), typ.into());
         }
         let mut cek = vec![0u8; self.enc.key_len()];
         rand::fill(&mut cek).map_err(|_| EncryptionFailed)?;
@@ -52,7 +62,7 @@ impl EncryptionKey {
                 aes_wrap(secret, &cek)?
             }
             (Recipient::Secret(secret), _) => {
-                let (wrapped, iv, tag) = gcm_wrap(secret, &cek)?;
+                let GcmWrapped { wrapped, iv, tag } = gcm_wrap(secret, &cek)?;
                 header.insert("iv".into(), URL_SAFE_NO_PAD.encode(iv).into());
                 header.insert("tag".into(), URL_SAFE_NO_PAD.encode(tag).into());
                 wrapped
@@ -107,7 +117,14 @@ fn aes_wrap(kek: &[u8], cek: &[u8]) -> Result<Vec<u8>, EncryptionFailed> {
     Ok(kek.wrap(cek, &mut out).map_err(|_| EncryptionFailed)?.to_vec())
 }
 
-fn gcm_wrap(kek: &[u8], cek: &[u8]) -> Result<(Vec<u8>, [u8; 12], Vec<u8>), EncryptionFailed> {
+/// A key wrapped with AES-GCM: the wrapped key, its IV and its tag.
+struct GcmWrapped {
+    wrapped: Vec<u8>,
+    iv: [u8; 12],
+    tag: Vec<u8>,
+}
+
+fn gcm_wrap(kek: &[u8], cek: &[u8]) -> Result<GcmWrapped, EncryptionFailed> {
     let algorithm = if kek.len() == 16 { &aead::AES_128_GCM } else { &aead::AES_256_GCM };
     let key = LessSafeKey::new(UnboundKey::new(algorithm, kek).map_err(|_| EncryptionFailed)?);
     let mut iv = [0u8; 12];
@@ -116,5 +133,5 @@ fn gcm_wrap(kek: &[u8], cek: &[u8]) -> Result<(Vec<u8>, [u8; 12], Vec<u8>), Encr
     let nonce = Nonce::assume_unique_for_key(iv);
     let tag =
         key.seal_in_place_separate_tag(nonce, Aad::empty(), &mut wrapped).map_err(|_| EncryptionFailed)?;
-    Ok((wrapped, iv, tag.as_ref().to_vec()))
+    Ok(GcmWrapped { wrapped, iv, tag: tag.as_ref().to_vec() })
 }
