@@ -964,6 +964,8 @@ async fn the_quickstart_resists_the_playbook_with_hs256_and_rs256() {
         audience: None,
         #[cfg(feature = "introspection")]
         introspection: None,
+        #[cfg(feature = "jwe")]
+        jwe: None,
     };
     let genuine = k.hs256(r#"{"alg":"HS256","typ":"JWT"}"#, &good_claims("alice"));
     serve_quickstart(&hs).await.play(&playbook(&genuine, &[])).await;
@@ -977,6 +979,8 @@ async fn the_quickstart_resists_the_playbook_with_hs256_and_rs256() {
         audience: None,
         #[cfg(feature = "introspection")]
         introspection: None,
+        #[cfg(feature = "jwe")]
+        jwe: None,
     };
     let genuine = k.rs256(r#"{"alg":"RS256","typ":"JWT"}"#, &good_claims("alice"));
     let forms = [

@@ -308,3 +308,81 @@ fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
     assert!(!samples.is_empty(), "no samples in {text:?}");
     samples
 }
+
+/// `JWE_KEY` / `JWE_ALG`: the guide's encrypted tokens (A256KW / A256GCM under a 32-byte
+/// secret) are accepted, made by panva's `jose` (node) when it is installed and by the crate's
+/// own encryption; the printed demo tokens are encrypted too.
+#[cfg(feature = "jwe")]
+#[tokio::test]
+async fn quickstart_with_an_encryption_secret() {
+    use tower_jwt_guard::jwe::{ContentEncryption, EncryptionKey, KeyManagement};
+    const JWE_SECRET: &str = "a-string-secret-at-least-256-bit";
+    let env = [
+        ("JWE_KEY", JWE_SECRET),
+        ("JWE_ALG", "A256KW"),
+        ("JWT_ISSUER", "urn:example:issuer"),
+        ("JWT_AUDIENCE", "urn:example:audience"),
+    ];
+    let mut running = Example::start("quickstart", &env);
+    let base = running.url();
+    let http = client();
+    let tokens = printed_tokens(&mut running, 3);
+    assert!(tokens.iter().all(|token| token.split('.').count() == 5), "the demo tokens are encrypted");
+    let me = answer(http.get(format!("{base}/me")).bearer_auth(&tokens[0])).await;
+    assert_eq!(me.status, 200);
+    // The crate's encryption, as EncryptJWT does it: the claims set under A256KW / A256GCM.
+    let key = EncryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, JWE_SECRET).unwrap();
+    let t = now();
+    let set = json!({ "sub": "bob", "iss": "urn:example:issuer", "aud": "urn:example:audience", "iat": t, "exp": t + 7200 });
+    let token = key.encrypt(set.to_string().as_bytes(), false).unwrap();
+    let me = answer(http.get(format!("{base}/me")).bearer_auth(&token)).await;
+    assert_eq!((me.status, me.body["sub"].clone()), (200, json!("bob")));
+    // Another secret: refused.
+    let other = EncryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, [1u8; 32]).unwrap();
+    let refused = answer(
+        http.get(format!("{base}/me")).bearer_auth(other.encrypt(set.to_string().as_bytes(), false).unwrap()),
+    )
+    .await;
+    assert_eq!(refused.code(), "INVALID_TOKEN");
+    // The guide's node code.
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !node || !interop.join("node_modules/jose/package.json").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but node or jose is missing");
+        println!("skipped the node part: node or jose (npm ci --prefix tests/interop) is missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("tjg-quickstart-jwe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.json");
+    let settings =
+        json!({ "secret": JWE_SECRET, "issuer": "urn:example:issuer", "audience": "urn:example:audience" });
+    std::fs::write(&config, settings.to_string()).unwrap();
+    let output = std::process::Command::new("node")
+        .current_dir(&interop)
+        .arg("jwe.mjs")
+        .arg(&config)
+        .arg("guide")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let me = answer(http.get(format!("{base}/me")).bearer_auth(line["token"].as_str().unwrap())).await;
+    assert_eq!(
+        (me.status, me.body["sub"].clone(), me.body["role"].clone()),
+        (200, json!("alice"), json!("admin"))
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[cfg(feature = "jwe")]
+#[test]
+fn quickstart_refuses_a_bad_encryption_key() {
+    let (code, stderr) = run_to_exit(&[("JWE_KEY", "short"), ("JWE_ALG", "A256KW")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("JWE_KEY"), "{stderr}");
+    let (code, stderr) =
+        run_to_exit(&[("JWE_KEY", "a-string-secret-at-least-256-bit"), ("JWE_ALG", "RSA1_5")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("JWE_ALG"), "{stderr}");
+}

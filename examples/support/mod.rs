@@ -47,6 +47,72 @@ pub struct Settings {
     /// client id and secret of `JWT_INTROSPECTION_CLIENT_ID` / `JWT_INTROSPECTION_CLIENT_SECRET`.
     #[cfg(feature = "introspection")]
     pub introspection: Option<tower_jwt_guard::keys::Introspector>,
+    /// The decryption key of encrypted tokens (feature `jwe`): `JWE_KEY` with `JWE_ALG`.
+    #[cfg(feature = "jwe")]
+    pub jwe: Option<JweConfig>,
+}
+
+/// `JWE_KEY` (a secret's raw bytes, or a path to a PEM private key) for the key management
+/// algorithm `JWE_ALG` (default `A256KW`) and the content encryption `JWE_ENC` (default `A256GCM`).
+#[cfg(feature = "jwe")]
+pub struct JweConfig {
+    pub alg: tower_jwt_guard::jwe::KeyManagement,
+    pub enc: tower_jwt_guard::jwe::ContentEncryption,
+    /// The secret, or the PEM read from the path.
+    key: Vec<u8>,
+}
+
+#[cfg(feature = "jwe")]
+impl JweConfig {
+    fn from_env() -> Option<JweConfig> {
+        use tower_jwt_guard::jwe::{ContentEncryption, KeyManagement};
+        let key = var("JWE_KEY");
+        let alg = match var("JWE_ALG") {
+            Some(name) => name.parse::<KeyManagement>().unwrap_or_else(|_| {
+                fail("JWE_ALG", format!("unsupported or refused JWE algorithm {name:?}"))
+            }),
+            None => KeyManagement::A256Kw,
+        };
+        let enc = match var("JWE_ENC") {
+            Some(name) => name
+                .parse::<ContentEncryption>()
+                .unwrap_or_else(|_| fail("JWE_ENC", format!("unsupported content encryption {name:?}"))),
+            None => ContentEncryption::A256Gcm,
+        };
+        let Some(key) = key else {
+            if var("JWE_ALG").is_some() {
+                fail("JWE_KEY", "is required with JWE_ALG");
+            }
+            return None;
+        };
+        let key = if alg.is_shared_secret() {
+            key.into_bytes()
+        } else {
+            std::fs::read(&key).unwrap_or_else(|err| fail("JWE_KEY", format!("cannot read {key}: {err}")))
+        };
+        let config = JweConfig { alg, enc, key };
+        if let Err(err) = config.decryption_key() {
+            fail("JWE_KEY", err);
+        }
+        Some(config)
+    }
+
+    /// The layer's decryption key.
+    pub fn decryption_key(
+        &self,
+    ) -> Result<tower_jwt_guard::jwe::DecryptionKey, tower_jwt_guard::ConfigError> {
+        use tower_jwt_guard::jwe::DecryptionKey;
+        if self.alg.is_shared_secret() {
+            DecryptionKey::secret(self.alg, self.enc, &self.key)
+        } else {
+            DecryptionKey::from_pem(self.alg, self.enc, &self.key)
+        }
+    }
+
+    /// The same secret as the demo tokens' encryption key (a shared-secret algorithm only).
+    pub fn encryption_key(&self) -> Option<tower_jwt_guard::jwe::EncryptionKey> {
+        tower_jwt_guard::jwe::EncryptionKey::secret(self.alg, self.enc, &self.key).ok()
+    }
 }
 
 /// The demo tokens printed in the examples' banners.
@@ -137,6 +203,8 @@ impl Settings {
             audience: var("JWT_AUDIENCE"),
             #[cfg(feature = "introspection")]
             introspection: introspector(),
+            #[cfg(feature = "jwe")]
+            jwe: JweConfig::from_env(),
         }
     }
 
@@ -164,7 +232,7 @@ impl Settings {
                     }
                     builder = builder.trust(issuer);
                 }
-                return builder;
+                return self.with_decryption(builder);
             }
         };
         if let Some(issuer) = &self.issuer {
@@ -176,6 +244,15 @@ impl Settings {
         #[cfg(feature = "introspection")]
         if let Some(introspector) = &self.introspection {
             builder = builder.introspection(introspector.clone());
+        }
+        self.with_decryption(builder)
+    }
+
+    /// Adds the `JWE_KEY` decryption key (feature `jwe`).
+    pub fn with_decryption(&self, builder: JwtAuthBuilder) -> JwtAuthBuilder {
+        #[cfg(feature = "jwe")]
+        if let Some(jwe) = &self.jwe {
+            return builder.try_decryption_key(jwe.decryption_key());
         }
         builder
     }
@@ -220,6 +297,11 @@ impl Settings {
         if let Some(audience) = &self.audience {
             builder = builder.audience(audience.clone());
         }
+        // With a shared JWE secret, the demo tokens are encrypted too (as the guide's are).
+        #[cfg(feature = "jwe")]
+        if let Some(encryption) = self.jwe.as_ref().and_then(JweConfig::encryption_key) {
+            builder = builder.encrypt_to(encryption);
+        }
         Some(builder)
     }
 
@@ -235,12 +317,17 @@ impl Settings {
 
     /// A line that says where the keys come from, without revealing them.
     pub fn describe_keys(&self) -> String {
+        #[allow(unused_mut)]
+        let mut keys = self.describe_local_keys();
+        #[cfg(feature = "jwe")]
+        if let Some(jwe) = &self.jwe {
+            keys = format!("{keys}; encrypted tokens {}/{} with JWE_KEY", jwe.alg, jwe.enc);
+        }
         #[cfg(feature = "introspection")]
         if self.introspection.is_some() {
-            let keys = self.describe_local_keys();
             return format!("{keys}; opaque tokens introspected at JWT_INTROSPECTION_URL");
         }
-        self.describe_local_keys()
+        keys
     }
 
     fn describe_local_keys(&self) -> String {

@@ -16,8 +16,11 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 15] = [
+const CONFIGURATION: [&str; 18] = [
     "JWT_SECRET",
+    "JWE_KEY",
+    "JWE_ALG",
+    "JWE_ENC",
     "JWT_PUBLIC_KEY",
     "JWT_ALG",
     "JWT_JWKS_URL",
@@ -48,6 +51,7 @@ fn features() -> String {
         ("redis", cfg!(feature = "redis")),
         ("tonic", cfg!(feature = "tonic")),
         ("metrics", cfg!(feature = "metrics")),
+        ("jwe", cfg!(feature = "jwe")),
     ] {
         if enabled {
             on.push(name);

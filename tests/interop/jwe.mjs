@@ -4,6 +4,7 @@
 // inside RSA-OAEP-256 or ECDH-ES+A256KW with A256GCM, cty JWT).
 //
 //   node jwe.mjs <config.json> encrypt            prints one JSON line per kind: {"kind", "token"}
+//   node jwe.mjs <config.json> guide              prints the guide's token only (config: secret, issuer, audience)
 //   node jwe.mjs <config.json> decrypt < lines    reads {"kind", "token"} lines, prints {"kind", "claims"}
 //
 // config.json: {secret, issuer, audience, rsaPublic, rsaPrivate, ecPublic, ecPrivate,
@@ -29,16 +30,20 @@ const nested = {
   'ECDH-ES+A256KW': { publicKey: config.ecPublic, privateKey: config.ecPrivate },
 };
 
-if (mode === 'encrypt') {
-  // The guide's example, as written there.
-  const guide = await new EncryptJWT({ sub: 'alice', role: 'admin' })
+// The guide's example, as written there.
+const guide = () =>
+  new EncryptJWT({ sub: 'alice', role: 'admin' })
     .setProtectedHeader({ alg: 'A256KW', enc: 'A256GCM' })
     .setIssuedAt()
     .setIssuer(issuer)
     .setAudience(audience)
     .setExpirationTime('2h')
     .encrypt(secret);
-  console.log(JSON.stringify({ kind: 'A256KW', token: guide }));
+
+if (mode === 'guide') {
+  console.log(JSON.stringify({ kind: 'A256KW', token: await guide() }));
+} else if (mode === 'encrypt') {
+  console.log(JSON.stringify({ kind: 'A256KW', token: await guide() }));
   const signingKey = await importPKCS8(config.signingPrivate, 'ES256');
   for (const [alg, keys] of Object.entries(nested)) {
     const jws = await new SignJWT({ sub: 'bob' })

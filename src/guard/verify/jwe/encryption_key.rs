@@ -106,6 +106,22 @@ impl EncryptionKey {
     /// The recipient's public JWK (RFC 7517) as JSON: `RSA` (`n`, `e`), `EC` (P-256, P-384) or
     /// `OKP` (X25519). The algorithm is the JWK's `alg`, or `alg` when the JWK has none; both
     /// given must agree. The JWK's `kid` is kept and sent in the token's header.
+    ///
+    /// ```
+    /// use tower_jwt_guard::jwe::{ContentEncryption, EncryptionKey, KeyManagement};
+    ///
+    /// // RFC 7518 Appendix C: Bob's P-256 key.
+    /// let jwk = r#"{"kty":"EC","crv":"P-256","kid":"bob",
+    ///     "x":"weNJy2HscCSM6AEDTDg04biOvhFhyyWvOHQfeF_PxMQ",
+    ///     "y":"e8lnCO-AlStT-NJVX-crhB7QRYhiix03illJOVAOyck"}"#;
+    /// let key = EncryptionKey::from_jwk(jwk, Some(KeyManagement::EcdhEsA256Kw), ContentEncryption::A256Gcm)?;
+    /// let token = key.encrypt(b"header.payload.signature", true).expect("randomness");
+    /// assert_eq!(token.split('.').count(), 5);
+    /// // A point moved off the curve is refused when the key is read.
+    /// let off_curve = jwk.replace("e8ln", "e8lm");
+    /// assert!(EncryptionKey::from_jwk(&off_curve, Some(KeyManagement::EcdhEsA256Kw), ContentEncryption::A256Gcm).is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
     pub fn from_jwk(
         jwk: &str,
         alg: Option<KeyManagement>,
