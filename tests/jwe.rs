@@ -7,6 +7,8 @@
 
 mod harness;
 
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
@@ -345,79 +347,115 @@ async fn clients_cannot_tell_refusals_apart() {
     assert_eq!(answers[0].0, 401);
 }
 
-/// Interop with panva's `jose` (node): its guide-style and nested tokens are accepted; the
-/// crate's encrypted tokens are read by it.
-#[tokio::test]
-async fn tokens_of_the_npm_jose_package_are_accepted_and_ours_are_read_by_it() {
-    use std::path::Path;
-    use std::process::{Command, Stdio};
-    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let ready = match Command::new("node").arg("--version").output() {
-        Ok(output) if output.status.success() => {
-            if interop.join("node_modules/jose/package.json").exists() {
-                Ok(())
-            } else {
-                Err("jose is not installed: run `npm ci --prefix tests/interop`")
-            }
+/// Another JOSE implementation, run as a process: `program args.. <config.json> <mode>`.
+struct Implementation {
+    name: &'static str,
+    program: String,
+    script: &'static str,
+}
+
+impl Implementation {
+    /// panva's `jose` under node, or `None` (with the reason) when it is not installed.
+    fn node() -> Result<Implementation, &'static str> {
+        let interop = interop_dir();
+        match Command::new("node").arg("--version").output() {
+            Ok(output) if output.status.success() => {}
+            _ => return Err("node is not installed"),
         }
-        _ => Err("node is not installed"),
-    };
-    if let Err(why) = ready {
-        // In CI the interop test must run; elsewhere it may be skipped, and says so.
-        assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-        println!("skipped: {why}");
-        return;
+        if !interop.join("node_modules/jose/package.json").exists() {
+            return Err("jose is not installed: run `npm ci --prefix tests/interop`");
+        }
+        Ok(Implementation { name: "jose (node)", program: "node".into(), script: "jwe.mjs" })
     }
-    let keys = Keys::generate();
-    let server = start(&keys.auth(false)).await;
-    let signing_private = keys.signing_pem();
-    let config = json!({
-        "secret": SECRET, "issuer": ISSUER, "audience": AUDIENCE,
-        "rsaPublic": keys.rsa_public, "rsaPrivate": keys.rsa_private,
-        "ecPublic": keys.ec_public, "ecPrivate": keys.ec_private,
-        "signingPrivate": signing_private, "signingPublic": keys.signing.public_pem,
-    });
-    let dir = std::env::temp_dir().join(format!("tower-jwt-guard-jwe-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config_path = dir.join("config.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let node = |mode: &'static str, input: String| {
-        let (interop, config_path) = (interop.clone(), config_path.clone());
+
+    /// joserfc under Python (`PYTHON`, default `python3`), or `None` when it is not installed.
+    fn python() -> Result<Implementation, &'static str> {
+        let program = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        match Command::new(&program).args(["-c", "import joserfc"]).output() {
+            Ok(output) if output.status.success() => {
+                Ok(Implementation { name: "joserfc (python)", program, script: "jwe.py" })
+            }
+            _ => Err("joserfc is not importable: `pip install joserfc==1.8.0` (or set PYTHON to an interpreter that has it)"),
+        }
+    }
+
+    async fn run(&self, config: &std::path::Path, mode: &'static str, input: String) -> Vec<Value> {
+        let (program, script, config) = (self.program.clone(), self.script, config.to_owned());
         tokio::task::spawn_blocking(move || {
-            let mut child = Command::new("node")
-                .current_dir(&interop)
-                .arg("jwe.mjs")
-                .arg(&config_path)
+            let mut child = Command::new(program)
+                .current_dir(interop_dir())
+                .arg(script)
+                .arg(&config)
                 .arg(mode)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
-                .expect("node runs");
-            use std::io::Write as _;
+                .expect("the interpreter runs");
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
             let output = child.wait_with_output().unwrap();
             let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
             assert!(
                 output.status.success(),
-                "node failed: {stdout}{}",
+                "{script} failed: {stdout}{}",
                 String::from_utf8_lossy(&output.stderr)
             );
             stdout.lines().map(|line| serde_json::from_str::<Value>(line).unwrap()).collect::<Vec<_>>()
         })
-    };
-    // node → the layer
-    let made = node("encrypt", String::new()).await.unwrap();
-    assert_eq!(made.len(), 3);
+        .await
+        .unwrap()
+    }
+}
+
+fn interop_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// The implementation, or a skip outside CI (in CI a missing tool fails the test).
+fn required(implementation: Result<Implementation, &'static str>) -> Option<Implementation> {
+    match implementation {
+        Ok(implementation) => Some(implementation),
+        Err(why) => {
+            assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+            println!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// Tokens made by `implementation` are accepted by the layer (and refused once tampered with);
+/// tokens the crate's issuer encrypts are read by it: A256KW / A256GCM claims sets, and nested
+/// ES256 JWTs under RSA-OAEP-256 and ECDH-ES+A256KW.
+async fn interop(implementation: Implementation) {
+    let keys = Keys::generate();
+    let server = start(&keys.auth(false)).await;
+    let config = json!({
+        "secret": SECRET, "issuer": ISSUER, "audience": AUDIENCE,
+        "rsaPublic": keys.rsa_public, "rsaPrivate": keys.rsa_private,
+        "ecPublic": keys.ec_public, "ecPrivate": keys.ec_private,
+        "signingPrivate": keys.signing_pem(), "signingPublic": keys.signing.public_pem,
+    });
+    let dir = std::env::temp_dir().join(format!(
+        "tower-jwt-guard-jwe-{}-{}",
+        implementation.script,
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("config.json");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let name = implementation.name;
+    // theirs → the layer
+    let made = implementation.run(&config_path, "encrypt", String::new()).await;
+    assert_eq!(made.len(), 3, "{name}");
     for line in &made {
         let (kind, token) = (&line["kind"], line["token"].as_str().unwrap());
         let answer = server.call(token).await;
-        assert_eq!(answer.status, 200, "{kind}: {}", answer.body);
+        assert_eq!(answer.status, 200, "{name} {kind}: {}", answer.body);
         let sub = if kind == "A256KW" { "alice" } else { "bob" };
-        assert_eq!(answer.body["sub"], sub, "{kind}");
-        assert_eq!(server.call(&tamper(token, 4)).await.code(), "INVALID_TOKEN", "{kind}");
+        assert_eq!(answer.body["sub"], sub, "{name} {kind}");
+        assert_eq!(server.call(&tamper(token, 4)).await.code(), "INVALID_TOKEN", "{name} {kind}");
     }
-    // The crate's issuer → node
+    // the crate's issuer → theirs
     let es256 = SigningKey::from_pem(Algorithm::ES256, keys.signing_pem().as_bytes()).unwrap();
     let mut lines = String::new();
     for (kind, encryption) in
@@ -432,14 +470,30 @@ async fn tokens_of_the_npm_jose_package_are_accepted_and_ours_are_read_by_it() {
         let token = issuer.mint("carol", &json!({})).unwrap().token;
         lines.push_str(&format!("{}\n", json!({ "kind": kind, "token": token })));
     }
-    let read = node("decrypt", lines).await.unwrap();
-    assert_eq!(read.len(), 3);
+    let read = implementation.run(&config_path, "decrypt", lines).await;
+    assert_eq!(read.len(), 3, "{name}");
     for line in read {
         assert_eq!(
             (line["claims"]["sub"].as_str(), line["claims"]["iss"].as_str()),
             (Some("carol"), Some(ISSUER)),
-            "{line}"
+            "{name} {line}"
         );
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Interop with panva's `jose` 6.2 (node), the library of the JWT guide's example.
+#[tokio::test]
+async fn tokens_of_the_npm_jose_package_are_accepted_and_ours_are_read_by_it() {
+    if let Some(node) = required(Implementation::node()) {
+        interop(node).await;
+    }
+}
+
+/// Interop with joserfc 1.8 (Python).
+#[tokio::test]
+async fn tokens_of_python_joserfc_are_accepted_and_ours_are_read_by_it() {
+    if let Some(python) = required(Implementation::python()) {
+        interop(python).await;
+    }
 }
