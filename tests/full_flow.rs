@@ -495,3 +495,40 @@ async fn a_login_with_a_dpop_proof_gets_a_dpop_bound_token() {
     assert_eq!(payload(&stepped_up)["cnf"]["jkt"], payload(&token)["cnf"]["jkt"]);
     assert_eq!(payload(&stepped_up)["amr"], json!(["pwd", "otp"]));
 }
+
+/// With `JWE_KEY` (a shared secret, `JWE_ALG=A256KW`), every access token is encrypted: the
+/// login, the step-up and the refresh answer JWEs, which the layer decrypts, binds and revokes
+/// like signed tokens.
+#[cfg(feature = "jwe")]
+#[tokio::test]
+async fn encrypted_access_tokens_through_the_whole_flow() {
+    let env = [
+        ("JWT_SECRET", SECRET),
+        ("TRUSTED_PROXIES", "127.0.0.1/32"),
+        ("JWE_KEY", "full-flow-encryption-secret-32b!"),
+        ("JWE_ALG", "A256KW"),
+    ];
+    let running = Example::start("full_flow", &env);
+    assert!(running.banner.contains("encrypted tokens A256KW/A256GCM"), "{}", running.banner);
+    let flow = Flow { base: running.url(), http: client() };
+    let home = "198.51.100.7";
+    let login = flow.login("alice", "alice-password", home).await;
+    let token = access_token(&login);
+    assert_eq!(token.split('.').count(), 5, "an encrypted token");
+    let protected = flow.get("/protected", &token, LAPTOP, home).await;
+    assert_eq!((protected.status, &protected.body["sub"]), (200, &json!("alice")));
+    // The bindings inside the encrypted claims hold.
+    assert_eq!(flow.get("/protected", &token, "curl/8.5.0", home).await.code(), "BINDING_MISMATCH");
+    // Step-up: the new token is encrypted too.
+    let verified = flow.verify(&token, &authenticator().generate_current().to_string(), home).await;
+    let stepped_up = access_token(&verified);
+    assert_eq!(stepped_up.split('.').count(), 5);
+    assert_eq!(flow.get("/admin", &stepped_up, LAPTOP, home).await.status, 200);
+    // Refresh, then logout revokes the encrypted token.
+    let refreshed = flow.refresh(&refresh_token(&login), home).await;
+    let renewed = access_token(&refreshed);
+    assert_eq!(renewed.split('.').count(), 5);
+    let logout = flow.logout(&renewed, &refresh_token(&refreshed), home).await;
+    assert_eq!(logout.status, 204, "{:?}", logout.body);
+    assert_eq!(flow.get("/protected", &renewed, LAPTOP, home).await.code(), "TOKEN_REVOKED");
+}
