@@ -42,6 +42,10 @@
 //! proof, logins get bearer tokens as before. A step-up (`/auth/mfa/verify`) of a DPoP-bound
 //! token gets a new token bound to the same key.
 //!
+//! Encrypted tokens (feature `jwe`, `JWE_KEY` with a 32-byte secret and `JWE_ALG=A256KW`): every
+//! access token it hands out is a JWE (the claims set encrypted, as the JWT guide's `EncryptJWT`
+//! does), decrypted by its own layer; bindings, step-up, refresh and logout work as before.
+//!
 //! Both stores live in memory, or with `REDIS_URL` (feature `redis`) in Redis, shared by every
 //! instance: a logout on one instance is refused on the others, and a refresh token replayed
 //! on another instance is detected.
