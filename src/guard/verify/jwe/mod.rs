@@ -3,7 +3,7 @@
 //!
 //! Built on aws-lc-rs's primitives (AES-GCM, AES key wrap, RSA-OAEP, ECDH, AES-CBC, HMAC):
 //! no maintained JWE crate runs without OpenSSL. The Concat KDF of ECDH-ES is the only
-//! construction written here ([`concat_kdf`]).
+//! construction written here (RFC 7518 §4.6.2, in `concat_kdf.rs`).
 //!
 //! A token that decrypts is either a claims set (under a shared secret) or a nested signed JWT
 //! (`cty: "JWT"`; required under a public-key algorithm), which is then verified like any JWS.
