@@ -4,7 +4,9 @@
 //!   known code — never a panic, a 500 or a 200;
 //! - a token verifies only if it was signed by a configured key with the algorithm that key is
 //!   bound to, and only while every byte of it is the signer's;
-//! - `exp` decides: a token is accepted exactly when its `exp` is a sane JSON number in the future.
+//! - `exp` decides: a token is accepted exactly when its `exp` is a sane JSON number in the future;
+//! - (feature `jwe`) encrypted tokens of arbitrary parts are refused cleanly, and a genuine one
+//!   with any character changed is refused.
 //!
 //! The requests go through the real layer on an axum router (in process, so that one case costs
 //! microseconds and any byte string can be tried); tokens are crafted by hand (tests/craft).
@@ -39,9 +41,17 @@ fn router() -> &'static Router {
         let auth = JwtAuth::builder()
             .hmac_secret(k.hmac)
             .try_key(VerificationKey::from_pem(k.ec_pem().as_bytes(), None))
-            .leeway(Duration::ZERO)
-            .build()
-            .unwrap();
+            .leeway(Duration::ZERO);
+        #[cfg(feature = "jwe")]
+        let auth = auth.decryption_key(
+            tower_jwt_guard::jwe::DecryptionKey::secret(
+                tower_jwt_guard::jwe::KeyManagement::A256Kw,
+                tower_jwt_guard::jwe::ContentEncryption::A256Gcm,
+                JWE_SECRET,
+            )
+            .unwrap(),
+        );
+        let auth = auth.build().unwrap();
         let me = |Claims(claims): Claims<Value>| async move { Json((*claims).clone()) };
         Router::new().route("/me", get(me)).route_layer(auth.layer::<Value>())
     })
@@ -66,6 +76,23 @@ fn call(authorization: Option<HeaderValue>) -> (u16, String) {
 
 fn bearer(token: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!("Bearer {token}")).ok()
+}
+
+/// The layer's A256KW secret (feature `jwe`).
+#[cfg(feature = "jwe")]
+const JWE_SECRET: [u8; 32] = [0x3c; 32];
+
+/// A genuine A256KW / A256GCM token of a valid claims set.
+#[cfg(feature = "jwe")]
+fn genuine_jwe() -> &'static str {
+    use tower_jwt_guard::jwe::{ContentEncryption, EncryptionKey, KeyManagement};
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let key =
+            EncryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, JWE_SECRET).unwrap();
+        let claims = serde_json::json!({ "sub": "alice", "exp": now() + 3600 });
+        key.encrypt(claims.to_string().as_bytes(), false).unwrap()
+    })
 }
 
 fn is_clean_refusal((status, code): &(u16, String)) -> bool {
@@ -243,5 +270,38 @@ proptest! {
             prop_assert!(is_clean_refusal(&answer), "exp {exp}: {answer:?}");
             prop_assert!(answer.1 == "INVALID_TOKEN" || answer.1 == "TOKEN_EXPIRED", "exp {exp}: {answer:?}");
         }
+    }
+
+    #[cfg(feature = "jwe")]
+    #[test]
+    fn arbitrary_encrypted_parts_are_refused_cleanly(
+        alg in prop::sample::select(vec!["A256KW", "dir", "A256GCMKW", "RSA-OAEP-256", "ECDH-ES", "RSA1_5", "PBES2-HS256+A128KW"]),
+        enc in prop::sample::select(vec!["A256GCM", "A128CBC-HS256", "A192GCM"]),
+        key in proptest::collection::vec(any::<u8>(), 0..60),
+        iv in proptest::collection::vec(any::<u8>(), 0..20),
+        ciphertext in proptest::collection::vec(any::<u8>(), 0..120),
+        tag in proptest::collection::vec(any::<u8>(), 0..40),
+    ) {
+        let header = serde_json::json!({ "alg": alg, "enc": enc }).to_string();
+        let token = format!("{}.{}.{}.{}.{}", b64(header), b64(&key), b64(&iv), b64(&ciphertext), b64(&tag));
+        let answer = call(bearer(&token));
+        prop_assert!(is_clean_refusal(&answer), "{answer:?} for {token:?}");
+    }
+
+    #[cfg(feature = "jwe")]
+    #[test]
+    fn a_genuine_encrypted_token_with_any_character_changed_is_refused(
+        at in any::<prop::sample::Index>(),
+        replacement in prop::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.".to_vec()),
+    ) {
+        let genuine = genuine_jwe();
+        prop_assert_eq!(call(bearer(genuine)), (200, "OK".to_owned()));
+        let mut bytes = genuine.as_bytes().to_vec();
+        let index = at.index(bytes.len());
+        prop_assume!(bytes[index] != replacement);
+        bytes[index] = replacement;
+        let token = String::from_utf8(bytes).unwrap();
+        let answer = call(bearer(&token));
+        prop_assert!(is_clean_refusal(&answer), "{answer:?} for {token:?}");
     }
 }
