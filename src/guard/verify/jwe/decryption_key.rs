@@ -113,7 +113,8 @@ impl DecryptionKey {
     /// A key from a private JWK (RFC 7517) as JSON: `oct` (`k`), `RSA`, `EC` (P-256, P-384) or
     /// `OKP` (X25519). The key management algorithm is the JWK's `alg`, or `alg` when the JWK
     /// has none; when both are given they must agree. The JWK's `kid` is kept; a `use` other
-    /// than `enc` is refused. A `dir` key's JWK may name its content encryption as its `alg`
+    /// than `enc`, or `key_ops` without `decrypt` / `unwrapKey` / `deriveKey` / `deriveBits`, is
+    /// refused. A `dir` key's JWK may name its content encryption as its `alg`
     /// (`"alg": "A128GCM"`, as RFC 7520 §5.6 does).
     ///
     /// ```
@@ -135,6 +136,13 @@ impl DecryptionKey {
         let text = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
         if text("use").is_some_and(|usage| usage != "enc") {
             return Err(ConfigError::InvalidKey("the JWK is not meant for encryption (use != enc)"));
+        }
+        // RFC 7517 §4.3: a JWK whose key_ops are given must allow decryption or unwrapping.
+        if let Some(ops) = jwk.get("key_ops").and_then(serde_json::Value::as_array) {
+            let allowed = ["decrypt", "unwrapKey", "deriveKey", "deriveBits"];
+            if !ops.iter().any(|op| op.as_str().is_some_and(|op| allowed.contains(&op))) {
+                return Err(ConfigError::InvalidKey("the JWK's key_ops allow no decryption"));
+            }
         }
         let jwk_alg = match text("alg") {
             // A direct key may name its content encryption as its alg (RFC 7520 §5.6).
@@ -228,5 +236,46 @@ impl DecryptionKey {
     /// Whether only nested signed JWTs are accepted under this key.
     pub fn requires_nested_jws(&self) -> bool {
         self.nested_jws_required
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_must_be_meant_for_decryption() {
+        let jwk =
+            |extra: &str| format!(r#"{{"kty":"oct","alg":"A128KW","k":"GawgguFyGrWKav7AX4VKUg"{extra}}}"#);
+        let enc = ContentEncryption::A128Gcm;
+        assert!(DecryptionKey::from_jwk(&jwk(""), None, enc).is_ok());
+        assert!(DecryptionKey::from_jwk(&jwk(r#","use":"enc","key_ops":["unwrapKey"]"#), None, enc).is_ok());
+        assert!(DecryptionKey::from_jwk(&jwk(r#","use":"sig""#), None, enc).is_err());
+        assert!(DecryptionKey::from_jwk(&jwk(r#","key_ops":["wrapKey","encrypt"]"#), None, enc).is_err());
+        assert!(
+            DecryptionKey::from_jwk(r#"{"kty":"oct","k":"GawgguFyGrWKav7AX4VKUg"}"#, None, enc).is_err(),
+            "no alg"
+        );
+        assert!(
+            DecryptionKey::from_jwk(&jwk(""), None, ContentEncryption::A256Gcm).is_ok(),
+            "A128KW wraps any enc"
+        );
+        assert!(DecryptionKey::from_jwk(&jwk(""), Some(KeyManagement::A256Kw), enc).is_err(), "alg mismatch");
+    }
+
+    #[test]
+    fn secrets_have_the_algorithms_length_and_private_keys_their_algorithm() {
+        let gcm = ContentEncryption::A256Gcm;
+        assert!(DecryptionKey::secret(KeyManagement::Dir, gcm, [1u8; 32]).is_ok());
+        assert!(
+            DecryptionKey::secret(KeyManagement::Dir, ContentEncryption::A256CbcHs512, [1u8; 32]).is_err()
+        );
+        assert!(DecryptionKey::secret(KeyManagement::A128GcmKw, gcm, [1u8; 16]).is_ok());
+        assert!(DecryptionKey::secret(KeyManagement::A128GcmKw, gcm, [1u8; 32]).is_err());
+        assert!(DecryptionKey::secret(KeyManagement::RsaOaep, gcm, [1u8; 32]).is_err());
+        assert!(DecryptionKey::secret(KeyManagement::Dir, gcm, [1u8; 32])
+            .unwrap()
+            .require_nested_jws(true)
+            .requires_nested_jws());
     }
 }

@@ -105,7 +105,8 @@ impl EncryptionKey {
 
     /// The recipient's public JWK (RFC 7517) as JSON: `RSA` (`n`, `e`), `EC` (P-256, P-384) or
     /// `OKP` (X25519). The algorithm is the JWK's `alg`, or `alg` when the JWK has none; both
-    /// given must agree. The JWK's `kid` is kept and sent in the token's header.
+    /// given must agree. The JWK's `kid` is kept and sent in the token's header; a `use` other than
+    /// `enc` is refused.
     ///
     /// ```
     /// use tower_jwt_guard::jwe::{ContentEncryption, EncryptionKey, KeyManagement};
@@ -130,6 +131,9 @@ impl EncryptionKey {
         let jwk: serde_json::Value =
             serde_json::from_str(jwk).map_err(|_| ConfigError::InvalidKey("malformed JWK"))?;
         let text = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
+        if text("use").is_some_and(|usage| usage != "enc") {
+            return Err(ConfigError::InvalidKey("the JWK is not meant for encryption (use != enc)"));
+        }
         let bytes = |name: &str| {
             text(name)
                 .and_then(|value| URL_SAFE_NO_PAD.decode(value).ok())
