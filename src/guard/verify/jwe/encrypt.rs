@@ -14,6 +14,15 @@ use super::content;
 use super::encryption_key::{ephemeral_jwk, EncryptionKey, Recipient};
 
 /// Encryption failed: the system's randomness or a primitive failed (never the input's fault).
+///
+/// ```
+/// use tower_jwt_guard::jwe::EncryptionFailed;
+///
+/// fn report(err: EncryptionFailed) -> String {
+///     err.to_string()
+/// }
+/// # let _ = report;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EncryptionFailed;

@@ -74,6 +74,20 @@ impl EncryptionKey {
 
     /// The recipient's public key in PEM form (`PUBLIC KEY`, SubjectPublicKeyInfo): RSA (2048
     /// to 8192 bits) for `RSA-OAEP*`, P-256 / P-384 / X25519 for `ECDH-ES*`.
+    ///
+    /// ```
+    /// use tower_jwt_guard::jwe::{ContentEncryption, EncryptionKey, KeyManagement};
+    ///
+    /// // RFC 7748 §6.1: Alice's X25519 public key.
+    /// let pem = "-----BEGIN PUBLIC KEY-----\n\
+    ///     MCowBQYDK2VuAyEAhSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=\n\
+    ///     -----END PUBLIC KEY-----\n";
+    /// let key = EncryptionKey::from_pem(KeyManagement::EcdhEs, ContentEncryption::A128Gcm, pem.as_bytes())?;
+    /// assert_eq!(key.encrypt(b"a.b.c", true).expect("randomness").split('.').count(), 5);
+    /// // A public key cannot serve a shared-secret algorithm.
+    /// assert!(EncryptionKey::from_pem(KeyManagement::A256Kw, ContentEncryption::A128Gcm, pem.as_bytes()).is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
     pub fn from_pem(alg: KeyManagement, enc: ContentEncryption, pem: &[u8]) -> Result<Self, ConfigError> {
         let (label, der) = pem_block(pem).ok_or(ConfigError::InvalidKey("not a PEM public key"))?;
         if label != "PUBLIC KEY" {
