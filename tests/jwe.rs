@@ -497,3 +497,27 @@ async fn tokens_of_python_joserfc_are_accepted_and_ours_are_read_by_it() {
         interop(python).await;
     }
 }
+
+/// With several trusted issuers, a shared decryption key that accepts claims sets is bound to
+/// one issuer: its claims sets must name it.
+#[tokio::test]
+async fn a_shared_key_speaks_for_its_issuer_only() {
+    use tower_jwt_guard::{Issuer, VerificationKey};
+    let (a, b) = ("https://a.example", "https://b.example");
+    let builder = || {
+        JwtAuth::builder()
+            .trust(Issuer::new(a).key(VerificationKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()))
+            .trust(Issuer::new(b).key(VerificationKey::hmac(Algorithm::HS256, [2u8; 32]).unwrap()))
+            .expose_error_details(true)
+    };
+    let key = || DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, SECRET).unwrap();
+    assert!(builder().decryption_key(key()).build().is_err(), "unbound: refused at build time");
+    assert!(builder().decryption_key(key().require_nested_jws(true)).build().is_ok());
+    let server = start(&builder().decryption_key(key().for_issuer(a)).build().unwrap()).await;
+    let shared = EncryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, SECRET).unwrap();
+    let t = now();
+    let from = |iss: &str| json!({ "sub": "alice", "iss": iss, "iat": t, "exp": t + 60 }).to_string();
+    assert_eq!(server.call(&shared.encrypt(from(a).as_bytes(), false).unwrap()).await.status, 200);
+    let forged = shared.encrypt(from(b).as_bytes(), false).unwrap();
+    assert_eq!(server.reason(&forged).await, "the claims set's issuer is not its decryption key's");
+}

@@ -638,6 +638,12 @@ impl JwtAuthBuilder {
             if keys.duplicate_kid().is_some() {
                 return Err(ConfigError::Invalid("two decryption keys share a kid, alg and enc"));
             }
+            if issuers.iter().nth(1).is_some() && keys.has_unbound_claims_key() {
+                return Err(ConfigError::Invalid(
+                    "with several trusted issuers, a decryption key that accepts claims sets must name \
+                     its issuer (DecryptionKey::for_issuer) or require nested JWS",
+                ));
+            }
             keys
         };
         let verifier = TokenVerifier {

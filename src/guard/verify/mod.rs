@@ -296,6 +296,9 @@ impl TokenVerifier {
         decrypted: &jwe::Decrypted,
     ) -> Result<Verified<C>, AuthError> {
         let (payload, facts) = parse_claims(&decrypted.plaintext, decrypted.typ.as_deref())?;
+        if decrypted.issuer.as_ref().is_some_and(|bound| facts.issuer.as_ref() != Some(bound)) {
+            return Err(malformed("the claims set's issuer is not its decryption key's"));
+        }
         let (index, issuer) = match self.issuers.only() {
             Some(issuer) => (0, issuer),
             None => self.issuers.select(facts.issuer.as_deref())?,

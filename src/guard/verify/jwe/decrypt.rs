@@ -30,6 +30,8 @@ pub(crate) struct Decrypted {
     /// The outer header's `typ`, for a claims set's token kind.
     pub(crate) typ: Option<String>,
     pub(crate) replicated: Replicated,
+    /// The issuer the decryption key binds claims sets to.
+    pub(crate) issuer: Option<String>,
 }
 
 impl DecryptionKeys {
@@ -39,6 +41,11 @@ impl DecryptionKeys {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Whether a key accepts claims sets without being bound to an issuer.
+    pub(crate) fn has_unbound_claims_key(&self) -> bool {
+        self.keys.iter().any(|key| !key.requires_nested_jws() && key.issuer().is_none())
     }
 
     /// A `kid` that names two keys of the same `alg` / `enc`.
@@ -99,6 +106,7 @@ impl DecryptionKeys {
             nested: header.nested,
             typ: header.typ.map(Into::into),
             replicated: header.replicated,
+            issuer: key.issuer().map(str::to_owned),
         })
     }
 }

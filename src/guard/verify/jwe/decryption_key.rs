@@ -46,6 +46,7 @@ pub struct DecryptionKey {
     alg: KeyManagement,
     enc: ContentEncryption,
     nested_jws_required: bool,
+    issuer: Option<String>,
     pub(crate) material: Material,
 }
 
@@ -62,6 +63,7 @@ impl fmt::Debug for DecryptionKey {
             .field("alg", &self.alg)
             .field("enc", &self.enc)
             .field("nested_jws_required", &self.nested_jws_required)
+            .field("issuer", &self.issuer)
             .field("key", &"REDACTED")
             .finish()
     }
@@ -189,7 +191,14 @@ impl DecryptionKey {
     }
 
     fn new(alg: KeyManagement, enc: ContentEncryption, material: Material) -> Self {
-        DecryptionKey { kid: None, alg, enc, nested_jws_required: !alg.is_shared_secret(), material }
+        DecryptionKey {
+            kid: None,
+            alg,
+            enc,
+            nested_jws_required: !alg.is_shared_secret(),
+            issuer: None,
+            material,
+        }
     }
 
     /// Names the key: tokens whose header `kid` is this value select it.
@@ -216,6 +225,36 @@ impl DecryptionKey {
     pub fn require_nested_jws(mut self, required: bool) -> Self {
         self.nested_jws_required = required;
         self
+    }
+
+    /// Binds the claims sets this key decrypts to one issuer: their `iss` must be `issuer`
+    /// (nested tokens are bound by their signature already). Required for a key that accepts
+    /// claims sets when several issuers are trusted: a shared secret must not speak for all.
+    ///
+    /// ```
+    /// use tower_jwt_guard::jwe::{ContentEncryption, DecryptionKey, KeyManagement};
+    /// use tower_jwt_guard::{Issuer, JwtAuth, VerificationKey};
+    ///
+    /// let issuer = |name: &str, byte: u8| -> Result<Issuer, tower_jwt_guard::ConfigError> {
+    ///     Ok(Issuer::new(name).key(VerificationKey::hmac(tower_jwt_guard::Algorithm::HS256, [byte; 32])?))
+    /// };
+    /// let key = || DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, [7u8; 32]);
+    /// let two = || Ok::<_, tower_jwt_guard::ConfigError>(
+    ///     JwtAuth::builder().trust(issuer("https://a.example", 1)?).trust(issuer("https://b.example", 2)?),
+    /// );
+    /// // Unbound, with two issuers: refused when the configuration is built.
+    /// assert!(two()?.decryption_key(key()?).build().is_err());
+    /// assert!(two()?.decryption_key(key()?.for_issuer("https://a.example")).build().is_ok());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn for_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// The issuer the claims sets of this key are bound to, if any.
+    pub fn issuer(&self) -> Option<&str> {
+        self.issuer.as_deref()
     }
 
     /// The key id, if any.
