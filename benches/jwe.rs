@@ -1,7 +1,7 @@
 //! The cost of an encrypted token (JWE) per request, uncached and cached, against a signed
 //! token (JWS) of the same claims, next to a bare route: the guide's A256KW / A256GCM claims
-//! set against HS256, and a nested RSA-OAEP-256 / A256GCM token (an RS256 JWS inside) against
-//! the RS256 JWS alone.
+//! set against HS256, a nested RSA-OAEP-256 / A256GCM token (an RS256 JWS inside) against the
+//! RS256 JWS alone, and a nested ECDH-ES+A256KW (P-256) / A256GCM token against its ES256 JWS.
 //!
 //! `cargo bench --bench jwe`
 
@@ -11,6 +11,7 @@ mod routers;
 
 use std::time::Duration;
 
+use aws_lc_rs::agreement;
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{KeySize, PrivateDecryptingKey};
 use base64::engine::general_purpose::STANDARD;
@@ -46,13 +47,25 @@ fn jwe(c: &mut Criterion) {
     )
     .unwrap();
     let shared = EncryptionKey::secret(KeyManagement::A256Kw, gcm, SECRET).unwrap();
+    let ec = agreement::PrivateKey::generate(&agreement::ECDH_P256).unwrap();
+    let ec_private: Pkcs8V1Der = ec.as_der().unwrap();
+    let ec_public: PublicKeyX509Der = ec.compute_public_key().unwrap().as_der().unwrap();
+    let ec_private = pem("PRIVATE KEY", ec_private.as_ref());
+    let to_ec = EncryptionKey::from_pem(
+        KeyManagement::EcdhEsA256Kw,
+        gcm,
+        pem("PUBLIC KEY", ec_public.as_ref()).as_bytes(),
+    )
+    .unwrap();
 
     let mut claims = harness::claims("bench");
     claims["aud"] = "bench".into();
     let (hs256, hs256_bearer) = key_and_bearer(Algorithm::HS256);
     let (rs256, rs256_bearer) = key_and_bearer(Algorithm::RS256);
+    let (es256, es256_bearer) = key_and_bearer(Algorithm::ES256);
     let a256kw_bearer = bearer(&shared.encrypt(claims.to_string().as_bytes(), false).unwrap());
     let nested_bearer = bearer(&to_rsa.encrypt(rs256.sign(&claims).as_bytes(), true).unwrap());
+    let ecdh_bearer = bearer(&to_ec.encrypt(es256.sign(&claims).as_bytes(), true).unwrap());
 
     let router = |key: &harness::TestKey, cache: bool| {
         let mut builder = JwtAuth::builder()
