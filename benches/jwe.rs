@@ -74,6 +74,9 @@ fn jwe(c: &mut Criterion) {
             .decryption_key(DecryptionKey::secret(KeyManagement::A256Kw, gcm, SECRET).unwrap())
             .decryption_key(
                 DecryptionKey::from_pem(KeyManagement::RsaOaep256, gcm, rsa_private.as_bytes()).unwrap(),
+            )
+            .decryption_key(
+                DecryptionKey::from_pem(KeyManagement::EcdhEsA256Kw, gcm, ec_private.as_bytes()).unwrap(),
             );
         if !cache {
             builder = builder.cache_capacity(0);
@@ -90,6 +93,13 @@ fn jwe(c: &mut Criterion) {
             router(&rs256, false),
             router(&rs256, true),
             &nested_bearer,
+        ),
+        ("JWS ES256", router(&es256, false), router(&es256, true), &es256_bearer),
+        (
+            "JWE ECDH-ES+A256KW+A256GCM nested ES256",
+            router(&es256, false),
+            router(&es256, true),
+            &ecdh_bearer,
         ),
     ];
     for (name, uncached, cached, bearer) in &cases {
