@@ -521,3 +521,78 @@ async fn a_shared_key_speaks_for_its_issuer_only() {
     let forged = shared.encrypt(from(b).as_bytes(), false).unwrap();
     assert_eq!(server.reason(&forged).await, "the claims set's issuer is not its decryption key's");
 }
+
+/// The audit event carries the precise reason of a refused encrypted token (the client reads
+/// only "the token is not valid"), names the subject of an accepted one, and no part of an
+/// encrypted token, nor its secret claims, reaches the log.
+#[tokio::test]
+async fn refusals_are_audited_precisely_and_nothing_secret_is_logged() {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let log = Captured::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A current-thread runtime: the server's tasks run on this thread, under this subscriber.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let keys = Keys::generate();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&seen);
+    let auth = JwtAuth::builder()
+        .key(keys.signing.verification_key())
+        .issuer(ISSUER)
+        .audience(AUDIENCE)
+        .decryption_key(
+            DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, SECRET).unwrap(),
+        )
+        .on_audit(move |event| {
+            let entry = (event.code, event.reason.map(str::to_owned), event.subject.map(str::to_owned));
+            sink.lock().unwrap().push(entry);
+        })
+        .build()
+        .unwrap();
+    let server = start(&auth).await;
+    let mut secret_claims = claims("alice");
+    secret_claims["salary"] = json!("secret-salary-figure");
+    let good = keys.shared().encrypt(secret_claims.to_string().as_bytes(), false).unwrap();
+    let rsa1_5 = craft(json!({"alg": "RSA1_5", "enc": "A256GCM"}), b"{}");
+    let tampered = tamper(&good, 4);
+    assert_eq!(server.call(&good).await.status, 200);
+    let refused = server.call(&rsa1_5).await;
+    assert_eq!(
+        (refused.code(), refused.body["error"].as_str()),
+        ("INVALID_TOKEN", Some("the token is not valid"))
+    );
+    assert_eq!(server.call(&tampered).await.code(), "INVALID_TOKEN");
+    let seen = seen.lock().unwrap().clone();
+    let reason = |text: &str| Some(text.to_owned());
+    assert_eq!(
+        seen,
+        [
+            ("OK", None, Some("alice".to_owned())),
+            ("INVALID_TOKEN", reason("RSA1_5 encrypted tokens are refused (padding oracle)"), None),
+            ("INVALID_TOKEN", reason("the token could not be decrypted"), None),
+        ]
+    );
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("RSA1_5 encrypted tokens are refused"), "{log}");
+    for token in [&good, &rsa1_5, &tampered] {
+        for part in token.split('.').filter(|part| part.len() > 4) {
+            assert!(!log.contains(part), "a token part reached the log:\n{log}");
+        }
+    }
+    assert!(!log.contains("secret-salary-figure"), "{log}");
+}
