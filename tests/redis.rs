@@ -496,6 +496,45 @@ async fn a_frozen_redis_fails_closed_within_the_timeout_and_recovers_when_thawed
     assert_eq!(retried.unwrap().subject, "alice");
 }
 
+/// A subscription whose connection stays open but is never answered again (a frozen server, a
+/// partition without a reset) is noticed by its `PING`: the store stops trusting its local cache,
+/// so an invalidation it could not hear cannot leave a revoked token cached.
+#[tokio::test]
+async fn a_silently_dead_subscription_is_noticed_by_its_health_check() {
+    let Some(server) = Redis::local_for_test("a_silently_dead_subscription_is_noticed_by_its_health_check")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("health-check");
+    let store = RedisRevocationStore::builder(&server.url())
+        .unwrap()
+        .key_prefix(&prefix)
+        .timeout(Duration::from_millis(300))
+        .health_check_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let access = token("alice");
+    // Twice: the second answer comes from the local cache.
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+
+    server.freeze();
+    eventually("the health check to give the subscription up", PATIENCE, || async {
+        (!store.is_subscribed()).then_some(())
+    })
+    .await;
+    // The cached answer is no longer used: the check asks the frozen Redis and fails closed.
+    let answer =
+        within("a check after the subscription was given up", http_get(addr, "/me", &access.token)).await;
+    assert!(answer.is(503, Some("AUTH_UNAVAILABLE")), "{answer:?}");
+
+    server.thaw();
+    subscribed(&store).await;
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+}
+
 #[tokio::test]
 async fn a_revocation_published_while_subscriptions_are_cut_is_honoured_by_every_instance() {
     let Some(redis) =
