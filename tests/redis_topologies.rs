@@ -168,6 +168,65 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     drop((sentinels, replica));
 }
 
+/// Sentinels with a password of their own (`requirepass`) in front of a primary with another:
+/// the URL's userinfo reaches the primary, its `sentinel_password` the Sentinels; without the
+/// latter the store fails closed.
+#[tokio::test]
+async fn password_protected_sentinels_and_primary_are_reached_with_the_urls_credentials() {
+    const TEST: &str = "password_protected_sentinels_and_primary_are_reached_with_the_urls_credentials";
+    let primary_args = [
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        "{dir}",
+        "--requirepass",
+        "node-secret",
+    ];
+    let Some(primary) = RedisProcess::start(TEST, &primary_args) else { return };
+    let config = RedisProcess::config_file(
+        TEST,
+        &format!(
+            "sentinel monitor mymaster 127.0.0.1 {} 1\nsentinel auth-pass mymaster node-secret\n\
+             requirepass \"sentinel secret\"\n",
+            primary.port
+        ),
+    );
+    let sentinel = RedisProcess::start(
+        TEST,
+        &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
+    )
+    .unwrap();
+    let prefix = unique_prefix("sentinel-auth");
+    let sentinels = format!("127.0.0.1:{}", sentinel.port);
+
+    let store = revocations(
+        &format!("redis+sentinel://:node-secret@{sentinels}/mymaster?sentinel_password=sentinel%20secret"),
+        &prefix,
+    );
+    let addr = instance(&store).await;
+    subscribed(&store).await;
+    let access = token("alice");
+    answers(addr, "/me", &access.token, 200, None).await;
+    assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
+    answers(addr, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+
+    // The same primary, but the Sentinels asked without their password: they refuse, and the
+    // store fails closed instead of trusting anything.
+    let refused = revocations(&format!("redis+sentinel://:node-secret@{sentinels}/mymaster"), &prefix);
+    let refused_addr = instance(&refused).await;
+    let other = token("bob");
+    let answer = http_get(refused_addr, "/me", &other.token).await;
+    assert!(answer.is(503, Some("AUTH_UNAVAILABLE")), "{answer:?}");
+    assert!(!refused.is_subscribed());
+    drop((sentinel, primary));
+}
+
 #[tokio::test]
 async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
     const TEST: &str = "with_a_cluster_revocations_from_one_instance_are_seen_by_another";
