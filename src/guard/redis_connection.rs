@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `redis://[user:password@]host:port/db`, `rediss://..`, `unix:///path` | one server |
 //! | `redis+sentinel://[user:password@]host:port,host:port/service[/db][?sentinel_password=..]` | the primary named `service`, found through these Sentinels |
+//! | `rediss+sentinel://..`, `rediss+cluster://..` | the same over TLS, to the Sentinels and to every data node |
 //! | `redis+cluster://[user:password@]host:port,host:port/` | a Redis Cluster, from these seed nodes |
 //!
 //! Credentials in a Sentinel URL's userinfo are the data nodes'; the Sentinels' own (Sentinel's
@@ -49,6 +50,7 @@ use crate::error::ConfigError;
 /// |---|---|
 /// | `redis://[user:password@]host:port/db`, `rediss://..`, `unix:///path` | one server |
 /// | `redis+sentinel://[user:password@]host:port,host:port/service[/db][?sentinel_password=..]` | the primary named `service`, found through these Sentinels |
+/// | `rediss+sentinel://..`, `rediss+cluster://..` | the same over TLS, to the Sentinels and to every data node |
 /// | `redis+cluster://[user:password@]host:port,host:port/` | a Redis Cluster, from these seed nodes |
 ///
 /// Credentials in a Sentinel URL's userinfo are the data nodes'; the Sentinels' own (Sentinel's
@@ -77,7 +79,7 @@ pub struct RedisServers {
 #[derive(Clone)]
 enum Kind {
     Standalone(Client),
-    Sentinel { sentinels: Vec<ConnectionInfo>, service: String, node: ConnectionInfo },
+    Sentinel { sentinels: Vec<ConnectionInfo>, service: String, node: ConnectionInfo, tls: bool },
     Cluster { nodes: Vec<ConnectionInfo> },
 }
 
@@ -104,7 +106,8 @@ const INVALID_URL: ConfigError = ConfigError::Invalid("REDIS_URL is not a valid 
 impl RedisServers {
     /// Parses a URL (the forms are in the [type's docs](RedisServers)).
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+        if let Some((scheme, rest)) = url.split_once("+sentinel://") {
+            let scheme = node_scheme(scheme)?;
             let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
             let (userinfo, hosts, path) = split_multi_host(rest)?;
             let mut parts = path.split('/').filter(|part| !part.is_empty());
@@ -115,23 +118,26 @@ impl RedisServers {
             let credentials = SentinelCredentials::from_query(query)?;
             let sentinels = hosts
                 .iter()
-                .map(|host| info(&format!("redis://{host}/")).map(|info| credentials.apply(info)))
+                .map(|host| info(&format!("{scheme}://{host}/")).map(|info| credentials.apply(info)))
                 .collect::<Result<_, _>>()?;
-            let node = info(&format!("redis://{userinfo}{}/{db}", hosts[0]))?;
+            let node = info(&format!("{scheme}://{userinfo}{}/{db}", hosts[0]))?;
             return Ok(RedisServers {
-                kind: Kind::Sentinel { sentinels, service: service.to_owned(), node },
+                kind: Kind::Sentinel {
+                    sentinels,
+                    service: service.to_owned(),
+                    node,
+                    tls: scheme == "rediss",
+                },
             });
         }
-        if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        if let Some((scheme, rest)) = url.split_once("+cluster://") {
+            let scheme = node_scheme(scheme)?;
             let (userinfo, hosts, _) = split_multi_host(rest)?;
             let nodes = hosts
                 .iter()
-                .map(|host| info(&format!("redis://{userinfo}{host}/")))
+                .map(|host| info(&format!("{scheme}://{userinfo}{host}/")))
                 .collect::<Result<_, _>>()?;
             return Ok(RedisServers { kind: Kind::Cluster { nodes } });
-        }
-        if url.starts_with("rediss+") {
-            return Err(ConfigError::Invalid("TLS to Sentinel or Cluster nodes is not supported"));
         }
         Client::open(url).map(Self::standalone).map_err(|_| INVALID_URL)
     }
@@ -141,8 +147,9 @@ impl RedisServers {
         RedisServers { kind: Kind::Standalone(client) }
     }
 
-    /// The primary named `service` by these Sentinels (`redis://host:port` each); `node` gives the
-    /// data nodes' credentials and database (`redis://user:password@_/db`; its address is unused).
+    /// The primary named `service` by these Sentinels (`redis://[user:password@]host:port` or
+    /// `rediss://..` each); `node` gives the data nodes' credentials, database and scheme
+    /// (`redis://user:password@_/db`, `rediss://..` for TLS; its address is unused).
     pub fn sentinel<T: IntoConnectionInfo>(
         sentinels: impl IntoIterator<Item = T>,
         service: &str,
@@ -156,7 +163,8 @@ impl RedisServers {
             return Err(ConfigError::Invalid("Sentinel needs at least one sentinel and a service name"));
         }
         let node = node.into_connection_info().map_err(|_| INVALID_URL)?;
-        Ok(RedisServers { kind: Kind::Sentinel { sentinels, service: service.to_owned(), node } })
+        let tls = matches!(node.addr(), redis::ConnectionAddr::TcpTls { .. });
+        Ok(RedisServers { kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls } })
     }
 
     /// A Redis Cluster, from some of its nodes (`redis://[user:password@]host:port` each).
@@ -169,6 +177,15 @@ impl RedisServers {
             return Err(ConfigError::Invalid("a Redis Cluster needs at least one seed node"));
         }
         Ok(RedisServers { kind: Kind::Cluster { nodes } })
+    }
+}
+
+/// `redis` (plain TCP) or `rediss` (TLS) before `+sentinel://` or `+cluster://`.
+fn node_scheme(scheme: &str) -> Result<&'static str, ConfigError> {
+    match scheme {
+        "redis" => Ok("redis"),
+        "rediss" => Ok("rediss"),
+        _ => Err(INVALID_URL),
     }
 }
 
@@ -291,9 +308,12 @@ impl RedisConnection {
                     .map_err(|_| ConfigError::Invalid("the Redis connection could not be set up"))?,
                 client,
             },
-            Kind::Sentinel { sentinels, service, node } => {
-                let node = SentinelNodeConnectionInfo::default()
+            Kind::Sentinel { sentinels, service, node, tls } => {
+                let mut node = SentinelNodeConnectionInfo::default()
                     .set_redis_connection_info(node.redis_settings().clone());
+                if tls {
+                    node = node.set_tls_mode(redis::TlsMode::Secure);
+                }
                 let sentinel =
                     SentinelClient::build(sentinels, service, Some(node), SentinelServerType::Master)
                         .map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?;
@@ -480,7 +500,8 @@ mod tests {
     #[test]
     fn urls_name_their_topology() {
         let sentinel = RedisServers::from_url("redis+sentinel://:pw@a:26379,b:26380/mymaster/2").unwrap();
-        let Kind::Sentinel { sentinels, service, node } = &sentinel.kind else { panic!() };
+        let Kind::Sentinel { sentinels, service, node, tls } = &sentinel.kind else { panic!() };
+        assert!(!tls);
         assert_eq!(sentinels.len(), 2);
         assert_eq!(service, "mymaster");
         assert_eq!(node.redis_settings().db(), 2);
@@ -506,7 +527,13 @@ mod tests {
         assert!(nodes.iter().all(|n| n.redis_settings().password() == Some("pw")));
 
         assert!(RedisServers::from_url("redis+cluster:///").is_err());
-        assert!(RedisServers::from_url("rediss+cluster://a:1/").is_err());
+        let secure = RedisServers::from_url("rediss+sentinel://a:1/m").unwrap();
+        let Kind::Sentinel { sentinels, tls, .. } = &secure.kind else { panic!() };
+        assert!(*tls && matches!(sentinels[0].addr(), redis::ConnectionAddr::TcpTls { .. }));
+        let secure = RedisServers::from_url("rediss+cluster://a:1,b:2/").unwrap();
+        let Kind::Cluster { nodes } = &secure.kind else { panic!() };
+        assert!(nodes.iter().all(|n| matches!(n.addr(), redis::ConnectionAddr::TcpTls { .. })));
+        assert!(RedisServers::from_url("http+cluster://a:1/").is_err());
         assert!(RedisServers::from_url("redis+sentinel://a:1").is_err());
     }
 }
