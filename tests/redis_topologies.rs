@@ -72,16 +72,36 @@ async fn text(port: u16, args: &[&str]) -> Option<String> {
     }
 }
 
+/// How the primary fails.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// Its process dies: connections are reset.
+    Killed,
+    /// Its process stops (SIGSTOP): connections stay open and nothing answers, so only the
+    /// timeout tells; the store must then ask the sentinels again rather than wait on it.
+    Frozen,
+}
+
 #[tokio::test]
 async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
-    const TEST: &str = "with_sentinel_revocations_and_refresh_rotation_survive_a_failover";
+    sentinel_failover("with_sentinel_revocations_and_refresh_rotation_survive_a_failover", Failure::Killed)
+        .await;
+}
+
+#[tokio::test]
+async fn with_sentinel_a_frozen_primary_is_left_behind_after_the_failover() {
+    sentinel_failover("with_sentinel_a_frozen_primary_is_left_behind_after_the_failover", Failure::Frozen)
+        .await;
+}
+
+async fn sentinel_failover(test: &str, failure: Failure) {
     let base =
         ["--bind", "127.0.0.1", "--port", "{port}", "--save", "", "--appendonly", "no", "--dir", "{dir}"];
-    let Some(mut primary) = RedisProcess::start(TEST, &base) else { return };
+    let Some(mut primary) = RedisProcess::start(test, &base) else { return };
     let replica_of = primary.port.to_string();
     let mut replica_args = base.to_vec();
     replica_args.extend(["--replicaof", "127.0.0.1", &replica_of]);
-    let replica = RedisProcess::start(TEST, &replica_args).unwrap();
+    let replica = RedisProcess::start(test, &replica_args).unwrap();
     let monitor = format!(
         "sentinel monitor mymaster 127.0.0.1 {} 2\nsentinel down-after-milliseconds mymaster 1000\n\
          sentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 1\n",
@@ -89,9 +109,9 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     );
     let sentinels: Vec<RedisProcess> = (0..3)
         .map(|_| {
-            let config = RedisProcess::config_file(TEST, &monitor);
+            let config = RedisProcess::config_file(test, &monitor);
             RedisProcess::start(
-                TEST,
+                test,
                 &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
             )
             .unwrap()
@@ -130,7 +150,10 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     })
     .await;
 
-    primary.kill();
+    match failure {
+        Failure::Killed => primary.kill(),
+        Failure::Frozen => primary.freeze(),
+    }
     let killed = std::time::Instant::now();
     eventually("the sentinels to promote the replica", PATIENCE, || async {
         let addr =
@@ -145,7 +168,10 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     let promoted = killed.elapsed();
     answers(addr_a, "/me", &before.token, 401, Some("TOKEN_REVOKED")).await;
     // A figure for the README, not an assertion: the failover itself is the sentinels' timing.
-    eprintln!("sentinel failover: promoted after {promoted:?}, answered after {:?}", killed.elapsed());
+    eprintln!(
+        "sentinel failover ({failure:?}): promoted after {promoted:?}, answered after {:?}",
+        killed.elapsed()
+    );
     let after = token("bob");
     answers(addr_a, "/me", &after.token, 200, None).await;
     answers(addr_b, "/me", &after.token, 200, None).await;
