@@ -14,10 +14,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::redis_server::{unique_prefix, RedisProcess};
-use common::{eventually, get as http_get, post as http_post, token};
+use common::{eventually, get as http_get, post as http_post, revocations, subscribed, token};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshStore};
-use tower_jwt_guard::revocation::RedisRevocationStore;
 
 /// A hang detector for servers and a cluster to form, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -85,20 +84,6 @@ fn start(args: &[String]) -> Option<RedisProcess> {
     RedisProcess::start(TEST, &args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
-fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
-    RedisRevocationStore::builder(url)
-        .unwrap()
-        .key_prefix(prefix)
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap()
-}
-
-async fn subscribed(store: &RedisRevocationStore) {
-    eventually("the invalidation subscription", PATIENCE, || async { store.is_subscribed().then_some(()) })
-        .await;
-}
-
 /// `CLUSTER INFO` (or any command answered with text) over TLS.
 async fn text(port: u16, args: &[&str]) -> Option<String> {
     let client = redis::Client::open(format!("rediss://127.0.0.1:{port}/")).ok()?;
@@ -120,8 +105,8 @@ async fn stores_work_through(url: &str) {
     let prefix = unique_prefix("tls");
     let (a, b) = (revocations(url, &prefix), revocations(url, &prefix));
     let (addr_a, addr_b) = (common::revocation_instance(&a).await, common::revocation_instance(&b).await);
-    subscribed(&a).await;
-    subscribed(&b).await;
+    subscribed(&a, PATIENCE).await;
+    subscribed(&b, PATIENCE).await;
     let access = token("alice");
     assert!(http_get(addr_b, "/me", &access.token).await.is(200, None), "{url}");
     assert_eq!(http_post(addr_a, "/logout", &access.token).await.status, 204, "{url}");

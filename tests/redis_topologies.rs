@@ -13,45 +13,15 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::redis_server::{unique_prefix, RedisProcess};
-use common::{eventually, get as http_get, post as http_post, token, Answer};
+use common::{answers, eventually, get as http_get, post as http_post, revocations, subscribed, token};
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::RedisRevocationStore;
 
 /// A hang detector for a failover or a cluster to form, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
-    RedisRevocationStore::builder(url)
-        .unwrap()
-        .key_prefix(prefix)
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap()
-}
-
 async fn instance(store: &RedisRevocationStore) -> SocketAddr {
     common::revocation_instance(store).await
-}
-
-async fn subscribed(store: &RedisRevocationStore) {
-    eventually("the invalidation subscription", PATIENCE, || async { store.is_subscribed().then_some(()) })
-        .await;
-}
-
-async fn answers(addr: SocketAddr, path: &str, token: &str, status: u16, code: Option<&str>) {
-    let mut last = None::<Answer>;
-    let found = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let answer = http_get(addr, path, token).await;
-            if answer.is(status, code) {
-                return;
-            }
-            last = Some(answer);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(found.is_ok(), "timed out waiting for {path} to answer {status} {code:?}; last {last:?}");
 }
 
 async fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
@@ -131,13 +101,13 @@ async fn sentinel_failover(test: &str, failure: Failure) {
     let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
     let refresh = RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap();
     let (addr_a, addr_b) = (instance(&a).await, instance(&b).await);
-    subscribed(&a).await;
-    subscribed(&b).await;
+    subscribed(&a, PATIENCE).await;
+    subscribed(&b, PATIENCE).await;
 
     let before = token("alice");
     assert!(http_get(addr_b, "/me", &before.token).await.is(200, None));
     assert_eq!(http_post(addr_a, "/logout", &before.token).await.status, 204);
-    answers(addr_b, "/me", &before.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(addr_b, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     let login = refresh.issue("alice").await.unwrap();
     // Written to the primary, replicated asynchronously: wait until the replica has it all.
     eventually("the replica to catch up", PATIENCE, || async {
@@ -166,22 +136,22 @@ async fn sentinel_failover(test: &str, failure: Failure) {
     // After the failover: what was revoked stays revoked, new revocations reach every instance,
     // and the refresh family rotates on the new primary.
     let promoted = killed.elapsed();
-    answers(addr_a, "/me", &before.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(addr_a, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     // A figure for the README, not an assertion: the failover itself is the sentinels' timing.
     eprintln!(
         "sentinel failover ({failure:?}): promoted after {promoted:?}, answered after {:?}",
         killed.elapsed()
     );
     let after = token("bob");
-    answers(addr_a, "/me", &after.token, 200, None).await;
-    answers(addr_b, "/me", &after.token, 200, None).await;
-    subscribed(&a).await;
-    subscribed(&b).await;
+    answers(addr_a, "/me", &after.token, 200, None, PATIENCE).await;
+    answers(addr_b, "/me", &after.token, 200, None, PATIENCE).await;
+    subscribed(&a, PATIENCE).await;
+    subscribed(&b, PATIENCE).await;
     eventually("a revocation on the new primary", PATIENCE, || async {
         (http_post(addr_b, "/logout", &after.token).await.status == 204).then_some(())
     })
     .await;
-    answers(addr_a, "/me", &after.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(addr_a, "/me", &after.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     let rotated = eventually("a rotation on the new primary", PATIENCE, || async {
         match refresh.rotate(login.token.as_str()).await {
             Err(RefreshError::Unavailable) => None,
@@ -236,11 +206,11 @@ async fn password_protected_sentinels_and_primary_are_reached_with_the_urls_cred
         &prefix,
     );
     let addr = instance(&store).await;
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     let access = token("alice");
-    answers(addr, "/me", &access.token, 200, None).await;
+    answers(addr, "/me", &access.token, 200, None, PATIENCE).await;
     assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
-    answers(addr, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(addr, "/me", &access.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
 
     // The same primary, but the Sentinels asked without their password: they refuse, and the
     // store fails closed instead of trusting anything.
@@ -295,13 +265,13 @@ async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
     let prefix = unique_prefix("cluster");
     let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
     let (addr_a, addr_b) = (instance(&a).await, instance(&b).await);
-    subscribed(&a).await;
-    subscribed(&b).await;
+    subscribed(&a, PATIENCE).await;
+    subscribed(&b, PATIENCE).await;
 
     // Tokens of several subjects and jtis: their keys fall in slots of every node.
     let tokens: Vec<_> = (0..6).map(|i| token(&format!("user-{i}"))).collect();
     for access in &tokens {
-        answers(addr_a, "/me", &access.token, 200, None).await;
+        answers(addr_a, "/me", &access.token, 200, None, PATIENCE).await;
         assert!(http_get(addr_b, "/me", &access.token).await.is(200, None));
         assert!(http_get(addr_b, "/me", &access.token).await.is(200, None)); // cached on B
     }
@@ -309,7 +279,7 @@ async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
         let (from, to) = if i % 2 == 0 { (addr_a, addr_b) } else { (addr_b, addr_a) };
         let path = if i % 3 == 0 { "/logout-everywhere" } else { "/logout" };
         assert_eq!(http_post(from, path, &access.token).await.status, 204);
-        answers(to, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+        answers(to, "/me", &access.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     }
 
     // Refresh families: the rotation script's keys share a slot; the grace period holds.
