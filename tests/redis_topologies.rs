@@ -17,6 +17,10 @@ use common::{answers, eventually, get as http_get, post as http_post, revocation
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::RedisRevocationStore;
 
+/// A data node on `{port}`, in memory only.
+const DATA_NODE: [&str; 10] =
+    ["--bind", "127.0.0.1", "--port", "{port}", "--save", "", "--appendonly", "no", "--dir", "{dir}"];
+
 /// A hang detector for a failover or a cluster to form, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -65,8 +69,7 @@ async fn with_sentinel_a_frozen_primary_is_left_behind_after_the_failover() {
 }
 
 async fn sentinel_failover(test: &str, failure: Failure) {
-    let base =
-        ["--bind", "127.0.0.1", "--port", "{port}", "--save", "", "--appendonly", "no", "--dir", "{dir}"];
+    let base = DATA_NODE;
     let Some(mut primary) = RedisProcess::start(test, &base) else { return };
     let replica_of = primary.port.to_string();
     let mut replica_args = base.to_vec();
@@ -170,20 +173,7 @@ async fn sentinel_failover(test: &str, failure: Failure) {
 #[tokio::test]
 async fn password_protected_sentinels_and_primary_are_reached_with_the_urls_credentials() {
     const TEST: &str = "password_protected_sentinels_and_primary_are_reached_with_the_urls_credentials";
-    let primary_args = [
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        "{dir}",
-        "--requirepass",
-        "node-secret",
-    ];
+    let primary_args = [&DATA_NODE[..], &["--requirepass", "node-secret"]].concat();
     let Some(primary) = RedisProcess::start(TEST, &primary_args) else { return };
     let config = RedisProcess::config_file(
         TEST,
@@ -227,23 +217,17 @@ async fn password_protected_sentinels_and_primary_are_reached_with_the_urls_cred
 async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
     const TEST: &str = "with_a_cluster_revocations_from_one_instance_are_seen_by_another";
     let args = [
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        "{dir}",
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes-{port}.conf",
-        "--cluster-node-timeout",
-        "2000",
-    ];
+        &DATA_NODE[..],
+        &[
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes-{port}.conf",
+            "--cluster-node-timeout",
+            "2000",
+        ],
+    ]
+    .concat();
     let Some(first) = RedisProcess::start(TEST, &args) else { return };
     let nodes = [first, RedisProcess::start(TEST, &args).unwrap(), RedisProcess::start(TEST, &args).unwrap()];
     let hosts: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
