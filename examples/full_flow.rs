@@ -14,7 +14,7 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor) |
 //! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |
@@ -257,10 +257,22 @@ fn unavailable() -> Response {
 }
 
 /// 400: the token cannot be bound to this client (no usable client address, say). A `DPoP`
-/// proof that does not verify is the token endpoint's `invalid_dpop_proof` (RFC 9449 §5.2).
+/// proof that does not verify is the token endpoint's `invalid_dpop_proof` (RFC 9449 §5.2); one
+/// without the server's nonce (`DPOP_NONCE=1`) is `use_dpop_nonce`, with the nonce to use in
+/// `DPoP-Nonce` (§8).
 fn cannot_bind(err: &IssueError) -> Response {
     tracing::warn!(%err, "cannot mint a token");
     if let IssueError::Binding(binding) = err {
+        if let Some(nonce) = binding.dpop_nonce().and_then(|nonce| HeaderValue::from_str(nonce).ok()) {
+            let body = json!({
+                "error": "use_dpop_nonce",
+                "error_description": binding.reason(),
+                "code": "USE_DPOP_NONCE",
+            });
+            let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+            response.headers_mut().insert("dpop-nonce", nonce);
+            return response;
+        }
         if binding.binding() == "dpop" {
             let body = json!({
                 "error": "invalid_dpop_proof",

@@ -210,12 +210,19 @@ impl fmt::Debug for NewBinding {
 pub struct BindingUnavailable {
     binding: &'static str,
     reason: &'static str,
+    dpop_nonce: Option<String>,
 }
 
 impl BindingUnavailable {
     /// The policy `binding` cannot bind a token to this request, because of `reason`.
     pub const fn new(binding: &'static str, reason: &'static str) -> Self {
-        BindingUnavailable { binding, reason }
+        BindingUnavailable { binding, reason, dpop_nonce: None }
+    }
+
+    /// The same, because the request's DPoP proof lacks the server's nonce: `nonce` is the one
+    /// the client must put in its next proof (RFC 9449 §8).
+    pub fn use_dpop_nonce(binding: &'static str, reason: &'static str, nonce: String) -> Self {
+        BindingUnavailable { binding, reason, dpop_nonce: Some(nonce) }
     }
 
     /// The policy's name.
@@ -226,6 +233,20 @@ impl BindingUnavailable {
     /// Why (a fixed, client-safe text).
     pub const fn reason(&self) -> &'static str {
         self.reason
+    }
+
+    /// The nonce to send back when the DPoP proof lacked the server's: a token endpoint
+    /// answers 400 `{"error": "use_dpop_nonce"}` with it in a `DPoP-Nonce` header (RFC 9449 §8).
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::BindingUnavailable;
+    ///
+    /// let err = BindingUnavailable::use_dpop_nonce("dpop", "the proof lacks the nonce", "n-1".into());
+    /// assert_eq!(err.dpop_nonce(), Some("n-1"));
+    /// assert_eq!(BindingUnavailable::new("dpop", "the proof is not valid").dpop_nonce(), None);
+    /// ```
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
     }
 }
 
