@@ -141,18 +141,17 @@ async fn gateway_orders(State(gateway): State<Gateway>, headers: HeaderMap) -> R
         Ok(response) => response,
         Err(err) => return unreachable(err),
     };
-    // DPoP nonces (RFC 9449 §8): remember the one the orders service sent, and on
-    // `use_dpop_nonce` try once more with it.
-    let nonce = response.headers().get("dpop-nonce").and_then(|value| value.to_str().ok());
-    if let (Some(key), Some(nonce)) = (&gateway.dpop_key, nonce) {
-        key.remember_nonce(nonce);
-        if response.status() == StatusCode::UNAUTHORIZED {
-            if let Ok(again) = request() {
-                response = match gateway.orders.clone().oneshot(again).await {
-                    Ok(response) => response,
-                    Err(err) => return unreachable(err),
-                };
-            }
+    // DPoP nonces (RFC 9449 §8): the client layer remembered the one the orders service sent;
+    // on `use_dpop_nonce`, try once more with it.
+    let use_nonce = gateway.dpop_key.is_some()
+        && response.status() == StatusCode::UNAUTHORIZED
+        && response.headers().contains_key("dpop-nonce");
+    if use_nonce {
+        if let Ok(again) = request() {
+            response = match gateway.orders.clone().oneshot(again).await {
+                Ok(response) => response,
+                Err(err) => return unreachable(err),
+            };
         }
     }
     let (parts, body) = response.into_parts();

@@ -6,11 +6,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use serde_json::{Map, Value};
 use tower_layer::Layer;
@@ -339,9 +339,9 @@ impl<S: fmt::Debug> fmt::Debug for ServiceTokenService<S> {
     }
 }
 
-impl<S, ReqBody> Service<Request<ReqBody>> for ServiceTokenService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServiceTokenService<S>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
 {
     type Response = S::Response;
@@ -366,7 +366,8 @@ where
                 if let Some(proof) = proof {
                     request.headers_mut().insert("dpop", proof);
                 }
-                ServiceTokenFuture { kind: Kind::Inner { future: self.inner.call(request) } }
+                let dpop = self.tokens.inner.dpop.clone();
+                ServiceTokenFuture { kind: Kind::Inner { future: self.inner.call(request), dpop } }
             }
             Err(err) => {
                 tracing::error!(target: "tower_jwt_guard", error = %err, "no service token: request not sent");
@@ -377,7 +378,8 @@ where
 }
 
 pin_project! {
-    /// The future of [`ServiceTokenService`]: the client's future, or the minting error.
+    /// The future of [`ServiceTokenService`]: the client's future, or the minting error. With a
+    /// [`DpopKey`], a `DPoP-Nonce` in the answer is remembered for the next proofs (RFC 9449 §8).
     pub struct ServiceTokenFuture<F> {
         #[pin]
         kind: Kind<F>,
@@ -387,7 +389,7 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F> {
-        Inner { #[pin] future: F },
+        Inner { #[pin] future: F, dpop: Option<Arc<DpopKey>> },
         Failed { error: Option<IssueError> },
     }
 }
@@ -402,16 +404,23 @@ impl<F> fmt::Debug for ServiceTokenFuture<F> {
     }
 }
 
-impl<F, T, E> Future for ServiceTokenFuture<F>
+impl<F, B, E> Future for ServiceTokenFuture<F>
 where
-    F: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<Response<B>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_err(Into::into),
+            KindProj::Inner { future, dpop } => {
+                let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                let nonce = response.headers().get("dpop-nonce").and_then(|value| value.to_str().ok());
+                if let (Some(key), Some(nonce)) = (dpop.as_ref(), nonce) {
+                    key.remember_nonce(nonce);
+                }
+                Poll::Ready(Ok(response))
+            }
             KindProj::Failed { error } => {
                 let error = error.take().expect("ServiceTokenFuture polled after completion");
                 Poll::Ready(Err(Box::new(error)))
