@@ -508,7 +508,7 @@ pub fn auth(
     revocations: &Arc<dyn RevocationStore>,
 ) -> JwtAuth {
     support::with_dpop(settings.auth_builder(), listening)
-        .require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti])
+        .every_issuer(|issuer| issuer.require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti]))
         .binding(DeviceFingerprint::new())
         .binding(ClientIpBinding::new().trusted_proxies(proxies.clone()))
         .revocation(Arc::clone(revocations))

@@ -74,16 +74,10 @@ struct User {
     role: Option<String>,
 }
 
-/// User access tokens (RFC 9068 `at+jwt`): a subject, and the configured issuer/audience.
-fn user_kind(settings: &Settings) -> TokenKind {
-    let mut kind = TokenKind::new("user", "at+jwt").require([RequiredClaim::Sub]);
-    if let Some(issuer) = &settings.issuer {
-        kind = kind.issuer(issuer.clone());
-    }
-    if let Some(audience) = &settings.audience {
-        kind = kind.audience(audience.clone());
-    }
-    kind
+/// User access tokens (RFC 9068 `at+jwt`) with a subject; each issuer's own `iss` and
+/// audience rules apply besides.
+fn user_kind() -> TokenKind {
+    TokenKind::new("user", "at+jwt").require([RequiredClaim::Sub])
 }
 
 /// Service tokens for the orders service.
@@ -222,7 +216,7 @@ async fn main() {
     let gateway_listener = listen("BIND", settings.bind).await;
     let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
     let gateway_auth = support::with_dpop(settings.auth_builder(), gateway_addr)
-        .accept(user_kind(&settings))
+        .every_issuer(|issuer| issuer.accept(user_kind()))
         .build()
         .unwrap_or_else(|err| fail("configuration", err));
     let propagate = ClaimHeaders::new()
@@ -270,9 +264,16 @@ async fn main() {
     );
     println!("  curl -i http://{gateway_addr}/health");
     let user_issuer = match &settings.keys {
-        KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret)
-            .ok()
-            .map(|key| user_kind(&settings).token_issuer(key).build()),
+        KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret).ok().map(|key| {
+            let mut issuer = user_kind().token_issuer(key);
+            if let Some(name) = &settings.issuer {
+                issuer = issuer.issuer(name.clone());
+            }
+            if let Some(audience) = &settings.audience {
+                issuer = issuer.audience(audience.clone());
+            }
+            issuer.build()
+        }),
         _ => None,
     };
     match user_issuer.and_then(|issuer| issuer.mint("alice", &json!({ "role": "customer" })).ok()) {

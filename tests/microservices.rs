@@ -4,6 +4,9 @@
 mod dpop_support;
 mod example_process;
 mod harness;
+#[cfg(feature = "jwks")]
+#[path = "common/jwks_server.rs"]
+mod jwks_server;
 
 use dpop_support::ProofKey;
 use example_process::{expect_exit, Example};
@@ -258,4 +261,40 @@ async fn the_gateway_follows_dpop_nonces_and_dpop_off_means_bearer() {
             assert!(running.orders_line.contains("bearer, DPOP=off"), "{}", running.orders_line);
         }
     }
+}
+
+/// The gateway with two OIDC providers (`JWT_OIDC_ISSUER=a,b`): each provider's user tokens
+/// reach the orders service, each only with that provider's keys; the user-token rules (`typ`
+/// `at+jwt`, a subject) hold for both.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn the_gateway_takes_user_tokens_of_two_oidc_providers() {
+    let servers = [jwks_server::JwksServer::start().await, jwks_server::JwksServer::start().await];
+    let keys = [TestKey::generate(Algorithm::ES256), TestKey::generate(Algorithm::ES256)];
+    for (server, (key, kid)) in servers.iter().zip(keys.iter().zip(["a1", "b1"])) {
+        let point = &key.public_raw;
+        server.serve(vec![json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+            "x": harness::b64(&point[1..33]), "y": harness::b64(&point[33..65]),
+        })]);
+    }
+    let issuers = format!("{},{}", servers[0].issuer(), servers[1].issuer());
+    let mut example =
+        Example::start("microservices", &[("JWT_OIDC_ISSUER", &issuers), ("BIND_DOWNSTREAM", "127.0.0.1:0")]);
+    let gateway = example.url();
+    while !example.next_line().contains("orders service on http://") {}
+    let token = |iss: &str, key: &TestKey, kid: &str, typ: &str| {
+        let t = now();
+        let claims = json!({ "iss": iss, "sub": "carol", "iat": t, "exp": t + 300 });
+        key.sign_with_header(json!({ "kid": kid, "typ": typ }), &claims)
+    };
+    let orders = |token: String| answer(client().get(format!("{gateway}/orders")).bearer_auth(token));
+    for (i, kid) in [(0, "a1"), (1, "b1")] {
+        let through = orders(token(&servers[i].issuer(), &keys[i], kid, "at+jwt")).await;
+        assert_eq!((through.status, &through.body["user"]), (200, &json!("carol")), "{:?}", through.body);
+        let not_a_user_token = orders(token(&servers[i].issuer(), &keys[i], kid, "JWT")).await;
+        assert_eq!((not_a_user_token.status, not_a_user_token.code()), (401, "INVALID_TOKEN"));
+    }
+    let crossed = orders(token(&servers[0].issuer(), &keys[1], "b1", "at+jwt")).await;
+    assert_eq!((crossed.status, crossed.code()), (401, "INVALID_TOKEN"), "A's iss with B's key");
 }
