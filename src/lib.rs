@@ -89,7 +89,7 @@
 //! | `introspection` | opaque access tokens checked at an RFC 7662 introspection endpoint ([`keys::Introspector`]), cached |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
 //! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`), the certificate binding its TLS client certificate (`TlsConnectInfo`) |
-//! | `rustls` | [`ClientCertificate::from_rustls`](binding::ClientCertificate::from_rustls): a rustls server connection's client certificate, for [`CertificateBound`](binding::CertificateBound) (RFC 8705) |
+//! | `rustls` | [`ClientCertificate::from_rustls`](binding::ClientCertificate::from_rustls): a rustls server connection's client certificate, for [`CertificateBound`] (RFC 8705) |
 //! | `metrics` | counters, gauges and histograms through the `metrics` facade (any exporter): see [`metrics`] |
 //! | `full` | all of the above |
 //!
