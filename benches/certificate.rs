@@ -18,7 +18,9 @@ use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-use tower_jwt_guard::binding::{BindingPolicy, ClientCertificate, NewBinding, PeerAddr, RequestHead, TrustedProxies};
+use tower_jwt_guard::binding::{
+    BindingPolicy, ClientCertificate, NewBinding, PeerAddr, RequestHead, TrustedProxies,
+};
 use tower_jwt_guard::issue::SigningKey;
 use tower_jwt_guard::{Algorithm, CertificateBound, JwtAuth, TokenIssuer};
 
@@ -51,7 +53,8 @@ fn certificate(c: &mut Criterion) {
     let header = format!(":{}:", base64::engine::general_purpose::STANDARD.encode(&der));
     let mut via_proxy = http::Request::builder().header("client-cert", header).body(()).unwrap();
     via_proxy.extensions_mut().insert(PeerAddr(peer));
-    let behind_proxy = CertificateBound::required().trusted_proxies(TrustedProxies::parse("10.0.0.0/8").unwrap());
+    let behind_proxy =
+        CertificateBound::required().trusted_proxies(TrustedProxies::parse("10.0.0.0/8").unwrap());
     behind_proxy.check(&RequestHead::of(&via_proxy), Some(&cnf)).unwrap();
 
     let mut group = c.benchmark_group("certificate");
@@ -69,7 +72,8 @@ fn certificate(c: &mut Criterion) {
 
     // A whole request through the layer (verified-token cache hit): bound vs plain bearer.
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    let route = |auth: JwtAuth| Router::new().route("/me", get(|| async { "ok" })).route_layer(auth.layer::<Value>());
+    let route =
+        |auth: JwtAuth| Router::new().route("/me", get(|| async { "ok" })).route_layer(auth.layer::<Value>());
     let plain_router = route(JwtAuth::builder().hmac_secret(SECRET).build().unwrap());
     let bound_router =
         route(JwtAuth::builder().hmac_secret(SECRET).binding(CertificateBound::required()).build().unwrap());

@@ -40,6 +40,9 @@ pub struct Tls {
     pub client_ca: bool,
     /// The `TLS_CERT` path, for the printed `curl --cacert` commands.
     pub cert_path: String,
+    /// The PEM of `TLS_CERT` and `TLS_KEY`, for [`Tls::internal`].
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
 }
 
 impl Tls {
@@ -63,7 +66,30 @@ impl Tls {
         };
         let config = server_config(&cert, &key, client_ca.as_ref().map(|(_, pem)| pem.as_slice()))
             .unwrap_or_else(|(variable, err)| fail(variable, err));
-        Some(Tls { config: Arc::new(config), client_ca: client_ca.is_some(), cert_path })
+        Some(Tls {
+            config: Arc::new(config),
+            client_ca: client_ca.is_some(),
+            cert_path,
+            cert_pem: cert,
+            key_pem: key,
+        })
+    }
+
+    /// The same server certificate for an internal listener whose clients are services of this
+    /// deployment with certificates of their own making: any client certificate is accepted for
+    /// binding (RFC 8705 §2.2), whatever `TLS_CLIENT_CA` says.
+    pub fn internal(&self) -> Tls {
+        let config = server_config(&self.cert_pem, &self.key_pem, None)
+            .unwrap_or_else(|(variable, err)| fail(variable, err));
+        Tls { config: Arc::new(config), client_ca: false, ..self.clone() }
+    }
+
+    /// The leaf certificate of `TLS_CERT` (DER): what a client of this process's own listener pins.
+    pub fn server_certificate(&self) -> CertificateDer<'static> {
+        CertificateDer::pem_slice_iter(&self.cert_pem)
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| fail("TLS_CERT", "no certificate in the file"))
     }
 
     /// A line for the banner.
@@ -229,5 +255,101 @@ async fn serve_connection(
     let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     if let Err(err) = builder.serve_connection(io, service).await {
         tracing::debug!(%peer, error = %err, "connection ended with an error");
+    }
+}
+
+/// A client identity a service generates at start (self-signed, ECDSA P-256): the certificate it
+/// presents over mutual TLS and binds its service tokens to (RFC 8705 §2.2).
+pub struct ClientIdentity {
+    pub certificate: ClientCertificate,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl ClientIdentity {
+    /// A fresh self-signed client certificate for `name`.
+    pub fn generate(name: &str) -> ClientIdentity {
+        let made = (|| {
+            let key = rcgen::KeyPair::generate()?;
+            let mut params = rcgen::CertificateParams::new(vec![name.to_owned()])?;
+            params.distinguished_name.push(rcgen::DnType::CommonName, name);
+            params.extended_key_usages.push(rcgen::ExtendedKeyUsagePurpose::ClientAuth);
+            let cert = params.self_signed(&key)?;
+            Ok::<_, rcgen::Error>((cert.der().clone(), key.serialize_der()))
+        })();
+        let (der, key) =
+            made.unwrap_or_else(|err| fail("TLS_CERT", format!("cannot make a client certificate: {err}")));
+        let key = PrivateKeyDer::try_from(key).unwrap_or_else(|err| fail("TLS_CERT", err));
+        ClientIdentity { certificate: ClientCertificate::from_der(der.to_vec()), chain: vec![der], key }
+    }
+
+    /// A rustls client configuration that presents this identity and trusts exactly `server`
+    /// (the certificate of a listener of this same process: pinned, its handshake signature
+    /// still checked).
+    pub fn client_config(&self, server: CertificateDer<'static>) -> rustls::ClientConfig {
+        let provider = Arc::new(aws_lc_rs::default_provider());
+        rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .unwrap_or_else(|err| fail("TLS_CERT", err))
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedServer { server, provider }))
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
+            .unwrap_or_else(|err| fail("TLS_CERT", err))
+    }
+}
+
+/// Trusts one server certificate, byte for byte (and checks the handshake signature with it).
+#[derive(Debug)]
+struct PinnedServer {
+    server: CertificateDer<'static>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.server.as_ref() {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
