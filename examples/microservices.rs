@@ -212,7 +212,7 @@ async fn main() {
     let (service_secret, service_alg) = service_secret(&settings);
     // TLS_CERT/TLS_KEY: HTTPS on both listeners, mutual TLS from the gateway to the orders service.
     let tls = Tls::from_env();
-    let scheme = if tls.is_some() { "https" } else { "http" };
+    let scheme = support::scheme();
     let identity = tls.as_ref().map(|_| ClientIdentity::generate(GATEWAY));
 
     // The orders service: service tokens with read:orders, nothing else; DPoP-bound ones need
@@ -238,12 +238,11 @@ async fn main() {
     // PUBLIC_URL or its address), service tokens out.
     let gateway_listener = listen("BIND", settings.bind).await;
     let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
-    let gateway_auth =
-        support::with_dpop_at(settings.auth_builder(), support::public_url_of(gateway_addr, tls.is_some()))
-            .binding(support::certificate_binding())
-            .accept(user_kind(&settings))
-            .build()
-            .unwrap_or_else(|err| fail("configuration", err));
+    let gateway_auth = support::with_dpop(settings.auth_builder(), gateway_addr)
+        .binding(support::certificate_binding())
+        .accept(user_kind(&settings))
+        .build()
+        .unwrap_or_else(|err| fail("configuration", err));
     let propagate = ClaimHeaders::new()
         .claim("sub", "x-user-id")
         .claim("role", "x-user-role")
@@ -310,10 +309,7 @@ async fn main() {
     println!(
         "  orders service on {scheme}://{orders_addr} (service tokens with scope {READ_ORDERS} only; {service_binding})"
     );
-    let curl = match &tls {
-        Some(tls) => format!("curl --cacert {}", tls.cert_path),
-        None => "curl".to_string(),
-    };
+    let curl = support::curl();
     println!("  {curl} -i {scheme}://{gateway_addr}/health");
     let user_issuer = match &settings.keys {
         KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret)

@@ -68,8 +68,7 @@ async fn main() {
     let settings = Settings::from_env("127.0.0.1:3000");
     let tls = Tls::from_env();
     let (listener, addr) = settings.listen().await;
-    let public_url = support::public_url_of(addr, tls.is_some());
-    let auth = support::with_dpop_at(settings.auth_builder(), public_url)
+    let auth = support::with_dpop(settings.auth_builder(), addr)
         .binding(support::certificate_binding())
         .build()
         .unwrap_or_else(|err| support::fail("configuration", err));
@@ -81,10 +80,7 @@ async fn main() {
         .route("/health", get(health))
         .merge(support::operations(&auth, metrics));
 
-    let (scheme, curl) = match &tls {
-        Some(tls) => ("https", format!("curl --cacert {}", tls.cert_path)),
-        None => ("http", "curl".to_string()),
-    };
+    let (scheme, curl) = (support::scheme(), support::curl());
     let transport = tls.as_ref().map_or("plain HTTP", Tls::describe);
     println!("quickstart listening on {scheme}://{addr} ({}; {transport})", settings.describe_keys());
     let base = format!("{scheme}://{addr}");

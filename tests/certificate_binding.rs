@@ -465,7 +465,11 @@ mod grpc {
         addr
     }
 
-    async fn check(addr: SocketAddr, identity: Option<&Identity>, token: &str) -> Result<(), tonic::Status> {
+    pub(super) async fn check(
+        addr: SocketAddr,
+        identity: Option<&Identity>,
+        token: &str,
+    ) -> Result<(), tonic::Status> {
         let mut tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&pki().ca_pem))
             .domain_name("localhost");
@@ -499,9 +503,9 @@ mod grpc {
     }
 }
 
-/// The real quickstart, as a user runs it with `TLS_CERT`, `TLS_KEY` and `TLS_CLIENT_CA` (and
+/// The real examples, as a user runs them with `TLS_CERT`, `TLS_KEY` and `TLS_CLIENT_CA` (and
 /// without `TLS_CLIENT_CA`: any client certificate, self-signed ones included).
-mod quickstart {
+mod examples {
     use super::*;
     use example_process::Example;
 
@@ -610,6 +614,55 @@ mod quickstart {
             assert_eq!(output.status.code(), Some(2), "{env:?}: {stderr}");
             assert!(stderr.contains(variable), "{env:?}: {stderr}");
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn hyper_server_serves_https_with_the_certificate_of_each_connection() {
+        let pki = pki();
+        let (dir, path) = files();
+        let running = Example::start(
+            "hyper_server",
+            &[
+                ("JWT_SECRET", SECRET),
+                ("TLS_CERT", &path("server.pem")),
+                ("TLS_KEY", &path("server-key.pem")),
+                ("TLS_CLIENT_CA", &path("ca.pem")),
+            ],
+        );
+        assert!(running.url().starts_with("https://"), "{}", running.banner);
+        let me = format!("https://127.0.0.1:{}/me", running.addr.port());
+        let token = bound_token("alice", &pki.alice);
+        let ok = answer(client(Some(&pki.alice)).get(&me).bearer_auth(&token)).await;
+        assert_eq!((ok.status, ok.body["sub"].clone()), (200, json!("alice")), "{:?}", ok.body);
+        assert_mismatch(&answer(client(Some(&pki.bob)).get(&me).bearer_auth(&token)).await);
+        assert_eq!(answer(client(None).get(&me).bearer_auth(bearer_token())).await.status, 200);
+        drop(running);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[cfg(feature = "tonic")]
+    #[tokio::test]
+    async fn tonic_server_serves_grpc_over_tls_with_tonics_connect_info() {
+        let pki = pki();
+        let (dir, path) = files();
+        let running = Example::start(
+            "tonic_server",
+            &[
+                ("JWT_SECRET", SECRET),
+                ("TLS_CERT", &path("server.pem")),
+                ("TLS_KEY", &path("server-key.pem")),
+            ],
+        );
+        let token = bound_token("alice", &pki.alice);
+        grpc::check(running.addr, Some(&pki.alice), &token).await.unwrap();
+        let status = grpc::check(running.addr, Some(&pki.bob), &token).await.unwrap_err();
+        assert!(status.message().starts_with("BINDING_MISMATCH"), "{status:?}");
+        // Without TLS_CLIENT_CA any certificate is accepted for binding: a self-signed one too.
+        let selfie = bound_token("selfie", &pki.self_signed);
+        grpc::check(running.addr, Some(&pki.self_signed), &selfie).await.unwrap();
+        grpc::check(running.addr, None, &bearer_token()).await.unwrap();
+        drop(running);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

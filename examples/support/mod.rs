@@ -371,20 +371,32 @@ fn discovered_issuer(keys: &KeyConfig, issuer: Option<String>) -> Option<String>
 }
 
 /// `PUBLIC_URL`: the service's external base URL (no trailing slash); unset: `http://` + the
-/// address it listens on.
+/// address it listens on (`https://` when `TLS_CERT` makes the example serve HTTPS).
 pub fn public_url(listening: SocketAddr) -> String {
-    public_url_of(listening, false)
-}
-
-/// Like [`public_url`], the default `https://` + the address when the example serves HTTPS.
-pub fn public_url_of(listening: SocketAddr, https: bool) -> String {
     match var("PUBLIC_URL") {
         Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
             url.trim_end_matches('/').to_owned()
         }
         Some(_) => fail("PUBLIC_URL", "expected an http(s) URL like https://api.example.com"),
-        None if https => format!("https://{listening}"),
-        None => format!("http://{listening}"),
+        None => format!("{}://{listening}", scheme()),
+    }
+}
+
+/// `https` when `TLS_CERT` is set (the example serves HTTPS, see [`tls`]), else `http`.
+pub fn scheme() -> &'static str {
+    if var("TLS_CERT").is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// The start of the printed `curl` commands: with HTTPS, `--cacert` names `TLS_CERT` (right for a
+/// self-signed server certificate; otherwise pass the CA that signed it).
+pub fn curl() -> String {
+    match var("TLS_CERT") {
+        Some(path) => format!("curl --cacert {path}"),
+        None => "curl".to_owned(),
     }
 }
 

@@ -236,6 +236,41 @@ pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router, tls: &T
     }
 }
 
+/// The TLS connections of `listener`, each handshake in its own task (bounded by a timeout), for
+/// servers that take a stream of connections (tonic's `serve_with_incoming`, which records each
+/// TLS stream's client certificate in its `TlsConnectInfo`).
+pub fn incoming(
+    listener: tokio::net::TcpListener,
+    tls: &Tls,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>>
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.config));
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        while !sender.is_closed() {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed");
+                    continue;
+                }
+            };
+            let (acceptor, sender) = (acceptor.clone(), sender.clone());
+            tokio::spawn(async move {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
+                        let _ = sender.send(Ok(tls)).await;
+                    }
+                    _ => tracing::debug!(%peer, "TLS handshake failed or timed out"),
+                }
+            });
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|connection| (connection, receiver))
+    })
+}
+
 /// One TLS connection: its client certificate (read once) goes into every request.
 async fn serve_connection(
     tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
