@@ -519,6 +519,9 @@ mod examples {
             ("server.pem", &pki.server.cert_pem),
             ("server-key.pem", &pki.server.key_pem),
             ("alice.pem", &pki.alice.cert_pem),
+            ("alice-key.pem", &pki.alice.key_pem),
+            ("bob.pem", &pki.bob.cert_pem),
+            ("bob-key.pem", &pki.bob.key_pem),
             ("self-signed.pem", &pki.self_signed.cert_pem),
         ] {
             std::fs::write(dir.join(name), content).unwrap();
@@ -662,6 +665,50 @@ mod examples {
         let selfie = bound_token("selfie", &pki.self_signed);
         grpc::check(running.addr, Some(&pki.self_signed), &selfie).await.unwrap();
         grpc::check(running.addr, None, &bearer_token()).await.unwrap();
+        drop(running);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The "done when", with the real curl: `curl --cert` with the certificate-bound token
+    /// the quickstart printed passes, with another certificate it gets 401 `BINDING_MISMATCH`.
+    /// Outside CI a missing curl skips the test with a message; in CI (`CI` set) it fails.
+    #[tokio::test]
+    async fn curl_with_the_bound_certificate_passes_and_with_another_is_refused() {
+        if std::process::Command::new("curl").arg("--version").output().is_err() {
+            assert!(std::env::var_os("CI").is_none(), "curl is required in CI (.ci/run installs it)");
+            eprintln!("skipped: curl not found");
+            return;
+        }
+        let (dir, path) = files();
+        let mut running = Example::start(
+            "quickstart",
+            &[
+                ("JWT_SECRET", SECRET),
+                ("TLS_CERT", &path("server.pem")),
+                ("TLS_KEY", &path("server-key.pem")),
+                ("TLS_CLIENT_CA", &path("ca.pem")),
+                ("DEMO_CLIENT_CERT", &path("alice.pem")),
+            ],
+        );
+        let token = printed_bound_token(&mut running);
+        let me = format!("https://127.0.0.1:{}/me", running.addr.port());
+        let curl = |cert: &str| {
+            let output = std::process::Command::new("curl")
+                .args(["-s", "-w", "\n%{http_code}", "--cacert", &path("ca.pem")])
+                .args(["--cert", &path(&format!("{cert}.pem")), "--key", &path(&format!("{cert}-key.pem"))])
+                .args(["-H", &format!("Authorization: Bearer {token}"), &me])
+                .output()
+                .unwrap();
+            assert!(output.status.success(), "curl failed: {}", String::from_utf8_lossy(&output.stderr));
+            let text = String::from_utf8(output.stdout).unwrap();
+            let (body, status) = text.rsplit_once('\n').unwrap();
+            (status.to_owned(), serde_json::from_str::<Value>(body).unwrap_or(Value::Null))
+        };
+        let (status, body) = curl("alice");
+        assert_eq!((status.as_str(), body["sub"].clone()), ("200", json!("alice")), "{body}");
+        let (status, body) = curl("bob");
+        assert_eq!((status.as_str(), body["code"].clone()), ("401", json!("BINDING_MISMATCH")), "{body}");
+        assert_eq!(body["binding"], "certificate");
         drop(running);
         let _ = std::fs::remove_dir_all(dir);
     }
