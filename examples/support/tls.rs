@@ -38,8 +38,6 @@ pub struct Tls {
     pub config: Arc<ServerConfig>,
     /// Whether client certificates are verified against `TLS_CLIENT_CA` (else any is accepted).
     pub client_ca: bool,
-    /// The `TLS_CERT` path, for the printed `curl --cacert` commands.
-    pub cert_path: String,
     /// The PEM of `TLS_CERT` and `TLS_KEY`, for [`Tls::internal`].
     cert_pem: Vec<u8>,
     key_pem: Vec<u8>,
@@ -57,7 +55,7 @@ impl Tls {
             })
         };
         let (cert, key, client_ca) = (read("TLS_CERT"), read("TLS_KEY"), read("TLS_CLIENT_CA"));
-        let ((cert_path, cert), (_, key)) = match (cert, key) {
+        let ((_, cert), (_, key)) = match (cert, key) {
             (Some(cert), Some(key)) => (cert, key),
             (None, None) if client_ca.is_some() => fail("TLS_CLIENT_CA", "needs TLS_CERT and TLS_KEY"),
             (None, None) => return None,
@@ -66,13 +64,7 @@ impl Tls {
         };
         let config = server_config(&cert, &key, client_ca.as_ref().map(|(_, pem)| pem.as_slice()))
             .unwrap_or_else(|(variable, err)| fail(variable, err));
-        Some(Tls {
-            config: Arc::new(config),
-            client_ca: client_ca.is_some(),
-            cert_path,
-            cert_pem: cert,
-            key_pem: key,
-        })
+        Some(Tls { config: Arc::new(config), client_ca: client_ca.is_some(), cert_pem: cert, key_pem: key })
     }
 
     /// The same server certificate for an internal listener whose clients are services of this

@@ -69,13 +69,36 @@ impl ClientCertificate {
     /// The client certificate of a rustls server connection after its handshake (feature
     /// `rustls`): the leaf of its peer certificates; `None` when the client presented none.
     ///
-    /// With tokio-rustls: `ClientCertificate::from_rustls(tls_stream.get_ref().1)`.
+    /// With tokio-rustls: `ClientCertificate::from_rustls(tls_stream.get_ref().1)`. An axum (or any
+    /// tower) app served by hyper-util over tokio-rustls, each request with its connection's
+    /// certificate and peer address:
     ///
-    /// ```
-    /// use tower_jwt_guard::binding::ClientCertificate;
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tower::ServiceExt as _;
+    /// use tower_jwt_guard::binding::{ClientCertificate, PeerAddr};
     ///
-    /// fn certificate_of(tls: &tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Option<ClientCertificate> {
-    ///     ClientCertificate::from_rustls(tls.get_ref().1)
+    /// async fn serve(app: axum::Router, config: Arc<rustls::ServerConfig>) -> std::io::Result<()> {
+    ///     let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+    ///     let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    ///     loop {
+    ///         let (tcp, peer) = listener.accept().await?;
+    ///         let (acceptor, app) = (acceptor.clone(), app.clone());
+    ///         tokio::spawn(async move {
+    ///             let Ok(tls) = acceptor.accept(tcp).await else { return };
+    ///             let certificate = ClientCertificate::from_rustls(tls.get_ref().1);
+    ///             let service = hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+    ///                 request.extensions_mut().insert(PeerAddr(peer));
+    ///                 if let Some(certificate) = &certificate {
+    ///                     request.extensions_mut().insert(certificate.clone());
+    ///                 }
+    ///                 app.clone().oneshot(request)
+    ///             });
+    ///             let io = hyper_util::rt::TokioIo::new(tls);
+    ///             let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    ///             let _ = builder.serve_connection(io, service).await;
+    ///         });
+    ///     }
     /// }
     /// ```
     #[cfg(feature = "rustls")]
