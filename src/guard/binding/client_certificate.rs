@@ -8,7 +8,8 @@
 //! - behind a TLS-terminating proxy, the RFC 9440 `Client-Cert` header, read only when the
 //!   connection's peer is one of the [`TrustedProxies`]. From anyone else it is ignored: a client
 //!   cannot name a certificate it does not hold. From a trusted proxy it is the only source (the
-//!   connection's own certificate, if any, is the proxy's).
+//!   connection's own certificate, if any, is the proxy's). The proxy must remove any
+//!   `Client-Cert` header its own clients send (RFC 9440 §2).
 
 use std::fmt;
 
