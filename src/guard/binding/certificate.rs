@@ -1,5 +1,8 @@
 //! [`CertificateBound`]: certificate-bound access tokens (RFC 8705 mutual-TLS).
 
+use std::borrow::Cow;
+
+use super::client_certificate::request_certificate;
 use super::{BindingPolicy, BindingUnavailable, ClientCertificate, NewBinding, RequestHead, TrustedProxies};
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::claims::Confirmation;
@@ -86,8 +89,8 @@ impl CertificateBound {
     }
 
     /// The request's certificate, or why there is none to compare.
-    fn certificate(&self, request: &RequestHead<'_>) -> Result<ClientCertificate, &'static str> {
-        match ClientCertificate::of_request(request, &self.proxies) {
+    fn certificate<'a>(&self, request: &RequestHead<'a>) -> Result<Cow<'a, ClientCertificate>, &'static str> {
+        match request_certificate(request, &self.proxies) {
             Ok(Some(certificate)) => Ok(certificate),
             Ok(None) => Err("the request has no client certificate"),
             Err(err) => Err(err.reason()),

@@ -11,6 +11,7 @@
 //!   connection's own certificate, if any, is the proxy's). The proxy must remove any
 //!   `Client-Cert` header its own clients send (RFC 9440 §2).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
@@ -126,16 +127,7 @@ impl ClientCertificate {
     /// The certificate of the request's own TLS connection: a `ClientCertificate` extension,
     /// else tonic's `TlsConnectInfo` (feature `tonic`).
     pub fn of_connection(extensions: &Extensions) -> Option<Self> {
-        if let Some(certificate) = extensions.get::<ClientCertificate>() {
-            return Some(certificate.clone());
-        }
-        #[cfg(feature = "tonic")]
-        if let Some(info) = extensions
-            .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
-        {
-            return info.peer_certs().and_then(|chain| ClientCertificate::leaf_of(chain.as_slice()));
-        }
-        None
+        connection_certificate(extensions).map(Cow::into_owned)
     }
 
     /// The client certificate of `request`: from a trusted proxy, its `Client-Cert` header (and
@@ -144,18 +136,46 @@ impl ClientCertificate {
         request: &RequestHead<'_>,
         proxies: &TrustedProxies,
     ) -> Result<Option<Self>, ClientCertificateError> {
-        let from_proxy = !proxies.networks().is_empty()
-            && request.peer_addr().is_some_and(|peer| proxies.is_trusted(peer.ip()));
-        if from_proxy {
-            let mut lines = request.headers.get_all(CLIENT_CERT).iter();
-            return match (lines.next(), lines.next()) {
-                (None, _) => Ok(None),
-                (Some(line), None) => parse_client_cert(line.as_bytes()).map(Some),
-                (Some(_), Some(_)) => Err(ClientCertificateError::MalformedHeader),
-            };
-        }
-        Ok(ClientCertificate::of_connection(request.extensions))
+        request_certificate(request, proxies).map(|certificate| certificate.map(Cow::into_owned))
     }
+}
+
+/// [`ClientCertificate::of_connection`], borrowed from the extensions when it is there.
+fn connection_certificate(extensions: &Extensions) -> Option<Cow<'_, ClientCertificate>> {
+    if let Some(certificate) = extensions.get::<ClientCertificate>() {
+        return Some(Cow::Borrowed(certificate));
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(info) =
+        extensions.get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
+    {
+        return info
+            .peer_certs()
+            .and_then(|chain| ClientCertificate::leaf_of(chain.as_slice()))
+            .map(Cow::Owned);
+    }
+    None
+}
+
+/// [`ClientCertificate::of_request`], borrowed when it is the connection's extension (the
+/// binding's check on every request: no clone).
+pub(crate) fn request_certificate<'a>(
+    request: &RequestHead<'a>,
+    proxies: &TrustedProxies,
+) -> Result<Option<Cow<'a, ClientCertificate>>, ClientCertificateError> {
+    let from_proxy = !proxies.networks().is_empty()
+        && request.peer_addr().is_some_and(|peer| proxies.is_trusted(peer.ip()));
+    if from_proxy {
+        let mut lines = request.headers.get_all(CLIENT_CERT).iter();
+        return match (lines.next(), lines.next()) {
+            (None, _) => Ok(None),
+            (Some(line), None) => {
+                parse_client_cert(line.as_bytes()).map(|certificate| Some(Cow::Owned(certificate)))
+            }
+            (Some(_), Some(_)) => Err(ClientCertificateError::MalformedHeader),
+        };
+    }
+    Ok(connection_certificate(request.extensions))
 }
 
 impl fmt::Debug for ClientCertificate {
