@@ -185,4 +185,76 @@ mod tests {
             assert_eq!(thumbprint_claim(bad), None, "{bad:?}");
         }
     }
+
+    mod properties {
+        use std::net::SocketAddr;
+
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::guard::binding::PeerAddr;
+        use crate::ErrorKind;
+
+        const DER: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x05];
+
+        fn over_tls() -> http::Request<()> {
+            let mut request = http::Request::new(());
+            request.extensions_mut().insert(ClientCertificate::from_der(DER));
+            request
+        }
+
+        fn claim(thumbprint: &str) -> Confirmation {
+            let mut cnf = Confirmation::default();
+            cnf.certificate_thumbprint = Some(thumbprint.to_owned());
+            cnf
+        }
+
+        fn canonical() -> String {
+            crate::guard::binding::base64url(ClientCertificate::from_der(DER).thumbprint())
+        }
+
+        proptest! {
+            /// Any claim text: a clean refusal (never a panic), a pass only for the exact thumbprint.
+            #[test]
+            fn only_the_exact_thumbprint_passes(text in ".{0,60}", index in 0usize..43, replacement in "[A-Za-z0-9_-]") {
+                let policy = CertificateBound::required();
+                let request = over_tls();
+                for candidate in [text, {
+                    let mut mutated = canonical();
+                    mutated.replace_range(index..index + 1, &replacement);
+                    mutated
+                }] {
+                    let answer = policy.check(&RequestHead::of(&request), Some(&claim(&candidate)));
+                    match answer {
+                        Ok(()) => prop_assert_eq!(&candidate, &canonical()),
+                        Err(err) => prop_assert!(matches!(err.kind(), ErrorKind::InvalidToken | ErrorKind::BindingMismatch)),
+                    }
+                }
+            }
+
+            /// Any `Client-Cert` bytes from a trusted proxy: a clean answer, never a panic.
+            #[test]
+            fn any_client_cert_header_is_a_clean_answer(value in proptest::collection::vec(0x20u8..0x7f, 0..200)) {
+                let Ok(value) = http::HeaderValue::from_bytes(&value) else { return Ok(()) };
+                let mut request = http::Request::builder().header("client-cert", value).body(()).unwrap();
+                request.extensions_mut().insert(PeerAddr("10.0.0.1:443".parse::<SocketAddr>().unwrap()));
+                let policy = CertificateBound::required().trusted_proxies(TrustedProxies::parse("10.0.0.0/8").unwrap());
+                if let Err(err) = policy.check(&RequestHead::of(&request), Some(&claim(&canonical()))) {
+                    prop_assert_eq!(err.kind(), ErrorKind::BindingMismatch);
+                }
+            }
+        }
+
+        #[test]
+        fn the_header_of_the_right_certificate_passes_from_a_trusted_proxy() {
+            let mut request = http::Request::builder().header("client-cert", ":MAMCAQU=:").body(()).unwrap();
+            request.extensions_mut().insert(PeerAddr("10.0.0.1:443".parse::<SocketAddr>().unwrap()));
+            let policy =
+                CertificateBound::required().trusted_proxies(TrustedProxies::parse("10.0.0.0/8").unwrap());
+            assert!(policy.check(&RequestHead::of(&request), Some(&claim(&canonical()))).is_ok());
+            // Not trusted: the header is ignored and there is no connection certificate.
+            let untrusted = CertificateBound::required();
+            assert!(untrusted.check(&RequestHead::of(&request), Some(&claim(&canonical()))).is_err());
+        }
+    }
 }
