@@ -7,6 +7,7 @@
 
 #![cfg(feature = "rustls")]
 
+mod dpop_support;
 mod example_process;
 mod harness;
 
@@ -576,6 +577,15 @@ mod examples {
         assert_eq!(answer(client(Some(&pki.bob)).get(&me).bearer_auth(bearer_token())).await.status, 200);
         // TLS_CLIENT_CA: a certificate it did not sign is refused at the handshake.
         assert!(client(Some(&pki.self_signed)).get(&me).send().await.is_err());
+        // DPoP (on by default) checks `htu` against the https URL it serves.
+        let key = dpop_support::ProofKey::generate(Algorithm::ES256);
+        let dpop_token = token_with(|claims| {
+            claims.insert("cnf".into(), json!({ "jkt": key.jkt() }));
+        });
+        let proof = key.proof("GET", &me, Some(&dpop_token));
+        let dpop =
+            client(None).get(&me).header("authorization", format!("DPoP {dpop_token}")).header("dpop", proof);
+        assert_eq!(answer(dpop).await.status, 200);
         drop(running);
         let _ = std::fs::remove_dir_all(dir);
     }
