@@ -134,10 +134,13 @@ impl BindingPolicy for CertificateBound {
                 "cnf x5t#S256 is not the base64url of a SHA-256 thumbprint",
             ));
         };
-        let certificate = match self.certificate(request) {
-            Ok(certificate) => certificate,
-            Err(reason) => {
-                tracing::debug!(target: "tower_jwt_guard", reason, "certificate binding: no certificate to compare");
+        let certificate = match request_certificate(request, &self.proxies) {
+            Ok(Some(certificate)) => certificate,
+            // A client without a certificate: an ordinary refusal.
+            Ok(None) => return Err(AuthError::binding_mismatch(NAME)),
+            // A trusted proxy that writes what is no certificate: the operator should know.
+            Err(err) => {
+                tracing::warn!(target: "tower_jwt_guard", reason = err.reason(), "certificate binding: a trusted proxy's Client-Cert header is unreadable");
                 return Err(AuthError::binding_mismatch(NAME));
             }
         };
