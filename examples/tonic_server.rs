@@ -19,8 +19,8 @@
 //!
 //! With `TLS_CERT` and `TLS_KEY` it serves gRPC over TLS (rustls; `TLS_CLIENT_CA` as in every
 //! example): tonic records each connection's client certificate (`TlsConnectInfo`), and
-//! certificate-bound tokens (RFC 8705) pass only with theirs. `tonic_client` speaks plain
-//! HTTP/2; over TLS use a client with TLS (grpcurl, tonic's `ClientTlsConfig`).
+//! certificate-bound tokens (RFC 8705) pass only with theirs; `tonic_client` then takes `TLS_CA`
+//! and a client identity (`TLS_CLIENT_CERT`, `TLS_CLIENT_KEY`).
 
 mod support;
 
@@ -55,14 +55,13 @@ async fn main() {
         support::scheme(),
         settings.describe_keys()
     );
-    if tls.is_some() {
-        println!(
-            "  grpcurl -cacert <CA of TLS_CERT> [-cert client.pem -key client-key.pem] -H \"authorization: Bearer $TOKEN\" {addr} grpc.health.v1.Health/Check"
-        );
-    }
-    let client = match addr.to_string().as_str() {
-        "127.0.0.1:50051" => "cargo run --example tonic_client --".to_string(),
-        _ => format!("SERVER=http://{addr} cargo run --example tonic_client --"),
+    let client = match (addr.to_string().as_str(), &tls) {
+        ("127.0.0.1:50051", None) => "cargo run --example tonic_client --".to_string(),
+        (_, None) => format!("SERVER=http://{addr} cargo run --example tonic_client --"),
+        // Over TLS: the CA of TLS_CERT, and a client identity for certificate-bound tokens.
+        (_, Some(_)) => format!(
+            "SERVER=https://{addr} TLS_CA=ca.pem [TLS_CLIENT_CERT=client.pem TLS_CLIENT_KEY=client-key.pem] cargo run --example tonic_client --"
+        ),
     };
     match settings.demo_tokens() {
         Some(tokens) => {

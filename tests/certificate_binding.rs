@@ -675,6 +675,27 @@ mod examples {
         let selfie = bound_token("selfie", &pki.self_signed);
         grpc::check(running.addr, Some(&pki.self_signed), &selfie).await.unwrap();
         grpc::check(running.addr, None, &bearer_token()).await.unwrap();
+        // The tonic_client example with TLS_CA and alice's identity.
+        let server = format!("https://{}", running.addr);
+        let env = |cert: &str| {
+            vec![
+                ("SERVER", server.clone()),
+                ("TLS_CA", path("ca.pem")),
+                ("TLS_CLIENT_CERT", path(&format!("{cert}.pem"))),
+                ("TLS_CLIENT_KEY", path(&format!("{cert}-key.pem"))),
+            ]
+        };
+        for (cert, expected) in [("alice", "SERVING"), ("bob", "BINDING_MISMATCH")] {
+            let env = env(cert);
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let output = example_process::run("tonic_client", &[&token], &env);
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                stdout.contains(expected),
+                "{cert}: {stdout} {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
         drop(running);
         let _ = std::fs::remove_dir_all(dir);
     }

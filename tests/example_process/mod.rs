@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 19] = [
+const CONFIGURATION: [&str; 22] = [
     "JWT_SECRET",
     "JWT_PUBLIC_KEY",
     "JWT_ALG",
@@ -36,6 +36,9 @@ const CONFIGURATION: [&str; 19] = [
     "TLS_KEY",
     "TLS_CLIENT_CA",
     "DEMO_CLIENT_CERT",
+    "TLS_CA",
+    "TLS_CLIENT_CERT",
+    "TLS_CLIENT_KEY",
 ];
 
 /// How long to wait for a line the program is expected to print (a guard against a hang,
