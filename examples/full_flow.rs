@@ -580,45 +580,49 @@ async fn main() {
     };
     let stores = Stores::from_env();
     let described_stores = stores.description;
+    let tls = support::tls::Tls::from_env();
     let (listener, addr) = settings.listen().await;
     let app = app(&settings, addr, proxies, stores);
-    println!("full_flow listening on http://{addr} ({})", settings.describe_keys());
+    let transport = tls.as_ref().map_or("plain HTTP", support::tls::Tls::describe);
+    println!(
+        "full_flow listening on {}://{addr} ({}; {transport})",
+        support::scheme(),
+        settings.describe_keys()
+    );
     println!("  demo user: {DEMO_USER} / {DEMO_PASSWORD}, TOTP secret (base32) {DEMO_TOTP_SECRET}");
     println!("  trusted proxies: {described_proxies}");
     println!("  revocations and refresh tokens: {described_stores}");
     print_curl_lines(addr);
 
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(err) = axum::serve(listener, service).with_graceful_shutdown(support::shutdown_signal()).await
-    {
-        support::fail("server", err);
-    }
+    support::serve(listener, app, tls.as_ref()).await;
 }
 
 /// Ready-to-paste commands for every route. The refresh cookie is `Secure`, so curl's cookie
-/// jar would not send it over plain http: the commands pass it explicitly with `-b`.
+/// jar would not send it over plain http: the commands pass it explicitly with `-b`. With
+/// `TLS_CERT` they speak HTTPS.
 fn print_curl_lines(addr: SocketAddr) {
-    println!("  curl -i http://{addr}/health");
+    let (curl, base) = (support::curl(), format!("{}://{addr}", support::scheme()));
+    println!("  {curl} -i {base}/health");
     println!(
-        "  LOGIN=$(curl -si http://{addr}/auth/login -H 'content-type: application/json' \
+        "  LOGIN=$({curl} -si {base}/auth/login -H 'content-type: application/json' \
          -d '{{\"username\":\"{DEMO_USER}\",\"password\":\"{DEMO_PASSWORD}\"}}')"
     );
     println!(
         "  TOKEN=$(echo \"$LOGIN\" | sed -n 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/p'); \
          REFRESH=$(echo \"$LOGIN\" | sed -n 's/^set-cookie: {REFRESH_COOKIE}=\\([^;]*\\).*/\\1/Ip')"
     );
-    println!("  curl -i http://{addr}/protected -H \"Authorization: Bearer $TOKEN\"");
-    println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"   # 401: step-up challenge");
+    println!("  {curl} -i {base}/protected -H \"Authorization: Bearer $TOKEN\"");
+    println!("  {curl} -i {base}/admin -H \"Authorization: Bearer $TOKEN\"   # 401: step-up challenge");
     println!(
-        "  curl -i http://{addr}/auth/mfa/verify -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \
+        "  {curl} -i {base}/auth/mfa/verify -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \
          -d \"{{\\\"code\\\":\\\"$(oathtool --totp -b {DEMO_TOTP_SECRET})\\\"}}\"   # the new token passes /admin"
     );
     println!(
-        "  curl -i -X POST http://{addr}/auth/refresh -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+        "  {curl} -i -X POST {base}/auth/refresh -b \"{REFRESH_COOKIE}=$REFRESH\"   \
          # a new token + a rotated cookie; the same REFRESH again: 401, the family is revoked"
     );
     println!(
-        "  curl -i -X POST http://{addr}/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+        "  {curl} -i -X POST {base}/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"{REFRESH_COOKIE}=$REFRESH\"   \
          # 204; TOKEN is then refused with TOKEN_REVOKED"
     );
 }

@@ -17,6 +17,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::ConfigError;
+use crate::guard::binding::ClientCertificate;
 use crate::guard::clock;
 use crate::issue::{DpopKey, IssueError, TokenIssuer};
 
@@ -43,6 +44,8 @@ struct Inner {
     current: Mutex<Option<Current>>,
     minted: AtomicU64,
     dpop: Option<Arc<DpopKey>>,
+    /// The thumbprint (`x5t#S256`) of the client certificate the tokens are bound to.
+    certificate: Option<String>,
 }
 
 /// Outgoing service tokens: [`ServiceTokens`] mints a service token with a
@@ -97,6 +100,7 @@ impl fmt::Debug for ServiceTokens {
             .field("issuer", &self.inner.issuer)
             .field("subject", &self.inner.subject)
             .field("renew_before", &self.inner.renew_before)
+            .field("client_certificate", &self.inner.certificate.is_some())
             .field("minted", &self.minted_count())
             .field("token", &"REDACTED")
             .finish()
@@ -111,6 +115,7 @@ pub struct ServiceTokensBuilder {
     claims: Map<String, Value>,
     renew_before: Option<Duration>,
     dpop: Option<Arc<DpopKey>>,
+    certificate: Option<String>,
 }
 
 impl fmt::Debug for ServiceTokensBuilder {
@@ -120,6 +125,7 @@ impl fmt::Debug for ServiceTokensBuilder {
             .field("subject", &self.subject)
             .field("claims", &self.claims.keys().collect::<Vec<_>>())
             .field("renew_before", &self.renew_before)
+            .field("client_certificate", &self.certificate.is_some())
             .finish()
     }
 }
@@ -175,6 +181,27 @@ impl ServiceTokensBuilder {
         self
     }
 
+    /// Binds the tokens to the client certificate this service presents over mutual TLS
+    /// (`cnf."x5t#S256"`, RFC 8705): the receiving service's
+    /// [`CertificateBound`](crate::binding::CertificateBound) accepts them only over a connection
+    /// with that certificate. The HTTP client under [`ServiceTokenLayer`] must present it (a rustls
+    /// client identity: reqwest's `Identity::from_pem`, rustls' `with_client_auth_cert`).
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::ClientCertificate;
+    /// # use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// # let der = b"the DER of the certificate of the client identity".to_vec();
+    /// let tokens = ServiceTokens::builder(issuer, "gateway")
+    ///     .client_certificate(&ClientCertificate::from_der(der))
+    ///     .build()?;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn client_certificate(mut self, certificate: &ClientCertificate) -> Self {
+        self.certificate = Some(crate::guard::binding::base64url(certificate.thumbprint()));
+        self
+    }
+
     /// Checks the settings. No token is minted until one is needed.
     pub fn build(self) -> Result<ServiceTokens, ConfigError> {
         let ttl = self.issuer.ttl();
@@ -197,6 +224,7 @@ impl ServiceTokensBuilder {
                 current: Mutex::new(None),
                 minted: AtomicU64::new(0),
                 dpop: self.dpop,
+                certificate: self.certificate,
             }),
         })
     }
@@ -212,6 +240,7 @@ impl ServiceTokens {
             claims: Map::new(),
             renew_before: None,
             dpop: None,
+            certificate: None,
         }
     }
 
@@ -240,9 +269,17 @@ impl ServiceTokens {
             return Ok((token.header.clone(), Arc::clone(&token.token)));
         }
         let dpop = self.inner.dpop.as_ref();
+        let certificate = self.inner.certificate.as_ref();
         let minted = self.inner.issuer.mint_with(&self.inner.subject, &self.inner.claims, |set| {
+            let mut cnf = Map::new();
             if let Some(key) = dpop {
-                set.insert("cnf".into(), serde_json::json!({ "jkt": key.jkt() }));
+                cnf.insert("jkt".into(), key.jkt().into());
+            }
+            if let Some(thumbprint) = certificate {
+                cnf.insert("x5t#S256".into(), thumbprint.clone().into());
+            }
+            if !cnf.is_empty() {
+                set.insert("cnf".into(), Value::Object(cnf));
             }
         })?;
         self.inner.minted.fetch_add(1, Ordering::Relaxed);
