@@ -14,7 +14,7 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor) |
 //! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |
@@ -261,10 +261,22 @@ fn unavailable() -> Response {
 }
 
 /// 400: the token cannot be bound to this client (no usable client address, say). A `DPoP`
-/// proof that does not verify is the token endpoint's `invalid_dpop_proof` (RFC 9449 §5.2).
+/// proof that does not verify is the token endpoint's `invalid_dpop_proof` (RFC 9449 §5.2); one
+/// without the server's nonce (`DPOP_NONCE=1`) is `use_dpop_nonce`, with the nonce to use in
+/// `DPoP-Nonce` (§8).
 fn cannot_bind(err: &IssueError) -> Response {
     tracing::warn!(%err, "cannot mint a token");
     if let IssueError::Binding(binding) = err {
+        if let Some(nonce) = binding.dpop_nonce().and_then(|nonce| HeaderValue::from_str(nonce).ok()) {
+            let body = json!({
+                "error": "use_dpop_nonce",
+                "error_description": binding.reason(),
+                "code": "USE_DPOP_NONCE",
+            });
+            let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
+            response.headers_mut().insert("dpop-nonce", nonce);
+            return response;
+        }
         if binding.binding() == "dpop" {
             let body = json!({
                 "error": "invalid_dpop_proof",
@@ -500,7 +512,7 @@ pub fn auth(
     revocations: &Arc<dyn RevocationStore>,
 ) -> JwtAuth {
     support::with_dpop(settings.auth_builder(), listening)
-        .require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti])
+        .every_issuer(|issuer| issuer.require([RequiredClaim::Exp, RequiredClaim::Sub, RequiredClaim::Jti]))
         .binding(DeviceFingerprint::new())
         .binding(ClientIpBinding::new().trusted_proxies(proxies.clone()))
         .revocation(Arc::clone(revocations))
@@ -572,45 +584,49 @@ async fn main() {
     };
     let stores = Stores::from_env();
     let described_stores = stores.description;
+    let tls = support::tls::Tls::from_env();
     let (listener, addr) = settings.listen().await;
     let app = app(&settings, addr, proxies, stores);
-    println!("full_flow listening on http://{addr} ({})", settings.describe_keys());
+    let transport = tls.as_ref().map_or("plain HTTP", support::tls::Tls::describe);
+    println!(
+        "full_flow listening on {}://{addr} ({}; {transport})",
+        support::scheme(),
+        settings.describe_keys()
+    );
     println!("  demo user: {DEMO_USER} / {DEMO_PASSWORD}, TOTP secret (base32) {DEMO_TOTP_SECRET}");
     println!("  trusted proxies: {described_proxies}");
     println!("  revocations and refresh tokens: {described_stores}");
     print_curl_lines(addr);
 
-    let service = app.into_make_service_with_connect_info::<SocketAddr>();
-    if let Err(err) = axum::serve(listener, service).with_graceful_shutdown(support::shutdown_signal()).await
-    {
-        support::fail("server", err);
-    }
+    support::serve(listener, app, tls.as_ref()).await;
 }
 
 /// Ready-to-paste commands for every route. The refresh cookie is `Secure`, so curl's cookie
-/// jar would not send it over plain http: the commands pass it explicitly with `-b`.
+/// jar would not send it over plain http: the commands pass it explicitly with `-b`. With
+/// `TLS_CERT` they speak HTTPS.
 fn print_curl_lines(addr: SocketAddr) {
-    println!("  curl -i http://{addr}/health");
+    let (curl, base) = (support::curl(), format!("{}://{addr}", support::scheme()));
+    println!("  {curl} -i {base}/health");
     println!(
-        "  LOGIN=$(curl -si http://{addr}/auth/login -H 'content-type: application/json' \
+        "  LOGIN=$({curl} -si {base}/auth/login -H 'content-type: application/json' \
          -d '{{\"username\":\"{DEMO_USER}\",\"password\":\"{DEMO_PASSWORD}\"}}')"
     );
     println!(
         "  TOKEN=$(echo \"$LOGIN\" | sed -n 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/p'); \
          REFRESH=$(echo \"$LOGIN\" | sed -n 's/^set-cookie: {REFRESH_COOKIE}=\\([^;]*\\).*/\\1/Ip')"
     );
-    println!("  curl -i http://{addr}/protected -H \"Authorization: Bearer $TOKEN\"");
-    println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"   # 401: step-up challenge");
+    println!("  {curl} -i {base}/protected -H \"Authorization: Bearer $TOKEN\"");
+    println!("  {curl} -i {base}/admin -H \"Authorization: Bearer $TOKEN\"   # 401: step-up challenge");
     println!(
-        "  curl -i http://{addr}/auth/mfa/verify -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \
+        "  {curl} -i {base}/auth/mfa/verify -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \
          -d \"{{\\\"code\\\":\\\"$(oathtool --totp -b {DEMO_TOTP_SECRET})\\\"}}\"   # the new token passes /admin"
     );
     println!(
-        "  curl -i -X POST http://{addr}/auth/refresh -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+        "  {curl} -i -X POST {base}/auth/refresh -b \"{REFRESH_COOKIE}=$REFRESH\"   \
          # a new token + a rotated cookie; the same REFRESH again: 401, the family is revoked"
     );
     println!(
-        "  curl -i -X POST http://{addr}/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+        "  {curl} -i -X POST {base}/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"{REFRESH_COOKIE}=$REFRESH\"   \
          # 204; TOKEN is then refused with TOKEN_REVOKED"
     );
 }

@@ -15,11 +15,14 @@
 //! | `GET /admin` | 200 when the token shows a second factor (`RequireMfaLayer`); otherwise 401 with a step-up challenge |
 //!
 //! Each connection's peer address is put into the request's extensions, where client-IP
-//! binding looks for it.
+//! binding looks for it. With `TLS_CERT` and `TLS_KEY` it serves HTTPS (rustls), and the client
+//! certificate of each TLS connection goes into the request's extensions too, where the
+//! certificate binding (RFC 8705, certificate-bound tokens allowed beside bearer tokens) looks for it.
 
 mod support;
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -29,11 +32,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use tower::{BoxError, ServiceBuilder, ServiceExt};
-use tower_jwt_guard::{AuthContext, Claims, PeerAddr, RequireMfaLayer};
+use tower_jwt_guard::{AuthContext, Claims, ClientCertificate, PeerAddr, RequireMfaLayer};
 
 use support::Settings;
 
@@ -73,7 +76,14 @@ async fn protected(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, 
 async fn main() {
     tracing_subscriber::fmt().with_target(true).init();
     let settings = Settings::from_env("127.0.0.1:3000");
-    let auth = settings.auth_builder().build().unwrap_or_else(|err| support::fail("configuration", err));
+    let auth = settings
+        .auth_builder()
+        .binding(support::certificate_binding())
+        .build()
+        .unwrap_or_else(|err| support::fail("configuration", err));
+    let tls = support::tls::Tls::from_env();
+    let acceptor =
+        tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(std::sync::Arc::clone(&tls.config)));
 
     // The guarded part: the JWT layer, then (inside it) a second factor for /admin.
     let guarded = ServiceBuilder::new()
@@ -82,21 +92,26 @@ async fn main() {
         .service_fn(protected);
 
     let (listener, addr) = settings.listen().await;
-    println!("hyper_server listening on http://{addr} (HTTP/1.1 and HTTP/2; {})", settings.describe_keys());
-    println!("  curl -i http://{addr}/health");
+    let (curl, base) = (support::curl(), format!("{}://{addr}", support::scheme()));
+    let transport = tls.as_ref().map_or("plain HTTP", support::tls::Tls::describe);
+    println!(
+        "hyper_server listening on {base} (HTTP/1.1 and HTTP/2; {}; {transport})",
+        settings.describe_keys()
+    );
+    println!("  {curl} -i {base}/health");
     match settings.demo_tokens() {
         Some(tokens) => {
             let (plain, mfa) = (tokens.password_only, tokens.second_factor);
-            println!("  curl -i http://{addr}/me -H 'Authorization: Bearer {plain}'");
-            println!("  curl -i --http2-prior-knowledge http://{addr}/me -H 'Authorization: Bearer {plain}'");
-            println!(
-                "  curl -i http://{addr}/admin -H 'Authorization: Bearer {plain}'   # 401: no second factor"
-            );
-            println!("  curl -i http://{addr}/admin -H 'Authorization: Bearer {mfa}'");
+            println!("  {curl} -i {base}/me -H 'Authorization: Bearer {plain}'");
+            if tls.is_none() {
+                println!("  {curl} -i --http2-prior-knowledge {base}/me -H 'Authorization: Bearer {plain}'");
+            }
+            println!("  {curl} -i {base}/admin -H 'Authorization: Bearer {plain}'   # 401: no second factor");
+            println!("  {curl} -i {base}/admin -H 'Authorization: Bearer {mfa}'");
         }
         None => {
-            println!("  curl -i http://{addr}/me -H \"Authorization: Bearer $TOKEN\"");
-            println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"   # needs amr with a second factor");
+            println!("  {curl} -i {base}/me -H \"Authorization: Bearer $TOKEN\"");
+            println!("  {curl} -i {base}/admin -H \"Authorization: Bearer $TOKEN\"   # needs amr with a second factor");
         }
     }
 
@@ -115,32 +130,22 @@ async fn main() {
             },
             () = &mut shutdown => break,
         };
-        let guarded = guarded.clone();
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            // ── PEER ADDRESS ───────────────────────────────────────────────────────────────
-            // The connection's peer address, where client-IP binding (`ClientIpBinding`,
-            // `TrustedProxies`) looks for it.
-            request.extensions_mut().insert(PeerAddr(peer));
-            // ────────────────────────────────────────────────────────────────────────────────
-            let guarded = guarded.clone();
-            async move {
-                let response: Response<Body> = match (request.method(), request.uri().path()) {
-                    (&Method::GET, "/health") => Response::new(Full::from("ok").map_err(Into::into).boxed()),
-                    (&Method::GET, "/me" | "/admin") => {
-                        guarded.oneshot(request).await?.map(|body| body.map_err(Into::into).boxed())
-                    }
-                    _ => json_response(StatusCode::NOT_FOUND, &json!({ "error": "not found" }))
-                        .map(|body| body.map_err(Into::into).boxed()),
-                };
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let connection = server.serve_connection(TokioIo::new(stream), service).into_owned();
-        let connection = graceful.watch(connection);
+        let (guarded, server, watcher) = (guarded.clone(), server.clone(), graceful.watcher());
+        let Some(acceptor) = acceptor.clone() else {
+            tokio::spawn(serve_connection(TokioIo::new(stream), peer, None, guarded, server, watcher));
+            continue;
+        };
+        // HTTPS: the handshake in the connection's own task, bounded in time.
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!("connection from {peer} ended: {err}");
-            }
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                _ => return tracing::debug!("TLS handshake with {peer} failed"),
+            };
+            // ── CLIENT CERTIFICATE ─────────────────────────────────────────────────────────
+            // The leaf certificate the client presented (if any), read once per connection.
+            let certificate = tls.get_ref().1.peer_certificates().and_then(ClientCertificate::leaf_of);
+            // ────────────────────────────────────────────────────────────────────────────────
+            serve_connection(TokioIo::new(tls), peer, certificate, guarded, server, watcher).await;
         });
     }
 
@@ -148,5 +153,49 @@ async fn main() {
     drop(listener);
     if tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await.is_err() {
         eprintln!("some connections were still open after 5 s");
+    }
+}
+
+/// One connection (plain or TLS): HTTP/1.1 or HTTP/2, each request with the connection's peer
+/// address and client certificate in its extensions.
+async fn serve_connection<IO, S, B>(
+    io: TokioIo<IO>,
+    peer: SocketAddr,
+    certificate: Option<ClientCertificate>,
+    guarded: S,
+    server: auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+) where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        // ── PEER ADDRESS ───────────────────────────────────────────────────────────────
+        // The connection's peer address, where client-IP binding (`ClientIpBinding`,
+        // `TrustedProxies`) looks for it; and its client certificate, for `CertificateBound`.
+        request.extensions_mut().insert(PeerAddr(peer));
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
+        // ────────────────────────────────────────────────────────────────────────────────
+        let guarded = guarded.clone();
+        async move {
+            let response: Response<Body> = match (request.method(), request.uri().path()) {
+                (&Method::GET, "/health") => Response::new(Full::from("ok").map_err(Into::into).boxed()),
+                (&Method::GET, "/me" | "/admin") => {
+                    guarded.oneshot(request).await?.map(|body| body.map_err(Into::into).boxed())
+                }
+                _ => json_response(StatusCode::NOT_FOUND, &json!({ "error": "not found" }))
+                    .map(|body| body.map_err(Into::into).boxed()),
+            };
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let connection = server.serve_connection(io, service).into_owned();
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!("connection from {peer} ended: {err}");
     }
 }

@@ -110,6 +110,7 @@ async fn main() {
     tracing_subscriber::fmt().with_target(true).init();
     let settings = Settings::from_env("127.0.0.1:3000");
     // The resource identifier names the address clients use, so it is known once listening.
+    let tls = support::tls::Tls::from_env();
     let (listener, addr) = settings.listen().await;
     let resource = format!("{}/mcp", support::public_url(addr));
 
@@ -133,25 +134,29 @@ async fn main() {
         .route_layer(auth.layer::<Value>())
         .merge(auth.resource_metadata_router());
 
-    println!("mcp_server listening on http://{addr} ({})", settings.describe_keys());
+    let curl = support::curl();
+    let transport = tls.as_ref().map_or("plain HTTP", support::tls::Tls::describe);
+    println!(
+        "mcp_server listening on {}://{addr} ({}; {transport})",
+        support::scheme(),
+        settings.describe_keys()
+    );
     println!("  resource {resource}, authorization servers {:?}", metadata.authorization_servers());
-    println!("  curl -i {}", metadata.metadata_url());
+    println!("  {curl} -i {}", metadata.metadata_url());
     let call = r#"-H 'Content-Type: application/json' -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"whoami","arguments":{}}}'"#;
-    println!("  curl -i -X POST {resource} {call}   # 401 naming the metadata");
+    println!("  {curl} -i -X POST {resource} {call}   # 401 naming the metadata");
     let issuer = settings.token_issuer_builder().map(|builder| builder.audience(resource.clone()).build());
     let mint = |scope: &str| issuer.as_ref().and_then(|i| i.mint("alice", &json!({ "scope": scope })).ok());
     match (mint("mcp:tools"), mint("profile")) {
         (Some(tools), Some(profile)) => {
-            println!("  curl -i -X POST {resource} -H 'Authorization: Bearer {}' {call}", tools.token);
+            println!("  {curl} -i -X POST {resource} -H 'Authorization: Bearer {}' {call}", tools.token);
             println!(
-                "  curl -i -X POST {resource} -H 'Authorization: Bearer {}' {call}   # 403: no mcp:tools",
+                "  {curl} -i -X POST {resource} -H 'Authorization: Bearer {}' {call}   # 403: no mcp:tools",
                 profile.token
             );
         }
-        _ => println!("  curl -i -X POST {resource} -H \"Authorization: Bearer $TOKEN\" {call}"),
+        _ => println!("  {curl} -i -X POST {resource} -H \"Authorization: Bearer $TOKEN\" {call}"),
     }
 
-    if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(support::shutdown_signal()).await {
-        support::fail("server", err);
-    }
+    support::serve(listener, app, tls.as_ref()).await;
 }

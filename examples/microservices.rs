@@ -26,6 +26,13 @@
 //! `DPOP_NONCE=1` the orders service demands its nonces: the gateway retries once with the
 //! `DPoP-Nonce` it was given, and keeps using it.
 //!
+//! Mutual TLS (RFC 8705, with `TLS_CERT` and `TLS_KEY`): both listeners serve HTTPS (the gateway's
+//! clients may present certificates, verified against `TLS_CLIENT_CA` if set). The gateway makes
+//! itself a client certificate at start (self-signed, RFC 8705 §2.2), calls the orders service over
+//! mutual TLS with it (pinning the orders service's certificate, `TLS_CERT`), and binds its service
+//! tokens to it (`cnf."x5t#S256"`, beside `cnf.jkt` when DPoP is on); the orders service accepts
+//! only certificate-bound service tokens, over the connection with their certificate.
+//!
 //! The keys come from the same environment variables as every example (`JWT_SECRET`, ...).
 //! With a secret, user and service tokens are signed with the same key: only their kinds keep
 //! them apart. With `JWT_PUBLIC_KEY` (or a JWKS) the gateway signs its service tokens with a
@@ -45,6 +52,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -57,6 +65,7 @@ use tower_jwt_guard::{
     ServiceTokenService, ServiceTokens, TokenKind, VerificationKey,
 };
 
+use support::tls::{ClientIdentity, Tls};
 use support::{fail, KeyConfig, Settings};
 
 /// The audience, `typ` and scope of the tokens the gateway sends to the orders service.
@@ -74,16 +83,10 @@ struct User {
     role: Option<String>,
 }
 
-/// User access tokens (RFC 9068 `at+jwt`): a subject, and the configured issuer/audience.
-fn user_kind(settings: &Settings) -> TokenKind {
-    let mut kind = TokenKind::new("user", "at+jwt").require([RequiredClaim::Sub]);
-    if let Some(issuer) = &settings.issuer {
-        kind = kind.issuer(issuer.clone());
-    }
-    if let Some(audience) = &settings.audience {
-        kind = kind.audience(audience.clone());
-    }
-    kind
+/// User access tokens (RFC 9068 `at+jwt`) with a subject; each issuer's own `iss` and
+/// audience rules apply besides.
+fn user_kind() -> TokenKind {
+    TokenKind::new("user", "at+jwt").require([RequiredClaim::Sub])
 }
 
 /// Service tokens for the orders service.
@@ -108,7 +111,7 @@ fn service_secret(settings: &Settings) -> (Vec<u8>, Algorithm) {
     }
 }
 
-type OrdersClient = ServiceTokenService<Client<HttpConnector, Empty<Bytes>>>;
+type OrdersClient = ServiceTokenService<Client<HttpsConnector<HttpConnector>, Empty<Bytes>>>;
 
 #[derive(Clone)]
 struct Gateway {
@@ -141,18 +144,17 @@ async fn gateway_orders(State(gateway): State<Gateway>, headers: HeaderMap) -> R
         Ok(response) => response,
         Err(err) => return unreachable(err),
     };
-    // DPoP nonces (RFC 9449 §8): remember the one the orders service sent, and on
-    // `use_dpop_nonce` try once more with it.
-    let nonce = response.headers().get("dpop-nonce").and_then(|value| value.to_str().ok());
-    if let (Some(key), Some(nonce)) = (&gateway.dpop_key, nonce) {
-        key.remember_nonce(nonce);
-        if response.status() == StatusCode::UNAUTHORIZED {
-            if let Ok(again) = request() {
-                response = match gateway.orders.clone().oneshot(again).await {
-                    Ok(response) => response,
-                    Err(err) => return unreachable(err),
-                };
-            }
+    // DPoP nonces (RFC 9449 §8): the client layer remembered the one the orders service sent;
+    // on `use_dpop_nonce`, try once more with it.
+    let use_nonce = gateway.dpop_key.is_some()
+        && response.status() == StatusCode::UNAUTHORIZED
+        && response.headers().contains_key("dpop-nonce");
+    if use_nonce {
+        if let Ok(again) = request() {
+            response = match gateway.orders.clone().oneshot(again).await {
+                Ok(response) => response,
+                Err(err) => return unreachable(err),
+            };
         }
     }
     let (parts, body) = response.into_parts();
@@ -201,6 +203,10 @@ async fn main() {
         .parse()
         .unwrap_or_else(|_| fail("BIND_DOWNSTREAM", "expected an address like 127.0.0.1:3001"));
     let (service_secret, service_alg) = service_secret(&settings);
+    // TLS_CERT/TLS_KEY: HTTPS on both listeners, mutual TLS from the gateway to the orders service.
+    let tls = Tls::from_env();
+    let scheme = support::scheme();
+    let identity = tls.as_ref().map(|_| ClientIdentity::generate(GATEWAY));
 
     // The orders service: service tokens with read:orders, nothing else; DPoP-bound ones need
     // a proof for the address the gateway calls (the orders service is not behind PUBLIC_URL).
@@ -209,9 +215,12 @@ async fn main() {
     let orders_auth = JwtAuth::builder()
         .try_key(VerificationKey::hmac(service_alg, &service_secret))
         .accept(service_kind());
-    let orders_auth = support::with_dpop_at(orders_auth, format!("http://{orders_addr}"))
-        .build()
-        .unwrap_or_else(|err| fail("configuration", err));
+    let mut orders_auth = support::with_dpop_at(orders_auth, format!("{scheme}://{orders_addr}"));
+    if tls.is_some() {
+        // Over TLS, service tokens must be bound to the certificate of the calling connection.
+        orders_auth = orders_auth.binding(tower_jwt_guard::CertificateBound::required());
+    }
+    let orders_auth = orders_auth.build().unwrap_or_else(|err| fail("configuration", err));
     let orders_app = Router::new()
         .route("/orders", get(orders))
         .route_layer(RequireScopeLayer::new(READ_ORDERS))
@@ -223,7 +232,8 @@ async fn main() {
     let gateway_listener = listen("BIND", settings.bind).await;
     let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
     let gateway_auth = support::with_dpop(settings.auth_builder(), gateway_addr)
-        .accept(user_kind(&settings))
+        .binding(support::certificate_binding())
+        .every_issuer(|issuer| issuer.accept(user_kind()))
         .build()
         .unwrap_or_else(|err| fail("configuration", err));
     let propagate = ClaimHeaders::new()
@@ -247,11 +257,31 @@ async fn main() {
     if let Some(key) = &dpop_key {
         service_tokens = service_tokens.dpop_key(Arc::clone(key));
     }
+    // Mutual TLS on: the service tokens are bound to the gateway's client certificate.
+    if let Some(identity) = &identity {
+        service_tokens = service_tokens.client_certificate(&identity.certificate);
+    }
     let service_tokens = service_tokens.build().unwrap_or_else(|err| fail("configuration", err));
-    let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let client_tls = match (&identity, &tls) {
+        (Some(identity), Some(tls)) => identity.client_config(tls.server_certificate()),
+        // Plain HTTP: the connector never makes a TLS connection.
+        _ => rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|err| fail("configuration", err))
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth(),
+    };
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(client_tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let http = Client::builder(TokioExecutor::new()).build::<_, Empty<Bytes>>(connector);
     let gateway = Gateway {
         orders: ServiceBuilder::new().layer(ServiceTokenLayer::new(service_tokens)).service(http),
-        orders_url: format!("http://{orders_addr}"),
+        orders_url: format!("{scheme}://{orders_addr}"),
         dpop_key: dpop_key.clone(),
     };
     let gateway_app = Router::new()
@@ -261,46 +291,51 @@ async fn main() {
         .route("/health", get(|| async { "ok" }))
         .with_state(gateway);
 
-    println!("microservices gateway listening on http://{gateway_addr} ({})", settings.describe_keys());
-    let service_dpop = match &dpop_key {
+    println!("microservices gateway listening on {scheme}://{gateway_addr} ({})", settings.describe_keys());
+    let mut service_binding = match &dpop_key {
         Some(key) => format!("DPoP-bound to the gateway's key, jkt {}", key.jkt()),
         None => "bearer, DPOP=off".to_string(),
     };
+    if identity.is_some() {
+        service_binding.push_str("; over mutual TLS, bound to the gateway's client certificate (x5t#S256)");
+    }
     println!(
-        "  orders service on http://{orders_addr} (service tokens with scope {READ_ORDERS} only; {service_dpop})"
+        "  orders service on {scheme}://{orders_addr} (service tokens with scope {READ_ORDERS} only; {service_binding})"
     );
-    println!("  curl -i http://{gateway_addr}/health");
+    let curl = support::curl();
+    println!("  {curl} -i {scheme}://{gateway_addr}/health");
     let user_issuer = match &settings.keys {
-        KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret)
-            .ok()
-            .map(|key| user_kind(&settings).token_issuer(key).build()),
+        KeyConfig::Secret { secret, algorithm, .. } => SigningKey::hmac(*algorithm, secret).ok().map(|key| {
+            let mut issuer = user_kind().token_issuer(key);
+            if let Some(name) = &settings.issuer {
+                issuer = issuer.issuer(name.clone());
+            }
+            if let Some(audience) = &settings.audience {
+                issuer = issuer.audience(audience.clone());
+            }
+            issuer.build()
+        }),
         _ => None,
     };
     match user_issuer.and_then(|issuer| issuer.mint("alice", &json!({ "role": "customer" })).ok()) {
         Some(user) => {
             let token = user.token;
-            println!("  curl -i http://{gateway_addr}/orders -H 'Authorization: Bearer {token}'");
+            println!("  {curl} -i {scheme}://{gateway_addr}/orders -H 'Authorization: Bearer {token}'");
             println!(
-                "  curl -i http://{gateway_addr}/orders -H 'Authorization: Bearer {token}' -H 'x-user-id: admin'   # the spoofed header is dropped"
+                "  {curl} -i {scheme}://{gateway_addr}/orders -H 'Authorization: Bearer {token}' -H 'x-user-id: admin'   # the spoofed header is dropped"
             );
             println!(
-                "  curl -i http://{orders_addr}/orders -H 'Authorization: Bearer {token}'   # 401: a user token is not a service token"
+                "  {curl} -i {scheme}://{orders_addr}/orders -H 'Authorization: Bearer {token}'   # 401: a user token is not a service token"
             );
         }
         None => {
-            println!("  curl -i http://{gateway_addr}/orders -H \"Authorization: Bearer $TOKEN\"   # typ at+jwt, with sub");
+            println!("  {curl} -i {scheme}://{gateway_addr}/orders -H \"Authorization: Bearer $TOKEN\"   # typ at+jwt, with sub");
         }
     }
 
-    let orders_server =
-        axum::serve(orders_listener, orders_app).with_graceful_shutdown(support::shutdown_signal());
-    let gateway_server =
-        axum::serve(gateway_listener, gateway_app).with_graceful_shutdown(support::shutdown_signal());
-    let (orders_result, gateway_result) = tokio::join!(
-        std::future::IntoFuture::into_future(orders_server),
-        std::future::IntoFuture::into_future(gateway_server)
+    let internal = tls.as_ref().map(Tls::internal);
+    tokio::join!(
+        support::serve(orders_listener, orders_app, internal.as_ref()),
+        support::serve(gateway_listener, gateway_app, tls.as_ref()),
     );
-    if let Err(err) = orders_result.and(gateway_result) {
-        fail("server", err);
-    }
 }

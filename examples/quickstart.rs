@@ -16,6 +16,18 @@
 //! | `GET /admin` | 200 when the token shows a second factor; otherwise 401 with a step-up challenge |
 //! | `GET /ready` | 200 when the layer can answer (keys loaded, stores reachable), 503 with the reasons |
 //! | `GET /metrics` | the layer's metrics as Prometheus text (feature `metrics`, on by default) |
+//!
+//! HTTPS with client certificates (rustls, no OpenSSL):
+//!
+//! ```text
+//! TLS_CERT=server.pem TLS_KEY=server-key.pem TLS_CLIENT_CA=client-ca.pem cargo run --example quickstart
+//! ```
+//!
+//! Certificate-bound tokens (RFC 8705, `cnf."x5t#S256"`) pass only over a TLS connection with
+//! their certificate (or, from `TRUSTED_PROXIES`, with it in a `Client-Cert` header); other
+//! tokens still pass as bearer tokens. Without `TLS_CLIENT_CA`, any client certificate is
+//! accepted for binding (RFC 8705 §2.2, self-signed clients). With `DEMO_CLIENT_CERT` (a PEM
+//! client certificate) the banner also prints a token bound to that certificate.
 
 mod support;
 
@@ -23,8 +35,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use tower_jwt_guard::{Claims, RequireMfa};
+use tower_jwt_guard::{CertificateBound, Claims, RequireMfa};
 
+use support::tls::Tls;
 use support::Settings;
 
 /// The claims this service reads: a subject, and whatever else the token carries.
@@ -53,8 +66,10 @@ async fn main() {
     // Before the first request: the layer's metrics register with the recorder on first use.
     let metrics = support::metrics_recorder();
     let settings = Settings::from_env("127.0.0.1:3000");
+    let tls = Tls::from_env();
     let (listener, addr) = settings.listen().await;
     let auth = support::with_dpop(settings.auth_builder(), addr)
+        .binding(support::certificate_binding())
         .build()
         .unwrap_or_else(|err| support::fail("configuration", err));
 
@@ -65,26 +80,42 @@ async fn main() {
         .route("/health", get(health))
         .merge(support::operations(&auth, metrics));
 
-    println!("quickstart listening on http://{addr} ({})", settings.describe_keys());
-    println!("  curl -i http://{addr}/health");
-    println!("  curl -i http://{addr}/ready");
-    println!("  curl -s http://{addr}/metrics");
+    let (scheme, curl) = (support::scheme(), support::curl());
+    let transport = tls.as_ref().map_or("plain HTTP", Tls::describe);
+    println!("quickstart listening on {scheme}://{addr} ({}; {transport})", settings.describe_keys());
+    let base = format!("{scheme}://{addr}");
+    println!("  {curl} -i {base}/health");
+    println!("  {curl} -i {base}/ready");
+    println!("  {curl} -s {base}/metrics");
     match settings.demo_tokens() {
         Some(tokens) => {
             let (plain, mfa) = (tokens.password_only, tokens.second_factor);
-            println!("  curl -i http://{addr}/me -H 'Authorization: Bearer {plain}'");
-            println!(
-                "  curl -i http://{addr}/admin -H 'Authorization: Bearer {plain}'   # 401: no second factor"
-            );
-            println!("  curl -i http://{addr}/admin -H 'Authorization: Bearer {mfa}'");
+            println!("  {curl} -i {base}/me -H 'Authorization: Bearer {plain}'");
+            println!("  {curl} -i {base}/admin -H 'Authorization: Bearer {plain}'   # 401: no second factor");
+            println!("  {curl} -i {base}/admin -H 'Authorization: Bearer {mfa}'");
         }
         None => {
-            println!("  curl -i http://{addr}/me -H \"Authorization: Bearer $TOKEN\"");
-            println!("  curl -i http://{addr}/admin -H \"Authorization: Bearer $TOKEN\"   # needs amr with a second factor");
+            println!("  {curl} -i {base}/me -H \"Authorization: Bearer $TOKEN\"");
+            println!("  {curl} -i {base}/admin -H \"Authorization: Bearer $TOKEN\"   # needs amr with a second factor");
         }
     }
-
-    if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(support::shutdown_signal()).await {
-        support::fail("server", err);
+    if let Some((path, token)) = bound_demo_token(&settings) {
+        println!(
+            "  {curl} -i {base}/me --cert {path} --key <its key> -H 'Authorization: Bearer {token}'   # bound to DEMO_CLIENT_CERT; another certificate or none: 401 BINDING_MISMATCH"
+        );
     }
+
+    support::serve(listener, app, tls.as_ref()).await;
+}
+
+/// A token for `alice` bound to the certificate of `DEMO_CLIENT_CERT` (when this process holds
+/// the secret): minted for a request that carries that certificate, as a token endpoint behind
+/// mutual TLS would.
+fn bound_demo_token(settings: &Settings) -> Option<(String, String)> {
+    let (path, certificate) = support::demo_client_certificate()?;
+    let issuer = settings.token_issuer_builder()?.binding(CertificateBound::required()).build();
+    let mut token_request = http::Request::new(());
+    token_request.extensions_mut().insert(certificate);
+    let minted = issuer.mint_for(&token_request, "alice", &json!({ "name": "Alice" })).ok()?;
+    Some((path, minted.token))
 }

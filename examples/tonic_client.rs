@@ -8,11 +8,15 @@
 //!
 //! `SERVER` sets the server's URL (default `http://127.0.0.1:50051`). Prints the serving status
 //! and exits 0, or prints the gRPC status and exits 1 (2 for bad usage).
+//!
+//! An `https://` server (`tonic_server` with `TLS_CERT`/`TLS_KEY`): `TLS_CA` is the PEM of the CA
+//! that signed its certificate; `TLS_CLIENT_CERT` and `TLS_CLIENT_KEY` (PEM) are the client
+//! identity to present, for certificate-bound tokens (RFC 8705).
 
 use std::process::exit;
 
 use tonic::metadata::MetadataValue;
-use tonic::transport::Endpoint;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 use tonic::Request;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -24,6 +28,24 @@ fn usage(message: &str) -> ! {
         "usage: tonic_client [--watch] [TOKEN]   (or TOKEN in the environment; SERVER=http://host:port)"
     );
     exit(2)
+}
+
+/// `TLS_CA`, and `TLS_CLIENT_CERT` + `TLS_CLIENT_KEY` when set (exit 2 naming the variable).
+fn tls_config() -> ClientTlsConfig {
+    let read = |name: &str| {
+        std::env::var(name).ok().filter(|path| !path.trim().is_empty()).map(|path| {
+            std::fs::read(&path).unwrap_or_else(|err| usage(&format!("{name}: cannot read {path}: {err}")))
+        })
+    };
+    let ca = read("TLS_CA")
+        .unwrap_or_else(|| usage("TLS_CA: the CA of the server's certificate is needed for https"));
+    let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+    match (read("TLS_CLIENT_CERT"), read("TLS_CLIENT_KEY")) {
+        (Some(cert), Some(key)) => config = config.identity(Identity::from_pem(cert, key)),
+        (None, None) => {}
+        _ => usage("TLS_CLIENT_CERT and TLS_CLIENT_KEY go together"),
+    }
+    config
 }
 
 #[tokio::main]
@@ -45,7 +67,10 @@ async fn main() {
     let token = token.or_else(|| std::env::var("TOKEN").ok().filter(|t| !t.trim().is_empty()));
     let server = std::env::var("SERVER").unwrap_or_else(|_| "http://127.0.0.1:50051".into());
 
-    let endpoint = Endpoint::from_shared(server.clone()).unwrap_or_else(|_| usage("SERVER is not a URL"));
+    let mut endpoint = Endpoint::from_shared(server.clone()).unwrap_or_else(|_| usage("SERVER is not a URL"));
+    if server.starts_with("https://") {
+        endpoint = endpoint.tls_config(tls_config()).unwrap_or_else(|err| usage(&format!("TLS: {err}")));
+    }
     let channel = match endpoint.connect().await {
         Ok(channel) => channel,
         Err(err) => {

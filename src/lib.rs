@@ -88,7 +88,8 @@
 //! | `jwks` | keys from a JWKS URL or OIDC discovery |
 //! | `introspection` | opaque access tokens checked at an RFC 7662 introspection endpoint ([`keys::Introspector`]), cached |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
-//! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`) |
+//! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`), the certificate binding its TLS client certificate (`TlsConnectInfo`) |
+//! | `rustls` | [`ClientCertificate::from_rustls`](binding::ClientCertificate::from_rustls): a rustls server connection's client certificate, for [`CertificateBound`] (RFC 8705) |
 //! | `metrics` | counters, gauges and histograms through the `metrics` facade (any exporter): see [`metrics`] |
 //! | `full` | all of the above |
 //!
@@ -123,7 +124,7 @@ pub use guard::metrics;
 pub use guard::{audit, binding, keys, readiness, rejection, revocation};
 pub use issue::refresh;
 
-pub use binding::{Dpop, DpopMode};
+pub use binding::{CertificateBound, ClientCertificate, Dpop, DpopMode};
 pub use error::{AuthError, ConfigError, ErrorKind};
 #[cfg(feature = "redis")]
 pub use guard::redis_connection::RedisServers;

@@ -376,6 +376,34 @@ async fn service_tokens_sign_a_proof_per_request() {
     }
 }
 
+/// `ServiceTokens` against a service that wants nonces (RFC 9449 §8): the first call is answered
+/// `use_dpop_nonce`, the client layer remembers the `DPoP-Nonce` of that answer by itself, and
+/// the next call (the client's retry) passes.
+#[tokio::test]
+async fn service_tokens_follow_the_servers_nonce() {
+    use std::sync::Arc;
+    use tower::ServiceExt as _;
+    use tower_jwt_guard::issue::{DpopKey, SigningKey, TokenIssuer};
+    use tower_jwt_guard::{ServiceTokenLayer, ServiceTokens};
+    let base = start(|base| Dpop::required().public_url(base).nonces(DpopNonces::random())).await;
+    let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap()).build();
+    let tokens = ServiceTokens::builder(issuer, "gateway")
+        .dpop_key(Arc::new(DpopKey::generate_es256().unwrap()))
+        .build()
+        .unwrap();
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<String>();
+    let client = tower::ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens)).service(http);
+    let call =
+        || client.clone().oneshot(http::Request::get(format!("{base}/me")).body(String::new()).unwrap());
+    let first = call().await.unwrap();
+    assert_eq!(first.status(), 401);
+    assert!(first.headers().contains_key("dpop-nonce"));
+    for _ in 0..3 {
+        assert_eq!(call().await.unwrap().status(), 200);
+    }
+}
+
 /// Interop: proofs (and thumbprints) from panva's npm `dpop` package are accepted, once.
 #[tokio::test]
 async fn proofs_from_the_npm_dpop_package_are_accepted() {

@@ -11,7 +11,7 @@ mod harness;
 mod redis_server;
 
 use base64::Engine as _;
-use dpop_support::ProofKey;
+use dpop_support::{ProofKey, Spec};
 use example_process::{expect_exit, Example};
 use harness::{answer, client, Answer};
 use serde_json::{json, Value};
@@ -398,6 +398,63 @@ fn bad_redis_url_exits_with_code_2_naming_the_variable() {
     if !cfg!(feature = "redis") {
         assert!(stderr.contains("--features redis"), "{stderr}");
     }
+}
+
+/// RFC 9449 §8 with `DPOP_NONCE=1`: the token endpoint answers a proof without the server's
+/// nonce with 400 `use_dpop_nonce` and the nonce to use in `DPoP-Nonce`; the retry with it gets
+/// the bound token, which the resource then also wants with a nonce in each proof.
+#[tokio::test]
+async fn with_nonces_the_token_endpoint_asks_for_one_with_use_dpop_nonce() {
+    let running = Example::start(
+        "full_flow",
+        &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32"), ("DPOP_NONCE", "1")],
+    );
+    let flow = Flow { base: running.url(), http: client() };
+    let home = "198.51.100.51";
+    let key = ProofKey::generate(tower_jwt_guard::Algorithm::ES256);
+    let url = |path: &str| format!("{}{path}", flow.base);
+    let body = json!({ "username": "alice", "password": "alice-password" });
+    let login_with = |proof: String| {
+        flow.request(reqwest::Method::POST, "/auth/login", LAPTOP, home).header("dpop", proof).json(&body)
+    };
+    let with_nonce = |htm: &str, path: &str, token: Option<&str>, nonce: &str| {
+        let mut spec = Spec::new(&key, htm, &url(path), token);
+        spec.nonce = Some(nonce.to_owned());
+        key.sign(&spec)
+    };
+    let nonce_of = |answer: &Answer| {
+        answer
+            .headers
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("a DPoP-Nonce header: {:?} {:?}", answer.headers, answer.body))
+    };
+
+    let first = answer(login_with(key.proof("POST", &url("/auth/login"), None))).await;
+    assert_eq!(first.status, 400, "{:?}", first.body);
+    assert_eq!(first.body["error"], "use_dpop_nonce");
+    let nonce = nonce_of(&first);
+    let login = answer(login_with(with_nonce("POST", "/auth/login", None, &nonce))).await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    assert_eq!(login.body["token_type"], "DPoP");
+    let token = access_token(&login);
+    assert_eq!(payload(&token)["cnf"]["jkt"], key.jkt());
+
+    // A made-up nonce is no nonce: the same answer.
+    let forged = answer(login_with(with_nonce("POST", "/auth/login", None, "made-up"))).await;
+    assert_eq!((forged.status, &forged.body["error"]), (400, &json!("use_dpop_nonce")));
+
+    let protected = |proof: String| {
+        flow.request(reqwest::Method::GET, "/protected", LAPTOP, home)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+    };
+    let without = answer(protected(key.proof("GET", &url("/protected"), Some(&token)))).await;
+    assert_eq!((without.status, without.code()), (401, "USE_DPOP_NONCE"));
+    let nonce = nonce_of(&without);
+    let with = answer(protected(with_nonce("GET", "/protected", Some(&token), &nonce))).await;
+    assert_eq!(with.status, 200, "{:?}", with.body);
 }
 
 /// Issue #15: a login with a DPoP proof gets a token bound to the proof's key (`cnf.jkt`,

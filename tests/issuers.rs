@@ -312,6 +312,42 @@ async fn revoking_a_jti_of_one_issuer_leaves_the_same_jti_of_another() {
     assert!(events.contains(&(a, "TOKEN_REVOKED")) && events.contains(&(b, "TOKEN_REVOKED")));
 }
 
+/// `every_issuer`: the service's own rules reach the builder's issuer and every trusted one,
+/// whether trusted before or after the call.
+#[tokio::test]
+async fn rules_for_every_issuer_reach_each_of_them() {
+    use tower_jwt_guard::RequiredClaim;
+    let a_key = TestKey::hmac(Algorithm::HS256, b"issuer A's secret, 32 bytes long");
+    let b_key = TestKey::hmac(Algorithm::HS256, b"issuer B's secret, 32 bytes long");
+    let own_key = TestKey::hmac(Algorithm::HS256, SECRET);
+    let auth = JwtAuth::builder()
+        .hmac_secret(SECRET)
+        .issuer("https://own.example.com")
+        .trust(Issuer::new("https://a.example.com").hmac_secret(b"issuer A's secret, 32 bytes long"))
+        .every_issuer(|issuer| issuer.require([RequiredClaim::Jti]).max_token_age(Duration::from_secs(600)))
+        .trust(Issuer::new("https://b.example.com").hmac_secret(b"issuer B's secret, 32 bytes long"))
+        .build()
+        .unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    for (key, iss) in [
+        (&own_key, "https://own.example.com"),
+        (&a_key, "https://a.example.com"),
+        (&b_key, "https://b.example.com"),
+    ] {
+        assert_eq!(me(addr, &token(key, None, json!(iss), "alice", "1")).await.status, 200, "{iss}");
+        let mut without_jti = claims("alice");
+        without_jti["iss"] = json!(iss);
+        let answer = me(addr, &key.sign_with_header(json!({}), &without_jti)).await;
+        assert!(refused(&answer, 401, "INVALID_TOKEN"), "{iss}: {} {}", answer.status, answer.body);
+        let mut old = claims("alice");
+        old["iss"] = json!(iss);
+        old["jti"] = json!("2");
+        old["iat"] = json!(now() - 3600);
+        let answer = me(addr, &key.sign_with_header(json!({}), &old)).await;
+        assert!(refused(&answer, 401, "TOKEN_TOO_OLD"), "{iss}: {} {}", answer.status, answer.body);
+    }
+}
+
 // ---------------------------------------------------------------- configuration
 
 fn invalid(result: Result<JwtAuth, ConfigError>) -> String {

@@ -4,6 +4,9 @@
 mod dpop_support;
 mod example_process;
 mod harness;
+#[cfg(feature = "jwks")]
+#[path = "common/jwks_server.rs"]
+mod jwks_server;
 
 use dpop_support::ProofKey;
 use example_process::{expect_exit, Example};
@@ -38,9 +41,11 @@ fn start_with(env: &[(&str, &str)]) -> Running {
     let mut printed = Vec::new();
     while printed.len() < 3 {
         let line = example.next_line();
-        if let Some(rest) = line.split("orders service on http://").nth(1) {
-            orders = rest.split_whitespace().next().map(|addr| format!("http://{addr}"));
-            orders_line = line.clone();
+        for scheme in ["http", "https"] {
+            if let Some(rest) = line.split(&format!("orders service on {scheme}://")).nth(1) {
+                orders = rest.split_whitespace().next().map(|addr| format!("{scheme}://{addr}"));
+                orders_line = line.clone();
+            }
         }
         if let Some(rest) = line.split("Bearer ").nth(1) {
             printed.push(rest.split('\'').next().unwrap().to_string());
@@ -257,5 +262,163 @@ async fn the_gateway_follows_dpop_nonces_and_dpop_off_means_bearer() {
         if env[0].1 == "off" {
             assert!(running.orders_line.contains("bearer, DPOP=off"), "{}", running.orders_line);
         }
+    }
+}
+
+/// The gateway with two OIDC providers (`JWT_OIDC_ISSUER=a,b`): each provider's user tokens
+/// reach the orders service, each only with that provider's keys; the user-token rules (`typ`
+/// `at+jwt`, a subject) hold for both.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn the_gateway_takes_user_tokens_of_two_oidc_providers() {
+    let servers = [jwks_server::JwksServer::start().await, jwks_server::JwksServer::start().await];
+    let keys = [TestKey::generate(Algorithm::ES256), TestKey::generate(Algorithm::ES256)];
+    for (server, (key, kid)) in servers.iter().zip(keys.iter().zip(["a1", "b1"])) {
+        let point = &key.public_raw;
+        server.serve(vec![json!({
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid,
+            "x": harness::b64(&point[1..33]), "y": harness::b64(&point[33..65]),
+        })]);
+    }
+    let issuers = format!("{},{}", servers[0].issuer(), servers[1].issuer());
+    let mut example =
+        Example::start("microservices", &[("JWT_OIDC_ISSUER", &issuers), ("BIND_DOWNSTREAM", "127.0.0.1:0")]);
+    let gateway = example.url();
+    while !example.next_line().contains("orders service on http://") {}
+    let token = |iss: &str, key: &TestKey, kid: &str, typ: &str| {
+        let t = now();
+        let claims = json!({ "iss": iss, "sub": "carol", "iat": t, "exp": t + 300 });
+        key.sign_with_header(json!({ "kid": kid, "typ": typ }), &claims)
+    };
+    let orders = |token: String| answer(client().get(format!("{gateway}/orders")).bearer_auth(token));
+    for (i, kid) in [(0, "a1"), (1, "b1")] {
+        let through = orders(token(&servers[i].issuer(), &keys[i], kid, "at+jwt")).await;
+        assert_eq!((through.status, &through.body["user"]), (200, &json!("carol")), "{:?}", through.body);
+        let not_a_user_token = orders(token(&servers[i].issuer(), &keys[i], kid, "JWT")).await;
+        assert_eq!((not_a_user_token.status, not_a_user_token.code()), (401, "INVALID_TOKEN"));
+    }
+    let crossed = orders(token(&servers[0].issuer(), &keys[1], "b1", "at+jwt")).await;
+    assert_eq!((crossed.status, crossed.code()), (401, "INVALID_TOKEN"), "A's iss with B's key");
+}
+
+/// Mutual TLS (`TLS_CERT`, `TLS_KEY`): the gateway calls the orders service with a client
+/// certificate it made at start and service tokens bound to it; the orders service takes only
+/// certificate-bound service tokens, over the connection with their certificate.
+mod mutual_tls {
+    use super::*;
+
+    /// A certificate and its key (PEM), and the certificate's DER.
+    struct Pem {
+        cert: String,
+        key: String,
+        der: Vec<u8>,
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 and two client certificates, all signed by it.
+    fn pki() -> (String, Pem, Pem, Pem) {
+        use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+        let ca = Issuer::new(ca_params, ca_key);
+        let leaf = |name: &str, usage| {
+            let key = KeyPair::generate().unwrap();
+            let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+            params.extended_key_usages.push(usage);
+            let cert = params.signed_by(&key, &ca).unwrap();
+            Pem { cert: cert.pem(), key: key.serialize_pem(), der: cert.der().to_vec() }
+        };
+        let server = leaf("127.0.0.1", ExtendedKeyUsagePurpose::ServerAuth);
+        let alice = leaf("alice.client", ExtendedKeyUsagePurpose::ClientAuth);
+        let bob = leaf("bob.client", ExtendedKeyUsagePurpose::ClientAuth);
+        (ca_pem, server, alice, bob)
+    }
+
+    fn https_client(ca: &str, identity: Option<&Pem>) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()]);
+        if let Some(identity) = identity {
+            let pem = format!("{}{}", identity.key, identity.cert);
+            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        builder.build().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_gateway_calls_orders_over_mutual_tls_with_certificate_bound_service_tokens() {
+        let (ca, server, alice, bob) = pki();
+        let dir = std::env::temp_dir().join(format!("tjg-microservices-mtls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
+        std::fs::write(&cert_path, &server.cert).unwrap();
+        std::fs::write(&key_path, &server.key).unwrap();
+        let running = start_with(&[
+            ("TLS_CERT", cert_path.to_str().unwrap()),
+            ("TLS_KEY", key_path.to_str().unwrap()),
+            ("DPOP", "off"),
+        ]);
+        assert!(running.gateway.starts_with("https://") && running.orders.starts_with("https://"));
+        assert!(running.orders_line.contains("x5t#S256"), "{}", running.orders_line);
+
+        // Through the gateway: the service token is bound to the gateway's own certificate.
+        let http = https_client(&ca, None);
+        let through = answer(
+            http.get(format!("{}/orders", running.gateway)).bearer_auth(user_token("alice", json!({}))),
+        )
+        .await;
+        assert_eq!(through.status, 200, "{:?}", through.body);
+        assert_eq!(
+            (through.body["user"].clone(), through.body["caller"].clone()),
+            (json!("alice"), json!("gateway"))
+        );
+
+        // Straight to the orders service: an unbound service token is refused.
+        let orders = format!("{}/orders", running.orders);
+        let unbound = answer(
+            https_client(&ca, Some(&alice)).get(&orders).bearer_auth(service_token("gateway", "read:orders")),
+        )
+        .await;
+        assert_eq!((unbound.status, unbound.code()), (401, "BINDING_MISMATCH"), "{:?}", unbound.body);
+        assert_eq!(unbound.body["binding"], "certificate");
+        // A service token bound to alice's certificate: only over a connection with it.
+        let thumbprint = harness::b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &alice.der));
+        let bound =
+            service_token_with("gateway", "read:orders", json!({ "cnf": { "x5t#S256": thumbprint } }));
+        let ok = answer(https_client(&ca, Some(&alice)).get(&orders).bearer_auth(&bound)).await;
+        assert_eq!(ok.status, 200, "{:?}", ok.body);
+        let stolen = answer(https_client(&ca, Some(&bob)).get(&orders).bearer_auth(&bound)).await;
+        assert_eq!((stolen.status, stolen.code()), (401, "BINDING_MISMATCH"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn with_dpop_required_the_service_tokens_are_bound_to_the_key_and_the_certificate() {
+        let (ca, server, _, _) = pki();
+        let dir = std::env::temp_dir().join(format!("tjg-microservices-mtls-dpop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
+        std::fs::write(&cert_path, &server.cert).unwrap();
+        std::fs::write(&key_path, &server.key).unwrap();
+        let running = start_with(&[
+            ("TLS_CERT", cert_path.to_str().unwrap()),
+            ("TLS_KEY", key_path.to_str().unwrap()),
+            ("DPOP", "required"),
+        ]);
+        assert!(running.orders_line.contains("jkt") && running.orders_line.contains("x5t#S256"));
+        // The gateway's user side needs DPoP too: a proof for its /orders.
+        let proof_key = ProofKey::generate(Algorithm::ES256);
+        let url = format!("{}/orders", running.gateway);
+        let token = user_token("alice", json!({ "cnf": { "jkt": proof_key.jkt() } }));
+        let through = answer(
+            https_client(&ca, None)
+                .get(&url)
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", proof_key.proof("GET", &url, Some(&token))),
+        )
+        .await;
+        assert_eq!(through.status, 200, "{:?}", through.body);
+        assert_eq!(through.body["caller"], "gateway");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

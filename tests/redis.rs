@@ -11,21 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::redis_server::{unique_prefix, Redis};
-use common::{eventually, get as http_get, now, post as http_post, token, token_issued_at, Answer};
+use common::{
+    answers, eventually, get as http_get, now, post as http_post, revocations, subscribed, token,
+    token_issued_at,
+};
 use redis::AsyncCommands as _;
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshPolicy, RefreshStore};
 use tower_jwt_guard::revocation::{RedisRevocationStore, RevocationError, RevocationStore};
 
 const PATIENCE: Duration = Duration::from_secs(20);
-
-fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
-    RedisRevocationStore::builder(url)
-        .unwrap()
-        .key_prefix(prefix)
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap()
-}
 
 fn refresh_store(url: &str, prefix: &str) -> RedisRefreshStore {
     RedisRefreshStore::builder(url).unwrap().key_prefix(prefix).build().unwrap()
@@ -33,29 +27,6 @@ fn refresh_store(url: &str, prefix: &str) -> RedisRefreshStore {
 
 async fn instance(store: &RedisRevocationStore) -> SocketAddr {
     common::revocation_instance(store).await
-}
-
-async fn subscribed(store: &RedisRevocationStore) {
-    eventually("the invalidation subscription", PATIENCE, || async { store.is_subscribed().then_some(()) })
-        .await;
-}
-
-/// Polls `path` with `token` until the answer is `expected`.
-async fn answers(addr: SocketAddr, path: &str, token: &str, status: u16, code: Option<&str>) {
-    let what = format!("{path} to answer {status} {code:?}");
-    let mut last = None::<Answer>;
-    let found = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let answer = http_get(addr, path, token).await;
-            if answer.is(status, code) {
-                return;
-            }
-            last = Some(answer);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert!(found.is_ok(), "timed out waiting for {what}; last answer {last:?}");
 }
 
 #[tokio::test]
@@ -84,7 +55,7 @@ async fn a_revocation_on_one_instance_is_refused_on_the_other() {
     let prefix = unique_prefix("instances");
     let (store_a, store_b) = (revocations(&redis.url(), &prefix), revocations(&redis.url(), &prefix));
     let (a, b) = (instance(&store_a).await, instance(&store_b).await);
-    subscribed(&store_b).await;
+    subscribed(&store_b, PATIENCE).await;
     let access = token("alice");
     let other = token("carol");
     // B answers from its local cache from now on ("not revoked"): the invalidation must reach it.
@@ -94,10 +65,10 @@ async fn a_revocation_on_one_instance_is_refused_on_the_other() {
     }
 
     assert_eq!(http_post(a, "/logout", &access.token).await.status, 204);
-    answers(b, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(b, "/me", &access.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
 
     assert_eq!(http_post(a, "/logout-everywhere", &other.token).await.status, 204);
-    answers(b, "/me", &other.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(b, "/me", &other.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     assert!(http_get(b, "/me", &token("dave").token).await.is(200, None));
 }
 
@@ -206,27 +177,27 @@ async fn redis_down_fails_closed_and_a_restart_recovers_without_rebuilding() {
     let store = revocations(&server.url(), &prefix);
     let refresh = refresh_store(&server.url(), &prefix);
     let addr = instance(&store).await;
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     let access = token("alice");
     let login = refresh.issue("alice").await.unwrap();
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
 
     server.stop();
-    answers(addr, "/me", &access.token, 503, Some("AUTH_UNAVAILABLE")).await;
+    answers(addr, "/me", &access.token, 503, Some("AUTH_UNAVAILABLE"), PATIENCE).await;
     assert_eq!(store.revoke_token(None, "x", now() + 60).await, Err(RevocationError::Unavailable));
     assert_eq!(refresh.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Unavailable);
     assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
 
     // Same port, empty data (no persistence): the same layer and stores recover by themselves.
     server.restart();
-    answers(addr, "/me", &access.token, 200, None).await;
+    answers(addr, "/me", &access.token, 200, None, PATIENCE).await;
     let login = eventually("the refresh store to reconnect", PATIENCE, || async {
         refresh.issue("alice").await.ok()
     })
     .await;
     assert!(refresh.rotate(login.token.as_str()).await.is_ok());
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
     assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
 }
@@ -240,7 +211,7 @@ async fn logout_and_refresh_replay_across_two_instances() {
         let revocations = revocations(&redis.url(), &prefix);
         let refresh = refresh_store(&redis.url(), &prefix);
         async move {
-            subscribed(&revocations).await;
+            subscribed(&revocations, PATIENCE).await;
             serve_auth(Arc::new(revocations), Arc::new(refresh)).await
         }
     };
@@ -250,7 +221,7 @@ async fn logout_and_refresh_replay_across_two_instances() {
     let session = call(a, "/auth/login", None).await.unwrap();
     assert!(http_get(b, "/protected", &session.access).await.is(200, None));
     assert_eq!(call(a, "/auth/logout", Some(&session)).await.unwrap_err().status, 204);
-    answers(b, "/protected", &session.access, 401, Some("TOKEN_REVOKED")).await;
+    answers(b, "/protected", &session.access, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
 
     // A refresh token used on A, replayed on B: refused, and the new one dies with it.
     let first = call(a, "/auth/login", None).await.unwrap();
@@ -301,8 +272,8 @@ async fn a_service_started_while_redis_is_down_fails_closed_until_it_comes_up() 
     assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
 
     server.restart();
-    answers(addr, "/me", &access.token, 200, None).await;
-    subscribed(&store).await;
+    answers(addr, "/me", &access.token, 200, None, PATIENCE).await;
+    subscribed(&store, PATIENCE).await;
     eventually("the refresh store to connect", PATIENCE, || async { refresh.issue("alice").await.ok() })
         .await;
 }
@@ -323,7 +294,7 @@ async fn repeated_checks_are_answered_from_the_local_cache() {
     };
     let store = revocations(&server.url(), &unique_prefix("local"));
     let addr = instance(&store).await;
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     let mut conn =
         redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let access = token("alice");
@@ -353,7 +324,7 @@ async fn cached_answers_are_dropped_after_the_local_ttl() {
         .build()
         .unwrap();
     let addr = instance(&store).await;
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     let mut conn =
         redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let access = token("alice");
@@ -401,7 +372,7 @@ async fn revocations_are_per_issuer_in_redis() {
     store.revoke_token(a, "1", now() + 60).await.unwrap();
     store.revoke_subject(b, "alice", now()).await.unwrap();
     // Twice each: the answer from Redis, then from the local cache once subscribed.
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     for _ in 0..2 {
         assert_eq!(verdict(&store, &facts(a, "1", "bob")).await, "revoked");
         assert_eq!(verdict(&store, &facts(b, "1", "bob")).await, "valid");
@@ -430,7 +401,7 @@ async fn a_restarted_redis_costs_no_request() {
     let (store, other) = (revocations(&server.url(), &prefix), revocations(&server.url(), &prefix));
     let refresh = refresh_store(&server.url(), &prefix);
     let addr = instance(&store).await;
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     let access = token("alice");
     let login = refresh.issue("alice").await.unwrap();
     assert!(refresh.rotate(login.token.as_str()).await.is_ok());
@@ -478,7 +449,7 @@ async fn a_frozen_redis_fails_closed_within_the_timeout_and_recovers_when_thawed
     let store = revocations(&server.url(), &prefix);
     let refresh = refresh_store(&server.url(), &prefix);
     let addr = instance(&store).await;
-    subscribed(&store).await;
+    subscribed(&store, PATIENCE).await;
     let login = refresh.issue("alice").await.unwrap();
     // A token never seen: not in the local cache, so the check must ask the frozen Redis.
     server.freeze();
@@ -489,11 +460,50 @@ async fn a_frozen_redis_fails_closed_within_the_timeout_and_recovers_when_thawed
     assert_eq!(rotated.unwrap_err(), RefreshError::Unavailable);
 
     server.thaw();
-    answers(addr, "/me", &fresh.token, 200, None).await;
+    answers(addr, "/me", &fresh.token, 200, None, PATIENCE).await;
     // The rotation may have run once Redis woke up: a retry within the grace period gets the
     // same successor instead of revoking the family.
     let retried = within("a rotation after the thaw", refresh.rotate(login.token.as_str())).await;
     assert_eq!(retried.unwrap().subject, "alice");
+}
+
+/// A subscription whose connection stays open but is never answered again (a frozen server, a
+/// partition without a reset) is noticed by its `PING`: the store stops trusting its local cache,
+/// so an invalidation it could not hear cannot leave a revoked token cached.
+#[tokio::test]
+async fn a_silently_dead_subscription_is_noticed_by_its_health_check() {
+    let Some(server) = Redis::local_for_test("a_silently_dead_subscription_is_noticed_by_its_health_check")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("health-check");
+    let store = RedisRevocationStore::builder(&server.url())
+        .unwrap()
+        .key_prefix(&prefix)
+        .timeout(Duration::from_millis(300))
+        .health_check_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let addr = instance(&store).await;
+    subscribed(&store, PATIENCE).await;
+    let access = token("alice");
+    // Twice: the second answer comes from the local cache.
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
+
+    server.freeze();
+    eventually("the health check to give the subscription up", PATIENCE, || async {
+        (!store.is_subscribed()).then_some(())
+    })
+    .await;
+    // The cached answer is no longer used: the check asks the frozen Redis and fails closed.
+    let answer =
+        within("a check after the subscription was given up", http_get(addr, "/me", &access.token)).await;
+    assert!(answer.is(503, Some("AUTH_UNAVAILABLE")), "{answer:?}");
+
+    server.thaw();
+    subscribed(&store, PATIENCE).await;
+    assert!(http_get(addr, "/me", &access.token).await.is(200, None));
 }
 
 #[tokio::test]
@@ -507,7 +517,7 @@ async fn a_revocation_published_while_subscriptions_are_cut_is_honoured_by_every
     let stores = [revocations(&redis.url(), &prefix), revocations(&redis.url(), &prefix)];
     let addrs = [instance(&stores[0]).await, instance(&stores[1]).await];
     for store in &stores {
-        subscribed(store).await;
+        subscribed(store, PATIENCE).await;
     }
     let access = token("alice");
     for addr in addrs {
@@ -522,10 +532,10 @@ async fn a_revocation_published_while_subscriptions_are_cut_is_honoured_by_every
     assert!(killed >= 2, "{killed} pub/sub connections killed");
     assert_eq!(http_post(addrs[0], "/logout", &access.token).await.status, 204);
     for addr in addrs {
-        answers(addr, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+        answers(addr, "/me", &access.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     }
     for store in &stores {
-        subscribed(store).await;
+        subscribed(store, PATIENCE).await;
     }
     for addr in addrs {
         assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));

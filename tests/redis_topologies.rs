@@ -13,45 +13,19 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::redis_server::{unique_prefix, RedisProcess};
-use common::{eventually, get as http_get, post as http_post, token, Answer};
+use common::{answers, eventually, get as http_get, post as http_post, revocations, subscribed, token};
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::RedisRevocationStore;
+
+/// A data node on `{port}`, in memory only.
+const DATA_NODE: [&str; 10] =
+    ["--bind", "127.0.0.1", "--port", "{port}", "--save", "", "--appendonly", "no", "--dir", "{dir}"];
 
 /// A hang detector for a failover or a cluster to form, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-fn revocations(url: &str, prefix: &str) -> RedisRevocationStore {
-    RedisRevocationStore::builder(url)
-        .unwrap()
-        .key_prefix(prefix)
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap()
-}
-
 async fn instance(store: &RedisRevocationStore) -> SocketAddr {
     common::revocation_instance(store).await
-}
-
-async fn subscribed(store: &RedisRevocationStore) {
-    eventually("the invalidation subscription", PATIENCE, || async { store.is_subscribed().then_some(()) })
-        .await;
-}
-
-async fn answers(addr: SocketAddr, path: &str, token: &str, status: u16, code: Option<&str>) {
-    let mut last = None::<Answer>;
-    let found = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let answer = http_get(addr, path, token).await;
-            if answer.is(status, code) {
-                return;
-            }
-            last = Some(answer);
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(found.is_ok(), "timed out waiting for {path} to answer {status} {code:?}; last {last:?}");
 }
 
 async fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
@@ -72,16 +46,35 @@ async fn text(port: u16, args: &[&str]) -> Option<String> {
     }
 }
 
+/// How the primary fails.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// Its process dies: connections are reset.
+    Killed,
+    /// Its process stops (SIGSTOP): connections stay open and nothing answers, so only the
+    /// timeout tells; the store must then ask the sentinels again rather than wait on it.
+    Frozen,
+}
+
 #[tokio::test]
 async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
-    const TEST: &str = "with_sentinel_revocations_and_refresh_rotation_survive_a_failover";
-    let base =
-        ["--bind", "127.0.0.1", "--port", "{port}", "--save", "", "--appendonly", "no", "--dir", "{dir}"];
-    let Some(mut primary) = RedisProcess::start(TEST, &base) else { return };
+    sentinel_failover("with_sentinel_revocations_and_refresh_rotation_survive_a_failover", Failure::Killed)
+        .await;
+}
+
+#[tokio::test]
+async fn with_sentinel_a_frozen_primary_is_left_behind_after_the_failover() {
+    sentinel_failover("with_sentinel_a_frozen_primary_is_left_behind_after_the_failover", Failure::Frozen)
+        .await;
+}
+
+async fn sentinel_failover(test: &str, failure: Failure) {
+    let base = DATA_NODE;
+    let Some(mut primary) = RedisProcess::start(test, &base) else { return };
     let replica_of = primary.port.to_string();
     let mut replica_args = base.to_vec();
     replica_args.extend(["--replicaof", "127.0.0.1", &replica_of]);
-    let replica = RedisProcess::start(TEST, &replica_args).unwrap();
+    let replica = RedisProcess::start(test, &replica_args).unwrap();
     let monitor = format!(
         "sentinel monitor mymaster 127.0.0.1 {} 2\nsentinel down-after-milliseconds mymaster 1000\n\
          sentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 1\n",
@@ -89,9 +82,9 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     );
     let sentinels: Vec<RedisProcess> = (0..3)
         .map(|_| {
-            let config = RedisProcess::config_file(TEST, &monitor);
+            let config = RedisProcess::config_file(test, &monitor);
             RedisProcess::start(
-                TEST,
+                test,
                 &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
             )
             .unwrap()
@@ -111,13 +104,13 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
     let refresh = RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap();
     let (addr_a, addr_b) = (instance(&a).await, instance(&b).await);
-    subscribed(&a).await;
-    subscribed(&b).await;
+    subscribed(&a, PATIENCE).await;
+    subscribed(&b, PATIENCE).await;
 
     let before = token("alice");
     assert!(http_get(addr_b, "/me", &before.token).await.is(200, None));
     assert_eq!(http_post(addr_a, "/logout", &before.token).await.status, 204);
-    answers(addr_b, "/me", &before.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(addr_b, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     let login = refresh.issue("alice").await.unwrap();
     // Written to the primary, replicated asynchronously: wait until the replica has it all.
     eventually("the replica to catch up", PATIENCE, || async {
@@ -130,7 +123,10 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     })
     .await;
 
-    primary.kill();
+    match failure {
+        Failure::Killed => primary.kill(),
+        Failure::Frozen => primary.freeze(),
+    }
     let killed = std::time::Instant::now();
     eventually("the sentinels to promote the replica", PATIENCE, || async {
         let addr =
@@ -143,19 +139,22 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     // After the failover: what was revoked stays revoked, new revocations reach every instance,
     // and the refresh family rotates on the new primary.
     let promoted = killed.elapsed();
-    answers(addr_a, "/me", &before.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(addr_a, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     // A figure for the README, not an assertion: the failover itself is the sentinels' timing.
-    eprintln!("sentinel failover: promoted after {promoted:?}, answered after {:?}", killed.elapsed());
+    eprintln!(
+        "sentinel failover ({failure:?}): promoted after {promoted:?}, answered after {:?}",
+        killed.elapsed()
+    );
     let after = token("bob");
-    answers(addr_a, "/me", &after.token, 200, None).await;
-    answers(addr_b, "/me", &after.token, 200, None).await;
-    subscribed(&a).await;
-    subscribed(&b).await;
+    answers(addr_a, "/me", &after.token, 200, None, PATIENCE).await;
+    answers(addr_b, "/me", &after.token, 200, None, PATIENCE).await;
+    subscribed(&a, PATIENCE).await;
+    subscribed(&b, PATIENCE).await;
     eventually("a revocation on the new primary", PATIENCE, || async {
         (http_post(addr_b, "/logout", &after.token).await.status == 204).then_some(())
     })
     .await;
-    answers(addr_a, "/me", &after.token, 401, Some("TOKEN_REVOKED")).await;
+    answers(addr_a, "/me", &after.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     let rotated = eventually("a rotation on the new primary", PATIENCE, || async {
         match refresh.rotate(login.token.as_str()).await {
             Err(RefreshError::Unavailable) => None,
@@ -168,27 +167,67 @@ async fn with_sentinel_revocations_and_refresh_rotation_survive_a_failover() {
     drop((sentinels, replica));
 }
 
+/// Sentinels with a password of their own (`requirepass`) in front of a primary with another:
+/// the URL's userinfo reaches the primary, its `sentinel_password` the Sentinels; without the
+/// latter the store fails closed.
+#[tokio::test]
+async fn password_protected_sentinels_and_primary_are_reached_with_the_urls_credentials() {
+    const TEST: &str = "password_protected_sentinels_and_primary_are_reached_with_the_urls_credentials";
+    let primary_args = [&DATA_NODE[..], &["--requirepass", "node-secret"]].concat();
+    let Some(primary) = RedisProcess::start(TEST, &primary_args) else { return };
+    let config = RedisProcess::config_file(
+        TEST,
+        &format!(
+            "sentinel monitor mymaster 127.0.0.1 {} 1\nsentinel auth-pass mymaster node-secret\n\
+             requirepass \"sentinel secret\"\n",
+            primary.port
+        ),
+    );
+    let sentinel = RedisProcess::start(
+        TEST,
+        &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
+    )
+    .unwrap();
+    let prefix = unique_prefix("sentinel-auth");
+    let sentinels = format!("127.0.0.1:{}", sentinel.port);
+
+    let store = revocations(
+        &format!("redis+sentinel://:node-secret@{sentinels}/mymaster?sentinel_password=sentinel%20secret"),
+        &prefix,
+    );
+    let addr = instance(&store).await;
+    subscribed(&store, PATIENCE).await;
+    let access = token("alice");
+    answers(addr, "/me", &access.token, 200, None, PATIENCE).await;
+    assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
+    answers(addr, "/me", &access.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
+
+    // The same primary, but the Sentinels asked without their password: they refuse, and the
+    // store fails closed instead of trusting anything.
+    let refused = revocations(&format!("redis+sentinel://:node-secret@{sentinels}/mymaster"), &prefix);
+    let refused_addr = instance(&refused).await;
+    let other = token("bob");
+    let answer = http_get(refused_addr, "/me", &other.token).await;
+    assert!(answer.is(503, Some("AUTH_UNAVAILABLE")), "{answer:?}");
+    assert!(!refused.is_subscribed());
+    drop((sentinel, primary));
+}
+
 #[tokio::test]
 async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
     const TEST: &str = "with_a_cluster_revocations_from_one_instance_are_seen_by_another";
     let args = [
-        "--bind",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        "{dir}",
-        "--cluster-enabled",
-        "yes",
-        "--cluster-config-file",
-        "nodes-{port}.conf",
-        "--cluster-node-timeout",
-        "2000",
-    ];
+        &DATA_NODE[..],
+        &[
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes-{port}.conf",
+            "--cluster-node-timeout",
+            "2000",
+        ],
+    ]
+    .concat();
     let Some(first) = RedisProcess::start(TEST, &args) else { return };
     let nodes = [first, RedisProcess::start(TEST, &args).unwrap(), RedisProcess::start(TEST, &args).unwrap()];
     let hosts: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
@@ -210,13 +249,13 @@ async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
     let prefix = unique_prefix("cluster");
     let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
     let (addr_a, addr_b) = (instance(&a).await, instance(&b).await);
-    subscribed(&a).await;
-    subscribed(&b).await;
+    subscribed(&a, PATIENCE).await;
+    subscribed(&b, PATIENCE).await;
 
     // Tokens of several subjects and jtis: their keys fall in slots of every node.
     let tokens: Vec<_> = (0..6).map(|i| token(&format!("user-{i}"))).collect();
     for access in &tokens {
-        answers(addr_a, "/me", &access.token, 200, None).await;
+        answers(addr_a, "/me", &access.token, 200, None, PATIENCE).await;
         assert!(http_get(addr_b, "/me", &access.token).await.is(200, None));
         assert!(http_get(addr_b, "/me", &access.token).await.is(200, None)); // cached on B
     }
@@ -224,7 +263,7 @@ async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
         let (from, to) = if i % 2 == 0 { (addr_a, addr_b) } else { (addr_b, addr_a) };
         let path = if i % 3 == 0 { "/logout-everywhere" } else { "/logout" };
         assert_eq!(http_post(from, path, &access.token).await.status, 204);
-        answers(to, "/me", &access.token, 401, Some("TOKEN_REVOKED")).await;
+        answers(to, "/me", &access.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     }
 
     // Refresh families: the rotation script's keys share a slot; the grace period holds.

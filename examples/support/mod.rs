@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each example uses the part it needs
 
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::process::exit;
 
@@ -456,14 +458,32 @@ fn discovered_issuer(keys: &KeyConfig, issuer: Option<String>) -> Option<String>
 }
 
 /// `PUBLIC_URL`: the service's external base URL (no trailing slash); unset: `http://` + the
-/// address it listens on.
+/// address it listens on (`https://` when `TLS_CERT` makes the example serve HTTPS).
 pub fn public_url(listening: SocketAddr) -> String {
     match var("PUBLIC_URL") {
         Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
             url.trim_end_matches('/').to_owned()
         }
         Some(_) => fail("PUBLIC_URL", "expected an http(s) URL like https://api.example.com"),
-        None => format!("http://{listening}"),
+        None => format!("{}://{listening}", scheme()),
+    }
+}
+
+/// `https` when `TLS_CERT` is set (the example serves HTTPS, see [`tls`]), else `http`.
+pub fn scheme() -> &'static str {
+    if var("TLS_CERT").is_some() {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// The start of the printed `curl` commands: with HTTPS, `--cacert` names `TLS_CERT` (right for a
+/// self-signed server certificate; otherwise pass the CA that signed it).
+pub fn curl() -> String {
+    match var("TLS_CERT") {
+        Some(path) => format!("curl --cacert {path}"),
+        None => "curl".to_owned(),
     }
 }
 
@@ -478,6 +498,39 @@ pub fn trusted_proxies() -> TrustedProxies {
     match var("TRUSTED_PROXIES") {
         None => TrustedProxies::none(),
         Some(list) => TrustedProxies::parse(&list).unwrap_or_else(|err| fail("TRUSTED_PROXIES", err)),
+    }
+}
+
+/// Certificate-bound tokens (RFC 8705, `cnf."x5t#S256"`), allowed beside bearer tokens: a token
+/// bound to a certificate passes only with it, from the TLS connection (`TLS_CERT`, `TLS_KEY`,
+/// `TLS_CLIENT_CA`) or, from the `TRUSTED_PROXIES` only, an RFC 9440 `Client-Cert` header.
+pub fn certificate_binding() -> tower_jwt_guard::CertificateBound {
+    tower_jwt_guard::CertificateBound::allowed().trusted_proxies(trusted_proxies())
+}
+
+/// `DEMO_CLIENT_CERT`: a PEM client certificate to mint a certificate-bound demo token for; exit
+/// 2 naming the variable when it cannot be read.
+pub fn demo_client_certificate() -> Option<(String, tower_jwt_guard::ClientCertificate)> {
+    use rustls::pki_types::pem::PemObject;
+    let path = var("DEMO_CLIENT_CERT")?;
+    let pem = std::fs::read(&path)
+        .unwrap_or_else(|err| fail("DEMO_CLIENT_CERT", format!("cannot read {path}: {err}")));
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem)
+        .unwrap_or_else(|err| fail("DEMO_CLIENT_CERT", format!("not a PEM certificate: {err}")));
+    Some((path, tower_jwt_guard::ClientCertificate::from_der(der.to_vec())))
+}
+
+/// Serves `app` on `listener` until Ctrl-C: HTTPS when `tls` is set (see [`tls`]), plain HTTP
+/// otherwise (with the peer address for the client-IP binding and trusted proxies).
+pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router, tls: Option<&tls::Tls>) {
+    match tls {
+        Some(tls) => tls::serve(listener, app, tls).await,
+        None => {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await {
+                fail("server", err);
+            }
+        }
     }
 }
 

@@ -107,6 +107,9 @@ impl JwtAuth {
     }
 }
 
+/// Rules applied to an issuer (see [`JwtAuthBuilder::every_issuer`]).
+type IssuerRules = Box<dyn Fn(Issuer) -> Issuer + Send + Sync>;
+
 /// Builds a [`JwtAuth`]. Every setting has a safe default; only a key is required.
 ///
 /// Defaults: token from `Authorization: Bearer`, `exp` required, leeway 30 s, `nbf` and
@@ -117,6 +120,8 @@ pub struct JwtAuthBuilder {
     shorthand: Issuer,
     /// The issuers added with `trust`.
     trusted: Vec<Issuer>,
+    /// Rules given to every issuer at build (`every_issuer`).
+    every_issuer: Vec<IssuerRules>,
     sources: Vec<TokenSource>,
     max_token_len: usize,
     cache_capacity: usize,
@@ -145,6 +150,7 @@ impl Default for JwtAuthBuilder {
         JwtAuthBuilder {
             shorthand: Issuer::shorthand(),
             trusted: Vec::new(),
+            every_issuer: Vec::new(),
             sources: vec![TokenSource::Bearer],
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
@@ -415,6 +421,33 @@ impl JwtAuthBuilder {
     /// ```
     pub fn trust(mut self, issuer: Issuer) -> Self {
         self.trusted.push(issuer);
+        self
+    }
+
+    /// Applies `rules` to every issuer this layer trusts, at [`build`](Self::build): the
+    /// builder's own (its one-issuer settings) when it has keys, and each issuer given to
+    /// [`trust`](Self::trust), before or after this call. For rules that are the service's, not
+    /// an issuer's: the claims every token must carry, the kinds of token it takes.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{ConfigError, Issuer, JwtAuth, RequiredClaim};
+    ///
+    /// let auth = JwtAuth::builder()
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]).audience("api"))
+    ///     .trust(Issuer::new("https://b.example.com").hmac_secret([2u8; 32]).audience("api"))
+    ///     .every_issuer(|issuer| issuer.require([RequiredClaim::Sub, RequiredClaim::Jti]))
+    ///     .build();
+    /// assert!(auth.is_ok());
+    ///
+    /// // The same rules on the builder itself would apply to no keys: refused.
+    /// let misplaced = JwtAuth::builder()
+    ///     .trust(Issuer::new("https://a.example.com").hmac_secret([1u8; 32]))
+    ///     .require([RequiredClaim::Jti])
+    ///     .build();
+    /// assert!(matches!(misplaced, Err(ConfigError::Invalid(_))));
+    /// ```
+    pub fn every_issuer(mut self, rules: impl Fn(Issuer) -> Issuer + Send + Sync + 'static) -> Self {
+        self.every_issuer.push(Box::new(rules));
         self
     }
 
@@ -717,10 +750,12 @@ impl JwtAuthBuilder {
         let introspected = self.introspection.as_ref().map(|introspector| introspector.issuer());
         #[cfg(not(feature = "introspection"))]
         let introspected = None;
+        let every_issuer = std::mem::take(&mut self.every_issuer);
+        let with_rules = |issuer: Issuer| every_issuer.iter().fold(issuer, |issuer, rules| rules(issuer));
         if self.trusted.is_empty() {
-            issuers.push(shorthand.trusted_with(introspected)?);
+            issuers.push(with_rules(shorthand).trusted_with(introspected)?);
         } else if shorthand.has_keys() {
-            let own = shorthand.trusted()?;
+            let own = with_rules(shorthand).trusted()?;
             if own.rules.issuers.is_empty() {
                 return Err(ConfigError::Invalid(
                     "keys set on the builder next to trust(..) must name their issuer: \
@@ -735,7 +770,7 @@ impl JwtAuthBuilder {
             ));
         }
         for issuer in std::mem::take(&mut self.trusted) {
-            issuers.push(issuer.trusted()?);
+            issuers.push(with_rules(issuer).trusted()?);
         }
         for issuer in &mut issuers {
             issuer.rules.resource = resource.cloned();

@@ -6,11 +6,13 @@
 //! | URL | topology |
 //! |---|---|
 //! | `redis://[user:password@]host:port/db`, `rediss://..`, `unix:///path` | one server |
-//! | `redis+sentinel://[user:password@]host:port,host:port/service[/db]` | the primary named `service`, found through these Sentinels |
+//! | `redis+sentinel://[user:password@]host:port,host:port/service[/db][?sentinel_password=..]` | the primary named `service`, found through these Sentinels |
+//! | `rediss+sentinel://..`, `rediss+cluster://..` | the same over TLS, to the Sentinels and to every data node |
 //! | `redis+cluster://[user:password@]host:port,host:port/` | a Redis Cluster, from these seed nodes |
 //!
-//! Credentials in a Sentinel URL are the data nodes' (the Sentinels themselves are asked
-//! without authentication); a Cluster's apply to every node.
+//! Credentials in a Sentinel URL's userinfo are the data nodes'; the Sentinels' own (Sentinel's
+//! `requirepass`) go in its query, `sentinel_username` and `sentinel_password`, percent-encoded.
+//! A Cluster's apply to every node.
 //!
 //! Failure handling, the same for every store:
 //! - every operation has one deadline (the store's timeout): when it passes, the store fails
@@ -47,11 +49,13 @@ use crate::error::ConfigError;
 /// | URL | topology |
 /// |---|---|
 /// | `redis://[user:password@]host:port/db`, `rediss://..`, `unix:///path` | one server |
-/// | `redis+sentinel://[user:password@]host:port,host:port/service[/db]` | the primary named `service`, found through these Sentinels |
+/// | `redis+sentinel://[user:password@]host:port,host:port/service[/db][?sentinel_password=..]` | the primary named `service`, found through these Sentinels |
+/// | `rediss+sentinel://..`, `rediss+cluster://..` | the same over TLS, to the Sentinels and to every data node |
 /// | `redis+cluster://[user:password@]host:port,host:port/` | a Redis Cluster, from these seed nodes |
 ///
-/// Credentials in a Sentinel URL are the data nodes' (the Sentinels are asked without
-/// authentication); a Cluster's apply to every node. A store's timeout bounds every operation;
+/// Credentials in a Sentinel URL's userinfo are the data nodes'; the Sentinels' own (Sentinel's
+/// `requirepass`) go in its query, `sentinel_username` and `sentinel_password`, percent-encoded.
+/// A Cluster's apply to every node. A store's timeout bounds every operation;
 /// an operation that lost its connection (a restart, a failover) is tried once more on a fresh
 /// one within that timeout when repeating it is safe.
 ///
@@ -61,7 +65,11 @@ use crate::error::ConfigError;
 /// assert!(RedisServers::from_url("redis://127.0.0.1:6379/").is_ok());
 /// assert!(RedisServers::from_url("redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster").is_ok());
 /// assert!(RedisServers::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000/").is_ok());
+/// assert!(RedisServers::from_url(
+///     "redis+sentinel://:node-secret@10.0.0.1:26379/mymaster?sentinel_password=sentinel%20secret"
+/// ).is_ok());
 /// assert!(RedisServers::from_url("redis+sentinel://10.0.0.1:26379/").is_err()); // no service name
+/// assert!(RedisServers::from_url("redis+sentinel://10.0.0.1:26379/mymaster?password=x").is_err());
 /// ```
 #[derive(Clone)]
 pub struct RedisServers {
@@ -71,7 +79,7 @@ pub struct RedisServers {
 #[derive(Clone)]
 enum Kind {
     Standalone(Client),
-    Sentinel { sentinels: Vec<ConnectionInfo>, service: String, node: ConnectionInfo },
+    Sentinel { sentinels: Vec<ConnectionInfo>, service: String, node: ConnectionInfo, tls: bool },
     Cluster { nodes: Vec<ConnectionInfo> },
 }
 
@@ -98,30 +106,38 @@ const INVALID_URL: ConfigError = ConfigError::Invalid("REDIS_URL is not a valid 
 impl RedisServers {
     /// Parses a URL (the forms are in the [type's docs](RedisServers)).
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        if let Some(rest) = url.strip_prefix("redis+sentinel://") {
+        if let Some((scheme, rest)) = url.split_once("+sentinel://") {
+            let scheme = node_scheme(scheme)?;
+            let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
             let (userinfo, hosts, path) = split_multi_host(rest)?;
             let mut parts = path.split('/').filter(|part| !part.is_empty());
             let service = parts.next().ok_or(ConfigError::Invalid(
                 "a redis+sentinel:// URL names the service: redis+sentinel://host:port,../service[/db]",
             ))?;
             let db = parts.next().unwrap_or("0");
-            let sentinels =
-                hosts.iter().map(|host| info(&format!("redis://{host}/"))).collect::<Result<_, _>>()?;
-            let node = info(&format!("redis://{userinfo}{}/{db}", hosts[0]))?;
+            let credentials = SentinelCredentials::from_query(query)?;
+            let sentinels = hosts
+                .iter()
+                .map(|host| info(&format!("{scheme}://{host}/")).map(|info| credentials.apply(info)))
+                .collect::<Result<_, _>>()?;
+            let node = info(&format!("{scheme}://{userinfo}{}/{db}", hosts[0]))?;
             return Ok(RedisServers {
-                kind: Kind::Sentinel { sentinels, service: service.to_owned(), node },
+                kind: Kind::Sentinel {
+                    sentinels,
+                    service: service.to_owned(),
+                    node,
+                    tls: scheme == "rediss",
+                },
             });
         }
-        if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        if let Some((scheme, rest)) = url.split_once("+cluster://") {
+            let scheme = node_scheme(scheme)?;
             let (userinfo, hosts, _) = split_multi_host(rest)?;
             let nodes = hosts
                 .iter()
-                .map(|host| info(&format!("redis://{userinfo}{host}/")))
+                .map(|host| info(&format!("{scheme}://{userinfo}{host}/")))
                 .collect::<Result<_, _>>()?;
             return Ok(RedisServers { kind: Kind::Cluster { nodes } });
-        }
-        if url.starts_with("rediss+") {
-            return Err(ConfigError::Invalid("TLS to Sentinel or Cluster nodes is not supported"));
         }
         Client::open(url).map(Self::standalone).map_err(|_| INVALID_URL)
     }
@@ -131,8 +147,9 @@ impl RedisServers {
         RedisServers { kind: Kind::Standalone(client) }
     }
 
-    /// The primary named `service` by these Sentinels (`redis://host:port` each); `node` gives the
-    /// data nodes' credentials and database (`redis://user:password@_/db`; its address is unused).
+    /// The primary named `service` by these Sentinels (`redis://[user:password@]host:port` or
+    /// `rediss://..` each); `node` gives the data nodes' credentials, database and scheme
+    /// (`redis://user:password@_/db`, `rediss://..` for TLS; its address is unused).
     pub fn sentinel<T: IntoConnectionInfo>(
         sentinels: impl IntoIterator<Item = T>,
         service: &str,
@@ -146,7 +163,8 @@ impl RedisServers {
             return Err(ConfigError::Invalid("Sentinel needs at least one sentinel and a service name"));
         }
         let node = node.into_connection_info().map_err(|_| INVALID_URL)?;
-        Ok(RedisServers { kind: Kind::Sentinel { sentinels, service: service.to_owned(), node } })
+        let tls = matches!(node.addr(), redis::ConnectionAddr::TcpTls { .. });
+        Ok(RedisServers { kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls } })
     }
 
     /// A Redis Cluster, from some of its nodes (`redis://[user:password@]host:port` each).
@@ -162,6 +180,15 @@ impl RedisServers {
     }
 }
 
+/// `redis` (plain TCP) or `rediss` (TLS) before `+sentinel://` or `+cluster://`.
+fn node_scheme(scheme: &str) -> Result<&'static str, ConfigError> {
+    match scheme {
+        "redis" => Ok("redis"),
+        "rediss" => Ok("rediss"),
+        _ => Err(INVALID_URL),
+    }
+}
+
 /// `[userinfo@]host:port,host:port[/path]` → (`userinfo@` or empty, hosts, path).
 fn split_multi_host(rest: &str) -> Result<(&str, Vec<&str>, &str), ConfigError> {
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
@@ -174,6 +201,46 @@ fn split_multi_host(rest: &str) -> Result<(&str, Vec<&str>, &str), ConfigError> 
         return Err(INVALID_URL);
     }
     Ok((userinfo, hosts, path))
+}
+
+/// The Sentinels' own credentials, from a Sentinel URL's query (`sentinel_username`,
+/// `sentinel_password`, percent-encoded); the URL's userinfo is the data nodes'.
+#[derive(Default)]
+struct SentinelCredentials {
+    username: Option<String>,
+    password: Option<String>,
+}
+
+impl SentinelCredentials {
+    fn from_query(query: &str) -> Result<Self, ConfigError> {
+        let mut credentials = SentinelCredentials::default();
+        for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .map_err(|_| INVALID_URL)?
+                .into_owned();
+            match name {
+                "sentinel_username" => credentials.username = Some(value),
+                "sentinel_password" => credentials.password = Some(value),
+                _ => return Err(ConfigError::Invalid(
+                    "a redis+sentinel:// URL takes only sentinel_username and sentinel_password in its query",
+                )),
+            }
+        }
+        Ok(credentials)
+    }
+
+    fn apply(&self, info: ConnectionInfo) -> ConnectionInfo {
+        let mut settings = info.redis_settings().clone();
+        if let Some(username) = &self.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password);
+        }
+        info.set_redis_settings(settings)
+    }
 }
 
 fn info(url: &str) -> Result<ConnectionInfo, ConfigError> {
@@ -241,9 +308,12 @@ impl RedisConnection {
                     .map_err(|_| ConfigError::Invalid("the Redis connection could not be set up"))?,
                 client,
             },
-            Kind::Sentinel { sentinels, service, node } => {
-                let node = SentinelNodeConnectionInfo::default()
+            Kind::Sentinel { sentinels, service, node, tls } => {
+                let mut node = SentinelNodeConnectionInfo::default()
                     .set_redis_connection_info(node.redis_settings().clone());
+                if tls {
+                    node = node.set_tls_mode(redis::TlsMode::Secure);
+                }
                 let sentinel =
                     SentinelClient::build(sentinels, service, Some(node), SentinelServerType::Master)
                         .map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?;
@@ -430,7 +500,8 @@ mod tests {
     #[test]
     fn urls_name_their_topology() {
         let sentinel = RedisServers::from_url("redis+sentinel://:pw@a:26379,b:26380/mymaster/2").unwrap();
-        let Kind::Sentinel { sentinels, service, node } = &sentinel.kind else { panic!() };
+        let Kind::Sentinel { sentinels, service, node, tls } = &sentinel.kind else { panic!() };
+        assert!(!tls);
         assert_eq!(sentinels.len(), 2);
         assert_eq!(service, "mymaster");
         assert_eq!(node.redis_settings().db(), 2);
@@ -438,13 +509,31 @@ mod tests {
         assert_eq!(sentinels[1].redis_settings().password(), None);
         assert!(!format!("{sentinel:?}").contains("pw"));
 
+        let guarded = RedisServers::from_url(
+            "redis+sentinel://:pw@a:26379,b:26380/mymaster?sentinel_username=s&sentinel_password=p%40ss%20word",
+        )
+        .unwrap();
+        let Kind::Sentinel { sentinels, node, .. } = &guarded.kind else { panic!() };
+        assert!(sentinels.iter().all(|s| s.redis_settings().password() == Some("p@ss word")
+            && s.redis_settings().username() == Some("s")));
+        assert_eq!(node.redis_settings().password(), Some("pw"));
+        assert_eq!(node.redis_settings().db(), 0);
+        assert!(!format!("{guarded:?}").contains("p@ss"));
+        assert!(RedisServers::from_url("redis+sentinel://a:1/m?sentinel_pasword=typo").is_err());
+
         let cluster = RedisServers::from_url("redis+cluster://u:pw@a:7000,b:7001,c:7002").unwrap();
         let Kind::Cluster { nodes } = &cluster.kind else { panic!() };
         assert_eq!(nodes.len(), 3);
         assert!(nodes.iter().all(|n| n.redis_settings().password() == Some("pw")));
 
         assert!(RedisServers::from_url("redis+cluster:///").is_err());
-        assert!(RedisServers::from_url("rediss+cluster://a:1/").is_err());
+        let secure = RedisServers::from_url("rediss+sentinel://a:1/m").unwrap();
+        let Kind::Sentinel { sentinels, tls, .. } = &secure.kind else { panic!() };
+        assert!(*tls && matches!(sentinels[0].addr(), redis::ConnectionAddr::TcpTls { .. }));
+        let secure = RedisServers::from_url("rediss+cluster://a:1,b:2/").unwrap();
+        let Kind::Cluster { nodes } = &secure.kind else { panic!() };
+        assert!(nodes.iter().all(|n| matches!(n.addr(), redis::ConnectionAddr::TcpTls { .. })));
+        assert!(RedisServers::from_url("http+cluster://a:1/").is_err());
         assert!(RedisServers::from_url("redis+sentinel://a:1").is_err());
     }
 }

@@ -6,17 +6,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderName, HeaderValue, Request};
+use http::{HeaderName, HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::error::ConfigError;
+use crate::guard::binding::ClientCertificate;
 use crate::guard::clock;
 use crate::issue::{DpopKey, IssueError, TokenIssuer};
 
@@ -43,6 +44,8 @@ struct Inner {
     current: Mutex<Option<Current>>,
     minted: AtomicU64,
     dpop: Option<Arc<DpopKey>>,
+    /// The thumbprint (`x5t#S256`) of the client certificate the tokens are bound to.
+    certificate: Option<String>,
 }
 
 /// Outgoing service tokens: [`ServiceTokens`] mints a service token with a
@@ -97,6 +100,7 @@ impl fmt::Debug for ServiceTokens {
             .field("issuer", &self.inner.issuer)
             .field("subject", &self.inner.subject)
             .field("renew_before", &self.inner.renew_before)
+            .field("client_certificate", &self.inner.certificate.is_some())
             .field("minted", &self.minted_count())
             .field("token", &"REDACTED")
             .finish()
@@ -111,6 +115,7 @@ pub struct ServiceTokensBuilder {
     claims: Map<String, Value>,
     renew_before: Option<Duration>,
     dpop: Option<Arc<DpopKey>>,
+    certificate: Option<String>,
 }
 
 impl fmt::Debug for ServiceTokensBuilder {
@@ -120,6 +125,7 @@ impl fmt::Debug for ServiceTokensBuilder {
             .field("subject", &self.subject)
             .field("claims", &self.claims.keys().collect::<Vec<_>>())
             .field("renew_before", &self.renew_before)
+            .field("client_certificate", &self.certificate.is_some())
             .finish()
     }
 }
@@ -175,6 +181,27 @@ impl ServiceTokensBuilder {
         self
     }
 
+    /// Binds the tokens to the client certificate this service presents over mutual TLS
+    /// (`cnf."x5t#S256"`, RFC 8705): the receiving service's
+    /// [`CertificateBound`](crate::binding::CertificateBound) accepts them only over a connection
+    /// with that certificate. The HTTP client under [`ServiceTokenLayer`] must present it (a rustls
+    /// client identity: reqwest's `Identity::from_pem`, rustls' `with_client_auth_cert`).
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::ClientCertificate;
+    /// # use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// # let der = b"the DER of the certificate of the client identity".to_vec();
+    /// let tokens = ServiceTokens::builder(issuer, "gateway")
+    ///     .client_certificate(&ClientCertificate::from_der(der))
+    ///     .build()?;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn client_certificate(mut self, certificate: &ClientCertificate) -> Self {
+        self.certificate = Some(crate::guard::binding::base64url(certificate.thumbprint()));
+        self
+    }
+
     /// Checks the settings. No token is minted until one is needed.
     pub fn build(self) -> Result<ServiceTokens, ConfigError> {
         let ttl = self.issuer.ttl();
@@ -197,6 +224,7 @@ impl ServiceTokensBuilder {
                 current: Mutex::new(None),
                 minted: AtomicU64::new(0),
                 dpop: self.dpop,
+                certificate: self.certificate,
             }),
         })
     }
@@ -212,6 +240,7 @@ impl ServiceTokens {
             claims: Map::new(),
             renew_before: None,
             dpop: None,
+            certificate: None,
         }
     }
 
@@ -240,9 +269,17 @@ impl ServiceTokens {
             return Ok((token.header.clone(), Arc::clone(&token.token)));
         }
         let dpop = self.inner.dpop.as_ref();
+        let certificate = self.inner.certificate.as_ref();
         let minted = self.inner.issuer.mint_with(&self.inner.subject, &self.inner.claims, |set| {
+            let mut cnf = Map::new();
             if let Some(key) = dpop {
-                set.insert("cnf".into(), serde_json::json!({ "jkt": key.jkt() }));
+                cnf.insert("jkt".into(), key.jkt().into());
+            }
+            if let Some(thumbprint) = certificate {
+                cnf.insert("x5t#S256".into(), thumbprint.clone().into());
+            }
+            if !cnf.is_empty() {
+                set.insert("cnf".into(), Value::Object(cnf));
             }
         })?;
         self.inner.minted.fetch_add(1, Ordering::Relaxed);
@@ -339,9 +376,9 @@ impl<S: fmt::Debug> fmt::Debug for ServiceTokenService<S> {
     }
 }
 
-impl<S, ReqBody> Service<Request<ReqBody>> for ServiceTokenService<S>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ServiceTokenService<S>
 where
-    S: Service<Request<ReqBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
 {
     type Response = S::Response;
@@ -366,7 +403,8 @@ where
                 if let Some(proof) = proof {
                     request.headers_mut().insert("dpop", proof);
                 }
-                ServiceTokenFuture { kind: Kind::Inner { future: self.inner.call(request) } }
+                let dpop = self.tokens.inner.dpop.clone();
+                ServiceTokenFuture { kind: Kind::Inner { future: self.inner.call(request), dpop } }
             }
             Err(err) => {
                 tracing::error!(target: "tower_jwt_guard", error = %err, "no service token: request not sent");
@@ -377,7 +415,8 @@ where
 }
 
 pin_project! {
-    /// The future of [`ServiceTokenService`]: the client's future, or the minting error.
+    /// The future of [`ServiceTokenService`]: the client's future, or the minting error. With a
+    /// [`DpopKey`], a `DPoP-Nonce` in the answer is remembered for the next proofs (RFC 9449 §8).
     pub struct ServiceTokenFuture<F> {
         #[pin]
         kind: Kind<F>,
@@ -387,7 +426,7 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     enum Kind<F> {
-        Inner { #[pin] future: F },
+        Inner { #[pin] future: F, dpop: Option<Arc<DpopKey>> },
         Failed { error: Option<IssueError> },
     }
 }
@@ -402,16 +441,23 @@ impl<F> fmt::Debug for ServiceTokenFuture<F> {
     }
 }
 
-impl<F, T, E> Future for ServiceTokenFuture<F>
+impl<F, B, E> Future for ServiceTokenFuture<F>
 where
-    F: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<Response<B>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_err(Into::into),
+            KindProj::Inner { future, dpop } => {
+                let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                let nonce = response.headers().get("dpop-nonce").and_then(|value| value.to_str().ok());
+                if let (Some(key), Some(nonce)) = (dpop.as_ref(), nonce) {
+                    key.remember_nonce(nonce);
+                }
+                Poll::Ready(Ok(response))
+            }
             KindProj::Failed { error } => {
                 let error = error.take().expect("ServiceTokenFuture polled after completion");
                 Poll::Ready(Err(Box::new(error)))

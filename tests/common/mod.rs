@@ -160,6 +160,31 @@ pub async fn post(addr: SocketAddr, path: &str, token: &str) -> Answer {
     request(reqwest::Method::POST, addr, path, token).await
 }
 
+/// Polls `path` with `token` until the answer is `status` with `code`, for at most `limit`;
+/// panics with the last answer otherwise.
+pub async fn answers(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    status: u16,
+    code: Option<&str>,
+    limit: Duration,
+) {
+    let mut last = None::<Answer>;
+    let found = tokio::time::timeout(limit, async {
+        loop {
+            let answer = get(addr, path, token).await;
+            if answer.is(status, code) {
+                return;
+            }
+            last = Some(answer);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "timed out waiting for {path} to answer {status} {code:?}; last answer {last:?}");
+}
+
 /// Polls `probe` until it yields `Some`, for at most `limit`; panics naming `what` otherwise.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
 where
@@ -174,4 +199,22 @@ where
         assert!(start.elapsed() < limit, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A revocation store on `url` with the tests' settings: keys under `prefix`, a 500 ms timeout.
+#[cfg(feature = "redis")]
+pub fn revocations(url: &str, prefix: &str) -> tower_jwt_guard::revocation::RedisRevocationStore {
+    tower_jwt_guard::revocation::RedisRevocationStore::builder(url)
+        .unwrap()
+        .key_prefix(prefix)
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap()
+}
+
+/// Waits (at most `limit`) until `store`'s invalidation subscription is up.
+#[cfg(feature = "redis")]
+pub async fn subscribed(store: &tower_jwt_guard::revocation::RedisRevocationStore, limit: Duration) {
+    eventually("the invalidation subscription", limit, || async { store.is_subscribed().then_some(()) })
+        .await;
 }

@@ -252,6 +252,13 @@ impl RedisProcess {
         path.to_string_lossy().into_owned()
     }
 
+    /// Freezes the process (SIGSTOP): connections stay open, nothing answers.
+    pub fn freeze(&self) {
+        let pid = self.child.as_ref().expect("the server runs").id().to_string();
+        let status = Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill -STOP {pid}");
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

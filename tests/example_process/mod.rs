@@ -3,7 +3,7 @@
 //! `cargo test --test NAME` does not build the examples, and a binary left in `target/` may be
 //! stale, so [`build`] asks Cargo to build them first (same features, same profile, same
 //! target directory: nothing is rebuilt when they are fresh). [`Example::start`] runs one on
-//! an ephemeral port and reads the address from its `listening on http://..` banner line.
+//! an ephemeral port and reads the address from its `listening on http(s)://..` banner line.
 
 #![allow(dead_code)] // each test file uses the part it needs
 
@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 18] = [
+const CONFIGURATION: [&str; 25] = [
     "JWT_SECRET",
     "JWE_KEY",
     "JWE_ALG",
@@ -35,6 +35,13 @@ const CONFIGURATION: [&str; 18] = [
     "MCP_AUTHORIZATION_SERVER",
     "SERVER",
     "TOKEN",
+    "TLS_CERT",
+    "TLS_KEY",
+    "TLS_CLIENT_CA",
+    "DEMO_CLIENT_CERT",
+    "TLS_CA",
+    "TLS_CLIENT_CERT",
+    "TLS_CLIENT_KEY",
 ];
 
 /// How long to wait for a line the program is expected to print (a guard against a hang,
@@ -51,6 +58,7 @@ fn features() -> String {
         ("redis", cfg!(feature = "redis")),
         ("tonic", cfg!(feature = "tonic")),
         ("metrics", cfg!(feature = "metrics")),
+        ("rustls", cfg!(feature = "rustls")),
         ("jwe", cfg!(feature = "jwe")),
     ] {
         if enabled {
@@ -111,6 +119,8 @@ pub struct Example {
     pub addr: SocketAddr,
     /// The banner's first line.
     pub banner: String,
+    /// `http` or `https`, from the banner.
+    pub scheme: &'static str,
 }
 
 /// The command that runs example `name` (built first) with the caller's configuration cleared,
@@ -147,10 +157,15 @@ impl Example {
                 }
             }
         });
-        let mut example = Example { child, lines, addr: ([0, 0, 0, 0], 0).into(), banner: String::new() };
+        let mut example =
+            Example { child, lines, addr: ([0, 0, 0, 0], 0).into(), banner: String::new(), scheme: "http" };
         loop {
             let line = example.next_line();
-            if let Some(rest) = line.split("listening on http://").nth(1) {
+            let https = line.split("listening on https://").nth(1);
+            if https.is_some() {
+                example.scheme = "https";
+            }
+            if let Some(rest) = https.or_else(|| line.split("listening on http://").nth(1)) {
                 let addr = rest.split_whitespace().next().unwrap_or_default();
                 example.addr = addr.parse().unwrap_or_else(|_| panic!("no address in {line:?}"));
                 example.banner = line;
@@ -171,9 +186,9 @@ impl Example {
         }
     }
 
-    /// `http://<addr>`
+    /// `http://<addr>` (`https://` when the program serves HTTPS)
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 }
 

@@ -13,6 +13,7 @@
 //! | [`CookieFingerprint`] | `cnf.cfp` | a token stolen by script (XSS, logs, storage) without the `HttpOnly` cookie | a thief with the whole browser (malware, a stolen device) |
 //! | [`ClientIpBinding`] | `cnf.cip` | a stolen token replayed from another network | a thief behind the same address (NAT, proxy, same /24 with a prefix) |
 //! | [`Dpop`] (RFC 9449) | `cnf.jkt` | a stolen token used without the client's private key | a thief who holds the key too (malware on the client) |
+//! | [`CertificateBound`] (RFC 8705) | `cnf."x5t#S256"` | a stolen token used without the client's TLS certificate and its key | a thief who holds the key too; a TLS-terminating proxy that is not configured as trusted (the token cannot be used) |
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -36,6 +37,8 @@
 //! assert_eq!(err.binding(), Some("client_ip"));
 //! ```
 
+mod certificate;
+mod client_certificate;
 mod client_ip;
 mod cookie;
 pub mod dpop;
@@ -52,6 +55,8 @@ use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 use crate::error::AuthError;
 use crate::guard::claims::Confirmation;
 
+pub use certificate::CertificateBound;
+pub use client_certificate::{ClientCertificate, ClientCertificateError, CLIENT_CERT};
 pub use client_ip::ClientIpBinding;
 pub use cookie::CookieFingerprint;
 pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
@@ -105,7 +110,7 @@ impl<'a> RequestHead<'a> {
 
     /// The address of the connection's remote end, from the request's extensions: a
     /// [`PeerAddr`], axum's `ConnectInfo<SocketAddr>` (feature `axum`) or tonic's
-    /// `TcpConnectInfo` (feature `tonic`), in this order.
+    /// `TcpConnectInfo`, plain or inside its `TlsConnectInfo` (feature `tonic`), in this order.
     ///
     /// ```
     /// use tower_jwt_guard::binding::{PeerAddr, RequestHead};
@@ -210,12 +215,19 @@ impl fmt::Debug for NewBinding {
 pub struct BindingUnavailable {
     binding: &'static str,
     reason: &'static str,
+    dpop_nonce: Option<String>,
 }
 
 impl BindingUnavailable {
     /// The policy `binding` cannot bind a token to this request, because of `reason`.
     pub const fn new(binding: &'static str, reason: &'static str) -> Self {
-        BindingUnavailable { binding, reason }
+        BindingUnavailable { binding, reason, dpop_nonce: None }
+    }
+
+    /// The same, because the request's DPoP proof lacks the server's nonce: `nonce` is the one
+    /// the client must put in its next proof (RFC 9449 §8).
+    pub fn use_dpop_nonce(binding: &'static str, reason: &'static str, nonce: String) -> Self {
+        BindingUnavailable { binding, reason, dpop_nonce: Some(nonce) }
     }
 
     /// The policy's name.
@@ -226,6 +238,20 @@ impl BindingUnavailable {
     /// Why (a fixed, client-safe text).
     pub const fn reason(&self) -> &'static str {
         self.reason
+    }
+
+    /// The nonce to send back when the DPoP proof lacked the server's: a token endpoint
+    /// answers 400 `{"error": "use_dpop_nonce"}` with it in a `DPoP-Nonce` header (RFC 9449 §8).
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::BindingUnavailable;
+    ///
+    /// let err = BindingUnavailable::use_dpop_nonce("dpop", "the proof lacks the nonce", "n-1".into());
+    /// assert_eq!(err.dpop_nonce(), Some("n-1"));
+    /// assert_eq!(BindingUnavailable::new("dpop", "the proof is not valid").dpop_nonce(), None);
+    /// ```
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop_nonce.as_deref()
     }
 }
 
@@ -267,8 +293,8 @@ pub trait BindingPolicy: Send + Sync + 'static {
     /// The `cnf` members this policy checks (`"dfp"`, `"cfp"`, `"cip"`, ...).
     ///
     /// A token whose `cnf` carries a member that no configured policy checks is refused
-    /// (`BINDING_MISMATCH`): it was bound to something this service cannot verify (a DPoP key,
-    /// a client certificate, RFC 7800's `jwk`, `jwe`, `kid` or `jku`, a member of any other
+    /// (`BINDING_MISMATCH`): it was bound to something this service cannot verify (a DPoP key
+    /// without [`Dpop`], a client certificate without [`CertificateBound`], RFC 7800's `jwk`, `jwe`, `kid` or `jku`, a member of any other
     /// name), and used as a plain bearer token it would defeat that binding. Every member
     /// counts, including names the crate does not know ([`Confirmation::members`]); a policy
     /// that lists a member without a field reads it with [`Confirmation::other`].

@@ -25,7 +25,8 @@ use http::Extensions;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// `PeerAddr`, then axum's `ConnectInfo<SocketAddr>`, then tonic's `TcpConnectInfo`.
+/// `PeerAddr`, then axum's `ConnectInfo<SocketAddr>`, then tonic's `TcpConnectInfo` (plain or
+/// inside its `TlsConnectInfo`).
 pub(crate) fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
     if let Some(PeerAddr(addr)) = extensions.get::<PeerAddr>() {
         return Some(*addr);
@@ -36,10 +37,17 @@ pub(crate) fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
         return Some(*addr);
     }
     #[cfg(feature = "tonic")]
-    if let Some(addr) =
-        extensions.get::<tonic::transport::server::TcpConnectInfo>().and_then(|info| info.remote_addr())
     {
-        return Some(addr);
+        use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+        if let Some(addr) = extensions.get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr) {
+            return Some(addr);
+        }
+        // Over TLS, tonic records the TCP info inside its TLS connect info.
+        if let Some(addr) =
+            extensions.get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|info| info.get_ref().remote_addr())
+        {
+            return Some(addr);
+        }
     }
     None
 }

@@ -50,6 +50,10 @@ pub const DEFAULT_LOCAL_CACHE_CAPACITY: u64 = 50_000;
 /// Default lifetime of a locally cached answer, a bound on staleness should an invalidation
 /// message be lost while the subscription looks healthy.
 pub const DEFAULT_LOCAL_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Default interval of the subscription's health check: a `PING` on the pub/sub connection,
+/// so that a connection that died silently (a partition, a frozen server) stops the local
+/// cache within this interval plus the timeout, not after [`DEFAULT_LOCAL_CACHE_TTL`].
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Records a revocation unless a later one is there, and tells every instance.
 /// KEYS[1] the key; ARGV: cutoff, keep-until (0: no expiry), channel, message.
@@ -75,6 +79,7 @@ pub struct RedisRevocationStoreBuilder {
     timeout: Duration,
     local_capacity: u64,
     local_ttl: Duration,
+    health_check_interval: Duration,
     margin: Duration,
     subject_retention: Duration,
 }
@@ -88,6 +93,7 @@ impl fmt::Debug for RedisRevocationStoreBuilder {
             .field("timeout", &self.timeout)
             .field("local_capacity", &self.local_capacity)
             .field("local_ttl", &self.local_ttl)
+            .field("health_check_interval", &self.health_check_interval)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +126,30 @@ impl RedisRevocationStoreBuilder {
         self
     }
 
+    /// How often the invalidation subscription is checked with a `PING` (default 1 s). A
+    /// subscription whose `PING` is not answered within the timeout counts as lost: the local
+    /// cache is emptied and not used until the store has subscribed again, so an invalidation
+    /// that a silently dead connection would have missed cannot leave a revoked token cached.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use tower_jwt_guard::revocation::RedisRevocationStore;
+    ///
+    /// let store = RedisRevocationStore::builder("redis://127.0.0.1:6379/")
+    ///     .unwrap()
+    ///     .health_check_interval(Duration::from_millis(500))
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(!store.is_subscribed()); // not yet: nothing waited for Redis
+    /// # }
+    /// ```
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.health_check_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
     /// How long an entry is kept after the token's `exp` (default 5 minutes, at least the
     /// layer's leeway).
     pub fn expiry_margin(mut self, margin: Duration) -> Self {
@@ -147,8 +177,14 @@ impl RedisRevocationStoreBuilder {
             metrics: RedisMetrics::default(),
         });
         let channel = format!("{}revocations", self.prefix);
-        let subscriber =
-            tokio::spawn(subscribe(conn.clone(), channel.clone(), Arc::clone(&local), self.timeout));
+        let subscription = Subscription {
+            conn: conn.clone(),
+            channel: channel.clone(),
+            local: Arc::clone(&local),
+            timeout: self.timeout,
+            health_check_interval: self.health_check_interval,
+        };
+        let subscriber = tokio::spawn(subscription.run());
         Ok(RedisRevocationStore {
             inner: Arc::new(Inner {
                 conn,
@@ -265,6 +301,7 @@ impl RedisRevocationStore {
             timeout: DEFAULT_REDIS_TIMEOUT,
             local_capacity: DEFAULT_LOCAL_CACHE_CAPACITY,
             local_ttl: DEFAULT_LOCAL_CACHE_TTL,
+            health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
             margin: DEFAULT_EXPIRY_MARGIN,
             subject_retention: DEFAULT_SUBJECT_RETENTION,
         }
@@ -511,44 +548,73 @@ impl Local {
     }
 }
 
-/// Keeps a subscription to the invalidation channel, reconnecting with a capped backoff.
-/// The local cache is trusted only while subscribed, and emptied on every (re)subscription
-/// since messages may have been missed.
-async fn subscribe(conn: RedisConnection, channel: String, local: Arc<Local>, timeout: Duration) {
-    const FIRST_DELAY: Duration = Duration::from_millis(50);
-    let max_delay = Duration::from_secs(1);
-    let mut delay = FIRST_DELAY;
-    local.metrics.subscribed(false);
-    loop {
-        let connected = tokio::time::timeout(timeout, async {
-            let mut pubsub = conn.pubsub().await?;
-            pubsub.subscribe(&channel).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        })
-        .await;
-        if let Ok(Ok(pubsub)) = connected {
-            local.forget_all();
-            local.live.store(true, Ordering::Release);
-            local.metrics.subscribed(true);
-            tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
-            delay = FIRST_DELAY;
-            let mut messages = pubsub.into_on_message();
-            let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + local.ttl, local.ttl);
-            loop {
-                tokio::select! {
-                    message = messages.next() => match message {
-                        Some(message) => local.invalidate(message.get_payload_bytes()),
-                        None => break,
-                    },
-                    _ = sweep.tick() => local.forget_all(),
+/// The invalidation subscription of one store.
+struct Subscription {
+    conn: RedisConnection,
+    channel: String,
+    local: Arc<Local>,
+    timeout: Duration,
+    health_check_interval: Duration,
+}
+
+impl Subscription {
+    /// Keeps a subscription to the invalidation channel, reconnecting with a capped backoff.
+    /// The local cache is trusted only while subscribed, and emptied on every (re)subscription
+    /// since messages may have been missed.
+    async fn run(self) {
+        const FIRST_DELAY: Duration = Duration::from_millis(50);
+        let max_delay = Duration::from_secs(1);
+        let mut delay = FIRST_DELAY;
+        let local = &self.local;
+        local.metrics.subscribed(false);
+        loop {
+            let connected = tokio::time::timeout(self.timeout, async {
+                let mut pubsub = self.conn.pubsub().await?;
+                pubsub.subscribe(&self.channel).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            })
+            .await;
+            if let Ok(Ok(pubsub)) = connected {
+                local.forget_all();
+                local.live.store(true, Ordering::Release);
+                local.metrics.subscribed(true);
+                tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
+                delay = FIRST_DELAY;
+                let lost = self.listen(pubsub).await;
+                local.live.store(false, Ordering::Release);
+                local.metrics.subscribed(false);
+                local.forget_all();
+                tracing::warn!(target: "tower_jwt_guard", "revocation invalidations: {lost}, reconnecting");
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(max_delay);
+        }
+    }
+
+    /// Applies invalidations until the subscription is lost; says how it was lost.
+    async fn listen(&self, pubsub: redis::aio::PubSub) -> &'static str {
+        let local = &self.local;
+        let (mut sink, mut messages) = pubsub.split();
+        let start = tokio::time::Instant::now();
+        let mut sweep = tokio::time::interval_at(start + local.ttl, local.ttl);
+        let mut health =
+            tokio::time::interval_at(start + self.health_check_interval, self.health_check_interval);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                message = messages.next() => match message {
+                    Some(message) => local.invalidate(message.get_payload_bytes()),
+                    None => return "subscription lost",
+                },
+                _ = sweep.tick() => local.forget_all(),
+                _ = health.tick() => {
+                    // Messages that arrive meanwhile wait in the stream's buffer.
+                    let answered = tokio::time::timeout(self.timeout, sink.ping::<redis::Value>()).await;
+                    if !matches!(answered, Ok(Ok(_))) {
+                        return "subscription health check failed";
+                    }
                 }
             }
-            local.live.store(false, Ordering::Release);
-            local.metrics.subscribed(false);
-            local.forget_all();
-            tracing::warn!(target: "tower_jwt_guard", "revocation invalidations: subscription lost, reconnecting");
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(max_delay);
     }
 }

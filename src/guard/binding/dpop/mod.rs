@@ -397,12 +397,15 @@ impl BindingPolicy for Dpop {
             Ok(Some(_)) => {}
             Err(_) => return Err(INVALID),
         }
-        let proof = self.verify_proof(request, None, None).map_err(|err| match err.kind() {
-            ErrorKind::UseDpopNonce => {
-                BindingUnavailable::new("dpop", "the DPoP proof lacks the server's nonce")
-            }
-            _ => INVALID,
-        })?;
+        let proof =
+            self.verify_proof(request, None, None).map_err(|err| match (err.kind(), err.dpop_nonce()) {
+                (ErrorKind::UseDpopNonce, Some(nonce)) => BindingUnavailable::use_dpop_nonce(
+                    "dpop",
+                    "the DPoP proof lacks the server's nonce",
+                    nonce.to_owned(),
+                ),
+                _ => INVALID,
+            })?;
         // A request the layer already let through with a token bound to this very key (a step-up
         // of a DPoP-bound token): the layer checked and recorded this proof moments ago, on this
         // request; recording it again would read as its replay. Any other request records it.
