@@ -91,6 +91,7 @@
 //! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`), the certificate binding its TLS client certificate (`TlsConnectInfo`) |
 //! | `rustls` | [`ClientCertificate::from_rustls`](binding::ClientCertificate::from_rustls): a rustls server connection's client certificate, for [`CertificateBound`] (RFC 8705) |
 //! | `metrics` | counters, gauges and histograms through the `metrics` facade (any exporter): see [`metrics`] |
+//! | `jwe` (default) | encrypted tokens (JWE): [`DecryptionKey`]s for the layer, [`jwe::EncryptionKey`] for the issuer; see [`jwe`] |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower
@@ -142,8 +143,10 @@ pub use guard::mfa_policy::MfaPolicy;
 pub use guard::readiness::{Readiness, ReadinessReport, ReadyService};
 pub use guard::source::TokenSource;
 #[cfg(feature = "jwe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwe")))]
 pub use guard::verify::jwe;
 #[cfg(feature = "jwe")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwe")))]
 pub use guard::verify::jwe::DecryptionKey;
 pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
 pub use keys::{Issuer, StaticKeys, VerificationKey};

@@ -240,7 +240,7 @@ impl TokenVerifier {
     /// of a key fetch the previous attempt asked for.
     fn run<C: DeserializeOwned>(&self, token: &str, fetched: Option<KeyLookup>) -> Verification<C> {
         #[cfg(feature = "jwe")]
-        if jwe::JweCompact::is_jwe(token) && !self.decryption.is_empty() {
+        if !self.decryption.is_empty() && jwe::JweCompact::is_jwe(token) {
             return self.run_encrypted(token, fetched);
         }
         self.run_signed(token, fetched).map_key(VerifiedWith::Signature)
