@@ -142,10 +142,11 @@ pub(crate) struct TokenVerifier {
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier")
-            .field("algorithms", &self.algorithms)
-            .field("issuers", &self.issuers)
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("TokenVerifier");
+        debug.field("algorithms", &self.algorithms).field("issuers", &self.issuers);
+        #[cfg(feature = "jwe")]
+        debug.field("decryption", &self.decryption);
+        debug.finish_non_exhaustive()
     }
 }
 

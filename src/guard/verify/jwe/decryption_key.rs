@@ -317,4 +317,13 @@ mod tests {
             .require_nested_jws(true)
             .requires_nested_jws());
     }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let key =
+            DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, [0xAB; 32]).unwrap();
+        let printed = format!("{key:?}");
+        assert!(printed.contains("REDACTED") && printed.contains("A256Kw"), "{printed}");
+        assert!(!printed.contains("171") && !printed.to_lowercase().contains("ab, "), "{printed}");
+    }
 }
