@@ -75,7 +75,7 @@
 //! ## Microservices
 //!
 //! [`TokenKind`] keeps user tokens and service tokens apart (RFC 8725 §3.12), a
-//! [`RequireScopeLayer`] (or the [`Scoped<T>`](Scoped) extractor) demands scopes per route,
+//! [`RequireScopeLayer`] (or, with the feature `axum`, the `Scoped<T>` extractor) demands scopes per route,
 //! [`ServiceTokenLayer`] puts a cached, renewed service token on a client's requests, and
 //! [`ClaimHeaders`] passes the verified user on to the services behind a gateway. See the
 //! `microservices` example.
