@@ -123,7 +123,9 @@ pub fn server_config(
                 .build()
                 .map_err(|err| ("TLS_CLIENT_CA", err.to_string()))?
         }
-        None => Arc::new(AnyClientCertificate { provider: Arc::clone(&provider) }),
+        None => Arc::new(AnyClientCertificate {
+            handshake: HandshakeSignatures { provider: Arc::clone(&provider) },
+        }),
     };
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -140,7 +142,49 @@ pub fn server_config(
 /// handshake signature is: the client must hold the certificate's private key.
 #[derive(Debug)]
 struct AnyClientCertificate {
+    handshake: HandshakeSignatures,
+}
+
+/// The handshake's signature checks, by the provider's algorithms: what both verifiers here keep
+/// of rustls's own (the peer proves it holds its certificate's key), whatever they decide of the
+/// certificate itself.
+#[derive(Debug)]
+struct HandshakeSignatures {
     provider: Arc<CryptoProvider>,
+}
+
+impl HandshakeSignatures {
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 impl ClientCertVerifier for AnyClientCertificate {
@@ -171,12 +215,7 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.handshake.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -185,16 +224,11 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.handshake.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.handshake.schemes()
     }
 }
 
@@ -319,7 +353,10 @@ impl ClientIdentity {
             .with_safe_default_protocol_versions()
             .unwrap_or_else(|err| fail("TLS_CERT", err))
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedServer { server, provider }))
+            .with_custom_certificate_verifier(Arc::new(PinnedServer {
+                server,
+                handshake: HandshakeSignatures { provider },
+            }))
             .with_client_auth_cert(self.chain.clone(), self.key.clone_key())
             .unwrap_or_else(|err| fail("TLS_CERT", err))
     }
@@ -329,7 +366,7 @@ impl ClientIdentity {
 #[derive(Debug)]
 struct PinnedServer {
     server: CertificateDer<'static>,
-    provider: Arc<CryptoProvider>,
+    handshake: HandshakeSignatures,
 }
 
 impl rustls::client::danger::ServerCertVerifier for PinnedServer {
@@ -354,12 +391,7 @@ impl rustls::client::danger::ServerCertVerifier for PinnedServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.handshake.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -368,15 +400,10 @@ impl rustls::client::danger::ServerCertVerifier for PinnedServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.handshake.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.handshake.schemes()
     }
 }

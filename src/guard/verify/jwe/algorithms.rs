@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::error::ConfigError;
+
 /// A key management algorithm (`alg` of a JWE, RFC 7518 §4): how the content encryption key
 /// reaches the recipient.
 ///
@@ -75,6 +77,36 @@ impl KeyManagement {
                 | KeyManagement::A128GcmKw
                 | KeyManagement::A256GcmKw
         )
+    }
+
+    /// The length of this algorithm's shared secret with `enc`: `dir`'s is `enc`'s key, the AES
+    /// wrapping algorithms' their key-encryption key; `None` for a public-key algorithm.
+    pub(crate) fn secret_len(self, enc: ContentEncryption) -> Option<usize> {
+        match self {
+            KeyManagement::Dir => Some(enc.key_len()),
+            KeyManagement::A128Kw
+            | KeyManagement::A256Kw
+            | KeyManagement::A128GcmKw
+            | KeyManagement::A256GcmKw => self.wrap_key_len(),
+            _ => None,
+        }
+    }
+
+    /// `secret` as this algorithm's shared secret with `enc`, checked for its length; `needs_a_key`
+    /// is the error of a public-key algorithm (which takes a key, not a secret).
+    pub(crate) fn shared_secret(
+        self,
+        enc: ContentEncryption,
+        secret: &[u8],
+        needs_a_key: &'static str,
+    ) -> Result<Vec<u8>, ConfigError> {
+        let expected = self.secret_len(enc).ok_or(ConfigError::InvalidKey(needs_a_key))?;
+        if secret.len() != expected {
+            return Err(ConfigError::InvalidKey(
+                "the JWE secret's length is not the algorithm's key length (16 or 32 bytes; for dir: enc's key length)",
+            ));
+        }
+        Ok(secret.to_vec())
     }
 
     /// The length of the AES key-encryption key, for the algorithms that wrap with AES.

@@ -77,18 +77,9 @@ impl DecryptionKey {
         enc: ContentEncryption,
         secret: impl AsRef<[u8]>,
     ) -> Result<Self, ConfigError> {
-        let secret = secret.as_ref();
-        let expected = match alg {
-            KeyManagement::Dir => enc.key_len(),
-            other if other.is_shared_secret() => other.wrap_key_len().unwrap_or(0),
-            _ => return Err(ConfigError::InvalidKey("this JWE algorithm needs a private key, not a secret")),
-        };
-        if secret.len() != expected {
-            return Err(ConfigError::InvalidKey(
-                "the JWE secret's length is not the algorithm's key length (16 or 32 bytes; for dir: enc's key length)",
-            ));
-        }
-        Ok(Self::new(alg, enc, Material::Secret(secret.to_vec())))
+        let secret =
+            alg.shared_secret(enc, secret.as_ref(), "this JWE algorithm needs a private key, not a secret")?;
+        Ok(Self::new(alg, enc, Material::Secret(secret)))
     }
 
     /// A private key in PEM form for `RSA-OAEP` / `RSA-OAEP-256` (RSA, 2048 to 8192 bits:
