@@ -522,6 +522,27 @@ async fn a_shared_key_speaks_for_its_issuer_only() {
     assert_eq!(server.reason(&forged).await, "the claims set's issuer is not its decryption key's");
 }
 
+/// One tenant pattern is an issuer per tenant: an unbound shared key would speak for all of
+/// them, and is refused as with several issuers.
+#[cfg(feature = "jwks")]
+#[test]
+fn with_a_tenant_pattern_an_unbound_shared_key_is_refused() {
+    use tower_jwt_guard::keys::TenantKeys;
+    use tower_jwt_guard::Issuer;
+    let builder = || {
+        let tenants = TenantKeys::builder("https://login.example.com/{tenant}/v2.0")
+            .allow(["contoso", "fabrikam"])
+            .build()
+            .unwrap();
+        JwtAuth::builder().trust(Issuer::tenants(tenants).algorithms([Algorithm::RS256]))
+    };
+    let key = || DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, SECRET).unwrap();
+    assert!(builder().decryption_key(key()).build().is_err(), "unbound: refused at build time");
+    assert!(builder().decryption_key(key().require_nested_jws(true)).build().is_ok());
+    let contoso = "https://login.example.com/contoso/v2.0";
+    assert!(builder().decryption_key(key().for_issuer(contoso)).build().is_ok());
+}
+
 /// The audit event carries the precise reason of a refused encrypted token (the client reads
 /// only "the token is not valid") and names the subject of an accepted one; no part of an
 /// encrypted token, nor its secret claims, is in any event (what the audit log prints). The log

@@ -671,10 +671,12 @@ impl JwtAuthBuilder {
             if keys.duplicate_kid().is_some() {
                 return Err(ConfigError::Invalid("two decryption keys share a kid, alg and enc"));
             }
-            if issuers.iter().nth(1).is_some() && keys.has_unbound_claims_key() {
+            // Several issuers, or one tenant pattern (an issuer per tenant): a shared secret
+            // that any of them could be said to hold would speak for all of them.
+            if issuers.only().is_none() && keys.has_unbound_claims_key() {
                 return Err(ConfigError::Invalid(
-                    "with several trusted issuers, a decryption key that accepts claims sets must name \
-                     its issuer (DecryptionKey::for_issuer) or require nested JWS",
+                    "with several trusted issuers (or tenants), a decryption key that accepts claims \
+                     sets must name its issuer (DecryptionKey::for_issuer) or require nested JWS",
                 ));
             }
             keys

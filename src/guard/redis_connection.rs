@@ -12,7 +12,8 @@
 //!
 //! Credentials in a Sentinel URL's userinfo are the data nodes'; the Sentinels' own (Sentinel's
 //! `requirepass`) go in its query, `sentinel_username` and `sentinel_password`, percent-encoded.
-//! A Cluster's apply to every node.
+//! A Cluster's apply to every node. Percent-encode every credential: a raw `@`, `/`, `?`, `:`
+//! or `,` in one breaks the URL (refused, never misread as another host).
 //!
 //! Failure handling, the same for every store:
 //! - every operation has one deadline (the store's timeout): when it passes, the store fails

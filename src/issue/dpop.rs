@@ -102,10 +102,32 @@ impl DpopKey {
         &self.jkt
     }
 
-    /// Uses `nonce` (a server's `DPoP-Nonce`) in the next proofs.
+    /// Uses `nonce` (a server's `DPoP-Nonce`) in the next proofs. A value that is not an RFC 9449
+    /// nonce (`1*NQCHAR`: visible ASCII but `"` and `\`), or longer than
+    /// [`MAX_NONCE_LEN`](Self::MAX_NONCE_LEN), is ignored: a server cannot make the next proofs
+    /// too large to send. One key keeps one nonce, the last one seen: give each server its own
+    /// key (one `ServiceTokens` per audience does).
+    ///
+    /// ```
+    /// use tower_jwt_guard::issue::DpopKey;
+    ///
+    /// let key = DpopKey::generate_es256().unwrap();
+    /// key.remember_nonce("eyJ7S_zG.eyJH0-Z.HX4w-7v");
+    /// key.remember_nonce("a \"quoted\" value"); // not a nonce: ignored
+    /// key.remember_nonce("n".repeat(DpopKey::MAX_NONCE_LEN + 1)); // too long: ignored
+    /// ```
     pub fn remember_nonce(&self, nonce: impl Into<String>) {
-        *self.nonce.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(nonce.into());
+        let nonce = nonce.into();
+        let nqchar = |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
+        if nonce.is_empty() || nonce.len() > Self::MAX_NONCE_LEN || !nonce.bytes().all(nqchar) {
+            tracing::debug!(target: "tower_jwt_guard", "a DPoP-Nonce that is not a nonce was ignored");
+            return;
+        }
+        *self.nonce.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(nonce);
     }
+
+    /// The longest server nonce kept (bytes).
+    pub const MAX_NONCE_LEN: usize = 512;
 
     /// A fresh proof for a request `method` `uri` (its query and fragment are left out of
     /// `htu`), with `ath` when it carries `access_token`, and the last nonce remembered.
@@ -139,5 +161,38 @@ impl DpopKey {
             Signer::Ed25519(pair) => pair.sign(input.as_bytes()),
         };
         Ok(format!("{input}.{}", b64(signature.as_ref())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    use super::*;
+
+    /// The `nonce` claim of a fresh proof.
+    fn nonce_of(key: &DpopKey) -> Option<String> {
+        let proof =
+            key.proof(&Method::GET, &Uri::from_static("https://api.example.com/orders"), None).unwrap();
+        let payload = proof.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap(),
+        )
+        .unwrap();
+        claims.get("nonce").and_then(|nonce| nonce.as_str()).map(str::to_owned)
+    }
+
+    #[test]
+    fn only_rfc_9449_nonces_are_kept() {
+        let key = DpopKey::generate_es256().unwrap();
+        assert_eq!(nonce_of(&key), None);
+        key.remember_nonce("eyJ7S_zG.eyJH0-Z.HX4w-7v");
+        assert_eq!(nonce_of(&key).as_deref(), Some("eyJ7S_zG.eyJH0-Z.HX4w-7v"));
+        for refused in ["", "a b", "a\"b", "a\\b", "é", &"n".repeat(DpopKey::MAX_NONCE_LEN + 1)] {
+            key.remember_nonce(refused);
+            assert_eq!(nonce_of(&key).as_deref(), Some("eyJ7S_zG.eyJH0-Z.HX4w-7v"), "{refused:?}");
+        }
+        key.remember_nonce("n".repeat(DpopKey::MAX_NONCE_LEN));
+        assert_eq!(nonce_of(&key).map(|nonce| nonce.len()), Some(DpopKey::MAX_NONCE_LEN));
     }
 }

@@ -158,7 +158,11 @@ impl BindingPolicy for CertificateBound {
                     Some(super::base64url(certificate.thumbprint()));
                 Ok(())
             }
-            Err(_) if self.bearer_allowed => Ok(()),
+            Err(reason) if self.bearer_allowed => {
+                // A bearer token then; said, since a proxy's unreadable header lands here too.
+                tracing::debug!(target: "tower_jwt_guard", reason, "certificate binding: minting a bearer token");
+                Ok(())
+            }
             Err(reason) => Err(BindingUnavailable::new(NAME, reason)),
         }
     }

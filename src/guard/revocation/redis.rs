@@ -130,6 +130,8 @@ impl RedisRevocationStoreBuilder {
     /// subscription whose `PING` is not answered within the timeout counts as lost: the local
     /// cache is emptied and not used until the store has subscribed again, so an invalidation
     /// that a silently dead connection would have missed cannot leave a revoked token cached.
+    /// The store's Redis user needs the `PING` command (ACL `+ping`): without it the
+    /// subscription is given up at every check, and the local cache stays off.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -579,8 +581,13 @@ impl Subscription {
                 local.live.store(true, Ordering::Release);
                 local.metrics.subscribed(true);
                 tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
-                delay = FIRST_DELAY;
+                let subscribed_at = tokio::time::Instant::now();
                 let lost = self.listen(pubsub).await;
+                // A subscription that lived a while starts the backoff again; one that fails at
+                // once (a health check Redis refuses, say: an ACL without +ping) keeps backing off.
+                if subscribed_at.elapsed() > max_delay + self.health_check_interval {
+                    delay = FIRST_DELAY;
+                }
                 local.live.store(false, Ordering::Release);
                 local.metrics.subscribed(false);
                 local.forget_all();
@@ -591,15 +598,17 @@ impl Subscription {
         }
     }
 
-    /// Applies invalidations until the subscription is lost; says how it was lost.
+    /// Applies invalidations until the subscription is lost; says how it was lost. Messages are
+    /// applied while a health check waits for its answer.
     async fn listen(&self, pubsub: redis::aio::PubSub) -> &'static str {
         let local = &self.local;
-        let (mut sink, mut messages) = pubsub.split();
+        let (sink, mut messages) = pubsub.split();
         let start = tokio::time::Instant::now();
         let mut sweep = tokio::time::interval_at(start + local.ttl, local.ttl);
         let mut health =
             tokio::time::interval_at(start + self.health_check_interval, self.health_check_interval);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut check: Option<BoxFuture<'static, bool>> = None;
         loop {
             tokio::select! {
                 message = messages.next() => match message {
@@ -607,10 +616,15 @@ impl Subscription {
                     None => return "subscription lost",
                 },
                 _ = sweep.tick() => local.forget_all(),
-                _ = health.tick() => {
-                    // Messages that arrive meanwhile wait in the stream's buffer.
-                    let answered = tokio::time::timeout(self.timeout, sink.ping::<redis::Value>()).await;
-                    if !matches!(answered, Ok(Ok(_))) {
+                _ = health.tick(), if check.is_none() => {
+                    let (mut sink, timeout) = (sink.clone(), self.timeout);
+                    check = Some(Box::pin(async move {
+                        matches!(tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await, Ok(Ok(_)))
+                    }));
+                }
+                answered = async { check.as_mut().expect("guarded by is_some").await }, if check.is_some() => {
+                    check = None;
+                    if !answered {
                         return "subscription health check failed";
                     }
                 }

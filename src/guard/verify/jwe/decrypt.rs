@@ -89,15 +89,31 @@ impl DecryptionKeys {
         let ciphertext = part(jwe.ciphertext, "the token's ciphertext is not base64url")?;
         let tag = part(jwe.tag, "the token's tag is not base64url")?;
         let mut opened = None;
+        // A candidate that cannot take this token at all (an ephemeral key of another curve)
+        // leaves the others to try; its refusal stands only if no candidate could try.
+        let mut unusable = None;
+        let mut tried = false;
         for key in keys {
-            let cek = content_key(key, &header, &encrypted_key)?;
+            let cek = match content_key(key, &header, &encrypted_key) {
+                Ok(cek) => cek,
+                Err(err) => {
+                    unusable = Some(err);
+                    continue;
+                }
+            };
+            tried = true;
             let aad = jwe.header.as_bytes();
             if let Ok(plaintext) = content::decrypt(header.enc, &cek, aad, &iv, ciphertext.clone(), &tag) {
                 opened = Some((key, plaintext));
                 break;
             }
         }
-        let Some((key, plaintext)) = opened else { return Err(malformed(UNDECRYPTABLE)) };
+        let Some((key, plaintext)) = opened else {
+            return Err(match unusable {
+                Some(err) if !tried => err,
+                _ => malformed(UNDECRYPTABLE),
+            });
+        };
         if key.requires_nested_jws() && !header.nested {
             return Err(malformed("this decryption key accepts only a nested signed JWT (cty JWT)"));
         }
@@ -248,6 +264,29 @@ mod tests {
         let keys = DecryptionKeys::new(vec![key]);
         let claims = keys.decrypt(&encryption.encrypt(b"{\"sub\":\"a\"}", false).unwrap());
         assert!(claims.err().unwrap().detail().contains("nested"));
+    }
+
+    /// Two kid-less ECDH-ES keys of one alg / enc on different curves: a token for either decrypts
+    /// (the other key cannot take its ephemeral key, and steps aside).
+    #[test]
+    fn kid_less_keys_on_other_curves_step_aside() {
+        let (alg, enc) = (KeyManagement::EcdhEsA256Kw, ContentEncryption::A256Gcm);
+        let pair_on = |curve: &'static agreement::Algorithm| {
+            let private = agreement::PrivateKey::generate(curve).unwrap();
+            let public: PublicKeyX509Der = private.compute_public_key().unwrap().as_der().unwrap();
+            let private: Pkcs8V1Der = private.as_der().unwrap();
+            (
+                DecryptionKey::from_pem(alg, enc, pem("PRIVATE KEY", private.as_ref()).as_bytes()).unwrap(),
+                EncryptionKey::from_pem(alg, enc, pem("PUBLIC KEY", public.as_ref()).as_bytes()).unwrap(),
+            )
+        };
+        let (p256, to_p256) = pair_on(&agreement::ECDH_P256);
+        let (p384, to_p384) = pair_on(&agreement::ECDH_P384);
+        let keys = DecryptionKeys::new(vec![p256, p384]);
+        for to in [to_p256, to_p384] {
+            let token = to.encrypt(b"a.b.c", true).unwrap();
+            assert_eq!(keys.decrypt(&token).unwrap_or_else(|err| panic!("{err:?}")).plaintext, b"a.b.c");
+        }
     }
 
     #[test]
