@@ -76,11 +76,7 @@ async fn protected(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, 
 async fn main() {
     tracing_subscriber::fmt().with_target(true).init();
     let settings = Settings::from_env("127.0.0.1:3000");
-    let auth = settings
-        .auth_builder()
-        .binding(support::certificate_binding())
-        .build()
-        .unwrap_or_else(|err| support::fail("configuration", err));
+    let auth = settings.auth_builder().build().unwrap_or_else(|err| support::fail("configuration", err));
     let tls = support::tls::Tls::from_env();
     let acceptor =
         tls.as_ref().map(|tls| tokio_rustls::TlsAcceptor::from(std::sync::Arc::clone(&tls.config)));

@@ -232,7 +232,6 @@ async fn main() {
     let gateway_listener = listen("BIND", settings.bind).await;
     let gateway_addr = gateway_listener.local_addr().unwrap_or(settings.bind);
     let gateway_auth = support::with_dpop(settings.auth_builder(), gateway_addr)
-        .binding(support::certificate_binding())
         .every_issuer(|issuer| issuer.accept(user_kind()))
         .build()
         .unwrap_or_else(|err| fail("configuration", err));

@@ -69,7 +69,6 @@ async fn main() {
     let tls = Tls::from_env();
     let (listener, addr) = settings.listen().await;
     let auth = support::with_dpop(settings.auth_builder(), addr)
-        .binding(support::certificate_binding())
         .build()
         .unwrap_or_else(|err| support::fail("configuration", err));
 

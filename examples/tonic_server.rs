@@ -38,11 +38,7 @@ const WATCH: &str = "/grpc.health.v1.Health/Watch";
 async fn main() {
     tracing_subscriber::fmt().with_target(true).init();
     let settings = Settings::from_env("127.0.0.1:50051");
-    let auth = settings
-        .auth_builder()
-        .binding(support::certificate_binding())
-        .build()
-        .unwrap_or_else(|err| support::fail("configuration", err));
+    let auth = settings.auth_builder().build().unwrap_or_else(|err| support::fail("configuration", err));
     let tls = support::tls::Tls::from_env();
 
     // Reports SERVING for the server as a whole (service name "").

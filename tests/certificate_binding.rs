@@ -214,6 +214,14 @@ fn app(policy: CertificateBound) -> Router {
     Router::new().route("/me", get(me)).route_layer(auth.layer::<Value>())
 }
 
+/// `token` at `url`: accepted as `sub` over a connection with `holder`'s certificate, refused
+/// (`BINDING_MISMATCH`) over one with `other`'s.
+async fn assert_bound(url: &str, token: &str, sub: &str, holder: &Identity, other: &Identity) {
+    let ok = answer(client(Some(holder)).get(url).bearer_auth(token)).await;
+    assert_eq!((ok.status, ok.body["sub"].clone()), (200, json!(sub)), "{:?}", ok.body);
+    assert_mismatch(&answer(client(Some(other)).get(url).bearer_auth(token)).await);
+}
+
 fn assert_mismatch(answer: &Answer) {
     assert_eq!((answer.status, answer.code()), (401, "BINDING_MISMATCH"), "{:?}", answer.body);
     assert_eq!(answer.body["binding"], "certificate", "{:?}", answer.body);
@@ -567,9 +575,7 @@ mod examples {
 
         // The printed token, and one the test mints itself: each passes only with alice's certificate.
         for token in [printed, bound_token("alice", &pki.alice)] {
-            let ok = answer(client(Some(&pki.alice)).get(&me).bearer_auth(&token)).await;
-            assert_eq!((ok.status, ok.body["sub"].clone()), (200, json!("alice")), "{:?}", ok.body);
-            assert_mismatch(&answer(client(Some(&pki.bob)).get(&me).bearer_auth(&token)).await);
+            assert_bound(&me, &token, "alice", &pki.alice, &pki.bob).await;
             assert_mismatch(&answer(client(None).get(&me).bearer_auth(&token)).await);
         }
         // Plain bearer tokens still pass, with or without a certificate.
@@ -604,9 +610,7 @@ mod examples {
         );
         let me = format!("https://127.0.0.1:{}/me", running.addr.port());
         let token = bound_token("selfie", &pki.self_signed);
-        let ok = answer(client(Some(&pki.self_signed)).get(&me).bearer_auth(&token)).await;
-        assert_eq!((ok.status, ok.body["sub"].clone()), (200, json!("selfie")), "{:?}", ok.body);
-        assert_mismatch(&answer(client(Some(&pki.alice)).get(&me).bearer_auth(&token)).await);
+        assert_bound(&me, &token, "selfie", &pki.self_signed, &pki.alice).await;
         drop(running);
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -646,9 +650,7 @@ mod examples {
         assert!(running.url().starts_with("https://"), "{}", running.banner);
         let me = format!("https://127.0.0.1:{}/me", running.addr.port());
         let token = bound_token("alice", &pki.alice);
-        let ok = answer(client(Some(&pki.alice)).get(&me).bearer_auth(&token)).await;
-        assert_eq!((ok.status, ok.body["sub"].clone()), (200, json!("alice")), "{:?}", ok.body);
-        assert_mismatch(&answer(client(Some(&pki.bob)).get(&me).bearer_auth(&token)).await);
+        assert_bound(&me, &token, "alice", &pki.alice, &pki.bob).await;
         assert_eq!(answer(client(None).get(&me).bearer_auth(bearer_token())).await.status, 200);
         drop(running);
         let _ = std::fs::remove_dir_all(dir);

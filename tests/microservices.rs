@@ -335,6 +335,22 @@ mod mutual_tls {
         (ca_pem, server, alice, bob)
     }
 
+    /// The example serving HTTPS with `server`'s certificate, `DPOP` as given; the directory of
+    /// the PEM files, to remove after.
+    fn start_over_tls(server: &Pem, dpop: &str) -> (Running, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("tjg-microservices-mtls-{dpop}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
+        std::fs::write(&cert_path, &server.cert).unwrap();
+        std::fs::write(&key_path, &server.key).unwrap();
+        let running = start_with(&[
+            ("TLS_CERT", cert_path.to_str().unwrap()),
+            ("TLS_KEY", key_path.to_str().unwrap()),
+            ("DPOP", dpop),
+        ]);
+        (running, dir)
+    }
+
     fn https_client(ca: &str, identity: Option<&Pem>) -> reqwest::Client {
         let mut builder = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(ca.as_bytes()).unwrap()]);
@@ -348,16 +364,7 @@ mod mutual_tls {
     #[tokio::test]
     async fn the_gateway_calls_orders_over_mutual_tls_with_certificate_bound_service_tokens() {
         let (ca, server, alice, bob) = pki();
-        let dir = std::env::temp_dir().join(format!("tjg-microservices-mtls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
-        std::fs::write(&cert_path, &server.cert).unwrap();
-        std::fs::write(&key_path, &server.key).unwrap();
-        let running = start_with(&[
-            ("TLS_CERT", cert_path.to_str().unwrap()),
-            ("TLS_KEY", key_path.to_str().unwrap()),
-            ("DPOP", "off"),
-        ]);
+        let (running, dir) = start_over_tls(&server, "off");
         assert!(running.gateway.starts_with("https://") && running.orders.starts_with("https://"));
         assert!(running.orders_line.contains("x5t#S256"), "{}", running.orders_line);
 
@@ -395,16 +402,7 @@ mod mutual_tls {
     #[tokio::test]
     async fn with_dpop_required_the_service_tokens_are_bound_to_the_key_and_the_certificate() {
         let (ca, server, _, _) = pki();
-        let dir = std::env::temp_dir().join(format!("tjg-microservices-mtls-dpop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server-key.pem"));
-        std::fs::write(&cert_path, &server.cert).unwrap();
-        std::fs::write(&key_path, &server.key).unwrap();
-        let running = start_with(&[
-            ("TLS_CERT", cert_path.to_str().unwrap()),
-            ("TLS_KEY", key_path.to_str().unwrap()),
-            ("DPOP", "required"),
-        ]);
+        let (running, dir) = start_over_tls(&server, "required");
         assert!(running.orders_line.contains("jkt") && running.orders_line.contains("x5t#S256"));
         // The gateway's user side needs DPoP too: a proof for its /orders.
         let proof_key = ProofKey::generate(Algorithm::ES256);

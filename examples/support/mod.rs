@@ -210,9 +210,10 @@ impl Settings {
         }
     }
 
-    /// A verifier configuration with the keys, issuer and audience set.
+    /// A verifier configuration with the keys, issuer and audience set, which takes
+    /// certificate-bound tokens beside bearer tokens ([`certificate_binding`]).
     pub fn auth_builder(&self) -> JwtAuthBuilder {
-        let mut builder = JwtAuth::builder();
+        let mut builder = JwtAuth::builder().binding(certificate_binding());
         builder = match &self.keys {
             KeyConfig::Secret { secret, algorithm, .. } => {
                 builder.try_key(VerificationKey::hmac(*algorithm, secret))
@@ -504,7 +505,7 @@ pub fn trusted_proxies() -> TrustedProxies {
 /// Certificate-bound tokens (RFC 8705, `cnf."x5t#S256"`), allowed beside bearer tokens: a token
 /// bound to a certificate passes only with it, from the TLS connection (`TLS_CERT`, `TLS_KEY`,
 /// `TLS_CLIENT_CA`) or, from the `TRUSTED_PROXIES` only, an RFC 9440 `Client-Cert` header.
-pub fn certificate_binding() -> tower_jwt_guard::CertificateBound {
+fn certificate_binding() -> tower_jwt_guard::CertificateBound {
     tower_jwt_guard::CertificateBound::allowed().trusted_proxies(trusted_proxies())
 }
 
