@@ -79,12 +79,10 @@ fn certificate(c: &mut Criterion) {
         route(JwtAuth::builder().hmac_secret(SECRET).binding(CertificateBound::required()).build().unwrap());
     let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap());
     let plain_token = issuer.build().mint("alice", &json!({})).unwrap().token;
-    let bound_token = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap())
+    let bound_issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap())
         .binding(CertificateBound::required())
-        .build()
-        .mint_for(&over_tls, "alice", &json!({}))
-        .unwrap()
-        .token;
+        .build();
+    let bound_token = runtime.block_on(bound_issuer.mint_for(&over_tls, "alice", &json!({}))).unwrap().token;
     let request = |token: &str| {
         let mut request = http::Request::get("/me")
             .header("authorization", format!("Bearer {token}"))

@@ -15,7 +15,7 @@
 //! | route | behaviour |
 //! |---|---|
 //! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
-//! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor) |
+//! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor); a DPoP login's refresh token without a proof by the login's key (another key, or none): 400 `invalid_grant`, code `SENDER_MISMATCH`, nothing rotated |
 //! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |
 //! | `GET /protected` | 200 JSON with `sub` |
@@ -40,7 +40,11 @@
 //! bound to the proof's key (`cnf.jkt`, `"token_type": "DPoP"`); it is then accepted only as
 //! `Authorization: DPoP` with a fresh proof per request, never as a bearer token. Without a
 //! proof, logins get bearer tokens as before. A step-up (`/auth/mfa/verify`) of a DPoP-bound
-//! token gets a new token bound to the same key.
+//! token gets a new token bound to the same key. The session is bound too (RFC 9449 §5): the
+//! refresh-token family remembers the login's key (and its client certificate, for a
+//! certificate-bound login, RFC 8705 §4), and a refresh needs a proof by that key; a copied
+//! refresh cookie is useless without it. Proofs are checked once, across instances, in the
+//! same replay store as the layer's (Redis with `REDIS_URL`).
 //!
 //! Encrypted tokens (feature `jwe`, `JWE_KEY` with a 32-byte secret and `JWE_ALG=A256KW`): every
 //! access token it hands out is a JWE (the claims set encrypted, as the JWT guide's `EncryptJWT`
@@ -79,7 +83,7 @@ use tower_jwt_guard::issue::{IssueError, MintedToken, TokenIssuer};
 #[cfg(feature = "redis")]
 use tower_jwt_guard::refresh::RedisRefreshStore;
 use tower_jwt_guard::refresh::{
-    IssuedRefresh, MemoryRefreshStore, RefreshCookie, RefreshError, RefreshStore,
+    IssuedRefresh, MemoryRefreshStore, RefreshCookie, RefreshError, RefreshStore, SenderConstraint,
 };
 #[cfg(feature = "redis")]
 use tower_jwt_guard::revocation::RedisRevocationStore;
@@ -266,6 +270,9 @@ fn unavailable() -> Response {
 /// `DPoP-Nonce` (§8).
 fn cannot_bind(err: &IssueError) -> Response {
     tracing::warn!(%err, "cannot mint a token");
+    if let IssueError::Unavailable(_) = err {
+        return unavailable();
+    }
     if let IssueError::Binding(binding) = err {
         if let Some(nonce) = binding.dpop_nonce().and_then(|nonce| HeaderValue::from_str(nonce).ok()) {
             let body = json!({
@@ -287,6 +294,18 @@ fn cannot_bind(err: &IssueError) -> Response {
         }
     }
     error(StatusCode::BAD_REQUEST, "CANNOT_BIND", "the token cannot be bound to this client")
+}
+
+/// 400 `invalid_grant` for a refresh token bound to a key (or certificate) the request does not
+/// present: the grant belongs to another client (RFC 6749 §5.2; RFC 9449 §5 binds the refresh
+/// token to the DPoP key). Nothing was rotated, and the cookie stays: it still works with its key.
+fn sender_mismatch() -> Response {
+    let body = json!({
+        "error": "invalid_grant",
+        "error_description": "the refresh token is bound to another key",
+        "code": "SENDER_MISMATCH",
+    });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
 }
 
 /// 401 for a refresh token that will never work again; the browser forgets the cookie.
@@ -365,12 +384,13 @@ async fn login(
         claims.insert("amr".into(), json!(["pwd"]));
         claims.insert("auth_time".into(), json!(now));
     });
-    let minted = match minted {
+    let minted = match minted.await {
         Ok(minted) => minted,
         Err(err) => return cannot_bind(&err),
     };
-    // Every login starts a new refresh-token family.
-    match state.refresh.issue(&username).await {
+    // Every login starts a new refresh-token family, bound to the token's DPoP key and client
+    // certificate (when it has them): refreshes need the same.
+    match state.refresh.issue(&username, &SenderConstraint::of(&minted.confirmation)).await {
         Ok(refresh) => with_refresh_cookie(token_response(minted), &state.cookie, &refresh),
         Err(_) => unavailable(),
     }
@@ -378,12 +398,20 @@ async fn login(
 
 /// `POST /auth/refresh` (the refresh cookie): rotates the refresh token and answers a new
 /// access token, bound to the device and address of *this* request, with the rotated cookie.
+/// The binding comes first (the request's DPoP proof verified and recorded in the replay store),
+/// so the rotation can require the login's key, and an invalid proof spends nothing.
 async fn refresh(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
     let Some(presented) = state.cookie.read(&parts.headers) else {
         return refresh_refused(&state.cookie, "INVALID_REFRESH_TOKEN");
     };
-    let rotated = match state.refresh.rotate(presented).await {
+    let binding = match state.issuer.bind(&parts).await {
+        Ok(binding) => binding,
+        Err(err) => return cannot_bind(&err),
+    };
+    let constraint = SenderConstraint::of(binding.confirmation());
+    let rotated = match state.refresh.rotate(presented, &constraint).await {
         Ok(rotated) => rotated,
+        Err(RefreshError::SenderMismatch) => return sender_mismatch(),
         Err(RefreshError::Reused { subject }) => {
             // A spent token came back: two parties hold copies of it. The store has revoked
             // the whole family, so the thief's latest token dies too. (A stricter service would
@@ -398,7 +426,7 @@ async fn refresh(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
         return refresh_refused(&state.cookie, "INVALID_REFRESH_TOKEN");
     };
     // A refreshed session proved the password only: `/admin` needs a new step-up.
-    let minted = state.issuer.mint_for_with(&parts, &rotated.subject, &account.profile, |claims| {
+    let minted = state.issuer.mint_bound_with(binding, &rotated.subject, &account.profile, |claims| {
         claims.insert("amr".into(), json!(["pwd"]));
     });
     let response = match minted {
@@ -463,7 +491,7 @@ async fn verify_mfa(
             Err(retry_after) => too_many_attempts(retry_after),
         };
     }
-    match state.issuer.step_up(&parts, &context, &account.profile, "otp") {
+    match state.issuer.step_up(&parts, &context, &account.profile, "otp").await {
         Ok(minted) => token_response(minted),
         Err(err) => cannot_bind(&err),
     }

@@ -98,7 +98,7 @@ async fn main() {
             println!("  {curl} -i {base}/admin -H \"Authorization: Bearer $TOKEN\"   # needs amr with a second factor");
         }
     }
-    if let Some((path, token)) = bound_demo_token(&settings) {
+    if let Some((path, token)) = bound_demo_token(&settings).await {
         println!(
             "  {curl} -i {base}/me --cert {path} --key <its key> -H 'Authorization: Bearer {token}'   # bound to DEMO_CLIENT_CERT; another certificate or none: 401 BINDING_MISMATCH"
         );
@@ -110,11 +110,11 @@ async fn main() {
 /// A token for `alice` bound to the certificate of `DEMO_CLIENT_CERT` (when this process holds
 /// the secret): minted for a request that carries that certificate, as a token endpoint behind
 /// mutual TLS would.
-fn bound_demo_token(settings: &Settings) -> Option<(String, String)> {
+async fn bound_demo_token(settings: &Settings) -> Option<(String, String)> {
     let (path, certificate) = support::demo_client_certificate()?;
     let issuer = settings.token_issuer_builder()?.binding(CertificateBound::required()).build();
     let mut token_request = http::Request::new(());
     token_request.extensions_mut().insert(certificate);
-    let minted = issuer.mint_for(&token_request, "alice", &json!({ "name": "Alice" })).ok()?;
+    let minted = issuer.mint_for(&token_request, "alice", &json!({ "name": "Alice" })).await.ok()?;
     Some((path, minted.token))
 }

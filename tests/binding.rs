@@ -24,7 +24,7 @@ const SECRET: &[u8] = b"binding-tests-secret-of-32-bytes!!";
 
 /// Mints a token bound to the request: `{"access_token": ..}` plus the policy's cookies.
 async fn login(State(issuer): State<TokenIssuer>, parts: Parts) -> Response {
-    match issuer.mint_for(&parts, "alice", &json!({ "role": "user" })) {
+    match issuer.mint_for(&parts, "alice", &json!({ "role": "user" })).await {
         Ok(minted) => {
             let mut response = Json(json!({ "access_token": minted.token })).into_response();
             for cookie in minted.set_cookies {
@@ -310,15 +310,15 @@ async fn every_policy_at_once() {
     assert_mismatch(&me_with(&base, &token, &[agent]).await, "cookie_fingerprint");
 }
 
-#[test]
-fn minting_a_bound_token_needs_the_request_and_its_peer() {
+#[tokio::test]
+async fn minting_a_bound_token_needs_the_request_and_its_peer() {
     let auth = JwtAuth::builder().hmac_secret(SECRET).binding(ClientIpBinding::new()).build().unwrap();
     let issuer =
         TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap()).bindings_of(&auth).build();
     let err = issuer.mint("alice", &json!({})).unwrap_err();
     assert!(err.to_string().contains("client_ip"), "{err}");
     // No peer address in the request (a server without connect info): refused, not unbound.
-    let err = issuer.mint_for(&axum::http::Request::new(()), "alice", &json!({})).unwrap_err();
+    let err = issuer.mint_for(&axum::http::Request::new(()), "alice", &json!({})).await.unwrap_err();
     assert!(err.to_string().contains("peer address"), "{err}");
 }
 

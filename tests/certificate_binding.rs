@@ -185,10 +185,10 @@ fn bound_issuer() -> TokenIssuer {
 
 /// A token for `sub` bound to `identity`'s certificate, minted for a token request made over a
 /// connection with that certificate.
-fn bound_token(sub: &str, identity: &Identity) -> String {
+async fn bound_token(sub: &str, identity: &Identity) -> String {
     let mut token_request = http::Request::new(());
     token_request.extensions_mut().insert(identity.certificate());
-    bound_issuer().mint_for(&token_request, sub, &json!({})).unwrap().token
+    bound_issuer().mint_for(&token_request, sub, &json!({})).await.unwrap().token
 }
 
 /// An unbound token, with `edit` applied to its claims.
@@ -231,7 +231,7 @@ fn assert_mismatch(answer: &Answer) {
 async fn axum_over_tls_accepts_the_bound_token_only_with_its_certificate() {
     let pki = pki();
     let url = format!("https://127.0.0.1:{}/me", serve_tls(app(CertificateBound::required())).await.port());
-    let alice = bound_token("alice", &pki.alice);
+    let alice = bound_token("alice", &pki.alice).await;
 
     let ok = answer(client(Some(&pki.alice)).get(&url).bearer_auth(&alice)).await;
     assert_eq!((ok.status, ok.body.clone()), (200, json!("alice")));
@@ -251,7 +251,7 @@ async fn allowed_lets_bearer_tokens_through_and_still_checks_bound_ones() {
     let url = format!("https://127.0.0.1:{}/me", serve_tls(app(CertificateBound::allowed())).await.port());
     let plain = answer(client(None).get(&url).bearer_auth(bearer_token())).await;
     assert_eq!(plain.status, 200);
-    let bob = bound_token("bob", &pki.bob);
+    let bob = bound_token("bob", &pki.bob).await;
     assert_eq!(answer(client(Some(&pki.bob)).get(&url).bearer_auth(&bob)).await.status, 200);
     assert_mismatch(&answer(client(Some(&pki.alice)).get(&url).bearer_auth(&bob)).await);
     assert_mismatch(&answer(client(None).get(&url).bearer_auth(&bob)).await);
@@ -264,7 +264,7 @@ async fn without_the_policy_a_certificate_bound_token_is_refused() {
     let app = Router::new().route("/me", get(me)).route_layer(auth.layer::<Value>());
     let url = format!("https://127.0.0.1:{}/me", serve_tls(app).await.port());
     let refused =
-        answer(client(Some(&pki.alice)).get(&url).bearer_auth(bound_token("alice", &pki.alice))).await;
+        answer(client(Some(&pki.alice)).get(&url).bearer_auth(bound_token("alice", &pki.alice).await)).await;
     assert_eq!((refused.status, refused.code()), (401, "BINDING_MISMATCH"));
     assert_eq!(refused.body["binding"], "x5t#S256");
 }
@@ -274,12 +274,13 @@ async fn plain_tcp_has_no_certificate() {
     let pki = pki();
     let addr = harness::serve(app(CertificateBound::required())).await;
     let url = format!("http://{addr}/me");
-    let refused = answer(harness::client().get(&url).bearer_auth(bound_token("alice", &pki.alice))).await;
+    let refused =
+        answer(harness::client().get(&url).bearer_auth(bound_token("alice", &pki.alice).await)).await;
     assert_mismatch(&refused);
     // A Client-Cert header from a peer that is no trusted proxy is ignored, even a true one.
     let spoofed = harness::client()
         .get(&url)
-        .bearer_auth(bound_token("alice", &pki.alice))
+        .bearer_auth(bound_token("alice", &pki.alice).await)
         .header("client-cert", pki.alice.client_cert_header());
     assert_mismatch(&answer(spoofed).await);
 }
@@ -324,7 +325,7 @@ async fn hyper_over_tls_with_a_hyper_client() {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null))
     };
-    let token = bound_token("alice", &pki.alice);
+    let token = bound_token("alice", &pki.alice).await;
     assert_eq!(call(Some(&pki.alice), token.clone()).await.0, 200);
     let (status, body) = call(Some(&pki.bob), token.clone()).await;
     assert_eq!(
@@ -341,7 +342,7 @@ async fn client_cert_header_binds_only_from_a_trusted_proxy() {
     let proxies = TrustedProxies::parse("127.0.0.1").unwrap();
     let addr = harness::serve(app(CertificateBound::required().trusted_proxies(proxies))).await;
     let url = format!("http://{addr}/me");
-    let alice = bound_token("alice", &pki.alice);
+    let alice = bound_token("alice", &pki.alice).await;
     let via_proxy = |header: Option<String>| {
         let request = harness::client().get(&url).bearer_auth(&alice);
         match header {
@@ -373,7 +374,7 @@ async fn client_cert_header_binds_only_from_a_trusted_proxy() {
         "https://127.0.0.1:{}/me",
         serve_tls(app(CertificateBound::required().trusted_proxies(elsewhere))).await.port()
     );
-    let bob = bound_token("bob", &pki.bob);
+    let bob = bound_token("bob", &pki.bob).await;
     let lie = client(Some(&pki.alice))
         .get(&tls_url)
         .bearer_auth(&bob)
@@ -422,18 +423,18 @@ async fn malformed_thumbprint_claims_are_refused_cleanly() {
     }
 }
 
-#[test]
-fn the_issuer_binds_only_with_a_certificate() {
+#[tokio::test]
+async fn the_issuer_binds_only_with_a_certificate() {
     // Required: no certificate on the token request, no token.
-    let refused = bound_issuer().mint_for(&http::Request::new(()), "alice", &json!({})).unwrap_err();
+    let refused = bound_issuer().mint_for(&http::Request::new(()), "alice", &json!({})).await.unwrap_err();
     assert!(refused.to_string().contains("certificate"), "{refused}");
     // Allowed: a bearer token without `cnf`, and a bound one with a certificate.
     let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap())
         .binding(CertificateBound::allowed())
         .build();
-    let unbound = issuer.mint_for(&http::Request::new(()), "alice", &json!({})).unwrap().token;
+    let unbound = issuer.mint_for(&http::Request::new(()), "alice", &json!({})).await.unwrap().token;
     assert!(!payload(&unbound).as_object().unwrap().contains_key("cnf"));
-    let bound = bound_token("alice", &pki().alice);
+    let bound = bound_token("alice", &pki().alice).await;
     let expected = harness::b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &pki().alice.der));
     assert_eq!(payload(&bound)["cnf"], json!({ "x5t#S256": expected }));
 }
@@ -501,7 +502,7 @@ mod grpc {
     async fn tonic_reads_the_certificate_of_its_tls_connection() {
         let pki = pki();
         let addr = health_server().await;
-        let token = bound_token("alice", &pki.alice);
+        let token = bound_token("alice", &pki.alice).await;
         check(addr, Some(&pki.alice), &token).await.unwrap();
         for identity in [Some(&pki.bob), None] {
             let status = check(addr, identity, &token).await.unwrap_err();
@@ -574,7 +575,7 @@ mod examples {
         let me = format!("https://127.0.0.1:{}/me", running.addr.port());
 
         // The printed token, and one the test mints itself: each passes only with alice's certificate.
-        for token in [printed, bound_token("alice", &pki.alice)] {
+        for token in [printed, bound_token("alice", &pki.alice).await] {
             assert_bound(&me, &token, "alice", &pki.alice, &pki.bob).await;
             assert_mismatch(&answer(client(None).get(&me).bearer_auth(&token)).await);
         }
@@ -609,7 +610,7 @@ mod examples {
             ],
         );
         let me = format!("https://127.0.0.1:{}/me", running.addr.port());
-        let token = bound_token("selfie", &pki.self_signed);
+        let token = bound_token("selfie", &pki.self_signed).await;
         assert_bound(&me, &token, "selfie", &pki.self_signed, &pki.alice).await;
         drop(running);
         let _ = std::fs::remove_dir_all(dir);
@@ -649,7 +650,7 @@ mod examples {
         );
         assert!(running.url().starts_with("https://"), "{}", running.banner);
         let me = format!("https://127.0.0.1:{}/me", running.addr.port());
-        let token = bound_token("alice", &pki.alice);
+        let token = bound_token("alice", &pki.alice).await;
         assert_bound(&me, &token, "alice", &pki.alice, &pki.bob).await;
         assert_eq!(answer(client(None).get(&me).bearer_auth(bearer_token())).await.status, 200);
         drop(running);
@@ -669,12 +670,12 @@ mod examples {
                 ("TLS_KEY", &path("server-key.pem")),
             ],
         );
-        let token = bound_token("alice", &pki.alice);
+        let token = bound_token("alice", &pki.alice).await;
         grpc::check(running.addr, Some(&pki.alice), &token).await.unwrap();
         let status = grpc::check(running.addr, Some(&pki.bob), &token).await.unwrap_err();
         assert!(status.message().starts_with("BINDING_MISMATCH"), "{status:?}");
         // Without TLS_CLIENT_CA any certificate is accepted for binding: a self-signed one too.
-        let selfie = bound_token("selfie", &pki.self_signed);
+        let selfie = bound_token("selfie", &pki.self_signed).await;
         grpc::check(running.addr, Some(&pki.self_signed), &selfie).await.unwrap();
         grpc::check(running.addr, None, &bearer_token()).await.unwrap();
         // The tonic_client example with TLS_CA and alice's identity.

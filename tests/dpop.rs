@@ -319,7 +319,7 @@ async fn the_issuer_binds_cnf_jkt_from_the_token_request_proof() {
     let login = move |parts: axum::http::request::Parts| {
         let issuer = issuer.clone();
         async move {
-            match issuer.mint_for(&parts, "alice", &json!({})) {
+            match issuer.mint_for(&parts, "alice", &json!({})).await {
                 Ok(minted) => {
                     axum::Json(json!({ "access_token": minted.token, "token_type": minted.token_type }))
                 }

@@ -16,7 +16,9 @@ use common::{
     token_issued_at,
 };
 use redis::AsyncCommands as _;
-use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshPolicy, RefreshStore};
+use tower_jwt_guard::refresh::{
+    RedisRefreshStore, RefreshError, RefreshPolicy, RefreshStore, SenderConstraint,
+};
 use tower_jwt_guard::revocation::{RedisRevocationStore, RevocationError, RevocationStore};
 
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -112,9 +114,9 @@ async fn refresh_rotation_and_reuse_detection_across_instances() {
     let prefix = unique_prefix("refresh");
     let (a, b) = (refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix));
 
-    let login = a.issue("alice").await.unwrap();
-    let on_a = a.rotate(login.token.as_str()).await.unwrap();
-    let on_b = b.rotate(on_a.token.as_str()).await.unwrap();
+    let login = a.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let on_a = a.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
+    let on_b = b.rotate(on_a.token.as_str(), &SenderConstraint::none()).await.unwrap();
     assert_eq!((on_b.subject.as_str(), on_b.family.as_str()), ("alice", login.family.as_str()));
     assert!(on_b.expires_at > now());
 
@@ -129,18 +131,24 @@ async fn refresh_rotation_and_reuse_detection_across_instances() {
     // The login token, whose successor has been used since, replayed on B: refused, and the
     // family dies with it.
     assert_eq!(
-        b.rotate(login.token.as_str()).await.unwrap_err(),
+        b.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
-    assert_eq!(a.rotate(on_b.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        a.rotate(on_b.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 
     // Logout on B ends a family rotated on A.
-    let second = a.issue("alice").await.unwrap();
-    let rotated = a.rotate(second.token.as_str()).await.unwrap();
+    let second = a.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let rotated = a.rotate(second.token.as_str(), &SenderConstraint::none()).await.unwrap();
     assert!(b.revoke(rotated.token.as_str()).await.unwrap());
-    assert_eq!(a.rotate(rotated.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        a.rotate(rotated.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
     assert!(!b.revoke("not-a-token").await.unwrap());
-    assert_eq!(a.rotate("not-a-token").await.unwrap_err(), RefreshError::Invalid);
+    assert_eq!(a.rotate("not-a-token", &SenderConstraint::none()).await.unwrap_err(), RefreshError::Invalid);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -160,10 +168,13 @@ async fn without_a_grace_period_of_concurrent_refreshes_of_one_token_exactly_one
             .unwrap()
     };
     let stores = [no_grace(0), no_grace(1)];
-    let login = stores[0].issue("alice").await.unwrap();
+    let login = stores[0].issue("alice", &SenderConstraint::none()).await.unwrap();
     let winners = common::race_rotations(&stores, login.token.as_str()).await;
     assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
-    assert_eq!(stores[1].rotate(winners[0].token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        stores[1].rotate(winners[0].token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 }
 
 #[tokio::test]
@@ -179,24 +190,30 @@ async fn redis_down_fails_closed_and_a_restart_recovers_without_rebuilding() {
     let addr = instance(&store).await;
     subscribed(&store, PATIENCE).await;
     let access = token("alice");
-    let login = refresh.issue("alice").await.unwrap();
+    let login = refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
 
     server.stop();
     answers(addr, "/me", &access.token, 503, Some("AUTH_UNAVAILABLE"), PATIENCE).await;
     assert_eq!(store.revoke_token(None, "x", now() + 60).await, Err(RevocationError::Unavailable));
-    assert_eq!(refresh.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Unavailable);
-    assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
+    assert_eq!(
+        refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Unavailable
+    );
+    assert_eq!(
+        refresh.issue("alice", &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Unavailable
+    );
 
     // Same port, empty data (no persistence): the same layer and stores recover by themselves.
     server.restart();
     answers(addr, "/me", &access.token, 200, None, PATIENCE).await;
     let login = eventually("the refresh store to reconnect", PATIENCE, || async {
-        refresh.issue("alice").await.ok()
+        refresh.issue("alice", &SenderConstraint::none()).await.ok()
     })
     .await;
-    assert!(refresh.rotate(login.token.as_str()).await.is_ok());
+    assert!(refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await.is_ok());
     subscribed(&store, PATIENCE).await;
     assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
     assert!(http_get(addr, "/me", &access.token).await.is(401, Some("TOKEN_REVOKED")));
@@ -242,15 +259,21 @@ async fn logging_out_everywhere_revokes_every_refresh_family_on_every_instance()
     };
     let prefix = unique_prefix("everywhere");
     let (a, b) = (refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix));
-    let phone = a.issue("alice").await.unwrap();
-    let laptop = b.issue("alice").await.unwrap();
-    let laptop = a.rotate(laptop.token.as_str()).await.unwrap();
-    let bob = a.issue("bob").await.unwrap();
+    let phone = a.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let laptop = b.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let laptop = a.rotate(laptop.token.as_str(), &SenderConstraint::none()).await.unwrap();
+    let bob = a.issue("bob", &SenderConstraint::none()).await.unwrap();
 
     assert_eq!(b.revoke_subject("alice").await.unwrap(), 2);
-    assert_eq!(a.rotate(phone.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
-    assert_eq!(b.rotate(laptop.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
-    assert!(b.rotate(bob.token.as_str()).await.is_ok());
+    assert_eq!(
+        a.rotate(phone.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
+    assert_eq!(
+        b.rotate(laptop.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
+    assert!(b.rotate(bob.token.as_str(), &SenderConstraint::none()).await.is_ok());
     assert_eq!(a.revoke_subject("alice").await.unwrap(), 0);
     assert_eq!(a.revoke_subject("nobody").await.unwrap(), 0);
 }
@@ -269,13 +292,18 @@ async fn a_service_started_while_redis_is_down_fails_closed_until_it_comes_up() 
     let addr = instance(&store).await;
     let access = token("alice");
     assert!(http_get(addr, "/me", &access.token).await.is(503, Some("AUTH_UNAVAILABLE")));
-    assert_eq!(refresh.issue("alice").await.unwrap_err(), RefreshError::Unavailable);
+    assert_eq!(
+        refresh.issue("alice", &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Unavailable
+    );
 
     server.restart();
     answers(addr, "/me", &access.token, 200, None, PATIENCE).await;
     subscribed(&store, PATIENCE).await;
-    eventually("the refresh store to connect", PATIENCE, || async { refresh.issue("alice").await.ok() })
-        .await;
+    eventually("the refresh store to connect", PATIENCE, || async {
+        refresh.issue("alice", &SenderConstraint::none()).await.ok()
+    })
+    .await;
 }
 
 /// How many `MGET` commands the server has run.
@@ -403,8 +431,8 @@ async fn a_restarted_redis_costs_no_request() {
     let addr = instance(&store).await;
     subscribed(&store, PATIENCE).await;
     let access = token("alice");
-    let login = refresh.issue("alice").await.unwrap();
-    assert!(refresh.rotate(login.token.as_str()).await.is_ok());
+    let login = refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
+    assert!(refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await.is_ok());
     assert!(other.revoke_token(None, "warm-up", now() + 60).await.is_ok());
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
 
@@ -415,9 +443,13 @@ async fn a_restarted_redis_costs_no_request() {
     let first = std::time::Instant::now();
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
     eprintln!("first request after a restart answered in {:?}", first.elapsed()); // a figure, not a check
-    let login = refresh.issue("alice").await.expect("the first issue after a restart");
+    let login =
+        refresh.issue("alice", &SenderConstraint::none()).await.expect("the first issue after a restart");
     assert!(other.revoke_token(None, "after-restart", now() + 60).await.is_ok());
-    let rotated = refresh.rotate(login.token.as_str()).await.expect("a rotation after a restart");
+    let rotated = refresh
+        .rotate(login.token.as_str(), &SenderConstraint::none())
+        .await
+        .expect("a rotation after a restart");
     assert!(!rotated.repeated);
 }
 
@@ -430,12 +462,16 @@ async fn a_rotation_whose_connection_drops_is_answered_once_redis_is_back() {
     };
     let prefix = unique_prefix("rotate-restart");
     let refresh = refresh_store(&server.url(), &prefix);
-    assert!(refresh.issue("alice").await.is_ok());
+    assert!(refresh.issue("alice", &SenderConstraint::none()).await.is_ok());
     server.restart();
     // The rotation is the first operation after the restart: the data is gone (no
     // persistence), so the token is unknown, but the answer is Redis's, not a lost request.
-    let login = refresh_store(&server.url(), &prefix).issue("alice").await.unwrap();
-    assert_eq!(refresh.rotate(login.token.as_str()).await.map(|r| r.subject), Ok("alice".to_owned()));
+    let login =
+        refresh_store(&server.url(), &prefix).issue("alice", &SenderConstraint::none()).await.unwrap();
+    assert_eq!(
+        refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await.map(|r| r.subject),
+        Ok("alice".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -450,20 +486,26 @@ async fn a_frozen_redis_fails_closed_within_the_timeout_and_recovers_when_thawed
     let refresh = refresh_store(&server.url(), &prefix);
     let addr = instance(&store).await;
     subscribed(&store, PATIENCE).await;
-    let login = refresh.issue("alice").await.unwrap();
+    let login = refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
     // A token never seen: not in the local cache, so the check must ask the frozen Redis.
     server.freeze();
     let fresh = token("bob");
     let answer = within("a check against a frozen Redis", http_get(addr, "/me", &fresh.token)).await;
     assert!(answer.is(503, Some("AUTH_UNAVAILABLE")), "{answer:?}");
-    let rotated = within("a rotation against a frozen Redis", refresh.rotate(login.token.as_str())).await;
+    let rotated = within(
+        "a rotation against a frozen Redis",
+        refresh.rotate(login.token.as_str(), &SenderConstraint::none()),
+    )
+    .await;
     assert_eq!(rotated.unwrap_err(), RefreshError::Unavailable);
 
     server.thaw();
     answers(addr, "/me", &fresh.token, 200, None, PATIENCE).await;
     // The rotation may have run once Redis woke up: a retry within the grace period gets the
     // same successor instead of revoking the family.
-    let retried = within("a rotation after the thaw", refresh.rotate(login.token.as_str())).await;
+    let retried =
+        within("a rotation after the thaw", refresh.rotate(login.token.as_str(), &SenderConstraint::none()))
+            .await;
     assert_eq!(retried.unwrap().subject, "alice");
 }
 
@@ -543,20 +585,23 @@ async fn a_revocation_published_while_subscriptions_are_cut_is_honoured_by_every
 }
 
 async fn grace_period_in(stores: &[RedisRefreshStore; 2]) {
-    let login = stores[0].issue("alice").await.unwrap();
+    let login = stores[0].issue("alice", &SenderConstraint::none()).await.unwrap();
     // 16 concurrent rotations of one token on two instances: one successor, handed to all.
     let winners = common::race_rotations(stores, login.token.as_str()).await;
     assert_eq!(winners.len(), 16, "every concurrent refresh is answered");
     assert!(winners.iter().all(|w| w.token == winners[0].token), "one successor");
     assert_eq!(winners.iter().filter(|w| !w.repeated).count(), 1, "minted once");
     // The family is alive: the successor rotates.
-    let next = stores[1].rotate(winners[0].token.as_str()).await.unwrap();
+    let next = stores[1].rotate(winners[0].token.as_str(), &SenderConstraint::none()).await.unwrap();
     // The first token again, its successor now used: a replay.
     assert_eq!(
-        stores[0].rotate(login.token.as_str()).await.unwrap_err(),
+        stores[0].rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
-    assert_eq!(stores[1].rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        stores[1].rotate(next.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -570,8 +615,8 @@ async fn within_the_grace_period_concurrent_refreshes_get_the_same_successor() {
     grace_period_in(&stores).await;
 
     // The successor is kept only sealed, and only for the grace period.
-    let login = stores[0].issue("bob").await.unwrap();
-    let next = stores[0].rotate(login.token.as_str()).await.unwrap();
+    let login = stores[0].issue("bob", &SenderConstraint::none()).await.unwrap();
+    let next = stores[0].rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
     let mut conn =
         redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let grace_keys: Vec<String> = conn.keys(format!("{prefix}*:g")).await.unwrap();
@@ -597,14 +642,17 @@ async fn outside_the_grace_period_a_second_use_revokes_the_family_in_redis() {
         .policy(RefreshPolicy::default().grace_period(Duration::from_secs(1)))
         .build()
         .unwrap();
-    let login = store.issue("alice").await.unwrap();
-    let next = store.rotate(login.token.as_str()).await.unwrap();
+    let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let next = store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
     let rotated_at = now();
     eventually("the grace period to pass", PATIENCE, || async { (now() > rotated_at + 1).then_some(()) })
         .await;
     assert_eq!(
-        store.rotate(login.token.as_str()).await.unwrap_err(),
+        store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
-    assert_eq!(store.rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        store.rotate(next.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 }

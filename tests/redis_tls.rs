@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::redis_server::{unique_prefix, RedisProcess};
 use common::{eventually, get as http_get, post as http_post, revocations, subscribed, token};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshStore};
+use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshStore, SenderConstraint};
 
 /// A hang detector for servers and a cluster to form, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -115,8 +115,11 @@ async fn stores_work_through(url: &str) {
     })
     .await;
     let refresh = RedisRefreshStore::builder(url).unwrap().key_prefix(&prefix).build().unwrap();
-    let login = refresh.issue("alice").await.unwrap();
-    assert_eq!(refresh.rotate(login.token.as_str()).await.unwrap().subject, "alice");
+    let login = refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
+    assert_eq!(
+        refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap().subject,
+        "alice"
+    );
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::redis_server::{unique_prefix, RedisProcess};
 use common::{answers, eventually, get as http_get, post as http_post, revocations, subscribed, token};
-use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
+use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore, SenderConstraint};
 use tower_jwt_guard::revocation::RedisRevocationStore;
 
 /// A data node on `{port}`, in memory only.
@@ -111,7 +111,7 @@ async fn sentinel_failover(test: &str, failure: Failure) {
     assert!(http_get(addr_b, "/me", &before.token).await.is(200, None));
     assert_eq!(http_post(addr_a, "/logout", &before.token).await.status, 204);
     answers(addr_b, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
-    let login = refresh.issue("alice").await.unwrap();
+    let login = refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
     // Written to the primary, replicated asynchronously: wait until the replica has it all.
     eventually("the replica to catch up", PATIENCE, || async {
         let offset = |info: String| {
@@ -156,14 +156,14 @@ async fn sentinel_failover(test: &str, failure: Failure) {
     .await;
     answers(addr_a, "/me", &after.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     let rotated = eventually("a rotation on the new primary", PATIENCE, || async {
-        match refresh.rotate(login.token.as_str()).await {
+        match refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await {
             Err(RefreshError::Unavailable) => None,
             other => Some(other),
         }
     })
     .await
     .expect("the family written before the failover rotates after it");
-    assert!(refresh.rotate(rotated.token.as_str()).await.is_ok());
+    assert!(refresh.rotate(rotated.token.as_str(), &SenderConstraint::none()).await.is_ok());
     drop((sentinels, replica));
 }
 
@@ -271,13 +271,25 @@ async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
         RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap(),
         RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap(),
     ];
-    let login = refresh[0].issue("alice").await.unwrap();
-    let next = refresh[1].rotate(login.token.as_str()).await.unwrap();
-    assert_eq!(refresh[0].rotate(login.token.as_str()).await.unwrap().token, next.token);
-    let third = refresh[0].rotate(next.token.as_str()).await.unwrap();
-    assert!(matches!(refresh[1].rotate(login.token.as_str()).await, Err(RefreshError::Reused { .. })));
-    assert_eq!(refresh[0].rotate(third.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
-    let other = refresh[1].issue("alice").await.unwrap();
+    let login = refresh[0].issue("alice", &SenderConstraint::none()).await.unwrap();
+    let next = refresh[1].rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
+    assert_eq!(
+        refresh[0].rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap().token,
+        next.token
+    );
+    let third = refresh[0].rotate(next.token.as_str(), &SenderConstraint::none()).await.unwrap();
+    assert!(matches!(
+        refresh[1].rotate(login.token.as_str(), &SenderConstraint::none()).await,
+        Err(RefreshError::Reused { .. })
+    ));
+    assert_eq!(
+        refresh[0].rotate(third.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
+    let other = refresh[1].issue("alice", &SenderConstraint::none()).await.unwrap();
     assert_eq!(refresh[0].revoke_subject("alice").await.unwrap(), 1);
-    assert_eq!(refresh[1].rotate(other.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        refresh[1].rotate(other.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 }

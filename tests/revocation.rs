@@ -12,7 +12,9 @@ use common::{
     eventually, get as http_get, logout, logout_everywhere, me, now, post as http_post, serve, token,
     token_issued_at, User,
 };
-use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshPolicy, RefreshStore};
+use tower_jwt_guard::refresh::{
+    MemoryRefreshStore, RefreshError, RefreshPolicy, RefreshStore, SenderConstraint,
+};
 use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationCheck, RevocationError, RevocationStore};
 use tower_jwt_guard::{JwtAuth, TokenFacts};
 
@@ -127,33 +129,39 @@ async fn a_store_that_cannot_answer_fails_closed_unless_fail_open_was_chosen() {
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
     let store = MemoryRefreshStore::new();
-    let login = store.issue("alice").await.unwrap();
-    let second = store.rotate(login.token.as_str()).await.unwrap();
-    let third = store.rotate(second.token.as_str()).await.unwrap();
+    let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let second = store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
+    let third = store.rotate(second.token.as_str(), &SenderConstraint::none()).await.unwrap();
     assert_eq!((third.subject.as_str(), third.family.as_str()), ("alice", login.family.as_str()));
     assert_ne!(third.token, second.token);
 
     // Another login is another family, untouched by the replay below.
-    let other = store.issue("alice").await.unwrap();
+    let other = store.issue("alice", &SenderConstraint::none()).await.unwrap();
 
     // The first token, whose successor has been used: a replay, not a retry.
     assert_eq!(
-        store.rotate(login.token.as_str()).await.unwrap_err(),
+        store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
-    assert_eq!(store.rotate(third.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
-    assert!(store.rotate(other.token.as_str()).await.is_ok());
-    assert_eq!(store.rotate("garbage").await.unwrap_err(), RefreshError::Invalid);
+    assert_eq!(
+        store.rotate(third.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
+    assert!(store.rotate(other.token.as_str(), &SenderConstraint::none()).await.is_ok());
+    assert_eq!(store.rotate("garbage", &SenderConstraint::none()).await.unwrap_err(), RefreshError::Invalid);
 }
 
 #[tokio::test]
 async fn logout_revokes_the_refresh_family() {
     let store = MemoryRefreshStore::new();
-    let login = store.issue("alice").await.unwrap();
-    let current = store.rotate(login.token.as_str()).await.unwrap();
+    let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let current = store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
     // Logging out with the used (older) token still ends the family.
     assert!(store.revoke(login.token.as_str()).await.unwrap());
-    assert_eq!(store.rotate(current.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        store.rotate(current.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
     assert!(!store.revoke("unknown").await.unwrap());
 }
 
@@ -161,24 +169,30 @@ async fn logout_revokes_the_refresh_family() {
 async fn an_expired_refresh_token_is_refused() {
     let policy = RefreshPolicy::default().token_ttl(Duration::from_secs(1));
     let store = MemoryRefreshStore::with_policy(policy);
-    let login = store.issue("alice").await.unwrap();
+    let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
     assert!(login.expires_at <= now() + 1);
     // Rotating would use it up: wait (bounded) for the clock to pass its expiry, then try once.
     eventually("the clock to pass the expiry", Duration::from_secs(10), || async {
         (now() > login.expires_at).then_some(())
     })
     .await;
-    assert_eq!(store.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Invalid);
+    assert_eq!(
+        store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Invalid
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_grace_period_of_concurrent_refreshes_of_one_token_exactly_one_wins() {
     let store = MemoryRefreshStore::with_policy(RefreshPolicy::default().grace_period(Duration::ZERO));
-    let login = store.issue("alice").await.unwrap();
+    let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
     let winners = common::race_rotations(std::slice::from_ref(&store), login.token.as_str()).await;
     assert_eq!(winners.len(), 1, "exactly one concurrent refresh wins");
     // The losers were replays: the family, with the winner's token, is revoked.
-    assert_eq!(store.rotate(winners[0].token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        store.rotate(winners[0].token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 }
 
 #[tokio::test]
@@ -219,18 +233,24 @@ async fn refresh_rotates_the_cookie_a_replay_kills_the_family_and_logout_revokes
 #[tokio::test]
 async fn logging_out_everywhere_revokes_every_refresh_family_of_the_subject() {
     let store = MemoryRefreshStore::new();
-    let phone = store.issue("alice").await.unwrap();
-    let laptop = store.issue("alice").await.unwrap();
-    let laptop = store.rotate(laptop.token.as_str()).await.unwrap();
-    let bob = store.issue("bob").await.unwrap();
+    let phone = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let laptop = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let laptop = store.rotate(laptop.token.as_str(), &SenderConstraint::none()).await.unwrap();
+    let bob = store.issue("bob", &SenderConstraint::none()).await.unwrap();
 
     assert_eq!(store.revoke_subject("alice").await.unwrap(), 2);
-    assert_eq!(store.rotate(phone.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
-    assert_eq!(store.rotate(laptop.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
-    assert!(store.rotate(bob.token.as_str()).await.is_ok());
+    assert_eq!(
+        store.rotate(phone.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
+    assert_eq!(
+        store.rotate(laptop.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
+    assert!(store.rotate(bob.token.as_str(), &SenderConstraint::none()).await.is_ok());
     // A later login starts a fresh family.
-    let again = store.issue("alice").await.unwrap();
-    assert!(store.rotate(again.token.as_str()).await.is_ok());
+    let again = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+    assert!(store.rotate(again.token.as_str(), &SenderConstraint::none()).await.is_ok());
     assert_eq!(store.revoke_subject("alice").await.unwrap(), 1);
 }
 
@@ -295,33 +315,39 @@ async fn a_token_that_expires_during_a_remote_revocation_check_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn within_the_grace_period_concurrent_refreshes_get_the_same_successor() {
     let store = MemoryRefreshStore::new();
-    let login = store.issue("alice").await.unwrap();
+    let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
     let winners = common::race_rotations(std::slice::from_ref(&store), login.token.as_str()).await;
     assert_eq!(winners.len(), 16, "every concurrent refresh is answered");
     assert!(winners.iter().all(|w| w.token == winners[0].token), "one successor");
     assert_eq!(winners.iter().filter(|w| !w.repeated).count(), 1, "minted once");
-    let next = store.rotate(winners[0].token.as_str()).await.unwrap();
+    let next = store.rotate(winners[0].token.as_str(), &SenderConstraint::none()).await.unwrap();
     assert_eq!(
-        store.rotate(login.token.as_str()).await.unwrap_err(),
+        store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
-    assert_eq!(store.rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        store.rotate(next.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 }
 
 #[tokio::test]
 async fn outside_the_grace_period_a_second_use_revokes_the_family() {
     let store =
         MemoryRefreshStore::with_policy(RefreshPolicy::default().grace_period(Duration::from_secs(1)));
-    let login = store.issue("alice").await.unwrap();
-    let next = store.rotate(login.token.as_str()).await.unwrap();
+    let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let next = store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
     let rotated_at = now();
     eventually("the grace period to pass", Duration::from_secs(10), || async {
         (now() > rotated_at + 1).then_some(())
     })
     .await;
     assert_eq!(
-        store.rotate(login.token.as_str()).await.unwrap_err(),
+        store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Reused { subject: "alice".into() }
     );
-    assert_eq!(store.rotate(next.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+    assert_eq!(
+        store.rotate(next.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Revoked
+    );
 }

@@ -8,9 +8,11 @@
 //! every token it mints for a request ([`TokenIssuer::mint_for`]) with the code the layer
 //! checks it with, and returns the cookies a policy needs set. After a second factor,
 //! [`TokenIssuer::step_up`] re-issues the token with the method added to `amr` and a fresh
-//! `auth_time`.
+//! `auth_time`. Binding may need a store's answer (a DPoP proof's replay check in Redis): the
+//! methods that bind are `async`, and sign only once every check has passed.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ use serde_json::{Map, Value};
 
 use super::SigningKey;
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
-use crate::guard::claims::TokenFacts;
+use crate::guard::claims::{Confirmation, TokenFacts};
 use crate::guard::clock;
 use crate::guard::config::JwtAuth;
 
@@ -47,6 +49,10 @@ pub struct MintedToken {
     /// The OAuth `token_type` to answer (RFC 9449 §5): `"DPoP"` for a token bound to a DPoP
     /// key (`cnf.jkt`), `"Bearer"` otherwise.
     pub token_type: &'static str,
+    /// Its `cnf` claims: what the token is bound to. A login hands its sender constraint (the
+    /// DPoP key, the client certificate) to the refresh-token family, so that refreshes need
+    /// the same ([`SenderConstraint::of`](crate::refresh::SenderConstraint::of)).
+    pub confirmation: Confirmation,
 }
 
 impl fmt::Debug for MintedToken {
@@ -71,6 +77,9 @@ pub enum IssueError {
     /// A binding policy cannot bind the token to the request (or there is no request:
     /// [`mint`](TokenIssuer::mint) on an issuer with binding policies).
     Binding(BindingUnavailable),
+    /// A store a binding policy needs cannot answer (the DPoP replay store): fail closed, the
+    /// client may try again (a token endpoint answers 503).
+    Unavailable(BindingUnavailable),
     /// A step-up of a token without a subject.
     NoSubject,
     /// Encrypting the token failed (feature `jwe`: the system's randomness failed).
@@ -82,7 +91,7 @@ impl fmt::Display for IssueError {
         match self {
             IssueError::ClaimsNotAnObject => f.write_str("the claims must serialise to a json object"),
             IssueError::Signing => f.write_str("the token could not be signed"),
-            IssueError::Binding(err) => err.fmt(f),
+            IssueError::Binding(err) | IssueError::Unavailable(err) => err.fmt(f),
             IssueError::NoSubject => f.write_str("the token to step up has no subject"),
             IssueError::Encryption => f.write_str("the token could not be encrypted"),
         }
@@ -93,7 +102,30 @@ impl std::error::Error for IssueError {}
 
 impl From<BindingUnavailable> for IssueError {
     fn from(err: BindingUnavailable) -> Self {
-        IssueError::Binding(err)
+        if err.is_store_unavailable() {
+            IssueError::Unavailable(err)
+        } else {
+            IssueError::Binding(err)
+        }
+    }
+}
+
+/// The binding of a token not yet minted, made by [`TokenIssuer::bind`]: its `cnf` claims and
+/// cookies, every policy's check done (the DPoP proof verified and recorded). Mint with
+/// [`TokenIssuer::mint_bound`]: a refresh endpoint binds first, checks that the refresh token
+/// belongs to the same key, and only then signs.
+pub struct RequestBinding(NewBinding);
+
+impl RequestBinding {
+    /// The `cnf` claims the token will carry.
+    pub fn confirmation(&self) -> &Confirmation {
+        self.0.confirmation()
+    }
+}
+
+impl fmt::Debug for RequestBinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RequestBinding").field(&self.0).finish()
     }
 }
 
@@ -330,39 +362,109 @@ impl TokenIssuer {
     /// `http::Request` or its `Parts`). Send the returned
     /// [`set_cookies`](MintedToken::set_cookies) with the response.
     ///
+    /// The policies read the request at once; a check whose answer comes later (a DPoP proof's
+    /// replay check in Redis) is awaited before the token is signed: the future does not borrow
+    /// the request.
+    ///
     /// ```
     /// use std::net::SocketAddr;
     /// use tower_jwt_guard::binding::{ClientIpBinding, CookieFingerprint, PeerAddr};
     /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
     /// use tower_jwt_guard::Algorithm;
     ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_jwt_guard::ConfigError> {
     /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [42u8; 32])?)
     ///     .binding(ClientIpBinding::new())
     ///     .binding(CookieFingerprint::new())
     ///     .build();
     /// let mut login = http::Request::new(());
     /// login.extensions_mut().insert(PeerAddr("192.0.2.8:5000".parse::<SocketAddr>().unwrap()));
-    /// let minted = issuer.mint_for(&login, "alice", &serde_json::json!({ "role": "admin" })).unwrap();
+    /// let minted = issuer.mint_for(&login, "alice", &serde_json::json!({ "role": "admin" })).await.unwrap();
     /// assert_eq!(minted.set_cookies.len(), 1); // the __Secure-Fgp cookie
+    /// assert!(minted.confirmation.client_ip.is_some());
     ///
     /// // Without a peer address the client IP cannot be bound: refused, not silently unbound.
-    /// assert!(issuer.mint_for(&http::Request::new(()), "alice", &serde_json::json!({})).is_err());
-    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// assert!(issuer.mint_for(&http::Request::new(()), "alice", &serde_json::json!({})).await.is_err());
+    /// # Ok(()) }
     /// ```
-    pub fn mint_for<'r, C: Serialize + ?Sized>(
-        &self,
+    pub fn mint_for<'a, 'r, C: Serialize + ?Sized>(
+        &'a self,
         request: impl Into<RequestHead<'r>>,
-        subject: &str,
-        claims: &C,
-    ) -> Result<MintedToken, IssueError> {
+        subject: &'a str,
+        claims: &'a C,
+    ) -> impl Future<Output = Result<MintedToken, IssueError>> + 'a {
         self.mint_for_with(request, subject, claims, |_| {})
     }
 
     /// Like [`mint_for`](Self::mint_for), with a last look at the claim set before it is
     /// signed (to add `amr: ["pwd"]`, `auth_time`, ...).
-    pub fn mint_for_with<'r, C, F>(
+    pub fn mint_for_with<'a, 'r, C, F>(
+        &'a self,
+        request: impl Into<RequestHead<'r>>,
+        subject: &'a str,
+        claims: &'a C,
+        extra: F,
+    ) -> impl Future<Output = Result<MintedToken, IssueError>> + 'a
+    where
+        C: Serialize + ?Sized,
+        F: FnOnce(&mut Map<String, Value>) + 'a,
+    {
+        let binding = self.bind(request);
+        async move { self.mint_bound_with(binding.await?, subject, claims, extra) }
+    }
+
+    /// Binds a token to `request` without minting it yet: every binding policy runs (the DPoP
+    /// proof verified and recorded in the replay store, awaited when the store is remote), and
+    /// the answer holds the token's `cnf` claims. Then [`mint_bound`](Self::mint_bound) signs.
+    /// A refresh endpoint uses the two steps: bind, check the refresh token against the
+    /// binding's sender constraint, mint.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::DeviceFingerprint;
+    /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
+    /// use tower_jwt_guard::Algorithm;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_jwt_guard::ConfigError> {
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [42u8; 32])?)
+    ///     .binding(DeviceFingerprint::new())
+    ///     .build();
+    /// let request = http::Request::builder().header("user-agent", "Firefox/140").body(()).unwrap();
+    /// let binding = issuer.bind(&request).await.unwrap();
+    /// assert!(binding.confirmation().device_fingerprint.is_some());
+    /// let minted = issuer.mint_bound(binding, "alice", &serde_json::json!({})).unwrap();
+    /// assert_eq!(minted.token_type, "Bearer");
+    /// # Ok(()) }
+    /// ```
+    pub fn bind<'r>(
         &self,
         request: impl Into<RequestHead<'r>>,
+    ) -> impl Future<Output = Result<RequestBinding, IssueError>> + Send + 'static {
+        let request = request.into();
+        let mut binding = NewBinding::new(self.ttl);
+        let bound = self.bindings.iter().try_for_each(|policy| policy.bind(&request, &mut binding));
+        async move {
+            bound?;
+            binding.settle().await?;
+            Ok(RequestBinding(binding))
+        }
+    }
+
+    /// Mints a token for `subject` carrying `claims` with a `binding` made by
+    /// [`bind`](Self::bind).
+    pub fn mint_bound<C: Serialize + ?Sized>(
+        &self,
+        binding: RequestBinding,
+        subject: &str,
+        claims: &C,
+    ) -> Result<MintedToken, IssueError> {
+        self.mint_bound_with(binding, subject, claims, |_| {})
+    }
+
+    /// Like [`mint_bound`](Self::mint_bound), with a last look at the claim set before it is
+    /// signed.
+    pub fn mint_bound_with<C, F>(
+        &self,
+        binding: RequestBinding,
         subject: &str,
         claims: &C,
         extra: F,
@@ -371,12 +473,7 @@ impl TokenIssuer {
         C: Serialize + ?Sized,
         F: FnOnce(&mut Map<String, Value>),
     {
-        let request = request.into();
-        let mut binding = NewBinding::new(self.ttl);
-        for policy in &self.bindings {
-            policy.bind(&request, &mut binding)?;
-        }
-        self.sign(subject, claims, binding, extra)
+        self.sign(subject, claims, binding.0, extra)
     }
 
     /// Re-issues a token after a second factor: same subject, `claims`, the binding claims
@@ -387,33 +484,42 @@ impl TokenIssuer {
     /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
     /// use tower_jwt_guard::{Algorithm, TokenFacts};
     ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_jwt_guard::ConfigError> {
     /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [42u8; 32])?).build();
     /// // In a handler, `previous` is the request's `AuthContext` (it dereferences to `TokenFacts`).
     /// let mut previous = TokenFacts::default();
     /// previous.subject = Some("alice".into());
     /// previous.amr = vec!["pwd".into()];
     /// let request = http::Request::new(());
-    /// let stepped_up = issuer.step_up(&request, &previous, &serde_json::json!({}), "otp").unwrap();
+    /// let stepped_up = issuer.step_up(&request, &previous, &serde_json::json!({}), "otp").await.unwrap();
     /// # let _ = stepped_up;
-    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// # Ok(()) }
     /// ```
-    pub fn step_up<'r, C: Serialize + ?Sized>(
-        &self,
+    pub fn step_up<'a, 'r, C: Serialize + ?Sized>(
+        &'a self,
         request: impl Into<RequestHead<'r>>,
         previous: &TokenFacts,
-        claims: &C,
+        claims: &'a C,
         method: &str,
-    ) -> Result<MintedToken, IssueError> {
-        let subject = previous.subject.as_deref().ok_or(IssueError::NoSubject)?;
+    ) -> impl Future<Output = Result<MintedToken, IssueError>> + 'a {
+        let subject = previous.subject.clone();
         let mut amr = previous.amr.clone();
         if !amr.iter().any(|m| m == method) {
             amr.push(method.to_string());
         }
-        let now = clock::now();
-        self.mint_for_with(request, subject, claims, |set| {
-            set.insert("amr".into(), amr.into());
-            set.insert("auth_time".into(), now.into());
-        })
+        // Without a subject there is nothing to step up: no binding (no proof recorded either).
+        let binding = subject.is_some().then(|| self.bind(request));
+        async move {
+            let (Some(subject), Some(binding)) = (subject, binding) else {
+                return Err(IssueError::NoSubject);
+            };
+            let binding = binding.await?;
+            let now = clock::now();
+            self.mint_bound_with(binding, &subject, claims, |set| {
+                set.insert("amr".into(), amr.into());
+                set.insert("auth_time".into(), now.into());
+            })
+        }
     }
 
     fn sign<C, F>(
@@ -461,7 +567,15 @@ impl TokenIssuer {
         }
         extra(&mut set);
         let token = self.seal(&set)?;
-        Ok(MintedToken { token, jti, expires_in: self.ttl.as_secs(), expires_at, set_cookies, token_type })
+        Ok(MintedToken {
+            token,
+            jti,
+            expires_in: self.ttl.as_secs(),
+            expires_at,
+            set_cookies,
+            token_type,
+            confirmation,
+        })
     }
 }
 
@@ -534,8 +648,8 @@ mod tests {
         serde_json::from_slice(&bytes).unwrap()
     }
 
-    #[test]
-    fn step_up_extends_amr_once_and_sets_auth_time() {
+    #[tokio::test]
+    async fn step_up_extends_amr_once_and_sets_auth_time() {
         use crate::guard::binding::DeviceFingerprint;
         let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap())
             .binding(DeviceFingerprint::new())
@@ -544,24 +658,71 @@ mod tests {
         let mut previous = TokenFacts { subject: Some("alice".into()), ..TokenFacts::default() };
         previous.amr = vec!["pwd".into()];
         let user = serde_json::json!({ "amr": ["forged"], "role": "x" });
-        let json = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        let json = payload(&issuer.step_up(&request, &previous, &user, "otp").await.unwrap().token);
         assert_eq!(json["sub"], "alice");
         assert_eq!(json["amr"], serde_json::json!(["pwd", "otp"]));
         assert!(json["auth_time"].as_u64().unwrap() >= json["iat"].as_u64().unwrap());
         assert!(json["cnf"]["dfp"].is_string());
         previous.amr.push("otp".into());
-        let again = payload(&issuer.step_up(&request, &previous, &user, "otp").unwrap().token);
+        let again = payload(&issuer.step_up(&request, &previous, &user, "otp").await.unwrap().token);
         assert_eq!(again["amr"], serde_json::json!(["pwd", "otp"]));
         previous.subject = None;
-        assert!(matches!(issuer.step_up(&request, &previous, &user, "otp"), Err(IssueError::NoSubject)));
+        assert!(matches!(
+            issuer.step_up(&request, &previous, &user, "otp").await,
+            Err(IssueError::NoSubject)
+        ));
     }
 
-    #[test]
-    fn unbound_tokens_carry_no_cnf() {
+    #[tokio::test]
+    async fn unbound_tokens_carry_no_cnf() {
         let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).build();
-        let minted = issuer.mint_for(&http::Request::new(()), "a", &serde_json::json!({})).unwrap();
+        let minted = issuer.mint_for(&http::Request::new(()), "a", &serde_json::json!({})).await.unwrap();
         assert!(payload(&minted.token).get("cnf").is_none());
         assert!(minted.set_cookies.is_empty());
+    }
+
+    /// A policy whose check answers later, as a remote replay store does.
+    struct Deferring(Result<(), BindingUnavailable>);
+
+    impl BindingPolicy for Deferring {
+        fn name(&self) -> &'static str {
+            "deferring"
+        }
+        fn check(
+            &self,
+            _: &RequestHead<'_>,
+            _: Option<&Confirmation>,
+        ) -> Result<(), crate::error::AuthError> {
+            Ok(())
+        }
+        fn bind(&self, _: &RequestHead<'_>, binding: &mut NewBinding) -> Result<(), BindingUnavailable> {
+            let answer = self.0.clone();
+            binding.defer(async move {
+                tokio::task::yield_now().await;
+                answer
+            });
+            binding.confirmation_mut().jkt = Some("k".into());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn deferred_checks_are_awaited_before_signing() {
+        let issuer = |answer| {
+            TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap())
+                .binding(Deferring(answer))
+                .build()
+        };
+        let request = http::Request::new(());
+        let claims = serde_json::json!({});
+        let minted = issuer(Ok(())).mint_for(&request, "a", &claims).await.unwrap();
+        assert_eq!((minted.token_type, minted.confirmation.jkt.as_deref()), ("DPoP", Some("k")));
+        let refused = issuer(Err(BindingUnavailable::new("deferring", "used before")));
+        assert!(matches!(refused.mint_for(&request, "a", &claims).await, Err(IssueError::Binding(_))));
+        let down = issuer(Err(BindingUnavailable::store_unavailable("deferring", "the store is down")));
+        assert!(matches!(down.mint_for(&request, "a", &claims).await, Err(IssueError::Unavailable(_))));
+        let binding = issuer(Ok(())).bind(&request).await.unwrap();
+        assert_eq!(binding.confirmation().jkt.as_deref(), Some("k"));
     }
 
     #[test]

@@ -20,7 +20,9 @@ mod signing_key;
 mod token_kind;
 
 pub use dpop::DpopKey;
-pub use issuer::{IssueError, MintedToken, TokenIssuer, TokenIssuerBuilder, DEFAULT_TOKEN_TTL};
+pub use issuer::{
+    IssueError, MintedToken, RequestBinding, TokenIssuer, TokenIssuerBuilder, DEFAULT_TOKEN_TTL,
+};
 pub use outgoing::{
     BoxError, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens, ServiceTokensBuilder,
 };

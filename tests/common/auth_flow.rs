@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tower_jwt_guard::issue::TokenIssuer;
-use tower_jwt_guard::refresh::{IssuedRefresh, RefreshCookie, RefreshError, RefreshStore};
+use tower_jwt_guard::refresh::{IssuedRefresh, RefreshCookie, RefreshError, RefreshStore, SenderConstraint};
 use tower_jwt_guard::revocation::RevocationStore;
 use tower_jwt_guard::{AuthContext, Claims, JwtAuth};
 
@@ -42,7 +42,7 @@ fn tokens(state: &AuthState, refresh: &IssuedRefresh) -> Response {
 
 /// Login without a password check (the tests are about what follows).
 async fn login(State(state): State<AuthState>) -> Response {
-    match state.refresh.issue("alice").await {
+    match state.refresh.issue("alice", &SenderConstraint::none()).await {
         Ok(issued) => tokens(&state, &issued),
         Err(_) => {
             rejection(StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE", "try again later").into_response()
@@ -55,7 +55,7 @@ async fn refresh(State(state): State<AuthState>, headers: HeaderMap) -> Response
     let Some(presented) = state.cookie.read(&headers) else {
         return rejection(StatusCode::UNAUTHORIZED, "INVALID_REFRESH_TOKEN", "log in again").into_response();
     };
-    match state.refresh.rotate(presented).await {
+    match state.refresh.rotate(presented, &SenderConstraint::none()).await {
         Ok(rotated) => tokens(&state, &rotated),
         Err(RefreshError::Unavailable) => {
             rejection(StatusCode::SERVICE_UNAVAILABLE, "AUTH_UNAVAILABLE", "try again later").into_response()

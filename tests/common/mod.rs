@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use tower_jwt_guard::issue::{MintedToken, SigningKey, TokenIssuer};
-use tower_jwt_guard::refresh::{IssuedRefresh, RefreshError, RefreshStore};
+use tower_jwt_guard::refresh::{IssuedRefresh, RefreshError, RefreshStore, SenderConstraint};
 use tower_jwt_guard::revocation::RevocationStore;
 use tower_jwt_guard::{Algorithm, AuthContext, Claims};
 
@@ -56,7 +56,7 @@ where
             let (store, start, token) = (stores[i % stores.len()].clone(), start.clone(), token.to_string());
             tokio::spawn(async move {
                 start.wait().await;
-                store.rotate(token.as_str()).await
+                store.rotate(token.as_str(), &SenderConstraint::none()).await
             })
         })
         .collect();

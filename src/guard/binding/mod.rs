@@ -47,9 +47,11 @@ mod peer;
 mod proxies;
 
 use std::fmt;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 
 use crate::error::AuthError;
@@ -137,8 +139,10 @@ impl<'a, B> From<&'a Request<B>> for RequestHead<'a> {
     }
 }
 
-/// What the binding policies add to a token being minted: its `cnf` claims, and the cookies
-/// the response must set (the [`CookieFingerprint`]'s hardened cookie).
+/// What the binding policies add to a token being minted: its `cnf` claims, the cookies the
+/// response must set (the [`CookieFingerprint`]'s hardened cookie), and the checks a policy
+/// could not finish at once (a DPoP proof's replay check in a remote store), which the
+/// [`TokenIssuer`](crate::TokenIssuer) awaits before it signs.
 ///
 /// ```
 /// use tower_jwt_guard::binding::NewBinding;
@@ -147,18 +151,27 @@ impl<'a, B> From<&'a Request<B>> for RequestHead<'a> {
 /// binding.confirmation_mut().client_ip = Some("192.0.2.1".into());
 /// assert_eq!(binding.token_ttl().as_secs(), 900);
 /// assert!(binding.set_cookies().is_empty());
+/// // A check that needs a round trip (here one that is ready at once): awaited before signing.
+/// binding.defer(async { Ok(()) });
+/// assert_eq!(binding.deferred(), 1);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct NewBinding {
     confirmation: Confirmation,
     set_cookies: Vec<HeaderValue>,
     ttl: Duration,
+    deferred: Vec<BoxFuture<'static, Result<(), BindingUnavailable>>>,
 }
 
 impl NewBinding {
     /// An empty binding for a token that lives `ttl`.
     pub fn new(ttl: Duration) -> Self {
-        NewBinding { confirmation: Confirmation::default(), set_cookies: Vec::new(), ttl }
+        NewBinding {
+            confirmation: Confirmation::default(),
+            set_cookies: Vec::new(),
+            ttl,
+            deferred: Vec::new(),
+        }
     }
 
     /// The `cnf` claims so far.
@@ -186,6 +199,26 @@ impl NewBinding {
         self.ttl
     }
 
+    /// Leaves `check` for the issuer to await: a part of the binding whose answer comes later
+    /// (a remote store's). No token is signed until every deferred check has passed; the first
+    /// one that fails is the issuer's error.
+    pub fn defer(&mut self, check: impl Future<Output = Result<(), BindingUnavailable>> + Send + 'static) {
+        self.deferred.push(Box::pin(check));
+    }
+
+    /// How many checks are deferred.
+    pub fn deferred(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// Awaits every deferred check, in order.
+    pub(crate) async fn settle(&mut self) -> Result<(), BindingUnavailable> {
+        for check in std::mem::take(&mut self.deferred) {
+            check.await?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn into_parts(self) -> (Confirmation, Vec<HeaderValue>) {
         (self.confirmation, self.set_cookies)
     }
@@ -197,6 +230,7 @@ impl fmt::Debug for NewBinding {
             .field("confirmation", &self.confirmation)
             .field("set_cookies", &self.set_cookies.len())
             .field("ttl", &self.ttl)
+            .field("deferred", &self.deferred.len())
             .finish()
     }
 }
@@ -216,18 +250,38 @@ pub struct BindingUnavailable {
     binding: &'static str,
     reason: &'static str,
     dpop_nonce: Option<String>,
+    store_unavailable: bool,
 }
 
 impl BindingUnavailable {
     /// The policy `binding` cannot bind a token to this request, because of `reason`.
     pub const fn new(binding: &'static str, reason: &'static str) -> Self {
-        BindingUnavailable { binding, reason, dpop_nonce: None }
+        BindingUnavailable { binding, reason, dpop_nonce: None, store_unavailable: false }
+    }
+
+    /// The policy `binding` cannot bind a token now: a store it needs cannot answer (`reason`).
+    /// The request may be fine: a token endpoint answers 503 and the client tries again.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::BindingUnavailable;
+    ///
+    /// let err = BindingUnavailable::store_unavailable("dpop", "the DPoP replay store cannot answer");
+    /// assert!(err.is_store_unavailable());
+    /// assert!(!BindingUnavailable::new("dpop", "the DPoP proof is not valid").is_store_unavailable());
+    /// ```
+    pub const fn store_unavailable(binding: &'static str, reason: &'static str) -> Self {
+        BindingUnavailable { binding, reason, dpop_nonce: None, store_unavailable: true }
+    }
+
+    /// Whether a store the policy needs could not answer (rather than the request lacking something).
+    pub const fn is_store_unavailable(&self) -> bool {
+        self.store_unavailable
     }
 
     /// The same, because the request's DPoP proof lacks the server's nonce: `nonce` is the one
     /// the client must put in its next proof (RFC 9449 §8).
     pub fn use_dpop_nonce(binding: &'static str, reason: &'static str, nonce: String) -> Self {
-        BindingUnavailable { binding, reason, dpop_nonce: Some(nonce) }
+        BindingUnavailable { binding, reason, dpop_nonce: Some(nonce), store_unavailable: false }
     }
 
     /// The policy's name.
@@ -307,7 +361,8 @@ pub trait BindingPolicy: Send + Sync + 'static {
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError>;
 
     /// Binds a token being minted to `request`: fills in its `cnf` claims (and cookies to set).
-    /// The default binds nothing.
+    /// A part whose answer comes later (a remote store's) goes to [`NewBinding::defer`]: the
+    /// issuer awaits it before it signs. The default binds nothing.
     fn bind(&self, request: &RequestHead<'_>, binding: &mut NewBinding) -> Result<(), BindingUnavailable> {
         let _ = (request, binding);
         Ok(())

@@ -9,6 +9,7 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 use moka::Expiry;
 
+use super::constraint::{sender_mismatch, SenderConstraint};
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
 use crate::guard::clock;
@@ -24,6 +25,8 @@ struct Family {
     subject: Arc<str>,
     revoked: bool,
     ends: u64,
+    /// The login's DPoP key and client certificate: every rotation must present them.
+    constraint: Arc<SenderConstraint>,
 }
 
 #[derive(Clone, Copy)]
@@ -99,11 +102,13 @@ impl<V: Expires> Expiry<String, V> for AtItsExpiry {
 /// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # use tower_jwt_guard::refresh::SenderConstraint;
 /// let store = MemoryRefreshStore::new();
-/// let login = store.issue("alice").await.unwrap();
+/// let bearer = SenderConstraint::none();
+/// let login = store.issue("alice", &bearer).await.unwrap();
 /// assert!(store.revoke(login.token.as_str()).await.unwrap()); // logout
-/// assert_eq!(store.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
-/// assert_eq!(store.rotate("not a token").await.unwrap_err(), RefreshError::Invalid);
+/// assert_eq!(store.rotate(login.token.as_str(), &bearer).await.unwrap_err(), RefreshError::Revoked);
+/// assert_eq!(store.rotate("not a token", &bearer).await.unwrap_err(), RefreshError::Invalid);
 /// # }
 /// ```
 #[derive(Clone)]
@@ -191,16 +196,22 @@ impl MemoryRefreshStore {
         Some((family, record))
     }
 
-    fn issue_now(&self, subject: &str) -> IssuedRefresh {
+    fn issue_now(&self, subject: &str, constraint: &SenderConstraint) -> IssuedRefresh {
         let now = clock::now();
         let ends = now.saturating_add(self.inner.policy.family_lifetime_secs());
         let family_id = token::new_family();
         let minted = token::mint(&family_id);
         let expires_at = self.inner.policy.token_expiry(now, ends);
         let _serialised = self.lock();
-        self.inner
-            .families
-            .insert(family_id.clone(), Family { subject: subject.into(), revoked: false, ends });
+        self.inner.families.insert(
+            family_id.clone(),
+            Family {
+                subject: subject.into(),
+                revoked: false,
+                ends,
+                constraint: Arc::new(constraint.clone()),
+            },
+        );
         self.inner.tokens.insert(minted.hash, TokenRecord { used: false, expires_at });
         IssuedRefresh {
             token: minted.token,
@@ -211,13 +222,21 @@ impl MemoryRefreshStore {
         }
     }
 
-    fn rotate_now(&self, presented: &str) -> Result<IssuedRefresh, RefreshError> {
+    fn rotate_now(
+        &self,
+        presented: &str,
+        constraint: &SenderConstraint,
+    ) -> Result<IssuedRefresh, RefreshError> {
         let presented = token::parse(presented).ok_or(RefreshError::Invalid)?;
         let now = clock::now();
         let _serialised = self.lock();
         let (family, record) = self.find(&presented, now).ok_or(RefreshError::Invalid)?;
         if family.revoked {
             return Err(RefreshError::Revoked);
+        }
+        // Before reuse detection and the grace period: whoever lacks the key changes nothing.
+        if !family.constraint.admits(constraint) {
+            return Err(sender_mismatch(presented.family));
         }
         if record.used {
             if let Some(again) = self.retried(&presented, now) {
@@ -297,13 +316,21 @@ impl MemoryRefreshStore {
 }
 
 impl RefreshStore for MemoryRefreshStore {
-    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
-        let issued = self.issue_now(subject);
+    fn issue<'a>(
+        &'a self,
+        subject: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        let issued = self.issue_now(subject, constraint);
         Box::pin(async move { Ok(issued) })
     }
 
-    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
-        let rotated = self.rotate_now(presented);
+    fn rotate<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        let rotated = self.rotate_now(presented, constraint);
         Box::pin(async move { rotated })
     }
 
@@ -315,5 +342,68 @@ impl RefreshStore for MemoryRefreshStore {
     fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {
         let revoked = self.revoke_subject_now(subject);
         Box::pin(async move { Ok(revoked) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(jkt: &str) -> SenderConstraint {
+        SenderConstraint::none().with_jkt(jkt)
+    }
+
+    #[tokio::test]
+    async fn a_bound_family_refuses_another_key_or_none_without_rotating() {
+        let store = MemoryRefreshStore::new();
+        let login = store.issue("alice", &key("k1")).await.unwrap();
+        for presented in [key("k2"), SenderConstraint::none(), SenderConstraint::none().with_certificate("c")]
+        {
+            assert_eq!(
+                store.rotate(login.token.as_str(), &presented).await.unwrap_err(),
+                RefreshError::SenderMismatch
+            );
+        }
+        // Not rotated, not revoked: the key that holds it still refreshes, once.
+        let next = store.rotate(login.token.as_str(), &key("k1")).await.unwrap();
+        assert!(!next.repeated);
+        // The grace-period retry asks for the key too, and a thief's copy of the spent token
+        // (without the key) neither gets the successor nor revokes the family.
+        assert_eq!(
+            store.rotate(login.token.as_str(), &key("k2")).await.unwrap_err(),
+            RefreshError::SenderMismatch
+        );
+        let retried = store.rotate(login.token.as_str(), &key("k1")).await.unwrap();
+        assert_eq!((retried.token.as_str(), retried.repeated), (next.token.as_str(), true));
+        // The constraint lasts through rotations, and reuse detection still works for the key.
+        let third = store.rotate(next.token.as_str(), &key("k1")).await.unwrap();
+        assert_eq!(
+            store.rotate(third.token.as_str(), &key("k2")).await.unwrap_err(),
+            RefreshError::SenderMismatch
+        );
+        store.rotate(third.token.as_str(), &key("k1")).await.unwrap();
+        let replay = store.rotate(next.token.as_str(), &key("k1")).await;
+        assert!(matches!(replay, Err(RefreshError::Reused { .. })), "{replay:?}");
+    }
+
+    #[tokio::test]
+    async fn a_certificate_bound_family_needs_the_certificate() {
+        let store = MemoryRefreshStore::new();
+        let bound = SenderConstraint::none().with_certificate("x5t");
+        let login = store.issue("alice", &bound).await.unwrap();
+        let other = SenderConstraint::none().with_certificate("other");
+        assert_eq!(
+            store.rotate(login.token.as_str(), &other).await.unwrap_err(),
+            RefreshError::SenderMismatch
+        );
+        assert!(store.rotate(login.token.as_str(), &bound.clone().with_jkt("any")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unbound_family_takes_any_request() {
+        let store = MemoryRefreshStore::new();
+        let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
+        let next = store.rotate(login.token.as_str(), &key("k")).await.unwrap();
+        assert!(store.rotate(next.token.as_str(), &SenderConstraint::none()).await.is_ok());
     }
 }

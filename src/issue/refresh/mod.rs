@@ -14,30 +14,46 @@
 //!   store keeps the successor only sealed under the old token (AES-256-GCM, the key derived
 //!   from the old token, which the store never holds), and only for the grace period.
 //! - [`RefreshStore::revoke`] (logout) revokes the family of a token.
+//! - Sender-constrained sessions (RFC 9449 §5, RFC 8705 §4): [`issue`](RefreshStore::issue)
+//!   takes the login's [`SenderConstraint`] (its DPoP key, its client certificate), and
+//!   [`rotate`](RefreshStore::rotate) the refresh request's. A family bound to a key is
+//!   refreshed only by that key: another key, or none, is refused
+//!   ([`RefreshError::SenderMismatch`]) without rotating and without revoking (the token was
+//!   not used, and whoever presented it cannot use it), with an audit event. The check comes
+//!   before reuse detection and the grace period: a retry must present the key too.
 //!
 //! Stores: [`MemoryRefreshStore`] and, with the `redis` feature, `RedisRefreshStore`
 //! (atomic rotation in a Lua script, shared by every instance of a service).
 //!
 //! ```
-//! use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshStore};
+//! use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshError, RefreshStore, SenderConstraint};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let store = MemoryRefreshStore::new();
-//! let first = store.issue("alice").await.unwrap();
+//! let bearer = SenderConstraint::none();
+//! let first = store.issue("alice", &bearer).await.unwrap();
 //!
-//! let second = store.rotate(first.token.as_str()).await.unwrap();
+//! let second = store.rotate(first.token.as_str(), &bearer).await.unwrap();
 //! assert_eq!(second.subject, "alice");
 //! assert_eq!(second.family, first.family);
 //!
 //! // The first token again, its successor unused: a retry, answered with the same successor.
-//! let retried = store.rotate(first.token.as_str()).await.unwrap();
+//! let retried = store.rotate(first.token.as_str(), &bearer).await.unwrap();
 //! assert_eq!(retried.token, second.token);
 //! assert!(retried.repeated);
 //!
 //! // Once the successor is used, the first token again is a replay: the family is revoked.
-//! let third = store.rotate(second.token.as_str()).await.unwrap();
-//! assert!(matches!(store.rotate(first.token.as_str()).await, Err(RefreshError::Reused { .. })));
-//! assert_eq!(store.rotate(third.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+//! let third = store.rotate(second.token.as_str(), &bearer).await.unwrap();
+//! assert!(matches!(store.rotate(first.token.as_str(), &bearer).await, Err(RefreshError::Reused { .. })));
+//! assert_eq!(store.rotate(third.token.as_str(), &bearer).await.unwrap_err(), RefreshError::Revoked);
+//!
+//! // A DPoP login's family: only that key refreshes it; another key, or none, leaves it as it was.
+//! let key = SenderConstraint::none().with_jkt("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+//! let login = store.issue("alice", &key).await.unwrap();
+//! let thief = SenderConstraint::none().with_jkt("another key's thumbprint");
+//! assert_eq!(store.rotate(login.token.as_str(), &thief).await.unwrap_err(), RefreshError::SenderMismatch);
+//! assert_eq!(store.rotate(login.token.as_str(), &bearer).await.unwrap_err(), RefreshError::SenderMismatch);
+//! assert!(!store.rotate(login.token.as_str(), &key).await.unwrap().repeated);
 //! # }
 //! ```
 
@@ -46,6 +62,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
+mod constraint;
 mod cookie;
 pub mod memory;
 #[cfg(feature = "redis")]
@@ -54,6 +71,7 @@ mod token;
 
 #[cfg(feature = "redis")]
 pub use self::redis::RedisRefreshStore;
+pub use constraint::SenderConstraint;
 pub use cookie::RefreshCookie;
 pub use memory::MemoryRefreshStore;
 pub use token::RefreshToken;
@@ -166,7 +184,8 @@ impl IssuedRefresh {
     /// ```
     /// # use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshStore};
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let issued = MemoryRefreshStore::new().issue("alice").await.unwrap();
+    /// # use tower_jwt_guard::refresh::SenderConstraint;
+    /// let issued = MemoryRefreshStore::new().issue("alice", &SenderConstraint::none()).await.unwrap();
     /// assert!(issued.expires_in(issued.expires_at - 10) == 10);
     /// # }
     /// ```
@@ -198,6 +217,10 @@ pub enum RefreshError {
     },
     /// The store cannot be reached: fail closed.
     Unavailable,
+    /// Its family is bound to a DPoP key or a client certificate, and the refresh request
+    /// presented another one, or none. Nothing changed: the token is still current for the
+    /// key that holds it (RFC 9449 §5, RFC 8705 §4). A token endpoint answers `invalid_grant`.
+    SenderMismatch,
 }
 
 impl fmt::Display for RefreshError {
@@ -207,6 +230,7 @@ impl fmt::Display for RefreshError {
             RefreshError::Revoked => "refresh token revoked",
             RefreshError::Reused { .. } => "refresh token reused: its family is revoked",
             RefreshError::Unavailable => "the refresh token store is unavailable",
+            RefreshError::SenderMismatch => "refresh token bound to another key",
         })
     }
 }
@@ -215,15 +239,28 @@ impl std::error::Error for RefreshError {}
 
 /// Where refresh-token families live.
 pub trait RefreshStore: Send + Sync + 'static {
-    /// Starts a new family for `subject` (at login) and returns its first token.
-    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
+    /// Starts a new family for `subject` (at login), bound to the login's `constraint` (its
+    /// DPoP key, its client certificate; [`SenderConstraint::none`] for a bearer login), and
+    /// returns its first token.
+    fn issue<'a>(
+        &'a self,
+        subject: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
 
-    /// Exchanges the current token of a family for a new one. Atomic: of concurrent rotations
-    /// of one token exactly one mints a successor; within the grace period the others get that
-    /// same successor, outside it they are replays. A used token revokes its family
+    /// Exchanges the current token of a family for a new one, for a request that presents
+    /// `constraint` (the key of its DPoP proof, its client certificate). Atomic: a family bound
+    /// to a constraint that `constraint` does not meet is refused first
+    /// ([`RefreshError::SenderMismatch`]), unchanged; of concurrent rotations of one token
+    /// exactly one mints a successor; within the grace period the others get that same
+    /// successor, outside it they are replays. A used token revokes its family
     /// ([`RefreshError::Reused`]) unless it is a retry within the grace period
     /// ([`RefreshPolicy::grace_period`]).
-    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
+    fn rotate<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
 
     /// Revokes the family of `presented` (logout). `Ok(false)`: the value is not a known token
     /// (nothing to do); a used token of the family counts as known.
@@ -237,12 +274,20 @@ pub trait RefreshStore: Send + Sync + 'static {
 
 /// Stores are shared between handlers: an `Arc` of a store is a store.
 impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
-    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
-        (**self).issue(subject)
+    fn issue<'a>(
+        &'a self,
+        subject: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        (**self).issue(subject, constraint)
     }
 
-    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
-        (**self).rotate(presented)
+    fn rotate<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        (**self).rotate(presented, constraint)
     }
 
     fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {

@@ -1,14 +1,17 @@
 //! [`RedisRefreshStore`]: refresh-token families in Redis, shared by every instance (feature `redis`).
 //!
 //! Keys (one family's keys share a hash slot through the `{family}` tag):
-//! - `<prefix>refresh:{<family>}`: a hash `sub`, `rev` (revoked), `ends`, expiring with the family;
+//! - `<prefix>refresh:{<family>}`: a hash `sub`, `rev` (revoked), `ends`, and for a
+//!   sender-constrained login `jkt` and/or `x5t` (the DPoP key's and the client certificate's
+//!   thumbprints), expiring with the family;
 //! - `<prefix>refresh:{<family>}:<sha256>`: `c` (current) or `u` (used), one per token;
 //! - `<prefix>refresh:{<family>}:<sha256>:g`: for the grace period after a rotation only, the
 //!   successor's hash and expiry and the successor sealed under the rotated token.
 //!
-//! Rotation is one Lua script, so it is atomic: of concurrent rotations of one token, exactly
-//! one sees it current and mints the successor; the others see it used, and get the same
-//! successor within the grace period, or revoke the family outside it.
+//! Rotation is one Lua script, so it is atomic: a request without the family's key or
+//! certificate is refused before anything is read or written; of concurrent rotations of one
+//! token, exactly one sees it current and mints the successor; the others see it used, and get
+//! the same successor within the grace period, or revoke the family outside it.
 //!
 //! Every operation is safe to repeat, and is tried once more on a fresh connection when its
 //! connection was lost: issuing writes the same records again, revoking is idempotent, and a
@@ -21,6 +24,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use redis::{Client, Script};
 
+use super::constraint::{sender_mismatch, SenderConstraint};
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
 use crate::error::ConfigError;
@@ -29,16 +33,22 @@ use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
 use crate::guard::revocation::redis::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
 
 /// KEYS: family, presented token, new token, presented token's grace record.
-/// ARGV: now, token ttl, grace period (s), new token's hash, new token sealed under the presented one.
-/// A used token whose grace record is there and whose successor is still current gets that
-/// successor again (`again`); any other used token revokes the family. The successor's key is
-/// derived from the family's (same hash slot, so a Cluster serves it from the same node).
+/// ARGV: now, token ttl, grace period (s), new token's hash, new token sealed under the presented
+/// one, the request's DPoP key thumbprint and client certificate thumbprint (empty: none).
+/// A family bound to a key or certificate that the request does not present is refused first,
+/// unchanged (`mismatch`), retries included. A used token whose grace record is there and whose
+/// successor is still current gets that successor again (`again`); any other used token revokes
+/// the family. The successor's key is derived from the family's (same hash slot, so a Cluster
+/// serves it from the same node).
 const ROTATE_SCRIPT: &str = r"
-local family = redis.call('HMGET', KEYS[1], 'sub', 'rev', 'ends')
+local family = redis.call('HMGET', KEYS[1], 'sub', 'rev', 'ends', 'jkt', 'x5t')
 if not family[1] then return {'invalid'} end
 local state = redis.call('GET', KEYS[2])
 if not state then return {'invalid'} end
 if family[2] == '1' then return {'revoked'} end
+if (family[4] and family[4] ~= ARGV[6]) or (family[5] and family[5] ~= ARGV[7]) then
+  return {'mismatch'}
+end
 if state == 'u' then
   local again = redis.call('GET', KEYS[4])
   if again then
@@ -136,9 +146,12 @@ impl RedisRefreshStoreBuilder {
 /// use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshStore};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # use tower_jwt_guard::refresh::SenderConstraint;
 /// let store = RedisRefreshStore::builder("redis://127.0.0.1:6379/")?.build()?;
-/// let login = store.issue("alice").await?;
-/// let next = store.rotate(login.token.as_str()).await?;
+/// // A DPoP login's family: refreshed only with a proof by that key.
+/// let key = SenderConstraint::none().with_jkt("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+/// let login = store.issue("alice", &key).await?;
+/// let next = store.rotate(login.token.as_str(), &key).await?;
 /// # let _ = next;
 /// # Ok(()) }
 /// ```
@@ -215,16 +228,25 @@ impl RedisRefreshStore {
         })
     }
 
-    async fn issue_now(&self, subject: &str) -> Result<IssuedRefresh, RefreshError> {
+    async fn issue_now(
+        &self,
+        subject: &str,
+        constraint: &SenderConstraint,
+    ) -> Result<IssuedRefresh, RefreshError> {
         let now = clock::now();
         let ends = now.saturating_add(self.policy.family_lifetime_secs());
         let expires_at = self.policy.token_expiry(now, ends);
         let family = token::new_family();
         let minted = token::mint(&family);
         let family_key = self.family_key(&family);
+        let ends_text = ends.to_string();
+        let mut fields = vec![("sub", subject), ("rev", "0"), ("ends", ends_text.as_str())];
+        // Written only when there is one: an unconstrained family has neither field.
+        fields.extend(constraint.jkt().map(|jkt| ("jkt", jkt)));
+        fields.extend(constraint.certificate().map(|x5t| ("x5t", x5t)));
         let mut pipe = redis::pipe();
         pipe.atomic()
-            .hset_multiple(&family_key, &[("sub", subject), ("rev", "0"), ("ends", &ends.to_string())])
+            .hset_multiple(&family_key, &fields)
             .ignore()
             .expire_at(&family_key, ends as i64)
             .ignore()
@@ -258,7 +280,11 @@ impl RedisRefreshStore {
         })
     }
 
-    async fn rotate_now(&self, presented: &Presented<'_>) -> Result<IssuedRefresh, RefreshError> {
+    async fn rotate_now(
+        &self,
+        presented: &Presented<'_>,
+        constraint: &SenderConstraint,
+    ) -> Result<IssuedRefresh, RefreshError> {
         let minted = token::mint(presented.family);
         let grace = self.policy.grace_period_secs();
         let presented_key = self.token_key(presented.family, &presented.hash);
@@ -271,7 +297,9 @@ impl RedisRefreshStore {
             .arg(self.policy.token_ttl_secs())
             .arg(grace)
             .arg(&minted.hash)
-            .arg(if grace > 0 { token::seal(&minted.token, presented) } else { String::new() });
+            .arg(if grace > 0 { token::seal(&minted.token, presented) } else { String::new() })
+            .arg(constraint.jkt().unwrap_or_default())
+            .arg(constraint.certificate().unwrap_or_default());
         // A repeat after a lost reply finds its own rotation done and, within the grace
         // period, gets the same successor back; without a grace period it would be a replay.
         let retry = if grace > 0 { Retry::Safe } else { Retry::Never };
@@ -305,20 +333,29 @@ impl RedisRefreshStore {
                 Err(RefreshError::Reused { subject: subject.clone() })
             }
             [outcome] if outcome == "revoked" => Err(RefreshError::Revoked),
+            [outcome] if outcome == "mismatch" => Err(sender_mismatch(presented.family)),
             _ => Err(RefreshError::Invalid),
         }
     }
 }
 
 impl RefreshStore for RedisRefreshStore {
-    fn issue<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
-        Box::pin(self.issue_now(subject))
+    fn issue<'a>(
+        &'a self,
+        subject: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+        Box::pin(self.issue_now(subject, constraint))
     }
 
-    fn rotate<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
+    fn rotate<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>> {
         Box::pin(async move {
             let presented = token::parse(presented).ok_or(RefreshError::Invalid)?;
-            self.rotate_now(&presented).await
+            self.rotate_now(&presented, constraint).await
         })
     }
 

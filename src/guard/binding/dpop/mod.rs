@@ -307,10 +307,15 @@ impl Dpop {
         })
     }
 
-    /// Records a verified proof in the replay store: refused when it was used before (or the
-    /// store cannot tell now, without waiting).
-    pub fn record(&self, proof: &VerifiedProof) -> Result<(), AuthError> {
-        self.replay_answer(self.replay.check_and_record(&proof.replay, proof.expires_at), clock::now())
+    /// Records a verified proof in the replay store, awaiting a remote store's answer: refused
+    /// when it was used before (`INVALID_DPOP_PROOF`), or when the store cannot answer
+    /// (`AUTH_UNAVAILABLE`, 503).
+    pub async fn record(&self, proof: &VerifiedProof) -> Result<(), AuthError> {
+        let answer = match self.replay.check_and_record(&proof.replay, proof.expires_at) {
+            ReplayCheck::Pending(answer) => answer.await,
+            answer => answer,
+        };
+        self.replay_answer(answer, clock::now())
     }
 
     /// The replay store.
@@ -387,7 +392,8 @@ impl BindingPolicy for Dpop {
         }
     }
 
-    /// Binds the token to the key of the request's proof (RFC 9449 §5: the token endpoint).
+    /// Binds the token to the key of the request's proof (RFC 9449 §5: the token endpoint), and
+    /// records the proof in the replay store (a remote store's answer is deferred to the issuer).
     /// Without a proof nothing is bound (a bearer token), unless DPoP is required.
     fn bind(&self, request: &RequestHead<'_>, binding: &mut NewBinding) -> Result<(), BindingUnavailable> {
         const INVALID: BindingUnavailable = BindingUnavailable::new("dpop", "the DPoP proof is not valid");
@@ -416,10 +422,28 @@ impl BindingPolicy for Dpop {
             .and_then(|confirmation| confirmation.jkt.as_deref())
             == Some(proof.jkt.as_str());
         if !bound_by_layer {
-            self.record(&proof).map_err(|_| INVALID)?;
+            // A remote store (Redis) answers later: the issuer awaits it before signing.
+            match self.replay.check_and_record(&proof.replay, proof.expires_at) {
+                ReplayCheck::Pending(answer) => {
+                    binding.defer(async move { token_endpoint_replay(answer.await) })
+                }
+                answer => token_endpoint_replay(answer)?,
+            }
         }
         binding.confirmation_mut().jkt = Some(proof.jkt);
         Ok(())
+    }
+}
+
+/// The token endpoint's reading of the replay store's answer: a proof used before is not valid
+/// (`invalid_dpop_proof`); a store that cannot answer is no fault of the client (503).
+fn token_endpoint_replay(answer: ReplayCheck) -> Result<(), BindingUnavailable> {
+    match answer {
+        ReplayCheck::Fresh => Ok(()),
+        ReplayCheck::Replayed => Err(BindingUnavailable::new("dpop", "the DPoP proof was used before")),
+        ReplayCheck::Unavailable | ReplayCheck::Pending(_) => {
+            Err(BindingUnavailable::store_unavailable("dpop", "the DPoP replay store cannot answer"))
+        }
     }
 }
 
