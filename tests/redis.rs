@@ -106,6 +106,53 @@ async fn revocation_entries_expire_with_their_token() {
     .await;
 }
 
+/// Issue #25: a family bound to the login's DPoP key (and certificate) is refreshed only with
+/// them, on any instance; another key, or none, is refused inside the script without rotating,
+/// retries within the grace period included.
+#[tokio::test]
+async fn a_sender_constrained_family_refuses_another_key_without_rotating() {
+    let test = "a_sender_constrained_family_refuses_another_key_without_rotating";
+    let Some(redis) = Redis::for_test(test) else { return };
+    let prefix = unique_prefix("constrained");
+    let (a, b) = (refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix));
+    let key = |jkt: &str| SenderConstraint::none().with_jkt(jkt);
+
+    let login = a.issue("alice", &key("k1")).await.unwrap();
+    for presented in [key("k2"), SenderConstraint::none(), SenderConstraint::none().with_certificate("c")] {
+        let refused = b.rotate(login.token.as_str(), &presented).await;
+        assert_eq!(refused.unwrap_err(), RefreshError::SenderMismatch, "{presented:?}");
+    }
+    // Nothing changed: the key's holder rotates it once, on either instance.
+    let next = b.rotate(login.token.as_str(), &key("k1")).await.unwrap();
+    assert!(!next.repeated);
+    // The retry of the spent token needs the key too; without it, no successor and no revocation.
+    assert_eq!(a.rotate(login.token.as_str(), &key("k2")).await.unwrap_err(), RefreshError::SenderMismatch);
+    let retried = a.rotate(login.token.as_str(), &key("k1")).await.unwrap();
+    assert_eq!((retried.token.as_str(), retried.repeated), (next.token.as_str(), true));
+    let third = a.rotate(next.token.as_str(), &key("k1")).await.unwrap();
+    assert_eq!(b.rotate(third.token.as_str(), &key("k2")).await.unwrap_err(), RefreshError::SenderMismatch);
+    assert!(b.rotate(third.token.as_str(), &key("k1")).await.is_ok());
+
+    // Bound to a certificate (and a key): both are needed.
+    let both = key("k1").with_certificate("x5t");
+    let login = a.issue("alice", &both).await.unwrap();
+    assert_eq!(b.rotate(login.token.as_str(), &key("k1")).await.unwrap_err(), RefreshError::SenderMismatch);
+    let other_certificate = key("k1").with_certificate("other");
+    assert_eq!(b.rotate(login.token.as_str(), &other_certificate).await.unwrap_err(), RefreshError::SenderMismatch);
+    assert!(b.rotate(login.token.as_str(), &both).await.is_ok());
+
+    // A bearer login's family takes any request, as before.
+    let bearer = a.issue("bob", &SenderConstraint::none()).await.unwrap();
+    assert!(b.rotate(bearer.token.as_str(), &key("any")).await.is_ok());
+
+    // The family records hold the thumbprints, never a token.
+    let mut conn =
+        redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let family: std::collections::HashMap<String, String> =
+        conn.hgetall(format!("{prefix}refresh:{{{}}}", login.family)).await.unwrap();
+    assert_eq!((family["jkt"].as_str(), family["x5t"].as_str()), ("k1", "x5t"));
+}
+
 #[tokio::test]
 async fn refresh_rotation_and_reuse_detection_across_instances() {
     let Some(redis) = Redis::for_test("refresh_rotation_and_reuse_detection_across_instances") else {
