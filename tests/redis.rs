@@ -138,7 +138,10 @@ async fn a_sender_constrained_family_refuses_another_key_without_rotating() {
     let login = a.issue("alice", &both).await.unwrap();
     assert_eq!(b.rotate(login.token.as_str(), &key("k1")).await.unwrap_err(), RefreshError::SenderMismatch);
     let other_certificate = key("k1").with_certificate("other");
-    assert_eq!(b.rotate(login.token.as_str(), &other_certificate).await.unwrap_err(), RefreshError::SenderMismatch);
+    assert_eq!(
+        b.rotate(login.token.as_str(), &other_certificate).await.unwrap_err(),
+        RefreshError::SenderMismatch
+    );
     assert!(b.rotate(login.token.as_str(), &both).await.is_ok());
 
     // A bearer login's family takes any request, as before.

@@ -156,7 +156,8 @@ async fn whole_session(a: &Instance, b: &Instance) {
 }
 
 fn environment<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    let mut env = vec![("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32"), ("PUBLIC_URL", PUBLIC_URL)];
+    let mut env =
+        vec![("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32"), ("PUBLIC_URL", PUBLIC_URL)];
     env.extend_from_slice(extra);
     env
 }
@@ -212,10 +213,7 @@ async fn session_by_the_npm_client(a: &str, b: &str) {
     }
     let (a, b) = (a.to_owned(), b.to_owned());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("node")
-            .current_dir(&interop)
-            .args(["session.mjs", PUBLIC_URL, &a, &b, HOME])
-            .output()
+        Command::new("node").current_dir(&interop).args(["session.mjs", PUBLIC_URL, &a, &b, HOME]).output()
     })
     .await
     .unwrap()

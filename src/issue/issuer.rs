@@ -237,14 +237,15 @@ impl TokenIssuerBuilder {
     /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
     /// use tower_jwt_guard::{Algorithm, JwtAuth};
     ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_jwt_guard::ConfigError> {
     /// let secret = [42u8; 32];
     /// let auth = JwtAuth::builder().hmac_secret(secret).binding(DeviceFingerprint::new()).build()?;
     /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, secret)?).bindings_of(&auth).build();
     /// // Binding needs the request: `mint` refuses, `mint_for` binds.
     /// assert!(issuer.mint("alice", &serde_json::json!({})).is_err());
     /// let request = http::Request::builder().header("user-agent", "app/1").body(()).unwrap();
-    /// assert!(issuer.mint_for(&request, "alice", &serde_json::json!({})).is_ok());
-    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// assert!(issuer.mint_for(&request, "alice", &serde_json::json!({})).await.is_ok());
+    /// # Ok(()) }
     /// ```
     pub fn bindings_of(mut self, auth: &JwtAuth) -> Self {
         self.bindings.extend(auth.shared.bindings.iter().cloned());

@@ -8,11 +8,11 @@ use crate::guard::clock;
 /// How a refresh token travels in a cookie: its name and the path it is sent to.
 ///
 /// ```
-/// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshCookie, RefreshStore};
+/// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshCookie, RefreshStore, SenderConstraint};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let cookie = RefreshCookie::new("refresh_token", "/auth");
-/// let issued = MemoryRefreshStore::new().issue("alice").await.unwrap();
+/// let issued = MemoryRefreshStore::new().issue("alice", &SenderConstraint::none()).await.unwrap();
 ///
 /// let set_cookie = cookie.set(&issued);
 /// let text = set_cookie.to_str().unwrap();
