@@ -657,6 +657,61 @@ mod examples {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Issue #25 (RFC 8705 §4): full_flow over mutual TLS binds the session to the login's
+    /// certificate: the access token (`cnf.x5t#S256`) and the refresh-token family. A refresh over
+    /// a connection with another certificate, or none, is refused and rotates nothing.
+    #[tokio::test]
+    async fn full_flow_binds_the_refresh_token_to_the_logins_certificate() {
+        let pki = pki();
+        let (dir, path) = files();
+        let running = Example::start(
+            "full_flow",
+            &[
+                ("JWT_SECRET", SECRET),
+                ("TLS_CERT", &path("server.pem")),
+                ("TLS_KEY", &path("server-key.pem")),
+                ("TLS_CLIENT_CA", &path("ca.pem")),
+            ],
+        );
+        let base = format!("https://127.0.0.1:{}", running.addr.port());
+        let (alice, bob, anonymous) = (client(Some(&pki.alice)), client(Some(&pki.bob)), client(None));
+        let body = json!({ "username": "alice", "password": "alice-password" });
+        let login = answer(alice.post(format!("{base}/auth/login")).json(&body)).await;
+        assert_eq!(login.status, 200, "{:?}", login.body);
+        let token = login.body["access_token"].as_str().unwrap().to_owned();
+        let thumbprint = harness::b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &pki.alice.der));
+        assert_eq!(payload(&token)["cnf"]["x5t#S256"], json!(thumbprint));
+        let cookie = |answer: &harness::Answer| {
+            let found = answer
+                .headers
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find(|v| v.starts_with("refresh_token=") && !v.starts_with("refresh_token=;"));
+            found.map(|v| v.split(';').next().unwrap().to_owned())
+        };
+        let refresh_cookie = cookie(&login).expect("the refresh cookie");
+        let refresh = |client: &reqwest::Client, cookie: &str| {
+            client.post(format!("{base}/auth/refresh")).header("cookie", cookie.to_owned())
+        };
+        for (who, client) in [("bob's certificate", &bob), ("no certificate", &anonymous)] {
+            let refused = answer(refresh(client, &refresh_cookie)).await;
+            assert_eq!(
+                (refused.status, refused.code()),
+                (400, "SENDER_MISMATCH"),
+                "{who}: {:?}",
+                refused.body
+            );
+            assert_eq!(cookie(&refused), None, "{who}: nothing rotated");
+        }
+        let renewed = answer(refresh(&alice, &refresh_cookie)).await;
+        assert_eq!(renewed.status, 200, "{:?}", renewed.body);
+        let renewed_token = renewed.body["access_token"].as_str().unwrap();
+        assert_eq!(payload(renewed_token)["cnf"]["x5t#S256"], json!(thumbprint));
+        drop(running);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[cfg(feature = "tonic")]
     #[tokio::test]
     async fn tonic_server_serves_grpc_over_tls_with_tonics_connect_info() {
