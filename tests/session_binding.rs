@@ -138,10 +138,20 @@ async fn whole_session(a: &Instance, b: &Instance) {
     assert_sender_mismatch(&b.refresh(&cookie, None).await, "no proof");
 
     // With the login's key: a token on that key, and a rotated cookie.
-    let refreshed = b.refresh(&cookie, Some(&key.proof("POST", &url("/auth/refresh"), None))).await;
+    let refresh_proof = key.proof("POST", &url("/auth/refresh"), None);
+    let refreshed = b.refresh(&cookie, Some(&refresh_proof)).await;
     let renewed = bound_token(&refreshed, &key);
     let rotated = refresh_cookie(&refreshed).expect("a rotated cookie");
     assert_ne!(rotated, cookie);
+    // Its proof replayed on the other instance, with the rotated cookie: refused, nothing spent.
+    let replayed = a.refresh(&rotated, Some(&refresh_proof)).await;
+    assert_eq!(
+        (replayed.status, &replayed.body["error"]),
+        (400, &json!("invalid_dpop_proof")),
+        "{:?}",
+        replayed.body
+    );
+    assert_eq!(refresh_cookie(&replayed), None);
     let call = a.protected(&renewed, &key.proof("GET", &url("/protected"), Some(&renewed))).await;
     assert_eq!(call.status, 200, "{:?}", call.body);
     // The rotated family is still bound to the key.
