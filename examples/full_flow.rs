@@ -14,7 +14,7 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid or replayed one: 400 `invalid_dpop_proof`; a replay store that cannot answer: 503; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor); a DPoP login's refresh token without a proof by the login's key (another key, or none): 400 `invalid_grant`, code `SENDER_MISMATCH`, nothing rotated |
 //! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |

@@ -726,6 +726,55 @@ mod tests {
         assert_eq!(binding.confirmation().jkt.as_deref(), Some("k"));
     }
 
+    /// A replay store that answers later, as Redis does: `answer` of the memory store, or none.
+    struct Remote(crate::guard::revocation::MemoryReplayStore, bool);
+
+    impl crate::guard::revocation::ReplayStore for Remote {
+        fn check_and_record(
+            &self,
+            key: &crate::guard::revocation::ReplayKey,
+            expires_at: u64,
+        ) -> crate::guard::revocation::ReplayCheck {
+            use crate::guard::revocation::ReplayCheck;
+            let answer =
+                if self.1 { self.0.check_and_record(key, expires_at) } else { ReplayCheck::Unavailable };
+            ReplayCheck::Pending(Box::pin(async move {
+                tokio::task::yield_now().await;
+                answer
+            }))
+        }
+    }
+
+    /// Issue #25: with a remote replay store, the token endpoint's DPoP step awaits its answer
+    /// (it refused every login before); a replayed proof is refused, a store that cannot answer
+    /// is `Unavailable` (503), not an invalid proof.
+    #[tokio::test]
+    async fn a_token_request_proof_waits_for_a_remote_replay_store() {
+        use crate::guard::binding::Dpop;
+        use crate::guard::revocation::MemoryReplayStore;
+        let issuer = |up| {
+            let dpop = Dpop::allowed()
+                .public_url("https://api.example.com")
+                .replay_store(Remote(MemoryReplayStore::new(), up));
+            TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).binding(dpop).build()
+        };
+        let key = crate::issue::DpopKey::generate_es256().unwrap();
+        let uri: http::Uri = "https://api.example.com/token".parse().unwrap();
+        let proof = key.proof(&http::Method::POST, &uri, None).unwrap();
+        let request = || http::Request::post("/token").header("dpop", proof.as_str()).body(()).unwrap();
+        let claims = serde_json::json!({});
+        let up = issuer(true);
+        let minted = up.mint_for(&request(), "alice", &claims).await.unwrap();
+        assert_eq!((minted.token_type, minted.confirmation.jkt.as_deref()), ("DPoP", Some(key.jkt())));
+        let replayed = up.mint_for(&request(), "alice", &claims).await;
+        assert!(
+            matches!(&replayed, Err(IssueError::Binding(err)) if err.binding() == "dpop"),
+            "{replayed:?}"
+        );
+        let down = issuer(false).mint_for(&request(), "alice", &claims).await;
+        assert!(matches!(down, Err(IssueError::Unavailable(_))), "{down:?}");
+    }
+
     #[test]
     fn claims_that_are_not_an_object_are_refused() {
         let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap()).build();
