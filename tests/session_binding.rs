@@ -14,7 +14,6 @@ mod harness;
 #[allow(dead_code)] // the harness also serves tests that stop and restart Redis
 mod redis_server;
 
-use std::path::Path;
 use std::process::Command;
 
 use dpop_support::ProofKey;
@@ -197,30 +196,10 @@ async fn a_dpop_session_across_two_instances_on_redis() {
     drop(redis);
 }
 
-/// Whether node and the interop packages are there: in CI they must be; elsewhere the test is
-/// skipped, and says so.
-fn node_ready(interop: &Path) -> bool {
-    let why = match Command::new("node").arg("--version").output() {
-        Ok(output) if output.status.success() => {
-            if interop.join("node_modules/dpop/package.json").exists() {
-                return true;
-            }
-            "dpop is not installed: run `npm ci --prefix tests/interop`"
-        }
-        _ => "node is not installed",
-    };
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-    println!("skipped: {why}");
-    false
-}
-
 /// The session again, with panva's npm `dpop` package making the keys and proofs
 /// (`tests/interop/session.mjs`): its steps' answers are checked here.
 async fn session_by_the_npm_client(a: &str, b: &str) {
-    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    if !node_ready(&interop) {
-        return;
-    }
+    let Some(interop) = dpop_support::npm_dpop() else { return };
     let (a, b) = (a.to_owned(), b.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node").current_dir(&interop).args(["session.mjs", PUBLIC_URL, &a, &b, HOME]).output()

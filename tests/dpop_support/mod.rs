@@ -130,3 +130,21 @@ impl ProofKey {
         self.sign(&Spec::new(self, htm, htu, token))
     }
 }
+
+/// `tests/interop`, when node and panva's npm `dpop` package are there to run its scripts. In CI
+/// (`CI` set) they must be; elsewhere the caller skips, and this says so.
+pub fn npm_dpop() -> Option<std::path::PathBuf> {
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let why = match std::process::Command::new("node").arg("--version").output() {
+        Ok(output) if output.status.success() => {
+            if interop.join("node_modules/dpop/package.json").exists() {
+                return Some(interop);
+            }
+            "dpop is not installed: run `npm ci --prefix tests/interop`"
+        }
+        _ => "node is not installed",
+    };
+    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+    println!("skipped: {why}");
+    None
+}
