@@ -196,6 +196,20 @@ async fn a_dpop_session_across_two_instances_on_redis() {
     drop(redis);
 }
 
+/// With Redis down, a DPoP login cannot be checked for replay: 503 `AUTH_UNAVAILABLE` (fail
+/// closed, the client may retry), not an invalid proof (what the token endpoint answered before).
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn with_redis_down_a_dpop_login_is_unavailable_not_invalid() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let redis_url = format!("redis://127.0.0.1:{port}/");
+    let running = Example::start("full_flow", &environment(&[("REDIS_URL", redis_url.as_str())]));
+    let instance = Instance { base: running.url(), http: client() };
+    let key = ProofKey::generate(Algorithm::ES256);
+    let login = instance.login(&key.proof("POST", &url("/auth/login"), None)).await;
+    assert_eq!((login.status, login.code()), (503, "AUTH_UNAVAILABLE"), "{:?}", login.body);
+}
+
 /// The session again, with panva's npm `dpop` package making the keys and proofs
 /// (`tests/interop/session.mjs`): its steps' answers are checked here.
 async fn session_by_the_npm_client(a: &str, b: &str) {
