@@ -75,6 +75,9 @@ pub enum IssueError {
     NoSubject,
     /// Encrypting the token failed (feature `jwe`: the system's randomness failed).
     Encryption,
+    /// A step-up of a token of another issuer: its `iss` is not this issuer's (or one of the
+    /// two has no `iss`).
+    OtherIssuer,
 }
 
 impl fmt::Display for IssueError {
@@ -85,6 +88,7 @@ impl fmt::Display for IssueError {
             IssueError::Binding(err) => err.fmt(f),
             IssueError::NoSubject => f.write_str("the token to step up has no subject"),
             IssueError::Encryption => f.write_str("the token could not be encrypted"),
+            IssueError::OtherIssuer => f.write_str("the token to step up was issued by another issuer"),
         }
     }
 }
@@ -383,6 +387,11 @@ impl TokenIssuer {
     /// computed again from `request`, `amr` = the previous token's methods plus `method`
     /// (RFC 8176, e.g. `"otp"`), and `auth_time` = now.
     ///
+    /// Only a token of this issuer is stepped up: the previous token's `iss` must be this
+    /// issuer's (both absent counts as the same), else `IssueError::OtherIssuer`. A layer that
+    /// trusts several issuers or tenants would otherwise re-mint another issuer's `sub` as this
+    /// issuer's user.
+    ///
     /// ```
     /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
     /// use tower_jwt_guard::{Algorithm, TokenFacts};
@@ -404,6 +413,9 @@ impl TokenIssuer {
         claims: &C,
         method: &str,
     ) -> Result<MintedToken, IssueError> {
+        if previous.issuer != self.issuer {
+            return Err(IssueError::OtherIssuer);
+        }
         let subject = previous.subject.as_deref().ok_or(IssueError::NoSubject)?;
         let mut amr = previous.amr.clone();
         if !amr.iter().any(|m| m == method) {
@@ -554,6 +566,26 @@ mod tests {
         assert_eq!(again["amr"], serde_json::json!(["pwd", "otp"]));
         previous.subject = None;
         assert!(matches!(issuer.step_up(&request, &previous, &user, "otp"), Err(IssueError::NoSubject)));
+    }
+
+    #[test]
+    fn step_up_refuses_a_token_of_another_issuer() {
+        let key = || SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap();
+        let ours = TokenIssuer::builder(key()).issuer("https://a.example").build();
+        let request = http::Request::new(());
+        let facts = |iss: Option<&str>| TokenFacts {
+            subject: Some("alice".into()),
+            issuer: iss.map(str::to_owned),
+            ..TokenFacts::default()
+        };
+        let step_up = |issuer: &TokenIssuer, iss| issuer.step_up(&request, &facts(iss), &serde_json::json!({}), "otp");
+        assert!(step_up(&ours, Some("https://a.example")).is_ok());
+        for other in [Some("https://b.example"), Some("https://a.example/"), None] {
+            assert!(matches!(step_up(&ours, other), Err(IssueError::OtherIssuer)), "{other:?}");
+        }
+        let unnamed = TokenIssuer::builder(key()).build();
+        assert!(step_up(&unnamed, None).is_ok());
+        assert!(matches!(step_up(&unnamed, Some("https://a.example")), Err(IssueError::OtherIssuer)));
     }
 
     #[test]
