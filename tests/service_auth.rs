@@ -366,6 +366,9 @@ async fn scopes_are_read_from_a_string_an_array_or_scp() {
         json!({ "scope": "profile read:orders" }),
         json!({ "scope": ["profile", "read:orders"] }),
         json!({ "scp": ["read:orders"] }),
+        // Entra ID writes `scp` as one space-separated string.
+        json!({ "scp": "User.Read read:orders" }),
+        json!({ "scp": "read:orders" }),
     ];
     for claims in tokens {
         for path in ["/orders", "/extract", "/either"] {
@@ -375,8 +378,15 @@ async fn scopes_are_read_from_a_string_an_array_or_scp() {
     }
     let all = scoped(json!({ "scope": "write:orders read:orders" }));
     assert_eq!(answer(http.get(format!("{base}/both")).bearer_auth(all)).await.status, 200);
+    let all = scoped(json!({ "scp": "write:orders read:orders" }));
+    assert_eq!(answer(http.get(format!("{base}/both")).bearer_auth(all)).await.status, 200);
+    // An array item is one scope, spaces and all.
+    let one = scoped(json!({ "scp": ["User.Read read:orders"] }));
+    assert_eq!(answer(http.get(format!("{base}/orders")).bearer_auth(one)).await.status, 403);
     // A scope claim of the wrong type is a bad token, not a missing scope.
     let bad = answer(http.get(format!("{base}/orders")).bearer_auth(scoped(json!({ "scope": 7 })))).await;
+    assert_eq!((bad.status, bad.code()), (401, "INVALID_TOKEN"));
+    let bad = answer(http.get(format!("{base}/orders")).bearer_auth(scoped(json!({ "scp": 7 })))).await;
     assert_eq!((bad.status, bad.code()), (401, "INVALID_TOKEN"));
 }
 
