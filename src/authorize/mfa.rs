@@ -365,7 +365,9 @@ mod tests {
             assert!(!layer.paths.covers(open), "{open}");
         }
         let matching = RequireMfaLayer::for_paths_matching(|p| p.starts_with("/admin/"));
-        for covered in ["/admin/users", "/%61dmin/users", "/x/../admin/users", "//admin/users", "/admin;a/users"] {
+        for covered in
+            ["/admin/users", "/%61dmin/users", "/x/../admin/users", "//admin/users", "/admin;a/users"]
+        {
             assert!(matching.paths.covers(covered), "{covered}");
         }
         assert!(!matching.paths.covers("/me/admin/"));

@@ -265,7 +265,8 @@ impl fmt::Debug for Config {
 impl Config {
     /// Removes the configured headers, then inserts the verified claims' values.
     fn apply(&self, headers: &mut HeaderMap, extensions: &Extensions) {
-        let doomed: Vec<HeaderName> = headers.keys().filter(|name| self.strips(name.as_str())).cloned().collect();
+        let doomed: Vec<HeaderName> =
+            headers.keys().filter(|name| self.strips(name.as_str())).cloned().collect();
         for name in doomed {
             headers.remove(name);
         }
@@ -566,7 +567,8 @@ mod tests {
         let layer =
             ClaimHeaders::new().claim("sub", "x-user-id").strip("X-Forwarded-User").build::<Value>().unwrap();
         let mut headers = HeaderMap::new();
-        for name in ["x_user_id", "x-user_id", "x_forwarded_user", "x-forwarded-user", "x-user-idx", "x_user"] {
+        for name in ["x_user_id", "x-user_id", "x_forwarded_user", "x-forwarded-user", "x-user-idx", "x_user"]
+        {
             headers.insert(HeaderName::try_from(name).unwrap(), HeaderValue::from_static("admin"));
         }
         layer.config.apply(&mut headers, &Extensions::new());

@@ -578,7 +578,8 @@ mod tests {
             issuer: iss.map(str::to_owned),
             ..TokenFacts::default()
         };
-        let step_up = |issuer: &TokenIssuer, iss| issuer.step_up(&request, &facts(iss), &serde_json::json!({}), "otp");
+        let step_up =
+            |issuer: &TokenIssuer, iss| issuer.step_up(&request, &facts(iss), &serde_json::json!({}), "otp");
         assert!(step_up(&ours, Some("https://a.example")).is_ok());
         for other in [Some("https://b.example"), Some("https://a.example/"), None] {
             assert!(matches!(step_up(&ours, other), Err(IssueError::OtherIssuer)), "{other:?}");
