@@ -90,11 +90,25 @@ impl RefreshCookie {
     }
 
     /// The cookie's name (with its prefix).
+    ///
+    /// ```
+    /// use tower_jwt_guard::refresh::RefreshCookie;
+    ///
+    /// assert_eq!(RefreshCookie::new("refresh_token", "/auth").name(), "refresh_token");
+    /// assert_eq!(RefreshCookie::host("refresh_token").name(), "__Host-refresh_token");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// The path the cookie is sent to.
+    /// The path the cookie is sent to (`/` for a `__Host-` cookie).
+    ///
+    /// ```
+    /// use tower_jwt_guard::refresh::RefreshCookie;
+    ///
+    /// assert_eq!(RefreshCookie::new("refresh_token", "/auth").path(), "/auth");
+    /// assert_eq!(RefreshCookie::new("__Host-refresh_token", "/auth").path(), "/");
+    /// ```
     pub fn path(&self) -> &str {
         &self.path
     }
