@@ -674,6 +674,8 @@ async fn require_mfa_for_paths_covers_every_spelling_a_backend_serves_as_the_pat
         "/admin;jsessionid=1",
         "/%2561dmin",
         "/x%2F..%2Fadmin",
+        "/admin%3F.css",
+        "/admin%00.html",
     ] {
         let (status, challenge) = raw_get(addr, path, &password_only).await;
         assert_eq!(status, 401, "{path}");

@@ -133,10 +133,11 @@ impl RequireMfaLayer {
     /// `/<package>.<Service>/<Method>`), in any spelling that a service behind may serve as it:
     /// the request's path is read as received, in its RFC 3986 §6.2.2 normal form
     /// (`/%61dmin` and `/x/../admin` are `/admin`), and as decoding backends read it (every
-    /// percent-encoding decoded, `\` as `/`, `;` path parameters removed, repeated slashes
-    /// merged); letter case and trailing slashes are ignored. It needs the second factor when any
-    /// reading is one of `paths`, and when it is in doubt (still percent-encoded after three
-    /// rounds of decoding). Fail closed: at worst a spelling nobody serves asks for MFA.
+    /// percent-encoding decoded, the path cut at a decoded `?`, `#` or NUL, `\` as `/`, `;`
+    /// path parameters removed, repeated slashes merged); letter case and trailing slashes are
+    /// ignored. It needs the second factor when any reading is one of `paths`, and when it is
+    /// in doubt (still percent-encoded after three rounds of decoding). Fail closed: at worst a
+    /// spelling nobody serves asks for MFA.
     ///
     /// ```
     /// use tower::{service_fn, ServiceBuilder, ServiceExt};

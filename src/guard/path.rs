@@ -12,7 +12,8 @@
 //!   (`%61` → `a`), the others' hex digits uppercased (§6.2.2.1–2), dot segments removed
 //!   (§5.2.4, §6.2.2.3): `/x/../admin` → `/admin`;
 //! - **as a decoding backend reads it**: every percent-encoding decoded (`%2F` too, and again
-//!   for double encodings, up to [`MAX_DECODE_ROUNDS`] rounds), `\` read as `/` (IIS), path
+//!   for double encodings, up to [`MAX_DECODE_ROUNDS`] rounds), the path cut at a decoded `?`,
+//!   `#` or NUL (`/admin%3F.css`, `/admin%00.html`), `\` read as `/` (IIS), path
 //!   parameters removed from each segment (`/admin;jsessionid=1` → `/admin`: Tomcat, Spring,
 //!   Jetty), repeated slashes merged (`//admin`: nginx's `merge_slashes`, many routers), dot
 //!   segments removed. These steps run in the orders backends use (parameters removed before or
@@ -48,6 +49,8 @@ pub(crate) fn any_reading(path: &str, mut matches: impl FnMut(&str) -> bool) -> 
     let Some(decoded) = decode_all(raw) else { return true };
     let Some(decoded_without_params) = decode_all(&strip_params(raw)) else { return true };
     let Some(normal_decoded) = decode_all(&normal) else { return true };
+    let (decoded, decoded_without_params, normal_decoded) =
+        (cut(&decoded), cut(&decoded_without_params), cut(&normal_decoded));
     let readings = [
         normal,
         // decode, then the rest (most servers)
@@ -153,6 +156,12 @@ fn decode_all(path: &[u8]) -> Option<Vec<u8>> {
         }
     }
     decode_once(&path).is_none().then(|| path.into_owned())
+}
+
+/// The path up to a (decoded) `?`, `#` or NUL: where a backend that decodes first ends it.
+fn cut(path: &[u8]) -> &[u8] {
+    let end = path.iter().position(|b| matches!(b, b'?' | b'#' | 0)).unwrap_or(path.len());
+    &path[..end]
 }
 
 /// `\` read as `/`.
@@ -280,6 +289,9 @@ mod tests {
             "/%2561dmin",
             "/%252561dmin",
             "/./admin",
+            "/admin%3F.css",
+            "/admin%23x",
+            "/admin%00.html",
         ] {
             assert!(reads_as(path, "/admin"), "{path}: {:?}", readings(path));
         }
