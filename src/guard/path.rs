@@ -54,12 +54,12 @@ pub(crate) fn any_reading(path: &str, mut matches: impl FnMut(&str) -> bool) -> 
     let readings = [
         normal,
         // decode, then the rest (most servers)
-        remove_dot_segments(&merge_slashes(&strip_params(&backslashes(&decoded)))),
+        remove_dot_segments(&merge_slashes(&strip_params(&backslashes(decoded)))),
         // path parameters removed before decoding (Tomcat), slashes merged or not
-        remove_dot_segments(&merge_slashes(&backslashes(&decoded_without_params))),
-        remove_dot_segments(&backslashes(&decoded_without_params)),
+        remove_dot_segments(&merge_slashes(&backslashes(decoded_without_params))),
+        remove_dot_segments(&backslashes(decoded_without_params)),
         // a normalising proxy in front of a decoding backend
-        remove_dot_segments(&merge_slashes(&strip_params(&backslashes(&normal_decoded)))),
+        remove_dot_segments(&merge_slashes(&strip_params(&backslashes(normal_decoded)))),
     ];
     readings.iter().any(|reading| matches(&String::from_utf8_lossy(reading)))
 }
