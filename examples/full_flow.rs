@@ -581,7 +581,11 @@ pub fn app(settings: &Settings, listening: SocketAddr, proxies: TrustedProxies, 
         hashing: tokio::sync::Semaphore::new(parallelism),
         revocations: stores.revocations,
         refresh: stores.refresh,
-        cookie: RefreshCookie::new(REFRESH_COOKIE, REFRESH_COOKIE_PATH),
+        cookie: if support::scheme() == "https" {
+            RefreshCookie::host(REFRESH_COOKIE)
+        } else {
+            RefreshCookie::new(REFRESH_COOKIE, REFRESH_COOKIE_PATH)
+        },
     });
     // Forget addresses whose failures have been forgiven.
     let cleanup = Arc::downgrade(&state);

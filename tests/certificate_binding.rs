@@ -758,6 +758,58 @@ mod examples {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// full_flow over HTTPS hands out its refresh token in a `__Host-` cookie (RFC 6265bis
+    /// §4.1.3.2: `Secure`, `Path=/`, no `Domain`), which no sibling subdomain can set; a plain
+    /// `refresh_token` cookie tossed beside it is another cookie, ignored.
+    #[tokio::test]
+    async fn full_flow_over_https_uses_a_host_cookie_that_a_tossed_cookie_cannot_shadow() {
+        let (dir, path) = files();
+        let running = Example::start(
+            "full_flow",
+            &[
+                ("JWT_SECRET", SECRET),
+                ("TLS_CERT", &path("server.pem")),
+                ("TLS_KEY", &path("server-key.pem")),
+            ],
+        );
+        let base = format!("https://127.0.0.1:{}", running.addr.port());
+        let http = client(None);
+        let login = http
+            .post(format!("{base}/auth/login"))
+            .json(&json!({ "username": "alice", "password": "alice-password" }));
+        let login = answer(login).await;
+        assert_eq!(login.status, 200, "{:?}", login.body);
+        let host_cookie = |answer: &Answer| {
+            let mut values = answer.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok());
+            let found = values.find(|v| v.starts_with("__Host-refresh_token="));
+            let set_cookie =
+                found.unwrap_or_else(|| panic!("no __Host- cookie: {:?}", answer.headers)).to_owned();
+            let attributes: Vec<&str> = set_cookie.split(';').skip(1).map(str::trim).collect();
+            for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+                assert!(attributes.contains(&attribute), "{attribute} missing: {set_cookie}");
+            }
+            assert!(!attributes.iter().any(|a| a.to_ascii_lowercase().starts_with("domain")), "{set_cookie}");
+            let value = set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+            assert!(value.len() > 40, "{set_cookie}");
+            value
+        };
+        let refresh = host_cookie(&login);
+        let refresh_with =
+            |cookie: String| http.post(format!("{base}/auth/refresh")).header("cookie", cookie);
+
+        // The genuine token under the unprefixed name is not the session's cookie.
+        let unprefixed = answer(refresh_with(format!("refresh_token={refresh}"))).await;
+        assert_eq!(unprefixed.status, 401, "{:?}", unprefixed.body);
+        // A sibling's `refresh_token` beside the __Host- cookie changes nothing.
+        let tossed =
+            answer(refresh_with(format!("refresh_token=tossed; __Host-refresh_token={refresh}"))).await;
+        assert_eq!(tossed.status, 200, "{:?}", tossed.body);
+        let rotated = host_cookie(&tossed);
+        assert_ne!(rotated, refresh);
+        drop(running);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     /// The "done when", with the real curl: `curl --cert` with the certificate-bound token
     /// the quickstart printed passes, with another certificate it gets 401 `BINDING_MISMATCH`.
     /// Outside CI a missing curl skips the test with a message; in CI (`CI` set) it fails.

@@ -626,3 +626,63 @@ async fn tokens_from_another_jose_library_pass() {
         assert_eq!((ok.status, ok.body["sub"].clone()), (200, json!("interop")), "{alg:?}");
     }
 }
+
+/// Sends `GET {path}` over a raw connection (reqwest's URL parser would remove the dot
+/// segments before sending) and answers the status and the `WWW-Authenticate` challenge.
+async fn raw_get(addr: std::net::SocketAddr, path: &str, token: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let challenge = response
+        .lines()
+        .find_map(|line| line.strip_prefix("www-authenticate: "))
+        .unwrap_or_default()
+        .to_owned();
+    (status, challenge)
+}
+
+#[tokio::test]
+async fn require_mfa_for_paths_covers_every_spelling_a_backend_serves_as_the_path() {
+    use tower_jwt_guard::RequireMfaLayer;
+    let key = hs256();
+    let auth = JwtAuth::builder().key(key.verification_key()).build().unwrap();
+    // A backend that serves any spelling (a normalising proxy or framework behind the layer).
+    let app = Router::new()
+        .fallback(|uri: http::Uri| async move { uri.path().to_owned() })
+        .layer(RequireMfaLayer::for_paths(["/admin"]))
+        .layer(auth.layer::<Value>());
+    let addr = serve(app).await;
+    let t = now();
+    let password_only = key.sign(&json!({ "sub": "bob", "exp": t + 60, "amr": ["pwd"] }));
+    let second_factor = key.sign(&json!({ "sub": "bob", "exp": t + 60, "amr": ["pwd", "otp"] }));
+    for path in [
+        "/admin",
+        "/%61dmin",
+        "/x/../admin",
+        "/x/%2e%2e/admin",
+        "/./admin",
+        "//admin",
+        "/ADMIN",
+        "/admin/",
+        "/admin;jsessionid=1",
+        "/%2561dmin",
+        "/x%2F..%2Fadmin",
+        "/admin%3F.css",
+        "/admin%00.html",
+    ] {
+        let (status, challenge) = raw_get(addr, path, &password_only).await;
+        assert_eq!(status, 401, "{path}");
+        assert!(challenge.contains("insufficient_user_authentication"), "{path}: {challenge}");
+        assert_eq!(raw_get(addr, path, &second_factor).await.0, 200, "{path}");
+    }
+    for path in ["/me", "/admins", "/x/admin", "/admin/users"] {
+        assert_eq!(raw_get(addr, path, &password_only).await.0, 200, "{path}");
+    }
+}

@@ -366,6 +366,9 @@ async fn scopes_are_read_from_a_string_an_array_or_scp() {
         json!({ "scope": "profile read:orders" }),
         json!({ "scope": ["profile", "read:orders"] }),
         json!({ "scp": ["read:orders"] }),
+        // Entra ID writes `scp` as one space-separated string.
+        json!({ "scp": "User.Read read:orders" }),
+        json!({ "scp": "read:orders" }),
     ];
     for claims in tokens {
         for path in ["/orders", "/extract", "/either"] {
@@ -375,8 +378,15 @@ async fn scopes_are_read_from_a_string_an_array_or_scp() {
     }
     let all = scoped(json!({ "scope": "write:orders read:orders" }));
     assert_eq!(answer(http.get(format!("{base}/both")).bearer_auth(all)).await.status, 200);
+    let all = scoped(json!({ "scp": "write:orders read:orders" }));
+    assert_eq!(answer(http.get(format!("{base}/both")).bearer_auth(all)).await.status, 200);
+    // An array item is one scope, spaces and all.
+    let one = scoped(json!({ "scp": ["User.Read read:orders"] }));
+    assert_eq!(answer(http.get(format!("{base}/orders")).bearer_auth(one)).await.status, 403);
     // A scope claim of the wrong type is a bad token, not a missing scope.
     let bad = answer(http.get(format!("{base}/orders")).bearer_auth(scoped(json!({ "scope": 7 })))).await;
+    assert_eq!((bad.status, bad.code()), (401, "INVALID_TOKEN"));
+    let bad = answer(http.get(format!("{base}/orders")).bearer_auth(scoped(json!({ "scp": 7 })))).await;
     assert_eq!((bad.status, bad.code()), (401, "INVALID_TOKEN"));
 }
 
@@ -421,11 +431,13 @@ async fn the_scope_layer_without_a_verified_token_never_lets_through() {
 
 // ---------------------------------------------------------------- claim propagation
 
-/// Echoes every `x-user-*` and `x-forwarded-user` header it receives (all values).
+/// Echoes every `x-user-*` and `x-forwarded-user` header it receives (all values), in any
+/// spelling a CGI backend reads as the same (`x_user_role` is `HTTP_X_USER_ROLE` too).
 async fn echo_headers(headers: HeaderMap) -> Json<Value> {
     let mut seen = serde_json::Map::new();
     for name in headers.keys() {
-        if name.as_str().starts_with("x-user-") || name == "x-forwarded-user" {
+        let cgi = name.as_str().replace('_', "-");
+        if cgi.starts_with("x-user-") || cgi == "x-forwarded-user" {
             let values: Vec<Value> =
                 headers.get_all(name).iter().map(|v| json!(v.to_str().unwrap_or("?"))).collect();
             seen.insert(name.to_string(), Value::Array(values));
@@ -457,6 +469,11 @@ fn spoofing(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         .header("X-User-Role", "admin")
         .header("x-user-admin", "true")
         .header("x-forwarded-user", "admin")
+        // PHP, Rack and WSGI read these as HTTP_X_USER_ROLE, HTTP_X_USER_ADMIN, ...
+        .header("x_user_role", "admin")
+        .header("X_User-Admin", "true")
+        .header("x_forwarded_user", "admin")
+        .header("x_user_id", "root")
 }
 
 #[tokio::test]
@@ -489,6 +506,23 @@ async fn spoofed_user_headers_are_replaced_by_the_verified_claims() {
     // Anonymous (optional mode): every user header is removed.
     let seen = answer(spoofing(http.get(&url))).await;
     assert_eq!((seen.status, seen.body.clone()), (200, json!({})));
+
+    // Text that is not visible ASCII is percent-encoded (UTF-8), and so are the commas inside
+    // an array's items: `["a,b", "c"]` is never read as three groups.
+    let unusual = key().sign(&json!({
+        "sub": "josé", "exp": t + 300, "role": "Jefe de Producción\r\nx-user-role: admin",
+        "groups": ["a,b", "c"], "org": { "name": "100% Acme, Inc." },
+    }));
+    let seen = answer(spoofing(http.get(&url)).bearer_auth(&unusual)).await;
+    assert_eq!(
+        seen.body,
+        json!({
+            "x-user-id": ["jos%C3%A9"],
+            "x-user-role": ["Jefe de Producci%C3%B3n%0D%0Ax-user-role: admin"],
+            "x-user-groups": ["a%2Cb,c"],
+            "x-user-org": ["100%25 Acme%2C Inc."],
+        })
+    );
 
     // A bad token never reaches the service.
     let forged = TestKey::generate(Algorithm::HS256).sign(&json!({ "sub": "admin", "exp": t + 300 }));

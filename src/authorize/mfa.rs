@@ -18,23 +18,40 @@ use tower_service::Service;
 
 use crate::authorize::check::{self, CheckFuture};
 use crate::guard::body::JwtBody;
+use crate::guard::path;
 
 /// Which requests need a second factor: the paths (or gRPC methods, `/package.Service/Method`)
 /// the layer covers. Not OAuth scopes (those are [`ScopeSet`](crate::ScopeSet)).
 enum PathSet {
     Every,
+    /// The configured paths as [`key`]s.
     Paths(Vec<String>),
     Matching(Box<dyn Fn(&str) -> bool + Send + Sync>),
 }
 
 impl PathSet {
+    /// Whether `path` needs a second factor: any of its readings ([`path::any_reading`]: as
+    /// received, RFC 3986 normal form, as decoding backends read it) matches, or it is in doubt.
     fn covers(&self, path: &str) -> bool {
         match self {
             PathSet::Every => true,
-            PathSet::Paths(paths) => paths.iter().any(|p| p == path),
-            PathSet::Matching(predicate) => predicate(path),
+            PathSet::Paths(keys) => path::any_reading(path, |reading| {
+                let reading = without_trailing_slashes(reading);
+                keys.iter().any(|key| reading.eq_ignore_ascii_case(key))
+            }),
+            PathSet::Matching(predicate) => path::any_reading(path, predicate),
         }
     }
+}
+
+/// A configured path as it is compared: RFC 3986 normal form, without trailing slashes (and
+/// then compared ignoring ASCII case).
+fn key(path: &str) -> String {
+    without_trailing_slashes(&path::normalize_path(path)).to_owned()
+}
+
+fn without_trailing_slashes(path: &str) -> &str {
+    path.trim_end_matches('/')
 }
 
 impl fmt::Debug for PathSet {
@@ -112,24 +129,49 @@ impl RequireMfaLayer {
         RequireMfaLayer { paths: Arc::new(PathSet::Every) }
     }
 
-    /// Only requests whose path is exactly one of `paths` need a second factor
-    /// (for gRPC: `/<package>.<Service>/<Method>`). The comparison is byte for byte on the
-    /// request's path as received (not percent-decoded), which is what tonic and axum route on.
+    /// Only requests whose path is one of `paths` need a second factor (for gRPC:
+    /// `/<package>.<Service>/<Method>`), in any spelling that a service behind may serve as it:
+    /// the request's path is read as received, in its RFC 3986 §6.2.2 normal form
+    /// (`/%61dmin` and `/x/../admin` are `/admin`), and as decoding backends read it (every
+    /// percent-encoding decoded, the path cut at a decoded `?`, `#` or NUL, `\` as `/`, `;`
+    /// path parameters removed, repeated slashes merged); letter case and trailing slashes are
+    /// ignored. It needs the second factor when any reading is one of `paths`, and when it is
+    /// in doubt (still percent-encoded after three rounds of decoding). Fail closed: at worst a
+    /// spelling nobody serves asks for MFA.
     ///
     /// ```
-    /// let layer = tower_jwt_guard::RequireMfaLayer::for_paths(["/admin", "/grpc.health.v1.Health/Watch"]);
-    /// # let _ = layer;
+    /// use tower::{service_fn, ServiceBuilder, ServiceExt};
+    /// use tower_jwt_guard::{issue::SigningKey, Algorithm, JwtAuth, RequireMfaLayer, TokenIssuer};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = RequireMfaLayer::for_paths(["/admin", "/grpc.health.v1.Health/Watch"]);
+    /// let auth = JwtAuth::builder().hmac_secret([7u8; 32]).build()?;
+    /// let service = ServiceBuilder::new().layer(auth.layer::<serde_json::Value>()).layer(layer).service(
+    ///     service_fn(|_: http::Request<String>| async { Ok::<_, std::convert::Infallible>(http::Response::new(String::new())) }),
+    /// );
+    /// let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// let password_only = issuer.mint("alice", &serde_json::json!({ "amr": ["pwd"] }))?.token;
+    /// for (path, status) in [("/me", 200), ("/admin", 401), ("/%61dmin", 401), ("/x/../admin", 401), ("//Admin/", 401)] {
+    ///     let request = http::Request::get(path).header("authorization", format!("Bearer {password_only}")).body(String::new())?;
+    ///     assert_eq!(service.clone().oneshot(request).await?.status(), status, "{path}");
+    /// }
+    /// # Ok(()) }
     /// ```
     pub fn for_paths<I, P>(paths: I) -> Self
     where
         I: IntoIterator<Item = P>,
         P: Into<String>,
     {
-        RequireMfaLayer { paths: Arc::new(PathSet::Paths(paths.into_iter().map(Into::into).collect())) }
+        let keys = paths.into_iter().map(|path| key(&path.into())).collect();
+        RequireMfaLayer { paths: Arc::new(PathSet::Paths(keys)) }
     }
 
-    /// Only requests whose path (as received, not percent-decoded) satisfies `predicate` need
-    /// a second factor. Prefer a prefix test that ends with `/` over a substring test.
+    /// Only requests whose path satisfies `predicate` need a second factor. The predicate is
+    /// asked about the path as received and about each of its readings (RFC 3986 normal form,
+    /// as decoding backends read it: see [`for_paths`](Self::for_paths)); any yes asks for the
+    /// second factor, and so does a path in doubt. Letter case is the predicate's to ignore.
+    /// Prefer a prefix test that ends with `/` over a substring test.
     ///
     /// ```
     /// // Every method of the admin service.
@@ -292,12 +334,43 @@ mod tests {
     #[test]
     fn path_sets_cover_what_they_say() {
         assert!(PathSet::Every.covers("/anything"));
-        let paths = PathSet::Paths(vec!["/a.B/C".into()]);
+        let paths = PathSet::Paths(vec![key("/a.B/C")]);
         assert!(paths.covers("/a.B/C"));
-        assert!(!paths.covers("/a.B/C/"));
+        assert!(paths.covers("/a.B/C/"), "a trailing slash is the same path to many routers");
         assert!(!paths.covers("/a.B/D"));
         let matching = PathSet::Matching(Box::new(|p| p.starts_with("/admin")));
         assert!(matching.covers("/admin/users"));
         assert!(!matching.covers("/me"));
+    }
+
+    #[test]
+    fn paths_are_normalised_before_matching() {
+        let layer = RequireMfaLayer::for_paths(["/admin", "/x/%2E%2E/grpc.health.v1.Health/Watch"]);
+        for covered in [
+            "/admin",
+            "/%61dmin",
+            "/x/../admin",
+            "/x/%2e%2e/admin",
+            "//admin",
+            "/ADMIN",
+            "/admin/",
+            "/admin;jsessionid=1",
+            "/%2561dmin",
+            "/grpc.health.v1.Health/Watch",
+            "/grpc.health.v1.health/watch",
+            "/%2525252561",
+        ] {
+            assert!(layer.paths.covers(covered), "{covered}");
+        }
+        for open in ["/", "/me", "/admins", "/admin/x", "/x/admin", "/grpc.health.v1.Health/Check"] {
+            assert!(!layer.paths.covers(open), "{open}");
+        }
+        let matching = RequireMfaLayer::for_paths_matching(|p| p.starts_with("/admin/"));
+        for covered in
+            ["/admin/users", "/%61dmin/users", "/x/../admin/users", "//admin/users", "/admin;a/users"]
+        {
+            assert!(matching.paths.covers(covered), "{covered}");
+        }
+        assert!(!matching.paths.covers("/me/admin/"));
     }
 }

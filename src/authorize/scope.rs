@@ -1,8 +1,8 @@
 //! Scopes required per route: [`RequireScopeLayer`] for any service (axum `route_layer`,
 //! tonic, hyper), and with the `axum` feature the [`Scoped<T>`] extractor.
 //!
-//! The token's scopes are its `scope` claim (a space-separated string, or an array of strings)
-//! and its `scp` claim. A token without a required scope is refused with
+//! The token's scopes are its `scope` and `scp` claims, each a space-separated string (Entra ID
+//! writes `"scp": "User.Read Mail.Read"`) or an array of strings (one scope per item). A token without a required scope is refused with
 //! `INSUFFICIENT_SCOPE`: HTTP 403 with the RFC 6750 challenge
 //! (`error="insufficient_scope", scope="read:orders"`), or gRPC status 7 PERMISSION_DENIED.
 //!

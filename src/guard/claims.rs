@@ -318,7 +318,8 @@ pub struct TokenFacts {
     pub auth_time: Option<u64>,
     /// `mfa_verified` (a JSON boolean)
     pub mfa_verified: Option<bool>,
-    /// `scope` (space-separated string) or `scp` (array), as a list
+    /// `scope` and `scp`, as a list: each a space-separated string (split on spaces) or an array
+    /// of strings (one scope per item)
     pub scopes: Vec<String>,
     /// `cnf`: binding claims
     pub confirmation: Option<Confirmation>,

@@ -84,6 +84,9 @@ pub enum IssueError {
     NoSubject,
     /// Encrypting the token failed (feature `jwe`: the system's randomness failed).
     Encryption,
+    /// A step-up of a token of another issuer: its `iss` is not this issuer's (or one of the
+    /// two has no `iss`).
+    OtherIssuer,
 }
 
 impl fmt::Display for IssueError {
@@ -94,6 +97,7 @@ impl fmt::Display for IssueError {
             IssueError::Binding(err) | IssueError::Unavailable(err) => err.fmt(f),
             IssueError::NoSubject => f.write_str("the token to step up has no subject"),
             IssueError::Encryption => f.write_str("the token could not be encrypted"),
+            IssueError::OtherIssuer => f.write_str("the token to step up was issued by another issuer"),
         }
     }
 }
@@ -481,6 +485,11 @@ impl TokenIssuer {
     /// computed again from `request`, `amr` = the previous token's methods plus `method`
     /// (RFC 8176, e.g. `"otp"`), and `auth_time` = now.
     ///
+    /// Only a token of this issuer is stepped up: the previous token's `iss` must be this
+    /// issuer's (both absent counts as the same), else `IssueError::OtherIssuer`. A layer that
+    /// trusts several issuers or tenants would otherwise re-mint another issuer's `sub` as this
+    /// issuer's user.
+    ///
     /// ```
     /// use tower_jwt_guard::issue::{SigningKey, TokenIssuer};
     /// use tower_jwt_guard::{Algorithm, TokenFacts};
@@ -503,14 +512,19 @@ impl TokenIssuer {
         claims: &'a C,
         method: &str,
     ) -> impl Future<Output = Result<MintedToken, IssueError>> + 'a {
+        // A token of another issuer (or tenant) is not re-minted under this one.
+        let other_issuer = previous.issuer != self.issuer;
         let subject = previous.subject.clone();
         let mut amr = previous.amr.clone();
         if !amr.iter().any(|m| m == method) {
             amr.push(method.to_string());
         }
         // Without a subject there is nothing to step up: no binding (no proof recorded either).
-        let binding = subject.is_some().then(|| self.bind(request));
+        let binding = (subject.is_some() && !other_issuer).then(|| self.bind(request));
         async move {
+            if other_issuer {
+                return Err(IssueError::OtherIssuer);
+            }
             let (Some(subject), Some(binding)) = (subject, binding) else {
                 return Err(IssueError::NoSubject);
             };
@@ -672,6 +686,31 @@ mod tests {
             issuer.step_up(&request, &previous, &user, "otp").await,
             Err(IssueError::NoSubject)
         ));
+    }
+
+    #[tokio::test]
+    async fn step_up_refuses_a_token_of_another_issuer() {
+        let key = || SigningKey::hmac(Algorithm::HS256, [1u8; 32]).unwrap();
+        let ours = TokenIssuer::builder(key()).issuer("https://a.example").build();
+        let request = http::Request::new(());
+        let facts = |iss: Option<&str>| TokenFacts {
+            subject: Some("alice".into()),
+            issuer: iss.map(str::to_owned),
+            ..TokenFacts::default()
+        };
+        let claims = serde_json::json!({});
+        let step_up = |issuer: &TokenIssuer, iss| {
+            let facts = facts(iss);
+            let step_up = issuer.step_up(&request, &facts, &claims, "otp");
+            step_up
+        };
+        assert!(step_up(&ours, Some("https://a.example")).await.is_ok());
+        for other in [Some("https://b.example"), Some("https://a.example/"), None] {
+            assert!(matches!(step_up(&ours, other).await, Err(IssueError::OtherIssuer)), "{other:?}");
+        }
+        let unnamed = TokenIssuer::builder(key()).build();
+        assert!(step_up(&unnamed, None).await.is_ok());
+        assert!(matches!(step_up(&unnamed, Some("https://a.example")).await, Err(IssueError::OtherIssuer)));
     }
 
     #[tokio::test]

@@ -40,8 +40,8 @@ pub(crate) struct RegisteredClaims<'a> {
     mfa_verified: Option<bool>,
     #[serde(borrow, default, deserialize_with = "scope_claim")]
     scope: Option<ScopeClaim<'a>>,
-    #[serde(default, deserialize_with = "present")]
-    scp: Option<OneOrMany>,
+    #[serde(borrow, default, deserialize_with = "scope_claim")]
+    scp: Option<ScopeClaim<'a>>,
     #[serde(default, deserialize_with = "present")]
     cnf: Option<Confirmation>,
 }
@@ -93,8 +93,9 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> R
     T::deserialize(deserializer).map(Some)
 }
 
-/// `scope`: an RFC 8693 space-separated string (borrowed from the payload when it has no
-/// escapes), or an array of strings as some issuers write it.
+/// `scope` and `scp`: an RFC 8693 space-separated string (borrowed from the payload when it has
+/// no escapes; Entra ID writes `"scp": "User.Read Mail.Read"`), or an array of strings as some
+/// issuers write it (each item one scope, as it is).
 enum ScopeClaim<'a> {
     Joined(Cow<'a, str>),
     List(Vec<String>),
@@ -109,7 +110,7 @@ impl ScopeClaim<'_> {
     }
 }
 
-/// [`present`] for the `scope` claim: a string or an array of strings, nothing else.
+/// [`present`] for the `scope` and `scp` claims: a string or an array of strings, nothing else.
 fn scope_claim<'de: 'a, 'a, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<ScopeClaim<'a>>, D::Error> {
@@ -214,5 +215,16 @@ mod tests {
             assert!(parse(&format!(r#"{{"scope":{bad}}}"#)).is_err(), "scope {bad} must be refused");
         }
         assert!(parse(r#"{"sub":"a","sub":"b"}"#).is_err(), "duplicate claims are refused");
+    }
+
+    #[test]
+    fn scp_is_split_on_spaces_like_scope() {
+        assert_eq!(parse(r#"{"scp":"User.Read  Mail.Read"}"#).unwrap().scopes, ["User.Read", "Mail.Read"]);
+        assert_eq!(parse(r#"{"scp":"User.Read"}"#).unwrap().scopes, ["User.Read"]);
+        assert_eq!(parse(r#"{"scp":["a b","c"]}"#).unwrap().scopes, ["a b", "c"], "arrays stay as they are");
+        assert_eq!(parse(r#"{"scope":"a b","scp":"c d"}"#).unwrap().scopes, ["a", "b", "c", "d"]);
+        for bad in ["1", "true", "{}", r#"["a",1]"#] {
+            assert!(parse(&format!(r#"{{"scp":{bad}}}"#)).is_err(), "scp {bad} must be refused");
+        }
     }
 }
