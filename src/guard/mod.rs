@@ -60,3 +60,4 @@ pub mod readiness;
 pub(crate) mod body;
 pub(crate) mod clock;
 pub(crate) mod cookie;
+pub(crate) mod url;
