@@ -263,6 +263,51 @@ async fn htu_ignores_the_query_and_fragment_on_both_sides() {
     assert_eq!(answer(request).await.code(), "INVALID_DPOP_PROOF");
 }
 
+/// RFC 9449 §7.1: a request that used `Authorization: DPoP` and is refused for the token itself
+/// (expired, insufficient scope) gets the error on the `DPoP` challenge, the `Bearer` one bare.
+#[tokio::test]
+async fn a_dpop_request_refused_for_its_token_is_challenged_on_dpop() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let auth = JwtAuth::builder().hmac_secret(SECRET).dpop(Dpop::allowed().public_url(&base)).build().unwrap();
+    let app = Router::new()
+        .route("/admin", get(me))
+        .route_layer(tower_jwt_guard::RequireScopeLayer::new("admin"))
+        .route("/me", get(me))
+        .route_layer(auth.layer::<Value>());
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    let key = ProofKey::generate(Algorithm::ES256);
+    let mut claims = harness::claims("alice");
+    claims["cnf"] = json!({ "jkt": key.jkt() });
+    claims["exp"] = json!(now() - 3600);
+    let expired = TestKey::hmac(Algorithm::HS256, SECRET).sign(&claims);
+    let refused = call(&base, "DPoP", &expired, &[&key.proof("GET", &format!("{base}/me"), Some(&expired))]).await;
+    assert_eq!((refused.status, refused.code()), (401, "TOKEN_EXPIRED"));
+    let on_dpop = |challenges: &[String], error: &str| {
+        let bearer = challenges.iter().find(|c| c.starts_with("Bearer ")).unwrap();
+        let dpop = challenges.iter().find(|c| c.starts_with("DPoP ")).unwrap();
+        assert!(!bearer.contains("error="), "{challenges:?}");
+        assert!(dpop.contains(&format!("error=\"{error}\"")), "{challenges:?}");
+    };
+    on_dpop(&challenges(&refused), "invalid_token");
+    // After the layer: a scope the token lacks.
+    let bound = token(Some(&key.jkt()));
+    let request = client()
+        .get(format!("{base}/admin"))
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", key.proof("GET", &format!("{base}/admin"), Some(&bound)));
+    let refused = answer(request).await;
+    assert_eq!((refused.status, refused.code()), (403, "INSUFFICIENT_SCOPE"));
+    on_dpop(&challenges(&refused), "insufficient_scope");
+    // A bearer request's refusal stays on Bearer.
+    let plain = token(None);
+    let request = client().get(format!("{base}/admin")).header("authorization", format!("Bearer {plain}"));
+    let challenges = challenges(&answer(request).await);
+    assert!(challenges.iter().any(|c| c.starts_with("Bearer ") && c.contains("insufficient_scope")), "{challenges:?}");
+}
+
 #[tokio::test]
 async fn post_requests_and_grpc_refusals() {
     let base = start(|base| Dpop::allowed().public_url(base)).await;

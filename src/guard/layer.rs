@@ -21,6 +21,7 @@ use crate::guard::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
 use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
+use crate::guard::source;
 use crate::guard::verify::{CacheStats, TokenCache};
 
 /// A tower layer that lets a request through only with a valid bearer JWT, and puts the
@@ -233,6 +234,8 @@ fn admit<B, C: Send + Sync + 'static>(
         }
         Err(error) => {
             let protocol = Protocol::of_request(request);
+            // RFC 9449 §7.1: a DPoP request's refusal, whatever its cause, on the DPoP challenge.
+            let error = if source::uses_dpop_scheme(request.headers()) { error.on_dpop_request() } else { error };
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }
