@@ -201,7 +201,12 @@ async fn the_nonce_flow() {
     let nonce = first.headers["dpop-nonce"].to_str().unwrap().to_owned();
     // With it: accepted.
     let spec = Spec { nonce: Some(nonce.clone()), ..Spec::new(&key, "GET", &htu, Some(token)) };
-    assert_eq!(call(&base, "DPoP", token, &[&key.sign(&spec)]).await.status, 200);
+    let accepted = call(&base, "DPoP", token, &[&key.sign(&spec)]).await;
+    assert_eq!(accepted.status, 200);
+    // §8.2: the success carries the nonce for the next proofs, and it is accepted.
+    let next = accepted.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    let with_next = Spec { nonce: Some(next), jti: jti(), ..spec.clone() };
+    assert_eq!(call(&base, "DPoP", token, &[&key.sign(&with_next)]).await.status, 200);
     // A forged nonce: refused again, with a fresh one.
     let forged = Spec { nonce: Some(format!("{nonce}x")), jti: jti(), ..spec.clone() };
     let answer = call(&base, "DPoP", token, &[&key.sign(&forged)]).await;
