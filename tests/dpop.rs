@@ -274,7 +274,8 @@ async fn htu_ignores_the_query_and_fragment_on_both_sides() {
 async fn a_dpop_request_refused_for_its_token_is_challenged_on_dpop() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let auth = JwtAuth::builder().hmac_secret(SECRET).dpop(Dpop::allowed().public_url(&base)).build().unwrap();
+    let auth =
+        JwtAuth::builder().hmac_secret(SECRET).dpop(Dpop::allowed().public_url(&base)).build().unwrap();
     let app = Router::new()
         .route("/admin", get(me))
         .route_layer(tower_jwt_guard::RequireScopeLayer::new("admin"))
@@ -288,7 +289,8 @@ async fn a_dpop_request_refused_for_its_token_is_challenged_on_dpop() {
     claims["cnf"] = json!({ "jkt": key.jkt() });
     claims["exp"] = json!(now() - 3600);
     let expired = TestKey::hmac(Algorithm::HS256, SECRET).sign(&claims);
-    let refused = call(&base, "DPoP", &expired, &[&key.proof("GET", &format!("{base}/me"), Some(&expired))]).await;
+    let refused =
+        call(&base, "DPoP", &expired, &[&key.proof("GET", &format!("{base}/me"), Some(&expired))]).await;
     assert_eq!((refused.status, refused.code()), (401, "TOKEN_EXPIRED"));
     let on_dpop = |challenges: &[String], error: &str| {
         let bearer = challenges.iter().find(|c| c.starts_with("Bearer ")).unwrap();
@@ -310,7 +312,10 @@ async fn a_dpop_request_refused_for_its_token_is_challenged_on_dpop() {
     let plain = token(None);
     let request = client().get(format!("{base}/admin")).header("authorization", format!("Bearer {plain}"));
     let challenges = challenges(&answer(request).await);
-    assert!(challenges.iter().any(|c| c.starts_with("Bearer ") && c.contains("insufficient_scope")), "{challenges:?}");
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Bearer ") && c.contains("insufficient_scope")),
+        "{challenges:?}"
+    );
 }
 
 #[tokio::test]

@@ -699,7 +699,8 @@ mod grpc {
             let status = client.check(HealthCheckRequest { service: String::new() }).await.unwrap();
             assert_eq!(status.into_inner().status, ServingStatus::Serving as i32);
         }
-        let mut without = HealthClient::new(ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens)).service(channel));
+        let mut without =
+            HealthClient::new(ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens)).service(channel));
         let refused = without.check(HealthCheckRequest { service: String::new() }).await.unwrap_err();
         assert!(refused.message().contains("names no host"), "{refused:?}");
     }

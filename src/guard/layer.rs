@@ -248,7 +248,8 @@ fn admit<B, C: Send + Sync + 'static>(
         Err(error) => {
             let protocol = Protocol::of_request(request);
             // RFC 9449 §7.1: a DPoP request's refusal, whatever its cause, on the DPoP challenge.
-            let error = if source::uses_dpop_scheme(request.headers()) { error.on_dpop_request() } else { error };
+            let error =
+                if source::uses_dpop_scheme(request.headers()) { error.on_dpop_request() } else { error };
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }

@@ -458,7 +458,8 @@ where
                     (None, Some(origin)) => origin.join(request.uri()),
                     _ => None,
                 };
-                let proof = key.proof(request.method(), joined.as_ref().unwrap_or(request.uri()), Some(&token))?;
+                let proof =
+                    key.proof(request.method(), joined.as_ref().unwrap_or(request.uri()), Some(&token))?;
                 Ok((value, HeaderValue::try_from(proof).ok()))
             }
             None => Ok((value, None)),

@@ -201,7 +201,10 @@ impl TrustedProxies {
 
     /// The client's hop: its address (`None`: a trusted proxy did not identify it) and, with
     /// `Forwarded`, the element a trusted proxy wrote about it.
-    fn client_hop(&self, request: &RequestHead<'_>) -> Result<(Option<IpAddr>, Option<Element>), ClientIpError> {
+    fn client_hop(
+        &self,
+        request: &RequestHead<'_>,
+    ) -> Result<(Option<IpAddr>, Option<Element>), ClientIpError> {
         let peer = request.peer_addr().ok_or(ClientIpError::NoPeerAddress)?.ip().to_canonical();
         if !self.is_trusted(peer) {
             return Ok((Some(peer), None));

@@ -216,7 +216,7 @@ mod tests {
         let id = |key: &ReplayKey| u128::from_le_bytes(key.0[..16].try_into().unwrap());
         let aimed: Vec<ReplayKey> = (0..)
             .map(|i: u32| ReplayKey::new(&[3; 32], &i.to_string()))
-            .filter(|key| key.0[16] as usize % SHARDS == 0)
+            .filter(|key| (key.0[16] as usize).is_multiple_of(SHARDS))
             .take(64)
             .collect();
         let (one, two) = (MemoryReplayStore::new(), MemoryReplayStore::new());

@@ -114,6 +114,7 @@ impl Issuers {
     }
 
     /// The introspection endpoint's issuer (the first), the only one its answers may speak for.
+    #[cfg(feature = "introspection")]
     pub(crate) fn introspected(&self) -> Option<&TrustedIssuer> {
         self.introspected.then(|| &self.trusted[0])
     }

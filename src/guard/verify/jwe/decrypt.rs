@@ -91,7 +91,9 @@ impl DecryptionKeys {
             return Err(malformed("too many decryption keys match this token without kid: name them"));
         }
         if keys.len() > 1 && header.alg.is_rsa() {
-            return Err(malformed("several RSA decryption keys match this token without kid: it must name one"));
+            return Err(malformed(
+                "several RSA decryption keys match this token without kid: it must name one",
+            ));
         }
         let encrypted_key = part(jwe.encrypted_key, "the token's encrypted key is not base64url")?;
         let iv = part(jwe.iv, "the token's iv is not base64url")?;
