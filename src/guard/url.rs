@@ -145,7 +145,11 @@ mod tests {
         ];
         for (input, normal) in same {
             assert_eq!(normalize(input).as_deref(), Some(normal), "{input}");
+            // The normal form is its own normal form.
+            assert_eq!(normalize(normal).as_deref(), Some(normal), "{normal}");
         }
+        // Percent-encodings are decoded before the dot segments go (§6.2.2's order).
+        assert_eq!(normalize("https://a.example/x/%2E%2e/y").as_deref(), Some("https://a.example/y"));
         assert_ne!(normalize("https://a.example/mcp/"), normalize("https://a.example/mcp"));
         for bad in [
             "api",
