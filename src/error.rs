@@ -337,6 +337,21 @@ impl AuthError {
         }
     }
 
+    /// The same refusal, of a request that presented its token with `Authorization: DPoP`: the
+    /// `DPoP` challenge carries the error, whatever it is (RFC 9449 §7.1: an expired, revoked
+    /// or insufficiently scoped DPoP-bound token included).
+    ///
+    /// ```
+    /// use tower_jwt_guard::{AuthError, ErrorKind};
+    /// let err = AuthError::new(ErrorKind::TokenExpired);
+    /// assert!(!err.is_dpop());
+    /// assert!(err.on_dpop_request().is_dpop());
+    /// ```
+    pub fn on_dpop_request(mut self) -> Self {
+        self.challenge.get_or_insert_with(Box::default).dpop = true;
+        self
+    }
+
     /// Whether the refusal concerns a DPoP request (RFC 9449).
     pub fn is_dpop(&self) -> bool {
         matches!(self.kind, ErrorKind::InvalidDpopProof | ErrorKind::UseDpopNonce)

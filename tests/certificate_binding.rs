@@ -29,7 +29,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use serde_json::{json, Value};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tower_jwt_guard::binding::{ClientCertificate, PeerAddr, TrustedProxies};
+use tower_jwt_guard::binding::{ClientCertificate, ConnectionScheme, Dpop, PeerAddr, TrustedProxies};
 use tower_jwt_guard::issue::SigningKey;
 use tower_jwt_guard::{Algorithm, CertificateBound, Claims, JwtAuth, TokenIssuer};
 
@@ -152,6 +152,8 @@ where
                 let certificate = ClientCertificate::from_rustls(tls.get_ref().1);
                 let per_request = hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
                     request.extensions_mut().insert(PeerAddr(peer));
+                    // An HTTP/1.1 request names no scheme: the connection's is https.
+                    request.extensions_mut().insert(ConnectionScheme::HTTPS);
                     if let Some(certificate) = &certificate {
                         request.extensions_mut().insert(certificate.clone());
                     }
@@ -267,6 +269,42 @@ async fn without_the_policy_a_certificate_bound_token_is_refused() {
         answer(client(Some(&pki.alice)).get(&url).bearer_auth(bound_token("alice", &pki.alice).await)).await;
     assert_eq!((refused.status, refused.code()), (401, "BINDING_MISMATCH"));
     assert_eq!(refused.body["binding"], "x5t#S256");
+}
+
+/// DPoP with the origin taken from the request, on an in-process TLS server over HTTP/1.1 (whose
+/// requests name no scheme): `htu` is `https://…`, the connection's scheme, with or without a
+/// client certificate; an `http://` proof is refused.
+#[tokio::test]
+async fn dpop_over_tls_and_http_1_1_signs_https() {
+    let pki = pki();
+    let auth =
+        JwtAuth::builder().hmac_secret(SECRET).dpop(Dpop::allowed().origin_from_request()).build().unwrap();
+    let app = Router::new().route("/me", get(me)).route_layer(auth.layer::<Value>());
+    let port = serve_tls(app).await.port();
+    let key = dpop_support::ProofKey::generate(Algorithm::ES256);
+    let token = token_with(|claims| {
+        claims.insert("cnf".into(), json!({ "jkt": key.jkt() }));
+    });
+    let url = format!("https://127.0.0.1:{port}/me");
+    for identity in [None, Some(&pki.alice)] {
+        let http1 = |htu: &str| {
+            let ca = reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap();
+            let mut builder = reqwest::Client::builder().tls_certs_only([ca]).http1_only();
+            if let Some(identity) = identity {
+                builder = builder.identity(identity.reqwest());
+            }
+            builder
+                .build()
+                .unwrap()
+                .get(&url)
+                .header("authorization", format!("DPoP {token}"))
+                .header("dpop", key.proof("GET", htu, Some(&token)))
+        };
+        let accepted = answer(http1(&url)).await;
+        assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+        let plain = answer(http1(&format!("http://127.0.0.1:{port}/me"))).await;
+        assert_eq!((plain.status, plain.code()), (401, "INVALID_DPOP_PROOF"));
+    }
 }
 
 #[tokio::test]

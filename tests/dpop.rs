@@ -94,7 +94,6 @@ async fn every_section_4_3_violation_is_refused_with_its_challenge() {
             key.sign(&Spec { htu: "http://evil.example/me".into(), ..valid() }),
             "INVALID_DPOP_PROOF",
         ),
-        ("query in htu", key.sign(&Spec { htu: format!("{htu}?a=1"), ..valid() }), "INVALID_DPOP_PROOF"),
         ("stale iat", key.sign(&Spec { iat: now() - 600, ..valid() }), "INVALID_DPOP_PROOF"),
         ("future iat", key.sign(&Spec { iat: now() + 600, ..valid() }), "INVALID_DPOP_PROOF"),
         (
@@ -202,7 +201,12 @@ async fn the_nonce_flow() {
     let nonce = first.headers["dpop-nonce"].to_str().unwrap().to_owned();
     // With it: accepted.
     let spec = Spec { nonce: Some(nonce.clone()), ..Spec::new(&key, "GET", &htu, Some(token)) };
-    assert_eq!(call(&base, "DPoP", token, &[&key.sign(&spec)]).await.status, 200);
+    let accepted = call(&base, "DPoP", token, &[&key.sign(&spec)]).await;
+    assert_eq!(accepted.status, 200);
+    // §8.2: the success carries the nonce for the next proofs, and it is accepted.
+    let next = accepted.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    let with_next = Spec { nonce: Some(next), jti: jti(), ..spec.clone() };
+    assert_eq!(call(&base, "DPoP", token, &[&key.sign(&with_next)]).await.status, 200);
     // A forged nonce: refused again, with a fresh one.
     let forged = Spec { nonce: Some(format!("{nonce}x")), jti: jti(), ..spec.clone() };
     let answer = call(&base, "DPoP", token, &[&key.sign(&forged)]).await;
@@ -235,6 +239,83 @@ async fn htu_is_normalised_and_behind_a_proxy_comes_from_the_public_url() {
     }
     let internal = format!("{base}/me");
     assert_eq!(call(&base, "DPoP", token, &[&key.proof("GET", &internal, Some(token))]).await.status, 401);
+}
+
+/// RFC 9449 §4.3 (9): `htu` is compared "ignoring any query and fragment parts", of the proof
+/// and of the request alike.
+#[tokio::test]
+async fn htu_ignores_the_query_and_fragment_on_both_sides() {
+    let base = start(|base| Dpop::allowed().public_url(base)).await;
+    let key = ProofKey::generate(Algorithm::ES256);
+    let bound = token(Some(&key.jkt()));
+    let token = bound.as_str();
+    for (htu, target) in [
+        (format!("{base}/me?page=2"), format!("{base}/me?page=2")),
+        (format!("{base}/me"), format!("{base}/me?page=2")),
+        (format!("{base}/me?other=1#top"), format!("{base}/me")),
+    ] {
+        let request = client()
+            .get(&target)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", key.proof("GET", &htu, Some(token)));
+        assert_eq!(answer(request).await.status, 200, "{htu} for {target}");
+    }
+    // The path still counts, wherever a query would put it.
+    let request = client()
+        .get(format!("{base}/me"))
+        .header("authorization", format!("DPoP {token}"))
+        .header("dpop", key.proof("GET", &format!("{base}/other?/me"), Some(token)));
+    assert_eq!(answer(request).await.code(), "INVALID_DPOP_PROOF");
+}
+
+/// RFC 9449 §7.1: a request that used `Authorization: DPoP` and is refused for the token itself
+/// (expired, insufficient scope) gets the error on the `DPoP` challenge, the `Bearer` one bare.
+#[tokio::test]
+async fn a_dpop_request_refused_for_its_token_is_challenged_on_dpop() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let auth =
+        JwtAuth::builder().hmac_secret(SECRET).dpop(Dpop::allowed().public_url(&base)).build().unwrap();
+    let app = Router::new()
+        .route("/admin", get(me))
+        .route_layer(tower_jwt_guard::RequireScopeLayer::new("admin"))
+        .route("/me", get(me))
+        .route_layer(auth.layer::<Value>());
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    let key = ProofKey::generate(Algorithm::ES256);
+    let mut claims = harness::claims("alice");
+    claims["cnf"] = json!({ "jkt": key.jkt() });
+    claims["exp"] = json!(now() - 3600);
+    let expired = TestKey::hmac(Algorithm::HS256, SECRET).sign(&claims);
+    let refused =
+        call(&base, "DPoP", &expired, &[&key.proof("GET", &format!("{base}/me"), Some(&expired))]).await;
+    assert_eq!((refused.status, refused.code()), (401, "TOKEN_EXPIRED"));
+    let on_dpop = |challenges: &[String], error: &str| {
+        let bearer = challenges.iter().find(|c| c.starts_with("Bearer ")).unwrap();
+        let dpop = challenges.iter().find(|c| c.starts_with("DPoP ")).unwrap();
+        assert!(!bearer.contains("error="), "{challenges:?}");
+        assert!(dpop.contains(&format!("error=\"{error}\"")), "{challenges:?}");
+    };
+    on_dpop(&challenges(&refused), "invalid_token");
+    // After the layer: a scope the token lacks.
+    let bound = token(Some(&key.jkt()));
+    let request = client()
+        .get(format!("{base}/admin"))
+        .header("authorization", format!("DPoP {bound}"))
+        .header("dpop", key.proof("GET", &format!("{base}/admin"), Some(&bound)));
+    let refused = answer(request).await;
+    assert_eq!((refused.status, refused.code()), (403, "INSUFFICIENT_SCOPE"));
+    on_dpop(&challenges(&refused), "insufficient_scope");
+    // A bearer request's refusal stays on Bearer.
+    let plain = token(None);
+    let request = client().get(format!("{base}/admin")).header("authorization", format!("Bearer {plain}"));
+    let challenges = challenges(&answer(request).await);
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Bearer ") && c.contains("insufficient_scope")),
+        "{challenges:?}"
+    );
 }
 
 #[tokio::test]

@@ -118,6 +118,9 @@ async fn introspect(
                 json!({ "active": false })
             }
         }
+        "from-b" => json!({
+            "active": true, "sub": "mallory", "iss": OTHER_ISSUER, "aud": "orders", "exp": now() + 600,
+        }),
         token if token.contains('.') => active("jwt-user"),
         token => active(token.trim_start_matches("opaque-")),
     };
@@ -164,6 +167,9 @@ async fn me(Claims(user): Claims<User>, context: AuthContext) -> Json<Value> {
         "mfa": context.mfa_satisfied(),
     }))
 }
+
+/// Another issuer the service trusts, with keys of its own.
+const OTHER_ISSUER: &str = "https://b.example";
 
 fn introspector(url: &str) -> IntrospectorBuilder {
     Introspector::builder(url)
@@ -656,4 +662,23 @@ async fn oidc_provider_tokens_pass_until_revoked_there() {
         assert!(std::time::Instant::now() < deadline, "still accepted long after the TTL");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `.introspection(..)` beside `.trust(Issuer::new(B))`: the builder's own issuer (the
+/// endpoint's) stays, and the endpoint speaks for it only: an answer naming B is refused.
+#[tokio::test]
+async fn an_endpoint_speaks_for_its_own_issuer_only() {
+    let (url, _endpoint) = start_endpoint(Expect::Basic).await;
+    let other = tower_jwt_guard::Issuer::new(OTHER_ISSUER).hmac_secret([8u8; 32]).audience("orders");
+    let addr = service(auth(introspector(&url)).trust(other).build().unwrap()).await;
+    let own = call(addr, "opaque-alice").await;
+    assert_eq!(own.status, 200, "{:?}", own.body);
+    let from_b = call(addr, "from-b").await;
+    assert_eq!((from_b.status, from_b.code()), (401, "INVALID_TOKEN"), "{:?}", from_b.body);
+    // The endpoint's issuer must have a name when another issuer is trusted.
+    let unnamed = JwtAuth::builder()
+        .introspection(introspector(&url).build().unwrap())
+        .trust(tower_jwt_guard::Issuer::new(OTHER_ISSUER).hmac_secret([8u8; 32]))
+        .build();
+    assert!(unnamed.err().is_some_and(|err| err.to_string().contains("introspection")));
 }

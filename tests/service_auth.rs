@@ -696,6 +696,49 @@ mod grpc {
         client.check(HealthCheckRequest { service: String::new() }).await.map(|r| r.into_inner().status)
     }
 
+    /// A DPoP-bound service token over a tonic `Channel`: the requests the client layer sees are
+    /// relative (`/grpc.health.v1.Health/Check`), so the layer signs `htu` on the configured
+    /// target origin, and the server (DPoP required) accepts the proof. Without the origin, the
+    /// call is not sent: its proof could only name `https:///grpc.health.v1.Health/Check`.
+    #[tokio::test]
+    async fn a_tonic_channel_signs_dpop_proofs_for_the_target_origin() {
+        use std::sync::Arc;
+        use tower_jwt_guard::binding::Dpop;
+        use tower_jwt_guard::issue::DpopKey;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let auth = JwtAuth::builder()
+            .hmac_secret(SECRET)
+            .accept(service_kind())
+            .dpop(Dpop::required().public_url(&url))
+            .build()
+            .unwrap();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(
+            Server::builder()
+                .layer(auth.layer::<Value>())
+                .add_service(health)
+                .serve_with_incoming(TcpIncoming::from(listener)),
+        );
+        let issuer = service_kind().token_issuer(SigningKey::hmac(Algorithm::HS256, SECRET).unwrap()).build();
+        let tokens = ServiceTokens::builder(issuer, "gateway")
+            .scope("health:read")
+            .dpop_key(Arc::new(DpopKey::generate_es256().unwrap()))
+            .build()
+            .unwrap();
+        let channel = Channel::from_shared(url.clone()).unwrap().connect().await.unwrap();
+        let layer = ServiceTokenLayer::new(tokens.clone()).origin(&url).unwrap();
+        let mut client = HealthClient::new(ServiceBuilder::new().layer(layer).service(channel.clone()));
+        for _ in 0..2 {
+            let status = client.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+            assert_eq!(status.into_inner().status, ServingStatus::Serving as i32);
+        }
+        let mut without =
+            HealthClient::new(ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens)).service(channel));
+        let refused = without.check(HealthCheckRequest { service: String::new() }).await.unwrap_err();
+        assert!(refused.message().contains("names no host"), "{refused:?}");
+    }
+
     #[tokio::test]
     async fn a_tonic_channel_sends_service_tokens_and_a_missing_scope_is_permission_denied() {
         let url = health_server().await;

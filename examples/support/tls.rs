@@ -25,7 +25,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
 use tower::ServiceExt as _;
-use tower_jwt_guard::binding::{ClientCertificate, PeerAddr};
+use tower_jwt_guard::binding::{ClientCertificate, ConnectionScheme, PeerAddr};
 
 use super::{fail, var};
 
@@ -306,6 +306,8 @@ async fn serve_connection(
     let certificate = tls.get_ref().1.peer_certificates().and_then(ClientCertificate::leaf_of);
     let service = hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(PeerAddr(peer));
+        // HTTP/1.1 requests name no scheme: DPoP's `htu` is `https://` on this connection.
+        request.extensions_mut().insert(ConnectionScheme::HTTPS);
         request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         if let Some(certificate) = &certificate {
             request.extensions_mut().insert(certificate.clone());

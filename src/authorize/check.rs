@@ -15,6 +15,7 @@ use crate::error::{AuthError, ErrorKind};
 use crate::guard::body::JwtBody;
 use crate::guard::context::{Anonymous, AuthContext};
 use crate::guard::rejection::{Protocol, Responder};
+use crate::guard::source;
 
 /// What a check after the [`JwtLayer`](crate::JwtLayer) works on: the verified token's context,
 /// or the refusal when there is none — `MISSING_TOKEN` for an anonymous request (optional mode),
@@ -49,6 +50,10 @@ pub(crate) fn refuse<B>(request: &Request<B>, error: &AuthError, responder: &Res
         path = request.uri().path(),
         "request rejected"
     );
+    // RFC 9449 §7.1: the error goes on the scheme the request used.
+    if source::uses_dpop_scheme(request.headers()) {
+        return responder.respond(&error.clone().on_dpop_request(), Protocol::of_request(request));
+    }
     responder.respond(error, Protocol::of_request(request))
 }
 

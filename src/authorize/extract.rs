@@ -14,6 +14,7 @@ use crate::guard::body::JwtBody;
 use crate::guard::claims::Claims;
 use crate::guard::context::{AuthContext, ContextPolicy};
 use crate::guard::rejection::{Protocol, Responder};
+use crate::guard::source;
 
 pub(crate) use crate::guard::context::Anonymous;
 
@@ -27,6 +28,8 @@ pub struct ExtractRejection {
 
 impl ExtractRejection {
     fn new(error: AuthError, parts: &Parts, policy: Option<Arc<ContextPolicy>>) -> Self {
+        // RFC 9449 §7.1: the error goes on the scheme the request used.
+        let error = if source::uses_dpop_scheme(&parts.headers) { error.on_dpop_request() } else { error };
         ExtractRejection { error, policy, protocol: Protocol::of(parts.version, &parts.headers) }
     }
 

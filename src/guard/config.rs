@@ -756,6 +756,17 @@ impl JwtAuthBuilder {
         let with_rules = |issuer: Issuer| every_issuer.iter().fold(issuer, |issuer, rules| rules(issuer));
         if self.trusted.is_empty() {
             issuers.push(with_rules(shorthand).trusted_with(introspected)?);
+        } else if introspected.is_some() {
+            // The builder's own issuer is the endpoint's (kept beside the trusted ones, first),
+            // and it must have a name: an endpoint speaks for its issuer only.
+            let own = with_rules(shorthand).trusted_with(introspected)?;
+            if own.rules.issuers.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "an introspection endpoint next to trust(..) must name its issuer: add issuer(..), \
+                     or discover the endpoint from its issuer",
+                ));
+            }
+            issuers.push(own);
         } else if shorthand.has_keys() {
             let own = with_rules(shorthand).trusted()?;
             if own.rules.issuers.is_empty() {
@@ -789,7 +800,8 @@ impl JwtAuthBuilder {
         if names.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(ConfigError::Invalid("two trusted issuers have the same name: give each one Issuer"));
         }
-        Ok(Issuers::new(issuers))
+        // The endpoint's issuer is the first: introspection answers are judged by it alone.
+        Ok(Issuers::new(issuers).with_introspected(introspected.is_some()))
     }
 }
 

@@ -21,6 +21,7 @@ use crate::guard::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
 use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
+use crate::guard::source;
 use crate::guard::verify::{CacheStats, TokenCache};
 
 /// A tower layer that lets a request through only with a valid bearer JWT, and puts the
@@ -155,7 +156,10 @@ where
                 // The inner service runs outside the layer's span.
                 drop(entered);
                 match admitted {
-                    Ok(()) => ResponseFuture::inner(self.inner.call(request), private),
+                    Ok(()) => {
+                        let nonce = next_nonce(&self.guard, &request);
+                        ResponseFuture::inner(self.inner.call(request), private, nonce)
+                    }
                     Err(response) => ResponseFuture::rejected(response),
                 }
             }
@@ -176,6 +180,16 @@ where
             }
         }
     }
+}
+
+/// RFC 9449 §8.2: the nonce for the next proofs, on the answer to an admitted DPoP request when
+/// server nonces are on (`None`, and no work, when they are off).
+fn next_nonce<B, C>(guard: &Guard<C>, request: &Request<B>) -> Option<http::HeaderValue> {
+    let nonces = guard.shared.dpop.as_ref()?.nonces.as_ref()?;
+    if !source::uses_dpop_scheme(request.headers()) {
+        return None;
+    }
+    nonces.header(crate::guard::clock::fast_now())
 }
 
 /// RFC 6750 §2.3: an answer to a request whose token was in the URI must not be stored by
@@ -233,6 +247,9 @@ fn admit<B, C: Send + Sync + 'static>(
         }
         Err(error) => {
             let protocol = Protocol::of_request(request);
+            // RFC 9449 §7.1: a DPoP request's refusal, whatever its cause, on the DPoP challenge.
+            let error =
+                if source::uses_dpop_scheme(request.headers()) { error.on_dpop_request() } else { error };
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }
@@ -256,7 +273,7 @@ pin_project! {
     where
         S: Service<Request<ReqBody>>,
     {
-        Inner { #[pin] future: S::Future, private: bool },
+        Inner { #[pin] future: S::Future, private: bool, nonce: Option<http::HeaderValue> },
         Rejected { response: Option<Response<Bytes>> },
         Authenticating {
             check: BoxFuture<'static, (Request<ReqBody>, Decision<C>)>,
@@ -272,8 +289,8 @@ impl<S, ReqBody, C> ResponseFuture<S, ReqBody, C>
 where
     S: Service<Request<ReqBody>>,
 {
-    fn inner(future: S::Future, private: bool) -> Self {
-        ResponseFuture { kind: Kind::Inner { future, private } }
+    fn inner(future: S::Future, private: bool, nonce: Option<http::HeaderValue>) -> Self {
+        ResponseFuture { kind: Kind::Inner { future, private, nonce } }
     }
 
     fn rejected(response: Response<Bytes>) -> Self {
@@ -305,14 +322,19 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
             let next = match self.as_mut().project().kind.project() {
-                KindProj::Inner { future, private } => {
+                KindProj::Inner { future, private, nonce } => {
                     let private = *private;
-                    return future.poll(cx).map_ok(|mut response| {
+                    let response = ready!(future.poll(cx));
+                    return Poll::Ready(response.map(|mut response| {
                         if private {
                             mark_private(&mut response);
                         }
+                        if let Some(nonce) = nonce.take() {
+                            // The service's own nonce (a token endpoint's) stands.
+                            response.headers_mut().entry("dpop-nonce").or_insert(nonce);
+                        }
                         response.map(JwtBody::inner)
-                    });
+                    }));
                 }
                 KindProj::Rejected { response } => {
                     let response = response.take().expect("ResponseFuture polled after completion");
@@ -326,7 +348,8 @@ where
                     match admitted {
                         Ok(()) => {
                             let mut service = inner.take().expect("ResponseFuture polled after completion");
-                            Kind::Inner { future: service.call(request), private: *private }
+                            let nonce = next_nonce(guard, &request);
+                            Kind::Inner { future: service.call(request), private: *private, nonce }
                         }
                         Err(response) => Kind::Rejected { response: Some(response) },
                     }

@@ -61,3 +61,4 @@ pub(crate) mod body;
 pub(crate) mod clock;
 pub(crate) mod cookie;
 pub(crate) mod path;
+pub(crate) mod url;

@@ -120,6 +120,14 @@ impl TokenSources {
     }
 }
 
+/// Whether the request presents its token with `Authorization: DPoP` (RFC 9449 §7.1): its
+/// refusals carry their error on the `DPoP` challenge. Read on the refusal path only.
+pub(crate) fn uses_dpop_scheme(headers: &HeaderMap) -> bool {
+    headers.get(AUTHORIZATION).is_some_and(|value| {
+        value.as_bytes().get(..5).is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"dpop "))
+    })
+}
+
 fn other(token: Option<&str>) -> Option<(&[u8], Scheme)> {
     token.map(|token| (token.as_bytes(), Scheme::Other))
 }

@@ -27,6 +27,7 @@ use base64::Engine as _;
 use http::{Method, Uri};
 use serde_json::json;
 
+use crate::guard::binding::BindingUnavailable;
 use crate::guard::clock;
 use crate::issue::IssueError;
 
@@ -131,18 +132,30 @@ impl DpopKey {
 
     /// A fresh proof for a request `method` `uri` (its query and fragment are left out of
     /// `htu`), with `ath` when it carries `access_token`, and the last nonce remembered.
+    ///
+    /// `uri` must be absolute: a relative one (`/pkg.Svc/Method`, what a tonic `Channel` sees
+    /// before it adds its origin) names no host, and is refused
+    /// ([`ServiceTokenLayer::origin`](crate::ServiceTokenLayer::origin) gives the layer its target).
+    ///
+    /// ```
+    /// # use tower_jwt_guard::issue::DpopKey;
+    /// let key = DpopKey::generate_es256()?;
+    /// assert!(key.proof(&http::Method::GET, &http::Uri::from_static("/pkg.Svc/M"), None).is_err());
+    /// # Ok::<(), tower_jwt_guard::issue::IssueError>(())
+    /// ```
     pub fn proof(
         &self,
         method: &Method,
         uri: &Uri,
         access_token: Option<&str>,
     ) -> Result<String, IssueError> {
-        let htu = format!(
-            "{}://{}{}",
-            uri.scheme_str().unwrap_or("https"),
-            uri.authority().map_or("", |a| a.as_str()),
-            uri.path()
-        );
+        let Some(authority) = uri.authority() else {
+            return Err(IssueError::Binding(BindingUnavailable::new(
+                "dpop",
+                "the request URI names no host: give the client layer its target's origin",
+            )));
+        };
+        let htu = format!("{}://{}{}", uri.scheme_str().unwrap_or("https"), authority, uri.path());
         let mut jti = [0u8; 16];
         aws_lc_rs::rand::fill(&mut jti).map_err(|_| IssueError::Signing)?;
         let mut claims = json!({ "jti": b64(jti), "htm": method.as_str(), "htu": htu, "iat": clock::now() });

@@ -10,7 +10,8 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderName, HeaderValue, Request, Response};
+use http::uri::{Authority, Scheme};
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
 use pin_project_lite::pin_project;
 use serde_json::{Map, Value};
 use tower_layer::Layer;
@@ -327,12 +328,65 @@ impl ServiceTokens {
 pub struct ServiceTokenLayer {
     tokens: ServiceTokens,
     header: HeaderName,
+    origin: Option<Origin>,
+}
+
+/// The scheme and authority of a client's target.
+#[derive(Clone, Debug)]
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl Origin {
+    /// `uri` (relative) on this origin.
+    fn join(&self, uri: &Uri) -> Option<Uri> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(uri.path_and_query().map_or("/", |path| path.as_str()))
+            .build()
+            .ok()
+    }
 }
 
 impl ServiceTokenLayer {
     /// Sends `tokens` in the `Authorization` header.
     pub fn new(tokens: ServiceTokens) -> Self {
-        ServiceTokenLayer { tokens, header: AUTHORIZATION }
+        ServiceTokenLayer { tokens, header: AUTHORIZATION, origin: None }
+    }
+
+    /// The target's origin (`https://orders.internal:50051`), for DPoP proofs
+    /// ([`ServiceTokensBuilder::dpop_key`]): a request whose URI is relative — every request of
+    /// a tonic `Channel`, which adds its scheme and host after this layer — is signed for this
+    /// origin plus its path (`htu` must be the absolute URL, RFC 9449 §4.2). A request with an
+    /// absolute URI is signed for that URI. Without an origin, a relative request with a DPoP
+    /// key is not sent (its proof could only be refused).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tower_jwt_guard::{issue::{DpopKey, SigningKey}, Algorithm, ServiceTokenLayer, ServiceTokens, TokenIssuer};
+    /// # let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build();
+    /// let tokens = ServiceTokens::builder(issuer, "gateway").dpop_key(Arc::new(DpopKey::generate_es256()?)).build()?;
+    /// let layer = ServiceTokenLayer::new(tokens).origin("https://orders.internal:50051")?;
+    /// # let _ = layer;
+    /// assert!(ServiceTokenLayer::new(ServiceTokens::builder(
+    ///     TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32])?).build(), "gateway").build()?)
+    ///     .origin("/relative").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn origin(mut self, origin: impl AsRef<str>) -> Result<Self, ConfigError> {
+        const BAD: ConfigError =
+            ConfigError::Invalid("the target's origin must be an absolute URL without path or query");
+        let uri: Uri = origin.as_ref().parse().map_err(|_| BAD)?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+            return Err(BAD);
+        };
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            return Err(BAD);
+        }
+        self.origin = Some(Origin { scheme, authority });
+        Ok(self)
     }
 
     /// Sends the token in another header (for a service that reads it there).
@@ -354,7 +408,12 @@ impl<S> Layer<S> for ServiceTokenLayer {
     type Service = ServiceTokenService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ServiceTokenService { inner, tokens: self.tokens.clone(), header: self.header.clone() }
+        ServiceTokenService {
+            inner,
+            tokens: self.tokens.clone(),
+            header: self.header.clone(),
+            origin: self.origin.clone(),
+        }
     }
 }
 
@@ -364,6 +423,7 @@ pub struct ServiceTokenService<S> {
     inner: S,
     tokens: ServiceTokens,
     header: HeaderName,
+    origin: Option<Origin>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for ServiceTokenService<S> {
@@ -372,6 +432,7 @@ impl<S: fmt::Debug> fmt::Debug for ServiceTokenService<S> {
             .field("inner", &self.inner)
             .field("tokens", &self.tokens)
             .field("header", &self.header)
+            .field("origin", &self.origin)
             .finish()
     }
 }
@@ -392,7 +453,13 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let signed = self.tokens.current().and_then(|(value, token)| match &self.tokens.inner.dpop {
             Some(key) => {
-                let proof = key.proof(request.method(), request.uri(), Some(&token))?;
+                // A relative URI (a tonic Channel's) is signed on the configured origin.
+                let joined = match (request.uri().authority(), &self.origin) {
+                    (None, Some(origin)) => origin.join(request.uri()),
+                    _ => None,
+                };
+                let proof =
+                    key.proof(request.method(), joined.as_ref().unwrap_or(request.uri()), Some(&token))?;
                 Ok((value, HeaderValue::try_from(proof).ok()))
             }
             None => Ok((value, None)),

@@ -63,8 +63,8 @@ pub use client_ip::ClientIpBinding;
 pub use cookie::CookieFingerprint;
 pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
 pub use fingerprint::DeviceFingerprint;
-pub(crate) use peer::peer_addr;
-pub use peer::PeerAddr;
+pub(crate) use peer::{connection_scheme, peer_addr};
+pub use peer::{ConnectionScheme, PeerAddr};
 pub use proxies::{ClientIpError, ForwardedHeader, TrustedProxies};
 
 /// A borrowed view of a request's head: what binding policies look at.

@@ -1,7 +1,9 @@
-//! The connection's remote address, wherever the server put it in the request's extensions.
+//! What the server knows of the connection, wherever it put it in the request's extensions:
+//! its remote address ([`PeerAddr`]) and its scheme ([`ConnectionScheme`]).
 
 use std::net::SocketAddr;
 
+use http::uri::Scheme;
 use http::Extensions;
 
 /// The address of the connection's remote end, for servers that do not record it themselves
@@ -48,6 +50,51 @@ pub(crate) fn peer_addr(extensions: &Extensions) -> Option<SocketAddr> {
         {
             return Some(addr);
         }
+    }
+    None
+}
+
+/// The scheme of the connection a request came on: `https` when the server accepted it over
+/// TLS. An HTTP/1.1 request names no scheme (its target is a path), so a server that terminates
+/// TLS itself inserts this into every request's extensions, and DPoP's `htu` (with
+/// [`Dpop::origin_from_request`](super::Dpop::origin_from_request), or from a peer that is no
+/// trusted proxy) starts with `https://`. HTTP/2 requests carry their scheme (`:scheme`), which
+/// comes first; a connection with a [`ClientCertificate`](super::ClientCertificate) (or tonic's
+/// TLS connect info) is TLS too. Without any of these, the scheme is `http`.
+///
+/// ```
+/// use tower_jwt_guard::binding::ConnectionScheme;
+///
+/// // In the TLS accept loop, for every request of the connection:
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(ConnectionScheme::HTTPS);
+/// # assert_eq!(request.extensions().get::<ConnectionScheme>(), Some(&ConnectionScheme::HTTPS));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionScheme(pub Scheme);
+
+impl ConnectionScheme {
+    /// A TLS connection.
+    pub const HTTPS: ConnectionScheme = ConnectionScheme(Scheme::HTTPS);
+    /// A plain connection.
+    pub const HTTP: ConnectionScheme = ConnectionScheme(Scheme::HTTP);
+}
+
+/// The scheme of the request's connection, when the extensions tell: [`ConnectionScheme`], else
+/// `https` for a connection with a client certificate (or tonic's TLS connect info).
+pub(crate) fn connection_scheme(extensions: &Extensions) -> Option<&str> {
+    if let Some(ConnectionScheme(scheme)) = extensions.get::<ConnectionScheme>() {
+        return Some(scheme.as_str());
+    }
+    if extensions.get::<super::ClientCertificate>().is_some() {
+        return Some("https");
+    }
+    #[cfg(feature = "tonic")]
+    if extensions
+        .get::<tonic::transport::server::TlsConnectInfo<tonic::transport::server::TcpConnectInfo>>()
+        .is_some()
+    {
+        return Some("https");
     }
     None
 }

@@ -1,10 +1,18 @@
-//! Who the client is when proxies stand in between: [`TrustedProxies`].
+//! Who the client is, and which URL it called, when proxies stand in between: [`TrustedProxies`].
 //!
 //! The connection's peer is the client unless it is a configured trusted proxy. Only then is
 //! the forwarding header read, walked from the right (the hop the nearest proxy saw), skipping
 //! trusted proxies; the first untrusted address is the client. Anything left of it was written
 //! by the client and is ignored, so a client cannot choose its address by sending the header.
+//!
+//! The same reader gives the scheme and host the client called (DPoP's `htu`), from the header
+//! family the proxies are configured with, and from nothing else: with
+//! [`ForwardedHeader::Forwarded`], the `proto` and `host` of the element that names the client
+//! (the one a trusted proxy wrote about it); with [`ForwardedHeader::XForwardedFor`],
+//! `X-Forwarded-Proto` and `X-Forwarded-Host` (the nearest proxy's values: have the proxies set
+//! them, not pass a client's on). This module is the crate's one parser of `Forwarded`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
@@ -16,6 +24,8 @@ use super::RequestHead;
 use crate::error::ConfigError;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Which forwarding header the trusted proxies write.
 ///
@@ -156,11 +166,50 @@ impl TrustedProxies {
     /// The client's address: the peer, or (when the peer is a trusted proxy) the rightmost
     /// untrusted hop of the forwarding header. IPv4-mapped IPv6 addresses are returned as IPv4.
     pub fn client_ip(&self, request: &RequestHead<'_>) -> Result<IpAddr, ClientIpError> {
+        match self.client_hop(request)? {
+            (Some(ip), _) => Ok(ip),
+            (None, _) => Err(ClientIpError::UnknownHop),
+        }
+    }
+
+    /// The scheme and host the client called, as the trusted proxies forwarded them (see the
+    /// [module](self)); `None` for each one they did not forward, and for both when the peer is
+    /// not a trusted proxy.
+    pub(crate) fn forwarded_origin<'r>(
+        &self,
+        request: &RequestHead<'r>,
+    ) -> (Option<Cow<'r, str>>, Option<Cow<'r, str>>) {
+        let trusted = request.peer_addr().is_some_and(|peer| self.is_trusted(peer.ip()));
+        if !trusted {
+            return (None, None);
+        }
+        match self.header {
+            ForwardedHeader::XForwardedFor => {
+                let last = |name: &HeaderName| -> Option<Cow<'r, str>> {
+                    let line = request.headers.get_all(name).iter().next_back()?.to_str().ok()?;
+                    let value = line.rsplit(',').next()?.trim();
+                    (!value.is_empty()).then_some(Cow::Borrowed(value))
+                };
+                (last(&X_FORWARDED_PROTO), last(&X_FORWARDED_HOST))
+            }
+            ForwardedHeader::Forwarded => match self.client_hop(request) {
+                Ok((_, Some(element))) => (element.proto.map(Cow::Owned), element.host.map(Cow::Owned)),
+                _ => (None, None),
+            },
+        }
+    }
+
+    /// The client's hop: its address (`None`: a trusted proxy did not identify it) and, with
+    /// `Forwarded`, the element a trusted proxy wrote about it.
+    fn client_hop(
+        &self,
+        request: &RequestHead<'_>,
+    ) -> Result<(Option<IpAddr>, Option<Element>), ClientIpError> {
         let peer = request.peer_addr().ok_or(ClientIpError::NoPeerAddress)?.ip().to_canonical();
         if !self.is_trusted(peer) {
-            return Ok(peer);
+            return Ok((Some(peer), None));
         }
-        let mut farthest = peer;
+        let mut farthest = (Some(peer), None);
         let name = match self.header {
             ForwardedHeader::XForwardedFor => X_FORWARDED_FOR,
             ForwardedHeader::Forwarded => FORWARDED,
@@ -168,16 +217,21 @@ impl TrustedProxies {
         // Header lines in order, each a list: walk lines and items from the right.
         for line in request.headers.get_all(name).iter().rev() {
             let line = line.to_str().map_err(|_| ClientIpError::MalformedHeader)?;
-            let hops = match self.header {
-                ForwardedHeader::XForwardedFor => line.split(',').map(x_forwarded_for_hop).collect(),
-                ForwardedHeader::Forwarded => forwarded_hops(line)?,
-            };
-            for hop in hops.into_iter().rev().flatten() {
-                let ip = hop.ok_or(ClientIpError::UnknownHop)?;
-                if !self.is_trusted(ip) {
-                    return Ok(ip);
+            let hops: Vec<(Option<IpAddr>, Option<Element>)> = match self.header {
+                ForwardedHeader::XForwardedFor => {
+                    line.split(',').filter_map(x_forwarded_for_hop).map(|ip| (ip, None)).collect()
                 }
-                farthest = ip;
+                ForwardedHeader::Forwarded => forwarded_elements(line)?
+                    .into_iter()
+                    .map(|element| (element.node.as_deref().and_then(node_address), Some(element)))
+                    .collect(),
+            };
+            for hop in hops.into_iter().rev() {
+                match hop.0 {
+                    Some(ip) if self.is_trusted(ip) => farthest = hop,
+                    // An untrusted address is the client; an unidentified hop ends the walk.
+                    _ => return Ok(hop),
+                }
             }
         }
         // Every hop is a trusted proxy: the farthest one is the client.
@@ -219,31 +273,49 @@ fn node_address(node: &str) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
-/// The `for=` nodes of one `Forwarded` line (RFC 7239 §4), in order; an element without
-/// `for` is an unidentified hop.
-fn forwarded_hops(line: &str) -> Result<Vec<Option<Option<IpAddr>>>, ClientIpError> {
-    let mut hops = Vec::new();
+/// One element of `Forwarded` (RFC 7239 §4): the parameters this crate reads.
+#[derive(Debug, Default)]
+struct Element {
+    /// `for`: the node that connected to the proxy that wrote the element.
+    node: Option<String>,
+    /// `proto`: the scheme that node used.
+    proto: Option<String>,
+    /// `host`: the `Host` that node asked for.
+    host: Option<String>,
+}
+
+/// The elements of one `Forwarded` line, in order. A parameter given twice in one element is
+/// malformed (RFC 7239 §4); an element without `for` is an unidentified hop.
+fn forwarded_elements(line: &str) -> Result<Vec<Element>, ClientIpError> {
+    let mut elements = Vec::new();
     for element in split_unquoted(line, ',') {
         if element.trim().is_empty() {
             continue;
         }
-        let mut node = None;
+        let mut parsed = Element::default();
         for pair in split_unquoted(element, ';') {
             let pair = pair.trim();
             if pair.is_empty() {
                 continue;
             }
             let (name, value) = pair.split_once('=').ok_or(ClientIpError::MalformedHeader)?;
-            if name.trim().eq_ignore_ascii_case("for") {
-                if node.is_some() {
-                    return Err(ClientIpError::MalformedHeader);
-                }
-                node = Some(unquote(value.trim())?);
+            let name = name.trim();
+            let slot = if name.eq_ignore_ascii_case("for") {
+                &mut parsed.node
+            } else if name.eq_ignore_ascii_case("proto") {
+                &mut parsed.proto
+            } else if name.eq_ignore_ascii_case("host") {
+                &mut parsed.host
+            } else {
+                continue;
+            };
+            if slot.replace(unquote(value.trim())?).is_some() {
+                return Err(ClientIpError::MalformedHeader);
             }
         }
-        hops.push(Some(node.and_then(|node| node_address(&node))));
+        elements.push(parsed);
     }
-    Ok(hops)
+    Ok(elements)
 }
 
 /// Splits on `separator` outside quoted strings.

@@ -4,8 +4,11 @@
 //! A [`ReplayStore`] records the key and answers whether it was new. The memory store
 //! ([`MemoryReplayStore`]) is bounded and forgets entries once their proof has expired; when it
 //! is full of live entries it answers [`ReplayCheck::Unavailable`] (503): forgetting a live
-//! entry would let its proof be replayed. With the `redis` feature,
-//! [`RedisReplayStore`](super::RedisReplayStore) is shared by every instance (`SET NX EXAT`).
+//! entry would let its proof be replayed. Its shards and tables are chosen by a keyed hash
+//! with a per-store random key (std's `RandomState`): the keys come from proofs a client
+//! chooses, and must not let it aim at one shard. With the `redis` feature,
+//! [`RedisReplayStore`](super::RedisReplayStore) is shared by every instance (`SET NX PX`, the
+//! proof's remaining lifetime).
 //! A store that cannot answer makes the request fail closed (503 `AUTH_UNAVAILABLE`).
 //!
 //! ```
@@ -19,7 +22,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
@@ -96,29 +99,9 @@ impl<S: ReplayStore + ?Sized> ReplayStore for std::sync::Arc<S> {
 
 const SHARDS: usize = 16;
 
-/// The keys are SHA-256 outputs: their first bytes are already a good hash.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8).take(1) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_le_bytes(word);
-        }
-    }
-    fn write_u128(&mut self, value: u128) {
-        self.0 ^= value as u64;
-    }
-}
-
 struct Shard {
-    /// First 128 bits of the key → expiry.
-    entries: HashMap<u128, u64, BuildHasherDefault<KeyHasher>>,
+    /// First 128 bits of the key → expiry, hashed with the store's random key.
+    entries: HashMap<u128, u64, RandomState>,
     swept_at: u64,
 }
 
@@ -126,6 +109,8 @@ struct Shard {
 pub struct MemoryReplayStore {
     shards: Box<[Mutex<Shard>]>,
     shard_capacity: usize,
+    /// The per-store random key of the shard choice: nobody can aim at one shard.
+    hasher: RandomState,
 }
 
 impl fmt::Debug for MemoryReplayStore {
@@ -150,9 +135,11 @@ impl MemoryReplayStore {
     /// older ones expire.
     pub fn with_capacity(capacity: usize) -> Self {
         let shard_capacity = capacity.div_ceil(SHARDS).max(1);
-        let shards =
-            (0..SHARDS).map(|_| Mutex::new(Shard { entries: HashMap::default(), swept_at: 0 })).collect();
-        MemoryReplayStore { shards, shard_capacity }
+        let hasher = RandomState::new();
+        let shards = (0..SHARDS)
+            .map(|_| Mutex::new(Shard { entries: HashMap::with_hasher(hasher.clone()), swept_at: 0 }))
+            .collect();
+        MemoryReplayStore { shards, shard_capacity, hasher }
     }
 
     /// How many proofs are remembered (expired ones not yet dropped included).
@@ -164,12 +151,17 @@ impl MemoryReplayStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The shard of a key: a keyed hash, unpredictable without the store's random key.
+    fn shard_of(&self, id: u128) -> usize {
+        (self.hasher.hash_one(id) % SHARDS as u64) as usize
+    }
 }
 
 impl ReplayStore for MemoryReplayStore {
     fn check_and_record(&self, key: &ReplayKey, expires_at: u64) -> ReplayCheck {
         let id = u128::from_le_bytes(key.0[..16].try_into().unwrap_or_default());
-        let Ok(mut shard) = self.shards[(key.0[16] as usize) % SHARDS].lock() else {
+        let Ok(mut shard) = self.shards[self.shard_of(id)].lock() else {
             return ReplayCheck::Unavailable;
         };
         let now = clock::fast_now();
@@ -215,6 +207,28 @@ mod tests {
             let answer = store.check_and_record(&ReplayKey::new(&[1; 32], &i.to_string()), 1);
             assert!(matches!(answer, ReplayCheck::Fresh), "{i}");
         }
+    }
+
+    /// Keys ground to one shard of the old, public choice (the 17th byte of the key) spread over
+    /// the shards, and two stores choose differently for the same keys.
+    #[test]
+    fn an_attacker_cannot_aim_at_one_shard() {
+        let id = |key: &ReplayKey| u128::from_le_bytes(key.0[..16].try_into().unwrap());
+        let aimed: Vec<ReplayKey> = (0..)
+            .map(|i: u32| ReplayKey::new(&[3; 32], &i.to_string()))
+            .filter(|key| (key.0[16] as usize).is_multiple_of(SHARDS))
+            .take(64)
+            .collect();
+        let (one, two) = (MemoryReplayStore::new(), MemoryReplayStore::new());
+        let shards = |store: &MemoryReplayStore| -> Vec<usize> {
+            aimed.iter().map(|key| store.shard_of(id(key))).collect()
+        };
+        let (first, second) = (shards(&one), shards(&two));
+        let mut used = first.clone();
+        used.sort_unstable();
+        used.dedup();
+        assert!(used.len() > SHARDS / 2, "64 aimed keys fell in {} shards", used.len());
+        assert_ne!(first, second, "two stores chose the same shards");
     }
 
     #[test]

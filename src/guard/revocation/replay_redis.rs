@@ -1,8 +1,11 @@
 //! [`RedisReplayStore`]: DPoP proof replay shared by every instance of a service through Redis
 //! (feature `redis`).
 //!
-//! One key per proof, `SET <prefix>dpop:<key> 1 NX EXAT <proof expiry>`: Redis answers `OK`
-//! to the first instance that records a proof and nothing to every later one, atomically. There
+//! One key per proof, `SET <prefix>dpop:<key> 1 NX EX <the proof's remaining lifetime>`: Redis
+//! answers `OK` to the first instance that records a proof and nothing to every later one,
+//! atomically. The lifetime is relative, counted by this instance's clock (the one that judged
+//! the proof's `iat`): a Redis clock ahead of ours cannot expire the entry early and let the
+//! proof be replayed, as an absolute `EXAT` would. There
 //! is no local cache (a proof is used once: a cache would never hit). Every failure — Redis
 //! unreachable, a timeout, an unexpected answer — is [`ReplayCheck::Unavailable`]: the request
 //! fails closed (503), since a proof that cannot be recorded could be replayed elsewhere.
@@ -39,6 +42,8 @@ struct Inner {
     conn: RedisConnection,
     prefix: String,
     timeout: Duration,
+    /// The clock the remaining lifetime is counted with (a test moves it).
+    now: fn() -> u64,
 }
 
 impl fmt::Debug for RedisReplayStore {
@@ -66,7 +71,8 @@ impl RedisReplayStore {
     /// A store on `servers` (any topology), as [`with_options`](Self::with_options).
     pub fn with_servers(servers: RedisServers, prefix: &str, timeout: Duration) -> Result<Self, ConfigError> {
         let conn = RedisConnection::new(servers, timeout)?;
-        Ok(RedisReplayStore { inner: Arc::new(Inner { conn, prefix: prefix.to_owned(), timeout }) })
+        let inner = Inner { conn, prefix: prefix.to_owned(), timeout, now: crate::guard::clock::now };
+        Ok(RedisReplayStore { inner: Arc::new(inner) })
     }
 
     /// The Redis key of a proof.
@@ -82,10 +88,12 @@ impl RedisReplayStore {
 impl ReplayStore for RedisReplayStore {
     fn check_and_record(&self, key: &ReplayKey, expires_at: u64) -> ReplayCheck {
         let redis_key = self.key(key);
+        // At least a second: an entry must outlive the request that records it.
+        let remaining = expires_at.saturating_sub((self.inner.now)()).max(1);
         let inner = Arc::clone(&self.inner);
         ReplayCheck::Pending(Box::pin(async move {
             let mut command = redis::cmd("SET");
-            command.arg(&redis_key).arg(1).arg("NX").arg("EXAT").arg(expires_at.max(1));
+            command.arg(&redis_key).arg(1).arg("NX").arg("EX").arg(remaining);
             // Never repeated: a SET that took effect before its connection dropped would read as
             // a replay the second time.
             let answer = inner
@@ -104,5 +112,72 @@ impl ReplayStore for RedisReplayStore {
                 }
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::process::{Child, Command, Stdio};
+    use std::time::Instant;
+
+    use super::*;
+
+    /// A private `redis-server` on a free loopback port, killed on drop.
+    struct Server(Child, u16);
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn redis_server() -> Option<Server> {
+        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else {
+            assert!(std::env::var("REQUIRE_REDIS").map_or(true, |v| v != "1"), "redis-server not found");
+            eprintln!("skipped: redis-server not found");
+            return None;
+        };
+        let server = Server(child, port);
+        let start = Instant::now();
+        while TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    /// This instance's clock an hour behind Redis's: the entry must still live for the proof's
+    /// remaining lifetime (an absolute `EXAT` would be in Redis's past: gone at once, replayable).
+    #[tokio::test]
+    async fn a_redis_clock_ahead_of_ours_does_not_shorten_an_entry() {
+        let Some(server) = redis_server() else { return };
+        let url = format!("redis://127.0.0.1:{}/", server.1);
+        let mut store = RedisReplayStore::with_options(&url, "skew:", Duration::from_secs(2)).unwrap();
+        fn an_hour_ago() -> u64 {
+            crate::guard::clock::now() - 3600
+        }
+        Arc::get_mut(&mut store.inner).unwrap().now = an_hour_ago;
+        let key = ReplayKey::new(&[9; 32], "proof");
+        let expires_at = an_hour_ago() + 60;
+        let answer = |check: ReplayCheck| async move {
+            match check {
+                ReplayCheck::Pending(future) => future.await,
+                other => other,
+            }
+        };
+        assert!(matches!(answer(store.check_and_record(&key, expires_at)).await, ReplayCheck::Fresh));
+        assert!(matches!(answer(store.check_and_record(&key, expires_at)).await, ReplayCheck::Replayed));
+        let client = redis::Client::open(url).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let ttl: i64 = redis::cmd("TTL").arg(store.key(&key)).query_async(&mut conn).await.unwrap();
+        assert!((55..=61).contains(&ttl), "TTL {ttl}");
     }
 }

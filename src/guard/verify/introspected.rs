@@ -1,7 +1,8 @@
 //! The claims of an active introspection answer (RFC 7662 §2.2) become a [`Verified`] token the
 //! same way a JWT's payload does: the registered claims read strictly (a string `exp` is a
-//! refusal), the issuer its `iss` names (with several trusted issuers), that issuer's static
-//! rules (issuer, audience, required claims, kinds), then `C`.
+//! refusal), then the static rules (issuer, audience, required claims, kinds) of the endpoint's
+//! own issuer — never another trusted issuer's, whatever the answer's `iss` says: an endpoint
+//! speaks for its issuer only, and an answer naming another one is refused — then `C`.
 //! An opaque token has no JOSE header, so it has no `typ`.
 
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::{claims, compact::malformed, TokenVerifier, Verified};
-use crate::error::AuthError;
+use crate::error::{AuthError, ErrorKind};
 use crate::guard::claims::Claims;
 
 impl TokenVerifier {
@@ -22,11 +23,10 @@ impl TokenVerifier {
         let registered: claims::RegisteredClaims<'_> =
             serde_json::from_slice(answer).map_err(malformed_claims)?;
         let mut facts = registered.into_facts(None);
-        // The answer's `iss` picks the issuer whose rules apply, as a JWT's does.
-        let (index, issuer) = match self.issuers.only() {
-            Some(only) => (0, only),
-            None => self.issuers.select(facts.issuer.as_deref())?,
-        };
+        // An endpoint speaks for its own issuer only (the first): its rules apply, and an answer
+        // that names another issuer (`iss`) is refused by them, whoever else is trusted.
+        let issuer = self.issuers.introspected().ok_or(AuthError::new(ErrorKind::AuthUnavailable))?;
+        let index = 0;
         facts.kind = issuer.rules.check_static(&facts, answer)?;
         let claims: C = serde_json::from_slice(answer).map_err(malformed_claims)?;
         Ok(Verified { claims: Claims::new(claims), facts: Arc::new(facts), issuer: index })

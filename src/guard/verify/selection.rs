@@ -79,6 +79,8 @@ pub(crate) struct Issuers {
     names: Box<[(Box<str>, usize)]>,
     /// The indexes of the tenant patterns, in the order configured.
     patterns: Box<[usize]>,
+    /// Whether the first issuer is an introspection endpoint's: the one its answers speak for.
+    introspected: bool,
 }
 
 impl Issuers {
@@ -102,7 +104,19 @@ impl Issuers {
         } else {
             Box::default()
         };
-        Issuers { trusted: trusted.into_boxed_slice(), names, patterns }
+        Issuers { trusted: trusted.into_boxed_slice(), names, patterns, introspected: false }
+    }
+
+    /// The first issuer is an introspection endpoint's (when `introspected`).
+    pub(crate) fn with_introspected(mut self, introspected: bool) -> Self {
+        self.introspected = introspected;
+        self
+    }
+
+    /// The introspection endpoint's issuer (the first), the only one its answers may speak for.
+    #[cfg(feature = "introspection")]
+    pub(crate) fn introspected(&self) -> Option<&TrustedIssuer> {
+        self.introspected.then(|| &self.trusted[0])
     }
 
     /// The issuer when there is only one and it is no pattern: no selection.

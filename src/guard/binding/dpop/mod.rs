@@ -152,9 +152,11 @@ impl Dpop {
         self
     }
 
-    /// The external scheme and host come from `X-Forwarded-Proto` and `X-Forwarded-Host` (or
-    /// `Forwarded`'s `proto` and `host`) when the peer is one of `proxies`; from the request's
-    /// own URI and `Host` otherwise.
+    /// The external scheme and host come from what `proxies` forwarded when the peer is one of
+    /// them, in the header family they are configured with ([`ForwardedHeader`](crate::binding::ForwardedHeader)):
+    /// `Forwarded`'s `proto` and `host` (of the element about the client), or `X-Forwarded-Proto`
+    /// and `X-Forwarded-Host`; each one not forwarded is the request's own (its URI and `Host`,
+    /// the scheme of its connection: [`ConnectionScheme`](crate::binding::ConnectionScheme)).
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.origin = Some(Origin::Proxies(proxies));
         self

@@ -4,14 +4,23 @@
 //! service's secret: `base64url(issued_at ‖ tag)`. Nothing is stored; any instance that shares
 //! the secret accepts it. The timestamp is rounded down to the rotation period, so a nonce
 //! changes once per period (clients keep one nonce for a while) and is accepted for its
-//! lifetime. A proof without a nonce, or with one that is forged, stale or from the future, is
-//! refused with `use_dpop_nonce` and a fresh nonce in `DPoP-Nonce`.
+//! lifetime. A nonce another instance minted in the next period (its clock a little ahead of
+//! this one's, across a period's boundary) is accepted too: at most one period ahead. A proof
+//! without a nonce, or with one that is forged, stale or further in the future, is refused with
+//! `use_dpop_nonce` and a fresh nonce in `DPoP-Nonce`.
+//!
+//! Every successful answer to a DPoP request carries the current nonce in `DPoP-Nonce` too
+//! (RFC 9449 §8.2), so a client moves to the next nonce before the one it holds expires,
+//! without a refusal. The header value is made once per period and shared.
 
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use base64::Engine as _;
+use bytes::Bytes;
+use http::HeaderValue;
 
 use crate::error::ConfigError;
 
@@ -40,6 +49,8 @@ pub struct DpopNonces {
     key: hmac::Key,
     lifetime: u64,
     rotation: u64,
+    /// The nonce of the current period as a header value, and the period's start.
+    current: Arc<RwLock<Option<(u64, HeaderValue)>>>,
 }
 
 impl fmt::Debug for DpopNonces {
@@ -63,6 +74,7 @@ impl DpopNonces {
             key: hmac::Key::new(hmac::HMAC_SHA256, secret),
             lifetime: DEFAULT_NONCE_LIFETIME.as_secs(),
             rotation: DEFAULT_NONCE_ROTATION.as_secs(),
+            current: Arc::default(),
         })
     }
 
@@ -79,6 +91,7 @@ impl DpopNonces {
     pub fn lifetime(mut self, lifetime: Duration, rotation: Duration) -> Self {
         self.lifetime = lifetime.as_secs().max(1);
         self.rotation = rotation.as_secs().clamp(1, self.lifetime);
+        self.current = Arc::default();
         self
     }
 
@@ -92,7 +105,24 @@ impl DpopNonces {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce)
     }
 
-    /// Whether `nonce` was issued with this secret and is still within its lifetime at `now`.
+    /// The nonce to hand out at `now`, as a `DPoP-Nonce` value: made once per period, then a
+    /// shared copy (no allocation).
+    pub(crate) fn header(&self, now: u64) -> Option<HeaderValue> {
+        let period = now - now % self.rotation;
+        if let Ok(current) = self.current.read() {
+            if let Some((_, value)) = current.as_ref().filter(|(start, _)| *start == period) {
+                return Some(value.clone());
+            }
+        }
+        let value = HeaderValue::from_maybe_shared(Bytes::from(self.issue(now))).ok()?;
+        if let Ok(mut current) = self.current.write() {
+            *current = Some((period, value.clone()));
+        }
+        Some(value)
+    }
+
+    /// Whether `nonce` was issued with this secret and is still within its lifetime at `now`
+    /// (issued at most one period ahead of `now`'s: another instance's clock may be ahead).
     pub fn is_fresh(&self, nonce: &str, now: u64) -> bool {
         let mut bytes = [0u8; NONCE_LEN + 3];
         match base64::engine::general_purpose::URL_SAFE_NO_PAD.decode_slice(nonce, &mut bytes) {
@@ -104,6 +134,38 @@ impl DpopNonces {
             return false;
         }
         let issued = u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default());
-        issued <= now && now - issued <= self.lifetime
+        let next_period = (now - now % self.rotation).saturating_add(self.rotation);
+        issued <= next_period && now.saturating_sub(issued) <= self.lifetime
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two instances share the secret; the other's clock is a few seconds ahead, across the
+    /// boundary of a period: its fresh nonce is accepted here. Two periods ahead is not.
+    #[test]
+    fn a_nonce_from_an_instance_a_little_ahead_is_accepted() {
+        let nonces = DpopNonces::new([5u8; 32]).unwrap();
+        let rotation = DEFAULT_NONCE_ROTATION.as_secs();
+        let now = 1_700_000_000 - 1_700_000_000 % rotation + rotation - 2;
+        let ahead = nonces.issue(now + 5);
+        assert!(nonces.is_fresh(&ahead, now));
+        assert!(!nonces.is_fresh(&nonces.issue(now + 2 * rotation + 5), now));
+        // And the previous periods, for the lifetime.
+        assert!(nonces.is_fresh(&nonces.issue(now - rotation), now));
+        assert!(!nonces.is_fresh(&nonces.issue(now - DEFAULT_NONCE_LIFETIME.as_secs() - rotation), now));
+    }
+
+    #[test]
+    fn the_header_is_made_once_per_period() {
+        let nonces = DpopNonces::new([5u8; 32]).unwrap();
+        let first = nonces.header(1_700_000_000).unwrap();
+        assert_eq!(first.to_str().unwrap(), nonces.issue(1_700_000_000));
+        assert_eq!(nonces.header(1_700_000_001).unwrap(), first);
+        let next = nonces.header(1_700_000_000 + DEFAULT_NONCE_ROTATION.as_secs()).unwrap();
+        assert_ne!(next, first);
+        assert!(nonces.is_fresh(next.to_str().unwrap(), 1_700_000_000 + DEFAULT_NONCE_ROTATION.as_secs()));
     }
 }

@@ -79,6 +79,12 @@ impl KeyManagement {
         )
     }
 
+    /// Whether the key is an RSA private key (`RSA-OAEP`, `RSA-OAEP-256`): each try costs an RSA
+    /// private-key operation.
+    pub(crate) fn is_rsa(self) -> bool {
+        matches!(self, KeyManagement::RsaOaep | KeyManagement::RsaOaep256)
+    }
+
     /// The length of this algorithm's shared secret with `enc`: `dir`'s is `enc`'s key, the AES
     /// wrapping algorithms' their key-encryption key; `None` for a public-key algorithm.
     pub(crate) fn secret_len(self, enc: ContentEncryption) -> Option<usize> {

@@ -1,5 +1,11 @@
 //! The decryption of a compact JWE (RFC 7516 §5.2) with the configured keys: header checks,
 //! key selection, key unwrap, content decryption, and what the content may be.
+//!
+//! A token without `kid` is tried with the keys of its `alg` / `enc`, at most
+//! [`MAX_KID_LESS_CANDIDATES`] of them; under `RSA-OAEP*` with one key only: an RSA private-key
+//! operation is costly, and anyone can send a token, so a request costs at most one. With
+//! several RSA keys of one `alg` / `enc`, name them ([`DecryptionKey::with_kid`]) and have the
+//! senders put the `kid` in their tokens: a token without `kid` is refused.
 
 use std::sync::Arc;
 
@@ -83,6 +89,11 @@ impl DecryptionKeys {
             std::iter::once(first).chain(candidates).take(MAX_KID_LESS_CANDIDATES + 1).collect();
         if keys.len() > MAX_KID_LESS_CANDIDATES {
             return Err(malformed("too many decryption keys match this token without kid: name them"));
+        }
+        if keys.len() > 1 && header.alg.is_rsa() {
+            return Err(malformed(
+                "several RSA decryption keys match this token without kid: it must name one",
+            ));
         }
         let encrypted_key = part(jwe.encrypted_key, "the token's encrypted key is not base64url")?;
         let iv = part(jwe.iv, "the token's iv is not base64url")?;
@@ -264,6 +275,24 @@ mod tests {
         let keys = DecryptionKeys::new(vec![key]);
         let claims = keys.decrypt(&encryption.encrypt(b"{\"sub\":\"a\"}", false).unwrap());
         assert!(claims.err().unwrap().detail().contains("nested"));
+    }
+
+    /// At most one RSA private-key operation per token: a token without `kid` is refused when
+    /// several RSA keys of its alg / enc could take it, and decrypts once it names its key.
+    #[test]
+    fn a_kid_less_token_costs_at_most_one_rsa_operation() {
+        let (alg, enc) = (KeyManagement::RsaOaep256, ContentEncryption::A256Gcm);
+        let (first, _) = pair(alg, enc);
+        let (second, to_second) = pair(alg, enc);
+        let keys = DecryptionKeys::new(vec![first.with_kid("one"), second.with_kid("two")]);
+        let err = keys.decrypt(&to_second.encrypt(b"a.b.c", true).unwrap()).err().unwrap();
+        assert!(err.detail().contains("several RSA decryption keys"), "{}", err.detail());
+        let named = to_second.with_kid("two").encrypt(b"a.b.c", true).unwrap();
+        assert_eq!(keys.decrypt(&named).unwrap_or_else(|err| panic!("{err:?}")).plaintext, b"a.b.c");
+        // One RSA key: a token without kid decrypts.
+        let (only, to_only) = pair(alg, enc);
+        let token = to_only.encrypt(b"a.b.c", true).unwrap();
+        assert!(DecryptionKeys::new(vec![only]).decrypt(&token).is_ok());
     }
 
     /// Two kid-less ECDH-ES keys of one alg / enc on different curves: a token for either decrypts
