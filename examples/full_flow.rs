@@ -14,10 +14,10 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; past `LOGIN_ATTEMPTS` (5 wrong passwords per account, and per client network, in 15 minutes) 429 + `Retry-After`; too many logins waiting for the hash 503 + `Retry-After`; not JSON 415, a body over 4 KiB 413, malformed 400 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor) |
-//! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
-//! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |
+//! | `POST /auth/logout` (cookie) | revokes the refresh family and the subject's access tokens issued until now, clears the cookie: 204 (no access token needed; an expired one is no obstacle) |
+//! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong or already used code 401; past `MFA_ATTEMPTS` (5 wrong codes per account in 15 minutes, from any address) 429 + `Retry-After` |
 //! | `GET /protected` | 200 JSON with `sub` |
 //! | `GET /admin` | needs the second factor (401 step-up challenge otherwise) |
 //! | `GET /health` | 200, no token |
@@ -26,13 +26,32 @@
 //! (`User-Agent`, `Accept-Language`, `Accept-Encoding`) and the client IP: the same token from
 //! another browser or another address is refused (`BINDING_MISMATCH`). The client IP is the
 //! connection's peer, or behind `TRUSTED_PROXIES` the rightmost untrusted `X-Forwarded-For`
-//! hop; the login rate limit counts failures by that same address.
+//! hop; the login limit counts failures by that same address (IPv6 by its /64).
+//!
+//! Limits (`tower_jwt_guard::throttle`, in the same store as the rest: per instance in memory,
+//! shared by every instance with `REDIS_URL`):
+//!
+//! | setting | counts | default |
+//! |---|---|---|
+//! | `LOGIN_ATTEMPTS` | wrong passwords per account, and per client network (IPv4 address, IPv6 /64) | `5/15m`: the 6th attempt within 15 minutes of the oldest is refused |
+//! | `MFA_ATTEMPTS` | wrong TOTP codes per account, from any address | `5/15m` |
+//!
+//! Each attempt is reserved *before* the work (the body is read, argon2 runs, the code is
+//! checked only once it is counted), so 30 wrong passwords sent at once get 5 checks and 25
+//! answers 429; a success gives its attempt back. A locked account or network gets 429 with
+//! `Retry-After` (until its oldest failure leaves the window), the right password included.
+//! At most the hashing slots plus 32 logins wait for argon2; past that, 503. A TOTP code is
+//! good once across all instances (its time step is kept in the store). Anyone can lock an
+//! account for 15 minutes by failing on purpose: the price of a per-account limit.
 //!
 //! Refresh tokens are opaque random values in an `HttpOnly; Secure; SameSite=Strict` cookie
 //! sent only to `/auth`, stored only as hashes, and rotated on every use: each login starts a
 //! *family*, and a token presented a second time (a stolen copy, or the victim after the
-//! thief) revokes the whole family. A refresh answers an access token bound to the device and
-//! address of the request that refreshed. The layer consults the revocation store on every
+//! thief) revokes the whole family, and the access tokens of its subject. Logout needs only
+//! the cookie, and ends the family and its subject's access tokens the same way: every token
+//! of the subject with `iat` up to that second, on every device (the other sessions refresh).
+//! A refresh answers an access token bound to the device and address of the request that
+//! refreshed. The layer consults the revocation store on every
 //! request, so a logged-out access token is refused (`TOKEN_REVOKED`).
 //!
 //! DPoP (RFC 9449, `DPOP`, default `allowed`): a login (or refresh) that carries a `DPoP` proof
@@ -46,9 +65,10 @@
 //! access token it hands out is a JWE (the claims set encrypted, as the JWT guide's `EncryptJWT`
 //! does), decrypted by its own layer; bindings, step-up, refresh and logout work as before.
 //!
-//! Both stores live in memory, or with `REDIS_URL` (feature `redis`) in Redis, shared by every
-//! instance: a logout on one instance is refused on the others, and a refresh token replayed
-//! on another instance is detected.
+//! The stores (revocations, refresh families, attempts and TOTP steps) live in memory, or with
+//! `REDIS_URL` (feature `redis`) in Redis, shared by every instance: a logout on one instance
+//! is refused on the others, a refresh token replayed on another instance is detected, the
+//! attempt budgets are one for all instances, and a TOTP code used on one is refused on all.
 
 mod support;
 
