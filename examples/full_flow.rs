@@ -441,6 +441,8 @@ async fn login(State(state): State<Arc<AppState>>, parts: Parts, body: Body) -> 
     })
     .await
     .unwrap_or(false);
+    // What an operator counts: every password check, with the client it was for.
+    tracing::info!(client = %ip, verified, "password checked");
     let Some(account) = account.filter(|_| verified) else {
         attempt.fail();
         return error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "invalid username or password");
