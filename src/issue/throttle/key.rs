@@ -14,6 +14,8 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use crate::guard::binding::{ClientIpError, RequestHead, TrustedProxies};
+
 /// The network a client address counts under: IPv4 per address, IPv6 per `/64`, an
 /// IPv4-mapped IPv6 address as its IPv4 address.
 ///
@@ -76,6 +78,29 @@ impl ThrottleKey {
             IpNet::V6(net) => format!("n:{net}"),
         };
         ThrottleKey(key)
+    }
+
+    /// The key of the client's network, the client found by `proxies` as the client-IP
+    /// binding finds it (the peer, or behind a trusted proxy the rightmost untrusted hop of the
+    /// forwarding header): a client cannot choose it by writing `X-Forwarded-For` itself.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use tower_jwt_guard::binding::{PeerAddr, RequestHead, TrustedProxies};
+    /// use tower_jwt_guard::issue::throttle::ThrottleKey;
+    ///
+    /// let proxies = TrustedProxies::parse("10.0.0.0/8")?;
+    /// let mut request = http::Request::builder()
+    ///     .header("x-forwarded-for", "192.0.2.1, 2001:db8:7::9")
+    ///     .body(())
+    ///     .unwrap();
+    /// request.extensions_mut().insert(PeerAddr("10.0.0.2:443".parse::<SocketAddr>().unwrap()));
+    /// let key = ThrottleKey::client(&proxies, &RequestHead::of(&request)).unwrap();
+    /// assert_eq!(key.as_str(), "n:2001:db8:7::/64");
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn client(proxies: &TrustedProxies, request: &RequestHead<'_>) -> Result<Self, ClientIpError> {
+        proxies.client_ip(request).map(ThrottleKey::network)
     }
 
     /// The key as stored (inside a throttle's name and a Redis hash tag).
