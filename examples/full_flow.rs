@@ -256,16 +256,18 @@ fn attempts_from_env(variable: &str) -> ThrottlePolicy {
         (Ok(count), Some(window)) if count > 0 && window > 0 => {
             ThrottlePolicy::new(count, Duration::from_secs(window))
         }
-        _ => support::fail(variable, "expected a number of attempts, optionally per a window: 5, 5/15m, 10/1h"),
+        _ => {
+            support::fail(variable, "expected a number of attempts, optionally per a window: 5, 5/15m, 10/1h")
+        }
     }
 }
 
 /// A policy for the banner: `5 per 15m`.
 fn describe_policy(policy: ThrottlePolicy) -> String {
     let secs = policy.window().as_secs();
-    let window = if secs % 3600 == 0 {
+    let window = if secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
@@ -289,7 +291,11 @@ fn retry_after(mut response: Response, seconds: u64) -> Response {
 fn throttled(err: ThrottleError) -> Response {
     match err.retry_after_secs() {
         Some(seconds) => retry_after(
-            error(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_ATTEMPTS", "too many failed attempts, try again later"),
+            error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_ATTEMPTS",
+                "too many failed attempts, try again later",
+            ),
             seconds,
         ),
         None => unavailable(),
@@ -298,13 +304,20 @@ fn throttled(err: ThrottleError) -> Response {
 
 /// The line for the password hash is full: 503, come back in a second.
 fn busy() -> Response {
-    retry_after(error(StatusCode::SERVICE_UNAVAILABLE, "BUSY", "too many logins at once, try again shortly"), 1)
+    retry_after(
+        error(StatusCode::SERVICE_UNAVAILABLE, "BUSY", "too many logins at once, try again shortly"),
+        1,
+    )
 }
 
 /// The JSON body of a request, read only now (after the attempt is reserved) and at most
 /// [`BODY_LIMIT`] bytes of it: not JSON 415, too long 413, malformed 400 (`expected` says what
 /// was).
-async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body, expected: &str) -> Result<T, Response> {
+async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    expected: &str,
+) -> Result<T, Response> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -554,7 +567,12 @@ struct MfaRequest {
 /// `POST /auth/mfa/verify` (behind the layer: the bearer token says who is stepping up). The
 /// account's step-up attempt is reserved before the body is read (`MFA_ATTEMPTS`, per account
 /// whatever the address), and a code's time step is accepted once across all instances.
-async fn verify_mfa(State(state): State<Arc<AppState>>, context: AuthContext, parts: Parts, body: Body) -> Response {
+async fn verify_mfa(
+    State(state): State<Arc<AppState>>,
+    context: AuthContext,
+    parts: Parts,
+    body: Body,
+) -> Response {
     let invalid = || error(StatusCode::UNAUTHORIZED, "INVALID_OTP", "invalid code");
     let Some(subject) = context.subject() else { return invalid() };
     let account_key = ThrottleKey::account(subject);

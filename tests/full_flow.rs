@@ -469,11 +469,19 @@ const BURST_ADDRESS: &str = "192.0.2.77";
 async fn burst_of_wrong_passwords(instances: &[&Flow]) {
     let attacker = BURST_ADDRESS;
     let guesses: Vec<String> = (0..30).map(|i| format!("guess-{i}")).collect();
-    let attempts = guesses.iter().enumerate().map(|(i, guess)| instances[i % instances.len()].login("alice", guess, attacker));
+    let attempts = guesses
+        .iter()
+        .enumerate()
+        .map(|(i, guess)| instances[i % instances.len()].login("alice", guess, attacker));
     let answers = futures_util::future::join_all(attempts).await;
     let checked = answers.iter().filter(|a| a.status == 401 && a.code() == "INVALID_CREDENTIALS").count();
     let refused: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();
-    assert_eq!((checked, refused.len()), (5, 25), "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
+    assert_eq!(
+        (checked, refused.len()),
+        (5, 25),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
     for answer in refused {
         assert_eq!(answer.code(), "TOO_MANY_ATTEMPTS");
         assert_retry_after_about_15_minutes(answer);
@@ -588,7 +596,8 @@ async fn two_instances_share_the_attempt_budgets_and_totp_steps_through_redis() 
     let Some(redis) = redis_server::Redis::for_test(test) else { return };
     let url = redis.url();
     let env = [("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32"), ("REDIS_URL", url.as_str())];
-    let (mut instance_a, mut instance_b) = (Example::start("full_flow", &env), Example::start("full_flow", &env));
+    let (mut instance_a, mut instance_b) =
+        (Example::start("full_flow", &env), Example::start("full_flow", &env));
     let http = client();
     let a = Flow { base: instance_a.url(), http: http.clone() };
     let b = Flow { base: instance_b.url(), http };

@@ -28,7 +28,9 @@ fn two_instances(url: &str, prefix: &str, policy: ThrottlePolicy) -> [Throttle; 
 
 #[tokio::test]
 async fn thirty_concurrent_attempts_on_two_instances_reserve_five() {
-    let Some(redis) = Redis::for_test("thirty_concurrent_attempts_on_two_instances_reserve_five") else { return };
+    let Some(redis) = Redis::for_test("thirty_concurrent_attempts_on_two_instances_reserve_five") else {
+        return;
+    };
     let instances = two_instances(&redis.url(), &unique_prefix("burst"), ThrottlePolicy::default());
     let keys = [ThrottleKey::account("alice"), ThrottleKey::network("2001:db8:5::1".parse().unwrap())];
     let attempts = join_all((0..30).map(|i| instances[i % 2].reserve(&keys))).await;
@@ -94,7 +96,9 @@ async fn a_totp_step_is_accepted_once_across_instances() {
 
 #[tokio::test]
 async fn without_redis_nothing_is_reserved_or_accepted() {
-    let Some(mut server) = Redis::local_for_test("without_redis_nothing_is_reserved_or_accepted") else { return };
+    let Some(mut server) = Redis::local_for_test("without_redis_nothing_is_reserved_or_accepted") else {
+        return;
+    };
     let store = Arc::new(
         RedisThrottleStore::builder(&server.url())
             .unwrap()
@@ -145,7 +149,11 @@ const CLUSTER_NODE: [&str; 16] = [
 async fn on_a_cluster_the_budgets_and_steps_hold() {
     const TEST: &str = "on_a_cluster_the_budgets_and_steps_hold";
     let Some(first) = RedisProcess::start(TEST, &CLUSTER_NODE) else { return };
-    let nodes = [first, RedisProcess::start(TEST, &CLUSTER_NODE).unwrap(), RedisProcess::start(TEST, &CLUSTER_NODE).unwrap()];
+    let nodes = [
+        first,
+        RedisProcess::start(TEST, &CLUSTER_NODE).unwrap(),
+        RedisProcess::start(TEST, &CLUSTER_NODE).unwrap(),
+    ];
     let hosts: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
     let created = Command::new("redis-cli")
         .arg("--cluster")

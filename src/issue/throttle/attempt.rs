@@ -54,7 +54,10 @@ pub struct Throttle {
 
 impl fmt::Debug for Throttle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Throttle").field("name", &self.name).field("policy", &self.policy).finish_non_exhaustive()
+        f.debug_struct("Throttle")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 

@@ -127,8 +127,8 @@ fn hex_digit(nibble: u8) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
     use proptest::prelude::*;
+    use std::net::Ipv4Addr;
 
     #[test]
     fn networks() {
@@ -152,7 +152,10 @@ mod tests {
         assert!(!ThrottleKey::network(IpAddr::V4(Ipv4Addr::LOCALHOST)).is_account());
         assert_ne!(alice, ThrottleKey::account("Alice"));
         // A name cannot pose as a network, nor break a Redis hash tag.
-        assert!(ThrottleKey::account("n:1.2.3.4}{").0.bytes().all(|b| b.is_ascii_hexdigit() || b"a:".contains(&b)));
+        assert!(ThrottleKey::account("n:1.2.3.4}{")
+            .0
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b"a:".contains(&b)));
     }
 
     proptest! {

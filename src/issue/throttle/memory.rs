@@ -54,7 +54,13 @@ impl<V: Keep> Expiry<String, V> for KeepAfterWrite {
         Some(value.keep())
     }
 
-    fn expire_after_update(&self, _: &String, value: &V, _: Instant, _: Option<Duration>) -> Option<Duration> {
+    fn expire_after_update(
+        &self,
+        _: &String,
+        value: &V,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
         Some(value.keep())
     }
 }
@@ -134,7 +140,13 @@ impl MemoryThrottleStore {
         self.windows.entry(key.to_owned()).and_compute_with(|current| {
             let mut entries: Vec<(u64, Arc<str>)> = current
                 .map(|entry| {
-                    entry.into_value().entries.iter().filter(|(at, _)| at.saturating_add(window) > now).cloned().collect()
+                    entry
+                        .into_value()
+                        .entries
+                        .iter()
+                        .filter(|(at, _)| at.saturating_add(window) > now)
+                        .cloned()
+                        .collect()
                 })
                 .unwrap_or_default();
             if entries.len() >= usize::try_from(policy.attempts()).unwrap_or(usize::MAX) {
@@ -146,7 +158,9 @@ impl MemoryThrottleStore {
             Op::Put(Window { keep: policy.window(), entries: entries.into() })
         });
         match refused {
-            Some(wait_ms) => Err(ThrottleError::Limited { retry_after: Duration::from_millis(wait_ms.max(1)) }),
+            Some(wait_ms) => {
+                Err(ThrottleError::Limited { retry_after: Duration::from_millis(wait_ms.max(1)) })
+            }
             None => Ok(()),
         }
     }
@@ -155,7 +169,8 @@ impl MemoryThrottleStore {
         self.windows.entry(key.to_owned()).and_compute_with(|current| {
             let Some(entry) = current else { return Op::Nop };
             let window = entry.into_value();
-            let entries: Vec<(u64, Arc<str>)> = window.entries.iter().filter(|(_, other)| &**other != id).cloned().collect();
+            let entries: Vec<(u64, Arc<str>)> =
+                window.entries.iter().filter(|(_, other)| &**other != id).cloned().collect();
             if entries.is_empty() {
                 Op::Remove
             } else if entries.len() == window.entries.len() {
@@ -195,7 +210,12 @@ impl ThrottleStore for MemoryThrottleStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn advance<'a>(&'a self, key: &'a str, value: u64, keep: Duration) -> BoxFuture<'a, Result<bool, ThrottleError>> {
+    fn advance<'a>(
+        &'a self,
+        key: &'a str,
+        value: u64,
+        keep: Duration,
+    ) -> BoxFuture<'a, Result<bool, ThrottleError>> {
         let stored = self.advance_now(key, value, keep);
         Box::pin(async move { Ok(stored) })
     }
@@ -204,7 +224,9 @@ impl ThrottleStore for MemoryThrottleStore {
 /// Milliseconds since the Unix epoch (the Redis store uses the same clock, so that instances
 /// agree on a window as they agree on a token's `exp`).
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -217,7 +239,9 @@ mod tests {
         let policy = ThrottlePolicy::new(2, Duration::from_secs(1));
         store.reserve("k", "1", policy).await.unwrap();
         store.reserve("k", "2", policy).await.unwrap();
-        let Err(ThrottleError::Limited { retry_after }) = store.reserve("k", "3", policy).await else { panic!() };
+        let Err(ThrottleError::Limited { retry_after }) = store.reserve("k", "3", policy).await else {
+            panic!()
+        };
         assert!(retry_after <= Duration::from_secs(1));
         // Releasing one frees one slot; releasing it again, or an unknown id, changes nothing.
         store.release("k", "1").await.unwrap();

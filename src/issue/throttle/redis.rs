@@ -146,7 +146,11 @@ impl RedisThrottleStore {
 
     /// Starts a builder for these servers (one, a Sentinel-watched primary, or a Cluster).
     pub fn builder_with(servers: RedisServers) -> RedisThrottleStoreBuilder {
-        RedisThrottleStoreBuilder { servers, prefix: DEFAULT_KEY_PREFIX.to_owned(), timeout: DEFAULT_REDIS_TIMEOUT }
+        RedisThrottleStoreBuilder {
+            servers,
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+        }
     }
 
     fn key(&self, key: &str) -> String {
@@ -199,7 +203,12 @@ impl ThrottleStore for RedisThrottleStore {
         })
     }
 
-    fn advance<'a>(&'a self, key: &'a str, value: u64, keep: Duration) -> BoxFuture<'a, Result<bool, ThrottleError>> {
+    fn advance<'a>(
+        &'a self,
+        key: &'a str,
+        value: u64,
+        keep: Duration,
+    ) -> BoxFuture<'a, Result<bool, ThrottleError>> {
         Box::pin(async move {
             let mut invocation = self.advance.key(self.key(key));
             invocation.arg(value).arg(u64::try_from(keep.as_millis()).unwrap_or(u64::MAX).max(1));

@@ -52,7 +52,8 @@ impl ThrottleError {
     /// assert_eq!(limited.retry_after_secs(), Some(2));
     /// ```
     pub fn retry_after_secs(&self) -> Option<u64> {
-        self.retry_after().map(|wait| wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)).max(1))
+        self.retry_after()
+            .map(|wait| wait.as_secs().saturating_add(u64::from(wait.subsec_nanos() > 0)).max(1))
     }
 }
 
@@ -112,7 +113,12 @@ pub trait ThrottleStore: Send + Sync + 'static {
     /// Stores `value` under `key` if it is greater than the value there (or there is none), and
     /// keeps it for `keep`; `Ok(true)` when it was stored. Atomic: of concurrent calls with one
     /// value, exactly one gets `true`.
-    fn advance<'a>(&'a self, key: &'a str, value: u64, keep: Duration) -> BoxFuture<'a, Result<bool, ThrottleError>>;
+    fn advance<'a>(
+        &'a self,
+        key: &'a str,
+        value: u64,
+        keep: Duration,
+    ) -> BoxFuture<'a, Result<bool, ThrottleError>>;
 }
 
 /// Stores are shared between handlers: an `Arc` of a store is a store.
@@ -130,7 +136,12 @@ impl<S: ThrottleStore + ?Sized> ThrottleStore for std::sync::Arc<S> {
         (**self).release(key, id)
     }
 
-    fn advance<'a>(&'a self, key: &'a str, value: u64, keep: Duration) -> BoxFuture<'a, Result<bool, ThrottleError>> {
+    fn advance<'a>(
+        &'a self,
+        key: &'a str,
+        value: u64,
+        keep: Duration,
+    ) -> BoxFuture<'a, Result<bool, ThrottleError>> {
         (**self).advance(key, value, keep)
     }
 }
