@@ -310,6 +310,36 @@ fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
     assert!(stderr.contains("JWT_PUBLIC_KEY"), "{stderr}");
 }
 
+#[test]
+fn bad_attempt_limits_exit_with_code_2_naming_the_variable() {
+    for (variable, value) in [("LOGIN_ATTEMPTS", "many"), ("MFA_ATTEMPTS", "5/15x"), ("LOGIN_ATTEMPTS", "0")] {
+        let output = expect_exit("full_flow", &[(variable, value)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}: {stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// `LOGIN_ATTEMPTS=2/1m`: the third wrong password within the minute is refused, and told to
+/// come back within the minute.
+#[tokio::test]
+async fn login_attempts_sets_the_budget_and_the_window() {
+    let env = [("TRUSTED_PROXIES", "127.0.0.1/32"), ("LOGIN_ATTEMPTS", "2/1m"), ("MFA_ATTEMPTS", "3/90s")];
+    let mut running = Example::start("full_flow", &env);
+    let limits = (0..4).map(|_| running.next_line()).find(|line| line.contains("limits:")).unwrap();
+    assert!(limits.contains("2 per 1m wrong passwords") && limits.contains("3 per 90s wrong codes"), "{limits}");
+    let flow = Flow { base: running.url(), http: client() };
+    let ip = "203.0.113.50";
+    for _ in 0..2 {
+        assert_eq!(flow.login("alice", "guess", ip).await.code(), "INVALID_CREDENTIALS");
+    }
+    let refused = flow.login("alice", "alice-password", ip).await;
+    assert_eq!(refused.status, 429);
+    let retry_after: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+}
+
 #[tokio::test]
 async fn refresh_rotates_detects_reuse_and_logout_revokes() {
     let running = Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
