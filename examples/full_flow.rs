@@ -16,7 +16,7 @@
 //! |---|---|
 //! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; past `LOGIN_ATTEMPTS` (5 wrong passwords per account, and per client network, in 15 minutes) 429 + `Retry-After`; too many logins waiting for the hash 503 + `Retry-After`; not JSON 415, a body over 4 KiB 413, malformed 400 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor) |
-//! | `POST /auth/logout` (cookie) | revokes the refresh family and the subject's access tokens issued until now, clears the cookie: 204 (no access token needed; an expired one is no obstacle) |
+//! | `POST /auth/logout` (cookie) | revokes the refresh family and the subject's access tokens issued until now, clears the cookie: 204 (no access token needed; an expired one is no obstacle; a valid one without the cookie is revoked by its `jti`) |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong or already used code 401; past `MFA_ATTEMPTS` (5 wrong codes per account in 15 minutes, from any address) 429 + `Retry-After` |
 //! | `GET /protected` | 200 JSON with `sub` |
 //! | `GET /admin` | needs the second factor (401 step-up challenge otherwise) |
@@ -91,6 +91,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use totp_rs::{Secret, Totp};
+use tower::{Layer as _, ServiceExt as _};
 use tower_jwt_guard::binding::{ClientIpBinding, DeviceFingerprint, RequestHead, TrustedProxies};
 use tower_jwt_guard::issue::{IssueError, MintedToken, TokenIssuer};
 #[cfg(feature = "redis")]
@@ -106,7 +107,7 @@ use tower_jwt_guard::throttle::RedisThrottleStore;
 use tower_jwt_guard::throttle::{
     MemoryThrottleStore, Throttle, ThrottleError, ThrottleKey, ThrottlePolicy, ThrottleStore, TotpSteps,
 };
-use tower_jwt_guard::{AuthContext, Claims, JwtAuth, RequireMfa, RequiredClaim};
+use tower_jwt_guard::{AuthContext, Claims, JwtAuth, JwtLayer, RequireMfa, RequiredClaim};
 
 use support::Settings;
 
@@ -170,6 +171,8 @@ pub struct AppState {
     hashing: tokio::sync::Semaphore,
     /// The `iss` of the tokens minted here (a logout revokes the subject's tokens of this issuer).
     issuer_name: Option<String>,
+    /// The layer, asked by the logout about an access token it may carry.
+    layer: JwtLayer<User>,
     /// Revoked access tokens (the layer consults the same store on every request).
     revocations: Arc<dyn RevocationStore>,
     /// Refresh-token families.
@@ -528,14 +531,39 @@ async fn end_access_tokens(state: &AppState, subject: &str) -> Result<(), ()> {
     revoked.map_err(|_| ())
 }
 
+/// The access token of a request, when the layer accepts it (asked here, not in front of the
+/// route: an expired or unbound token must not stop a logout).
+async fn accepted_token(layer: &JwtLayer<User>, parts: &Parts) -> Option<AuthContext> {
+    let probe = layer.layer(tower::service_fn(|request: axum::extract::Request| async move {
+        let mut response = Response::new(Body::empty());
+        if let Some(context) = request.extensions().get::<AuthContext>() {
+            response.extensions_mut().insert(context.clone());
+        }
+        Ok::<_, std::convert::Infallible>(response)
+    }));
+    let request = axum::extract::Request::from_parts(parts.clone(), Body::empty());
+    let response = probe.oneshot(request).await.ok()?;
+    response.extensions().get::<AuthContext>().cloned()
+}
+
 /// `POST /auth/logout` (the refresh cookie; no access token needed, an expired or unbound one
 /// is no obstacle): revokes the cookie's refresh family and the access tokens of its subject
-/// (see [`end_access_tokens`]), and removes the cookie. 204 in every case, also without a
+/// (see [`end_access_tokens`]), and removes the cookie. An access token the layer accepts is
+/// revoked by its `jti` too (a client without the cookie). 204 in every case, also without a
 /// cookie or with one that no longer works; 503 when a store cannot be reached (nothing is
 /// pretended). POST only, and the cookie is `SameSite=Strict` and sent only to `/auth`: another
 /// site cannot make a browser log out.
-async fn logout(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Some(presented) = state.cookie.read(&headers) {
+async fn logout(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        if let Some(context) = accepted_token(&state.layer, &parts).await {
+            if let (Some(jti), Some(expires_at)) = (context.jti(), context.expires_at) {
+                if state.revocations.revoke_token(context.issuer(), jti, expires_at).await.is_err() {
+                    return unavailable();
+                }
+            }
+        }
+    }
+    if let Some(presented) = state.cookie.read(&parts.headers) {
         // The store names a family's subject when it rotates: rotate, then revoke the family
         // (the successor never leaves the server). A spent token revokes its family itself.
         let subject = match state.refresh.rotate(presented).await {
@@ -719,6 +747,7 @@ pub fn app(
         hash_queue: tokio::sync::Semaphore::new(parallelism + HASH_QUEUE),
         hashing: tokio::sync::Semaphore::new(parallelism),
         issuer_name: settings.issuer.clone(),
+        layer: auth.layer::<User>(),
         revocations: stores.revocations,
         refresh: stores.refresh,
         cookie: RefreshCookie::new(REFRESH_COOKIE, REFRESH_COOKIE_PATH),

@@ -312,7 +312,8 @@ fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
 
 #[test]
 fn bad_attempt_limits_exit_with_code_2_naming_the_variable() {
-    for (variable, value) in [("LOGIN_ATTEMPTS", "many"), ("MFA_ATTEMPTS", "5/15x"), ("LOGIN_ATTEMPTS", "0")] {
+    for (variable, value) in [("LOGIN_ATTEMPTS", "many"), ("MFA_ATTEMPTS", "5/15x"), ("LOGIN_ATTEMPTS", "0")]
+    {
         let output = expect_exit("full_flow", &[(variable, value)]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{variable}={value}: {stderr}");
@@ -328,7 +329,10 @@ async fn login_attempts_sets_the_budget_and_the_window() {
     let env = [("TRUSTED_PROXIES", "127.0.0.1/32"), ("LOGIN_ATTEMPTS", "2/1m"), ("MFA_ATTEMPTS", "3/90s")];
     let mut running = Example::start("full_flow", &env);
     let limits = (0..4).map(|_| running.next_line()).find(|line| line.contains("limits:")).unwrap();
-    assert!(limits.contains("2 per 1m wrong passwords") && limits.contains("3 per 90s wrong codes"), "{limits}");
+    assert!(
+        limits.contains("2 per 1m wrong passwords") && limits.contains("3 per 90s wrong codes"),
+        "{limits}"
+    );
     let flow = Flow { base: running.url(), http: client() };
     let ip = "203.0.113.50";
     for _ in 0..2 {
@@ -453,6 +457,14 @@ async fn logout_with_an_expired_access_token_ends_the_session() {
     assert_eq!(cookie_only.status, 204, "{:?}", cookie_only.body);
     assert_eq!(flow.get("/protected", &renewed_token, LAPTOP, phone).await.code(), "TOKEN_REVOKED");
     assert_eq!(flow.refresh(&refresh_token(&renewed), phone).await.code(), "INVALID_REFRESH_TOKEN");
+    // A client without the cookie: the access token it presents (valid) is revoked by its jti.
+    next_second().await;
+    let login = flow.login("alice", "alice-password", home).await;
+    let token = access_token(&login);
+    let bearer_only =
+        answer(flow.request(reqwest::Method::POST, "/auth/logout", LAPTOP, home).bearer_auth(&token)).await;
+    assert_eq!(bearer_only.status, 204, "{:?}", bearer_only.body);
+    assert_eq!(flow.get("/protected", &token, LAPTOP, home).await.code(), "TOKEN_REVOKED");
     // POST only: a GET (a link, an image) logs nobody out.
     let get = answer(flow.request(reqwest::Method::GET, "/auth/logout", LAPTOP, home)).await;
     assert_eq!(get.status, 405);
