@@ -14,7 +14,7 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; past `LOGIN_ATTEMPTS` (5 wrong passwords per account, and per client network, in 15 minutes) 429 + `Retry-After`; too many logins waiting for the hash 503 + `Retry-After`; not JSON 415, a body over 4 KiB 413, malformed 400 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid one: 400 `invalid_dpop_proof`; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; past `LOGIN_ATTEMPTS` (5 wrong passwords per account, and per client network, in 15 minutes) 429 + `Retry-After`; too many logins waiting for the hash 503 + `Retry-After`; not JSON 415, a body over 4 KiB 413 (or not sent within 10 s 408), malformed 400 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor) |
 //! | `POST /auth/logout` (cookie) | revokes the refresh family and the subject's access tokens issued until now, clears the cookie: 204 (no access token needed; an expired one is no obstacle; a valid one without the cookie is revoked by its `jti`) |
 //! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong or already used code 401; past `MFA_ATTEMPTS` (5 wrong codes per account in 15 minutes, from any address) 429 + `Retry-After` |
@@ -128,6 +128,9 @@ const REFRESH_COOKIE_PATH: &str = "/auth";
 const HASH_QUEUE: usize = 32;
 /// The largest body `/auth/login` and `/auth/mfa/verify` read (past it: 413).
 const BODY_LIMIT: usize = 4 * 1024;
+/// How long a client may take to send that body (past it: 408), so that a slow sender does not
+/// keep a place in the hash's line.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The claims the service puts in its tokens, besides the registered ones.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -313,9 +316,9 @@ fn busy() -> Response {
     )
 }
 
-/// The JSON body of a request, read only now (after the attempt is reserved) and at most
-/// [`BODY_LIMIT`] bytes of it: not JSON 415, too long 413, malformed 400 (`expected` says what
-/// was).
+/// The JSON body of a request, read only now (after the attempt is reserved), at most
+/// [`BODY_LIMIT`] bytes of it within [`BODY_TIMEOUT`]: not JSON 415, too long 413, too slow 408,
+/// malformed 400 (`expected` says what was).
 async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
@@ -335,7 +338,11 @@ async fn read_json<T: DeserializeOwned>(
     if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|err| {
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await;
+    let Ok(read) = read else {
+        return Err(error(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "the body took too long"));
+    };
+    let bytes = read.map_err(|err| {
         let source = std::error::Error::source(&err);
         if source.is_some_and(|source| source.is::<http_body_util::LengthLimitError>()) {
             too_large()
