@@ -255,6 +255,33 @@ mod tests {
         store.reserve("k", "6", policy).await.unwrap();
     }
 
+    /// Threads racing for one key's last slots: never more than the policy's attempts.
+    #[test]
+    fn concurrent_reservations_never_exceed_the_budget() {
+        let store = MemoryThrottleStore::new();
+        let policy = ThrottlePolicy::new(5, Duration::from_secs(60));
+        let reserved = std::sync::atomic::AtomicUsize::new(0);
+        let stepped = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let (store, reserved, stepped) = (&store, &reserved, &stepped);
+                scope.spawn(move || {
+                    for i in 0..10 {
+                        let id = format!("{thread}-{i}");
+                        if store.reserve_now("k", &id, policy).is_ok() {
+                            reserved.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        if store.advance_now("t", 7, Duration::from_secs(60)) {
+                            stepped.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(reserved.into_inner(), 5);
+        assert_eq!(stepped.into_inner(), 1);
+    }
+
     #[tokio::test]
     async fn steps_only_advance() {
         let store = MemoryThrottleStore::new();
