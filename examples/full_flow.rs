@@ -14,10 +14,10 @@
 //!
 //! | route | behaviour |
 //! |---|---|
-//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid or replayed one: 400 `invalid_dpop_proof`; a replay store that cannot answer: 503; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; more than 5 failures per client IP in 15 minutes 429 |
+//! | `POST /auth/login` `{"username","password"}` | 200 `{"access_token","token_type":"Bearer","expires_in"}` + refresh cookie (`"token_type":"DPoP"` with a valid `DPoP` proof; an invalid or replayed one: 400 `invalid_dpop_proof`; a replay store that cannot answer: 503; with `DPOP_NONCE=1`, one without the server's nonce: 400 `use_dpop_nonce` + `DPoP-Nonce`); bad credentials 401; past `LOGIN_ATTEMPTS` (5 wrong passwords per account, and per client network, in 15 minutes) 429 + `Retry-After`; too many logins waiting for the hash 503 + `Retry-After`; not JSON 415, a body over 4 KiB 413 (or not sent within 10 s 408), malformed 400 |
 //! | `POST /auth/refresh` (cookie) | 200 a new access token + the rotated cookie; a refresh token used twice: 401 `REFRESH_TOKEN_REUSED` and its whole family revoked (a retry within 30 s, while its successor is unused, gets that same successor); a DPoP login's refresh token without a proof by the login's key (another key, or none): 400 `invalid_grant`, code `SENDER_MISMATCH`, nothing rotated |
-//! | `POST /auth/logout` (bearer, cookie) | revokes the access token's `jti` and the refresh family: 204 |
-//! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong code 401 |
+//! | `POST /auth/logout` (cookie) | revokes the refresh family and the subject's access tokens issued until now, clears the cookie: 204 (no access token needed; an expired one is no obstacle; a valid one without the cookie is revoked by its `jti`) |
+//! | `POST /auth/mfa/verify` (bearer) `{"code"}` | valid TOTP: 200 with a new token carrying `amr: ["pwd","otp"]`; wrong or already used code 401; past `MFA_ATTEMPTS` (5 wrong codes per account in 15 minutes, from any address) 429 + `Retry-After` |
 //! | `GET /protected` | 200 JSON with `sub` |
 //! | `GET /admin` | needs the second factor (401 step-up challenge otherwise) |
 //! | `GET /health` | 200, no token |
@@ -26,13 +26,32 @@
 //! (`User-Agent`, `Accept-Language`, `Accept-Encoding`) and the client IP: the same token from
 //! another browser or another address is refused (`BINDING_MISMATCH`). The client IP is the
 //! connection's peer, or behind `TRUSTED_PROXIES` the rightmost untrusted `X-Forwarded-For`
-//! hop; the login rate limit counts failures by that same address.
+//! hop; the login limit counts failures by that same address (IPv6 by its /64).
+//!
+//! Limits (`tower_jwt_guard::throttle`, in the same store as the rest: per instance in memory,
+//! shared by every instance with `REDIS_URL`):
+//!
+//! | setting | counts | default |
+//! |---|---|---|
+//! | `LOGIN_ATTEMPTS` | wrong passwords per account, and per client network (IPv4 address, IPv6 /64) | `5/15m`: the 6th attempt within 15 minutes of the oldest is refused |
+//! | `MFA_ATTEMPTS` | wrong TOTP codes per account, from any address | `5/15m` |
+//!
+//! Each attempt is reserved *before* the work (the body is read, argon2 runs, the code is
+//! checked only once it is counted), so 30 wrong passwords sent at once get 5 checks and 25
+//! answers 429; a success gives its attempt back. A locked account or network gets 429 with
+//! `Retry-After` (until its oldest failure leaves the window), the right password included.
+//! At most the hashing slots plus 32 logins wait for argon2; past that, 503. A TOTP code is
+//! good once across all instances (its time step is kept in the store). Anyone can lock an
+//! account for 15 minutes by failing on purpose: the price of a per-account limit.
 //!
 //! Refresh tokens are opaque random values in an `HttpOnly; Secure; SameSite=Strict` cookie
 //! sent only to `/auth`, stored only as hashes, and rotated on every use: each login starts a
 //! *family*, and a token presented a second time (a stolen copy, or the victim after the
-//! thief) revokes the whole family. A refresh answers an access token bound to the device and
-//! address of the request that refreshed. The layer consults the revocation store on every
+//! thief) revokes the whole family, and the access tokens of its subject. Logout needs only
+//! the cookie, and ends the family and its subject's access tokens the same way: every token
+//! of the subject with `iat` up to that second, on every device (the other sessions refresh).
+//! A refresh answers an access token bound to the device and address of the request that
+//! refreshed. The layer consults the revocation store on every
 //! request, so a logged-out access token is refused (`TOKEN_REVOKED`).
 //!
 //! DPoP (RFC 9449, `DPOP`, default `allowed`): a login (or refresh) that carries a `DPoP` proof
@@ -50,34 +69,33 @@
 //! access token it hands out is a JWE (the claims set encrypted, as the JWT guide's `EncryptJWT`
 //! does), decrypted by its own layer; bindings, step-up, refresh and logout work as before.
 //!
-//! Both stores live in memory, or with `REDIS_URL` (feature `redis`) in Redis, shared by every
-//! instance: a logout on one instance is refused on the others, and a refresh token replayed
-//! on another instance is detected.
+//! The stores (revocations, refresh families, attempts and TOTP steps) live in memory, or with
+//! `REDIS_URL` (feature `redis`) in Redis, shared by every instance: a logout on one instance
+//! is refused on the others, a refresh token replayed on another instance is detected, the
+//! attempt budgets are one for all instances, and a TOTP code used on one is refused on all.
 
 mod support;
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use totp_rs::{Secret, Totp};
+use tower::{Layer as _, ServiceExt as _};
 use tower_jwt_guard::binding::{ClientIpBinding, DeviceFingerprint, RequestHead, TrustedProxies};
 use tower_jwt_guard::issue::{IssueError, MintedToken, TokenIssuer};
 #[cfg(feature = "redis")]
@@ -88,7 +106,12 @@ use tower_jwt_guard::refresh::{
 #[cfg(feature = "redis")]
 use tower_jwt_guard::revocation::RedisRevocationStore;
 use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationStore};
-use tower_jwt_guard::{AuthContext, Claims, JwtAuth, RequireMfa, RequiredClaim};
+#[cfg(feature = "redis")]
+use tower_jwt_guard::throttle::RedisThrottleStore;
+use tower_jwt_guard::throttle::{
+    MemoryThrottleStore, Throttle, ThrottleError, ThrottleKey, ThrottlePolicy, ThrottleStore, TotpSteps,
+};
+use tower_jwt_guard::{AuthContext, Claims, JwtAuth, JwtLayer, RequireMfa, RequiredClaim};
 
 use support::Settings;
 
@@ -104,10 +127,14 @@ const REFRESH_COOKIE: &str = "refresh_token";
 /// ... and the only path it is sent to.
 const REFRESH_COOKIE_PATH: &str = "/auth";
 
-/// Failed logins (or TOTP codes) allowed per client IP ...
-const MAX_FAILURES: u32 = 5;
-/// ... in this window.
-const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Password checks waiting for a hashing slot, at most (past it: 503 with `Retry-After`): a
+/// flood queues this many, each holding a body of at most [`BODY_LIMIT`], never more.
+const HASH_QUEUE: usize = 32;
+/// The largest body `/auth/login` and `/auth/mfa/verify` read (past it: 413).
+const BODY_LIMIT: usize = 4 * 1024;
+/// How long a client may take to send that body (past it: 408), so that a slow sender does not
+/// keep a place in the hash's line.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The claims the service puts in its tokens, besides the registered ones.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -128,8 +155,6 @@ pub struct User {
 struct Account {
     password_hash: String,
     totp: Totp,
-    /// The last TOTP time step accepted: a code is good once (RFC 6238 §5.2).
-    last_totp_step: AtomicU64,
     profile: Profile,
 }
 
@@ -139,11 +164,22 @@ pub struct AppState {
     accounts: HashMap<String, Account>,
     /// A valid hash to verify against for unknown users, so they cost the same time.
     dummy_hash: String,
-    limiter: FailureLimiter,
+    /// Wrong passwords per account and per client network (`LOGIN_ATTEMPTS`), counted before
+    /// the hash runs.
+    login_throttle: Throttle,
+    /// Wrong TOTP codes per account (`MFA_ATTEMPTS`).
+    mfa_throttle: Throttle,
+    /// The last TOTP step each account used, in the same store: a code is good once.
+    totp_steps: TotpSteps,
     proxies: TrustedProxies,
-    /// argon2 needs ~19 MiB and tens of milliseconds per check: a few at a time, so a flood of
-    /// logins queues instead of exhausting memory.
+    /// A place in line for the password hash: the hashing slots plus [`HASH_QUEUE`] waiting.
+    hash_queue: tokio::sync::Semaphore,
+    /// argon2 needs ~19 MiB and tens of milliseconds per check: a few at a time.
     hashing: tokio::sync::Semaphore,
+    /// The `iss` of the tokens minted here (a logout revokes the subject's tokens of this issuer).
+    issuer_name: Option<String>,
+    /// The layer, asked by the logout about an access token it may carry.
+    layer: JwtLayer<User>,
     /// Revoked access tokens (the layer consults the same store on every request).
     revocations: Arc<dyn RevocationStore>,
     /// Refresh-token families.
@@ -157,6 +193,8 @@ pub struct AppState {
 pub struct Stores {
     revocations: Arc<dyn RevocationStore>,
     refresh: Arc<dyn RefreshStore>,
+    /// Counted login and TOTP attempts, and the last TOTP step of each account.
+    throttle: Arc<dyn ThrottleStore>,
     /// For the banner (never the URL: it may hold a password).
     description: &'static str,
 }
@@ -176,6 +214,7 @@ impl Stores {
         Stores {
             revocations: Arc::new(MemoryRevocationStore::new()),
             refresh: Arc::new(MemoryRefreshStore::new()),
+            throttle: Arc::new(MemoryThrottleStore::new()),
             description: "memory (set REDIS_URL to share them between instances)",
         }
     }
@@ -190,9 +229,13 @@ impl Stores {
         let refresh = RedisRefreshStore::builder(url)
             .and_then(|builder| builder.build())
             .unwrap_or_else(|err| support::fail("REDIS_URL", err));
+        let throttle = RedisThrottleStore::builder(url)
+            .and_then(|builder| builder.build())
+            .unwrap_or_else(|err| support::fail("REDIS_URL", err));
         Stores {
             revocations: Arc::new(revocations),
             refresh: Arc::new(refresh),
+            throttle: Arc::new(throttle),
             description: "Redis (REDIS_URL), shared by every instance",
         }
     }
@@ -206,39 +249,40 @@ impl Stores {
     }
 }
 
-/// Failed attempts per client IP: governor's GCRA allows a burst of 5 failures, refilled over
-/// 15 minutes. An address past its budget is locked until governor would allow another
-/// failure, and is refused before its password is even checked.
-struct FailureLimiter {
-    failures: DefaultKeyedRateLimiter<IpAddr>,
-    locked: quick_cache::sync::Cache<IpAddr, Instant>,
-}
-
-impl FailureLimiter {
-    fn new() -> Self {
-        let burst = NonZeroU32::new(MAX_FAILURES).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(FAILURE_WINDOW / MAX_FAILURES)
-            .unwrap_or_else(|| Quota::per_minute(NonZeroU32::MIN))
-            .allow_burst(burst);
-        FailureLimiter { failures: RateLimiter::keyed(quota), locked: quick_cache::sync::Cache::new(100_000) }
-    }
-
-    /// `Err(retry after)` while `ip` is locked.
-    fn check(&self, ip: IpAddr) -> Result<(), Duration> {
-        match self.locked.get(&ip) {
-            Some(until) if until > Instant::now() => Err(until - Instant::now()),
-            _ => Ok(()),
+/// `LOGIN_ATTEMPTS` / `MFA_ATTEMPTS`: `N` attempts per 15 minutes, or `N/<window>` with the
+/// window in seconds, minutes or hours (`10/1h`, `3/90s`); unset: 5 per 15 minutes.
+fn attempts_from_env(variable: &str) -> ThrottlePolicy {
+    let Ok(value) = std::env::var(variable) else { return ThrottlePolicy::default() };
+    let (count, window) = value.trim().split_once('/').unwrap_or((value.trim(), "15m"));
+    let window = window.trim();
+    let seconds = |digits: &str, unit: u64| digits.parse::<u64>().ok().map(|n| n.saturating_mul(unit));
+    let window = match window.char_indices().last() {
+        Some((at, 's')) => seconds(&window[..at], 1),
+        Some((at, 'm')) => seconds(&window[..at], 60),
+        Some((at, 'h')) => seconds(&window[..at], 3600),
+        _ => None,
+    };
+    match (count.trim().parse::<u32>(), window) {
+        (Ok(count), Some(window)) if count > 0 && window > 0 => {
+            ThrottlePolicy::new(count, Duration::from_secs(window))
+        }
+        _ => {
+            support::fail(variable, "expected a number of attempts, optionally per a window: 5, 5/15m, 10/1h")
         }
     }
+}
 
-    /// Counts a failure; `Err(retry after)` when it is one too many.
-    fn record_failure(&self, ip: IpAddr) -> Result<(), Duration> {
-        self.failures.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            self.locked.insert(ip, Instant::now() + wait);
-            wait
-        })
-    }
+/// A policy for the banner: `5 per 15m`.
+fn describe_policy(policy: ThrottlePolicy) -> String {
+    let secs = policy.window().as_secs();
+    let window = if secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    };
+    format!("{} per {window}", policy.attempts())
 }
 
 /// A JSON error `{"error", "code"}`, the shape the layer's rejections have.
@@ -246,17 +290,71 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "error": message, "code": code }))).into_response()
 }
 
-fn too_many_attempts(retry_after: Duration) -> Response {
-    let mut response = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "TOO_MANY_ATTEMPTS",
-        "too many failed attempts, try again later",
-    );
-    let seconds = retry_after.as_secs().max(1).to_string();
-    if let Ok(value) = HeaderValue::from_str(&seconds) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
+/// With `Retry-After`, in whole seconds.
+fn retry_after(mut response: Response, seconds: u64) -> Response {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     response
+}
+
+/// A refused reservation: 429 with `Retry-After` (the account or the network is locked until
+/// its oldest counted failure leaves the window), or 503 when the shared store is down.
+fn throttled(err: ThrottleError) -> Response {
+    match err.retry_after_secs() {
+        Some(seconds) => retry_after(
+            error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOO_MANY_ATTEMPTS",
+                "too many failed attempts, try again later",
+            ),
+            seconds,
+        ),
+        None => unavailable(),
+    }
+}
+
+/// The line for the password hash is full: 503, come back in a second.
+fn busy() -> Response {
+    retry_after(
+        error(StatusCode::SERVICE_UNAVAILABLE, "BUSY", "too many logins at once, try again shortly"),
+        1,
+    )
+}
+
+/// The JSON body of a request, read only now (after the attempt is reserved), at most
+/// [`BODY_LIMIT`] bytes of it within [`BODY_TIMEOUT`]: not JSON 415, too long 413, too slow 408,
+/// malformed 400 (`expected` says what was).
+async fn read_json<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    expected: &str,
+) -> Result<T, Response> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        let message = "send the body as application/json";
+        return Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message));
+    }
+    let too_large = || error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is too large");
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT as u64) {
+        return Err(too_large());
+    }
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await;
+    let Ok(read) = read else {
+        return Err(error(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "the body took too long"));
+    };
+    let bytes = read.map_err(|err| {
+        let source = std::error::Error::source(&err);
+        if source.is_some_and(|source| source.is::<http_body_util::LengthLimitError>()) {
+            too_large()
+        } else {
+            error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", expected)
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|_| error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", expected))
 }
 
 /// 503: a store cannot be reached, and nothing is let through without it.
@@ -344,26 +442,40 @@ struct LoginRequest {
     password: String,
 }
 
-/// `POST /auth/login`.
-async fn login(
-    State(state): State<Arc<AppState>>,
-    parts: Parts,
-    body: Result<Json<LoginRequest>, JsonRejection>,
-) -> Response {
+/// `POST /auth/login`. In order, so that nothing expensive happens uncounted: the client
+/// network's attempt is reserved (from the request head), a place in the hash's line is taken,
+/// the body is read (bounded), the account's attempt is reserved, the hash runs; a success
+/// releases the attempt, a failure keeps it counted.
+async fn login(State(state): State<Arc<AppState>>, parts: Parts, body: Body) -> Response {
     let Ok(ip) = state.proxies.client_ip(&RequestHead::from_parts(&parts)) else {
         return error(StatusCode::BAD_REQUEST, "UNKNOWN_CLIENT", "the client address cannot be determined");
     };
-    if let Err(retry_after) = state.limiter.check(ip) {
-        return too_many_attempts(retry_after);
+    let mut attempt = state.login_throttle.start();
+    if let Err(refused) = attempt.reserve(&ThrottleKey::network(ip)).await {
+        return throttled(refused);
     }
-    let Ok(Json(LoginRequest { username, password })) = body else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "expected {\"username\", \"password\"}");
+    // Not an attempt (no password was checked): the reservation is given back.
+    let not_an_attempt = |attempt: tower_jwt_guard::throttle::Attempt, response: Response| async move {
+        let _ = attempt.release().await;
+        response
     };
+    let Ok(_in_line) = state.hash_queue.try_acquire() else {
+        return not_an_attempt(attempt, busy()).await;
+    };
+    let expected = "expected {\"username\", \"password\"}";
+    let LoginRequest { username, password } = match read_json(&parts.headers, body, expected).await {
+        Ok(request) => request,
+        Err(response) => return not_an_attempt(attempt, response).await,
+    };
+    // Unknown names are counted too: guessing accounts costs the same as guessing passwords.
+    if let Err(refused) = attempt.reserve(&ThrottleKey::account(&username)).await {
+        return not_an_attempt(attempt, throttled(refused)).await;
+    }
     let account = state.accounts.get(&username);
     let hash = account.map_or(state.dummy_hash.clone(), |a| a.password_hash.clone());
     // argon2 takes tens of milliseconds of CPU: off the async workers, a few at a time.
     let Ok(_permit) = state.hashing.acquire().await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", "try again later");
+        return not_an_attempt(attempt, unavailable()).await;
     };
     let verified = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
@@ -371,12 +483,15 @@ async fn login(
     })
     .await
     .unwrap_or(false);
+    // What an operator counts: every password check, with the client it was for.
+    tracing::info!(client = %ip, verified, "password checked");
     let Some(account) = account.filter(|_| verified) else {
-        return match state.limiter.record_failure(ip) {
-            Ok(()) => error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "invalid username or password"),
-            Err(retry_after) => too_many_attempts(retry_after),
-        };
+        attempt.fail();
+        return error(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", "invalid username or password");
     };
+    if attempt.release().await.is_err() {
+        tracing::warn!("a successful login stays counted: the throttle store is unavailable");
+    }
     let now = unix_now();
     // The token is bound to this request's device fingerprint and client IP, and with a valid
     // `DPoP` proof (for POST and this URL) to the proof's key: `cnf.jkt`, `token_type` `DPoP`.
@@ -414,9 +529,13 @@ async fn refresh(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
         Err(RefreshError::SenderMismatch) => return sender_mismatch(),
         Err(RefreshError::Reused { subject }) => {
             // A spent token came back: two parties hold copies of it. The store has revoked
-            // the whole family, so the thief's latest token dies too. (A stricter service would
-            // also end the subject's access tokens with `RevocationStore::revoke_subject`.)
+            // the whole family, so the thief's latest refresh token dies too; the access
+            // tokens it minted die with every token of the subject issued until now.
             tracing::warn!(%subject, "refresh token reused: its family is revoked");
+            if end_access_tokens(&state, &subject).await.is_err() {
+                // The family is revoked; its access tokens live until they expire (15 minutes).
+                tracing::error!(%subject, "refresh token reused: the access tokens could not be revoked");
+            }
             return refresh_refused(&state.cookie, "REFRESH_TOKEN_REUSED");
         }
         Err(RefreshError::Unavailable) => return unavailable(),
@@ -437,18 +556,65 @@ async fn refresh(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
     with_refresh_cookie(response, &state.cookie, &rotated)
 }
 
-/// `POST /auth/logout` (bearer and refresh cookie): revokes the access token's `jti` until it
-/// expires and the refresh token's family, and removes the cookie. 204.
-async fn logout(State(state): State<Arc<AppState>>, context: AuthContext, headers: HeaderMap) -> Response {
-    // The layer requires `jti` and `exp`: both are there.
-    if let (Some(jti), Some(expires_at)) = (context.jti(), context.expires_at) {
-        if state.revocations.revoke_token(context.issuer(), jti, expires_at).await.is_err() {
-            return unavailable();
+/// Revokes every access token of `subject` minted here until now (the subject's tokens of
+/// this issuer with `iat` at or before this second, on every device): the simplest rule that
+/// certainly covers the family's tokens. The price: the subject's other sessions lose their
+/// access token too and refresh (their refresh families are untouched), and a token minted in
+/// this same second after the call is refused as well.
+async fn end_access_tokens(state: &AppState, subject: &str) -> Result<(), ()> {
+    let revoked = state.revocations.revoke_subject(state.issuer_name.as_deref(), subject, unix_now()).await;
+    revoked.map_err(|_| ())
+}
+
+/// The access token of a request, when the layer accepts it (asked here, not in front of the
+/// route: an expired or unbound token must not stop a logout).
+async fn accepted_token(layer: &JwtLayer<User>, parts: &Parts) -> Option<AuthContext> {
+    let probe = layer.layer(tower::service_fn(|request: axum::extract::Request| async move {
+        let mut response = Response::new(Body::empty());
+        if let Some(context) = request.extensions().get::<AuthContext>() {
+            response.extensions_mut().insert(context.clone());
+        }
+        Ok::<_, std::convert::Infallible>(response)
+    }));
+    let request = axum::extract::Request::from_parts(parts.clone(), Body::empty());
+    let response = probe.oneshot(request).await.ok()?;
+    response.extensions().get::<AuthContext>().cloned()
+}
+
+/// `POST /auth/logout` (the refresh cookie; no access token needed, an expired or unbound one
+/// is no obstacle): revokes the cookie's refresh family and the access tokens of its subject
+/// (see [`end_access_tokens`]), and removes the cookie. An access token the layer accepts is
+/// revoked by its `jti` too (a client without the cookie). 204 in every case, also without a
+/// cookie or with one that no longer works; 503 when a store cannot be reached (nothing is
+/// pretended). POST only, and the cookie is `SameSite=Strict` and sent only to `/auth`: another
+/// site cannot make a browser log out.
+async fn logout(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
+    if parts.headers.contains_key(header::AUTHORIZATION) {
+        if let Some(context) = accepted_token(&state.layer, &parts).await {
+            if let (Some(jti), Some(expires_at)) = (context.jti(), context.expires_at) {
+                if state.revocations.revoke_token(context.issuer(), jti, expires_at).await.is_err() {
+                    return unavailable();
+                }
+            }
         }
     }
-    if let Some(presented) = state.cookie.read(&headers) {
-        if state.refresh.revoke(presented).await.is_err() {
-            return unavailable();
+    if let Some(presented) = state.cookie.read(&parts.headers) {
+        // The store names a family's subject when it rotates: rotate, then revoke the family
+        // (the successor never leaves the server). A spent token revokes its family itself.
+        let subject = match state.refresh.rotate(presented).await {
+            Ok(rotated) => match state.refresh.revoke(rotated.token.as_str()).await {
+                Ok(_) => Some(rotated.subject),
+                Err(_) => return unavailable(),
+            },
+            Err(RefreshError::Reused { subject }) => Some(subject),
+            Err(RefreshError::Unavailable) => return unavailable(),
+            // Unknown, expired or already revoked: nothing of it lives on.
+            Err(_) => None,
+        };
+        if let Some(subject) = subject {
+            if end_access_tokens(&state, &subject).await.is_err() {
+                return unavailable();
+            }
         }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -461,35 +627,47 @@ struct MfaRequest {
     code: String,
 }
 
-/// `POST /auth/mfa/verify` (behind the layer: the bearer token says who is stepping up).
+/// `POST /auth/mfa/verify` (behind the layer: the bearer token says who is stepping up). The
+/// account's step-up attempt is reserved before the body is read (`MFA_ATTEMPTS`, per account
+/// whatever the address), and a code's time step is accepted once across all instances.
 async fn verify_mfa(
     State(state): State<Arc<AppState>>,
     context: AuthContext,
     parts: Parts,
-    body: Result<Json<MfaRequest>, JsonRejection>,
+    body: Body,
 ) -> Response {
-    let Ok(ip) = state.proxies.client_ip(&RequestHead::from_parts(&parts)) else {
-        return error(StatusCode::BAD_REQUEST, "UNKNOWN_CLIENT", "the client address cannot be determined");
+    let invalid = || error(StatusCode::UNAUTHORIZED, "INVALID_OTP", "invalid code");
+    let Some(subject) = context.subject() else { return invalid() };
+    let account_key = ThrottleKey::account(subject);
+    let attempt = match state.mfa_throttle.reserve(std::slice::from_ref(&account_key)).await {
+        Ok(attempt) => attempt,
+        Err(refused) => return throttled(refused),
     };
-    if let Err(retry_after) = state.limiter.check(ip) {
-        return too_many_attempts(retry_after);
-    }
-    let Ok(Json(MfaRequest { code })) = body else {
-        return error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "expected {\"code\"}");
+    let MfaRequest { code } = match read_json(&parts.headers, body, "expected {\"code\"}").await {
+        Ok(request) => request,
+        Err(response) => {
+            let _ = attempt.release().await;
+            return response;
+        }
     };
-    let Some(account) = context.subject().and_then(|sub| state.accounts.get(sub)) else {
-        return error(StatusCode::UNAUTHORIZED, "INVALID_OTP", "invalid code");
+    let Some(account) = state.accounts.get(subject) else {
+        attempt.fail();
+        return invalid();
     };
     // `check` answers the time step the code belongs to; a step already used is a replay.
-    let fresh = account
-        .totp
-        .check(code.trim(), unix_now())
-        .is_some_and(|step| account.last_totp_step.fetch_max(step, Ordering::SeqCst) < step);
+    let fresh = match account.totp.check(code.trim(), unix_now()) {
+        Some(step) => match state.totp_steps.accept(&account_key, step).await {
+            Ok(fresh) => fresh,
+            Err(_) => return unavailable(),
+        },
+        None => false,
+    };
     if !fresh {
-        return match state.limiter.record_failure(ip) {
-            Ok(()) => error(StatusCode::UNAUTHORIZED, "INVALID_OTP", "invalid code"),
-            Err(retry_after) => too_many_attempts(retry_after),
-        };
+        attempt.fail();
+        return invalid();
+    }
+    if attempt.release().await.is_err() {
+        tracing::warn!("a successful step-up stays counted: the throttle store is unavailable");
     }
     match state.issuer.step_up(&parts, &context, &account.profile, "otp").await {
         Ok(minted) => token_response(minted),
@@ -523,7 +701,6 @@ fn demo_accounts() -> Result<(HashMap<String, Account>, String), String> {
     let alice = Account {
         password_hash: hash(DEMO_PASSWORD)?,
         totp,
-        last_totp_step: AtomicU64::new(0),
         profile: Profile { name: "Alice".into(), role: "admin".into() },
     };
     let dummy = hash("not the password of anybody")?;
@@ -548,19 +725,41 @@ pub fn auth(
         .unwrap_or_else(|err| support::fail("configuration", err))
 }
 
-/// The routes that speak about tokens. Step-up and logout need the bearer token; login and
-/// refresh are how a client gets one.
+/// The routes that speak about tokens. Step-up needs the bearer token; login and refresh are
+/// how a client gets one, and logout needs only the refresh cookie (an expired access token
+/// must not keep a session alive).
 fn auth_routes(auth: &JwtAuth) -> Router<Arc<AppState>> {
     Router::new()
         .route("/auth/mfa/verify", post(verify_mfa))
-        .route("/auth/logout", post(logout))
         .route_layer(auth.layer::<User>())
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
+        .route("/auth/logout", post(logout))
+}
+
+/// The attempt budgets: `LOGIN_ATTEMPTS` and `MFA_ATTEMPTS`.
+pub struct Limits {
+    /// Wrong passwords per account and per client network.
+    pub login: ThrottlePolicy,
+    /// Wrong TOTP codes per account.
+    pub mfa: ThrottlePolicy,
+}
+
+impl Limits {
+    /// From the environment (a bad value exits naming the variable).
+    pub fn from_env() -> Limits {
+        Limits { login: attempts_from_env("LOGIN_ATTEMPTS"), mfa: attempts_from_env("MFA_ATTEMPTS") }
+    }
 }
 
 /// The whole application.
-pub fn app(settings: &Settings, listening: SocketAddr, proxies: TrustedProxies, stores: Stores) -> Router {
+pub fn app(
+    settings: &Settings,
+    listening: SocketAddr,
+    proxies: TrustedProxies,
+    stores: Stores,
+    limits: &Limits,
+) -> Router {
     let auth = auth(settings, listening, &proxies, &stores.revocations);
     let Some(issuer) = settings.token_issuer_builder() else {
         support::fail(
@@ -576,9 +775,14 @@ pub fn app(settings: &Settings, listening: SocketAddr, proxies: TrustedProxies, 
         issuer,
         accounts,
         dummy_hash,
-        limiter: FailureLimiter::new(),
+        login_throttle: Throttle::new("login", limits.login, Arc::clone(&stores.throttle)),
+        mfa_throttle: Throttle::new("mfa", limits.mfa, Arc::clone(&stores.throttle)),
+        totp_steps: TotpSteps::new(stores.throttle),
         proxies,
+        hash_queue: tokio::sync::Semaphore::new(parallelism + HASH_QUEUE),
         hashing: tokio::sync::Semaphore::new(parallelism),
+        issuer_name: settings.issuer.clone(),
+        layer: auth.layer::<User>(),
         revocations: stores.revocations,
         refresh: stores.refresh,
         cookie: if support::scheme() == "https" {
@@ -586,16 +790,6 @@ pub fn app(settings: &Settings, listening: SocketAddr, proxies: TrustedProxies, 
         } else {
             RefreshCookie::new(REFRESH_COOKIE, REFRESH_COOKIE_PATH)
         },
-    });
-    // Forget addresses whose failures have been forgiven.
-    let cleanup = Arc::downgrade(&state);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let Some(state) = cleanup.upgrade() else { break };
-            state.limiter.failures.retain_recent();
-        }
     });
     let api = Router::new()
         .route("/protected", get(protected))
@@ -616,9 +810,10 @@ async fn main() {
     };
     let stores = Stores::from_env();
     let described_stores = stores.description;
+    let limits = Limits::from_env();
     let tls = support::tls::Tls::from_env();
     let (listener, addr) = settings.listen().await;
-    let app = app(&settings, addr, proxies, stores);
+    let app = app(&settings, addr, proxies, stores, &limits);
     let transport = tls.as_ref().map_or("plain HTTP", support::tls::Tls::describe);
     println!(
         "full_flow listening on {}://{addr} ({}; {transport})",
@@ -628,6 +823,12 @@ async fn main() {
     println!("  demo user: {DEMO_USER} / {DEMO_PASSWORD}, TOTP secret (base32) {DEMO_TOTP_SECRET}");
     println!("  trusted proxies: {described_proxies}");
     println!("  revocations and refresh tokens: {described_stores}");
+    println!(
+        "  limits: {} wrong passwords per account and per client network (LOGIN_ATTEMPTS), {} wrong codes per \
+         account (MFA_ATTEMPTS), in the same store",
+        describe_policy(limits.login),
+        describe_policy(limits.mfa)
+    );
     print_curl_lines(addr);
 
     support::serve(listener, app, tls.as_ref()).await;
@@ -658,7 +859,7 @@ fn print_curl_lines(addr: SocketAddr) {
          # a new token + a rotated cookie; the same REFRESH again: 401, the family is revoked"
     );
     println!(
-        "  {curl} -i -X POST {base}/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"{REFRESH_COOKIE}=$REFRESH\"   \
-         # 204; TOKEN is then refused with TOKEN_REVOKED"
+        "  {curl} -i -X POST {base}/auth/logout -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+         # 204: the session ends (no access token needed); TOKEN is then refused with TOKEN_REVOKED"
     );
 }

@@ -124,6 +124,7 @@ mod fuzzing;
 pub use guard::metrics;
 pub use guard::{audit, binding, keys, readiness, rejection, revocation};
 pub use issue::refresh;
+pub use issue::throttle;
 
 pub use binding::{CertificateBound, ClientCertificate, Dpop, DpopMode};
 pub use error::{AuthError, ConfigError, ErrorKind};

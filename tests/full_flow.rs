@@ -19,7 +19,7 @@ use totp_rs::{Secret, Totp};
 
 const SECRET: &str = "full-flow-test-secret-of-32-bytes!!";
 /// Lines the example prints at start, after the `listening on` line.
-const MORE_BANNER_LINES: usize = 11;
+const MORE_BANNER_LINES: usize = 12;
 /// The refresh token's cookie.
 const REFRESH_COOKIE: &str = "refresh_token";
 const LAPTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0";
@@ -70,6 +70,18 @@ impl Flow {
         let request = self.request(reqwest::Method::POST, "/auth/logout", LAPTOP, ip);
         answer(request.bearer_auth(token).header("cookie", format!("{REFRESH_COOKIE}={refresh}"))).await
     }
+}
+
+/// Sends `request` as is to the server at `base` (`http://host:port`) and reads the answer until
+/// the server closes the connection.
+async fn raw_request(base: &str, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer));
+    read.await.expect("the server closes the connection").unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 /// The `Set-Cookie` value of the refresh cookie in `answer`.
@@ -144,7 +156,8 @@ async fn the_whole_lifecycle() {
         "127.0.0.1/32",
         "revocations and refresh tokens: memory",
         "/auth/refresh -b \"refresh_token=$REFRESH\"",
-        "/auth/logout -H \"Authorization: Bearer $TOKEN\" -b \"refresh_token=$REFRESH\"",
+        "/auth/logout -b \"refresh_token=$REFRESH\"",
+        "limits: 5 per 15m wrong passwords per account and per client network (LOGIN_ATTEMPTS), 5 per 15m wrong codes",
     ] {
         assert!(banner.contains(fact), "the banner does not state {fact}: {banner}");
     }
@@ -214,12 +227,31 @@ async fn the_whole_lifecycle() {
         assert_eq!((bad.status, bad.code()), (401, "INVALID_CREDENTIALS"), "attempt {attempt}");
     }
     let sixth = flow.login("alice", "guess-6", attacker).await;
-    assert_eq!(sixth.status, 429);
-    assert!(sixth.headers.get("retry-after").is_some());
-    // Locked out: not even the right password is checked.
+    assert_eq!((sixth.status, sixth.code()), (429, "TOO_MANY_ATTEMPTS"));
+    assert_retry_after_about_15_minutes(&sixth);
+    // Locked out: not even the right password is checked, from this address or any other
+    // (the account's budget is spent too).
     assert_eq!(flow.login("alice", "alice-password", attacker).await.status, 429);
-    // Another address is not affected.
-    assert_eq!(flow.login("alice", "alice-password", "198.51.100.8").await.status, 200);
+    assert_eq!(flow.login("alice", "alice-password", "198.51.100.8").await.status, 429);
+    // The attacker's address is locked for every account; another address and account are not.
+    assert_eq!(flow.login("mallory", "guess", attacker).await.status, 429);
+    assert_eq!(flow.login("mallory", "guess", "198.51.100.8").await.code(), "INVALID_CREDENTIALS");
+}
+
+/// A 429 says when to come back: the oldest failure leaves the 15-minute window.
+fn assert_retry_after_about_15_minutes(answer: &Answer) {
+    let retry_after = answer.headers.get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let retry_after = retry_after.unwrap_or_else(|| panic!("no Retry-After: {:?}", answer.headers));
+    assert!((800..=900).contains(&retry_after), "Retry-After: {retry_after}");
+}
+
+/// Waits for the next second of the clock: a logout revokes the subject's tokens issued up to
+/// the second it happens in, so a test that logs in again right after one waits for the next.
+async fn next_second() {
+    let second = harness::now();
+    while harness::now() == second {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -239,7 +271,32 @@ async fn bad_logins_and_unauthenticated_step_up() {
             .body("{not json"),
     )
     .await;
-    assert_eq!(malformed.status, 400);
+    assert_eq!((malformed.status, malformed.code()), (400, "INVALID_REQUEST"));
+    // The body is read after the attempt is reserved, bounded, and only as JSON.
+    // (Over a raw connection: the server answers from the declared length without reading the
+    // body, so the test sends none; a client still sending would see its connection reset.)
+    let oversized = raw_request(
+        &running.url(),
+        &format!(
+            "POST /auth/login HTTP/1.1\r\nhost: x\r\nx-forwarded-for: {ip}\r\ncontent-type: application/json\r\n\
+             content-length: 65536\r\nconnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(oversized.starts_with("HTTP/1.1 413"), "{oversized}");
+    assert!(oversized.contains("PAYLOAD_TOO_LARGE"), "{oversized}");
+    let form = answer(
+        flow.request(reqwest::Method::POST, "/auth/login", LAPTOP, ip)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("username=alice&password=alice-password"),
+    )
+    .await;
+    assert_eq!((form.status, form.code()), (415, "UNSUPPORTED_MEDIA_TYPE"));
+    // None of those was a password check: the address still has 3 of its 5 attempts.
+    for _ in 0..3 {
+        assert_eq!(flow.login("mallory", "guess", ip).await.code(), "INVALID_CREDENTIALS");
+    }
+    assert_eq!(flow.login("mallory", "guess", ip).await.status, 429);
 
     let no_token = answer(
         flow.request(reqwest::Method::POST, "/auth/mfa/verify", LAPTOP, ip)
@@ -269,6 +326,40 @@ fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("JWT_PUBLIC_KEY"), "{stderr}");
+}
+
+#[test]
+fn bad_attempt_limits_exit_with_code_2_naming_the_variable() {
+    for (variable, value) in [("LOGIN_ATTEMPTS", "many"), ("MFA_ATTEMPTS", "5/15x"), ("LOGIN_ATTEMPTS", "0")]
+    {
+        let output = expect_exit("full_flow", &[(variable, value)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{variable}={value}: {stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+/// `LOGIN_ATTEMPTS=2/1m`: the third wrong password within the minute is refused, and told to
+/// come back within the minute.
+#[tokio::test]
+async fn login_attempts_sets_the_budget_and_the_window() {
+    let env = [("TRUSTED_PROXIES", "127.0.0.1/32"), ("LOGIN_ATTEMPTS", "2/1m"), ("MFA_ATTEMPTS", "3/90s")];
+    let mut running = Example::start("full_flow", &env);
+    let limits = (0..4).map(|_| running.next_line()).find(|line| line.contains("limits:")).unwrap();
+    assert!(
+        limits.contains("2 per 1m wrong passwords") && limits.contains("3 per 90s wrong codes"),
+        "{limits}"
+    );
+    let flow = Flow { base: running.url(), http: client() };
+    let ip = "203.0.113.50";
+    for _ in 0..2 {
+        assert_eq!(flow.login("alice", "guess", ip).await.code(), "INVALID_CREDENTIALS");
+    }
+    let refused = flow.login("alice", "alice-password", ip).await;
+    assert_eq!(refused.status, 429);
+    let retry_after: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
 }
 
 #[tokio::test]
@@ -312,8 +403,12 @@ async fn refresh_rotates_detects_reuse_and_logout_revokes() {
     assert!(clears_refresh_cookie(&replay));
     let dead = flow.refresh(&third, cafe).await;
     assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"));
+    // The family's access tokens die with it: the thief's copy is worth nothing.
+    assert_eq!(flow.get("/protected", &renewed, LAPTOP, cafe).await.code(), "TOKEN_REVOKED");
+    assert_eq!(flow.get("/protected", &first_token, LAPTOP, home).await.code(), "TOKEN_REVOKED");
 
     // Logout: the access token is refused from now on, the refresh family is revoked.
+    next_second().await;
     let login = flow.login("alice", "alice-password", home).await;
     let token = access_token(&login);
     let refresh = refresh_token(&login);
@@ -325,10 +420,170 @@ async fn refresh_rotates_detects_reuse_and_logout_revokes() {
     assert_eq!((revoked.status, revoked.code()), (401, "TOKEN_REVOKED"));
     let after = flow.refresh(&refresh, home).await;
     assert_eq!((after.status, after.code()), (401, "INVALID_REFRESH_TOKEN"));
-    // A logout needs a valid bearer token; the revoked one is refused by the layer.
-    assert_eq!(flow.logout(&token, &refresh, home).await.code(), "TOKEN_REVOKED");
-    // Alice's other session (the first login's access token) is not affected.
-    assert_eq!(flow.get("/protected", &first_token, LAPTOP, home).await.status, 200);
+    // Logging out again (a revoked access token, a dead cookie) still answers 204.
+    let again = flow.logout(&token, &refresh, home).await;
+    assert_eq!(again.status, 204, "{:?}", again.body);
+    assert!(clears_refresh_cookie(&again));
+}
+
+/// Issue #31: the logout needs no valid access token. With an expired one (or none) and the
+/// refresh cookie, it ends the family and the access tokens it minted; the next refresh is
+/// refused. Alice's other session loses its access token too (by subject and time), and gets
+/// a new one with its own refresh cookie.
+#[tokio::test]
+async fn logout_with_an_expired_access_token_ends_the_session() {
+    let running = Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let flow = Flow { base: running.url(), http: client() };
+    let home = "198.51.100.60";
+    let phone = "2001:db8:60::7";
+    let login = flow.login("alice", "alice-password", home).await;
+    let (token, refresh) = (access_token(&login), refresh_token(&login));
+    let other = flow.login("alice", "alice-password", phone).await;
+    let (other_token, other_refresh) = (access_token(&other), refresh_token(&other));
+
+    // The same session's token, expired a minute ago (signed with the service's secret).
+    let mut claims = payload(&token);
+    let now = harness::now();
+    claims["iat"] = json!(now - 960);
+    claims["nbf"] = json!(now - 960);
+    claims["exp"] = json!(now - 60);
+    let key = harness::TestKey::hmac(tower_jwt_guard::Algorithm::HS256, SECRET.as_bytes());
+    let expired = key.sign_parts(token.split('.').next().unwrap(), &harness::b64(claims.to_string()));
+    assert_eq!(flow.get("/protected", &expired, LAPTOP, home).await.code(), "TOKEN_EXPIRED");
+    assert_eq!(flow.get("/protected", &token, LAPTOP, home).await.status, 200);
+
+    let logout = flow.logout(&expired, &refresh, home).await;
+    assert_eq!(logout.status, 204, "{:?}", logout.body);
+    assert!(clears_refresh_cookie(&logout));
+    let refused = flow.refresh(&refresh, home).await;
+    assert_eq!((refused.status, refused.code()), (401, "INVALID_REFRESH_TOKEN"));
+    assert_eq!(flow.get("/protected", &token, LAPTOP, home).await.code(), "TOKEN_REVOKED");
+    assert_eq!(flow.get("/protected", &other_token, LAPTOP, phone).await.code(), "TOKEN_REVOKED");
+
+    // The other session refreshes (in a later second than the logout) and carries on.
+    next_second().await;
+    let renewed = flow.refresh(&other_refresh, phone).await;
+    let renewed_token = access_token(&renewed);
+    assert_eq!(flow.get("/protected", &renewed_token, LAPTOP, phone).await.status, 200);
+
+    // The cookie alone, no Authorization at all: the same.
+    let cookie_only = answer(
+        flow.request(reqwest::Method::POST, "/auth/logout", LAPTOP, phone)
+            .header("cookie", format!("{REFRESH_COOKIE}={}", refresh_token(&renewed))),
+    )
+    .await;
+    assert_eq!(cookie_only.status, 204, "{:?}", cookie_only.body);
+    assert_eq!(flow.get("/protected", &renewed_token, LAPTOP, phone).await.code(), "TOKEN_REVOKED");
+    assert_eq!(flow.refresh(&refresh_token(&renewed), phone).await.code(), "INVALID_REFRESH_TOKEN");
+    // A client without the cookie: the access token it presents (valid) is revoked by its jti.
+    next_second().await;
+    let login = flow.login("alice", "alice-password", home).await;
+    let token = access_token(&login);
+    let bearer_only =
+        answer(flow.request(reqwest::Method::POST, "/auth/logout", LAPTOP, home).bearer_auth(&token)).await;
+    assert_eq!(bearer_only.status, 204, "{:?}", bearer_only.body);
+    assert_eq!(flow.get("/protected", &token, LAPTOP, home).await.code(), "TOKEN_REVOKED");
+    // POST only: a GET (a link, an image) logs nobody out.
+    let get = answer(flow.request(reqwest::Method::GET, "/auth/logout", LAPTOP, home)).await;
+    assert_eq!(get.status, 405);
+}
+
+/// Issue #31: 30 wrong passwords sent at once from one address get at most 5 password checks
+/// (401); the others are refused before any work (429 with `Retry-After`), and then the right
+/// password is refused too.
+#[tokio::test]
+async fn thirty_concurrent_wrong_passwords_get_five_checks() {
+    let mut running =
+        Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let flow = Flow { base: running.url(), http: client() };
+    burst_of_wrong_passwords(&[&flow]).await;
+    assert_eq!(password_checks(&flow, &mut [&mut running]).await, 5);
+}
+
+/// How many passwords the instances checked for the burst's address, from their logs (each
+/// check logs `password checked` with the client): a last login from a marker address ends
+/// the count.
+async fn password_checks(flow: &Flow, instances: &mut [&mut Example]) -> usize {
+    let marker = "198.51.100.99";
+    let mut checks = 0;
+    for instance in instances.iter_mut() {
+        let base = instance.url();
+        let marked = Flow { base, http: flow.http.clone() };
+        assert_eq!(marked.login("mallory", "marker", marker).await.code(), "INVALID_CREDENTIALS");
+        loop {
+            let line = instance.next_line();
+            if line.contains("password checked") && line.contains(marker) {
+                break;
+            }
+            checks += usize::from(line.contains("password checked") && line.contains(BURST_ADDRESS));
+        }
+    }
+    checks
+}
+
+/// The address of the burst of wrong passwords.
+const BURST_ADDRESS: &str = "192.0.2.77";
+
+/// 30 concurrent wrong passwords from one address, spread over `instances`: exactly 5 are
+/// checked, 25 refused with `Retry-After`; then the right password is refused on every one.
+async fn burst_of_wrong_passwords(instances: &[&Flow]) {
+    let attacker = BURST_ADDRESS;
+    let guesses: Vec<String> = (0..30).map(|i| format!("guess-{i}")).collect();
+    let attempts = guesses
+        .iter()
+        .enumerate()
+        .map(|(i, guess)| instances[i % instances.len()].login("alice", guess, attacker));
+    let answers = futures_util::future::join_all(attempts).await;
+    let checked = answers.iter().filter(|a| a.status == 401 && a.code() == "INVALID_CREDENTIALS").count();
+    let refused: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();
+    assert_eq!(
+        (checked, refused.len()),
+        (5, 25),
+        "{:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    for answer in refused {
+        assert_eq!(answer.code(), "TOO_MANY_ATTEMPTS");
+        assert_retry_after_about_15_minutes(answer);
+    }
+    for instance in instances {
+        let right = instance.login("alice", "alice-password", attacker).await;
+        assert_eq!(right.status, 429, "{:?}", right.body);
+        // From another address too: the account is locked.
+        assert_eq!(instance.login("alice", "alice-password", "198.51.100.77").await.status, 429);
+    }
+}
+
+/// Issue #31: an attacker who knows the password logs in from ever new addresses (IPv4, and
+/// IPv6 from several /64s, all through the trusted proxy) and tries a code from each: the
+/// account's step-up budget counts them all, and then even the right code is refused.
+#[tokio::test]
+async fn wrong_totp_codes_from_many_addresses_exhaust_the_accounts_budget() {
+    let running = Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let flow = Flow { base: running.url(), http: client() };
+    wrong_codes_from_many_addresses(&[&flow], 5).await;
+}
+
+/// `left`: the wrong codes alice's budget still allows.
+async fn wrong_codes_from_many_addresses(instances: &[&Flow], left: usize) {
+    let addresses = ["192.0.2.10", "2001:db8:1:1::10", "192.0.2.11", "2001:db8:1:2::10", "2001:db8:1:3::10"];
+    let addresses = &addresses[..left];
+    let totp = authenticator();
+    for (i, ip) in addresses.iter().enumerate() {
+        let instance = instances[i % instances.len()];
+        let token = access_token(&instance.login("alice", "alice-password", ip).await);
+        let code = totp.generate_current().to_string();
+        let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 500_000) % 1_000_000);
+        let refused = instance.verify(&token, &wrong, ip).await;
+        assert_eq!((refused.status, refused.code()), (401, "INVALID_OTP"), "from {ip}");
+    }
+    let ip = "2001:db8:1:4::10";
+    for instance in instances {
+        let token = access_token(&instance.login("alice", "alice-password", ip).await);
+        let right = instance.verify(&token, &totp.generate_current().to_string(), ip).await;
+        assert_eq!((right.status, right.code()), (429, "TOO_MANY_ATTEMPTS"), "{:?}", right.body);
+        assert_retry_after_about_15_minutes(&right);
+    }
 }
 
 /// Issue #4's "done when": two full_flow processes sharing one Redis.
@@ -368,6 +623,7 @@ async fn two_instances_share_revocations_and_refresh_families_through_redis() {
     assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"));
 
     // A refresh token used on A, then replayed on B: refused, and the one A handed out dies.
+    next_second().await;
     let login = a.login("alice", "alice-password", home).await;
     let first = refresh_token(&login);
     let on_a = a.refresh(&first, home).await;
@@ -383,6 +639,44 @@ async fn two_instances_share_revocations_and_refresh_families_through_redis() {
         let dead = instance.refresh(&third, home).await;
         assert_eq!((dead.status, dead.code()), (401, "INVALID_REFRESH_TOKEN"), "on {name}");
     }
+    // Reuse detected on B: the family's access token, minted on A, is refused on A too.
+    eventually("A to refuse the reused family's access token", || async {
+        a.get("/protected", &renewed, LAPTOP, home).await.code() == "TOKEN_REVOKED"
+    })
+    .await;
+    drop(redis);
+}
+
+/// Issue #31, with two instances sharing one Redis: the attempt budgets are one for both, and
+/// a TOTP code used on one instance is refused on the other.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn two_instances_share_the_attempt_budgets_and_totp_steps_through_redis() {
+    let test = "two_instances_share_the_attempt_budgets_and_totp_steps_through_redis";
+    let Some(redis) = redis_server::Redis::for_test(test) else { return };
+    let url = redis.url();
+    let env = [("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32"), ("REDIS_URL", url.as_str())];
+    let (mut instance_a, mut instance_b) =
+        (Example::start("full_flow", &env), Example::start("full_flow", &env));
+    let http = client();
+    let a = Flow { base: instance_a.url(), http: http.clone() };
+    let b = Flow { base: instance_b.url(), http };
+    let home = "198.51.100.70";
+
+    // A code used on A is refused on B (the token passes B's layer: the refusal is the code's).
+    let token = access_token(&a.login("alice", "alice-password", home).await);
+    let code = authenticator().generate_current().to_string();
+    let on_a = a.verify(&token, &code, home).await;
+    assert_eq!(on_a.status, 200, "{:?}", on_a.body);
+    let on_b = b.verify(&token, &code, home).await;
+    assert_eq!((on_b.status, on_b.code()), (401, "INVALID_OTP"));
+
+    // Wrong codes from addresses spread over both instances: one budget, of which the replay
+    // on B took one.
+    wrong_codes_from_many_addresses(&[&a, &b], 4).await;
+    // 30 wrong passwords spread over both: 5 checks in all.
+    burst_of_wrong_passwords(&[&a, &b]).await;
+    assert_eq!(password_checks(&a, &mut [&mut instance_a, &mut instance_b]).await, 5);
     drop(redis);
 }
 

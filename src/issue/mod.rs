@@ -1,6 +1,6 @@
 //! The issuing side: [`TokenIssuer`] mints access tokens that [`JwtLayer`](crate::JwtLayer)
 //! accepts, signed with a [`SigningKey`]; [`TokenKind::token_issuer`](crate::TokenKind::token_issuer)
-//! mints a token kind; [`refresh`] holds refresh tokens; [`ServiceTokenLayer`] puts a service
+//! mints a token kind; [`refresh`] holds refresh tokens; [`throttle`] limits password and TOTP attempts; [`ServiceTokenLayer`] puts a service
 //! token on a client's outgoing requests.
 //!
 //! The issuer adds the registered claims (`iss`, `sub`, `aud`, `iat`, `nbf`, `exp`, a random
@@ -17,6 +17,7 @@ mod issuer;
 mod outgoing;
 pub mod refresh;
 mod signing_key;
+pub mod throttle;
 mod token_kind;
 
 pub use dpop::DpopKey;
