@@ -599,17 +599,11 @@ async fn logout(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
         }
     }
     if let Some(presented) = state.cookie.read(&parts.headers) {
-        // The store names a family's subject when it rotates: rotate, then revoke the family
-        // (the successor never leaves the server). A spent token revokes its family itself.
-        let subject = match state.refresh.rotate(presented).await {
-            Ok(rotated) => match state.refresh.revoke(rotated.token.as_str()).await {
-                Ok(_) => Some(rotated.subject),
-                Err(_) => return unavailable(),
-            },
-            Err(RefreshError::Reused { subject }) => Some(subject),
-            Err(RefreshError::Unavailable) => return unavailable(),
-            // Unknown, expired or already revoked: nothing of it lives on.
-            Err(_) => None,
+        // Revoking the family names its subject; no proof of a DPoP login's key is needed to
+        // end the session. Unknown, expired or already revoked: nothing of it lives on.
+        let subject = match state.refresh.revoke(presented).await {
+            Ok(subject) => subject,
+            Err(_) => return unavailable(),
         };
         if let Some(subject) = subject {
             if end_access_tokens(&state, &subject).await.is_err() {

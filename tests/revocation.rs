@@ -157,12 +157,12 @@ async fn logout_revokes_the_refresh_family() {
     let login = store.issue("alice", &SenderConstraint::none()).await.unwrap();
     let current = store.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap();
     // Logging out with the used (older) token still ends the family.
-    assert!(store.revoke(login.token.as_str()).await.unwrap());
+    assert_eq!(store.revoke(login.token.as_str()).await.unwrap().as_deref(), Some("alice"));
     assert_eq!(
         store.rotate(current.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Revoked
     );
-    assert!(!store.revoke("unknown").await.unwrap());
+    assert_eq!(store.revoke("unknown").await.unwrap(), None);
 }
 
 #[tokio::test]

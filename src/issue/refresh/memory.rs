@@ -106,7 +106,7 @@ impl<V: Expires> Expiry<String, V> for AtItsExpiry {
 /// let store = MemoryRefreshStore::new();
 /// let bearer = SenderConstraint::none();
 /// let login = store.issue("alice", &bearer).await.unwrap();
-/// assert!(store.revoke(login.token.as_str()).await.unwrap()); // logout
+/// assert_eq!(store.revoke(login.token.as_str()).await.unwrap().as_deref(), Some("alice")); // logout
 /// assert_eq!(store.rotate(login.token.as_str(), &bearer).await.unwrap_err(), RefreshError::Revoked);
 /// assert_eq!(store.rotate("not a token", &bearer).await.unwrap_err(), RefreshError::Invalid);
 /// # }
@@ -302,16 +302,13 @@ impl MemoryRefreshStore {
         targets.len() as u64
     }
 
-    fn revoke_now(&self, presented: &str) -> bool {
-        let Some(presented) = token::parse(presented) else { return false };
+    fn revoke_now(&self, presented: &str) -> Option<String> {
+        let presented = token::parse(presented)?;
         let _serialised = self.lock();
-        match self.find(&presented, clock::now()) {
-            Some((family, _)) => {
-                self.inner.families.insert(presented.family.to_owned(), Family { revoked: true, ..family });
-                true
-            }
-            None => false,
-        }
+        let (family, _) = self.find(&presented, clock::now())?;
+        let subject = family.subject.to_string();
+        self.inner.families.insert(presented.family.to_owned(), Family { revoked: true, ..family });
+        Some(subject)
     }
 }
 
@@ -334,7 +331,7 @@ impl RefreshStore for MemoryRefreshStore {
         Box::pin(async move { rotated })
     }
 
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
         let revoked = self.revoke_now(presented);
         Box::pin(async move { Ok(revoked) })
     }

@@ -262,9 +262,13 @@ pub trait RefreshStore: Send + Sync + 'static {
         constraint: &'a SenderConstraint,
     ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
 
-    /// Revokes the family of `presented` (logout). `Ok(false)`: the value is not a known token
-    /// (nothing to do); a used token of the family counts as known.
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>>;
+    /// Revokes the family of `presented` (logout) and names the family's subject, so that the
+    /// caller can end its access tokens too (for example with
+    /// [`RevocationStore::revoke_subject`](crate::revocation::RevocationStore::revoke_subject)).
+    /// No proof of the login's key is asked for: ending a session is always allowed to whoever
+    /// holds its refresh token. `Ok(None)`: the value is not a known token (nothing to do); a
+    /// used token of the family counts as known.
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>>;
 
     /// Revokes every family of `subject` ("log out everywhere"; pair it with
     /// [`RevocationStore::revoke_subject`](crate::revocation::RevocationStore::revoke_subject)
@@ -290,7 +294,7 @@ impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
         (**self).rotate(presented, constraint)
     }
 
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
         (**self).revoke(presented)
     }
 

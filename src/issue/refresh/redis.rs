@@ -82,9 +82,9 @@ return 0
 const REVOKE_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('HSET', KEYS[1], 'rev', '1')
-  return 1
+  return redis.call('HGET', KEYS[1], 'sub')
 end
-return 0
+return false
 ";
 
 /// Builds a [`RedisRefreshStore`].
@@ -359,18 +359,18 @@ impl RefreshStore for RedisRefreshStore {
         })
     }
 
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<bool, RefreshError>> {
+    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
         Box::pin(async move {
-            let Some(presented) = token::parse(presented) else { return Ok(false) };
+            let Some(presented) = token::parse(presented) else { return Ok(None) };
             let mut invocation = self.revoke.key(self.family_key(presented.family));
             invocation.key(self.token_key(presented.family, &presented.hash));
-            let revoked: i64 = self
+            let subject: Option<String> = self
                 .run(Retry::Safe, |mut conn| {
                     let invocation = &invocation;
                     async move { invocation.invoke_async(&mut conn).await }
                 })
                 .await?;
-            Ok(revoked == 1)
+            Ok(subject)
         })
     }
 
