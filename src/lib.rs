@@ -163,6 +163,7 @@ pub use authorize::propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersServ
 #[cfg(feature = "axum")]
 pub use authorize::scope::Scoped;
 pub use authorize::scope::{RequireScopeLayer, RequireScopeService, ScopeSet};
+pub use authorize::same_origin::{SameOriginLayer, SameOriginService};
 pub use guard::resource_metadata::{ProtectedResource, ProtectedResourceService};
 // The former names of CheckFuture, kept for code that names them.
 #[allow(deprecated)]
