@@ -160,10 +160,10 @@ pub use authorize::extract::{ExtractRejection, RequireMfa, RequireScope};
 pub use authorize::grpc::GrpcAuth;
 pub use authorize::mfa::{RequireMfaLayer, RequireMfaService};
 pub use authorize::propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersService};
+pub use authorize::same_origin::{SameOriginLayer, SameOriginService};
 #[cfg(feature = "axum")]
 pub use authorize::scope::Scoped;
 pub use authorize::scope::{RequireScopeLayer, RequireScopeService, ScopeSet};
-pub use authorize::same_origin::{SameOriginLayer, SameOriginService};
 pub use guard::resource_metadata::{ProtectedResource, ProtectedResourceService};
 // The former names of CheckFuture, kept for code that names them.
 #[allow(deprecated)]

@@ -43,7 +43,8 @@ fn page_line(example: &mut Example) -> String {
 #[test]
 fn the_whole_flow_in_chromium() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let chromium = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let chromium =
+        std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     if let Some(why) = missing_tools(&dir, &chromium) {
         assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
         println!("skipped: {why}");
@@ -77,4 +78,95 @@ fn the_whole_flow_in_chromium() {
     println!("{stdout}");
     assert!(output.status.success(), "the browser flow failed:\n{stdout}\n{stderr}");
     assert!(screenshot.exists(), "no screenshot at {}", screenshot.display());
+}
+
+/// The refresh cookie's `name=value` in a login's or refresh's answer.
+fn refresh_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("refresh_token=") && !value.starts_with("refresh_token=;"))
+        .unwrap_or_else(|| panic!("no refresh cookie: {:?}", response.headers()));
+    set_cookie.split(';').next().unwrap_or_default().to_string()
+}
+
+/// Without a browser: the page and its headers, and the cross-origin check on `/auth` as the
+/// browser's headers ask for it (`Sec-Fetch-Site`, or `Origin` against `Host`).
+#[tokio::test]
+async fn the_page_and_the_cross_origin_check_over_http() {
+    let running = Example::start("full_flow", &[("JWT_SECRET", SECRET)]);
+    let base = running.url();
+    let http = reqwest::Client::new();
+
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    for directive in
+        ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]
+    {
+        assert!(policy.contains(directive), "{policy}");
+    }
+    assert!(!policy.contains("unsafe-inline"), "{policy}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<script type="module" src="/app.js"></script>"#));
+    let script = http.get(format!("{base}/app.js")).send().await.unwrap();
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.text().await.unwrap().contains("extractable"));
+    let css = http.get(format!("{base}/app.css")).send().await.unwrap();
+    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+
+    let login = http
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({ "username": "alice", "password": "alice-password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert_eq!(login.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(login.headers()["cache-control"], "no-store");
+    assert!(login.headers().get("access-control-allow-origin").is_none());
+    let mut cookie = refresh_cookie(&login);
+
+    let refresh = |cookie: &str, browser: &[(&str, String)]| {
+        let mut request = http.post(format!("{base}/auth/refresh")).header("cookie", cookie);
+        for (name, value) in browser {
+            request = request.header(*name, value);
+        }
+        request.send()
+    };
+    let host = running.addr.to_string();
+    // Refused before the handler: the cookie is not spent.
+    for browser in [
+        vec![("sec-fetch-site", "same-site".to_string()), ("origin", "http://127.0.0.1:1".to_string())],
+        vec![("sec-fetch-site", "cross-site".to_string()), ("origin", "http://127.0.0.2:1".to_string())],
+        vec![("origin", "http://127.0.0.1:1".to_string())],
+        vec![("origin", "null".to_string())],
+    ] {
+        let refused = refresh(&cookie, &browser).await.unwrap();
+        assert_eq!(refused.status(), 403, "{browser:?}");
+        assert!(refused.headers().get("set-cookie").is_none());
+        let body: serde_json::Value = refused.json().await.unwrap();
+        assert_eq!(body["code"], "CROSS_ORIGIN_REQUEST");
+        let mut logout = http.post(format!("{base}/auth/logout")).header("cookie", &cookie);
+        for (name, value) in &browser {
+            logout = logout.header(*name, value);
+        }
+        assert_eq!(logout.send().await.unwrap().status(), 403, "{browser:?}");
+    }
+    // The page's own requests, and clients that are not browsers.
+    for browser in [
+        vec![("sec-fetch-site", "same-origin".to_string()), ("origin", format!("http://{host}"))],
+        vec![("origin", format!("http://{host}"))],
+        vec![],
+    ] {
+        let refreshed = refresh(&cookie, &browser).await.unwrap();
+        assert_eq!(refreshed.status(), 200, "{browser:?}");
+        cookie = refresh_cookie(&refreshed);
+    }
 }

@@ -174,7 +174,7 @@ process.exit(failed ? 1 : 0);
 
 async function mainFlow() {
   const origin = new URL(mainUrl).origin;
-  const context = await browser.newContext({ viewport: { width: 760, height: 720 }, locale: 'en-GB' });
+  const context = await browser.newContext({ viewport: { width: 760, height: 600 }, locale: 'en-GB' });
   // Every answer of the main server, in order, and the requests' credentials.
   const exchanges = [];
   const sent = [];
