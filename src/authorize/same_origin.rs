@@ -1,26 +1,5 @@
 //! [`SameOriginLayer`]: refuse cross-origin requests that change state, in front of the endpoints
-//! a browser authenticates with a cookie (a refresh endpoint, a logout, a [`JwtLayer`] that reads
-//! its token from a cookie).
-//!
-//! `SameSite=Strict` keeps a cookie off requests started by other *sites*, but a site is wider
-//! than an origin: another port of the same host, or a sibling subdomain, is the same site, and
-//! its pages' requests carry the cookie. So the layer reads what the browser says about the
-//! request itself, the way Go's `http.CrossOriginProtection` does:
-//!
-//! 1. `GET`, `HEAD` and `OPTIONS` pass: they must not change state.
-//! 2. `Sec-Fetch-Site` (W3C Fetch Metadata): `same-origin` and `none` (the user's own navigation)
-//!    pass; any other value (`same-site`, `cross-site`) is refused unless `Origin` is trusted.
-//! 3. Without `Sec-Fetch-Site` (an older browser, or a page not served from a secure context):
-//!    `Origin` must name the request's own host (its `Host`, or the authority of an HTTP/2
-//!    request) or a trusted origin; `Origin: null` is refused.
-//! 4. Neither header: not a request a browser sends from another origin (browsers send `Origin`
-//!    with every cross-origin `POST`), so `curl` and server-to-server clients pass.
-//!
-//! A refusal is `403` with `{"error": "cross-origin request refused", "code":
-//! "CROSS_ORIGIN_REQUEST"}` (gRPC: status 7 PERMISSION_DENIED), and never reaches the inner
-//! service: the refresh token is not spent, the session not ended.
-//!
-//! [`JwtLayer`]: crate::JwtLayer
+//! a browser authenticates with a cookie. The rules are on the type.
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,9 +20,27 @@ const CODE: &str = "CROSS_ORIGIN_REQUEST";
 /// Its text.
 const MESSAGE: &str = "cross-origin request refused";
 
-/// A tower layer that refuses state-changing requests a browser sends from another origin
-/// (see the [module](self) for the rules): put it in front of every endpoint that a cookie
-/// authenticates.
+/// A tower layer that refuses state-changing requests a browser sends from another origin: put
+/// it in front of every endpoint that a cookie authenticates (a refresh endpoint, a logout, a
+/// [`JwtLayer`](crate::JwtLayer) that reads its token from a cookie).
+///
+/// `SameSite=Strict` keeps a cookie off requests started by other *sites*, but a site is wider
+/// than an origin: another port of the same host, or a sibling subdomain, is the same site, and
+/// its pages' requests carry the cookie. So the layer reads what the browser says about the
+/// request itself, the way Go's `http.CrossOriginProtection` does:
+///
+/// 1. `GET`, `HEAD` and `OPTIONS` pass: they must not change state.
+/// 2. `Sec-Fetch-Site` (W3C Fetch Metadata): `same-origin` and `none` (the user's own navigation)
+///    pass; any other value (`same-site`, `cross-site`) is refused unless `Origin` is trusted.
+/// 3. Without `Sec-Fetch-Site` (an older browser, or a page not served from a secure context):
+///    `Origin` must name the request's own host (its `Host`, or the authority of an HTTP/2
+///    request) or a trusted origin; `Origin: null` is refused.
+/// 4. Neither header: not a request a browser sends from another origin (browsers send `Origin`
+///    with every cross-origin `POST`), so `curl` and server-to-server clients pass.
+///
+/// A refusal is `403` with `{"error": "cross-origin request refused", "code":
+/// "CROSS_ORIGIN_REQUEST"}` (gRPC: status 7 PERMISSION_DENIED), and never reaches the inner
+/// service: the refresh token is not spent, the session not ended.
 ///
 /// ```
 /// use tower::{service_fn, ServiceBuilder, ServiceExt};
@@ -106,7 +103,7 @@ impl SameOriginLayer {
         self
     }
 
-    /// Whether `request` may pass (the rules of the [module](self)).
+    /// Whether `request` may pass (the rules above).
     fn allows<B>(&self, request: &Request<B>) -> bool {
         if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
             return true;
