@@ -212,8 +212,9 @@ function forgetSession() {
 }
 
 /**
- * A new access token from the refresh cookie (rotated by the server). True when it worked; a
- * refused refresh ends the session. Concurrent callers share one refresh.
+ * A new access token from the refresh cookie (rotated by the server), asked with a proof by this
+ * browser's key (the refresh token is bound to the login's key). True when it worked; a refused
+ * refresh ends the session. Concurrent callers share one refresh.
  */
 function refresh() {
   refreshing ??= (async () => {
@@ -223,7 +224,9 @@ function refresh() {
         adopt(answer.body);
         return true;
       }
-      if (answer.status === 401) {
+      // 401: the refresh token is spent, revoked or unknown; 400: it is bound to another key
+      // (invalid_grant). Either way this session is over; a 5xx may pass.
+      if (answer.status >= 400 && answer.status < 500) {
         forgetSession();
         showSignedOut();
       }
