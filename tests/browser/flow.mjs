@@ -294,6 +294,23 @@ async function mainFlow() {
   assert.match(await result(page).textContent(), /\/protected: HTTP 200/);
   step('a reload keeps the session (refresh on load, rotated cookie)');
 
+  // Script in the page has the cookie's ambient authority, but not the key: a refresh without a
+  // proof by the login's key gets nothing once the refresh token is bound to it (RFC 9449 §5,
+  // `SENDER_MISMATCH`; before that binding, the server answers a bearer token, noted below).
+  const keyless = await page.evaluate(async () => {
+    const response = await fetch('/auth/refresh', { method: 'POST' });
+    return { status: response.status, body: await response.json() };
+  });
+  if (keyless.status === 200) {
+    assert.equal(keyless.body.token_type, 'Bearer');
+    console.log('note: this build does not bind the refresh token to the DPoP key (a keyless refresh got a bearer token)');
+  } else {
+    assert.equal(keyless.status, 400, JSON.stringify(keyless));
+    assert.equal(keyless.body.code, 'SENDER_MISMATCH', JSON.stringify(keyless));
+    assert.equal(keyless.body.access_token, undefined);
+    step('a refresh without a proof by the login key gets no token (400 SENDER_MISMATCH)');
+  }
+
   // Other origins cannot use the session: not another site (the cookie is not sent), not another
   // port of the same host (same site: the cookie is sent, the server refuses the origin).
   const sessionCookie = (await refreshCookie(context, mainUrl)).value;
