@@ -29,6 +29,37 @@ fn missing_tools(dir: &Path, chromium: &Path) -> Option<String> {
     None
 }
 
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let mut bytes = [0u8; 8];
+        aws_lc_rs::rand::fill(&mut bytes).unwrap();
+        let path = std::env::temp_dir().join(format!("browser-test-{:016x}", u64::from_le_bytes(bytes)));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    /// Writes a self-signed server certificate for 127.0.0.1 and its key: their paths.
+    fn self_signed_certificate(&self) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let (cert_path, key_path) = (self.0.join("server.pem"), self.0.join("server-key.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path.display().to_string(), key_path.display().to_string())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Reads the banner up to the line that gives the page's address.
 fn page_line(example: &mut Example) -> String {
     for _ in 0..40 {
@@ -62,6 +93,12 @@ fn the_whole_flow_in_chromium() {
     assert!(line.contains(&format!("{url}/")), "the banner's page address is not {url}/: {line}");
     // The defaults, for a fresh session and the rate limit (which would lock the first one out).
     let plain = Example::start("full_flow", &[("JWT_SECRET", SECRET)]);
+    // Over HTTPS (a self-signed certificate for 127.0.0.1, which the browser is told to accept).
+    let tls = TempDir::new();
+    let (cert, key) = tls.self_signed_certificate();
+    let https =
+        Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TLS_CERT", &cert), ("TLS_KEY", &key)]);
+    assert_eq!(https.scheme, "https");
 
     let screenshot = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser/full_flow.png");
     let output = Command::new("node")
@@ -71,6 +108,7 @@ fn the_whole_flow_in_chromium() {
         .arg(&url)
         .arg(plain.url())
         .arg(&screenshot)
+        .arg(https.url())
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);

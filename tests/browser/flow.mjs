@@ -1,12 +1,14 @@
 // The full_flow example's web page, driven in the system's Chromium by playwright-core
 // (tests/browser.rs starts the servers and runs this script).
 //
-//   node flow.mjs <main url> <plain url> <screenshot path>
+//   node flow.mjs <main url> <plain url> <screenshot path> <https url>
 //
 // <main url>: full_flow with DPOP_NONCE=1 and ACCESS_TOKEN_TTL=1: the whole flow (wrong password,
 // log in, /protected, the /admin step-up, a reload, other origins, an expired token, log out).
 // <plain url>: full_flow with its defaults, in a fresh browser context: log in, /protected, then
 // wrong passwords until the rate limit answers.
+// <https url>: full_flow with TLS_CERT (self-signed, accepted by this browser): log in, the
+// cookie's attributes over HTTPS, a reload, log out.
 //
 // The page is found by role and accessible name only (the contract of EXAMPLES.md). Each check
 // prints one line; the first failure ends the script with a non-zero status.
@@ -18,8 +20,8 @@ import { createServer } from 'node:http';
 import { dirname } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [mainUrl, plainUrl, screenshotPath] = process.argv.slice(2);
-assert.ok(mainUrl && plainUrl && screenshotPath, 'usage: node flow.mjs <main url> <plain url> <screenshot path>');
+const [mainUrl, plainUrl, screenshotPath, httpsUrl] = process.argv.slice(2);
+assert.ok(mainUrl && plainUrl && screenshotPath && httpsUrl, 'usage: node flow.mjs <main url> <plain url> <screenshot path> <https url>');
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const TOTP_SECRET = 'JBSWY3DPEHPK3PXP';
@@ -162,6 +164,7 @@ const servers = [];
 let failed = false;
 try {
   await mainFlow();
+  await overHttps();
   await rateLimit();
 } catch (error) {
   failed = true;
@@ -405,6 +408,36 @@ async function mainFlow() {
   step('Log out: cookie and key gone, a reload stays signed out');
 
   assert.deepEqual(consoleErrors, [], 'errors in the page');
+  await context.close();
+}
+
+async function overHttps() {
+  const context = await browser.newContext({ locale: 'en-GB', ignoreHTTPSErrors: true });
+  const page = await context.newPage();
+  await page.goto(httpsUrl);
+  await page.getByRole('button', { name: 'Log in' }).waitFor();
+  await logIn(page, 'alice', 'alice-password');
+  await page.getByText('Signed in as alice').waitFor();
+  await assertNoAlert(page);
+  const cookies = (await context.cookies(new URL('/auth/refresh', httpsUrl).href)).filter((cookie) =>
+    cookie.name.endsWith(REFRESH_COOKIE),
+  );
+  assert.equal(cookies.length, 1, JSON.stringify(cookies));
+  const [cookie] = cookies;
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.secure, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  assert.equal(cookie.domain, new URL(httpsUrl).hostname, 'a host-only cookie');
+  // A __Host- cookie must have Path=/ (RFC 6265bis); a plain name keeps the /auth scope.
+  assert.equal(cookie.path, cookie.name.startsWith('__Host-') ? '/' : '/auth', JSON.stringify(cookie));
+  await page.reload();
+  await page.getByText('Signed in as alice').waitFor();
+  await click(page, 'Call /protected');
+  assert.match(await result(page).textContent(), /\/protected: HTTP 200/);
+  await click(page, 'Log out');
+  await page.getByRole('button', { name: 'Log in' }).waitFor();
+  assert.equal((await context.cookies(httpsUrl)).filter((c) => c.name.endsWith(REFRESH_COOKIE)).length, 0);
+  step(`over HTTPS: log in, ${cookie.name} (HttpOnly, Secure, SameSite=Strict, Path=${cookie.path}), a reload, log out`);
   await context.close();
 }
 
