@@ -275,6 +275,11 @@ function showSignedOut() {
   $('result-text').textContent = 'No call yet.';
 }
 
+/** Focus follows the flow, so that a keyboard or screen-reader user lands where the page went. */
+function focusSignedIn() {
+  $('signed-in').focus();
+}
+
 async function showSignedIn() {
   if (!subject) {
     // An encrypted token: ask the server who this is.
@@ -324,6 +329,7 @@ async function logIn(event) {
     adopt(answer.body);
     subject = subjectOf(accessToken);
     await showSignedIn();
+    focusSignedIn();
   });
 }
 
@@ -370,6 +376,7 @@ async function logOut() {
     forgetSession();
     await forgetKey();
     showSignedOut();
+    $('username').focus();
   });
 }
 
