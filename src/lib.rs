@@ -66,8 +66,9 @@
 //!
 //! **`authorize/`**: what runs after the guard: the axum extractors, `GrpcAuth` (tonic), the
 //! checks [`RequireMfaLayer`] and [`RequireScopeLayer`] (both return a [`CheckFuture`]),
-//! [`ClaimHeaders`], and the RFC 9728 metadata [`ProtectedResource`] that tells clients (MCP
-//! clients among them) where to get a token.
+//! [`ClaimHeaders`], the RFC 9728 metadata [`ProtectedResource`] that tells clients (MCP
+//! clients among them) where to get a token, and [`SameOriginLayer`], which keeps other origins'
+//! pages away from the endpoints a cookie authenticates (refresh, logout).
 //!
 //! **`issue/`** ([`issue`]): the issuing side: [`TokenIssuer`] and [`SigningKey`], minting a
 //! [`TokenKind`], [`refresh`] tokens, and the service-token client layer [`ServiceTokenLayer`].
