@@ -248,6 +248,10 @@ function messageOf(answer) {
     (typeof body === 'string' && body) ||
     `HTTP ${answer.status}`;
   if (answer.status === 429 && answer.retryAfter) message += ` (retry after ${answer.retryAfter} s)`;
+  if (body?.error === 'invalid_dpop_proof') {
+    // The usual cause for a newcomer: the page opened under another name than the server's.
+    message += ` (the proofs name ${location.origin}: open the page at the server's PUBLIC_URL, as its banner prints it)`;
+  }
   return message;
 }
 
@@ -394,13 +398,13 @@ async function start() {
     return;
   }
   // After a reload there is no access token in memory: the refresh cookie, if any, gives one.
+  let resumed = false;
   await action('Resuming the session…', async () => {
-    if (await refresh()) {
-      await showSignedIn();
-    } else {
-      showSignedOut();
-    }
+    resumed = await refresh();
+    if (resumed) await showSignedIn();
   });
+  // No session, or no way to resume it (the alert says why): the login form.
+  if (!resumed) showSignedOut();
 }
 
 start();
