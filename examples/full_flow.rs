@@ -21,8 +21,13 @@
 //! | `GET /protected` | 200 JSON with `sub` |
 //! | `GET /admin` | needs the second factor (401 step-up challenge otherwise) |
 //! | `GET /health` | 200, no token |
+//! | `GET /` | the web page: the whole flow in a browser, DPoP from a non-extractable WebCrypto key (`full_flow_web/`) |
 //!
-//! Access tokens live 15 minutes, carry a `jti`, and are bound to the device fingerprint
+//! Every `/auth` route refuses a browser's cross-origin request (`SameOriginLayer`: 403
+//! `CROSS_ORIGIN_REQUEST`), which `SameSite=Strict` alone lets through from a page of the same
+//! site (another port of the same host, say).
+//!
+//! Access tokens live 15 minutes (`ACCESS_TOKEN_TTL`, in seconds, to see a silent refresh sooner), carry a `jti`, and are bound to the device fingerprint
 //! (`User-Agent`, `Accept-Language`, `Accept-Encoding`) and the client IP: the same token from
 //! another browser or another address is refused (`BINDING_MISMATCH`). The client IP is the
 //! connection's peer, or behind `TRUSTED_PROXIES` the rightmost untrusted `X-Forwarded-For`
@@ -75,6 +80,8 @@
 //! attempt budgets are one for all instances, and a TOTP code used on one is refused on all.
 
 mod support;
+#[path = "full_flow_web/mod.rs"]
+mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -111,7 +118,7 @@ use tower_jwt_guard::throttle::RedisThrottleStore;
 use tower_jwt_guard::throttle::{
     MemoryThrottleStore, Throttle, ThrottleError, ThrottleKey, ThrottlePolicy, ThrottleStore, TotpSteps,
 };
-use tower_jwt_guard::{AuthContext, Claims, JwtAuth, JwtLayer, RequireMfa, RequiredClaim};
+use tower_jwt_guard::{AuthContext, Claims, JwtAuth, JwtLayer, RequireMfa, RequiredClaim, SameOriginLayer};
 
 use support::Settings;
 
@@ -729,6 +736,8 @@ fn auth_routes(auth: &JwtAuth) -> Router<Arc<AppState>> {
         .route("/auth/login", post(login))
         .route("/auth/refresh", post(refresh))
         .route("/auth/logout", post(logout))
+        // The cookie authenticates refresh and logout: no other origin may send them.
+        .layer(SameOriginLayer::new())
 }
 
 /// The attempt budgets: `LOGIN_ATTEMPTS` and `MFA_ATTEMPTS`.
@@ -762,7 +771,11 @@ pub fn app(
         )
     };
     // The layer's policies, DPoP included: a login with a proof gets a DPoP-bound token.
-    let issuer = issuer.bindings_of(&auth).build();
+    let mut issuer = issuer.bindings_of(&auth);
+    if let Some(ttl) = access_token_ttl() {
+        issuer = issuer.ttl(ttl);
+    }
+    let issuer = issuer.build();
     let (accounts, dummy_hash) = demo_accounts().unwrap_or_else(|err| support::fail("demo accounts", err));
     let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
     let state = Arc::new(AppState {
@@ -789,7 +802,21 @@ pub fn app(
         .route("/protected", get(protected))
         .route("/admin", get(admin))
         .route_layer(auth.layer::<User>());
-    auth_routes(&auth).merge(api).route("/health", get(|| async { "ok" })).with_state(state)
+    auth_routes(&auth)
+        .merge(api)
+        .merge(web::routes())
+        .route("/health", get(|| async { "ok" }))
+        .with_state(state)
+        .layer(axum::middleware::map_response(web::security_headers))
+}
+
+/// `ACCESS_TOKEN_TTL`: the access tokens' lifetime in seconds (default 15 minutes).
+fn access_token_ttl() -> Option<Duration> {
+    let value = std::env::var("ACCESS_TOKEN_TTL").ok()?;
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if seconds > 0 => Some(Duration::from_secs(seconds)),
+        _ => support::fail("ACCESS_TOKEN_TTL", "expected a number of seconds, at least 1"),
+    }
 }
 
 #[tokio::main]
@@ -824,6 +851,7 @@ async fn main() {
         describe_policy(limits.mfa)
     );
     print_curl_lines(addr);
+    println!("  in a browser: {}/  (log in, step up, log out)", support::public_url(addr));
 
     support::serve(listener, app, tls.as_ref()).await;
 }

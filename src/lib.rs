@@ -66,8 +66,9 @@
 //!
 //! **`authorize/`**: what runs after the guard: the axum extractors, `GrpcAuth` (tonic), the
 //! checks [`RequireMfaLayer`] and [`RequireScopeLayer`] (both return a [`CheckFuture`]),
-//! [`ClaimHeaders`], and the RFC 9728 metadata [`ProtectedResource`] that tells clients (MCP
-//! clients among them) where to get a token.
+//! [`ClaimHeaders`], the RFC 9728 metadata [`ProtectedResource`] that tells clients (MCP
+//! clients among them) where to get a token, and [`SameOriginLayer`], which keeps other origins'
+//! pages away from the endpoints a cookie authenticates (refresh, logout).
 //!
 //! **`issue/`** ([`issue`]): the issuing side: [`TokenIssuer`] and [`SigningKey`], minting a
 //! [`TokenKind`], [`refresh`] tokens, and the service-token client layer [`ServiceTokenLayer`].
@@ -161,6 +162,7 @@ pub use authorize::extract::{ExtractRejection, RequireMfa, RequireScope};
 pub use authorize::grpc::GrpcAuth;
 pub use authorize::mfa::{RequireMfaLayer, RequireMfaService};
 pub use authorize::propagate::{ClaimHeaders, ClaimHeadersLayer, ClaimHeadersService};
+pub use authorize::same_origin::{SameOriginLayer, SameOriginService};
 #[cfg(feature = "axum")]
 pub use authorize::scope::Scoped;
 pub use authorize::scope::{RequireScopeLayer, RequireScopeService, ScopeSet};

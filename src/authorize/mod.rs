@@ -3,7 +3,8 @@
 //!
 //! The axum extractors ([`extract`]), the tonic helpers ([`grpc`]), the checks that refuse a
 //! verified request ([`mfa`]: a second factor; [`scope`]: OAuth scopes; both share [`check`]),
-//! and the headers that pass the verified user on ([`propagate`]).
+//! the headers that pass the verified user on ([`propagate`]), and the cross-origin check in front of
+//! cookie-authenticated endpoints ([`same_origin`]).
 
 pub(crate) mod check;
 #[cfg(feature = "axum")]
@@ -12,4 +13,5 @@ pub(crate) mod extract;
 pub(crate) mod grpc;
 pub(crate) mod mfa;
 pub(crate) mod propagate;
+pub(crate) mod same_origin;
 pub(crate) mod scope;

@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 25] = [
+const CONFIGURATION: [&str; 26] = [
     "JWT_SECRET",
     "JWE_KEY",
     "JWE_ALG",
@@ -42,6 +42,7 @@ const CONFIGURATION: [&str; 25] = [
     "TLS_CA",
     "TLS_CLIENT_CERT",
     "TLS_CLIENT_KEY",
+    "ACCESS_TOKEN_TTL",
 ];
 
 /// How long to wait for a line the program is expected to print (a guard against a hang,
