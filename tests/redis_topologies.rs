@@ -10,40 +10,22 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use common::redis_cluster::{query, text, Cluster, DATA_NODE};
 use common::redis_server::{unique_prefix, RedisProcess};
+use common::trickle::{self, Instance, Report};
 use common::{answers, eventually, get as http_get, post as http_post, revocations, subscribed, token};
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::RedisRevocationStore;
-
-/// A data node on `{port}`, in memory only.
-const DATA_NODE: [&str; 10] =
-    ["--bind", "127.0.0.1", "--port", "{port}", "--save", "", "--appendonly", "no", "--dir", "{dir}"];
 
 /// A hang detector for a failover or a cluster to form, not a speed requirement.
 const PATIENCE: Duration = Duration::from_secs(60);
 
 async fn instance(store: &RedisRevocationStore) -> SocketAddr {
     common::revocation_instance(store).await
-}
-
-async fn query(port: u16, args: &[&str]) -> redis::RedisResult<redis::Value> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let mut cmd = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        cmd.arg(*arg);
-    }
-    cmd.query_async(&mut conn).await
-}
-
-async fn text(port: u16, args: &[&str]) -> Option<String> {
-    match query(port, args).await.ok()? {
-        redis::Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
-        redis::Value::VerbatimString { text, .. } => Some(text),
-        other => Some(format!("{other:?}")),
-    }
 }
 
 /// How the primary fails.
@@ -280,4 +262,176 @@ async fn with_a_cluster_revocations_from_one_instance_are_seen_by_another() {
     let other = refresh[1].issue("alice").await.unwrap();
     assert_eq!(refresh[0].revoke_subject("alice").await.unwrap(), 1);
     assert_eq!(refresh[1].rotate(other.token.as_str()).await.unwrap_err(), RefreshError::Revoked);
+}
+
+/// Which cluster node the test takes away.
+#[derive(Debug, Clone, Copy)]
+enum Victim {
+    /// The primary that holds the slot of a revocation's key.
+    KeyPrimary,
+    /// The node that carries the invalidation subscriptions.
+    Subscriber,
+}
+
+#[tokio::test]
+async fn with_a_cluster_killing_the_primary_of_a_revocation_takes_no_instance_down() {
+    cluster_failover(
+        "with_a_cluster_killing_the_primary_of_a_revocation_takes_no_instance_down",
+        Victim::KeyPrimary,
+        Failure::Killed,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn with_a_cluster_killing_the_node_of_the_subscription_takes_no_instance_down() {
+    cluster_failover(
+        "with_a_cluster_killing_the_node_of_the_subscription_takes_no_instance_down",
+        Victim::Subscriber,
+        Failure::Killed,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn with_a_cluster_a_frozen_primary_takes_no_instance_down() {
+    cluster_failover("with_a_cluster_a_frozen_primary_takes_no_instance_down", Victim::KeyPrimary, Failure::Frozen)
+        .await;
+}
+
+/// Six nodes (three primaries, three replicas), two instances on the first three; a revocation
+/// and a refresh family written before the failover; then one node fails, and both instances
+/// must answer right again: the revoked token 401, a valid one 200, the family rotates, and a
+/// new revocation on one instance reaches the other.
+async fn cluster_failover(test: &str, victim: Victim, failure: Failure) {
+    let Some(mut cluster) = Cluster::start(test, 3, 1).await else { return };
+    let url = cluster.url(3);
+    let prefix = unique_prefix("cluster-failover");
+    let a = Instance::start(&url, &prefix).await;
+    let b = Instance::start(&url, &prefix).await;
+    subscribed(&a.revocations, PATIENCE).await;
+    subscribed(&b.revocations, PATIENCE).await;
+
+    let before = token("alice");
+    answers(b.addr, "/me", &before.token, 200, None, PATIENCE).await;
+    assert_eq!(http_post(a.addr, "/logout", &before.token).await.status, 204);
+    answers(b.addr, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
+    let login = a.refresh.issue("alice").await.unwrap();
+    let mut family = b.refresh.rotate(login.token.as_str()).await.unwrap().token.as_str().to_owned();
+
+    let index = match victim {
+        Victim::KeyPrimary => {
+            let key = a.revocations.token_key(None, &before.jti);
+            cluster.primary_of(cluster.slot(&key).await).await
+        }
+        Victim::Subscriber => {
+            let carriers = cluster.subscribed_to(&format!("{prefix}revocations")).await;
+            assert!(!carriers.is_empty(), "a node carries the subscriptions");
+            carriers[0]
+        }
+    };
+    // Replication is asynchronous: what this test wrote is on the replicas before the failure.
+    eventually("the replicas to catch up", PATIENCE, || async { cluster.caught_up().await.then_some(()) }).await;
+    match failure {
+        Failure::Killed => cluster.kill(index),
+        Failure::Frozen => cluster.freeze(index),
+    }
+    let failed = Instant::now();
+    let settled = cluster.settle(PATIENCE).await;
+
+    // Both instances answer right again, each measured from the failure.
+    let mut recovered = Vec::new();
+    for (name, instance) in [("A", &a), ("B", &b)] {
+        answers(instance.addr, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
+        answers(instance.addr, "/me", &token("bob").token, 200, None, PATIENCE).await;
+        family = eventually("a rotation after the failover", PATIENCE, || async {
+            match instance.refresh.rotate(family.as_str()).await {
+                Err(RefreshError::Unavailable) => None,
+                other => Some(other),
+            }
+        })
+        .await
+        .expect("the family written before the failover rotates after it")
+        .token
+        .as_str()
+        .to_owned();
+        recovered.push((name, failed.elapsed()));
+    }
+    // A figure for the README, not an assertion.
+    eprintln!(
+        "cluster {victim:?} {failure:?}: cluster settled after {settled:?}; answered right: {recovered:?}"
+    );
+    subscribed(&a.revocations, PATIENCE).await;
+    subscribed(&b.revocations, PATIENCE).await;
+    assert!(!cluster.subscribed_to(&format!("{prefix}revocations")).await.is_empty());
+    let after = token("carol");
+    answers(a.addr, "/me", &after.token, 200, None, PATIENCE).await;
+    assert!(http_get(a.addr, "/me", &after.token).await.is(200, None)); // cached on A
+    eventually("a revocation after the failover", PATIENCE, || async {
+        (http_post(b.addr, "/logout", &after.token).await.status == 204).then_some(())
+    })
+    .await;
+    answers(a.addr, "/me", &after.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
+}
+
+/// Prints what the trickle saw, and checks that no acknowledged revocation was lost.
+fn summarize(topology: &str, report: &Report, recoveries: &[(Duration, [Duration; 2])]) {
+    for (i, seen) in report.seen.iter().enumerate() {
+        eprintln!(
+            "{topology}: instance {i}: {} answered, {} failed closed (503/Unavailable), outages {:?}",
+            seen.answered, seen.unavailable, seen.outages
+        );
+    }
+    let mut after_failover: Vec<Duration> = recoveries.iter().flat_map(|(_, r)| *r).collect();
+    after_failover.sort_unstable();
+    eprintln!(
+        "{topology}: failovers {:?}; instances answered again after {:?} (from the kill); p50 {:?}, max {:?}; \
+         {} logins, {} rotations, {} revocations; wrong answers {:?}",
+        recoveries.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
+        recoveries.iter().map(|(_, r)| *r).collect::<Vec<_>>(),
+        after_failover.get(after_failover.len() / 2),
+        after_failover.last(),
+        report.logins,
+        report.rotations,
+        report.revoked,
+        report.wrong,
+    );
+    assert!(report.lost_revocations.is_empty(), "revocations lost: {:?}", report.lost_revocations);
+    assert!(report.revoked > 0 && report.rotations > 0, "the trickle ran: {report:?}");
+}
+
+/// Five primaries really killed in a row (each restarted as a replica before the next), under a
+/// trickle of logins, refreshes, revocations and checks from two instances.
+#[tokio::test]
+async fn with_a_cluster_five_failovers_in_a_row_under_traffic_lose_no_revocation() {
+    const TEST: &str = "with_a_cluster_five_failovers_in_a_row_under_traffic_lose_no_revocation";
+    let Some(mut cluster) = Cluster::start(TEST, 3, 1).await else { return };
+    let url = cluster.url(3);
+    let prefix = unique_prefix("cluster-loop");
+    let instances = [Instance::start(&url, &prefix).await, Instance::start(&url, &prefix).await];
+    subscribed(&instances[0].revocations, PATIENCE).await;
+    subscribed(&instances[1].revocations, PATIENCE).await;
+    let report = Arc::new(Mutex::new(Report::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = tokio::spawn(trickle::run(instances.clone(), Arc::clone(&report), Arc::clone(&stop)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut recoveries = Vec::new();
+    for round in 0..5 {
+        let primaries = cluster.primaries().await;
+        let victim = primaries[round % primaries.len()];
+        cluster.kill(victim);
+        let killed = Instant::now();
+        let failover = cluster.settle(PATIENCE).await;
+        let answered = trickle::recovered(&report, killed, PATIENCE).await;
+        recoveries.push((failover, answered));
+        cluster.restart(victim);
+        cluster.settle(PATIENCE).await;
+    }
+    let end = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    trickle::recovered(&report, end, PATIENCE).await;
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    summarize("cluster", &report.lock().unwrap(), &recoveries);
 }

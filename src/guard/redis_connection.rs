@@ -25,20 +25,21 @@
 //! - with Sentinel, a lost connection or a timeout also forgets the primary: the next attempt
 //!   asks the Sentinels again (a frozen or cut-off primary is left behind too), so a failover costs the requests made during the failover itself, not
 //!   the ones after;
-//! - a Cluster connection follows `MOVED`/`ASK` and refreshes its slot map by itself.
+//! - a Cluster connection follows `MOVED`/`ASK` and refreshes its slot map by itself, and is
+//!   rebuilt from the seed nodes when operations keep failing (a killed or frozen primary):
+//!   see [`ClusterLink`].
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
+use super::redis_cluster::ClusterLink;
 use crate::error::ConfigError;
 
 /// Where a Redis store's data lives: one server, a primary watched by Redis Sentinel, or a
@@ -265,14 +266,8 @@ enum Link {
     /// The current primary's connection, forgotten when it is lost; `sentinel` (locked while
     /// the primary is looked up, so that one lookup serves every waiting request).
     Sentinel { sentinel: tokio::sync::Mutex<SentinelClient>, current: Mutex<Option<ConnectionManager>> },
-    /// Connected on first use; follows the cluster's topology by itself.
-    Cluster {
-        client: ClusterClient,
-        nodes: Vec<ConnectionInfo>,
-        connecting: tokio::sync::Mutex<()>,
-        current: Mutex<Option<ClusterConnection>>,
-        next_subscriber: AtomicUsize,
-    },
+    /// Connected on first use; follows the cluster's topology, and is rebuilt when it keeps failing.
+    Cluster(Arc<ClusterLink>),
 }
 
 /// Whether an operation may be repeated after a lost connection.
@@ -320,23 +315,10 @@ impl RedisConnection {
                         .map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?;
                 Link::Sentinel { sentinel: tokio::sync::Mutex::new(sentinel), current: Mutex::new(None) }
             }
-            Kind::Cluster { nodes } => {
-                let client = ClusterClientBuilder::new(nodes.clone())
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .retries(2)
-                    .min_retry_wait(10)
-                    .max_retry_wait(timeout.as_millis().try_into().unwrap_or(u64::MAX).max(10))
-                    .build()
-                    .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?;
-                Link::Cluster {
-                    client,
-                    nodes,
-                    connecting: tokio::sync::Mutex::new(()),
-                    current: Mutex::new(None),
-                    next_subscriber: AtomicUsize::new(0),
-                }
-            }
+            Kind::Cluster { nodes } => Link::Cluster(
+                ClusterLink::new(nodes, timeout)
+                    .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?,
+            ),
         };
         Ok(RedisConnection { shared: Arc::new(Shared { timeout, link }) })
     }
@@ -350,14 +332,22 @@ impl RedisConnection {
     {
         let deadline = tokio::time::Instant::now() + self.shared.timeout;
         let mut attempts_left = if retry == Retry::Safe { 2 } else { 1 };
+        let mut fresh = false;
         loop {
             attempts_left -= 1;
+            let again = fresh;
             let attempt = tokio::time::timeout_at(deadline, async {
-                let conn = self.connection().await?;
+                let conn = self.connection(again).await?;
                 op(conn).await
             });
+            fresh = true;
             match attempt.await {
-                Ok(Ok(value)) => return Ok(value),
+                Ok(Ok(value)) => {
+                    if let Link::Cluster(link) = &self.shared.link {
+                        link.succeeded();
+                    }
+                    return Ok(value);
+                }
                 Ok(Err(err)) if connection_lost(&err) => {
                     self.forget();
                     if attempts_left == 0 {
@@ -376,7 +366,9 @@ impl RedisConnection {
         }
     }
 
-    async fn connection(&self) -> redis::RedisResult<Conn> {
+    /// A connection; `fresh`: the operation is tried again after a failure (a Cluster
+    /// connection being rebuilt is waited for).
+    async fn connection(&self, fresh: bool) -> redis::RedisResult<Conn> {
         match &self.shared.link {
             Link::Standalone { conn, .. } => Ok(Conn::Manager(conn.clone())),
             Link::Sentinel { sentinel, current } => {
@@ -393,26 +385,18 @@ impl RedisConnection {
                 *lock(current) = Some(conn.clone());
                 Ok(Conn::Manager(conn))
             }
-            Link::Cluster { client, connecting, current, .. } => {
-                if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Cluster(conn));
-                }
-                let _one_at_a_time = connecting.lock().await;
-                if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Cluster(conn));
-                }
-                let conn = client.get_async_connection().await?;
-                *lock(current) = Some(conn.clone());
-                Ok(Conn::Cluster(conn))
-            }
+            Link::Cluster(link) => link.connection(fresh).await.map(Conn::Cluster),
         }
     }
 
     /// After a lost connection or a timeout: a Sentinel primary is looked up again on the
-    /// next attempt (the others reconnect by themselves).
+    /// next attempt; a Cluster connection that keeps failing is rebuilt; one server's
+    /// connection reconnects by itself.
     fn forget(&self) {
-        if let Link::Sentinel { current, .. } = &self.shared.link {
-            *lock(current) = None;
+        match &self.shared.link {
+            Link::Sentinel { current, .. } => *lock(current) = None,
+            Link::Cluster(link) => link.failed(),
+            Link::Standalone { .. } => {}
         }
     }
 
@@ -425,21 +409,7 @@ impl RedisConnection {
                 let client = sentinel.lock().await.async_get_client().await?;
                 client.get_async_pubsub().await
             }
-            Link::Cluster { nodes, next_subscriber, .. } => {
-                let first = next_subscriber.fetch_add(1, Ordering::Relaxed);
-                let mut last = None;
-                for i in 0..nodes.len() {
-                    let node = nodes[(first + i) % nodes.len()].clone();
-                    match Client::open(node) {
-                        Ok(client) => match client.get_async_pubsub().await {
-                            Ok(pubsub) => return Ok(pubsub),
-                            Err(err) => last = Some(err),
-                        },
-                        Err(err) => last = Some(err),
-                    }
-                }
-                Err(last.unwrap_or_else(|| RedisError::from(std::io::Error::other("no cluster node"))))
-            }
+            Link::Cluster(link) => link.pubsub().await,
         }
     }
 }
