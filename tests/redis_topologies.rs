@@ -307,8 +307,8 @@ async fn cluster_failover(test: &str, victim: Victim, failure: Failure) {
     let Some(mut cluster) = Cluster::start(test, 3, 1).await else { return };
     let url = cluster.url(3);
     let prefix = unique_prefix("cluster-failover");
-    let a = Instance::start(&url, &prefix).await;
-    let b = Instance::start(&url, &prefix).await;
+    let a = Instance::start(&url, &prefix, 0).await;
+    let b = Instance::start(&url, &prefix, 0).await;
     subscribed(&a.revocations, PATIENCE).await;
     subscribed(&b.revocations, PATIENCE).await;
 
@@ -374,41 +374,75 @@ async fn cluster_failover(test: &str, victim: Victim, failure: Failure) {
     answers(a.addr, "/me", &after.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
 }
 
-/// Prints what the trickle saw, and checks that no acknowledged revocation was lost.
-fn summarize(topology: &str, report: &Report, recoveries: &[(Duration, [Duration; 2])]) {
-    for (i, seen) in report.seen.iter().enumerate() {
-        eprintln!(
-            "{topology}: instance {i}: {} answered, {} failed closed (503/Unavailable), outages {:?}",
-            seen.answered, seen.unavailable, seen.outages
-        );
+/// Prints what the trickle saw around each failover, and checks that no acknowledged
+/// revocation was lost. `rounds`: when each primary was killed, and how long the topology took
+/// to fail over (the sentinels' or the cluster's own time).
+fn summarize(topology: &str, report: &Report, rounds: &[(Instant, Duration, Duration)]) {
+    let mut recoveries = Vec::new();
+    for (round, &(killed, failover, restarted)) in rounds.iter().enumerate() {
+        let until = rounds.get(round + 1).map(|(next, ..)| *next);
+        let mut line =
+            format!("{topology} failover {round}: promoted after {failover:.2?}, old primary restarted after {restarted:.2?};");
+        for (i, seen) in report.seen.iter().enumerate() {
+            let failed: Vec<Duration> = seen
+                .failures
+                .iter()
+                .filter(|at| **at >= killed && until.is_none_or(|next| **at < next))
+                .map(|at| *at - killed)
+                .collect();
+            let last = failed.last().copied().unwrap_or_default();
+            recoveries.push(last);
+            line += &format!(" instance {i}: {} failed closed at {failed:.2?};", failed.len());
+        }
+        eprintln!("{line}");
     }
-    let mut after_failover: Vec<Duration> = recoveries.iter().flat_map(|(_, r)| *r).collect();
-    after_failover.sort_unstable();
+    recoveries.sort_unstable();
+    let before_first = |seen: &trickle::Seen| seen.failures.iter().filter(|at| **at < rounds[0].0).count();
     eprintln!(
-        "{topology}: failovers {:?}; instances answered again after {:?} (from the kill); p50 {:?}, max {:?}; \
-         {} logins, {} rotations, {} revocations; wrong answers {:?}",
-        recoveries.iter().map(|(f, _)| *f).collect::<Vec<_>>(),
-        recoveries.iter().map(|(_, r)| *r).collect::<Vec<_>>(),
-        after_failover.get(after_failover.len() / 2),
-        after_failover.last(),
+        "{topology}: last failure after the kill: p50 {:.2?}, max {:.2?}; failed closed before any kill: {} and {}; \
+         answered {} and {}; {} logins, {} rotations, {} revocations; wrong answers {:?}",
+        recoveries.get(recoveries.len() / 2).copied().unwrap_or_default(),
+        recoveries.last().copied().unwrap_or_default(),
+        before_first(&report.seen[0]),
+        before_first(&report.seen[1]),
+        report.seen[0].answered,
+        report.seen[1].answered,
         report.logins,
         report.rotations,
         report.revoked,
         report.wrong,
     );
-    assert!(report.lost_revocations.is_empty(), "revocations lost: {:?}", report.lost_revocations);
+    let lost: Vec<_> = report
+        .lost_revocations
+        .iter()
+        .map(|(acknowledged, seen)| {
+            let (round, (killed, ..)) =
+                rounds.iter().enumerate().rev().find(|(_, (killed, ..))| killed <= seen).unwrap_or((0, &rounds[0]));
+            format!(
+                "acknowledged {:?} and answered 200 {:?} after kill {round}",
+                acknowledged.checked_duration_since(*killed).map_or_else(
+                    || format!("{:.3?} before", killed.duration_since(*acknowledged)),
+                    |after| format!("{after:.3?} after")
+                ),
+                seen.duration_since(*killed)
+            )
+        })
+        .collect();
+    assert!(lost.is_empty(), "revocations lost: {lost:?}");
     assert!(report.revoked > 0 && report.rotations > 0, "the trickle ran: {report:?}");
 }
 
 /// Five primaries really killed in a row (each restarted as a replica before the next), under a
-/// trickle of logins, refreshes, revocations and checks from two instances.
+/// trickle of logins, refreshes, revocations and checks from two instances. Two replicas per
+/// primary, and every revocation and rotation waits for one of them (`wait_for_replicas(1)`):
+/// an acknowledged revocation is on a replica when its primary dies.
 #[tokio::test]
 async fn with_a_cluster_five_failovers_in_a_row_under_traffic_lose_no_revocation() {
     const TEST: &str = "with_a_cluster_five_failovers_in_a_row_under_traffic_lose_no_revocation";
-    let Some(mut cluster) = Cluster::start(TEST, 3, 1).await else { return };
+    let Some(mut cluster) = Cluster::start(TEST, 3, 2).await else { return };
     let url = cluster.url(3);
     let prefix = unique_prefix("cluster-loop");
-    let instances = [Instance::start(&url, &prefix).await, Instance::start(&url, &prefix).await];
+    let instances = [Instance::start(&url, &prefix, 1).await, Instance::start(&url, &prefix, 1).await];
     subscribed(&instances[0].revocations, PATIENCE).await;
     subscribed(&instances[1].revocations, PATIENCE).await;
     let report = Arc::new(Mutex::new(Report::default()));
@@ -416,15 +450,16 @@ async fn with_a_cluster_five_failovers_in_a_row_under_traffic_lose_no_revocation
     let traffic = tokio::spawn(trickle::run(instances.clone(), Arc::clone(&report), Arc::clone(&stop)));
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    let mut recoveries = Vec::new();
+    let mut rounds = Vec::new();
     for round in 0..5 {
         let primaries = cluster.primaries().await;
         let victim = primaries[round % primaries.len()];
         cluster.kill(victim);
         let killed = Instant::now();
         let failover = cluster.settle(PATIENCE).await;
-        let answered = trickle::recovered(&report, killed, PATIENCE).await;
-        recoveries.push((failover, answered));
+        // Every outage ends (the hang detector fails the test otherwise).
+        trickle::recovered(&report, killed, PATIENCE).await;
+        rounds.push((killed, failover, killed.elapsed()));
         cluster.restart(victim);
         cluster.settle(PATIENCE).await;
     }
@@ -433,5 +468,97 @@ async fn with_a_cluster_five_failovers_in_a_row_under_traffic_lose_no_revocation
     trickle::recovered(&report, end, PATIENCE).await;
     stop.store(true, Ordering::Relaxed);
     traffic.await.unwrap();
-    summarize("cluster", &report.lock().unwrap(), &recoveries);
+    summarize("cluster", &report.lock().unwrap(), &rounds);
+}
+
+/// The same loop with Sentinel: a primary and two replicas, three sentinels; five primaries
+/// really killed in a row, each restarted (the sentinels make it a replica of the new primary);
+/// writes wait for one replica.
+#[tokio::test]
+async fn with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation() {
+    const TEST: &str = "with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation";
+    /// The sentinels' `failover-timeout`: they start no new failover of the same primary within
+    /// twice that time of the last one.
+    const FAILOVER_TIMEOUT: Duration = Duration::from_secs(2);
+    let Some(first) = RedisProcess::start(TEST, &DATA_NODE) else { return };
+    let first_port = first.port.to_string();
+    let replica_args = [&DATA_NODE[..], &["--replicaof", "127.0.0.1", &first_port]].concat();
+    let mut data =
+        [first, RedisProcess::start(TEST, &replica_args).unwrap(), RedisProcess::start(TEST, &replica_args).unwrap()];
+    let monitor = format!(
+        "sentinel monitor mymaster 127.0.0.1 {first_port} 2\nsentinel down-after-milliseconds mymaster 1000\n\
+         sentinel failover-timeout mymaster {}\nsentinel parallel-syncs mymaster 1\n",
+        FAILOVER_TIMEOUT.as_millis()
+    );
+    let sentinels: Vec<RedisProcess> = (0..3)
+        .map(|_| {
+            let config = RedisProcess::config_file(TEST, &monitor);
+            RedisProcess::start(
+                TEST,
+                &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
+            )
+            .unwrap()
+        })
+        .collect();
+    let primary = || async {
+        let addr = query(sentinels[0].port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).await.ok()?;
+        let redis::Value::Array(parts) = addr else { return None };
+        let Some(redis::Value::BulkString(port)) = parts.get(1) else { return None };
+        String::from_utf8_lossy(port).parse::<u16>().ok()
+    };
+    let in_sync = |port: u16| async move {
+        let info = text(port, &["INFO", "replication"]).await?;
+        (info.contains("role:slave") && info.contains("master_link_status:up")).then_some(())
+    };
+    for sentinel in &sentinels {
+        eventually("the sentinels to see the replica", PATIENCE, || async {
+            let replicas = query(sentinel.port, &["SENTINEL", "REPLICAS", "mymaster"]).await.ok()?;
+            matches!(&replicas, redis::Value::Array(list) if list.len() == 2).then_some(())
+        })
+        .await;
+    }
+    eventually("the replicas to be in sync", PATIENCE, || in_sync(data[1].port)).await;
+    eventually("the replicas to be in sync", PATIENCE, || in_sync(data[2].port)).await;
+    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+    let url = format!("redis+sentinel://{}/mymaster", hosts.join(","));
+    let prefix = unique_prefix("sentinel-loop");
+    let instances = [Instance::start(&url, &prefix, 1).await, Instance::start(&url, &prefix, 1).await];
+    subscribed(&instances[0].revocations, PATIENCE).await;
+    subscribed(&instances[1].revocations, PATIENCE).await;
+    let report = Arc::new(Mutex::new(Report::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = tokio::spawn(trickle::run(instances.clone(), Arc::clone(&report), Arc::clone(&stop)));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut rounds: Vec<(Instant, Duration, Duration)> = Vec::new();
+    for _ in 0..5 {
+        if let Some((previous, ..)) = rounds.last() {
+            tokio::time::sleep_until((*previous + FAILOVER_TIMEOUT * 2 + Duration::from_millis(200)).into()).await;
+        }
+        let old = primary().await.expect("the sentinels name the primary");
+        let victim = data.iter().position(|node| node.port == old).expect("one of the data nodes");
+        for replica in data.iter().filter(|node| node.port != old) {
+            eventually("the replicas to be in sync", PATIENCE, || in_sync(replica.port)).await;
+        }
+        data[victim].kill();
+        let killed = Instant::now();
+        eventually("the sentinels to promote a replica", PATIENCE, || async {
+            let promoted = primary().await.filter(|port| *port != old)?;
+            let info = text(promoted, &["INFO", "replication"]).await?;
+            info.contains("role:master").then_some(())
+        })
+        .await;
+        let failover = killed.elapsed();
+        trickle::recovered(&report, killed, PATIENCE).await;
+        rounds.push((killed, failover, killed.elapsed()));
+        data[victim].restart();
+        eventually("the old primary to follow the new one", PATIENCE, || in_sync(data[victim].port)).await;
+    }
+    let end = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    trickle::recovered(&report, end, PATIENCE).await;
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    summarize("sentinel", &report.lock().unwrap(), &rounds);
+    drop(sentinels);
 }

@@ -7,7 +7,8 @@
 //!   retries it on the same node: its slot map is never refreshed, and once the store's deadline
 //!   has dropped the command, nothing at all is learnt from it;
 //! - a killed primary's connection is repaired in the background, forever, while the node is
-//!   in the (never refreshed) slot map.
+//!   in the (never refreshed) slot map: here it is given up after a few attempts
+//!   (`max_connection_attempts`).
 //!
 //! So a store could fail closed long after the cluster had promoted a replica. The rule here:
 //! after [`FAILURES_BEFORE_REBUILD`] failed operations in a row (lost connection, cluster error,
@@ -19,6 +20,7 @@
 //! (100 ms, doubling, at most 1 s) while failures go on, and the backoff starts again after a
 //! success. A store thus answers again within about a second of the cluster's own failover.
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +34,8 @@ use tokio::time::Instant;
 
 /// Failed operations in a row after which the connection is rebuilt.
 pub(crate) const FAILURES_BEFORE_REBUILD: u32 = 2;
+/// Attempts to repair the connection to one node before it is dropped.
+const CONNECTION_ATTEMPTS: NonZeroUsize = NonZeroUsize::new(5).expect("not zero");
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -184,8 +188,11 @@ impl ClusterLink {
 }
 
 /// A cluster client from `seeds`: every command bounded by `timeout`, redirections followed.
+/// A node that cannot be reached is given up after [`CONNECTION_ATTEMPTS`] (about 1.5 s of
+/// backoff), not repaired forever; it is found again at the next slot map refresh if it is back.
 fn client(seeds: Vec<ConnectionInfo>, timeout: Duration) -> RedisResult<ClusterClient> {
     ClusterClientBuilder::new(seeds)
+        .max_connection_attempts(CONNECTION_ATTEMPTS)
         .connection_timeout(timeout)
         .response_timeout(timeout)
         .retries(2)

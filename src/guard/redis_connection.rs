@@ -76,6 +76,8 @@ use crate::error::ConfigError;
 #[derive(Clone)]
 pub struct RedisServers {
     kind: Kind,
+    /// Replicas that must have a write that must survive a failover (0: none waited for).
+    replicas: u32,
 }
 
 #[derive(Clone)]
@@ -124,6 +126,7 @@ impl RedisServers {
                 .collect::<Result<_, _>>()?;
             let node = info(&format!("{scheme}://{userinfo}{}/{db}", hosts[0]))?;
             return Ok(RedisServers {
+                replicas: 0,
                 kind: Kind::Sentinel {
                     sentinels,
                     service: service.to_owned(),
@@ -139,14 +142,14 @@ impl RedisServers {
                 .iter()
                 .map(|host| info(&format!("{scheme}://{userinfo}{host}/")))
                 .collect::<Result<_, _>>()?;
-            return Ok(RedisServers { kind: Kind::Cluster { nodes } });
+            return Ok(RedisServers { replicas: 0, kind: Kind::Cluster { nodes } });
         }
         Client::open(url).map(Self::standalone).map_err(|_| INVALID_URL)
     }
 
     /// One server, from a client built by the application.
     pub fn standalone(client: Client) -> Self {
-        RedisServers { kind: Kind::Standalone(client) }
+        RedisServers { replicas: 0, kind: Kind::Standalone(client) }
     }
 
     /// The primary named `service` by these Sentinels (`redis://[user:password@]host:port` or
@@ -166,7 +169,7 @@ impl RedisServers {
         }
         let node = node.into_connection_info().map_err(|_| INVALID_URL)?;
         let tls = matches!(node.addr(), redis::ConnectionAddr::TcpTls { .. });
-        Ok(RedisServers { kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls } })
+        Ok(RedisServers { replicas: 0, kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls } })
     }
 
     /// A Redis Cluster, from some of its nodes (`redis://[user:password@]host:port` each).
@@ -178,7 +181,30 @@ impl RedisServers {
         if nodes.is_empty() {
             return Err(ConfigError::Invalid("a Redis Cluster needs at least one seed node"));
         }
-        Ok(RedisServers { kind: Kind::Cluster { nodes } })
+        Ok(RedisServers { replicas: 0, kind: Kind::Cluster { nodes } })
+    }
+}
+
+impl RedisServers {
+    /// Makes every write that must survive a failover (a revocation; a refresh family issued,
+    /// rotated or revoked) wait until `replicas` replicas of its primary have it (`WAIT`),
+    /// within the store's timeout; if they do not, the write fails (`Unavailable`, 503), though
+    /// the primary has it. Default 0: a write is acknowledged once the primary has it, and a
+    /// failover in the next moments (the replication lag, well under a millisecond on a
+    /// quiet local network) can lose it. With one replica per primary, `1` closes that window
+    /// and makes writes fail while a primary has no replica in sync.
+    ///
+    /// ```
+    /// use tower_jwt_guard::RedisServers;
+    ///
+    /// let servers = RedisServers::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000/")
+    ///     .unwrap()
+    ///     .wait_for_replicas(1);
+    /// # let _ = servers;
+    /// ```
+    pub fn wait_for_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
     }
 }
 
@@ -257,6 +283,7 @@ pub(crate) struct RedisConnection {
 
 struct Shared {
     timeout: Duration,
+    replicas: u32,
     link: Link,
 }
 
@@ -298,6 +325,7 @@ impl RedisConnection {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ConfigError::Invalid("a Redis store must be built inside a Tokio runtime"));
         }
+        let replicas = servers.replicas;
         let link = match servers.kind {
             Kind::Standalone(client) => Link::Standalone {
                 conn: ConnectionManager::new_lazy_with_config(client.clone(), manager_config(timeout))
@@ -320,7 +348,7 @@ impl RedisConnection {
                     .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?,
             ),
         };
-        Ok(RedisConnection { shared: Arc::new(Shared { timeout, link }) })
+        Ok(RedisConnection { shared: Arc::new(Shared { timeout, replicas, link }) })
     }
 
     /// Runs `op` on a connection within the timeout; once more on a fresh connection if the
@@ -355,7 +383,14 @@ impl RedisConnection {
                     }
                     tracing::debug!(target: "tower_jwt_guard", "Redis connection lost: trying once more");
                 }
-                Ok(Err(_)) => return Err(Unavailable),
+                Ok(Err(_)) => {
+                    // Not a lost connection; with a Cluster it may still be a confused
+                    // connection (redis-rs has answered a failover with bad multi-slot results).
+                    if let Link::Cluster(link) = &self.shared.link {
+                        link.failed();
+                    }
+                    return Err(Unavailable);
+                }
                 Err(_elapsed) => {
                     // A primary that stopped answering (frozen, cut off) may have been replaced:
                     // with Sentinel, the next request asks the sentinels again.
@@ -364,6 +399,37 @@ impl RedisConnection {
                 }
             }
         }
+    }
+
+    /// Runs a write that must survive a failover, as [`run`](Self::run): then, when the servers
+    /// ask for it ([`RedisServers::wait_for_replicas`]), waits on the same connection until
+    /// that many replicas of the primary that holds `key` have it (`WAIT`), within the same
+    /// timeout; too few is a failure.
+    pub(crate) async fn run_replicated<T, F, Fut>(&self, retry: Retry, key: &str, mut op: F) -> Result<T, Unavailable>
+    where
+        F: FnMut(Conn) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let replicas = self.shared.replicas;
+        let deadline = tokio::time::Instant::now() + self.shared.timeout;
+        self.run(retry, |conn| {
+            let mut waiter = conn.clone();
+            let write = op(conn);
+            async move {
+                let value = write.await?;
+                if replicas > 0 {
+                    // `WAIT 0` would block for ever: at least 1 ms.
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().max(1);
+                    let acknowledged = waiter.wait_for_replicas(key, replicas, left).await?;
+                    if acknowledged < i64::from(replicas) {
+                        tracing::debug!(target: "tower_jwt_guard", "Redis write not acknowledged by enough replicas");
+                        return Err(RedisError::from(std::io::Error::other("not acknowledged by enough replicas")));
+                    }
+                }
+                Ok(value)
+            }
+        })
+        .await
     }
 
     /// A connection; `fresh`: the operation is tried again after a failure (a Cluster
@@ -434,6 +500,24 @@ fn connection_lost(err: &RedisError) -> bool {
 pub(crate) enum Conn {
     Manager(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// `WAIT replicas timeout_ms` on the primary that holds `key` (with a Cluster, that node
+    /// only: redis-rs would ask every primary); how many replicas acknowledged.
+    async fn wait_for_replicas(&mut self, key: &str, replicas: u32, timeout_ms: u128) -> redis::RedisResult<i64> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout_ms.to_string());
+        match self {
+            Conn::Manager(conn) => wait.query_async(conn).await,
+            Conn::Cluster(conn) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                Ok(redis::from_redis_value(conn.route_command(wait, routing).await?)?)
+            }
+        }
+    }
 }
 
 impl ConnectionLike for Conn {

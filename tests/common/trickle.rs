@@ -1,7 +1,7 @@
 //! A steady trickle of traffic over two "instances" sharing Redis (feature `redis`): logins
 //! (refresh families issued), refreshes, revocations and checks, each on one instance and seen
-//! from the other, while a test kills Redis nodes underneath. It records every answer: how many
-//! failed closed (503 / `Unavailable`), how long each outage lasted, and any revocation that was
+//! from the other, while a test kills Redis nodes underneath. It records every answer: when each
+//! one failed closed (503 / `Unavailable`), when each outage ended, and any revocation that was
 //! acknowledged and later not honoured (a lost revocation).
 
 use std::net::SocketAddr;
@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
 use tower_jwt_guard::revocation::RedisRevocationStore;
 
-use super::{get, post, revocation_instance, revocations, token};
+use tower_jwt_guard::RedisServers;
+
+use super::{get, post, revocation_instance, token};
 
 /// One instance of the service: its layer on its own port, its own stores.
 #[derive(Clone)]
@@ -22,11 +24,16 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// An instance on `url` (any topology), keys under `prefix`, 500 ms timeouts.
-    pub async fn start(url: &str, prefix: &str) -> Instance {
-        let revocations = revocations(url, prefix);
-        let refresh = RedisRefreshStore::builder(url)
-            .unwrap()
+    /// An instance on `url` (any topology), keys under `prefix`, 500 ms timeouts; a write
+    /// that must survive a failover waits for `replicas` replicas (`wait_for_replicas`).
+    pub async fn start(url: &str, prefix: &str, replicas: u32) -> Instance {
+        let servers = || RedisServers::from_url(url).unwrap().wait_for_replicas(replicas);
+        let revocations = RedisRevocationStore::builder_with(servers())
+            .key_prefix(prefix)
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        let refresh = RedisRefreshStore::builder_with(servers())
             .key_prefix(prefix)
             .timeout(Duration::from_millis(500))
             .build()
@@ -42,8 +49,8 @@ pub struct Seen {
     pub unavailable: u32,
     /// Answers that were right.
     pub answered: u32,
-    /// Outages: from the first failure after a success to the next success.
-    pub outages: Vec<Duration>,
+    /// When each failure happened.
+    pub failures: Vec<Instant>,
     /// Since when it fails (an outage in progress).
     pub down_since: Option<Instant>,
     /// When it last answered right.
@@ -57,15 +64,16 @@ impl Seen {
         self.answered += 1;
         let now = Instant::now();
         self.last_ok = Some(now);
-        if let Some(since) = self.down_since.take() {
-            self.outages.push(now - since);
+        if self.down_since.take().is_some() {
             self.recovered_at = Some(now);
         }
     }
 
     fn unavailable(&mut self) {
         self.unavailable += 1;
-        self.down_since.get_or_insert_with(Instant::now);
+        let now = Instant::now();
+        self.failures.push(now);
+        self.down_since.get_or_insert(now);
     }
 }
 
@@ -73,8 +81,9 @@ impl Seen {
 #[derive(Debug, Default)]
 pub struct Report {
     pub seen: [Seen; 2],
-    /// Revocations acknowledged (204) and later answered 200: must stay empty.
-    pub lost_revocations: Vec<String>,
+    /// Revocations acknowledged (204) and later answered 200 (when acknowledged, when seen
+    /// answered 200): must stay empty.
+    pub lost_revocations: Vec<(Instant, Instant)>,
     /// Wrong answers that are no outage (a refresh family that went missing, an unexpected status).
     pub wrong: Vec<String>,
     pub revoked: u32,
@@ -86,7 +95,7 @@ pub struct Report {
 pub async fn run(instances: [Instance; 2], report: Arc<Mutex<Report>>, stop: Arc<std::sync::atomic::AtomicBool>) {
     let lock = || report.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut families: [Option<String>; 2] = [None, None];
-    let mut acknowledged: Vec<String> = Vec::new();
+    let mut acknowledged: Vec<(String, Instant)> = Vec::new();
     let mut next_revoked = 0;
     let mut i = 0usize;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -134,7 +143,7 @@ pub async fn run(instances: [Instance; 2], report: Arc<Mutex<Report>>, stop: Arc
                     let mut report = lock();
                     report.seen[this].ok();
                     report.revoked += 1;
-                    acknowledged.push(access.token.clone());
+                    acknowledged.push((access.token.clone(), Instant::now()));
                 }
                 503 => lock().seen[this].unavailable(),
                 _ => lock().wrong.push(format!("revocation on {this}: {answer:?}")),
@@ -143,12 +152,12 @@ pub async fn run(instances: [Instance; 2], report: Arc<Mutex<Report>>, stop: Arc
         // Every revocation acknowledged so far, in turn, on the other instance.
         for _ in 0..3.min(acknowledged.len()) {
             next_revoked = (next_revoked + 1) % acknowledged.len();
-            let revoked = &acknowledged[next_revoked];
+            let (revoked, at) = &acknowledged[next_revoked];
             let answer = get(instances[other].addr, "/me", revoked).await;
             match (answer.status, answer.code.as_deref()) {
                 (401, Some("TOKEN_REVOKED")) => lock().seen[other].ok(),
                 (503, _) => lock().seen[other].unavailable(),
-                (200, _) => lock().lost_revocations.push(format!("revocation {next_revoked} answered 200")),
+                (200, _) => lock().lost_revocations.push((*at, Instant::now())),
                 _ => lock().wrong.push(format!("revoked on {other}: {answer:?}")),
             }
         }
