@@ -295,8 +295,12 @@ async fn with_a_cluster_killing_the_node_of_the_subscription_takes_no_instance_d
 
 #[tokio::test]
 async fn with_a_cluster_a_frozen_primary_takes_no_instance_down() {
-    cluster_failover("with_a_cluster_a_frozen_primary_takes_no_instance_down", Victim::KeyPrimary, Failure::Frozen)
-        .await;
+    cluster_failover(
+        "with_a_cluster_a_frozen_primary_takes_no_instance_down",
+        Victim::KeyPrimary,
+        Failure::Frozen,
+    )
+    .await;
 }
 
 /// Six nodes (three primaries, three replicas), two instances on the first three; a revocation
@@ -331,7 +335,8 @@ async fn cluster_failover(test: &str, victim: Victim, failure: Failure) {
         }
     };
     // Replication is asynchronous: what this test wrote is on the replicas before the failure.
-    eventually("the replicas to catch up", PATIENCE, || async { cluster.caught_up().await.then_some(()) }).await;
+    eventually("the replicas to catch up", PATIENCE, || async { cluster.caught_up().await.then_some(()) })
+        .await;
     match failure {
         Failure::Killed => cluster.kill(index),
         Failure::Frozen => cluster.freeze(index),
@@ -416,8 +421,12 @@ fn summarize(topology: &str, report: &Report, rounds: &[(Instant, Duration, Dura
         .lost_revocations
         .iter()
         .map(|(acknowledged, seen)| {
-            let (round, (killed, ..)) =
-                rounds.iter().enumerate().rev().find(|(_, (killed, ..))| killed <= seen).unwrap_or((0, &rounds[0]));
+            let (round, (killed, ..)) = rounds
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, (killed, ..))| killed <= seen)
+                .unwrap_or((0, &rounds[0]));
             format!(
                 "acknowledged {:?} and answered 200 {:?} after kill {round}",
                 acknowledged.checked_duration_since(*killed).map_or_else(
@@ -483,8 +492,11 @@ async fn with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation(
     let Some(first) = RedisProcess::start(TEST, &DATA_NODE) else { return };
     let first_port = first.port.to_string();
     let replica_args = [&DATA_NODE[..], &["--replicaof", "127.0.0.1", &first_port]].concat();
-    let mut data =
-        [first, RedisProcess::start(TEST, &replica_args).unwrap(), RedisProcess::start(TEST, &replica_args).unwrap()];
+    let mut data = [
+        first,
+        RedisProcess::start(TEST, &replica_args).unwrap(),
+        RedisProcess::start(TEST, &replica_args).unwrap(),
+    ];
     let monitor = format!(
         "sentinel monitor mymaster 127.0.0.1 {first_port} 2\nsentinel down-after-milliseconds mymaster 1000\n\
          sentinel failover-timeout mymaster {}\nsentinel parallel-syncs mymaster 1\n",
@@ -501,7 +513,8 @@ async fn with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation(
         })
         .collect();
     let primary = || async {
-        let addr = query(sentinels[0].port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).await.ok()?;
+        let addr =
+            query(sentinels[0].port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).await.ok()?;
         let redis::Value::Array(parts) = addr else { return None };
         let Some(redis::Value::BulkString(port)) = parts.get(1) else { return None };
         String::from_utf8_lossy(port).parse::<u16>().ok()
@@ -533,7 +546,8 @@ async fn with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation(
     let mut rounds: Vec<(Instant, Duration, Duration)> = Vec::new();
     for _ in 0..5 {
         if let Some((previous, ..)) = rounds.last() {
-            tokio::time::sleep_until((*previous + FAILOVER_TIMEOUT * 2 + Duration::from_millis(200)).into()).await;
+            tokio::time::sleep_until((*previous + FAILOVER_TIMEOUT * 2 + Duration::from_millis(200)).into())
+                .await;
         }
         let old = primary().await.expect("the sentinels name the primary");
         let victim = data.iter().position(|node| node.port == old).expect("one of the data nodes");

@@ -72,7 +72,11 @@ impl ClusterLink {
             current: Mutex::new(None),
             built: tokio::sync::Notify::new(),
             failures: AtomicU32::new(0),
-            rebuilds: Mutex::new(Rebuilds { building: false, not_before: Instant::now(), backoff: FIRST_BACKOFF }),
+            rebuilds: Mutex::new(Rebuilds {
+                building: false,
+                not_before: Instant::now(),
+                backoff: FIRST_BACKOFF,
+            }),
             next_subscriber: AtomicUsize::new(0),
         }))
     }
@@ -135,10 +139,11 @@ impl ClusterLink {
                 Ok(Ok(conn)) => {
                     // The old connection goes with its last clone (requests in flight hold one).
                     *lock(&link.current) = Some(conn);
-                    link.failures.store(0, Ordering::Relaxed);
                     tracing::debug!(target: "tower_jwt_guard", "Redis Cluster connection rebuilt");
                 }
-                _ => tracing::debug!(target: "tower_jwt_guard", "Redis Cluster connection could not be rebuilt"),
+                _ => {
+                    tracing::debug!(target: "tower_jwt_guard", "Redis Cluster connection could not be rebuilt")
+                }
             }
             lock(&link.rebuilds).building = false;
             link.built.notify_waiters();
@@ -156,7 +161,9 @@ impl ClusterLink {
                     .set_response_timeout(Some(self.timeout));
                 let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
                 match redis::cmd("CLUSTER").arg("INFO").query_async::<String>(&mut conn).await {
-                    Ok(info) if info.lines().any(|line| line.trim() == "cluster_state:ok") => Ok(seed.clone()),
+                    Ok(info) if info.lines().any(|line| line.trim() == "cluster_state:ok") => {
+                        Ok(seed.clone())
+                    }
                     Ok(_) => Err(RedisError::from(std::io::Error::other("cluster_state is not ok"))),
                     // A user without `CLUSTER INFO` (ACL): the seed answers, that is all we learn.
                     Err(err) if err.code() == Some("NOPERM") => Ok(seed.clone()),

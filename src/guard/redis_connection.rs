@@ -169,7 +169,10 @@ impl RedisServers {
         }
         let node = node.into_connection_info().map_err(|_| INVALID_URL)?;
         let tls = matches!(node.addr(), redis::ConnectionAddr::TcpTls { .. });
-        Ok(RedisServers { replicas: 0, kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls } })
+        Ok(RedisServers {
+            replicas: 0,
+            kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls },
+        })
     }
 
     /// A Redis Cluster, from some of its nodes (`redis://[user:password@]host:port` each).
@@ -405,7 +408,12 @@ impl RedisConnection {
     /// ask for it ([`RedisServers::wait_for_replicas`]), waits on the same connection until
     /// that many replicas of the primary that holds `key` have it (`WAIT`), within the same
     /// timeout; too few is a failure.
-    pub(crate) async fn run_replicated<T, F, Fut>(&self, retry: Retry, key: &str, mut op: F) -> Result<T, Unavailable>
+    pub(crate) async fn run_replicated<T, F, Fut>(
+        &self,
+        retry: Retry,
+        key: &str,
+        mut op: F,
+    ) -> Result<T, Unavailable>
     where
         F: FnMut(Conn) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -505,7 +513,12 @@ pub(crate) enum Conn {
 impl Conn {
     /// `WAIT replicas timeout_ms` on the primary that holds `key` (with a Cluster, that node
     /// only: redis-rs would ask every primary); how many replicas acknowledged.
-    async fn wait_for_replicas(&mut self, key: &str, replicas: u32, timeout_ms: u128) -> redis::RedisResult<i64> {
+    async fn wait_for_replicas(
+        &mut self,
+        key: &str,
+        replicas: u32,
+        timeout_ms: u128,
+    ) -> redis::RedisResult<i64> {
         let mut wait = redis::cmd("WAIT");
         wait.arg(replicas).arg(timeout_ms.to_string());
         match self {

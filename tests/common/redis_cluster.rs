@@ -56,7 +56,8 @@ fn parse_nodes(text: &str) -> Vec<NodeView> {
     text.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let (id, addr, flags, primary_id) = (fields.first()?, fields.get(1)?, fields.get(2)?, fields.get(3)?);
+            let (id, addr, flags, primary_id) =
+                (fields.first()?, fields.get(1)?, fields.get(2)?, fields.get(3)?);
             let port = addr.split('@').next()?.rsplit(':').next()?.parse().ok()?;
             let slots = fields[8.min(fields.len())..]
                 .iter()
@@ -122,7 +123,8 @@ impl Cluster {
 
     /// `redis+cluster://` the first `seeds` nodes.
     pub fn url(&self, seeds: usize) -> String {
-        let hosts: Vec<String> = self.nodes[..seeds].iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let hosts: Vec<String> =
+            self.nodes[..seeds].iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         format!("redis+cluster://{}/", hosts.join(","))
     }
 
@@ -147,7 +149,10 @@ impl Cluster {
     /// The slot of `key`.
     pub async fn slot(&self, key: &str) -> u16 {
         let (_, node) = self.live().next().expect("a live node");
-        text(node.port, &["CLUSTER", "KEYSLOT", key]).await.and_then(|s| s.parse().ok()).expect("CLUSTER KEYSLOT")
+        text(node.port, &["CLUSTER", "KEYSLOT", key])
+            .await
+            .and_then(|s| s.parse().ok())
+            .expect("CLUSTER KEYSLOT")
     }
 
     /// The index of the node that serves `slot` as a live node sees it.
@@ -237,7 +242,9 @@ impl Cluster {
             if !info.contains("role:master") {
                 continue;
             }
-            let field = |name: &str| info.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).map(str::to_owned);
+            let field = |name: &str| {
+                info.lines().find_map(|l| l.strip_prefix(name)).map(str::trim).map(str::to_owned)
+            };
             let Some(offset) = field("master_repl_offset:") else { return false };
             let replicas = info.lines().filter(|l| l.starts_with("slave") && l.contains("offset="));
             for replica in replicas {

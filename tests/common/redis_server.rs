@@ -233,7 +233,11 @@ impl RedisProcess {
         self.kill();
         let start = Instant::now();
         while !self.spawn() {
-            assert!(start.elapsed() < Duration::from_secs(20), "redis-server did not restart on {}", self.port);
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "redis-server did not restart on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -257,8 +261,11 @@ impl RedisProcess {
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            if TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], self.port)), Duration::from_millis(200))
-                .is_ok()
+            if TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], self.port)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
             {
                 self.child = Some(child);
                 return true;

@@ -92,7 +92,11 @@ pub struct Report {
 }
 
 /// Runs the trickle until `stop` is set; `report` is updated as it goes.
-pub async fn run(instances: [Instance; 2], report: Arc<Mutex<Report>>, stop: Arc<std::sync::atomic::AtomicBool>) {
+pub async fn run(
+    instances: [Instance; 2],
+    report: Arc<Mutex<Report>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
     let lock = || report.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut families: [Option<String>; 2] = [None, None];
     let mut acknowledged: Vec<(String, Instant)> = Vec::new();
@@ -175,7 +179,9 @@ pub async fn recovered(report: &Mutex<Report>, since: Instant, patience: Duratio
             let report = report.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let back = |seen: &Seen| seen.down_since.is_none() && seen.last_ok.is_some_and(|ok| ok > since);
             if back(&report.seen[0]) && back(&report.seen[1]) {
-                let after = |seen: &Seen| seen.recovered_at.filter(|at| *at > since).map_or(Duration::ZERO, |at| at - since);
+                let after = |seen: &Seen| {
+                    seen.recovered_at.filter(|at| *at > since).map_or(Duration::ZERO, |at| at - since)
+                };
                 return [after(&report.seen[0]), after(&report.seen[1])];
             }
             assert!(

@@ -470,7 +470,8 @@ impl Inner {
         // Two GETs at once on the multiplexed connection (one round trip), not one MGET: the
         // keys are in different slots, and redis-rs's split of a multi-slot MGET fails while
         // a Cluster fails over or a replica rejoins.
-        let keys = (jti.as_ref().map(|jti| self.token_key(jti)), subject.as_ref().map(|s| self.subject_key(s)));
+        let keys =
+            (jti.as_ref().map(|jti| self.token_key(jti)), subject.as_ref().map(|s| self.subject_key(s)));
         let started = std::time::Instant::now();
         let reply = self
             .conn
@@ -482,7 +483,9 @@ impl Inner {
                         let key = key.clone();
                         async move {
                             match key {
-                                Some(key) => redis::cmd("GET").arg(key).query_async::<Option<String>>(&mut conn).await,
+                                Some(key) => {
+                                    redis::cmd("GET").arg(key).query_async::<Option<String>>(&mut conn).await
+                                }
                                 None => Ok(None),
                             }
                         }
