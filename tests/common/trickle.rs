@@ -140,7 +140,7 @@ pub async fn run(
             },
         }
         // A revocation every third round, on this instance.
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             let answer = post(instances[this].addr, "/logout", &access.token).await;
             match answer.status {
                 204 => {
