@@ -576,3 +576,51 @@ async fn with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation(
     summarize("sentinel", &report.lock().unwrap(), &rounds);
     drop(sentinels);
 }
+
+/// `wait_for_replicas(1)`: a revocation or a refresh write is acknowledged only once a replica
+/// has it; with the replica frozen, it fails closed (and succeeds again once the replica is back).
+#[tokio::test]
+async fn with_wait_for_replicas_a_write_no_replica_has_fails_closed() {
+    const TEST: &str = "with_wait_for_replicas_a_write_no_replica_has_fails_closed";
+    let Some(primary) = RedisProcess::start(TEST, &DATA_NODE) else { return };
+    let primary_port = primary.port.to_string();
+    let replica_args = [&DATA_NODE[..], &["--replicaof", "127.0.0.1", &primary_port]].concat();
+    let replica = RedisProcess::start(TEST, &replica_args).unwrap();
+    eventually("the replica to be in sync", PATIENCE, || async {
+        text(replica.port, &["INFO", "replication"]).await?.contains("master_link_status:up").then_some(())
+    })
+    .await;
+    let url = format!("redis://127.0.0.1:{}/", primary.port);
+    let prefix = unique_prefix("wait");
+    let a = Instance::start(&url, &prefix, 1).await;
+    subscribed(&a.revocations, PATIENCE).await;
+
+    let first = token("alice");
+    answers(a.addr, "/me", &first.token, 200, None, PATIENCE).await;
+    assert_eq!(http_post(a.addr, "/logout", &first.token).await.status, 204);
+    // Acknowledged: the replica has it already.
+    let key = a.revocations.token_key(None, &first.jti);
+    assert!(matches!(query(replica.port, &["EXISTS", &key]).await, Ok(redis::Value::Int(1))));
+    let login = a.refresh.issue("alice").await.unwrap();
+
+    replica.freeze();
+    let second = token("bob");
+    answers(a.addr, "/me", &second.token, 200, None, PATIENCE).await;
+    assert_eq!(http_post(a.addr, "/logout", &second.token).await.status, 503, "no replica has it");
+    assert_eq!(a.refresh.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Unavailable);
+    assert_eq!(a.refresh.issue("bob").await.unwrap_err(), RefreshError::Unavailable);
+
+    replica.thaw();
+    let third = token("carol");
+    answers(a.addr, "/me", &third.token, 200, None, PATIENCE).await;
+    eventually("a revocation once the replica is back", PATIENCE, || async {
+        (http_post(a.addr, "/logout", &third.token).await.status == 204).then_some(())
+    })
+    .await;
+    answers(a.addr, "/me", &third.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
+    // The revocation that failed closed was written on the primary all the same.
+    answers(a.addr, "/me", &second.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
+    // The rotation that was refused went through on the primary: within the grace period the
+    // same token gets its successor now.
+    assert!(a.refresh.rotate(login.token.as_str()).await.is_ok());
+}
