@@ -215,3 +215,30 @@ fn not_connected() -> RedisError {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+#[cfg(test)]
+mod tests {
+    use redis::IntoConnectionInfo;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn builds_are_spaced_while_they_fail() {
+        // Nothing listens on port 1: every build fails at once.
+        let seed = "redis://127.0.0.1:1/".into_connection_info().unwrap();
+        let link = ClusterLink::new(vec![seed], Duration::from_millis(200)).unwrap();
+        assert!(link.connection(false).await.is_err());
+        // Within the backoff no other build starts: requests fail closed at once.
+        assert!(!link.rebuild());
+        assert!(link.connection(false).await.is_err());
+        tokio::time::sleep(FIRST_BACKOFF).await;
+        assert!(link.rebuild(), "after the backoff a build starts again");
+        link.built.notified().await;
+        // The backoff grew: the next build waits longer than the first backoff.
+        tokio::time::sleep(FIRST_BACKOFF).await;
+        assert!(!link.rebuild());
+        // A success clears the failures.
+        link.succeeded();
+        assert_eq!(link.failures.load(Ordering::Relaxed), 0);
+    }
+}
