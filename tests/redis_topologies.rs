@@ -592,6 +592,24 @@ async fn with_wait_for_replicas_a_write_no_replica_has_fails_closed() {
     .await;
     let url = format!("redis://127.0.0.1:{}/", primary.port);
     let prefix = unique_prefix("wait");
+    // The window without `WAIT`: how long a write takes to be acknowledged by the replica (a
+    // figure for the README, not an assertion).
+    let mut conn =
+        redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let mut lags = Vec::new();
+    for i in 0..200 {
+        let _: () =
+            redis::cmd("SET").arg(format!("{prefix}lag")).arg(i).query_async(&mut conn).await.unwrap();
+        let started = Instant::now();
+        let acknowledged: i64 = redis::cmd("WAIT").arg(1).arg(1000).query_async(&mut conn).await.unwrap();
+        lags.push(started.elapsed());
+        assert_eq!(acknowledged, 1);
+    }
+    lags.sort_unstable();
+    eprintln!(
+        "replication acknowledged after: p50 {:?}, p99 {:?}, max {:?}",
+        lags[100], lags[198], lags[199]
+    );
     let a = Instance::start(&url, &prefix, 1).await;
     subscribed(&a.revocations, PATIENCE).await;
 
