@@ -627,6 +627,13 @@ async fn with_wait_for_replicas_a_write_no_replica_has_fails_closed() {
     assert_eq!(http_post(a.addr, "/logout", &second.token).await.status, 503, "no replica has it");
     assert_eq!(a.refresh.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Unavailable);
     assert_eq!(a.refresh.issue("bob").await.unwrap_err(), RefreshError::Unavailable);
+    // A write waiting for its replica holds up no check (it waits on a connection of its own).
+    let (addr, revoking) = (a.addr, token("eve").token);
+    let waiting = tokio::spawn(async move { http_post(addr, "/logout", &revoking).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(http_get(a.addr, "/me", &token("dave").token).await.is(200, None));
+    assert!(!waiting.is_finished(), "the check was answered while the write still waited");
+    assert_eq!(waiting.await.unwrap().status, 503);
 
     replica.thaw();
     let third = token("carol");

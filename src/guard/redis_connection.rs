@@ -193,9 +193,9 @@ impl RedisServers {
     /// rotated or revoked) wait until `replicas` replicas of its primary have it (`WAIT`),
     /// within the store's timeout; if they do not, the write fails (`Unavailable`, 503), though
     /// the primary has it. Default 0: a write is acknowledged once the primary has it, and a
-    /// failover in the next moments (the replication lag, well under a millisecond on a
-    /// quiet local network) can lose it. With one replica per primary, `1` closes that window
-    /// and makes writes fail while a primary has no replica in sync.
+    /// failover in the next moments (the replication lag: 55 µs on loopback, more under load)
+    /// can lose it. `1` closes that window; with a single replica per primary it also makes
+    /// writes fail while that replica is down or being replaced (use two).
     ///
     /// ```
     /// use tower_jwt_guard::RedisServers;
@@ -288,6 +288,9 @@ struct Shared {
     timeout: Duration,
     replicas: u32,
     link: Link,
+    /// With `wait_for_replicas`: a connection of its own for the writes that wait, since
+    /// Redis answers nothing else on a connection while its `WAIT` blocks.
+    replicated: Option<RedisConnection>,
 }
 
 enum Link {
@@ -329,6 +332,12 @@ impl RedisConnection {
             return Err(ConfigError::Invalid("a Redis store must be built inside a Tokio runtime"));
         }
         let replicas = servers.replicas;
+        let replicated = match replicas {
+            0 => None,
+            _ => {
+                Some(RedisConnection::new(RedisServers { replicas: 0, kind: servers.kind.clone() }, timeout)?)
+            }
+        };
         let link = match servers.kind {
             Kind::Standalone(client) => Link::Standalone {
                 conn: ConnectionManager::new_lazy_with_config(client.clone(), manager_config(timeout))
@@ -351,11 +360,13 @@ impl RedisConnection {
                     .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?,
             ),
         };
-        Ok(RedisConnection { shared: Arc::new(Shared { timeout, replicas, link }) })
+        Ok(RedisConnection { shared: Arc::new(Shared { timeout, replicas, link, replicated }) })
     }
 
     /// Runs `op` on a connection within the timeout; once more on a fresh connection if the
-    /// first attempt lost its connection and `retry` allows it.
+    /// first attempt lost its connection and `retry` allows it. With a Cluster, every failure
+    /// (an error of any kind, a timeout) counts toward rebuilding the connection
+    /// ([`ClusterLink`]), a success clears the count.
     pub(crate) async fn run<T, F, Fut>(&self, retry: Retry, mut op: F) -> Result<T, Unavailable>
     where
         F: FnMut(Conn) -> Fut,
@@ -405,9 +416,10 @@ impl RedisConnection {
     }
 
     /// Runs a write that must survive a failover, as [`run`](Self::run): then, when the servers
-    /// ask for it ([`RedisServers::wait_for_replicas`]), waits on the same connection until
-    /// that many replicas of the primary that holds `key` have it (`WAIT`), within the same
-    /// timeout; too few is a failure.
+    /// ask for it ([`RedisServers::wait_for_replicas`]), waits on the same connection (one kept
+    /// for these writes, so that a `WAIT` that blocks holds up no check) until that many
+    /// replicas of the primary that holds `key` have it (`WAIT`), within the same timeout; too
+    /// few is a failure.
     pub(crate) async fn run_replicated<T, F, Fut>(
         &self,
         retry: Retry,
@@ -420,7 +432,8 @@ impl RedisConnection {
     {
         let replicas = self.shared.replicas;
         let deadline = tokio::time::Instant::now() + self.shared.timeout;
-        self.run(retry, |conn| {
+        let writes = self.shared.replicated.as_ref().unwrap_or(self);
+        writes.run(retry, |conn| {
             let mut waiter = conn.clone();
             let write = op(conn);
             async move {
@@ -431,7 +444,8 @@ impl RedisConnection {
                     let acknowledged = waiter.wait_for_replicas(key, replicas, left).await?;
                     if acknowledged < i64::from(replicas) {
                         tracing::debug!(target: "tower_jwt_guard", "Redis write not acknowledged by enough replicas");
-                        return Err(RedisError::from(std::io::Error::other("not acknowledged by enough replicas")));
+                        // Not a lost connection: not tried again (the deadline is spent).
+                        return Err(RedisError::from((redis::ErrorKind::Client, "not acknowledged by enough replicas")));
                     }
                 }
                 Ok(value)
