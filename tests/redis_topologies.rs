@@ -565,8 +565,12 @@ async fn with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation(
         let failover = killed.elapsed();
         trickle::recovered(&report, killed, PATIENCE).await;
         rounds.push((killed, failover, killed.elapsed()));
-        data[victim].restart();
+        // As an operator restarts a memory-only primary: as a replica of the new one (restarted
+        // as a primary, it would come back empty, until the sentinels demote it).
+        let promoted = primary().await.expect("the sentinels name the primary");
+        data[victim].restart_as_replica_of(promoted);
         eventually("the old primary to follow the new one", PATIENCE, || in_sync(data[victim].port)).await;
+        eprintln!("sentinel: the old primary follows the new one {:.2?} after the kill", killed.elapsed());
     }
     let end = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -242,6 +242,16 @@ impl RedisProcess {
         }
     }
 
+    /// Starts the process again as a replica of the server on `primary_port` (a memory-only
+    /// primary that restarted as a primary would come back empty).
+    pub fn restart_as_replica_of(&mut self, primary_port: u16) {
+        if let Some(at) = self.args.iter().position(|arg| arg == "--replicaof") {
+            self.args.drain(at..at + 3);
+        }
+        self.args.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), primary_port.to_string()]);
+        self.restart();
+    }
+
     /// Whether the process runs (not killed).
     pub fn is_running(&self) -> bool {
         self.child.is_some()
