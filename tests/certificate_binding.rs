@@ -725,7 +725,8 @@ mod examples {
                 .get_all("set-cookie")
                 .iter()
                 .filter_map(|v| v.to_str().ok())
-                .find(|v| v.starts_with("refresh_token=") && !v.starts_with("refresh_token=;"));
+                // Over HTTPS the cookie carries the `__Host-` prefix.
+                .find(|v| v.starts_with("__Host-refresh_token=") && !v.starts_with("__Host-refresh_token=;"));
             found.map(|v| v.split(';').next().unwrap().to_owned())
         };
         let refresh_cookie = cookie(&login).expect("the refresh cookie");

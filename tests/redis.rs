@@ -356,11 +356,11 @@ async fn a_service_started_while_redis_is_down_fails_closed_until_it_comes_up() 
     .await;
 }
 
-/// How many `MGET` commands the server has run.
-async fn mget_calls(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
+/// How many `GET` commands the server has run (a check reads its keys with `GET`s).
+async fn get_calls(conn: &mut redis::aio::MultiplexedConnection) -> u64 {
     let info: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await.unwrap();
     info.lines()
-        .find_map(|line| line.strip_prefix("cmdstat_mget:calls="))
+        .find_map(|line| line.strip_prefix("cmdstat_get:calls="))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |calls| calls.parse().unwrap())
 }
@@ -378,12 +378,12 @@ async fn repeated_checks_are_answered_from_the_local_cache() {
     let access = token("alice");
 
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
-    let after_first = mget_calls(&mut conn).await;
+    let after_first = get_calls(&mut conn).await;
     assert!(after_first >= 1, "the first check asks Redis");
     for _ in 0..20 {
         assert!(http_get(addr, "/me", &access.token).await.is(200, None));
     }
-    assert_eq!(mget_calls(&mut conn).await, after_first, "later checks are answered locally");
+    assert_eq!(get_calls(&mut conn).await, after_first, "later checks are answered locally");
 
     // A revocation drops the cached answer: the next check asks Redis again and is refused.
     assert_eq!(http_post(addr, "/logout", &access.token).await.status, 204);
@@ -407,14 +407,14 @@ async fn cached_answers_are_dropped_after_the_local_ttl() {
         redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let access = token("alice");
     assert!(http_get(addr, "/me", &access.token).await.is(200, None));
-    let before = mget_calls(&mut conn).await;
+    let before = get_calls(&mut conn).await;
     // Bounded: the sweep empties the cache, so a later check asks Redis again.
     eventually("a check after the sweep to ask Redis", PATIENCE, || {
         let mut conn = conn.clone();
         let token = access.token.clone();
         async move {
             assert!(http_get(addr, "/me", &token).await.is(200, None));
-            (mget_calls(&mut conn).await > before).then_some(())
+            (get_calls(&mut conn).await > before).then_some(())
         }
     })
     .await;

@@ -406,7 +406,7 @@ mod enabled {
     #[cfg(feature = "redis")]
     #[derive(Debug, Clone, Copy)]
     pub(crate) enum RedisOperation {
-        /// `MGET` of a token's and its subject's keys.
+        /// `GET`s of a token's and its subject's keys.
         Check,
         /// The revocation script.
         Revoke,

@@ -31,6 +31,8 @@ pub mod binding;
 pub mod revocation;
 
 #[cfg(feature = "redis")]
+pub(crate) mod redis_cluster;
+#[cfg(feature = "redis")]
 pub(crate) mod redis_connection;
 
 // 5 what the layer puts into the request: the token's claims, the context that consults the

@@ -25,20 +25,21 @@
 //! - with Sentinel, a lost connection or a timeout also forgets the primary: the next attempt
 //!   asks the Sentinels again (a frozen or cut-off primary is left behind too), so a failover costs the requests made during the failover itself, not
 //!   the ones after;
-//! - a Cluster connection follows `MOVED`/`ASK` and refreshes its slot map by itself.
+//! - a Cluster connection follows `MOVED`/`ASK` and refreshes its slot map by itself, and is
+//!   rebuilt from the seed nodes when operations keep failing (a killed or frozen primary):
+//!   see [`ClusterLink`].
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
+use super::redis_cluster::ClusterLink;
 use crate::error::ConfigError;
 
 /// Where a Redis store's data lives: one server, a primary watched by Redis Sentinel, or a
@@ -75,6 +76,8 @@ use crate::error::ConfigError;
 #[derive(Clone)]
 pub struct RedisServers {
     kind: Kind,
+    /// Replicas that must have a write that must survive a failover (0: none waited for).
+    replicas: u32,
 }
 
 #[derive(Clone)]
@@ -123,6 +126,7 @@ impl RedisServers {
                 .collect::<Result<_, _>>()?;
             let node = info(&format!("{scheme}://{userinfo}{}/{db}", hosts[0]))?;
             return Ok(RedisServers {
+                replicas: 0,
                 kind: Kind::Sentinel {
                     sentinels,
                     service: service.to_owned(),
@@ -138,14 +142,14 @@ impl RedisServers {
                 .iter()
                 .map(|host| info(&format!("{scheme}://{userinfo}{host}/")))
                 .collect::<Result<_, _>>()?;
-            return Ok(RedisServers { kind: Kind::Cluster { nodes } });
+            return Ok(RedisServers { replicas: 0, kind: Kind::Cluster { nodes } });
         }
         Client::open(url).map(Self::standalone).map_err(|_| INVALID_URL)
     }
 
     /// One server, from a client built by the application.
     pub fn standalone(client: Client) -> Self {
-        RedisServers { kind: Kind::Standalone(client) }
+        RedisServers { replicas: 0, kind: Kind::Standalone(client) }
     }
 
     /// The primary named `service` by these Sentinels (`redis://[user:password@]host:port` or
@@ -165,7 +169,10 @@ impl RedisServers {
         }
         let node = node.into_connection_info().map_err(|_| INVALID_URL)?;
         let tls = matches!(node.addr(), redis::ConnectionAddr::TcpTls { .. });
-        Ok(RedisServers { kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls } })
+        Ok(RedisServers {
+            replicas: 0,
+            kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls },
+        })
     }
 
     /// A Redis Cluster, from some of its nodes (`redis://[user:password@]host:port` each).
@@ -177,7 +184,30 @@ impl RedisServers {
         if nodes.is_empty() {
             return Err(ConfigError::Invalid("a Redis Cluster needs at least one seed node"));
         }
-        Ok(RedisServers { kind: Kind::Cluster { nodes } })
+        Ok(RedisServers { replicas: 0, kind: Kind::Cluster { nodes } })
+    }
+}
+
+impl RedisServers {
+    /// Makes every write that must survive a failover (a revocation; a refresh family issued,
+    /// rotated or revoked) wait until `replicas` replicas of its primary have it (`WAIT`),
+    /// within the store's timeout; if they do not, the write fails (`Unavailable`, 503), though
+    /// the primary has it. Default 0: a write is acknowledged once the primary has it, and a
+    /// failover in the next moments (the replication lag: 55 µs on loopback, more under load)
+    /// can lose it. `1` closes that window; with a single replica per primary it also makes
+    /// writes fail while that replica is down or being replaced (use two).
+    ///
+    /// ```
+    /// use tower_jwt_guard::RedisServers;
+    ///
+    /// let servers = RedisServers::from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000/")
+    ///     .unwrap()
+    ///     .wait_for_replicas(1);
+    /// # let _ = servers;
+    /// ```
+    pub fn wait_for_replicas(mut self, replicas: u32) -> Self {
+        self.replicas = replicas;
+        self
     }
 }
 
@@ -256,7 +286,11 @@ pub(crate) struct RedisConnection {
 
 struct Shared {
     timeout: Duration,
+    replicas: u32,
     link: Link,
+    /// With `wait_for_replicas`: a connection of its own for the writes that wait, since
+    /// Redis answers nothing else on a connection while its `WAIT` blocks.
+    replicated: Option<RedisConnection>,
 }
 
 enum Link {
@@ -265,14 +299,8 @@ enum Link {
     /// The current primary's connection, forgotten when it is lost; `sentinel` (locked while
     /// the primary is looked up, so that one lookup serves every waiting request).
     Sentinel { sentinel: tokio::sync::Mutex<SentinelClient>, current: Mutex<Option<ConnectionManager>> },
-    /// Connected on first use; follows the cluster's topology by itself.
-    Cluster {
-        client: ClusterClient,
-        nodes: Vec<ConnectionInfo>,
-        connecting: tokio::sync::Mutex<()>,
-        current: Mutex<Option<ClusterConnection>>,
-        next_subscriber: AtomicUsize,
-    },
+    /// Connected on first use; follows the cluster's topology, and is rebuilt when it keeps failing.
+    Cluster(Arc<ClusterLink>),
 }
 
 /// Whether an operation may be repeated after a lost connection.
@@ -303,6 +331,13 @@ impl RedisConnection {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ConfigError::Invalid("a Redis store must be built inside a Tokio runtime"));
         }
+        let replicas = servers.replicas;
+        let replicated = match replicas {
+            0 => None,
+            _ => {
+                Some(RedisConnection::new(RedisServers { replicas: 0, kind: servers.kind.clone() }, timeout)?)
+            }
+        };
         let link = match servers.kind {
             Kind::Standalone(client) => Link::Standalone {
                 conn: ConnectionManager::new_lazy_with_config(client.clone(), manager_config(timeout))
@@ -320,29 +355,18 @@ impl RedisConnection {
                         .map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?;
                 Link::Sentinel { sentinel: tokio::sync::Mutex::new(sentinel), current: Mutex::new(None) }
             }
-            Kind::Cluster { nodes } => {
-                let client = ClusterClientBuilder::new(nodes.clone())
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .retries(2)
-                    .min_retry_wait(10)
-                    .max_retry_wait(timeout.as_millis().try_into().unwrap_or(u64::MAX).max(10))
-                    .build()
-                    .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?;
-                Link::Cluster {
-                    client,
-                    nodes,
-                    connecting: tokio::sync::Mutex::new(()),
-                    current: Mutex::new(None),
-                    next_subscriber: AtomicUsize::new(0),
-                }
-            }
+            Kind::Cluster { nodes } => Link::Cluster(
+                ClusterLink::new(nodes, timeout)
+                    .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?,
+            ),
         };
-        Ok(RedisConnection { shared: Arc::new(Shared { timeout, link }) })
+        Ok(RedisConnection { shared: Arc::new(Shared { timeout, replicas, link, replicated }) })
     }
 
     /// Runs `op` on a connection within the timeout; once more on a fresh connection if the
-    /// first attempt lost its connection and `retry` allows it.
+    /// first attempt lost its connection and `retry` allows it. With a Cluster, every failure
+    /// (an error of any kind, a timeout) counts toward rebuilding the connection
+    /// ([`ClusterLink`]), a success clears the count.
     pub(crate) async fn run<T, F, Fut>(&self, retry: Retry, mut op: F) -> Result<T, Unavailable>
     where
         F: FnMut(Conn) -> Fut,
@@ -350,14 +374,22 @@ impl RedisConnection {
     {
         let deadline = tokio::time::Instant::now() + self.shared.timeout;
         let mut attempts_left = if retry == Retry::Safe { 2 } else { 1 };
+        let mut fresh = false;
         loop {
             attempts_left -= 1;
+            let again = fresh;
             let attempt = tokio::time::timeout_at(deadline, async {
-                let conn = self.connection().await?;
+                let conn = self.connection(again).await?;
                 op(conn).await
             });
+            fresh = true;
             match attempt.await {
-                Ok(Ok(value)) => return Ok(value),
+                Ok(Ok(value)) => {
+                    if let Link::Cluster(link) = &self.shared.link {
+                        link.succeeded();
+                    }
+                    return Ok(value);
+                }
                 Ok(Err(err)) if connection_lost(&err) => {
                     self.forget();
                     if attempts_left == 0 {
@@ -365,7 +397,14 @@ impl RedisConnection {
                     }
                     tracing::debug!(target: "tower_jwt_guard", "Redis connection lost: trying once more");
                 }
-                Ok(Err(_)) => return Err(Unavailable),
+                Ok(Err(_)) => {
+                    // Not a lost connection; with a Cluster it may still be a confused
+                    // connection (redis-rs has answered a failover with bad multi-slot results).
+                    if let Link::Cluster(link) = &self.shared.link {
+                        link.failed();
+                    }
+                    return Err(Unavailable);
+                }
                 Err(_elapsed) => {
                     // A primary that stopped answering (frozen, cut off) may have been replaced:
                     // with Sentinel, the next request asks the sentinels again.
@@ -376,7 +415,48 @@ impl RedisConnection {
         }
     }
 
-    async fn connection(&self) -> redis::RedisResult<Conn> {
+    /// Runs a write that must survive a failover, as [`run`](Self::run): then, when the servers
+    /// ask for it ([`RedisServers::wait_for_replicas`]), waits on the same connection (one kept
+    /// for these writes, so that a `WAIT` that blocks holds up no check) until that many
+    /// replicas of the primary that holds `key` have it (`WAIT`), within the same timeout; too
+    /// few is a failure.
+    pub(crate) async fn run_replicated<T, F, Fut>(
+        &self,
+        retry: Retry,
+        key: &str,
+        mut op: F,
+    ) -> Result<T, Unavailable>
+    where
+        F: FnMut(Conn) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        let replicas = self.shared.replicas;
+        let deadline = tokio::time::Instant::now() + self.shared.timeout;
+        let writes = self.shared.replicated.as_ref().unwrap_or(self);
+        writes.run(retry, |conn| {
+            let mut waiter = conn.clone();
+            let write = op(conn);
+            async move {
+                let value = write.await?;
+                if replicas > 0 {
+                    // `WAIT 0` would block for ever: at least 1 ms.
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_millis().max(1);
+                    let acknowledged = waiter.wait_for_replicas(key, replicas, left).await?;
+                    if acknowledged < i64::from(replicas) {
+                        tracing::debug!(target: "tower_jwt_guard", "Redis write not acknowledged by enough replicas");
+                        // Not a lost connection: not tried again (the deadline is spent).
+                        return Err(RedisError::from((redis::ErrorKind::Client, "not acknowledged by enough replicas")));
+                    }
+                }
+                Ok(value)
+            }
+        })
+        .await
+    }
+
+    /// A connection; `fresh`: the operation is tried again after a failure (a Cluster
+    /// connection being rebuilt is waited for).
+    async fn connection(&self, fresh: bool) -> redis::RedisResult<Conn> {
         match &self.shared.link {
             Link::Standalone { conn, .. } => Ok(Conn::Manager(conn.clone())),
             Link::Sentinel { sentinel, current } => {
@@ -393,26 +473,18 @@ impl RedisConnection {
                 *lock(current) = Some(conn.clone());
                 Ok(Conn::Manager(conn))
             }
-            Link::Cluster { client, connecting, current, .. } => {
-                if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Cluster(conn));
-                }
-                let _one_at_a_time = connecting.lock().await;
-                if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Cluster(conn));
-                }
-                let conn = client.get_async_connection().await?;
-                *lock(current) = Some(conn.clone());
-                Ok(Conn::Cluster(conn))
-            }
+            Link::Cluster(link) => link.connection(fresh).await.map(Conn::Cluster),
         }
     }
 
     /// After a lost connection or a timeout: a Sentinel primary is looked up again on the
-    /// next attempt (the others reconnect by themselves).
+    /// next attempt; a Cluster connection that keeps failing is rebuilt; one server's
+    /// connection reconnects by itself.
     fn forget(&self) {
-        if let Link::Sentinel { current, .. } = &self.shared.link {
-            *lock(current) = None;
+        match &self.shared.link {
+            Link::Sentinel { current, .. } => *lock(current) = None,
+            Link::Cluster(link) => link.failed(),
+            Link::Standalone { .. } => {}
         }
     }
 
@@ -425,21 +497,7 @@ impl RedisConnection {
                 let client = sentinel.lock().await.async_get_client().await?;
                 client.get_async_pubsub().await
             }
-            Link::Cluster { nodes, next_subscriber, .. } => {
-                let first = next_subscriber.fetch_add(1, Ordering::Relaxed);
-                let mut last = None;
-                for i in 0..nodes.len() {
-                    let node = nodes[(first + i) % nodes.len()].clone();
-                    match Client::open(node) {
-                        Ok(client) => match client.get_async_pubsub().await {
-                            Ok(pubsub) => return Ok(pubsub),
-                            Err(err) => last = Some(err),
-                        },
-                        Err(err) => last = Some(err),
-                    }
-                }
-                Err(last.unwrap_or_else(|| RedisError::from(std::io::Error::other("no cluster node"))))
-            }
+            Link::Cluster(link) => link.pubsub().await,
         }
     }
 }
@@ -464,6 +522,29 @@ fn connection_lost(err: &RedisError) -> bool {
 pub(crate) enum Conn {
     Manager(ConnectionManager),
     Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// `WAIT replicas timeout_ms` on the primary that holds `key` (with a Cluster, that node
+    /// only: redis-rs would ask every primary); how many replicas acknowledged.
+    async fn wait_for_replicas(
+        &mut self,
+        key: &str,
+        replicas: u32,
+        timeout_ms: u128,
+    ) -> redis::RedisResult<i64> {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(replicas).arg(timeout_ms.to_string());
+        match self {
+            Conn::Manager(conn) => wait.query_async(conn).await,
+            Conn::Cluster(conn) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let route = Route::with_key(key, SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                Ok(redis::from_redis_value(conn.route_command(wait, routing).await?)?)
+            }
+        }
+    }
 }
 
 impl ConnectionLike for Conn {

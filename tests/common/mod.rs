@@ -3,7 +3,11 @@
 #![allow(dead_code)] // each test file uses a part
 
 pub mod auth_flow;
+#[cfg(feature = "redis")]
+pub mod redis_cluster;
 pub mod redis_server;
+#[cfg(feature = "redis")]
+pub mod trickle;
 
 use std::future::Future;
 use std::net::SocketAddr;

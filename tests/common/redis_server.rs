@@ -197,6 +197,9 @@ impl RedisServer {
 pub struct RedisProcess {
     pub port: u16,
     child: Option<Child>,
+    binary: PathBuf,
+    /// The arguments it was started with (`{port}` and `{dir}` replaced), for a restart.
+    args: Vec<String>,
 }
 
 impl RedisProcess {
@@ -216,32 +219,72 @@ impl RedisProcess {
                 .iter()
                 .map(|arg| arg.replace("{port}", &port.to_string()).replace("{dir}", &dir.to_string_lossy()))
                 .collect();
-            let mut child = Command::new(&binary)
-                .args(&args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server starts");
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if TcpStream::connect_timeout(
-                    &SocketAddr::from(([127, 0, 0, 1], port)),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-                {
-                    return Some(RedisProcess { port, child: Some(child) });
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            let mut process = RedisProcess { port, child: None, binary: binary.clone(), args };
+            if process.spawn() {
+                return Some(process);
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("{test}: could not start redis-server {args:?}");
+    }
+
+    /// Starts the process again, on the same port with the same arguments and directory (a
+    /// cluster node rejoins with its `nodes.conf`); the port may be taken meanwhile: retried a while.
+    pub fn restart(&mut self) {
+        self.kill();
+        let start = Instant::now();
+        while !self.spawn() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "redis-server did not restart on {}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Starts the process again as a replica of the server on `primary_port` (a memory-only
+    /// primary that restarted as a primary would come back empty).
+    pub fn restart_as_replica_of(&mut self, primary_port: u16) {
+        if let Some(at) = self.args.iter().position(|arg| arg == "--replicaof") {
+            self.args.drain(at..at + 3);
+        }
+        self.args.extend(["--replicaof".to_owned(), "127.0.0.1".to_owned(), primary_port.to_string()]);
+        self.restart();
+    }
+
+    /// Whether the process runs (not killed).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Spawns the process and waits until it accepts connections; `false` if it exited or never came up.
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new(&self.binary)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if TcpStream::connect_timeout(
+                &SocketAddr::from(([127, 0, 0, 1], self.port)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
+            {
+                self.child = Some(child);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
     }
 
     /// Writes `contents` (with `{port}` replaced later by [`start`](Self::start)) to a fresh
@@ -254,9 +297,18 @@ impl RedisProcess {
 
     /// Freezes the process (SIGSTOP): connections stay open, nothing answers.
     pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("the server runs").id().to_string();
-        let status = Command::new("kill").args(["-STOP", &pid]).status().expect("kill runs");
-        assert!(status.success(), "kill -STOP {pid}");
+        let status = Command::new("kill").args([signal, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 
     pub fn kill(&mut self) {

@@ -7,7 +7,7 @@
 //! - A revocation is one key with a TTL (`SET .. EXAT`, Redis ≥ 6.2) written by a Lua script
 //!   that also publishes an invalidation on the store's channel, in the same atomic step.
 //! - `check` answers from the local cache when it can (no allocation, no await); on a miss it
-//!   asks Redis once (`MGET` of the token's and the subject's keys) and caches the answer.
+//!   asks Redis once (the token's and the subject's keys, two `GET`s sent together) and caches the answer.
 //! - Every instance subscribes to the channel; a message drops the cached answer, so the next
 //!   request asks Redis again. While the subscription is down (Redis unreachable, reconnecting)
 //!   the local cache is not trusted at all: every check asks Redis, and fails closed
@@ -345,14 +345,15 @@ impl RedisRevocationStore {
             return Ok(());
         }
         let expiry = if keep_until - now > MAX_ENTRY_SECS { 0 } else { keep_until };
-        let mut invocation = self.inner.script.key(key);
+        let mut invocation = self.inner.script.key(&key);
         invocation.arg(cutoff).arg(expiry).arg(&self.inner.channel).arg(&message);
         // Idempotent (a later cutoff wins; a second message drops nothing more): safe to repeat.
+        // With `wait_for_replicas`, acknowledged only once the replicas have it.
         let started = std::time::Instant::now();
         let reply = self
             .inner
             .conn
-            .run(Retry::Safe, |mut conn| {
+            .run_replicated(Retry::Safe, &key, |mut conn| {
                 let invocation = &invocation;
                 async move { invocation.invoke_async::<i64>(&mut conn).await }
             })
@@ -466,34 +467,44 @@ impl Inner {
         issued_at: Option<u64>,
     ) -> RevocationCheck {
         let epoch = self.local.epoch.load(Ordering::SeqCst);
-        let mut command = redis::cmd("MGET");
-        if let Some(jti) = &jti {
-            command.arg(self.token_key(jti));
-        }
-        if let Some(subject) = &subject {
-            command.arg(self.subject_key(subject));
-        }
+        // Two GETs at once on the multiplexed connection (one round trip), not one MGET: the
+        // keys are in different slots, and redis-rs's split of a multi-slot MGET fails while
+        // a Cluster fails over or a replica rejoins.
+        let keys =
+            (jti.as_ref().map(|jti| self.token_key(jti)), subject.as_ref().map(|s| self.subject_key(s)));
         let started = std::time::Instant::now();
         let reply = self
             .conn
-            .run(Retry::Safe, |mut conn| {
-                let command = &command;
-                async move { command.query_async::<Vec<Option<String>>>(&mut conn).await }
+            .run(Retry::Safe, |conn| {
+                let keys = &keys;
+                async move {
+                    let get = |key: &Option<String>| {
+                        let mut conn = conn.clone();
+                        let key = key.clone();
+                        async move {
+                            match key {
+                                Some(key) => {
+                                    redis::cmd("GET").arg(key).query_async::<Option<String>>(&mut conn).await
+                                }
+                                None => Ok(None),
+                            }
+                        }
+                    };
+                    futures_util::future::try_join(get(&keys.0), get(&keys.1)).await
+                }
             })
             .await;
         self.local.metrics.round_trip(RedisOperation::Check, started.elapsed());
-        let Ok(values) = reply else {
+        let Ok((token_value, subject_value)) = reply else {
             // Per request: `debug`, or an outage would flood the logs; the lost subscription
             // is reported once as a warning.
             tracing::debug!(target: "tower_jwt_guard", "revocation check failed: Redis unavailable");
             return RevocationCheck::Unavailable;
         };
-        let mut values = values.into_iter();
         // A token key that exists revokes, whatever it holds; a subject key that is not a
         // number (written by something else) revokes every token of the subject: fail closed.
-        let revoked = jti.as_ref().map(|_| values.next().flatten().is_some());
-        let cutoff =
-            subject.as_ref().map(|_| values.next().flatten().map(|value| value.parse().unwrap_or(u64::MAX)));
+        let revoked = jti.as_ref().map(|_| token_value.is_some());
+        let cutoff = subject.as_ref().map(|_| subject_value.map(|value| value.parse().unwrap_or(u64::MAX)));
         self.remember(epoch, jti, revoked, subject, cutoff);
         if revoked == Some(true) || subject_verdict(issued_at, cutoff.flatten()) {
             RevocationCheck::Revoked

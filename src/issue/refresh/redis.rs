@@ -228,6 +228,19 @@ impl RedisRefreshStore {
         })
     }
 
+    /// [`run`](Self::run) for a write that must survive a failover (see
+    /// [`RedisServers::wait_for_replicas`]): `key` names the primary that must have replicated it.
+    async fn run_replicated<T, F, Fut>(&self, retry: Retry, key: &str, op: F) -> Result<T, RefreshError>
+    where
+        F: FnMut(crate::guard::redis_connection::Conn) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        self.conn.run_replicated(retry, key, op).await.map_err(|_| {
+            tracing::warn!(target: "tower_jwt_guard", "refresh token store: Redis unavailable");
+            RefreshError::Unavailable
+        })
+    }
+
     async fn issue_now(
         &self,
         subject: &str,
@@ -256,7 +269,7 @@ impl RedisRefreshStore {
             .arg("EXAT")
             .arg(expires_at)
             .ignore();
-        self.run(Retry::Safe, |mut conn| {
+        self.run_replicated(Retry::Safe, &family_key, |mut conn| {
             let pipe = &pipe;
             async move { pipe.query_async::<()>(&mut conn).await }
         })
@@ -303,8 +316,9 @@ impl RedisRefreshStore {
         // A repeat after a lost reply finds its own rotation done and, within the grace
         // period, gets the same successor back; without a grace period it would be a replay.
         let retry = if grace > 0 { Retry::Safe } else { Retry::Never };
+        let family_key = self.family_key(presented.family);
         let reply: Vec<String> = self
-            .run(retry, |mut conn| {
+            .run_replicated(retry, &family_key, |mut conn| {
                 let invocation = &invocation;
                 async move { invocation.invoke_async(&mut conn).await }
             })
@@ -362,10 +376,11 @@ impl RefreshStore for RedisRefreshStore {
     fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
         Box::pin(async move {
             let Some(presented) = token::parse(presented) else { return Ok(None) };
-            let mut invocation = self.revoke.key(self.family_key(presented.family));
+            let family_key = self.family_key(presented.family);
+            let mut invocation = self.revoke.key(&family_key);
             invocation.key(self.token_key(presented.family, &presented.hash));
             let subject: Option<String> = self
-                .run(Retry::Safe, |mut conn| {
+                .run_replicated(Retry::Safe, &family_key, |mut conn| {
                     let invocation = &invocation;
                     async move { invocation.invoke_async(&mut conn).await }
                 })
@@ -385,9 +400,10 @@ impl RefreshStore for RedisRefreshStore {
                 .await?;
             let mut revoked = 0;
             for family in &families {
-                let invocation = self.revoke_family.key(self.family_key(family));
+                let family_key = self.family_key(family);
+                let invocation = self.revoke_family.key(&family_key);
                 let done: i64 = self
-                    .run(Retry::Safe, |mut conn| {
+                    .run_replicated(Retry::Safe, &family_key, |mut conn| {
                         let invocation = &invocation;
                         async move { invocation.invoke_async(&mut conn).await }
                     })
