@@ -332,8 +332,15 @@ async fn cluster_failover(test: &str, victim: Victim, failure: Failure) {
     answers(b.addr, "/me", &before.token, 200, None, PATIENCE).await;
     assert_eq!(http_post(a.addr, "/logout", &before.token).await.status, 204);
     answers(b.addr, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
-    let login = a.refresh.issue("alice").await.unwrap();
-    let mut family = b.refresh.rotate(login.token.as_str()).await.unwrap().token.as_str().to_owned();
+    let login = a.refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
+    let mut family = b
+        .refresh
+        .rotate(login.token.as_str(), &SenderConstraint::none())
+        .await
+        .unwrap()
+        .token
+        .as_str()
+        .to_owned();
 
     let index = match victim {
         Victim::KeyPrimary => {
@@ -362,7 +369,7 @@ async fn cluster_failover(test: &str, victim: Victim, failure: Failure) {
         answers(instance.addr, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
         answers(instance.addr, "/me", &token("bob").token, 200, None, PATIENCE).await;
         family = eventually("a rotation after the failover", PATIENCE, || async {
-            match instance.refresh.rotate(family.as_str()).await {
+            match instance.refresh.rotate(family.as_str(), &SenderConstraint::none()).await {
                 Err(RefreshError::Unavailable) => None,
                 other => Some(other),
             }
@@ -635,14 +642,20 @@ async fn with_wait_for_replicas_a_write_no_replica_has_fails_closed() {
     // Acknowledged: the replica has it already.
     let key = a.revocations.token_key(None, &first.jti);
     assert!(matches!(query(replica.port, &["EXISTS", &key]).await, Ok(redis::Value::Int(1))));
-    let login = a.refresh.issue("alice").await.unwrap();
+    let login = a.refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
 
     replica.freeze();
     let second = token("bob");
     answers(a.addr, "/me", &second.token, 200, None, PATIENCE).await;
     assert_eq!(http_post(a.addr, "/logout", &second.token).await.status, 503, "no replica has it");
-    assert_eq!(a.refresh.rotate(login.token.as_str()).await.unwrap_err(), RefreshError::Unavailable);
-    assert_eq!(a.refresh.issue("bob").await.unwrap_err(), RefreshError::Unavailable);
+    assert_eq!(
+        a.refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Unavailable
+    );
+    assert_eq!(
+        a.refresh.issue("bob", &SenderConstraint::none()).await.unwrap_err(),
+        RefreshError::Unavailable
+    );
     // A write waiting for its replica holds up no check (it waits on a connection of its own).
     let (addr, revoking) = (a.addr, token("eve").token);
     let waiting = tokio::spawn(async move { http_post(addr, "/logout", &revoking).await });
@@ -663,5 +676,5 @@ async fn with_wait_for_replicas_a_write_no_replica_has_fails_closed() {
     answers(a.addr, "/me", &second.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     // The rotation that was refused went through on the primary: within the grace period the
     // same token gets its successor now.
-    assert!(a.refresh.rotate(login.token.as_str()).await.is_ok());
+    assert!(a.refresh.rotate(login.token.as_str(), &SenderConstraint::none()).await.is_ok());
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore};
+use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore, SenderConstraint};
 use tower_jwt_guard::revocation::RedisRevocationStore;
 
 use tower_jwt_guard::RedisServers;
@@ -114,7 +114,11 @@ pub async fn run(
         }
         // A login, or a refresh on the other instance.
         match families[this].take() {
-            None => match instances[this].refresh.issue(&format!("user-{}", i % 7)).await {
+            None => match instances[this]
+                .refresh
+                .issue(&format!("user-{}", i % 7), &SenderConstraint::none())
+                .await
+            {
                 Ok(issued) => {
                     let mut report = lock();
                     report.seen[this].ok();
@@ -124,7 +128,8 @@ pub async fn run(
                 Err(RefreshError::Unavailable) => lock().seen[this].unavailable(),
                 Err(err) => lock().wrong.push(format!("login on {this}: {err:?}")),
             },
-            Some(current) => match instances[other].refresh.rotate(&current).await {
+            Some(current) => match instances[other].refresh.rotate(&current, &SenderConstraint::none()).await
+            {
                 Ok(rotated) => {
                     let mut report = lock();
                     report.seen[other].ok();
