@@ -10,8 +10,8 @@ use std::sync::Arc;
 use http::{HeaderMap, Uri};
 use serde::de::IgnoredAny;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::TokenFacts;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
 use crate::guard::verify::{JoseHeader, Verification};
 

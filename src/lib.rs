@@ -99,7 +99,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod error;
+mod primitives;
 
 mod guard;
 
@@ -121,26 +121,27 @@ mod fuzzing;
 // The public modules keep their paths from the crate root.
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-pub use guard::metrics;
-pub use guard::{audit, binding, keys, readiness, rejection, revocation};
+pub use guard::observe::metrics;
+pub use guard::observe::{audit, readiness};
+pub use guard::{binding, keys, rejection, revocation};
 pub use issue::refresh;
 
 pub use binding::{CertificateBound, ClientCertificate, Dpop, DpopMode};
-pub use error::{AuthError, ConfigError, ErrorKind};
+pub use primitives::error::{AuthError, ConfigError, ErrorKind};
 #[cfg(feature = "redis")]
 pub use guard::redis_connection::RedisServers;
 
 // The guard.
 pub use binding::PeerAddr;
-pub use guard::body::JwtBody;
-pub use guard::claims::{Claims, Confirmation, TokenFacts};
+pub use primitives::body::JwtBody;
+pub use primitives::claims::{Claims, Confirmation, TokenFacts};
 pub use guard::config::{
     JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN, DEFAULT_MAX_TOKEN_LEN,
 };
 pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;
-pub use guard::readiness::{Readiness, ReadinessReport, ReadyService};
+pub use guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
 pub use guard::source::TokenSource;
 #[cfg(feature = "jwe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwe")))]

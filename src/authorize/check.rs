@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::body::JwtBody;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::body::JwtBody;
 use crate::guard::context::{Anonymous, AuthContext};
 use crate::guard::rejection::{Protocol, Responder};
 use crate::guard::source;

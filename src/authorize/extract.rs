@@ -9,9 +9,9 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::body::JwtBody;
-use crate::guard::claims::Claims;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::body::JwtBody;
+use crate::primitives::claims::Claims;
 use crate::guard::context::{AuthContext, ContextPolicy};
 use crate::guard::rejection::{Protocol, Responder};
 use crate::guard::source;

@@ -7,8 +7,8 @@
 
 use tonic::{Code, Status};
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::Claims;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::claims::Claims;
 use crate::guard::context::{Anonymous, AuthContext};
 
 /// Reads what [`JwtLayer`](crate::JwtLayer) put into a `tonic::Request`'s extensions.

@@ -10,8 +10,8 @@ use serde_json::Value;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::ConfigError;
-use crate::guard::claims::Claims;
+use crate::primitives::error::ConfigError;
+use crate::primitives::claims::Claims;
 use crate::guard::context::AuthContext;
 
 /// Reads the typed claims `Claims<C>` of a request as JSON.

@@ -19,8 +19,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::authorize::check::{self, CheckFuture};
-use crate::error::AuthError;
-use crate::guard::body::JwtBody;
+use crate::primitives::error::AuthError;
+use crate::primitives::body::JwtBody;
 use crate::guard::context::AuthContext;
 
 /// Which scopes a request needs.

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response};
 use jsonwebtoken::Algorithm;
 
-use crate::error::{AuthError, ConfigError};
+use crate::primitives::error::{AuthError, ConfigError};
 use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;
 use crate::guard::keys::{Issuer, KeySource, VerificationKey};
@@ -42,8 +42,8 @@ pub(crate) struct Shared {
     pub(crate) cache_capacity: usize,
     pub(crate) cache_max_token_len: usize,
     pub(crate) context: Arc<ContextPolicy>,
-    pub(crate) audit: crate::guard::audit::Audit,
-    pub(crate) metrics: crate::guard::metrics::GuardMetrics,
+    pub(crate) audit: crate::guard::observe::audit::Audit,
+    pub(crate) metrics: crate::guard::observe::metrics::GuardMetrics,
     pub(crate) resource_metadata: Option<ProtectedResource>,
     pub(crate) dpop: Option<Arc<Dpop>>,
     /// Opaque tokens (or all) go to this introspection endpoint (RFC 7662).
@@ -102,7 +102,7 @@ impl JwtAuth {
 
     /// How many requests the layers of this configuration accepted and rejected, by code.
     /// See [`audit`](crate::audit).
-    pub fn audit_counts(&self) -> crate::guard::audit::AuditCounts {
+    pub fn audit_counts(&self) -> crate::guard::observe::audit::AuditCounts {
         self.shared.audit.counts()
     }
 }
@@ -133,7 +133,7 @@ pub struct JwtAuthBuilder {
     bindings: Vec<Arc<dyn BindingPolicy>>,
     revocation: Option<Box<dyn RevocationStore>>,
     revocation_fail_open: bool,
-    audit_hook: Option<crate::guard::audit::AuditHook>,
+    audit_hook: Option<crate::guard::observe::audit::AuditHook>,
     expose_error_details: bool,
     resource: Option<Result<ResourceId, ConfigError>>,
     protected_resource: Option<ProtectedResource>,
@@ -652,7 +652,7 @@ impl JwtAuthBuilder {
     /// ```
     pub fn on_audit<F>(mut self, hook: F) -> Self
     where
-        F: Fn(&crate::guard::audit::AuditEvent<'_>) + Send + Sync + 'static,
+        F: Fn(&crate::guard::observe::audit::AuditEvent<'_>) + Send + Sync + 'static,
     {
         self.audit_hook = Some(Arc::new(hook));
         self
@@ -732,8 +732,8 @@ impl JwtAuthBuilder {
             cache_capacity: self.cache_capacity,
             cache_max_token_len: self.cache_max_token_len,
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder }),
-            audit: crate::guard::audit::Audit::new(self.audit_hook).with_metrics(decision_metrics),
-            metrics: crate::guard::metrics::GuardMetrics::default(),
+            audit: crate::guard::observe::audit::Audit::new(self.audit_hook).with_metrics(decision_metrics),
+            metrics: crate::guard::observe::metrics::GuardMetrics::default(),
             resource_metadata,
             dpop: self.dpop.map(Arc::new),
             #[cfg(feature = "introspection")]
@@ -807,11 +807,11 @@ impl JwtAuthBuilder {
 
 /// The label values the decision metrics may take: the accepted kinds' names and the configured
 /// issuers (the layer's and the kinds'), never a value read from a request.
-fn decision_metrics(verifier: &TokenVerifier) -> crate::guard::metrics::DecisionMetrics {
+fn decision_metrics(verifier: &TokenVerifier) -> crate::guard::observe::metrics::DecisionMetrics {
     let rules = || verifier.issuers.iter().map(|issuer| &issuer.rules);
     let kinds =
         rules().flat_map(|rules| rules.kinds.iter()).map(|kind| Arc::clone(kind.shared_name())).collect();
     let kind_issuers =
         rules().flat_map(|rules| rules.kinds.iter()).flat_map(|kind| kind.recipients().0).map(String::as_str);
-    crate::guard::metrics::DecisionMetrics::new(kinds, verifier.issuers().chain(kind_issuers))
+    crate::guard::observe::metrics::DecisionMetrics::new(kinds, verifier.issuers().chain(kind_issuers))
 }

@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::AuthError;
-use crate::guard::body::JwtBody;
-use crate::guard::claims::TokenFacts;
+use crate::primitives::error::AuthError;
+use crate::primitives::body::JwtBody;
+use crate::primitives::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
 use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
@@ -189,7 +189,7 @@ fn next_nonce<B, C>(guard: &Guard<C>, request: &Request<B>) -> Option<http::Head
     if !source::uses_dpop_scheme(request.headers()) {
         return None;
     }
-    nonces.header(crate::guard::clock::fast_now())
+    nonces.header(crate::primitives::clock::fast_now())
 }
 
 /// RFC 6750 §2.3: an answer to a request whose token was in the URI must not be stored by

@@ -33,10 +33,7 @@ pub mod revocation;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_connection;
 
-// 5 what the layer puts into the request: the token's claims, the context that consults the
-// multi-factor policy
-pub(crate) mod claims;
-
+// 5 what the layer puts into the request: the context that consults the multi-factor policy
 pub(crate) mod mfa_policy;
 
 pub(crate) mod context;
@@ -47,18 +44,4 @@ pub mod rejection;
 
 pub(crate) mod resource_metadata;
 
-pub mod audit;
-
-#[cfg(feature = "metrics")]
-pub mod metrics;
-#[cfg(not(feature = "metrics"))]
-pub(crate) mod metrics;
-
-pub mod readiness;
-
-// the plumbing under them
-pub(crate) mod body;
-pub(crate) mod clock;
-pub(crate) mod cookie;
-pub(crate) mod path;
-pub(crate) mod url;
+pub(crate) mod observe;

@@ -12,11 +12,11 @@ use futures_util::future::BoxFuture;
 use http::Request;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::audit;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::guard::observe::audit;
 use crate::guard::binding::{BindingPolicy as _, RequestHead};
-use crate::guard::claims::{Claims, Confirmation, TokenFacts};
-use crate::guard::clock;
+use crate::primitives::claims::{Claims, Confirmation, TokenFacts};
+use crate::primitives::clock;
 use crate::guard::config::Shared;
 use crate::guard::context::AuthContext;
 #[cfg(feature = "introspection")]

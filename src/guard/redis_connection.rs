@@ -39,7 +39,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// Where a Redis store's data lives: one server, a primary watched by Redis Sentinel, or a
 /// Redis Cluster (feature `redis`). Every Redis store is built from one

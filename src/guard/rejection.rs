@@ -20,7 +20,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
 
-use crate::error::AuthError;
+use crate::primitives::error::AuthError;
 
 /// The wire protocol a rejection must be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -335,7 +335,7 @@ fn percent_encode(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::primitives::error::ErrorKind;
 
     #[test]
     fn missing_token_challenge_has_no_error_attribute() {

@@ -76,7 +76,7 @@ use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use tower_service::Service;
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 use crate::guard::config::JwtAuth;
 use crate::guard::source::TokenSource;
 use crate::guard::verify::ResourceId;

@@ -12,8 +12,8 @@
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, Uri};
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::cookie::CookieError;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::cookie::CookieError;
 
 /// One place a token may be carried.
 ///
@@ -246,10 +246,10 @@ fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
     bytes
 }
 
-/// The token cookie, read by the crate's one cookie parser ([`crate::guard::cookie`]): a repeated
+/// The token cookie, read by the crate's one cookie parser ([`crate::primitives::cookie`]): a repeated
 /// cookie is ambiguous and refused, quotes are removed, an empty cookie is no token.
 fn cookie<'r>(headers: &'r HeaderMap, name: &str, max_len: usize) -> Result<Option<&'r str>, AuthError> {
-    match crate::guard::cookie::find(headers, name) {
+    match crate::primitives::cookie::find(headers, name) {
         Ok(Some(token)) => checked(token, max_len).map(Some),
         Ok(None) => Ok(None),
         Err(CookieError::Repeated) => Err(invalid_request("the token cookie is repeated")),

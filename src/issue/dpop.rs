@@ -28,7 +28,7 @@ use http::{Method, Uri};
 use serde_json::json;
 
 use crate::guard::binding::BindingUnavailable;
-use crate::guard::clock;
+use crate::primitives::clock;
 use crate::issue::IssueError;
 
 enum Signer {

@@ -24,8 +24,8 @@ use serde_json::{Map, Value};
 
 use super::SigningKey;
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
-use crate::guard::claims::{Confirmation, TokenFacts};
-use crate::guard::clock;
+use crate::primitives::claims::{Confirmation, TokenFacts};
+use crate::primitives::clock;
 use crate::guard::config::JwtAuth;
 
 /// The default lifetime of an access token: 15 minutes.
@@ -736,7 +736,7 @@ mod tests {
             &self,
             _: &RequestHead<'_>,
             _: Option<&Confirmation>,
-        ) -> Result<(), crate::error::AuthError> {
+        ) -> Result<(), crate::primitives::error::AuthError> {
             Ok(())
         }
         fn bind(&self, _: &RequestHead<'_>, binding: &mut NewBinding) -> Result<(), BindingUnavailable> {

@@ -17,9 +17,9 @@ use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 use crate::guard::binding::ClientCertificate;
-use crate::guard::clock;
+use crate::primitives::clock;
 use crate::issue::{DpopKey, IssueError, TokenIssuer};
 
 /// The error type of [`ServiceTokenService`]: the client's error, or a token that could not

@@ -5,7 +5,7 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 use crate::guard::keys::VerificationKey;
 
 /// A private key (or HMAC secret) bound to exactly one algorithm, for signing.

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use super::client_certificate::request_certificate;
 use super::{BindingPolicy, BindingUnavailable, ClientCertificate, NewBinding, RequestHead, TrustedProxies};
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::Confirmation;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::claims::Confirmation;
 
 const NAME: &str = "certificate";
 

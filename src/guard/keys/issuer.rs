@@ -13,7 +13,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 use super::{Chain, KeySource, StaticKeys, VerificationKey};
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 use crate::guard::verify::TokenKind;
 use crate::guard::verify::{AlgorithmSet, ClaimRules, RequiredClaim, TrustedIssuer};
 

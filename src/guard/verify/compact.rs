@@ -7,7 +7,7 @@ use base64::Engine;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::error::{AuthError, ErrorKind};
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// Largest signature accepted: RSA-8192 (1024 bytes).
 pub(crate) const MAX_SIGNATURE_LEN: usize = 1024;

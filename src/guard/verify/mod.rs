@@ -13,8 +13,8 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::{Claims, TokenFacts};
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::claims::{Claims, TokenFacts};
 use crate::guard::keys::{KeyLookup, VerificationKey, MAX_KID_LESS_CANDIDATES};
 
 mod cache;

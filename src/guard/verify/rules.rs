@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::TokenFacts;
+use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::claims::TokenFacts;
 use crate::guard::verify::TokenKind;
 
 /// A registered claim that can be required.

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 
 use super::{AlgorithmSet, ClaimRules};
-use crate::error::{AuthError, ErrorKind};
+use crate::primitives::error::{AuthError, ErrorKind};
 use crate::keys::{KeyLookup, KeySource};
 
 /// One issuer, frozen: its keys, its algorithm allow-list and its rules (`rules.issuers` are

@@ -4,7 +4,7 @@
 use http::{HeaderMap, HeaderValue};
 
 use super::IssuedRefresh;
-use crate::guard::clock;
+use crate::primitives::clock;
 
 /// How a refresh token travels in a cookie: its name and the path it is sent to.
 ///
@@ -143,7 +143,7 @@ impl RefreshCookie {
     /// assert_eq!(read("refresh_token="), None);
     /// ```
     pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        crate::guard::cookie::find(headers, &self.name).ok().flatten()
+        crate::primitives::cookie::find(headers, &self.name).ok().flatten()
     }
 
     fn header(&self, value: &str, max_age: u64) -> HeaderValue {

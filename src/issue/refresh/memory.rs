@@ -12,7 +12,7 @@ use moka::Expiry;
 use super::constraint::{sender_mismatch, SenderConstraint};
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
-use crate::guard::clock;
+use crate::primitives::clock;
 use crate::guard::revocation::MAX_ENTRY_SECS;
 
 /// Default number of families kept.

@@ -27,8 +27,8 @@ use redis::{Client, Script};
 use super::constraint::{sender_mismatch, SenderConstraint};
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
-use crate::error::ConfigError;
-use crate::guard::clock;
+use crate::primitives::error::ConfigError;
+use crate::primitives::clock;
 use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
 use crate::guard::revocation::redis::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
 

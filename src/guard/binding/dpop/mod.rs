@@ -45,10 +45,10 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use self::htu::Origin;
 use self::jwk::KeyCache;
-use crate::error::{AuthError, ConfigError, ErrorKind};
+use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead, TrustedProxies};
-use crate::guard::claims::Confirmation;
-use crate::guard::clock;
+use crate::primitives::claims::Confirmation;
+use crate::primitives::clock;
 use crate::guard::revocation::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
 use crate::guard::source::Scheme;
 

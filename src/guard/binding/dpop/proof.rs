@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::jwk::{KeyCache, ProofJwk};
 use super::Dpop;
-use crate::error::ErrorKind;
+use crate::primitives::error::ErrorKind;
 use crate::guard::binding::{claims_digest, sha256, RequestHead};
 
 /// The longest proof read (an RSA-4096 `jwk` makes a proof of about 2 KiB).

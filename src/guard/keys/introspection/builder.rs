@@ -8,7 +8,7 @@ use reqwest::Url;
 use super::client::{Client, ClientAuth};
 use super::discovery::Endpoint;
 use super::flight::Introspector;
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// Longest time a positive answer is served from the cache (it never outlives the token's `exp`).
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);

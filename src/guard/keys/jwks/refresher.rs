@@ -359,7 +359,7 @@ async fn refresh_loop(source: Weak<Inner>, _running: RefresherRunning) {
             let wake = {
                 inner.publish_metrics();
                 Instant::now()
-                    .checked_add(crate::guard::metrics::JWKS_AGE_TICK)
+                    .checked_add(crate::guard::observe::metrics::JWKS_AGE_TICK)
                     .map_or(wake, |tick| tick.min(wake))
             };
             wake

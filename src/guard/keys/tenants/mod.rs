@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 use crate::keys::{JwksKeysBuilder, JwksStatus, KeyLookup};
 
 mod pattern;

@@ -1,6 +1,6 @@
 //! The JWE compact serialization (RFC 7516 §7.1): five base64url parts, split and decoded.
 
-use crate::error::AuthError;
+use crate::primitives::error::AuthError;
 use crate::guard::verify::compact::{decode, malformed, Decoded};
 
 /// Largest protected header decoded: room for an `epk` with a P-384 point, `apu`, `apv`, `kid`.

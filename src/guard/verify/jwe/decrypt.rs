@@ -14,7 +14,7 @@ use super::content;
 use super::decryption_key::DecryptionKey;
 use super::header::{JweHeader, Replicated};
 use super::key_management::content_key;
-use crate::error::AuthError;
+use crate::primitives::error::AuthError;
 use crate::guard::keys::MAX_KID_LESS_CANDIDATES;
 use crate::guard::verify::compact::malformed;
 

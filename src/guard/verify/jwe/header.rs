@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::algorithms::{ContentEncryption, KeyManagement};
-use crate::error::AuthError;
+use crate::primitives::error::AuthError;
 use crate::guard::verify::compact::{is_json_object, malformed};
 
 /// The protected header, parsed and checked.

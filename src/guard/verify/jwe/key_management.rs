@@ -18,7 +18,7 @@ use super::concat_kdf;
 use super::decryption_key::{DecryptionKey, Material};
 use super::header::{EphemeralKey, JweHeader};
 use super::private_key::{Curve, PrivateKey};
-use crate::error::AuthError;
+use crate::primitives::error::AuthError;
 use crate::guard::verify::compact::malformed;
 
 /// The content encryption key of a token under `key` (random when it does not unwrap).

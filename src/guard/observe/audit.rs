@@ -65,9 +65,9 @@ use std::sync::Arc;
 
 use http::{Extensions, Method, Request};
 
-use crate::error::ErrorKind;
-use crate::guard::claims::TokenFacts;
-use crate::guard::metrics::DecisionMetrics;
+use crate::primitives::error::ErrorKind;
+use crate::primitives::claims::TokenFacts;
+use crate::guard::observe::metrics::DecisionMetrics;
 use crate::guard::pipeline::Decision;
 
 /// What the layer decided.
@@ -335,7 +335,7 @@ fn emit(event: &AuditEvent<'_>, extensions: &Extensions) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::AuthError;
+    use crate::primitives::error::AuthError;
 
     #[test]
     fn counts_by_kind() {

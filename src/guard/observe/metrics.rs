@@ -73,9 +73,9 @@ mod enabled {
     use jsonwebtoken::Algorithm;
     use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
 
-    use crate::error::ErrorKind;
-    use crate::guard::audit::AuditOutcome;
-    use crate::guard::claims::TokenFacts;
+    use crate::primitives::error::ErrorKind;
+    use crate::guard::observe::audit::AuditOutcome;
+    use crate::primitives::claims::TokenFacts;
     use crate::guard::revocation::RevocationCheck;
     use crate::guard::verify::AlgorithmSet;
 
@@ -441,7 +441,7 @@ mod disabled {
 
     use jsonwebtoken::Algorithm;
 
-    use crate::guard::claims::TokenFacts;
+    use crate::primitives::claims::TokenFacts;
     use crate::guard::revocation::RevocationCheck;
 
     #[derive(Default)]
