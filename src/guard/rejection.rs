@@ -277,7 +277,7 @@ fn dpop_challenges(
     headers.remove(WWW_AUTHENTICATE);
     let metadata = responder.resource_metadata.as_deref();
     if dpop.bearer {
-        let bearer = if on_dpop { AuthError::new(crate::ErrorKind::MissingToken) } else { error.clone() };
+        let bearer = if on_dpop { AuthError::new(crate::primitives::error::ErrorKind::MissingToken) } else { error.clone() };
         let bearer = if on_dpop {
             challenge(&bearer, realm, "", metadata)
         } else {

@@ -92,7 +92,7 @@ impl SigningKey {
 
 /// Signs the client assertions of `private_key_jwt` (introspection): `typ` `JWT`, this key's `kid`.
 #[cfg(feature = "introspection")]
-impl crate::keys::introspection::ClientAssertionKey for SigningKey {
+impl crate::guard::keys::introspection::ClientAssertionKey for SigningKey {
     fn sign_assertion(&self, claims: &Map<String, Value>) -> Option<String> {
         let mut header = Header::new(self.algorithm);
         header.kid.clone_from(&self.kid);

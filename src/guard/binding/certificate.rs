@@ -200,7 +200,7 @@ mod tests {
 
         use super::*;
         use crate::guard::binding::PeerAddr;
-        use crate::ErrorKind;
+        use crate::primitives::error::ErrorKind;
 
         const DER: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x05];
 

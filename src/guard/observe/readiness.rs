@@ -192,8 +192,8 @@ impl<B> Service<Request<B>> for ReadyService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::revocation::{RevocationCheck, RevocationStore};
-    use crate::TokenFacts;
+    use crate::guard::revocation::{RevocationCheck, RevocationStore};
+    use crate::primitives::claims::TokenFacts;
 
     struct Down;
 

@@ -130,7 +130,7 @@ mod tests {
         assert!(Origin::Request.matches("https://api:8443/me", &RequestHead::of(&request)));
         assert!(!Origin::Request.matches("http://api:8443/me", &RequestHead::of(&request)));
         let mut request = http::Request::builder().uri("/me").header("host", "api:8443").body(()).unwrap();
-        request.extensions_mut().insert(crate::ClientCertificate::from_der(vec![1, 2, 3]));
+        request.extensions_mut().insert(crate::guard::binding::ClientCertificate::from_der(vec![1, 2, 3]));
         assert!(Origin::Request.matches("https://api:8443/me", &RequestHead::of(&request)));
     }
 

@@ -117,7 +117,7 @@ impl Dpop {
             nonces: None,
             keys: Arc::new(KeyCache::new(DEFAULT_KEY_CACHE_CAPACITY)),
             sources: crate::guard::source::TokenSources::new(
-                vec![crate::TokenSource::Bearer],
+                vec![crate::guard::source::TokenSource::Bearer],
                 crate::guard::config::DEFAULT_MAX_TOKEN_LEN,
             )
             .with_dpop(true),

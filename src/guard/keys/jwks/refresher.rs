@@ -376,7 +376,7 @@ fn far_future() -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::jwks::DEFAULT_MAX_RETRY_INTERVAL;
+    use crate::guard::keys::jwks::DEFAULT_MAX_RETRY_INTERVAL;
 
     #[test]
     fn max_age_is_bounded() {

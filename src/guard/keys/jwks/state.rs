@@ -17,7 +17,7 @@ use super::refresher::{Wait, Waiting};
 use super::JwksError;
 use crate::guard::observe::metrics::{JwksMetrics, Refetch};
 use crate::guard::observe::readiness::Readiness;
-use crate::keys::{KeyLookup, KeySource};
+use crate::guard::keys::{KeyLookup, KeySource};
 
 /// A [`KeySource`] that fetches keys from a JWKS endpoint and keeps them fresh.
 ///

@@ -11,7 +11,7 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 use crate::primitives::error::ConfigError;
-use crate::keys::{JwksKeysBuilder, JwksStatus, KeyLookup};
+use crate::guard::keys::{JwksKeysBuilder, JwksStatus, KeyLookup};
 
 mod pattern;
 mod registry;
