@@ -16,7 +16,9 @@ use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;
 use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
+use crate::guard::settings::Shared;
 use crate::guard::mfa_policy::MfaPolicy;
+use crate::guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
 use crate::guard::rejection::{Protocol, RejectionHook, Responder};
 use crate::guard::resource_metadata::ProtectedResource;
 use crate::guard::revocation::RevocationStore;
@@ -30,26 +32,6 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// Default length above which a verified token is not cached (it is still verified):
 /// with the default capacity the cache's tokens then take at most about 20 MiB.
 pub const DEFAULT_MAX_CACHED_TOKEN_LEN: usize = 2 * 1024;
-
-/// The immutable configuration shared by every clone of the layer.
-pub(crate) struct Shared {
-    pub(crate) sources: TokenSources,
-    pub(crate) verifier: TokenVerifier,
-    pub(crate) bindings: Vec<Arc<dyn BindingPolicy>>,
-    pub(crate) revocation: Option<Box<dyn RevocationStore>>,
-    pub(crate) revocation_fail_open: bool,
-    pub(crate) optional: bool,
-    pub(crate) cache_capacity: usize,
-    pub(crate) cache_max_token_len: usize,
-    pub(crate) context: Arc<ContextPolicy>,
-    pub(crate) audit: crate::guard::observe::audit::Audit,
-    pub(crate) metrics: crate::guard::observe::metrics::GuardMetrics,
-    pub(crate) resource_metadata: Option<ProtectedResource>,
-    pub(crate) dpop: Option<Arc<Dpop>>,
-    /// Opaque tokens (or all) go to this introspection endpoint (RFC 7662).
-    #[cfg(feature = "introspection")]
-    pub(crate) introspection: Option<crate::guard::keys::Introspector>,
-}
 
 /// A built, immutable JWT configuration. Cheap to clone; make layers from it with
 /// [`JwtAuth::layer`].
@@ -104,6 +86,57 @@ impl JwtAuth {
     /// See [`audit`](crate::audit).
     pub fn audit_counts(&self) -> crate::guard::observe::audit::AuditCounts {
         self.shared.audit.counts()
+    }
+}
+
+/// Readiness ([`readiness`](crate::readiness)): what the key sources and the store report.
+impl JwtAuth {
+    /// Whether the layers of this configuration can answer now: every trusted issuer's key
+    /// source holds usable keys, the revocation store can answer. See
+    /// [`readiness`](crate::readiness).
+    ///
+    /// A JWKS source asked this inside a tokio runtime starts fetching if it has not yet.
+    pub fn readiness(&self) -> ReadinessReport {
+        let shared = &self.shared;
+        let several = shared.verifier.issuers.only().is_none();
+        // With several issuers, the reason names the (configured, never token-supplied) issuer.
+        let keys = shared.verifier.issuers.iter().map(|issuer| match issuer.keys.readiness() {
+            Readiness::NotReady(reason) if several => {
+                let name = issuer.rules.issuers.first().map_or("an issuer", String::as_str);
+                ("keys", Readiness::not_ready(format!("{name}: {reason}")))
+            }
+            readiness => ("keys", readiness),
+        });
+        let revocation = shared.revocation.as_ref().map(|store| ("revocation", store.readiness()));
+        ReadinessReport::of(keys.chain(revocation))
+    }
+
+    /// A service answering every request with [`readiness`](Self::readiness): 200 when the layer
+    /// can answer, 503 otherwise, with the reasons as JSON. Mount it at `/ready`, outside the
+    /// layer (`Router::route_service("/ready", auth.ready_service())`).
+    pub fn ready_service(&self) -> ReadyService {
+        let auth = self.clone();
+        ReadyService::new(move || auth.readiness())
+    }
+}
+
+/// Protected-resource metadata (RFC 9728, [`ProtectedResource`]).
+impl JwtAuth {
+    /// The protected-resource metadata configured with
+    /// [`JwtAuthBuilder::protected_resource`](crate::JwtAuthBuilder::protected_resource), as
+    /// completed from the configuration (issuers, token sources).
+    pub fn resource_metadata(&self) -> Option<&ProtectedResource> {
+        self.shared.resource_metadata.as_ref()
+    }
+
+    /// An axum `Router` that serves the [`resource_metadata`](Self::resource_metadata) at its
+    /// well-known path; without metadata configured, a router with no routes.
+    #[cfg(feature = "axum")]
+    pub fn resource_metadata_router<S>(&self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        self.resource_metadata().map(ProtectedResource::router).unwrap_or_default()
     }
 }
 

@@ -222,7 +222,12 @@ fn admit<B, C: Send + Sync + 'static>(
     decision: Decision<C>,
     span: &tracing::Span,
 ) -> Result<(), Response<Bytes>> {
-    guard.shared.audit.record(request, &decision);
+    let verdict = match &decision {
+        Ok(Some(authenticated)) => Ok(Some(&**authenticated.context.facts())),
+        Ok(None) => Ok(None),
+        Err(error) => Err(error),
+    };
+    guard.shared.audit.record(request, verdict);
     if !span.is_disabled() {
         let (outcome, code) = match &decision {
             Ok(Some(_)) => ("accepted", "OK"),

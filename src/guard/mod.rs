@@ -14,6 +14,8 @@ pub(crate) mod layer;
 
 pub(crate) mod config;
 
+pub(crate) mod settings;
+
 pub(crate) mod pipeline;
 
 // 1 extract

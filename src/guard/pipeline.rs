@@ -17,7 +17,7 @@ use crate::guard::observe::audit;
 use crate::guard::binding::{BindingPolicy as _, RequestHead};
 use crate::primitives::claims::{Claims, Confirmation, TokenFacts};
 use crate::primitives::clock;
-use crate::guard::config::Shared;
+use crate::guard::settings::Shared;
 use crate::guard::context::AuthContext;
 #[cfg(feature = "introspection")]
 use crate::guard::keys::introspection::{
