@@ -133,11 +133,10 @@ pub use guard::redis_connection::RedisServers;
 
 // The guard.
 pub use binding::PeerAddr;
+pub use primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
 pub use primitives::body::JwtBody;
 pub use primitives::claims::{Claims, Confirmation, TokenFacts};
-pub use guard::config::{
-    JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN, DEFAULT_MAX_TOKEN_LEN,
-};
+pub use guard::config::{JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN};
 pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;

@@ -31,6 +31,7 @@ fn floor(file: &str) -> Option<u8> {
         ("src/guard/context.rs", 3),
         ("src/guard/mfa_policy.rs", 3),
         ("src/guard/resource_metadata.rs", 3),
+        ("src/guard/settings.rs", 3),
         // 4: the layer and its configuration.
         ("src/guard/layer.rs", 4),
         ("src/guard/config.rs", 4),

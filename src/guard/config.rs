@@ -16,6 +16,7 @@ use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;
 use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
+use crate::primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
 use crate::guard::settings::Shared;
 use crate::guard::mfa_policy::MfaPolicy;
 use crate::guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
@@ -25,8 +26,6 @@ use crate::guard::revocation::RevocationStore;
 use crate::guard::source::{TokenSource, TokenSources};
 use crate::guard::verify::{HeaderCache, Issuers, RequiredClaim, ResourceId, TokenVerifier};
 
-/// Default cap on the token's length, checked before any decoding.
-pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// Default length above which a verified token is not cached (it is still verified):
@@ -640,12 +639,10 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Adds a binding policy, checked on every request. A [`Dpop`] policy is the same as
-    /// [`dpop`](Self::dpop).
+    /// Adds a binding policy, checked on every request. DPoP is configured with
+    /// [`dpop`](Self::dpop) instead (it reads the scheme the token came with, and its proof's
+    /// replay is step 4): a [`Dpop`] given here is refused by [`build`](Self::build).
     pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
-        if let Some(dpop) = (&policy as &dyn std::any::Any).downcast_ref::<Dpop>() {
-            return self.dpop(dpop.clone());
-        }
         self.bindings.push(Arc::new(policy));
         self
     }
@@ -694,6 +691,11 @@ impl JwtAuthBuilder {
     /// Checks the settings and freezes them.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
         // The resource (RFC 8707) is this service's identity: every issuer's tokens must name it.
+        if self.bindings.iter().any(|policy| policy.confirms().contains(&"jkt")) {
+            return Err(ConfigError::Invalid(
+                "DPoP (cnf.jkt) is configured with JwtAuthBuilder::dpop(..), not binding(..)",
+            ));
+        }
         let resource = self.resource.take().transpose()?;
         let issuers = self.trusted_issuers(resource.as_ref())?;
         #[cfg(feature = "jwe")]

@@ -4,6 +4,7 @@
 //!
 //! Nothing here imports anything else of the crate (see DESIGN.md, "Floors").
 
+pub(crate) mod authorization;
 pub(crate) mod body;
 pub(crate) mod claims;
 pub(crate) mod clock;
