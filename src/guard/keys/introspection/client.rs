@@ -12,7 +12,7 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 
 use super::assertion::{self, ClientAssertionKey};
-use super::builder::Settings;
+use super::settings::Settings;
 use super::discovery::Endpoint;
 use super::response::{self, Answer};
 use crate::guard::keys::capped_body::{read_capped, CappedBodyError};

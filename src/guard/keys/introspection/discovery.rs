@@ -8,7 +8,7 @@ use reqwest::Url;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use super::builder::redacted;
+use super::settings::redacted;
 use super::client::CallError;
 
 /// The introspection endpoint, given or to be discovered.

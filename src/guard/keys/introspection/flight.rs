@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
-use super::builder::{IntrospectorBuilder, Settings};
+use super::builder::IntrospectorBuilder;
+use super::settings::Settings;
 use super::cache::TokenHash;
 use super::client::{CallError, Client};
 use super::response::Answer;
