@@ -850,3 +850,39 @@ fn decision_metrics(verifier: &TokenVerifier) -> crate::guard::observe::metrics:
         rules().flat_map(|rules| rules.kinds.iter()).flat_map(|kind| kind.recipients().0).map(String::as_str);
     crate::guard::observe::metrics::DecisionMetrics::new(kinds, verifier.issuers().chain(kind_issuers))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::observe::readiness::Readiness;
+    use crate::guard::revocation::{RevocationCheck, RevocationStore};
+    use crate::primitives::claims::TokenFacts;
+
+    struct Down;
+
+    impl RevocationStore for Down {
+        fn check(&self, _token: &TokenFacts) -> RevocationCheck {
+            RevocationCheck::Unavailable
+        }
+
+        fn readiness(&self) -> Readiness {
+            Readiness::not_ready("subscription down")
+        }
+    }
+
+    #[test]
+    fn a_store_not_ready_makes_the_layer_not_ready() {
+        let ready = JwtAuth::builder().hmac_secret([7u8; 32]).build().unwrap();
+        assert!(ready.readiness().is_ready());
+        let auth = JwtAuth::builder().hmac_secret([7u8; 32]).revocation(Down).build().unwrap();
+        let report = auth.readiness();
+        assert!(!report.is_ready());
+        assert_eq!(report.reasons().collect::<Vec<_>>(), [("revocation", "subscription down")]);
+        let response = report.to_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            report.to_json(),
+            r#"{"ready":false,"reasons":[{"component":"revocation","reason":"subscription down"}]}"#
+        );
+    }
+}

@@ -182,28 +182,12 @@ impl<B> Service<Request<B>> for ReadyService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::config::JwtAuth;
-    use crate::guard::revocation::{RevocationCheck, RevocationStore};
-    use crate::primitives::claims::TokenFacts;
-
-    struct Down;
-
-    impl RevocationStore for Down {
-        fn check(&self, _token: &TokenFacts) -> RevocationCheck {
-            RevocationCheck::Unavailable
-        }
-
-        fn readiness(&self) -> Readiness {
-            Readiness::not_ready("subscription down")
-        }
-    }
 
     #[test]
-    fn a_part_not_ready_makes_the_layer_not_ready() {
-        let ready = JwtAuth::builder().hmac_secret([7u8; 32]).build().unwrap();
-        assert!(ready.readiness().is_ready());
-        let auth = JwtAuth::builder().hmac_secret([7u8; 32]).revocation(Down).build().unwrap();
-        let report = auth.readiness();
+    fn a_part_not_ready_makes_the_report_not_ready() {
+        assert!(ReadinessReport::of([("keys", Readiness::Ready)]).is_ready());
+        let report =
+            ReadinessReport::of([("keys", Readiness::Ready), ("revocation", Readiness::not_ready("subscription down"))]);
         assert!(!report.is_ready());
         assert_eq!(report.reasons().collect::<Vec<_>>(), [("revocation", "subscription down")]);
         let response = report.to_response();
