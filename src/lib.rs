@@ -55,14 +55,18 @@
 //!    custom checks, the cache;
 //! 3. [`binding`]: each configured policy compares the caller with the token;
 //! 4. [`revocation`]: is the `jti` or the subject revoked;
-//! 5. `layer.rs` ([`JwtLayer`]) inserts [`Claims<C>`] (`claims.rs`) and [`AuthContext`]
+//! 5. `layer.rs` ([`JwtLayer`]) inserts [`Claims<C>`] (`primitives/claims.rs`) and [`AuthContext`]
 //!    (`context.rs`, which consults the [`MfaPolicy`]) into the request's extensions and calls
 //!    the inner service.
 //!
 //! `config.rs` holds [`JwtAuth`], the configuration every step reads. Every refusal is one
-//! [`AuthError`] with a stable [`code`](ErrorKind::code) (`error.rs`, with [`ConfigError`]),
+//! [`AuthError`] with a stable [`code`](ErrorKind::code) (`primitives/error.rs`, with [`ConfigError`]),
 //! rendered as an RFC 6750 answer for HTTP or a trailers-only status for gRPC ([`rejection`]) and
 //! recorded as an [`audit`] event.
+//!
+//! Under the guard, `primitives/` holds what every part shares (errors, claims, the clock, the
+//! `Authorization` header, URLs); `guard/observe/` holds the [`audit`], the metrics and the
+//! [`readiness`]. Each floor imports only the ones below it (README, "How it is built").
 //!
 //! **`authorize/`**: what runs after the guard: the axum extractors, `GrpcAuth` (tonic), the
 //! checks [`RequireMfaLayer`] and [`RequireScopeLayer`] (both return a [`CheckFuture`]),

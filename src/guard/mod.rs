@@ -1,13 +1,18 @@
 //! The guard: the request path of [`JwtLayer`](crate::JwtLayer), in the order it runs.
 //!
-//! [`layer`] is the tower plumbing and [`config`] the shared configuration it is built from;
-//! [`pipeline`] runs the steps, each in its own module: 1 [`source`], 2 [`verify`] (with the
-//! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts the token's [`claims`] and
-//! the [`context`] (which consults the [`mfa_policy`]) into the request. A refusal becomes a
-//! response in [`rejection`] (naming the [`resource_metadata`], RFC 9728) and an event in
-//! [`audit`]; `metrics` (feature `metrics`) counts what operators watch, and [`readiness`] tells
-//! whether the layer can answer now. Nothing here knows the code that runs
-//! after the guard (`authorize`) or the issuing side (`issue`).
+//! [`layer`] is the tower plumbing and [`config`] the configuration it is built from, which
+//! hands the request path its [`settings`]; [`pipeline`] runs the steps, each in its own module:
+//! 1 [`source`], 2 [`verify`] (with the [`keys`]), 3 [`binding`], 4 [`revocation`]; then the
+//! layer puts the token's claims and the [`context`] (which consults the [`mfa_policy`]) into
+//! the request. A refusal becomes a response in [`rejection`] (naming the
+//! [`resource_metadata`], RFC 9728) and an event in the audit; [`observe`] holds what operators
+//! see (audit, metrics, readiness). Nothing here knows the code that runs after the guard
+//! (`authorize`) or the issuing side (`issue`).
+//!
+//! The floors (DESIGN.md; checked by `tests/floors.rs`): the subsystems ([`verify`], [`keys`],
+//! [`binding`], [`revocation`], [`observe`]) on the primitives (`crate::primitives`); the request
+//! path ([`source`], [`settings`], [`pipeline`], [`rejection`], [`context`]) on them; the layer and
+//! [`config`] on top.
 
 // In the order a request meets them (one group each, so that rustfmt keeps the order).
 pub(crate) mod layer;
