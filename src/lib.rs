@@ -131,15 +131,12 @@ pub use guard::{binding, keys, rejection, revocation};
 pub use issue::refresh;
 
 pub use binding::{CertificateBound, ClientCertificate, Dpop, DpopMode};
-pub use primitives::error::{AuthError, ConfigError, ErrorKind};
 #[cfg(feature = "redis")]
 pub use guard::redis_connection::RedisServers;
+pub use primitives::error::{AuthError, ConfigError, ErrorKind};
 
 // The guard.
 pub use binding::PeerAddr;
-pub use primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
-pub use primitives::body::JwtBody;
-pub use primitives::claims::{Claims, Confirmation, TokenFacts};
 pub use guard::config::{JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN};
 pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
@@ -154,6 +151,9 @@ pub use guard::verify::jwe;
 pub use guard::verify::jwe::DecryptionKey;
 pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
 pub use keys::{Issuer, StaticKeys, VerificationKey};
+pub use primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
+pub use primitives::body::JwtBody;
+pub use primitives::claims::{Claims, Confirmation, TokenFacts};
 pub use rejection::Protocol;
 
 // After the guard.

@@ -45,7 +45,9 @@ fn floor(file: &str) -> Option<u8> {
     }
     match FLOORS.iter().find(|(prefix, _)| file.starts_with(prefix)) {
         Some((_, floor)) => Some(*floor),
-        None => panic!("{file} has no floor: add it to FLOORS in tests/floors.rs (see DESIGN.md, \"Floors\")"),
+        None => {
+            panic!("{file} has no floor: add it to FLOORS in tests/floors.rs (see DESIGN.md, \"Floors\")")
+        }
     }
 }
 
@@ -59,13 +61,16 @@ fn imports_point_down_and_circles_stay_small() {
         for (to, via) in edges {
             if let (Some(low), Some(high)) = (floor(from), floor(to)) {
                 if high > low {
-                    problems.push(format!("{from} (floor {low}) imports {to} (floor {high}) through `{via}`"));
+                    problems
+                        .push(format!("{from} (floor {low}) imports {to} (floor {high}) through `{via}`"));
                 }
             }
         }
     }
     for (file, path) in &graph.through_root {
-        problems.push(format!("{file} imports `{path}` through the crate root's re-exports: import it from its module"));
+        problems.push(format!(
+            "{file} imports `{path}` through the crate root's re-exports: import it from its module"
+        ));
     }
     for circle in graph.long_circles(3) {
         problems.push(format!("import circle of {} files: {}", circle.len(), circle.join(" -> ")));
@@ -97,7 +102,8 @@ impl Tree {
         let mut modules = BTreeMap::new();
         let mut tokens = BTreeMap::new();
         for path in files {
-            let relative = path.strip_prefix(root).expect("under the root").to_string_lossy().replace('\\', "/");
+            let relative =
+                path.strip_prefix(root).expect("under the root").to_string_lossy().replace('\\', "/");
             let source = fs::read_to_string(&path).expect("a source file");
             modules.insert(module_of(&relative), relative.clone());
             tokens.insert(relative, strip_tests(tokenize(&source)));
@@ -176,7 +182,11 @@ impl Tree {
 
     /// The file that defines what `path` names, following re-exports; and whether a re-export of
     /// the crate root was on the way.
-    fn resolve(&self, path: &[String], reexports: &BTreeMap<String, BTreeMap<String, Vec<String>>>) -> (String, bool) {
+    fn resolve(
+        &self,
+        path: &[String],
+        reexports: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    ) -> (String, bool) {
         let mut path = path.to_vec();
         let mut via_root = false;
         for _ in 0..16 {
@@ -376,7 +386,10 @@ fn tokenize(source: &str) -> Vec<String> {
                     i += 1;
                 }
             }
-        } else if c == 'r' && (chars.get(i + 1) == Some(&'"') || chars.get(i + 1) == Some(&'#')) && raw_string_start(&chars, i) {
+        } else if c == 'r'
+            && (chars.get(i + 1) == Some(&'"') || chars.get(i + 1) == Some(&'#'))
+            && raw_string_start(&chars, i)
+        {
             // r"..." or r#"..."#
             let mut hashes = 0;
             i += 1;
@@ -495,13 +508,18 @@ fn paths(tokens: &[String]) -> Vec<Found> {
     let mut i = 0;
     while i < tokens.len() {
         if tokens[i] == "use" {
-            let public = i > 0 && (tokens[i - 1] == "pub" || (tokens[i - 1] == ")" && i >= 4 && tokens[i - 4] == "pub"));
+            let public = i > 0
+                && (tokens[i - 1] == "pub" || (tokens[i - 1] == ")" && i >= 4 && tokens[i - 4] == "pub"));
             i += 1;
             use_tree(tokens, &mut i, &mut Vec::new(), public, &mut found);
-        } else if (tokens[i] == "crate" || tokens[i] == "super") && tokens.get(i + 1).map(String::as_str) == Some("::") {
+        } else if (tokens[i] == "crate" || tokens[i] == "super")
+            && tokens.get(i + 1).map(String::as_str) == Some("::")
+        {
             let mut path = vec![tokens[i].clone()];
             i += 1;
-            while tokens.get(i).map(String::as_str) == Some("::") && tokens.get(i + 1).is_some_and(|t| is_ident(t)) {
+            while tokens.get(i).map(String::as_str) == Some("::")
+                && tokens.get(i + 1).is_some_and(|t| is_ident(t))
+            {
                 path.push(tokens[i + 1].clone());
                 i += 2;
             }
@@ -514,10 +532,15 @@ fn paths(tokens: &[String]) -> Vec<Found> {
     found
 }
 
-fn use_tree(tokens: &[String], i: &mut usize, prefix: &mut Vec<String>, public: bool, found: &mut Vec<Found>) {
+fn use_tree(
+    tokens: &[String],
+    i: &mut usize,
+    prefix: &mut Vec<String>,
+    public: bool,
+    found: &mut Vec<Found>,
+) {
     let depth = prefix.len();
-    loop {
-        let Some(token) = tokens.get(*i) else { break };
+    while let Some(token) = tokens.get(*i) {
         match token.as_str() {
             "::" => *i += 1,
             "{" => {

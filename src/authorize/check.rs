@@ -11,11 +11,11 @@ use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 
-use crate::primitives::error::{AuthError, ErrorKind};
-use crate::primitives::body::JwtBody;
 use crate::guard::context::{Anonymous, AuthContext};
 use crate::guard::rejection::{Protocol, Responder};
 use crate::guard::source;
+use crate::primitives::body::JwtBody;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// What a check after the [`JwtLayer`](crate::JwtLayer) works on: the verified token's context,
 /// or the refusal when there is none — `MISSING_TOKEN` for an anonymous request (optional mode),

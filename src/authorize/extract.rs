@@ -9,12 +9,12 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::primitives::error::{AuthError, ErrorKind};
-use crate::primitives::body::JwtBody;
-use crate::primitives::claims::Claims;
 use crate::guard::context::{AuthContext, ContextPolicy};
 use crate::guard::rejection::{Protocol, Responder};
 use crate::guard::source;
+use crate::primitives::body::JwtBody;
+use crate::primitives::claims::Claims;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 pub(crate) use crate::guard::context::Anonymous;
 

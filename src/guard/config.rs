@@ -11,20 +11,20 @@ use bytes::Bytes;
 use http::{HeaderValue, Response};
 use jsonwebtoken::Algorithm;
 
-use crate::primitives::error::{AuthError, ConfigError};
 use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;
 use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
-use crate::primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
-use crate::guard::settings::Shared;
 use crate::guard::mfa_policy::MfaPolicy;
 use crate::guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
 use crate::guard::rejection::{Protocol, RejectionHook, Responder};
 use crate::guard::resource_metadata::ProtectedResource;
 use crate::guard::revocation::RevocationStore;
+use crate::guard::settings::Shared;
 use crate::guard::source::{TokenSource, TokenSources};
 use crate::guard::verify::{HeaderCache, Issuers, RequiredClaim, ResourceId, TokenVerifier};
+use crate::primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
+use crate::primitives::error::{AuthError, ConfigError};
 
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;

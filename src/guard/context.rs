@@ -7,9 +7,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::primitives::claims::TokenFacts;
 use crate::guard::mfa_policy::MfaPolicy;
 use crate::guard::rejection::Responder;
+use crate::primitives::claims::TokenFacts;
 
 /// Marks a request the layer let through without a token (optional mode).
 #[derive(Debug, Clone)]

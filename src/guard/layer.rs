@@ -15,14 +15,14 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::primitives::error::AuthError;
-use crate::primitives::body::JwtBody;
-use crate::primitives::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
 use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
 use crate::guard::source;
 use crate::guard::verify::{CacheStats, TokenCache};
+use crate::primitives::body::JwtBody;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::AuthError;
 
 /// A tower layer that lets a request through only with a valid bearer JWT, and puts the
 /// verified [`Claims<C>`](crate::Claims) and [`AuthContext`](crate::AuthContext) into its extensions.

@@ -12,21 +12,21 @@ use futures_util::future::BoxFuture;
 use http::Request;
 use serde::de::DeserializeOwned;
 
-use crate::primitives::error::{AuthError, ErrorKind};
-use crate::guard::observe::audit;
 use crate::guard::binding::{BindingPolicy as _, DpopCheck, RequestHead};
-use crate::primitives::claims::{Claims, Confirmation, TokenFacts};
-use crate::primitives::clock;
-use crate::guard::settings::Shared;
 use crate::guard::context::AuthContext;
 #[cfg(feature = "introspection")]
 use crate::guard::keys::introspection::{
     Answer, Cached, Flight, FlightResult, IntrospectionCache, TokenHash,
 };
 use crate::guard::keys::KeyLookup;
+use crate::guard::observe::audit;
 use crate::guard::revocation::{ReplayCheck, RevocationCheck};
+use crate::guard::settings::Shared;
 use crate::guard::source;
 use crate::guard::verify::{TokenCache, Verification, Verified, VerifiedWith};
+use crate::primitives::claims::{Claims, Confirmation, TokenFacts};
+use crate::primitives::clock;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// A custom check over the decoded claims, run on every request.
 pub(crate) type ClaimCheck<C> = Arc<dyn Fn(&C, &TokenFacts) -> Result<(), AuthError> + Send + Sync>;
@@ -328,7 +328,12 @@ where
 
     /// Time, custom checks, 3 bind, and DPoP (its proof, and the proof's replay, step 4): the
     /// answer is a remote replay store's answer to await, if there is one.
-    fn check_token<B>(&self, request: &Request<B>, verified: &Verified<C>, now: u64) -> Result<DpopCheck, AuthError> {
+    fn check_token<B>(
+        &self,
+        request: &Request<B>,
+        verified: &Verified<C>,
+        now: u64,
+    ) -> Result<DpopCheck, AuthError> {
         self.shared.verifier.check_time(verified, now)?;
         for check in &self.checks {
             check(&verified.claims, &verified.facts)?;

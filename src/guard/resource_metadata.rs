@@ -76,9 +76,9 @@ use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use tower_service::Service;
 
-use crate::primitives::error::ConfigError;
 use crate::guard::source::TokenSource;
 use crate::guard::verify::ResourceId;
+use crate::primitives::error::ConfigError;
 
 /// How long clients and caches may keep the document (`Cache-Control: public, max-age=3600`).
 const CACHE_CONTROL: &str = "public, max-age=3600";

@@ -24,10 +24,10 @@ use serde_json::{Map, Value};
 
 use super::SigningKey;
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
-use crate::primitives::claims::{Confirmation, TokenFacts};
-use crate::primitives::clock;
 use crate::guard::config::JwtAuth;
 use crate::guard::context::AuthContext;
+use crate::primitives::claims::{Confirmation, TokenFacts};
+use crate::primitives::clock;
 
 /// The default lifetime of an access token: 15 minutes.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);

@@ -5,8 +5,8 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
-use crate::primitives::error::ConfigError;
 use crate::guard::keys::VerificationKey;
+use crate::primitives::error::ConfigError;
 
 /// A private key (or HMAC secret) bound to exactly one algorithm, for signing.
 ///

@@ -20,7 +20,12 @@ pub(crate) fn split_jws(token: &[u8]) -> Result<JwsParts<'_>, usize> {
         return Err(token.split(|&b| b == b'.').count());
     };
     match parts.count() {
-        0 => Ok(JwsParts { signing_input: &token[..header.len() + 1 + payload.len()], header, payload, signature }),
+        0 => Ok(JwsParts {
+            signing_input: &token[..header.len() + 1 + payload.len()],
+            header,
+            payload,
+            signature,
+        }),
         more => Err(3 + more),
     }
 }

@@ -7,8 +7,8 @@
 pub(crate) mod authorization;
 pub(crate) mod body;
 pub(crate) mod claims;
-pub(crate) mod compact;
 pub(crate) mod clock;
+pub(crate) mod compact;
 pub(crate) mod cookie;
 pub(crate) mod error;
 pub(crate) mod path;

@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use super::client_certificate::request_certificate;
 use super::{BindingPolicy, BindingUnavailable, ClientCertificate, NewBinding, RequestHead, TrustedProxies};
-use crate::primitives::error::{AuthError, ErrorKind};
 use crate::primitives::claims::Confirmation;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 const NAME: &str = "certificate";
 

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{same, BindingPolicy, BindingUnavailable, NewBinding, RequestHead, TrustedProxies};
+use crate::primitives::claims::Confirmation;
 use crate::primitives::error::AuthError;
 use crate::primitives::error::ConfigError;
-use crate::primitives::claims::Confirmation;
 
 const NAME: &str = "client_ip";
 

@@ -6,9 +6,9 @@ use http::HeaderValue;
 use super::{
     base64url, claims_digest, sha256, sha256_b64, BindingPolicy, BindingUnavailable, NewBinding, RequestHead,
 };
+use crate::primitives::claims::Confirmation;
 use crate::primitives::error::AuthError;
 use crate::primitives::error::ConfigError;
-use crate::primitives::claims::Confirmation;
 
 const NAME: &str = "cookie_fingerprint";
 

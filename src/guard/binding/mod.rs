@@ -54,8 +54,8 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 
-use crate::primitives::error::AuthError;
 use crate::primitives::claims::Confirmation;
+use crate::primitives::error::AuthError;
 
 pub use certificate::CertificateBound;
 pub use client_certificate::{ClientCertificate, ClientCertificateError, CLIENT_CERT};

@@ -65,9 +65,9 @@ use std::sync::Arc;
 
 use http::{Extensions, Method, Request};
 
-use crate::primitives::error::{AuthError, ErrorKind};
-use crate::primitives::claims::TokenFacts;
 use crate::guard::observe::metrics::DecisionMetrics;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// What the layer decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,7 +220,11 @@ pub(crate) type Verdict<'a> = Result<Option<&'a TokenFacts>, &'a AuthError>;
 pub(crate) struct RefusedTokenFacts(pub(crate) Arc<TokenFacts>);
 
 /// Marks `request` with the facts of its verified token when `decision` refuses it.
-pub(crate) fn note_refused<B, T>(request: &mut Request<B>, decision: &Result<T, AuthError>, facts: &Arc<TokenFacts>) {
+pub(crate) fn note_refused<B, T>(
+    request: &mut Request<B>,
+    decision: &Result<T, AuthError>,
+    facts: &Arc<TokenFacts>,
+) {
     if decision.is_err() {
         request.extensions_mut().insert(RefusedTokenFacts(Arc::clone(facts)));
     }

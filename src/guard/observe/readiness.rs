@@ -43,7 +43,6 @@ use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_service::Service;
 
-
 /// Whether one part of the layer (a key source, a revocation store) can answer now.
 ///
 /// ```
@@ -186,8 +185,10 @@ mod tests {
     #[test]
     fn a_part_not_ready_makes_the_report_not_ready() {
         assert!(ReadinessReport::of([("keys", Readiness::Ready)]).is_ready());
-        let report =
-            ReadinessReport::of([("keys", Readiness::Ready), ("revocation", Readiness::not_ready("subscription down"))]);
+        let report = ReadinessReport::of([
+            ("keys", Readiness::Ready),
+            ("revocation", Readiness::not_ready("subscription down")),
+        ]);
         assert!(!report.is_ready());
         assert_eq!(report.reasons().collect::<Vec<_>>(), [("revocation", "subscription down")]);
         let response = report.to_response();

@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::primitives::claims::TokenFacts;
 use crate::guard::observe::readiness::Readiness;
+use crate::primitives::claims::TokenFacts;
 
 pub mod memory;
 #[cfg(feature = "redis")]

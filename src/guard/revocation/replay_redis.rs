@@ -18,8 +18,8 @@ use base64::Engine as _;
 
 use super::redis::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
 use super::replay::{ReplayCheck, ReplayKey, ReplayStore};
-use crate::primitives::error::ConfigError;
 use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
+use crate::primitives::error::ConfigError;
 
 /// DPoP proofs seen, in Redis (feature `redis`). Cheap to clone; build it inside a Tokio runtime.
 ///

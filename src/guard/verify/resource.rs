@@ -16,8 +16,8 @@
 //! The normalised form is computed once for the configured resource; a token's `aud` values are
 //! compared byte for byte first, and normalised only when that fails.
 
-use crate::primitives::error::ConfigError;
 use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::ConfigError;
 use crate::primitives::url::{normalize, path_of};
 
 /// A normalised `http(s)` resource identifier.

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 
 use super::{AlgorithmSet, ClaimRules};
-use crate::primitives::error::{AuthError, ErrorKind};
 use crate::guard::keys::{KeyLookup, KeySource};
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// One issuer, frozen: its keys, its algorithm allow-list and its rules (`rules.issuers` are
 /// its names; none for the builder's shorthand without `issuer(..)`, which accepts any `iss`).

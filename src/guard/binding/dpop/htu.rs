@@ -20,8 +20,8 @@ use std::borrow::Cow;
 
 use http::header::HOST;
 
-use crate::primitives::error::ConfigError;
 use crate::guard::binding::{connection_scheme, RequestHead, TrustedProxies};
+use crate::primitives::error::ConfigError;
 use crate::primitives::url::{normalize, path_of};
 
 /// Where the external scheme and host come from.

@@ -46,12 +46,12 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use self::htu::Origin;
 use self::jwk::KeyCache;
-use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead, TrustedProxies};
-use crate::primitives::claims::Confirmation;
-use crate::primitives::clock;
 use crate::guard::revocation::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
 use crate::primitives::authorization::{authorization, Scheme, DEFAULT_MAX_TOKEN_LEN};
+use crate::primitives::claims::Confirmation;
+use crate::primitives::clock;
+use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 
 pub use nonce::{DpopNonces, DEFAULT_NONCE_LIFETIME, DEFAULT_NONCE_ROTATION};
 
@@ -351,10 +351,7 @@ impl Dpop {
 
     /// The challenge attributes of the responder.
     pub(crate) fn challenge(&self) -> DpopChallenge {
-        DpopChallenge {
-            algs: self.algs.clone(),
-            bearer: self.mode == DpopMode::Allowed,
-        }
+        DpopChallenge { algs: self.algs.clone(), bearer: self.mode == DpopMode::Allowed }
     }
 }
 

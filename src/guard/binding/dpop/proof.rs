@@ -17,9 +17,9 @@ use serde::Deserialize;
 
 use super::jwk::{KeyCache, ProofJwk};
 use super::Dpop;
+use crate::guard::binding::{claims_digest, sha256, RequestHead};
 use crate::primitives::compact::{split_jws, JwsParts};
 use crate::primitives::error::ErrorKind;
-use crate::guard::binding::{claims_digest, sha256, RequestHead};
 
 /// The longest proof read (an RSA-4096 `jwk` makes a proof of about 2 KiB).
 pub(crate) const MAX_PROOF_LEN: usize = 6 * 1024;

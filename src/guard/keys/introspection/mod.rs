@@ -25,11 +25,11 @@ mod settings;
 
 pub use assertion::ClientAssertionKey;
 pub use builder::IntrospectorBuilder;
-pub use settings::{
-    DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RESPONSE_SIZE,
-    DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,
-};
 pub(crate) use cache::{Cached, IntrospectionCache, TokenHash};
 pub use flight::Introspector;
 pub(crate) use flight::{Flight, FlightResult};
 pub(crate) use response::Answer;
+pub use settings::{
+    DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,
+};

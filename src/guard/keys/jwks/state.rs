@@ -15,9 +15,9 @@ use super::fetch::Fetcher;
 use super::key_set::KeySet;
 use super::refresher::{Wait, Waiting};
 use super::JwksError;
+use crate::guard::keys::{KeyLookup, KeySource};
 use crate::guard::observe::metrics::{JwksMetrics, Refetch};
 use crate::guard::observe::readiness::Readiness;
-use crate::guard::keys::{KeyLookup, KeySource};
 
 /// A [`KeySource`] that fetches keys from a JWKS endpoint and keeps them fresh.
 ///
