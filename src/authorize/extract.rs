@@ -11,7 +11,7 @@ use http::request::Parts;
 
 use crate::guard::context::{AuthContext, ContextPolicy};
 use crate::guard::rejection::{Protocol, Responder};
-use crate::guard::source;
+use crate::primitives::authorization;
 use crate::primitives::body::JwtBody;
 use crate::primitives::claims::Claims;
 use crate::primitives::error::{AuthError, ErrorKind};
@@ -29,7 +29,8 @@ pub struct ExtractRejection {
 impl ExtractRejection {
     fn new(error: AuthError, parts: &Parts, policy: Option<Arc<ContextPolicy>>) -> Self {
         // RFC 9449 §7.1: the error goes on the scheme the request used.
-        let error = if source::uses_dpop_scheme(&parts.headers) { error.on_dpop_request() } else { error };
+        let error =
+            if authorization::uses_dpop_scheme(&parts.headers) { error.on_dpop_request() } else { error };
         ExtractRejection { error, policy, protocol: Protocol::of(parts.version, &parts.headers) }
     }
 

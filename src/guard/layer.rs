@@ -18,8 +18,8 @@ use tower_service::Service;
 use crate::guard::config::JwtAuth;
 use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
-use crate::guard::source;
 use crate::guard::verify::{CacheStats, TokenCache};
+use crate::primitives::authorization;
 use crate::primitives::body::JwtBody;
 use crate::primitives::claims::TokenFacts;
 use crate::primitives::error::AuthError;
@@ -186,7 +186,7 @@ where
 /// server nonces are on (`None`, and no work, when they are off).
 fn next_nonce<B, C>(guard: &Guard<C>, request: &Request<B>) -> Option<http::HeaderValue> {
     let nonces = guard.shared.dpop.as_ref()?.nonces.as_ref()?;
-    if !source::uses_dpop_scheme(request.headers()) {
+    if !authorization::uses_dpop_scheme(request.headers()) {
         return None;
     }
     nonces.header(crate::primitives::clock::fast_now())
@@ -253,8 +253,11 @@ fn admit<B, C: Send + Sync + 'static>(
         Err(error) => {
             let protocol = Protocol::of_request(request);
             // RFC 9449 §7.1: a DPoP request's refusal, whatever its cause, on the DPoP challenge.
-            let error =
-                if source::uses_dpop_scheme(request.headers()) { error.on_dpop_request() } else { error };
+            let error = if authorization::uses_dpop_scheme(request.headers()) {
+                error.on_dpop_request()
+            } else {
+                error
+            };
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }

@@ -11,8 +11,8 @@
 
 use http::{HeaderMap, HeaderName, Uri};
 
+use crate::primitives::authorization::Scheme;
 use crate::primitives::authorization::{authorization, invalid_request, single, too_large};
-pub(crate) use crate::primitives::authorization::{uses_dpop_scheme, Scheme};
 use crate::primitives::cookie::CookieError;
 use crate::primitives::error::{AuthError, ErrorKind};
 
