@@ -10,10 +10,10 @@ use std::sync::Arc;
 use http::{HeaderMap, Uri};
 use serde::de::IgnoredAny;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
 use crate::guard::verify::{JoseHeader, Verification};
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// Step 1: the token of a request with these headers and URI, from the configured sources.
 pub fn extract<'r>(

@@ -55,14 +55,18 @@
 //!    custom checks, the cache;
 //! 3. [`binding`]: each configured policy compares the caller with the token;
 //! 4. [`revocation`]: is the `jti` or the subject revoked;
-//! 5. `layer.rs` ([`JwtLayer`]) inserts [`Claims<C>`] (`claims.rs`) and [`AuthContext`]
+//! 5. `layer.rs` ([`JwtLayer`]) inserts [`Claims<C>`] (`primitives/claims.rs`) and [`AuthContext`]
 //!    (`context.rs`, which consults the [`MfaPolicy`]) into the request's extensions and calls
 //!    the inner service.
 //!
 //! `config.rs` holds [`JwtAuth`], the configuration every step reads. Every refusal is one
-//! [`AuthError`] with a stable [`code`](ErrorKind::code) (`error.rs`, with [`ConfigError`]),
+//! [`AuthError`] with a stable [`code`](ErrorKind::code) (`primitives/error.rs`, with [`ConfigError`]),
 //! rendered as an RFC 6750 answer for HTTP or a trailers-only status for gRPC ([`rejection`]) and
 //! recorded as an [`audit`] event.
+//!
+//! Under the guard, `primitives/` holds what every part shares (errors, claims, the clock, the
+//! `Authorization` header, URLs); `guard/observe/` holds the [`audit`], the metrics and the
+//! [`readiness`]. Each floor imports only the ones below it (README, "How it is built").
 //!
 //! **`authorize/`**: what runs after the guard: the axum extractors, `GrpcAuth` (tonic), the
 //! checks [`RequireMfaLayer`] and [`RequireScopeLayer`] (both return a [`CheckFuture`]),
@@ -100,7 +104,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod error;
+mod primitives;
 
 mod guard;
 
@@ -122,27 +126,24 @@ mod fuzzing;
 // The public modules keep their paths from the crate root.
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-pub use guard::metrics;
-pub use guard::{audit, binding, keys, readiness, rejection, revocation};
+pub use guard::observe::metrics;
+pub use guard::observe::{audit, readiness};
+pub use guard::{binding, keys, rejection, revocation};
 pub use issue::refresh;
 pub use issue::throttle;
 
 pub use binding::{CertificateBound, ClientCertificate, Dpop, DpopMode};
-pub use error::{AuthError, ConfigError, ErrorKind};
 #[cfg(feature = "redis")]
 pub use guard::redis_connection::RedisServers;
+pub use primitives::error::{AuthError, ConfigError, ErrorKind};
 
 // The guard.
 pub use binding::PeerAddr;
-pub use guard::body::JwtBody;
-pub use guard::claims::{Claims, Confirmation, TokenFacts};
-pub use guard::config::{
-    JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN, DEFAULT_MAX_TOKEN_LEN,
-};
+pub use guard::config::{JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN};
 pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;
-pub use guard::readiness::{Readiness, ReadinessReport, ReadyService};
+pub use guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
 pub use guard::source::TokenSource;
 #[cfg(feature = "jwe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwe")))]
@@ -152,6 +153,9 @@ pub use guard::verify::jwe;
 pub use guard::verify::jwe::DecryptionKey;
 pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
 pub use keys::{Issuer, StaticKeys, VerificationKey};
+pub use primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
+pub use primitives::body::JwtBody;
+pub use primitives::claims::{Claims, Confirmation, TokenFacts};
 pub use rejection::Protocol;
 
 // After the guard.

@@ -516,3 +516,13 @@ async fn proofs_from_the_npm_dpop_package_are_accepted() {
         assert_eq!(call(&base, "DPoP", token, &[&foreign]).await.code(), "INVALID_TOKEN", "{alg}");
     }
 }
+
+/// DPoP has one way in, `JwtAuthBuilder::dpop`: given as a plain binding policy it would be
+/// checked without the layer's token sources and beside step 4, so the configuration is refused.
+#[test]
+fn dpop_given_as_a_binding_is_a_configuration_error() {
+    let dpop = || Dpop::allowed().public_url("https://api.example.com");
+    let err = JwtAuth::builder().hmac_secret([7u8; 32]).binding(dpop()).build().unwrap_err();
+    assert!(err.to_string().contains("dpop(..)"), "{err}");
+    assert!(JwtAuth::builder().hmac_secret([7u8; 32]).dpop(dpop()).build().is_ok());
+}

@@ -11,11 +11,11 @@ use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::body::JwtBody;
 use crate::guard::context::{Anonymous, AuthContext};
 use crate::guard::rejection::{Protocol, Responder};
-use crate::guard::source;
+use crate::primitives::authorization;
+use crate::primitives::body::JwtBody;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// What a check after the [`JwtLayer`](crate::JwtLayer) works on: the verified token's context,
 /// or the refusal when there is none — `MISSING_TOKEN` for an anonymous request (optional mode),
@@ -51,7 +51,7 @@ pub(crate) fn refuse<B>(request: &Request<B>, error: &AuthError, responder: &Res
         "request rejected"
     );
     // RFC 9449 §7.1: the error goes on the scheme the request used.
-    if source::uses_dpop_scheme(request.headers()) {
+    if authorization::uses_dpop_scheme(request.headers()) {
         return responder.respond(&error.clone().on_dpop_request(), Protocol::of_request(request));
     }
     responder.respond(error, Protocol::of_request(request))

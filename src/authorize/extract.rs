@@ -9,12 +9,12 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::body::JwtBody;
-use crate::guard::claims::Claims;
 use crate::guard::context::{AuthContext, ContextPolicy};
 use crate::guard::rejection::{Protocol, Responder};
-use crate::guard::source;
+use crate::primitives::authorization;
+use crate::primitives::body::JwtBody;
+use crate::primitives::claims::Claims;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 pub(crate) use crate::guard::context::Anonymous;
 
@@ -29,7 +29,8 @@ pub struct ExtractRejection {
 impl ExtractRejection {
     fn new(error: AuthError, parts: &Parts, policy: Option<Arc<ContextPolicy>>) -> Self {
         // RFC 9449 §7.1: the error goes on the scheme the request used.
-        let error = if source::uses_dpop_scheme(&parts.headers) { error.on_dpop_request() } else { error };
+        let error =
+            if authorization::uses_dpop_scheme(&parts.headers) { error.on_dpop_request() } else { error };
         ExtractRejection { error, policy, protocol: Protocol::of(parts.version, &parts.headers) }
     }
 

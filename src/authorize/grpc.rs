@@ -7,9 +7,9 @@
 
 use tonic::{Code, Status};
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::Claims;
 use crate::guard::context::{Anonymous, AuthContext};
+use crate::primitives::claims::Claims;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// Reads what [`JwtLayer`](crate::JwtLayer) put into a `tonic::Request`'s extensions.
 ///

@@ -17,8 +17,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::authorize::check::{self, CheckFuture};
-use crate::guard::body::JwtBody;
-use crate::guard::path;
+use crate::primitives::body::JwtBody;
+use crate::primitives::path;
 
 /// Which requests need a second factor: the paths (or gRPC methods, `/package.Service/Method`)
 /// the layer covers. Not OAuth scopes (those are [`ScopeSet`](crate::ScopeSet)).

@@ -10,9 +10,9 @@ use serde_json::Value;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::ConfigError;
-use crate::guard::claims::Claims;
 use crate::guard::context::AuthContext;
+use crate::primitives::claims::Claims;
+use crate::primitives::error::ConfigError;
 
 /// Reads the typed claims `Claims<C>` of a request as JSON.
 type ClaimsAsJson = fn(&Extensions) -> Option<Value>;

@@ -12,8 +12,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::authorize::check::CheckFuture;
-use crate::guard::body::JwtBody;
 use crate::guard::rejection::Protocol;
+use crate::primitives::body::JwtBody;
 
 /// The stable code of the refusal.
 const CODE: &str = "CROSS_ORIGIN_REQUEST";

@@ -19,9 +19,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::authorize::check::{self, CheckFuture};
-use crate::error::AuthError;
-use crate::guard::body::JwtBody;
 use crate::guard::context::AuthContext;
+use crate::primitives::body::JwtBody;
+use crate::primitives::error::AuthError;
 
 /// Which scopes a request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,45 +11,26 @@ use bytes::Bytes;
 use http::{HeaderValue, Response};
 use jsonwebtoken::Algorithm;
 
-use crate::error::{AuthError, ConfigError};
 use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;
 use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
 use crate::guard::mfa_policy::MfaPolicy;
+use crate::guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
 use crate::guard::rejection::{Protocol, RejectionHook, Responder};
 use crate::guard::resource_metadata::ProtectedResource;
 use crate::guard::revocation::RevocationStore;
+use crate::guard::settings::Shared;
 use crate::guard::source::{TokenSource, TokenSources};
 use crate::guard::verify::{HeaderCache, Issuers, RequiredClaim, ResourceId, TokenVerifier};
+use crate::primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
+use crate::primitives::error::{AuthError, ConfigError};
 
-/// Default cap on the token's length, checked before any decoding.
-pub const DEFAULT_MAX_TOKEN_LEN: usize = 8 * 1024;
 /// Default capacity of the verified-token cache.
 pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 /// Default length above which a verified token is not cached (it is still verified):
 /// with the default capacity the cache's tokens then take at most about 20 MiB.
 pub const DEFAULT_MAX_CACHED_TOKEN_LEN: usize = 2 * 1024;
-
-/// The immutable configuration shared by every clone of the layer.
-pub(crate) struct Shared {
-    pub(crate) sources: TokenSources,
-    pub(crate) verifier: TokenVerifier,
-    pub(crate) bindings: Vec<Arc<dyn BindingPolicy>>,
-    pub(crate) revocation: Option<Box<dyn RevocationStore>>,
-    pub(crate) revocation_fail_open: bool,
-    pub(crate) optional: bool,
-    pub(crate) cache_capacity: usize,
-    pub(crate) cache_max_token_len: usize,
-    pub(crate) context: Arc<ContextPolicy>,
-    pub(crate) audit: crate::guard::audit::Audit,
-    pub(crate) metrics: crate::guard::metrics::GuardMetrics,
-    pub(crate) resource_metadata: Option<ProtectedResource>,
-    pub(crate) dpop: Option<Arc<Dpop>>,
-    /// Opaque tokens (or all) go to this introspection endpoint (RFC 7662).
-    #[cfg(feature = "introspection")]
-    pub(crate) introspection: Option<crate::guard::keys::Introspector>,
-}
 
 /// A built, immutable JWT configuration. Cheap to clone; make layers from it with
 /// [`JwtAuth::layer`].
@@ -102,8 +83,59 @@ impl JwtAuth {
 
     /// How many requests the layers of this configuration accepted and rejected, by code.
     /// See [`audit`](crate::audit).
-    pub fn audit_counts(&self) -> crate::guard::audit::AuditCounts {
+    pub fn audit_counts(&self) -> crate::guard::observe::audit::AuditCounts {
         self.shared.audit.counts()
+    }
+}
+
+/// Readiness ([`readiness`](crate::readiness)): what the key sources and the store report.
+impl JwtAuth {
+    /// Whether the layers of this configuration can answer now: every trusted issuer's key
+    /// source holds usable keys, the revocation store can answer. See
+    /// [`readiness`](crate::readiness).
+    ///
+    /// A JWKS source asked this inside a tokio runtime starts fetching if it has not yet.
+    pub fn readiness(&self) -> ReadinessReport {
+        let shared = &self.shared;
+        let several = shared.verifier.issuers.only().is_none();
+        // With several issuers, the reason names the (configured, never token-supplied) issuer.
+        let keys = shared.verifier.issuers.iter().map(|issuer| match issuer.keys.readiness() {
+            Readiness::NotReady(reason) if several => {
+                let name = issuer.rules.issuers.first().map_or("an issuer", String::as_str);
+                ("keys", Readiness::not_ready(format!("{name}: {reason}")))
+            }
+            readiness => ("keys", readiness),
+        });
+        let revocation = shared.revocation.as_ref().map(|store| ("revocation", store.readiness()));
+        ReadinessReport::of(keys.chain(revocation))
+    }
+
+    /// A service answering every request with [`readiness`](Self::readiness): 200 when the layer
+    /// can answer, 503 otherwise, with the reasons as JSON. Mount it at `/ready`, outside the
+    /// layer (`Router::route_service("/ready", auth.ready_service())`).
+    pub fn ready_service(&self) -> ReadyService {
+        let auth = self.clone();
+        ReadyService::new(move || auth.readiness())
+    }
+}
+
+/// Protected-resource metadata (RFC 9728, [`ProtectedResource`]).
+impl JwtAuth {
+    /// The protected-resource metadata configured with
+    /// [`JwtAuthBuilder::protected_resource`](crate::JwtAuthBuilder::protected_resource), as
+    /// completed from the configuration (issuers, token sources).
+    pub fn resource_metadata(&self) -> Option<&ProtectedResource> {
+        self.shared.resource_metadata.as_ref()
+    }
+
+    /// An axum `Router` that serves the [`resource_metadata`](Self::resource_metadata) at its
+    /// well-known path; without metadata configured, a router with no routes.
+    #[cfg(feature = "axum")]
+    pub fn resource_metadata_router<S>(&self) -> axum::Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        self.resource_metadata().map(ProtectedResource::router).unwrap_or_default()
     }
 }
 
@@ -133,7 +165,7 @@ pub struct JwtAuthBuilder {
     bindings: Vec<Arc<dyn BindingPolicy>>,
     revocation: Option<Box<dyn RevocationStore>>,
     revocation_fail_open: bool,
-    audit_hook: Option<crate::guard::audit::AuditHook>,
+    audit_hook: Option<crate::guard::observe::audit::AuditHook>,
     expose_error_details: bool,
     resource: Option<Result<ResourceId, ConfigError>>,
     protected_resource: Option<ProtectedResource>,
@@ -607,12 +639,10 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// Adds a binding policy, checked on every request. A [`Dpop`] policy is the same as
-    /// [`dpop`](Self::dpop).
+    /// Adds a binding policy, checked on every request. DPoP is configured with
+    /// [`dpop`](Self::dpop) instead (it reads the scheme the token came with, and its proof's
+    /// replay is step 4): a [`Dpop`] given here is refused by [`build`](Self::build).
     pub fn binding(mut self, policy: impl BindingPolicy) -> Self {
-        if let Some(dpop) = (&policy as &dyn std::any::Any).downcast_ref::<Dpop>() {
-            return self.dpop(dpop.clone());
-        }
         self.bindings.push(Arc::new(policy));
         self
     }
@@ -652,7 +682,7 @@ impl JwtAuthBuilder {
     /// ```
     pub fn on_audit<F>(mut self, hook: F) -> Self
     where
-        F: Fn(&crate::guard::audit::AuditEvent<'_>) + Send + Sync + 'static,
+        F: Fn(&crate::guard::observe::audit::AuditEvent<'_>) + Send + Sync + 'static,
     {
         self.audit_hook = Some(Arc::new(hook));
         self
@@ -661,6 +691,11 @@ impl JwtAuthBuilder {
     /// Checks the settings and freezes them.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
         // The resource (RFC 8707) is this service's identity: every issuer's tokens must name it.
+        if self.bindings.iter().any(|policy| policy.confirms().contains(&"jkt")) {
+            return Err(ConfigError::Invalid(
+                "DPoP (cnf.jkt) is configured with JwtAuthBuilder::dpop(..), not binding(..)",
+            ));
+        }
         let resource = self.resource.take().transpose()?;
         let issuers = self.trusted_issuers(resource.as_ref())?;
         #[cfg(feature = "jwe")]
@@ -732,8 +767,8 @@ impl JwtAuthBuilder {
             cache_capacity: self.cache_capacity,
             cache_max_token_len: self.cache_max_token_len,
             context: Arc::new(ContextPolicy { mfa: self.mfa, responder }),
-            audit: crate::guard::audit::Audit::new(self.audit_hook).with_metrics(decision_metrics),
-            metrics: crate::guard::metrics::GuardMetrics::default(),
+            audit: crate::guard::observe::audit::Audit::new(self.audit_hook).with_metrics(decision_metrics),
+            metrics: crate::guard::observe::metrics::GuardMetrics::default(),
             resource_metadata,
             dpop: self.dpop.map(Arc::new),
             #[cfg(feature = "introspection")]
@@ -807,11 +842,47 @@ impl JwtAuthBuilder {
 
 /// The label values the decision metrics may take: the accepted kinds' names and the configured
 /// issuers (the layer's and the kinds'), never a value read from a request.
-fn decision_metrics(verifier: &TokenVerifier) -> crate::guard::metrics::DecisionMetrics {
+fn decision_metrics(verifier: &TokenVerifier) -> crate::guard::observe::metrics::DecisionMetrics {
     let rules = || verifier.issuers.iter().map(|issuer| &issuer.rules);
     let kinds =
         rules().flat_map(|rules| rules.kinds.iter()).map(|kind| Arc::clone(kind.shared_name())).collect();
     let kind_issuers =
         rules().flat_map(|rules| rules.kinds.iter()).flat_map(|kind| kind.recipients().0).map(String::as_str);
-    crate::guard::metrics::DecisionMetrics::new(kinds, verifier.issuers().chain(kind_issuers))
+    crate::guard::observe::metrics::DecisionMetrics::new(kinds, verifier.issuers().chain(kind_issuers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::observe::readiness::Readiness;
+    use crate::guard::revocation::{RevocationCheck, RevocationStore};
+    use crate::primitives::claims::TokenFacts;
+
+    struct Down;
+
+    impl RevocationStore for Down {
+        fn check(&self, _token: &TokenFacts) -> RevocationCheck {
+            RevocationCheck::Unavailable
+        }
+
+        fn readiness(&self) -> Readiness {
+            Readiness::not_ready("subscription down")
+        }
+    }
+
+    #[test]
+    fn a_store_not_ready_makes_the_layer_not_ready() {
+        let ready = JwtAuth::builder().hmac_secret([7u8; 32]).build().unwrap();
+        assert!(ready.readiness().is_ready());
+        let auth = JwtAuth::builder().hmac_secret([7u8; 32]).revocation(Down).build().unwrap();
+        let report = auth.readiness();
+        assert!(!report.is_ready());
+        assert_eq!(report.reasons().collect::<Vec<_>>(), [("revocation", "subscription down")]);
+        let response = report.to_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            report.to_json(),
+            r#"{"ready":false,"reasons":[{"component":"revocation","reason":"subscription down"}]}"#
+        );
+    }
 }

@@ -7,9 +7,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::guard::claims::TokenFacts;
 use crate::guard::mfa_policy::MfaPolicy;
 use crate::guard::rejection::Responder;
+use crate::primitives::claims::TokenFacts;
 
 /// Marks a request the layer let through without a token (optional mode).
 #[derive(Debug, Clone)]
@@ -103,7 +103,7 @@ impl AuthContext {
 
     /// Whether the token satisfies the configured multi-factor policy now.
     pub fn mfa_satisfied(&self) -> bool {
-        self.policy.mfa.is_satisfied(&self.facts, crate::guard::clock::now())
+        self.policy.mfa.is_satisfied(&self.facts, crate::primitives::clock::now())
     }
 
     /// Whether the token carries `scope`.

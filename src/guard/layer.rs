@@ -15,14 +15,14 @@ use serde::de::DeserializeOwned;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::AuthError;
-use crate::guard::body::JwtBody;
-use crate::guard::claims::TokenFacts;
 use crate::guard::config::JwtAuth;
 use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
-use crate::guard::source;
 use crate::guard::verify::{CacheStats, TokenCache};
+use crate::primitives::authorization;
+use crate::primitives::body::JwtBody;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::AuthError;
 
 /// A tower layer that lets a request through only with a valid bearer JWT, and puts the
 /// verified [`Claims<C>`](crate::Claims) and [`AuthContext`](crate::AuthContext) into its extensions.
@@ -186,10 +186,10 @@ where
 /// server nonces are on (`None`, and no work, when they are off).
 fn next_nonce<B, C>(guard: &Guard<C>, request: &Request<B>) -> Option<http::HeaderValue> {
     let nonces = guard.shared.dpop.as_ref()?.nonces.as_ref()?;
-    if !source::uses_dpop_scheme(request.headers()) {
+    if !authorization::uses_dpop_scheme(request.headers()) {
         return None;
     }
-    nonces.header(crate::guard::clock::fast_now())
+    nonces.header(crate::primitives::clock::fast_now())
 }
 
 /// RFC 6750 §2.3: an answer to a request whose token was in the URI must not be stored by
@@ -222,7 +222,12 @@ fn admit<B, C: Send + Sync + 'static>(
     decision: Decision<C>,
     span: &tracing::Span,
 ) -> Result<(), Response<Bytes>> {
-    guard.shared.audit.record(request, &decision);
+    let verdict = match &decision {
+        Ok(Some(authenticated)) => Ok(Some(&**authenticated.context.facts())),
+        Ok(None) => Ok(None),
+        Err(error) => Err(error),
+    };
+    guard.shared.audit.record(request, verdict);
     if !span.is_disabled() {
         let (outcome, code) = match &decision {
             Ok(Some(_)) => ("accepted", "OK"),
@@ -248,8 +253,11 @@ fn admit<B, C: Send + Sync + 'static>(
         Err(error) => {
             let protocol = Protocol::of_request(request);
             // RFC 9449 §7.1: a DPoP request's refusal, whatever its cause, on the DPoP challenge.
-            let error =
-                if source::uses_dpop_scheme(request.headers()) { error.on_dpop_request() } else { error };
+            let error = if authorization::uses_dpop_scheme(request.headers()) {
+                error.on_dpop_request()
+            } else {
+                error
+            };
             Err(guard.shared.context.responder.respond(&error, protocol))
         }
     }

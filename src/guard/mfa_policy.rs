@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::error::AuthError;
-use crate::guard::claims::TokenFacts;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::AuthError;
 
 /// RFC 8176 method values that are a second factor on their own.
 const SECOND_FACTORS: &[&str] =

@@ -1,18 +1,25 @@
 //! The guard: the request path of [`JwtLayer`](crate::JwtLayer), in the order it runs.
 //!
-//! [`layer`] is the tower plumbing and [`config`] the shared configuration it is built from;
-//! [`pipeline`] runs the steps, each in its own module: 1 [`source`], 2 [`verify`] (with the
-//! [`keys`]), 3 [`binding`], 4 [`revocation`]; then the layer puts the token's [`claims`] and
-//! the [`context`] (which consults the [`mfa_policy`]) into the request. A refusal becomes a
-//! response in [`rejection`] (naming the [`resource_metadata`], RFC 9728) and an event in
-//! [`audit`]; `metrics` (feature `metrics`) counts what operators watch, and [`readiness`] tells
-//! whether the layer can answer now. Nothing here knows the code that runs
-//! after the guard (`authorize`) or the issuing side (`issue`).
+//! [`layer`] is the tower plumbing and [`config`] the configuration it is built from, which
+//! hands the request path its [`settings`]; [`pipeline`] runs the steps, each in its own module:
+//! 1 [`source`], 2 [`verify`] (with the [`keys`]), 3 [`binding`], 4 [`revocation`]; then the
+//! layer puts the token's claims and the [`context`] (which consults the [`mfa_policy`]) into
+//! the request. A refusal becomes a response in [`rejection`] (naming the
+//! [`resource_metadata`], RFC 9728) and an event in the audit; [`observe`] holds what operators
+//! see (audit, metrics, readiness). Nothing here knows the code that runs after the guard
+//! (`authorize`) or the issuing side (`issue`).
+//!
+//! The floors (DESIGN.md; checked by `tests/floors.rs`): the subsystems ([`verify`], [`keys`],
+//! [`binding`], [`revocation`], [`observe`]) on the primitives (`crate::primitives`); the request
+//! path ([`source`], [`settings`], [`pipeline`], [`rejection`], [`context`]) on them; the layer and
+//! [`config`] on top.
 
 // In the order a request meets them (one group each, so that rustfmt keeps the order).
 pub(crate) mod layer;
 
 pub(crate) mod config;
+
+pub(crate) mod settings;
 
 pub(crate) mod pipeline;
 
@@ -35,10 +42,7 @@ pub(crate) mod redis_cluster;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_connection;
 
-// 5 what the layer puts into the request: the token's claims, the context that consults the
-// multi-factor policy
-pub(crate) mod claims;
-
+// 5 what the layer puts into the request: the context that consults the multi-factor policy
 pub(crate) mod mfa_policy;
 
 pub(crate) mod context;
@@ -49,18 +53,4 @@ pub mod rejection;
 
 pub(crate) mod resource_metadata;
 
-pub mod audit;
-
-#[cfg(feature = "metrics")]
-pub mod metrics;
-#[cfg(not(feature = "metrics"))]
-pub(crate) mod metrics;
-
-pub mod readiness;
-
-// the plumbing under them
-pub(crate) mod body;
-pub(crate) mod clock;
-pub(crate) mod cookie;
-pub(crate) mod path;
-pub(crate) mod url;
+pub(crate) mod observe;

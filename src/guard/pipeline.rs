@@ -12,21 +12,21 @@ use futures_util::future::BoxFuture;
 use http::Request;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::audit;
-use crate::guard::binding::{BindingPolicy as _, RequestHead};
-use crate::guard::claims::{Claims, Confirmation, TokenFacts};
-use crate::guard::clock;
-use crate::guard::config::Shared;
+use crate::guard::binding::{BindingPolicy as _, DpopCheck, RequestHead};
 use crate::guard::context::AuthContext;
 #[cfg(feature = "introspection")]
 use crate::guard::keys::introspection::{
     Answer, Cached, Flight, FlightResult, IntrospectionCache, TokenHash,
 };
 use crate::guard::keys::KeyLookup;
-use crate::guard::revocation::{ReplayCheck, ReplayKey, RevocationCheck};
+use crate::guard::observe::audit;
+use crate::guard::revocation::{ReplayCheck, RevocationCheck};
+use crate::guard::settings::Shared;
 use crate::guard::source;
 use crate::guard::verify::{TokenCache, Verification, Verified, VerifiedWith};
+use crate::primitives::claims::{Claims, Confirmation, TokenFacts};
+use crate::primitives::clock;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// A custom check over the decoded claims, run on every request.
 pub(crate) type ClaimCheck<C> = Arc<dyn Fn(&C, &TokenFacts) -> Result<(), AuthError> + Send + Sync>;
@@ -302,24 +302,12 @@ where
             audit::note_refused(request, &decision, &verified.facts);
             Outcome::Ready(decision)
         };
-        let replay = match self.check_token(request, &verified, now) {
-            Ok(replay) => replay,
-            Err(err) => return refused(request, err, &verified),
-        };
-        // 4. the DPoP proof's replay
-        if let (Some((key, until)), Some(dpop)) = (replay, &self.shared.dpop) {
-            match dpop.replay().check_and_record(&key, until) {
-                ReplayCheck::Pending(check) => {
-                    return Outcome::Suspended(Suspension::Replay { check, verified })
-                }
-                answer => {
-                    if let Err(err) = dpop.replay_answer(answer, now) {
-                        return refused(request, err, &verified);
-                    }
-                }
-            }
+        match self.check_token(request, &verified, now) {
+            Ok(DpopCheck::Passed) => self.revocation_step(request, verified),
+            // 4. the DPoP proof's replay, in a remote store
+            Ok(DpopCheck::Pending(check)) => Outcome::Suspended(Suspension::Replay { check, verified }),
+            Err(err) => refused(request, err, &verified),
         }
-        self.revocation_step(request, verified)
     }
 
     /// 4. revocation.
@@ -338,13 +326,14 @@ where
         }
     }
 
-    /// Time, custom checks and 3 bind; the answer is the DPoP proof step 4 must record.
+    /// Time, custom checks, 3 bind, and DPoP (its proof, and the proof's replay, step 4): the
+    /// answer is a remote replay store's answer to await, if there is one.
     fn check_token<B>(
         &self,
         request: &Request<B>,
         verified: &Verified<C>,
         now: u64,
-    ) -> Result<Option<(ReplayKey, u64)>, AuthError> {
+    ) -> Result<DpopCheck, AuthError> {
         self.shared.verifier.check_time(verified, now)?;
         for check in &self.checks {
             check(&verified.claims, &verified.facts)?;
@@ -360,14 +349,14 @@ where
         if let Some(unchecked) = confirmation.and_then(|cnf| self.unchecked_confirmation(cnf)) {
             return Err(AuthError::binding_mismatch(unchecked));
         }
-        let Some(dpop) = &self.shared.dpop else { return Ok(None) };
+        let Some(dpop) = &self.shared.dpop else { return Ok(DpopCheck::Passed) };
         // The token again, with its scheme: a header read, cheaper than carrying it here.
         let (token, scheme) = self
             .shared
             .sources
             .extract_with_scheme(request.headers(), request.uri())?
             .ok_or(AuthError::new(ErrorKind::MissingToken))?;
-        dpop.check_request(&RequestHead::of(request), scheme, token, confirmation, now)
+        dpop.check_presented(&RequestHead::of(request), scheme, token, confirmation, now)
     }
 
     /// A `cnf` member no configured policy checks: the token is bound to something this

@@ -40,7 +40,7 @@ use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServer
 use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
 use super::redis_cluster::ClusterLink;
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// Where a Redis store's data lives: one server, a primary watched by Redis Sentinel, or a
 /// Redis Cluster (feature `redis`). Every Redis store is built from one

@@ -20,7 +20,8 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response, StatusCode, Version};
 
-use crate::error::AuthError;
+use crate::guard::binding::DpopChallenge;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// The wire protocol a rejection must be written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,15 +68,6 @@ impl Protocol {
     pub fn of_request<B>(request: &http::Request<B>) -> Protocol {
         Protocol::of(request.version(), request.headers())
     }
-}
-
-/// What the challenges say about DPoP (RFC 9449 §7.1), when it is configured.
-#[derive(Debug, Clone)]
-pub(crate) struct DpopChallenge {
-    /// The accepted proof algorithms, space-separated.
-    pub(crate) algs: String,
-    /// Whether bearer tokens are allowed too (a `Bearer` challenge beside the `DPoP` one).
-    pub(crate) bearer: bool,
 }
 
 /// A user-supplied replacement for the default rejection response.
@@ -277,7 +269,7 @@ fn dpop_challenges(
     headers.remove(WWW_AUTHENTICATE);
     let metadata = responder.resource_metadata.as_deref();
     if dpop.bearer {
-        let bearer = if on_dpop { AuthError::new(crate::ErrorKind::MissingToken) } else { error.clone() };
+        let bearer = if on_dpop { AuthError::new(ErrorKind::MissingToken) } else { error.clone() };
         let bearer = if on_dpop {
             challenge(&bearer, realm, "", metadata)
         } else {
@@ -335,7 +327,7 @@ fn percent_encode(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
+    use crate::primitives::error::ErrorKind;
 
     #[test]
     fn missing_token_challenge_has_no_error_attribute() {

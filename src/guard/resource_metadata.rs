@@ -17,7 +17,7 @@
 //!   `https://api.example.com/.well-known/oauth-protected-resource/mcp`. It answers `GET` and
 //!   `HEAD` with `application/json`, a `Cache-Control` of one hour and
 //!   `Access-Control-Allow-Origin: *` (the document is public, browser-based clients read it),
-//!   and `OPTIONS` preflights. With the `axum` feature, [`JwtAuth::resource_metadata_router`] is
+//!   and `OPTIONS` preflights. With the `axum` feature, [`JwtAuth::resource_metadata_router`](crate::JwtAuth::resource_metadata_router) is
 //!   the same as a `Router`.
 //!
 //! The audience rule that goes with it (RFC 8707: the token must name this resource in `aud`) is
@@ -76,10 +76,9 @@ use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use tower_service::Service;
 
-use crate::error::ConfigError;
-use crate::guard::config::JwtAuth;
 use crate::guard::source::TokenSource;
 use crate::guard::verify::ResourceId;
+use crate::primitives::error::ConfigError;
 
 /// How long clients and caches may keep the document (`Cache-Control: public, max-age=3600`).
 const CACHE_CONTROL: &str = "public, max-age=3600";
@@ -363,25 +362,6 @@ impl ProtectedResource {
 
     pub(crate) fn id(&self) -> &ResourceId {
         &self.resource
-    }
-}
-
-impl JwtAuth {
-    /// The protected-resource metadata configured with
-    /// [`JwtAuthBuilder::protected_resource`](crate::JwtAuthBuilder::protected_resource), as
-    /// completed from the configuration (issuers, token sources).
-    pub fn resource_metadata(&self) -> Option<&ProtectedResource> {
-        self.shared.resource_metadata.as_ref()
-    }
-
-    /// An axum `Router` that serves the [`resource_metadata`](Self::resource_metadata) at its
-    /// well-known path; without metadata configured, a router with no routes.
-    #[cfg(feature = "axum")]
-    pub fn resource_metadata_router<S>(&self) -> axum::Router<S>
-    where
-        S: Clone + Send + Sync + 'static,
-    {
-        self.resource_metadata().map(ProtectedResource::router).unwrap_or_default()
     }
 }
 

@@ -9,11 +9,12 @@
 //! (RFC 9449 §7.1) is read too, and the scheme goes with the token to the binding step: a
 //! DPoP-bound token sent as `Bearer` is refused there (§7.2).
 
-use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderName, Uri};
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::cookie::CookieError;
+use crate::primitives::authorization::Scheme;
+use crate::primitives::authorization::{authorization, invalid_request, single, too_large};
+use crate::primitives::cookie::CookieError;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// One place a token may be carried.
 ///
@@ -52,17 +53,6 @@ impl TokenSource {
     pub fn query() -> Self {
         TokenSource::Query("access_token".into())
     }
-}
-
-/// How the request presented its token: what the DPoP binding needs to know (RFC 9449 §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scheme {
-    /// `Authorization: Bearer`.
-    Bearer,
-    /// `Authorization: DPoP` (only read when DPoP is configured).
-    Dpop,
-    /// A cookie, a custom header or a query parameter: a bearer token by another way.
-    Other,
 }
 
 /// The configured sources and the size cap.
@@ -120,14 +110,6 @@ impl TokenSources {
     }
 }
 
-/// Whether the request presents its token with `Authorization: DPoP` (RFC 9449 §7.1): its
-/// refusals carry their error on the `DPoP` challenge. Read on the refusal path only.
-pub(crate) fn uses_dpop_scheme(headers: &HeaderMap) -> bool {
-    headers.get(AUTHORIZATION).is_some_and(|value| {
-        value.as_bytes().get(..5).is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"dpop "))
-    })
-}
-
 fn other(token: Option<&str>) -> Option<(&[u8], Scheme)> {
     token.map(|token| (token.as_bytes(), Scheme::Other))
 }
@@ -140,24 +122,6 @@ impl TokenSources {
             TokenSource::Query(name) => matches!(query(uri, name, usize::MAX), Ok(Some(_)) | Err(_)),
             _ => false,
         })
-    }
-}
-
-fn invalid_request(message: &'static str) -> AuthError {
-    AuthError::with_detail(ErrorKind::InvalidRequest, message)
-}
-
-fn too_large() -> AuthError {
-    AuthError::with_detail(ErrorKind::InvalidToken, "the token is too large")
-}
-
-/// The single value of `name`, or an error when the header is repeated.
-fn single<'r>(headers: &'r HeaderMap, name: &HeaderName) -> Result<Option<&'r [u8]>, AuthError> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (None, _) => Ok(None),
-        (Some(value), None) => Ok(Some(value.as_bytes())),
-        (Some(_), Some(_)) => Err(invalid_request("more than one authorization header")),
     }
 }
 
@@ -176,39 +140,6 @@ fn is_b64token(b: u8) -> bool {
         | (b == b'~')
         | (b == b'+')
         | (b == b'/')
-}
-
-/// `Authorization: Bearer <b64token>` (or `DPoP <b64token>` when `dpop`); another scheme
-/// means "no bearer token".
-///
-/// No allocation, and no pass over the token's bytes: see [`check_charset`].
-fn authorization(
-    headers: &HeaderMap,
-    max_len: usize,
-    dpop: bool,
-) -> Result<Option<(&[u8], Scheme)>, AuthError> {
-    let Some(value) = single(headers, &AUTHORIZATION)? else { return Ok(None) };
-    let (scheme, rest) = match value.iter().position(|&b| b == b' ') {
-        Some(space) => (&value[..space], &value[space + 1..]),
-        None => (value, &value[value.len()..]),
-    };
-    let scheme = if scheme.eq_ignore_ascii_case(b"bearer") {
-        Scheme::Bearer
-    } else if dpop && scheme.eq_ignore_ascii_case(b"dpop") {
-        Scheme::Dpop
-    } else {
-        return Ok(None);
-    };
-    let token = trim_spaces(rest);
-    if token.is_empty() {
-        return Err(invalid_request("the bearer token is empty"));
-    }
-    if token.len() > max_len {
-        return Err(too_large());
-    }
-    // The character set is checked by `check_charset`, and only for tokens the verified-token
-    // cache does not know: a cached token passed that check when it was verified.
-    Ok(Some((token, scheme)))
 }
 
 /// The token's text, once its character set is checked: RFC 6750 `b64token` (padding only
@@ -236,20 +167,10 @@ fn not_visible_ascii() -> AuthError {
     invalid_request("the authorization header is not visible ASCII")
 }
 
-fn trim_spaces(mut bytes: &[u8]) -> &[u8] {
-    while let [b' ', rest @ ..] = bytes {
-        bytes = rest;
-    }
-    while let [rest @ .., b' '] = bytes {
-        bytes = rest;
-    }
-    bytes
-}
-
-/// The token cookie, read by the crate's one cookie parser ([`crate::guard::cookie`]): a repeated
+/// The token cookie, read by the crate's one cookie parser ([`crate::primitives::cookie`]): a repeated
 /// cookie is ambiguous and refused, quotes are removed, an empty cookie is no token.
 fn cookie<'r>(headers: &'r HeaderMap, name: &str, max_len: usize) -> Result<Option<&'r str>, AuthError> {
-    match crate::guard::cookie::find(headers, name) {
+    match crate::primitives::cookie::find(headers, name) {
         Ok(Some(token)) => checked(token, max_len).map(Some),
         Ok(None) => Ok(None),
         Err(CookieError::Repeated) => Err(invalid_request("the token cookie is repeated")),
@@ -308,6 +229,7 @@ fn checked(token: &str, max_len: usize) -> Result<&str, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::AUTHORIZATION;
     use http::header::COOKIE;
     use http::HeaderValue;
 

@@ -28,8 +28,8 @@ use http::{Method, Uri};
 use serde_json::json;
 
 use crate::guard::binding::BindingUnavailable;
-use crate::guard::clock;
 use crate::issue::IssueError;
+use crate::primitives::clock;
 
 enum Signer {
     Es256(EcdsaKeyPair),

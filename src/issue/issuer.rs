@@ -24,9 +24,10 @@ use serde_json::{Map, Value};
 
 use super::SigningKey;
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
-use crate::guard::claims::{Confirmation, TokenFacts};
-use crate::guard::clock;
 use crate::guard::config::JwtAuth;
+use crate::guard::context::AuthContext;
+use crate::primitives::claims::{Confirmation, TokenFacts};
+use crate::primitives::clock;
 
 /// The default lifetime of an access token: 15 minutes.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -445,7 +446,14 @@ impl TokenIssuer {
         request: impl Into<RequestHead<'r>>,
     ) -> impl Future<Output = Result<RequestBinding, IssueError>> + Send + 'static {
         let request = request.into();
-        let mut binding = NewBinding::new(self.ttl);
+        // A request the layer already let through with a DPoP-bound token (a step-up): its proof
+        // was checked and recorded there.
+        let layer_jkt = request
+            .extensions
+            .get::<AuthContext>()
+            .and_then(|context| context.confirmation.as_ref())
+            .and_then(|confirmation| confirmation.jkt.clone());
+        let mut binding = NewBinding::new(self.ttl).with_layer_jkt(layer_jkt);
         let bound = self.bindings.iter().try_for_each(|policy| policy.bind(&request, &mut binding));
         async move {
             bound?;
@@ -736,7 +744,7 @@ mod tests {
             &self,
             _: &RequestHead<'_>,
             _: Option<&Confirmation>,
-        ) -> Result<(), crate::error::AuthError> {
+        ) -> Result<(), crate::primitives::error::AuthError> {
             Ok(())
         }
         fn bind(&self, _: &RequestHead<'_>, binding: &mut NewBinding) -> Result<(), BindingUnavailable> {

@@ -17,10 +17,10 @@ use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::error::ConfigError;
 use crate::guard::binding::ClientCertificate;
-use crate::guard::clock;
 use crate::issue::{DpopKey, IssueError, TokenIssuer};
+use crate::primitives::clock;
+use crate::primitives::error::ConfigError;
 
 /// The error type of [`ServiceTokenService`]: the client's error, or a token that could not
 /// be minted ([`IssueError`]). The same boxed error as `tower`'s own middleware.

@@ -5,8 +5,8 @@ use std::fmt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value};
 
-use crate::error::ConfigError;
 use crate::guard::keys::VerificationKey;
+use crate::primitives::error::ConfigError;
 
 /// A private key (or HMAC secret) bound to exactly one algorithm, for signing.
 ///
@@ -92,7 +92,7 @@ impl SigningKey {
 
 /// Signs the client assertions of `private_key_jwt` (introspection): `typ` `JWT`, this key's `kid`.
 #[cfg(feature = "introspection")]
-impl crate::keys::introspection::ClientAssertionKey for SigningKey {
+impl crate::guard::keys::introspection::ClientAssertionKey for SigningKey {
     fn sign_assertion(&self, claims: &Map<String, Value>) -> Option<String> {
         let mut header = Header::new(self.algorithm);
         header.kid.clone_from(&self.kid);

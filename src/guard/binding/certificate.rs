@@ -4,8 +4,8 @@ use std::borrow::Cow;
 
 use super::client_certificate::request_certificate;
 use super::{BindingPolicy, BindingUnavailable, ClientCertificate, NewBinding, RequestHead, TrustedProxies};
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::Confirmation;
+use crate::primitives::claims::Confirmation;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 const NAME: &str = "certificate";
 
@@ -200,7 +200,7 @@ mod tests {
 
         use super::*;
         use crate::guard::binding::PeerAddr;
-        use crate::ErrorKind;
+        use crate::primitives::error::ErrorKind;
 
         const DER: &[u8] = &[0x30, 0x03, 0x02, 0x01, 0x05];
 

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{same, BindingPolicy, BindingUnavailable, NewBinding, RequestHead, TrustedProxies};
-use crate::error::AuthError;
-use crate::error::ConfigError;
-use crate::guard::claims::Confirmation;
+use crate::primitives::claims::Confirmation;
+use crate::primitives::error::AuthError;
+use crate::primitives::error::ConfigError;
 
 const NAME: &str = "client_ip";
 

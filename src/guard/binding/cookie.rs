@@ -6,9 +6,9 @@ use http::HeaderValue;
 use super::{
     base64url, claims_digest, sha256, sha256_b64, BindingPolicy, BindingUnavailable, NewBinding, RequestHead,
 };
-use crate::error::AuthError;
-use crate::error::ConfigError;
-use crate::guard::claims::Confirmation;
+use crate::primitives::claims::Confirmation;
+use crate::primitives::error::AuthError;
+use crate::primitives::error::ConfigError;
 
 const NAME: &str = "cookie_fingerprint";
 
@@ -107,7 +107,7 @@ impl BindingPolicy for CookieFingerprint {
             return Err(AuthError::binding_mismatch(NAME));
         };
         // Absent, empty, repeated (ambiguous) or not text: no secret to compare.
-        match crate::guard::cookie::find(request.headers, &self.cookie) {
+        match crate::primitives::cookie::find(request.headers, &self.cookie) {
             Ok(Some(secret)) if claims_digest(claim, &sha256(secret.as_bytes())) => Ok(()),
             _ => Err(AuthError::binding_mismatch(NAME)),
         }

@@ -6,9 +6,9 @@ use http::{HeaderMap, HeaderName};
 use aws_lc_rs::digest::Digest;
 
 use super::{base64url, claims_digest, sha256, BindingPolicy, BindingUnavailable, NewBinding, RequestHead};
-use crate::error::AuthError;
-use crate::error::ConfigError;
-use crate::guard::claims::Confirmation;
+use crate::primitives::claims::Confirmation;
+use crate::primitives::error::AuthError;
+use crate::primitives::error::ConfigError;
 
 const NAME: &str = "device_fingerprint";
 /// Domain separation: this hash is never confused with another use of SHA-256.

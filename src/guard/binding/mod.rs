@@ -54,14 +54,15 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 
-use crate::error::AuthError;
-use crate::guard::claims::Confirmation;
+use crate::primitives::claims::Confirmation;
+use crate::primitives::error::AuthError;
 
 pub use certificate::CertificateBound;
 pub use client_certificate::{ClientCertificate, ClientCertificateError, CLIENT_CERT};
 pub use client_ip::ClientIpBinding;
 pub use cookie::CookieFingerprint;
 pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
+pub(crate) use dpop::{DpopChallenge, DpopCheck};
 pub use fingerprint::DeviceFingerprint;
 pub(crate) use peer::{connection_scheme, peer_addr};
 pub use peer::{ConnectionScheme, PeerAddr};
@@ -161,6 +162,9 @@ pub struct NewBinding {
     set_cookies: Vec<HeaderValue>,
     ttl: Duration,
     deferred: Vec<BoxFuture<'static, Result<(), BindingUnavailable>>>,
+    /// The `cnf.jkt` of the token the layer let this request through with (the issuer reads it
+    /// from the request's `AuthContext`): the DPoP policy does not record that proof twice.
+    layer_jkt: Option<String>,
 }
 
 impl NewBinding {
@@ -171,7 +175,20 @@ impl NewBinding {
             set_cookies: Vec::new(),
             ttl,
             deferred: Vec::new(),
+            layer_jkt: None,
         }
+    }
+
+    /// Tells the policies that the layer let this request through with a token bound to the
+    /// DPoP key `jkt` (and so checked and recorded its proof already).
+    pub(crate) fn with_layer_jkt(mut self, jkt: Option<String>) -> Self {
+        self.layer_jkt = jkt;
+        self
+    }
+
+    /// See [`with_layer_jkt`](Self::with_layer_jkt).
+    pub(crate) fn layer_jkt(&self) -> Option<&str> {
+        self.layer_jkt.as_deref()
     }
 
     /// The `cnf` claims so far.

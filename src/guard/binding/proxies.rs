@@ -21,7 +21,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 
 use super::RequestHead;
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");

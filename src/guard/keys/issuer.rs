@@ -13,9 +13,9 @@ use std::time::Duration;
 use jsonwebtoken::Algorithm;
 
 use super::{Chain, KeySource, StaticKeys, VerificationKey};
-use crate::error::ConfigError;
 use crate::guard::verify::TokenKind;
 use crate::guard::verify::{AlgorithmSet, ClaimRules, RequiredClaim, TrustedIssuer};
+use crate::primitives::error::ConfigError;
 
 /// One trusted issuer: its name (the exact `iss` of its tokens), its keys and its rules.
 ///

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use jsonwebtoken::Algorithm;
 
-use crate::guard::readiness::Readiness;
+use crate::guard::observe::readiness::Readiness;
 
 #[cfg(any(feature = "jwks", feature = "introspection"))]
 mod capped_body;

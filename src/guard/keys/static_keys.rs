@@ -72,7 +72,7 @@ impl KeySource for StaticKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::MAX_KID_LESS_CANDIDATES;
+    use crate::guard::keys::MAX_KID_LESS_CANDIDATES;
 
     fn hmac(byte: u8) -> VerificationKey {
         VerificationKey::hmac(Algorithm::HS256, [byte; 32]).unwrap()

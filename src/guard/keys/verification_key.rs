@@ -7,7 +7,7 @@ use aws_lc_rs::{hmac, signature};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// A key that verifies signatures of exactly one algorithm (RFC 8725 §3.1).
 ///

@@ -15,8 +15,8 @@ use super::{
     scoped_key, subject_verdict, with_scoped_key, RevocationCheck, RevocationError, RevocationStore,
     DEFAULT_EXPIRY_MARGIN, DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
 };
-use crate::guard::claims::TokenFacts;
-use crate::guard::clock;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::clock;
 
 /// Default number of live token revocations (and, separately, subject revocations) kept.
 pub const DEFAULT_REVOCATION_CAPACITY: u64 = 100_000;

@@ -43,8 +43,8 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::guard::claims::TokenFacts;
-use crate::guard::readiness::Readiness;
+use crate::guard::observe::readiness::Readiness;
+use crate::primitives::claims::TokenFacts;
 
 pub mod memory;
 #[cfg(feature = "redis")]

@@ -34,12 +34,12 @@ use super::{
     scoped_key, subject_verdict, with_scoped_key, RevocationCheck, RevocationError, RevocationStore,
     DEFAULT_EXPIRY_MARGIN, DEFAULT_SUBJECT_RETENTION, MAX_ENTRY_SECS,
 };
-use crate::error::ConfigError;
-use crate::guard::claims::TokenFacts;
-use crate::guard::clock;
-use crate::guard::metrics::{RedisMetrics, RedisOperation};
-use crate::guard::readiness::Readiness;
+use crate::guard::observe::metrics::{RedisMetrics, RedisOperation};
+use crate::guard::observe::readiness::Readiness;
 use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::clock;
+use crate::primitives::error::ConfigError;
 
 /// Default prefix of the store's keys and channel.
 pub const DEFAULT_KEY_PREFIX: &str = "tjg:";

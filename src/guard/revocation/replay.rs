@@ -27,7 +27,7 @@ use std::sync::Mutex;
 
 use futures_util::future::BoxFuture;
 
-use crate::guard::clock;
+use crate::primitives::clock;
 
 /// Default capacity of the [`MemoryReplayStore`] (live proofs).
 pub const DEFAULT_REPLAY_CAPACITY: usize = 1_000_000;

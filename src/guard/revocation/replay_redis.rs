@@ -18,8 +18,8 @@ use base64::Engine as _;
 
 use super::redis::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
 use super::replay::{ReplayCheck, ReplayKey, ReplayStore};
-use crate::error::ConfigError;
 use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
+use crate::primitives::error::ConfigError;
 
 /// DPoP proofs seen, in Redis (feature `redis`). Cheap to clone; build it inside a Tokio runtime.
 ///
@@ -71,7 +71,7 @@ impl RedisReplayStore {
     /// A store on `servers` (any topology), as [`with_options`](Self::with_options).
     pub fn with_servers(servers: RedisServers, prefix: &str, timeout: Duration) -> Result<Self, ConfigError> {
         let conn = RedisConnection::new(servers, timeout)?;
-        let inner = Inner { conn, prefix: prefix.to_owned(), timeout, now: crate::guard::clock::now };
+        let inner = Inner { conn, prefix: prefix.to_owned(), timeout, now: crate::primitives::clock::now };
         Ok(RedisReplayStore { inner: Arc::new(inner) })
     }
 
@@ -162,7 +162,7 @@ mod tests {
         let url = format!("redis://127.0.0.1:{}/", server.1);
         let mut store = RedisReplayStore::with_options(&url, "skew:", Duration::from_secs(2)).unwrap();
         fn an_hour_ago() -> u64 {
-            crate::guard::clock::now() - 3600
+            crate::primitives::clock::now() - 3600
         }
         Arc::get_mut(&mut store.inner).unwrap().now = an_hour_ago;
         let key = ReplayKey::new(&[9; 32], "proof");

@@ -10,7 +10,7 @@ use quick_cache::sync::Cache;
 
 use super::{Verified, VerifiedWith};
 use crate::guard::keys::VerificationKey;
-use crate::guard::metrics::CacheMetrics;
+use crate::guard::observe::metrics::CacheMetrics;
 
 /// Hit and miss counts of the verified-token cache.
 ///

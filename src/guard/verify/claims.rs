@@ -9,7 +9,7 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
-use crate::guard::claims::{Confirmation, TokenFacts};
+use crate::primitives::claims::{Confirmation, TokenFacts};
 
 /// 9999-12-31T23:59:59Z: later NumericDates are refused as nonsense.
 const MAX_NUMERIC_DATE: u64 = 253_402_300_799;

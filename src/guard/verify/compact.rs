@@ -1,4 +1,5 @@
-//! The JWS compact serialization (RFC 7515 §7.1): splitting, strict base64url, the JOSE header.
+//! The JWS compact serialization of a token (RFC 7515 §7.1): its parts (split by
+//! [`split_jws`]), strict base64url, the JOSE header.
 
 use std::borrow::Cow;
 
@@ -7,7 +8,8 @@ use base64::Engine;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use crate::error::{AuthError, ErrorKind};
+use crate::primitives::compact::split_jws;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// Largest signature accepted: RSA-8192 (1024 bytes).
 pub(crate) const MAX_SIGNATURE_LEN: usize = 1024;
@@ -44,24 +46,26 @@ pub(crate) struct Compact<'t> {
 
 impl<'t> Compact<'t> {
     pub(crate) fn split(token: &'t str) -> Result<Self, AuthError> {
-        let mut parts = token.split('.');
-        let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("the token is not a compact JWS"));
+        let parts = match split_jws(token.as_bytes()) {
+            Ok(parts) => parts,
+            Err(5) => return Err(malformed("encrypted tokens (JWE) are not accepted")),
+            Err(_) => return Err(malformed("the token is not a compact JWS")),
         };
-        match parts.count() {
-            0 => {}
-            2 => return Err(malformed("encrypted tokens (JWE) are not accepted")),
-            _ => return Err(malformed("the token is not a compact JWS")),
-        }
-        if header.is_empty() || payload.is_empty() {
+        if parts.header.is_empty() || parts.payload.is_empty() {
             return Err(malformed("the token is not a compact JWS"));
         }
-        if signature.is_empty() {
+        if parts.signature.is_empty() {
             return Err(malformed("the token is not signed"));
         }
-        let signing_input = &token[..header.len() + 1 + payload.len()];
-        Ok(Compact { signing_input, header, payload, signature })
+        // The parts end at dots (ASCII): character boundaries of `token`.
+        let header_end = parts.header.len();
+        let payload_end = header_end + 1 + parts.payload.len();
+        Ok(Compact {
+            signing_input: &token[..payload_end],
+            header: &token[..header_end],
+            payload: &token[header_end + 1..payload_end],
+            signature: &token[payload_end + 1..],
+        })
     }
 }
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 
 use super::{claims, compact::malformed, TokenVerifier, Verified};
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::Claims;
+use crate::primitives::claims::Claims;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 impl TokenVerifier {
     /// The verified token an active answer (`answer`, its JSON object) stands for.

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::{Claims, TokenFacts};
 use crate::guard::keys::{KeyLookup, VerificationKey, MAX_KID_LESS_CANDIDATES};
+use crate::primitives::claims::{Claims, TokenFacts};
+use crate::primitives::error::{AuthError, ErrorKind};
 
 mod cache;
 mod claims;

@@ -3,7 +3,7 @@
 //! [`JwtAuthBuilder::resource`](crate::JwtAuthBuilder::resource) is set.
 //!
 //! Two spellings of one URL name the same resource when they are equal after RFC 3986's
-//! normalisation, the same one DPoP's `htu` is compared with ([`crate::guard::url`]): scheme and
+//! normalisation, the same one DPoP's `htu` is compared with ([`crate::primitives::url`]): scheme and
 //! host case, the default port, percent-encodings, dot segments, an empty path and `/`. The
 //! path's case and the query's bytes are significant.
 //!
@@ -16,9 +16,9 @@
 //! The normalised form is computed once for the configured resource; a token's `aud` values are
 //! compared byte for byte first, and normalised only when that fails.
 
-use crate::error::ConfigError;
-use crate::guard::claims::TokenFacts;
-use crate::guard::url::{normalize, path_of};
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::ConfigError;
+use crate::primitives::url::{normalize, path_of};
 
 /// A normalised `http(s)` resource identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]

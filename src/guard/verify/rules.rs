@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::TokenFacts;
 use crate::guard::verify::TokenKind;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// A registered claim that can be required.
 ///

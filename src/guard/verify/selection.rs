@@ -16,8 +16,8 @@ use std::sync::Arc;
 use jsonwebtoken::Algorithm;
 
 use super::{AlgorithmSet, ClaimRules};
-use crate::error::{AuthError, ErrorKind};
-use crate::keys::{KeyLookup, KeySource};
+use crate::guard::keys::{KeyLookup, KeySource};
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// One issuer, frozen: its keys, its algorithm allow-list and its rules (`rules.issuers` are
 /// its names; none for the builder's shorthand without `issuer(..)`, which accepts any `iss`).
@@ -27,7 +27,7 @@ pub(crate) struct TrustedIssuer {
     pub(crate) rules: ClaimRules,
     /// A tenant pattern's keys (then `keys` holds none, and `rules.issuers` is empty).
     #[cfg(feature = "jwks")]
-    pub(crate) tenants: Option<crate::keys::TenantKeys>,
+    pub(crate) tenants: Option<crate::guard::keys::TenantKeys>,
 }
 
 impl TrustedIssuer {

@@ -4,10 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::ConfigError;
-use crate::error::{AuthError, ErrorKind};
-use crate::guard::claims::TokenFacts;
 use crate::guard::verify::RequiredClaim;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::ConfigError;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// One kind of token (a profile): a name, its explicit `typ`, and what a token of that kind
 /// must carry. Kinds cannot be confused with one another.

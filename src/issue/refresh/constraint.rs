@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::guard::claims::Confirmation;
+use crate::primitives::claims::Confirmation;
 
 /// What a refresh-token family is bound to: the DPoP key's thumbprint (`jkt`, RFC 7638) and
 /// the client certificate's (`x5t#S256`, RFC 8705), each optional.

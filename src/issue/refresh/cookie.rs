@@ -4,7 +4,7 @@
 use http::{HeaderMap, HeaderValue};
 
 use super::IssuedRefresh;
-use crate::guard::clock;
+use crate::primitives::clock;
 
 /// How a refresh token travels in a cookie: its name and the path it is sent to.
 ///
@@ -66,12 +66,12 @@ impl RefreshCookie {
     /// documentation for why `Path=/` and not a narrower path).
     ///
     /// ```
-    /// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshCookie, RefreshStore};
+    /// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshCookie, RefreshStore, SenderConstraint};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let cookie = RefreshCookie::host("refresh_token");
     /// assert_eq!(cookie.name(), "__Host-refresh_token");
-    /// let issued = MemoryRefreshStore::new().issue("alice").await.unwrap();
+    /// let issued = MemoryRefreshStore::new().issue("alice", &SenderConstraint::none()).await.unwrap();
     /// let set_cookie = cookie.set(&issued);
     /// let text = set_cookie.to_str().unwrap();
     /// assert!(text.starts_with("__Host-refresh_token="));
@@ -143,7 +143,7 @@ impl RefreshCookie {
     /// assert_eq!(read("refresh_token="), None);
     /// ```
     pub fn read<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        crate::guard::cookie::find(headers, &self.name).ok().flatten()
+        crate::primitives::cookie::find(headers, &self.name).ok().flatten()
     }
 
     fn header(&self, value: &str, max_age: u64) -> HeaderValue {

@@ -12,8 +12,8 @@ use moka::Expiry;
 use super::constraint::{sender_mismatch, SenderConstraint};
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
-use crate::guard::clock;
 use crate::guard::revocation::MAX_ENTRY_SECS;
+use crate::primitives::clock;
 
 /// Default number of families kept.
 pub const DEFAULT_FAMILY_CAPACITY: u64 = 100_000;

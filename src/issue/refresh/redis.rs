@@ -27,10 +27,10 @@ use redis::{Client, Script};
 use super::constraint::{sender_mismatch, SenderConstraint};
 use super::token::{self, Presented};
 use super::{IssuedRefresh, RefreshError, RefreshPolicy, RefreshStore};
-use crate::error::ConfigError;
-use crate::guard::clock;
 use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
 use crate::guard::revocation::redis::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
+use crate::primitives::clock;
+use crate::primitives::error::ConfigError;
 
 /// KEYS: family, presented token, new token, presented token's grace record.
 /// ARGV: now, token ttl, grace period (s), new token's hash, new token sealed under the presented

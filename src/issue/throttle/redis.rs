@@ -25,9 +25,9 @@ use redis::{Client, Script};
 use super::memory::now_ms;
 use super::policy::ThrottlePolicy;
 use super::store::{ThrottleError, ThrottleStore};
-use crate::error::ConfigError;
 use crate::guard::redis_connection::{Conn, RedisConnection, RedisServers, Retry};
 use crate::guard::revocation::redis::{DEFAULT_KEY_PREFIX, DEFAULT_REDIS_TIMEOUT};
+use crate::primitives::error::ConfigError;
 
 /// KEYS: the window. ARGV: now (ms), window (ms), attempts, id.
 /// Answers 0 when the attempt is counted, else the milliseconds until the oldest leaves.

@@ -14,15 +14,15 @@
 //!
 //! The comparison first tries the bytes as they are (what every client sends in practice: no
 //! allocation), then both sides normalised by the crate's one URL normaliser
-//! ([`crate::guard::url`], also the resource identifier's).
+//! ([`crate::primitives::url`], also the resource identifier's).
 
 use std::borrow::Cow;
 
 use http::header::HOST;
 
-use crate::error::ConfigError;
 use crate::guard::binding::{connection_scheme, RequestHead, TrustedProxies};
-use crate::guard::url::{normalize, path_of};
+use crate::primitives::error::ConfigError;
+use crate::primitives::url::{normalize, path_of};
 
 /// Where the external scheme and host come from.
 #[derive(Debug, Clone)]
@@ -130,7 +130,7 @@ mod tests {
         assert!(Origin::Request.matches("https://api:8443/me", &RequestHead::of(&request)));
         assert!(!Origin::Request.matches("http://api:8443/me", &RequestHead::of(&request)));
         let mut request = http::Request::builder().uri("/me").header("host", "api:8443").body(()).unwrap();
-        request.extensions_mut().insert(crate::ClientCertificate::from_der(vec![1, 2, 3]));
+        request.extensions_mut().insert(crate::guard::binding::ClientCertificate::from_der(vec![1, 2, 3]));
         assert!(Origin::Request.matches("https://api:8443/me", &RequestHead::of(&request)));
     }
 

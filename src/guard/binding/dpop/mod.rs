@@ -41,16 +41,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use jsonwebtoken::{Algorithm, AlgorithmFamily};
 
 use self::htu::Origin;
 use self::jwk::KeyCache;
-use crate::error::{AuthError, ConfigError, ErrorKind};
 use crate::guard::binding::{BindingPolicy, BindingUnavailable, NewBinding, RequestHead, TrustedProxies};
-use crate::guard::claims::Confirmation;
-use crate::guard::clock;
 use crate::guard::revocation::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
-use crate::guard::source::Scheme;
+use crate::primitives::authorization::{authorization, Scheme, DEFAULT_MAX_TOKEN_LEN};
+use crate::primitives::claims::Confirmation;
+use crate::primitives::clock;
+use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 
 pub use nonce::{DpopNonces, DEFAULT_NONCE_LIFETIME, DEFAULT_NONCE_ROTATION};
 
@@ -84,8 +85,6 @@ pub struct Dpop {
     replay: Arc<dyn ReplayStore>,
     pub(crate) nonces: Option<DpopNonces>,
     keys: Arc<KeyCache>,
-    /// How [`BindingPolicy::check`] reads the token (the layer reads it with its own sources).
-    sources: crate::guard::source::TokenSources,
     error: Option<ConfigError>,
 }
 
@@ -116,11 +115,6 @@ impl Dpop {
             replay: Arc::new(MemoryReplayStore::new()),
             nonces: None,
             keys: Arc::new(KeyCache::new(DEFAULT_KEY_CACHE_CAPACITY)),
-            sources: crate::guard::source::TokenSources::new(
-                vec![crate::TokenSource::Bearer],
-                crate::guard::config::DEFAULT_MAX_TOKEN_LEN,
-            )
-            .with_dpop(true),
             error: None,
         }
         .algorithms([
@@ -243,9 +237,31 @@ impl Dpop {
         AuthError::dpop(kind, reason, self.nonces.as_ref().map(|nonces| nonces.issue(now)))
     }
 
+    /// The whole DPoP check of a request that presents `token` with `scheme`: the scheme against
+    /// the token's `cnf.jkt`, the proof (step 3), then the proof's replay (step 4). The one place
+    /// that runs it, for the layer (which read the token with its own sources) and for
+    /// [`BindingPolicy::check`]. A replay store that answers later hands back its answer to
+    /// await; decide on it with [`replay_answer`](Self::replay_answer).
+    pub(crate) fn check_presented(
+        &self,
+        request: &RequestHead<'_>,
+        scheme: Scheme,
+        token: &[u8],
+        confirmation: Option<&Confirmation>,
+        now: u64,
+    ) -> Result<DpopCheck, AuthError> {
+        let Some((key, until)) = self.check_request(request, scheme, token, confirmation, now)? else {
+            return Ok(DpopCheck::Passed);
+        };
+        match self.replay.check_and_record(&key, until) {
+            ReplayCheck::Pending(answer) => Ok(DpopCheck::Pending(answer)),
+            answer => self.replay_answer(answer, now).map(|()| DpopCheck::Passed),
+        }
+    }
+
     /// Step 3 for DPoP: the scheme against the token's `cnf.jkt`, then the proof. The answer
     /// is the replay entry step 4 must record, when a proof was checked.
-    pub(crate) fn check_request(
+    fn check_request(
         &self,
         request: &RequestHead<'_>,
         scheme: Scheme,
@@ -320,11 +336,6 @@ impl Dpop {
         self.replay_answer(answer, clock::now())
     }
 
-    /// The replay store.
-    pub(crate) fn replay(&self) -> &dyn ReplayStore {
-        &*self.replay
-    }
-
     /// Step 4's decision on the replay store's answer.
     pub(crate) fn replay_answer(&self, answer: ReplayCheck, now: u64) -> Result<(), AuthError> {
         match answer {
@@ -339,12 +350,27 @@ impl Dpop {
     }
 
     /// The challenge attributes of the responder.
-    pub(crate) fn challenge(&self) -> crate::guard::rejection::DpopChallenge {
-        crate::guard::rejection::DpopChallenge {
-            algs: self.algs.clone(),
-            bearer: self.mode == DpopMode::Allowed,
-        }
+    pub(crate) fn challenge(&self) -> DpopChallenge {
+        DpopChallenge { algs: self.algs.clone(), bearer: self.mode == DpopMode::Allowed }
     }
+}
+
+/// What [`Dpop::check_presented`] found.
+pub(crate) enum DpopCheck {
+    /// The request passes DPoP: a bearer token where bearer tokens pass, or a valid, fresh proof.
+    Passed,
+    /// The proof is valid; the remote replay store answers later whether it is fresh.
+    Pending(BoxFuture<'static, ReplayCheck>),
+}
+
+/// What the challenges say about DPoP (RFC 9449 §7.1), when it is configured: the rejection
+/// renders it.
+#[derive(Debug, Clone)]
+pub(crate) struct DpopChallenge {
+    /// The accepted proof algorithms, space-separated.
+    pub(crate) algs: String,
+    /// Whether bearer tokens are allowed too (a `Bearer` challenge beside the `DPoP` one).
+    pub(crate) bearer: bool,
 }
 
 /// A proof that passed [`Dpop::verify_proof`].
@@ -369,7 +395,7 @@ impl VerifiedProof {
 }
 
 /// The policy in the binding step: configured with [`JwtAuthBuilder::dpop`](crate::JwtAuthBuilder::dpop)
-/// (or [`binding`](crate::JwtAuthBuilder::binding), which hands it there), it confirms `cnf.jkt`.
+/// (not [`binding`](crate::JwtAuthBuilder::binding), which refuses it), it confirms `cnf.jkt`.
 /// Its `bind` makes a token endpoint bind the token to the proof's key (RFC 9449 §5).
 impl BindingPolicy for Dpop {
     fn name(&self) -> &'static str {
@@ -380,17 +406,17 @@ impl BindingPolicy for Dpop {
         &["jkt"]
     }
 
-    /// The whole check, outside the layer (the layer runs it itself, with a replay store that
-    /// may answer later): a replay store that cannot answer at once refuses (503).
+    /// The whole check, outside the layer: the token from `Authorization` (`Bearer` or `DPoP`, up
+    /// to [`DEFAULT_MAX_TOKEN_LEN`](crate::DEFAULT_MAX_TOKEN_LEN)); a replay store that cannot
+    /// answer at once refuses (503). The layer does not call this: it hands
+    /// [`Dpop`] the token its own sources read.
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
         let now = clock::fast_now();
-        let (token, scheme) = self
-            .sources
-            .extract_with_scheme(request.headers, request.uri)?
+        let (token, scheme) = authorization(request.headers, DEFAULT_MAX_TOKEN_LEN, true)?
             .ok_or(AuthError::new(ErrorKind::MissingToken))?;
-        match self.check_request(request, scheme, token, confirmation, now)? {
-            Some((key, until)) => self.replay_answer(self.replay.check_and_record(&key, until), now),
-            None => Ok(()),
+        match self.check_presented(request, scheme, token, confirmation, now)? {
+            DpopCheck::Passed => Ok(()),
+            DpopCheck::Pending(_) => self.replay_answer(ReplayCheck::Unavailable, now),
         }
     }
 
@@ -417,12 +443,7 @@ impl BindingPolicy for Dpop {
         // A request the layer already let through with a token bound to this very key (a step-up
         // of a DPoP-bound token): the layer checked and recorded this proof moments ago, on this
         // request; recording it again would read as its replay. Any other request records it.
-        let bound_by_layer = request
-            .extensions
-            .get::<crate::guard::context::AuthContext>()
-            .and_then(|context| context.confirmation.as_ref())
-            .and_then(|confirmation| confirmation.jkt.as_deref())
-            == Some(proof.jkt.as_str());
+        let bound_by_layer = binding.layer_jkt() == Some(proof.jkt.as_str());
         if !bound_by_layer {
             // A remote store (Redis) answers later: the issuer awaits it before signing.
             match self.replay.check_and_record(&proof.replay, proof.expires_at) {

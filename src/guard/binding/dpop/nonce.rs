@@ -22,7 +22,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::HeaderValue;
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// Default lifetime of a nonce.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(5 * 60);

@@ -17,8 +17,9 @@ use serde::Deserialize;
 
 use super::jwk::{KeyCache, ProofJwk};
 use super::Dpop;
-use crate::error::ErrorKind;
 use crate::guard::binding::{claims_digest, sha256, RequestHead};
+use crate::primitives::compact::{split_jws, JwsParts};
+use crate::primitives::error::ErrorKind;
 
 /// The longest proof read (an RSA-4096 `jwk` makes a proof of about 2 KiB).
 pub(crate) const MAX_PROOF_LEN: usize = 6 * 1024;
@@ -103,13 +104,8 @@ pub(crate) fn check(
     if proof.len() > MAX_PROOF_LEN {
         return Err(invalid("the DPoP proof is too large"));
     }
-    let mut parts = proof.split(|&b| b == b'.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(invalid("the DPoP proof is not a compact JWS"));
-    };
-    let signing_input = &proof[..header.len() + 1 + payload.len()];
+    let JwsParts { signing_input, header, payload, signature } =
+        split_jws(proof).map_err(|_| invalid("the DPoP proof is not a compact JWS"))?;
 
     let mut header_buf = [0u8; 4096];
     let header: Header<'_> = serde_json::from_slice(decode(header, &mut header_buf)?)

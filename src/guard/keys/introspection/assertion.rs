@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::guard::clock;
+use crate::primitives::clock;
 
 /// How long a client assertion is valid.
 const ASSERTION_LIFETIME: u64 = 60;

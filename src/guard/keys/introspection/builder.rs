@@ -8,21 +8,8 @@ use reqwest::Url;
 use super::client::{Client, ClientAuth};
 use super::discovery::Endpoint;
 use super::flight::Introspector;
-use crate::error::ConfigError;
-
-/// Longest time a positive answer is served from the cache (it never outlives the token's `exp`).
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
-/// How long an inactive answer is remembered, so that a replayed dead token costs no call.
-pub const DEFAULT_NEGATIVE_CACHE_TTL: Duration = Duration::from_secs(5);
-/// Answers remembered per layer (positive and negative together).
-pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
-/// Time limit of one introspection call (connect, headers and body).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-/// Largest introspection answer read.
-pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 16 * 1024;
-/// Most introspection calls (distinct tokens) at once; beyond it, requests with unknown tokens
-/// are refused with 503 at once rather than queued.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+use super::settings::Settings;
+use crate::primitives::error::ConfigError;
 
 /// Settings of an [`Introspector`]; start with [`Introspector::builder`].
 ///
@@ -44,31 +31,6 @@ pub struct IntrospectorBuilder {
     pub(super) settings: Settings,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub(crate) cache_ttl: Duration,
-    pub(crate) negative_cache_ttl: Duration,
-    pub(crate) cache_capacity: usize,
-    pub(crate) timeout: Duration,
-    pub(crate) max_response_size: usize,
-    pub(crate) max_in_flight: usize,
-    pub(crate) all_tokens: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            cache_ttl: DEFAULT_CACHE_TTL,
-            negative_cache_ttl: DEFAULT_NEGATIVE_CACHE_TTL,
-            cache_capacity: DEFAULT_CACHE_CAPACITY,
-            timeout: DEFAULT_TIMEOUT,
-            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
-            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
-            all_tokens: false,
-        }
-    }
-}
-
 impl fmt::Debug for IntrospectorBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntrospectorBuilder")
@@ -80,16 +42,6 @@ impl fmt::Debug for IntrospectorBuilder {
             .field("settings", &self.settings)
             .finish()
     }
-}
-
-/// The URL without user info, query or fragment: any of them may hold a secret.
-pub(super) fn redacted(url: &Url) -> String {
-    let mut shown = url.clone();
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    shown.set_query(None);
-    shown.set_fragment(None);
-    shown.to_string()
 }
 
 impl IntrospectorBuilder {
@@ -140,7 +92,7 @@ impl IntrospectorBuilder {
     }
 
     /// Longest time an active answer is served from the cache (default
-    /// [`DEFAULT_CACHE_TTL`]); it is never served past the token's `exp`. This bounds how long a
+    /// [`DEFAULT_CACHE_TTL`](super::DEFAULT_CACHE_TTL)); it is never served past the token's `exp`. This bounds how long a
     /// token revoked at the authorization server still passes here (a revocation through the
     /// layer's [`RevocationStore`](crate::revocation::RevocationStore) applies at once). Zero
     /// disables the positive cache.
@@ -149,33 +101,33 @@ impl IntrospectorBuilder {
         self
     }
 
-    /// How long an inactive answer is remembered (default [`DEFAULT_NEGATIVE_CACHE_TTL`]; zero
+    /// How long an inactive answer is remembered (default [`DEFAULT_NEGATIVE_CACHE_TTL`](super::DEFAULT_NEGATIVE_CACHE_TTL); zero
     /// disables it).
     pub fn negative_cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.negative_cache_ttl = ttl;
         self
     }
 
-    /// Answers each layer remembers (default [`DEFAULT_CACHE_CAPACITY`]; 0 disables the cache).
+    /// Answers each layer remembers (default [`DEFAULT_CACHE_CAPACITY`](super::DEFAULT_CACHE_CAPACITY); 0 disables the cache).
     pub fn cache_capacity(mut self, capacity: usize) -> Self {
         self.settings.cache_capacity = capacity;
         self
     }
 
-    /// Time limit of one call (default [`DEFAULT_TIMEOUT`]): past it, the request is refused
+    /// Time limit of one call (default [`DEFAULT_TIMEOUT`](super::DEFAULT_TIMEOUT)): past it, the request is refused
     /// with 503 `AUTH_UNAVAILABLE`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.timeout = timeout;
         self
     }
 
-    /// Largest answer read (default [`DEFAULT_MAX_RESPONSE_SIZE`]); a larger one is refused (503).
+    /// Largest answer read (default [`DEFAULT_MAX_RESPONSE_SIZE`](super::DEFAULT_MAX_RESPONSE_SIZE)); a larger one is refused (503).
     pub fn max_response_size(mut self, bytes: usize) -> Self {
         self.settings.max_response_size = bytes;
         self
     }
 
-    /// Most calls at once, one per distinct token (default [`DEFAULT_MAX_IN_FLIGHT`]). Requests
+    /// Most calls at once, one per distinct token (default [`DEFAULT_MAX_IN_FLIGHT`](super::DEFAULT_MAX_IN_FLIGHT)). Requests
     /// with the same token share one call; a request with yet another token beyond the cap is
     /// refused with 503 at once.
     pub fn max_in_flight(mut self, calls: usize) -> Self {

@@ -12,9 +12,9 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::Url;
 
 use super::assertion::{self, ClientAssertionKey};
-use super::builder::Settings;
 use super::discovery::Endpoint;
 use super::response::{self, Answer};
+use super::settings::Settings;
 use crate::guard::keys::capped_body::{read_capped, CappedBodyError};
 
 /// How this service authenticates to the introspection endpoint.

@@ -8,8 +8,8 @@ use reqwest::Url;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
 
-use super::builder::redacted;
 use super::client::CallError;
+use super::settings::redacted;
 
 /// The introspection endpoint, given or to be discovered.
 pub(super) enum Endpoint {

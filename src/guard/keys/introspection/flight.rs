@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 
-use super::builder::{IntrospectorBuilder, Settings};
+use super::builder::IntrospectorBuilder;
 use super::cache::TokenHash;
 use super::client::{CallError, Client};
 use super::response::Answer;
+use super::settings::Settings;
 
 /// The outcome of a call, shared by every request waiting for it.
 pub(crate) type FlightResult = Result<Arc<Answer>, CallError>;

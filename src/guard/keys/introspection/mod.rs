@@ -8,7 +8,7 @@
 //! audience, required claims, token kinds, time, custom checks, bindings (a `cnf` in the answer
 //! fails closed like a token's), revocation.
 //!
-//! The parts: `builder` (settings and their defaults), `discovery` (the endpoint from the
+//! The parts: `settings` (and their defaults), `builder`, `discovery` (the endpoint from the
 //! issuer's RFC 8414 metadata), `client` (the HTTP POST with client authentication, a timeout and
 //! a size cap), `assertion` (`private_key_jwt`), `response` (what an answer says, read strictly),
 //! `flight` (one call per token in flight, a cap on calls at once), `cache` (answers by a hash
@@ -21,13 +21,15 @@ mod client;
 mod discovery;
 mod flight;
 mod response;
+mod settings;
 
 pub use assertion::ClientAssertionKey;
-pub use builder::{
-    IntrospectorBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,
-};
+pub use builder::IntrospectorBuilder;
 pub(crate) use cache::{Cached, IntrospectionCache, TokenHash};
 pub use flight::Introspector;
 pub(crate) use flight::{Flight, FlightResult};
 pub(crate) use response::Answer;
+pub use settings::{
+    DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_NEGATIVE_CACHE_TTL, DEFAULT_TIMEOUT,
+};

@@ -14,8 +14,8 @@ use super::fetch::Fetcher;
 use super::oidc;
 use super::state::{Control, Inner, Loaded};
 use super::JwksKeys;
-use crate::error::ConfigError;
-use crate::guard::metrics::JwksMetrics;
+use crate::guard::observe::metrics::JwksMetrics;
+use crate::primitives::error::ConfigError;
 
 /// Refresh interval when the server sends no `Cache-Control: max-age`.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);

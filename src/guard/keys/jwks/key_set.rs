@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::JwksError;
-use crate::keys::{KeyLookup, VerificationKey};
+use crate::guard::keys::{KeyLookup, VerificationKey};
 
 /// One usable key and the JWK it came from (to recognise it in the next document).
 struct Stored {
@@ -75,7 +75,7 @@ impl KeySet {
     pub(super) fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
         let keys = self.keys.iter().map(|stored| &stored.key);
         let Some(kid) = kid else {
-            return crate::keys::kid_less(keys, alg);
+            return crate::guard::keys::kid_less(keys, alg);
         };
         let mut named = keys.filter(|k| k.kid() == Some(kid));
         let Some(first) = named.next() else {
@@ -209,7 +209,7 @@ mod tests {
         let KeyLookup::Candidates(candidates) = set.find(None, Algorithm::EdDSA) else {
             panic!("several EdDSA keys are candidates");
         };
-        assert_eq!(candidates.len(), crate::keys::MAX_KID_LESS_CANDIDATES + 1);
+        assert_eq!(candidates.len(), crate::guard::keys::MAX_KID_LESS_CANDIDATES + 1);
     }
 
     #[test]

@@ -359,7 +359,7 @@ async fn refresh_loop(source: Weak<Inner>, _running: RefresherRunning) {
             let wake = {
                 inner.publish_metrics();
                 Instant::now()
-                    .checked_add(crate::guard::metrics::JWKS_AGE_TICK)
+                    .checked_add(crate::guard::observe::metrics::JWKS_AGE_TICK)
                     .map_or(wake, |tick| tick.min(wake))
             };
             wake
@@ -376,7 +376,7 @@ fn far_future() -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::jwks::DEFAULT_MAX_RETRY_INTERVAL;
+    use crate::guard::keys::jwks::DEFAULT_MAX_RETRY_INTERVAL;
 
     #[test]
     fn max_age_is_bounded() {

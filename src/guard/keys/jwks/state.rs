@@ -15,9 +15,9 @@ use super::fetch::Fetcher;
 use super::key_set::KeySet;
 use super::refresher::{Wait, Waiting};
 use super::JwksError;
-use crate::guard::metrics::{JwksMetrics, Refetch};
-use crate::guard::readiness::Readiness;
-use crate::keys::{KeyLookup, KeySource};
+use crate::guard::keys::{KeyLookup, KeySource};
+use crate::guard::observe::metrics::{JwksMetrics, Refetch};
+use crate::guard::observe::readiness::Readiness;
 
 /// A [`KeySource`] that fetches keys from a JWKS endpoint and keeps them fresh.
 ///

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
-use crate::error::ConfigError;
-use crate::keys::{JwksKeysBuilder, JwksStatus, KeyLookup};
+use crate::guard::keys::{JwksKeysBuilder, JwksStatus, KeyLookup};
+use crate::primitives::error::ConfigError;
 
 mod pattern;
 mod registry;

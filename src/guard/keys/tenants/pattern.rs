@@ -8,7 +8,7 @@
 
 use reqwest::Url;
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// The placeholder of the tenant in a pattern.
 pub(super) const PLACEHOLDER: &str = "{tenant}";

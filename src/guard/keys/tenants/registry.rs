@@ -23,7 +23,7 @@ use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 
 use super::pattern::Pattern;
-use crate::keys::{JwksError, JwksKeys, JwksKeysBuilder, KeyLookup, KeySource};
+use crate::guard::keys::{JwksError, JwksKeys, JwksKeysBuilder, KeyLookup, KeySource};
 
 /// Which tenants are accepted.
 pub(super) enum Allow {

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// A key management algorithm (`alg` of a JWE, RFC 7518 §4): how the content encryption key
 /// reaches the recipient.

@@ -14,9 +14,9 @@ use super::content;
 use super::decryption_key::DecryptionKey;
 use super::header::{JweHeader, Replicated};
 use super::key_management::content_key;
-use crate::error::AuthError;
 use crate::guard::keys::MAX_KID_LESS_CANDIDATES;
 use crate::guard::verify::compact::malformed;
+use crate::primitives::error::AuthError;
 
 /// The one refusal of a token that does not decrypt, whatever the reason (key unwrap, tag, IV,
 /// padding): they must not be told apart.

@@ -8,7 +8,7 @@ use base64::Engine;
 
 use super::algorithms::{ContentEncryption, KeyManagement};
 use super::private_key::{Curve, PrivateKey};
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// A key that decrypts encrypted tokens (JWE, RFC 7516) of exactly one key management
 /// algorithm and one content encryption algorithm; a token naming another pair is refused.

@@ -10,7 +10,7 @@ use base64::Engine;
 
 use super::algorithms::{ContentEncryption, KeyManagement};
 use super::private_key::{pem_block, Curve};
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// A key that encrypts tokens (JWE compact serialization) for one recipient, with exactly one
 /// key management algorithm and one content encryption algorithm.

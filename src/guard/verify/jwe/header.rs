@@ -11,8 +11,8 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::algorithms::{ContentEncryption, KeyManagement};
-use crate::error::AuthError;
 use crate::guard::verify::compact::{is_json_object, malformed};
+use crate::primitives::error::AuthError;
 
 /// The protected header, parsed and checked.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use super::concat_kdf;
 use super::decryption_key::{DecryptionKey, Material};
 use super::header::{EphemeralKey, JweHeader};
 use super::private_key::{Curve, PrivateKey};
-use crate::error::AuthError;
 use crate::guard::verify::compact::malformed;
+use crate::primitives::error::AuthError;
 
 /// The content encryption key of a token under `key` (random when it does not unwrap).
 pub(crate) fn content_key(

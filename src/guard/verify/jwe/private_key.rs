@@ -11,7 +11,7 @@ use aws_lc_rs::rsa::{
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
-use crate::error::ConfigError;
+use crate::primitives::error::ConfigError;
 
 /// The PKCS#8 prefix of an X25519 private key (RFC 8410): the 32 key bytes follow.
 const X25519_PKCS8_PREFIX: [u8; 16] =

@@ -65,10 +65,9 @@ use std::sync::Arc;
 
 use http::{Extensions, Method, Request};
 
-use crate::error::ErrorKind;
-use crate::guard::claims::TokenFacts;
-use crate::guard::metrics::DecisionMetrics;
-use crate::guard::pipeline::Decision;
+use crate::guard::observe::metrics::DecisionMetrics;
+use crate::primitives::claims::TokenFacts;
+use crate::primitives::error::{AuthError, ErrorKind};
 
 /// What the layer decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,13 +209,22 @@ impl fmt::Debug for Audit {
     }
 }
 
+/// What the audit hears about one decision: the accepted token's facts (`Ok(Some(..))`), an
+/// anonymous request let through (`Ok(None)`), or the refusal. The request path turns its
+/// decision into this; the audit knows nothing of the pipeline.
+pub(crate) type Verdict<'a> = Result<Option<&'a TokenFacts>, &'a AuthError>;
+
 /// The facts of a token that verified but was refused afterwards (time, binding, revocation),
 /// carried in the refused request's extensions so the audit event can name the subject.
 #[derive(Clone)]
 pub(crate) struct RefusedTokenFacts(pub(crate) Arc<TokenFacts>);
 
 /// Marks `request` with the facts of its verified token when `decision` refuses it.
-pub(crate) fn note_refused<B, C>(request: &mut Request<B>, decision: &Decision<C>, facts: &Arc<TokenFacts>) {
+pub(crate) fn note_refused<B, T>(
+    request: &mut Request<B>,
+    decision: &Result<T, AuthError>,
+    facts: &Arc<TokenFacts>,
+) {
     if decision.is_err() {
         request.extensions_mut().insert(RefusedTokenFacts(Arc::clone(facts)));
     }
@@ -256,9 +264,9 @@ impl Audit {
     }
 
     /// Counts, logs and hands to the hook the decision about `request`.
-    pub(crate) fn record<B, C>(&self, request: &Request<B>, decision: &Decision<C>) {
-        let (outcome, error, facts) = match decision {
-            Ok(Some(authenticated)) => (AuditOutcome::Accepted, None, Some(&**authenticated.context.facts())),
+    pub(crate) fn record<B>(&self, request: &Request<B>, verdict: Verdict<'_>) {
+        let (outcome, error, facts) = match verdict {
+            Ok(Some(facts)) => (AuditOutcome::Accepted, None, Some(facts)),
             Ok(None) => (AuditOutcome::Anonymous, None, None),
             Err(error) => (
                 AuditOutcome::Rejected,
@@ -335,15 +343,15 @@ fn emit(event: &AuditEvent<'_>, extensions: &Extensions) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::AuthError;
 
     #[test]
     fn counts_by_kind() {
         let audit = Audit::new(None);
         let request = Request::builder().uri("/x?access_token=secret").body(()).unwrap();
-        audit.record::<(), ()>(&request, &Err(AuthError::new(ErrorKind::TokenExpired)));
-        audit.record::<(), ()>(&request, &Err(AuthError::new(ErrorKind::TokenExpired)));
-        audit.record::<(), ()>(&request, &Ok(None));
+        let expired = AuthError::new(ErrorKind::TokenExpired);
+        audit.record(&request, Err(&expired));
+        audit.record(&request, Err(&expired));
+        audit.record(&request, Ok(None));
         let counts = audit.counts();
         assert_eq!(counts.rejected(ErrorKind::TokenExpired), 2);
         assert_eq!(counts.rejected(ErrorKind::MissingToken), 0);
@@ -359,11 +367,11 @@ mod tests {
                 Some((event.subject.map(str::to_owned), event.client_ip, event.path.to_owned()));
         })));
         let facts = Arc::new(TokenFacts { subject: Some("alice".into()), ..TokenFacts::default() });
-        let decision: Decision<()> = Err(AuthError::new(ErrorKind::TokenRevoked));
+        let decision: Result<(), AuthError> = Err(AuthError::new(ErrorKind::TokenRevoked));
         let mut request = Request::builder().uri("/orders?access_token=secret").body(()).unwrap();
         request.extensions_mut().insert(SocketAddr::from(([127, 0, 0, 9], 4000)));
         note_refused(&mut request, &decision, &facts);
-        audit.record(&request, &decision);
+        audit.record(&request, decision.as_ref().map(|()| None));
         let seen = seen.lock().unwrap().clone().unwrap();
         assert_eq!(seen, (Some("alice".into()), Some(IpAddr::from([127, 0, 0, 9])), "/orders".into()));
     }

@@ -73,11 +73,11 @@ mod enabled {
     use jsonwebtoken::Algorithm;
     use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
 
-    use crate::error::ErrorKind;
-    use crate::guard::audit::AuditOutcome;
-    use crate::guard::claims::TokenFacts;
+    use crate::guard::observe::audit::AuditOutcome;
     use crate::guard::revocation::RevocationCheck;
     use crate::guard::verify::AlgorithmSet;
+    use crate::primitives::claims::TokenFacts;
+    use crate::primitives::error::ErrorKind;
 
     /// Every decision of the layer (counter; labels `outcome`, `code`, and `kind` / `issuer`
     /// when kinds / issuers are configured).
@@ -441,8 +441,8 @@ mod disabled {
 
     use jsonwebtoken::Algorithm;
 
-    use crate::guard::claims::TokenFacts;
     use crate::guard::revocation::RevocationCheck;
+    use crate::primitives::claims::TokenFacts;
 
     #[derive(Default)]
     pub(crate) struct DecisionMetrics {}

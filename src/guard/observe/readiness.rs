@@ -28,19 +28,20 @@
 //!
 //! [`KeySource::readiness`]: crate::keys::KeySource::readiness
 //! [`RevocationStore::readiness`]: crate::revocation::RevocationStore::readiness
+//! [`JwtAuth::readiness`]: crate::JwtAuth::readiness
+//! [`JwtAuth::ready_service`]: crate::JwtAuth::ready_service
 
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::{ready, Ready};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use tower_service::Service;
-
-use crate::guard::config::JwtAuth;
 
 /// Whether one part of the layer (a key source, a revocation store) can answer now.
 ///
@@ -82,6 +83,8 @@ impl Readiness {
 
 /// Whether the whole layer can answer now ([`JwtAuth::readiness`]): ready when every part is.
 ///
+/// [`JwtAuth::readiness`]: crate::JwtAuth::readiness
+///
 /// ```
 /// let auth = tower_jwt_guard::JwtAuth::builder().hmac_secret([7u8; 32]).build()?;
 /// let report = auth.readiness();
@@ -95,6 +98,19 @@ pub struct ReadinessReport {
 }
 
 impl ReadinessReport {
+    /// The report over the parts' answers (`"keys"`, `"revocation"`): the ones not ready, with
+    /// their reasons.
+    pub(crate) fn of(parts: impl IntoIterator<Item = (&'static str, Readiness)>) -> Self {
+        let reasons = parts
+            .into_iter()
+            .filter_map(|(part, readiness)| match readiness {
+                Readiness::Ready => None,
+                Readiness::NotReady(reason) => Some((part, reason)),
+            })
+            .collect();
+        ReadinessReport { reasons }
+    }
+
     /// Whether the layer can answer now.
     pub fn is_ready(&self) -> bool {
         self.reasons.is_empty()
@@ -127,46 +143,19 @@ impl ReadinessReport {
     }
 }
 
-impl JwtAuth {
-    /// Whether the layers of this configuration can answer now: every trusted issuer's key
-    /// source holds usable keys, the revocation store can answer. See
-    /// [`readiness`](crate::readiness).
-    ///
-    /// A JWKS source asked this inside a tokio runtime starts fetching if it has not yet.
-    pub fn readiness(&self) -> ReadinessReport {
-        let shared = &self.shared;
-        let several = shared.verifier.issuers.only().is_none();
-        // With several issuers, the reason names the (configured, never token-supplied) issuer.
-        let keys = shared.verifier.issuers.iter().map(|issuer| match issuer.keys.readiness() {
-            Readiness::NotReady(reason) if several => {
-                let name = issuer.rules.issuers.first().map_or("an issuer", String::as_str);
-                ("keys", Readiness::not_ready(format!("{name}: {reason}")))
-            }
-            readiness => ("keys", readiness),
-        });
-        let revocation = shared.revocation.as_ref().map(|store| ("revocation", store.readiness()));
-        let reasons = keys
-            .chain(revocation)
-            .filter_map(|(part, readiness)| match readiness {
-                Readiness::Ready => None,
-                Readiness::NotReady(reason) => Some((part, reason)),
-            })
-            .collect();
-        ReadinessReport { reasons }
-    }
-
-    /// A service answering every request with [`readiness`](Self::readiness): 200 when the layer
-    /// can answer, 503 otherwise, with the reasons as JSON. Mount it at `/ready`, outside the
-    /// layer (`Router::route_service("/ready", auth.ready_service())`).
-    pub fn ready_service(&self) -> ReadyService {
-        ReadyService { auth: self.clone() }
-    }
-}
-
 /// The `/ready` probe of a configuration ([`JwtAuth::ready_service`]).
+///
+/// [`JwtAuth::ready_service`]: crate::JwtAuth::ready_service
 #[derive(Clone)]
 pub struct ReadyService {
-    auth: JwtAuth,
+    report: Arc<dyn Fn() -> ReadinessReport + Send + Sync>,
+}
+
+impl ReadyService {
+    /// A probe that answers with what `report` says at each request.
+    pub(crate) fn new(report: impl Fn() -> ReadinessReport + Send + Sync + 'static) -> Self {
+        ReadyService { report: Arc::new(report) }
+    }
 }
 
 impl fmt::Debug for ReadyService {
@@ -185,34 +174,21 @@ impl<B> Service<Request<B>> for ReadyService {
     }
 
     fn call(&mut self, _request: Request<B>) -> Self::Future {
-        ready(Ok(self.auth.readiness().to_response()))
+        ready(Ok((self.report)().to_response()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::revocation::{RevocationCheck, RevocationStore};
-    use crate::TokenFacts;
-
-    struct Down;
-
-    impl RevocationStore for Down {
-        fn check(&self, _token: &TokenFacts) -> RevocationCheck {
-            RevocationCheck::Unavailable
-        }
-
-        fn readiness(&self) -> Readiness {
-            Readiness::not_ready("subscription down")
-        }
-    }
 
     #[test]
-    fn a_part_not_ready_makes_the_layer_not_ready() {
-        let ready = JwtAuth::builder().hmac_secret([7u8; 32]).build().unwrap();
-        assert!(ready.readiness().is_ready());
-        let auth = JwtAuth::builder().hmac_secret([7u8; 32]).revocation(Down).build().unwrap();
-        let report = auth.readiness();
+    fn a_part_not_ready_makes_the_report_not_ready() {
+        assert!(ReadinessReport::of([("keys", Readiness::Ready)]).is_ready());
+        let report = ReadinessReport::of([
+            ("keys", Readiness::Ready),
+            ("revocation", Readiness::not_ready("subscription down")),
+        ]);
         assert!(!report.is_ready());
         assert_eq!(report.reasons().collect::<Vec<_>>(), [("revocation", "subscription down")]);
         let response = report.to_response();

@@ -24,10 +24,12 @@
 //! Express router serves `/ADMIN/` as `/admin`); the readings keep both. A path still encoded
 //! after [`MAX_DECODE_ROUNDS`] rounds is in doubt: [`any_reading`] then answers `true`.
 //!
-//! This is the crate's one reading of a request path. The URL normalisers of DPoP's `htu` and
-//! of RFC 8707 resources compare whole URLs and may fold this module's RFC 3986 half in.
+//! This is the crate's one reading of a request path. Its RFC 3986 steps (percent-encodings,
+//! dot segments) are the URL normaliser's ([`url`](crate::primitives::url)): one of each.
 
 use std::borrow::Cow;
+
+use crate::primitives::url::{decode_unreserved, escape, remove_dot_segments};
 
 /// Rounds of percent-decoding a decoding backend is assumed to do at most (a double-decoding
 /// backend needs two; three leaves a margin). A path with an encoding left after them is in doubt.
@@ -87,41 +89,6 @@ fn is_plain(path: &[u8]) -> bool {
     !path.iter().any(|b| matches!(b, b'%' | b'\\' | b';'))
         && !path.windows(2).any(|pair| pair == b"//")
         && !path.split(|&b| b == b'/').any(|segment| segment == b"." || segment == b"..")
-}
-
-/// The value of the percent-encoding at the start of `bytes`, if it is one.
-fn escape(bytes: &[u8]) -> Option<u8> {
-    match bytes {
-        [b'%', high, low, ..] => {
-            let digit = |b: u8| char::from(b).to_digit(16);
-            Some(u8::try_from(digit(*high)? * 16 + digit(*low)?).ok()?)
-        }
-        _ => None,
-    }
-}
-
-/// RFC 3986 §2.3: the unreserved characters.
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-/// §6.2.2.1–2: unreserved characters decoded, the other encodings' hex digits uppercased.
-fn decode_unreserved(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    let mut i = 0;
-    while i < path.len() {
-        match escape(&path[i..]) {
-            Some(value) if is_unreserved(value) => out.push(value),
-            Some(_) => out.extend(path[i..i + 3].iter().map(u8::to_ascii_uppercase)),
-            None => {
-                out.push(path[i]);
-                i += 1;
-                continue;
-            }
-        }
-        i += 3;
-    }
-    out
 }
 
 /// One round of decoding every percent-encoding; `None` when there was none.
@@ -194,37 +161,6 @@ fn merge_slashes(path: &[u8]) -> Vec<u8> {
         if !(b == b'/' && out.last() == Some(&b'/')) {
             out.push(b);
         }
-    }
-    out
-}
-
-/// RFC 3986 §5.2.4 for an absolute path (a relative one is read as if it began with `/`).
-fn remove_dot_segments(path: &[u8]) -> Vec<u8> {
-    let body = path.strip_prefix(b"/").unwrap_or(path);
-    let mut segments: Vec<&[u8]> = Vec::new();
-    let mut parts = body.split(|&b| b == b'/').peekable();
-    let mut ends_open = false;
-    while let Some(segment) = parts.next() {
-        let last = parts.peek().is_none();
-        match segment {
-            b"." => ends_open = last,
-            b".." => {
-                segments.pop();
-                ends_open = last;
-            }
-            other => {
-                segments.push(other);
-                ends_open = false;
-            }
-        }
-    }
-    let mut out = Vec::with_capacity(path.len());
-    for segment in &segments {
-        out.push(b'/');
-        out.extend_from_slice(segment);
-    }
-    if ends_open || out.is_empty() {
-        out.push(b'/');
     }
     out
 }

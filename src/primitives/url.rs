@@ -13,6 +13,9 @@
 //! the query's bytes (but their percent-encodings) are significant. A URL with user
 //! information or a fragment, another scheme, no host, or a byte outside visible ASCII is none
 //! of these URLs: `None`.
+//!
+//! Its RFC 3986 steps (percent-encodings, dot segments) are the crate's only ones: the readings
+//! of a request path ([`path`](crate::primitives::path)) are built on them.
 
 /// The normal form of an `http(s)` URL (query kept), or `None` when it is not one:
 /// `HTTPS://Api.Example.COM:443/a/./b/../%7ec?x=%2f` is `https://api.example.com/a/~c?x=%2F`.
@@ -61,7 +64,8 @@ pub(crate) fn normalize(url: &str) -> Option<String> {
         out.push_str(port);
     }
     let path = percent(path)?;
-    out.push_str(&remove_dot_segments(if path.is_empty() { "/" } else { &path }));
+    let path = remove_dot_segments(if path.is_empty() { b"/" } else { path.as_bytes() });
+    out.push_str(std::str::from_utf8(&path).ok()?);
     out.push_str(&percent(query)?);
     Some(out)
 }
@@ -78,47 +82,75 @@ pub(crate) fn path_of(normal: &str) -> &str {
 /// for a `%` not followed by two hex digits.
 fn percent(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3).filter(|hex| hex.bytes().all(|b| b.is_ascii_hexdigit()))?;
-            let value = u8::from_str_radix(hex, 16).ok()?;
-            if value.is_ascii_alphanumeric() || matches!(value, b'-' | b'.' | b'_' | b'~') {
-                out.push(char::from(value));
-            } else {
-                out.push('%');
-                out.push_str(&hex.to_ascii_uppercase());
-            }
-            i += 3;
-        } else {
-            out.push(char::from(bytes[i]));
-            i += 1;
-        }
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| b != b'%' || escape(&bytes[i..]).is_some());
+    if !well_formed {
+        return None;
     }
-    Some(out)
+    String::from_utf8(decode_unreserved(bytes)).ok()
 }
 
-/// RFC 3986 §5.2.4, for an absolute path.
-fn remove_dot_segments(path: &str) -> String {
-    let mut segments: Vec<&str> = Vec::new();
-    let ends_open = path.ends_with("/.") || path.ends_with("/..");
-    for segment in path.split('/').skip(1) {
-        match segment {
-            "." => {}
-            ".." => {
-                segments.pop();
+/// The value of the percent-encoding at the start of `bytes`, if it is one.
+pub(crate) fn escape(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [b'%', high, low, ..] => {
+            let digit = |b: u8| char::from(b).to_digit(16);
+            Some(u8::try_from(digit(*high)? * 16 + digit(*low)?).ok()?)
+        }
+        _ => None,
+    }
+}
+
+/// RFC 3986 §2.3: the unreserved characters.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+/// §6.2.2.1–2: unreserved characters decoded, the other encodings' hex digits uppercased.
+pub(crate) fn decode_unreserved(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    let mut i = 0;
+    while i < path.len() {
+        match escape(&path[i..]) {
+            Some(value) if is_unreserved(value) => out.push(value),
+            Some(_) => out.extend(path[i..i + 3].iter().map(u8::to_ascii_uppercase)),
+            None => {
+                out.push(path[i]);
+                i += 1;
+                continue;
             }
-            other => segments.push(other),
+        }
+        i += 3;
+    }
+    out
+}
+
+/// RFC 3986 §5.2.4 for an absolute path (a relative one is read as if it began with `/`).
+pub(crate) fn remove_dot_segments(path: &[u8]) -> Vec<u8> {
+    let body = path.strip_prefix(b"/").unwrap_or(path);
+    let mut segments: Vec<&[u8]> = Vec::new();
+    let mut parts = body.split(|&b| b == b'/').peekable();
+    let mut ends_open = false;
+    while let Some(segment) = parts.next() {
+        let last = parts.peek().is_none();
+        match segment {
+            b"." => ends_open = last,
+            b".." => {
+                segments.pop();
+                ends_open = last;
+            }
+            other => {
+                segments.push(other);
+                ends_open = false;
+            }
         }
     }
-    let mut out = String::with_capacity(path.len());
+    let mut out = Vec::with_capacity(path.len());
     for segment in &segments {
-        out.push('/');
-        out.push_str(segment);
+        out.push(b'/');
+        out.extend_from_slice(segment);
     }
     if ends_open || out.is_empty() {
-        out.push('/');
+        out.push(b'/');
     }
     out
 }

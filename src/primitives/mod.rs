@@ -1,0 +1,15 @@
+//! What every part of the crate shares, and the floor under all of them: the errors, the
+//! token's facts and claims, the clock, the cookie and body helpers, URL normalisation and the
+//! readings of a request path.
+//!
+//! Nothing here imports anything else of the crate (see DESIGN.md, "Floors").
+
+pub(crate) mod authorization;
+pub(crate) mod body;
+pub(crate) mod claims;
+pub(crate) mod clock;
+pub(crate) mod compact;
+pub(crate) mod cookie;
+pub(crate) mod error;
+pub(crate) mod path;
+pub(crate) mod url;
