@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use http::StatusCode;
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 /// What kind of rejection this is. Each kind has a stable [`code`](ErrorKind::code).
 ///

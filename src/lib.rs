@@ -99,6 +99,8 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod algorithm;
+
 mod error;
 
 mod guard;
@@ -174,5 +176,4 @@ pub use issue::{
     ServiceTokensBuilder, SigningKey, TokenIssuer,
 };
 
-/// The JWS algorithms (re-exported from `jsonwebtoken`).
-pub use jsonwebtoken::Algorithm;
+pub use algorithm::{Algorithm, ParseAlgorithmError};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use crate::error::{AuthError, ConfigError};
 use crate::guard::binding::{BindingPolicy, Dpop};
@@ -245,7 +245,7 @@ impl JwtAuthBuilder {
     /// Adds a key that failed or succeeded to load: a failure is reported by [`build`](Self::build).
     ///
     /// ```
-    /// use jsonwebtoken::Algorithm;
+    /// use tower_jwt_guard::Algorithm;
     /// use tower_jwt_guard::{ConfigError, JwtAuth, VerificationKey};
     ///
     /// let err = JwtAuth::builder()

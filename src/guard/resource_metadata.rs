@@ -72,7 +72,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use serde::Serialize;
 use tower_service::Service;
 

@@ -295,7 +295,7 @@ impl TokenIssuerBuilder {
 
     /// Freezes the settings.
     pub fn build(self) -> TokenIssuer {
-        let mut header = Header::new(self.key.algorithm);
+        let mut header = Header::new(self.key.algorithm.to_jsonwebtoken());
         header.kid = self.key.kid.clone();
         if let Some(typ) = self.token_type {
             header.typ = Some(typ);
@@ -626,7 +626,7 @@ pub(crate) fn random_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::Algorithm;
+    use crate::algorithm::Algorithm;
 
     #[test]
     fn minted_claims_carry_registered_claims_over_user_claims() {

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use super::{Chain, KeySource, StaticKeys, VerificationKey};
 use crate::error::ConfigError;

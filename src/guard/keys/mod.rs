@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use crate::guard::readiness::Readiness;
 
@@ -66,7 +66,7 @@ pub const MAX_KID_LESS_CANDIDATES: usize = 3;
 /// [`Candidates`](KeyLookup::Candidates):
 ///
 /// ```
-/// use jsonwebtoken::Algorithm;
+/// use tower_jwt_guard::Algorithm;
 /// use tower_jwt_guard::keys::{KeyLookup, KeySource, StaticKeys};
 /// use tower_jwt_guard::VerificationKey;
 ///
@@ -116,7 +116,7 @@ impl fmt::Debug for KeyLookup {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use jsonwebtoken::Algorithm;
+/// use tower_jwt_guard::Algorithm;
 /// use tower_jwt_guard::keys::{KeyLookup, KeySource, StaticKeys};
 /// use tower_jwt_guard::VerificationKey;
 ///

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use quick_cache::sync::Cache;
 
 /// How many distinct headers are remembered (one per key and token type, in practice).

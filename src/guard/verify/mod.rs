@@ -10,7 +10,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use serde::de::DeserializeOwned;
 
 use crate::error::{AuthError, ErrorKind};
@@ -103,7 +103,6 @@ impl AlgorithmSet {
             Algorithm::PS384 => 9,
             Algorithm::PS512 => 10,
             Algorithm::EdDSA => 11,
-            _ => return None,
         })
     }
 

@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use super::{AlgorithmSet, ClaimRules};
 use crate::error::{AuthError, ErrorKind};

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use base64::Engine as _;
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use quick_cache::sync::Cache;
 use serde::de::IgnoredAny;
 use serde::Deserialize;

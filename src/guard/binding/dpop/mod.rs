@@ -41,7 +41,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::AlgorithmFamily;
+
+use crate::algorithm::Algorithm;
 
 use self::htu::Origin;
 use self::jwk::KeyCache;

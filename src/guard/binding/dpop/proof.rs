@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use aws_lc_rs::digest::Digest;
 use base64::Engine as _;
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
@@ -205,6 +205,5 @@ pub(crate) fn algorithm_name(alg: Algorithm) -> &'static str {
         Algorithm::PS384 => "PS384",
         Algorithm::PS512 => "PS512",
         Algorithm::EdDSA => "EdDSA",
-        _ => "",
     }
 }

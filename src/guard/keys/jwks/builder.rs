@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::AlgorithmFamily;
+
+use crate::algorithm::Algorithm;
 use reqwest::Url;
 use tokio::sync::watch;
 

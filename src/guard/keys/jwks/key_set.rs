@@ -13,7 +13,9 @@
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::AlgorithmFamily;
+
+use crate::algorithm::Algorithm;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -106,7 +108,7 @@ fn usable_key(jwk: &Value, allowed: Option<&[Algorithm]>) -> Result<Verification
     }
     let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| "not a JWK this crate understands")?;
     let key =
-        VerificationKey::from_jwk(&parsed, None).map_err(|_| "unusable key (use, type, curve or alg)")?;
+        VerificationKey::from_parsed_jwk(&parsed, None).map_err(|_| "unusable key (use, type, curve or alg)")?;
     if key.algorithm().family() == AlgorithmFamily::Hmac {
         return Err("symmetric (oct) keys are never taken from a JWKS");
     }

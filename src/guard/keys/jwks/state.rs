@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 use reqwest::Url;
 use tokio::sync::watch;
 

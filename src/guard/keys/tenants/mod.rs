@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
+use crate::algorithm::Algorithm;
 
 use crate::error::ConfigError;
 use crate::keys::{JwksKeysBuilder, JwksStatus, KeyLookup};
