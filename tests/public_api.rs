@@ -34,7 +34,24 @@ const ALLOWED: &[(&str, &str)] = &[
     ("tower_layer", "`Layer`: what a tower middleware is"),
     ("tower_service", "`Service`: what a tower middleware is"),
     ("serde", "typed claims are `Deserialize`; `Algorithm` and claim sets are (de)serialisable"),
+    ("serde_core", "serde's traits live in serde_core and are re-exported by serde (the same items)"),
     ("serde_json", "claims without a type of their own are a JSON object (`Claims<Value>`, custom checks)"),
+    (
+        "futures_core",
+        "`BoxFuture` in the store and key-source traits: an alias of `Pin<Box<dyn Future + Send>>`, so \
+         implementors are not tied to futures-core's version (the type is std's)",
+    ),
+    (
+        "http_body_util",
+        "`Full<Bytes>`, the body of the small standalone services (readiness, RFC 9728 metadata); \
+         http-body-util 0.1 is hyper 1's body companion",
+    ),
+    ("ipnet", "the networks of trusted proxies and of the client-IP binding: std has no CIDR type; ipnet 2 is stable"),
+    (
+        "pin_project_lite",
+        "the `Unpin` impls `pin_project!` writes for the futures and the body name its private helper; \
+         nothing a user names",
+    ),
     ("axum_core", "feature `axum`: extractors (`FromRequestParts`) and rejections (`IntoResponse`)"),
     ("axum", "feature `axum`: the client address of the IP binding is axum's `ConnectInfo`"),
     ("tonic", "feature `tonic`: gRPC interceptors, `Status`, the client certificate of tonic's TLS"),
@@ -568,4 +585,47 @@ fn public_api() {
              the snapshot and commit it:\n    UPDATE_PUBLIC_API=1 cargo test --all-features --test public_api"
         );
     }
+}
+
+/// The check can fail: a function returning a jsonwebtoken type, and a re-export of one, are both
+/// found; a type from an allowed crate is not (a hand-written rustdoc JSON document).
+#[test]
+fn a_foreign_type_in_the_api_is_found() {
+    let doc = serde_json::json!({
+        "format_version": 57,
+        "root": 0,
+        "index": {
+            "0": { "id": 0, "crate_id": 0, "name": "tower_jwt_guard", "visibility": "public",
+                   "inner": { "module": { "is_crate": true, "items": [1, 2, 3], "is_stripped": false } } },
+            "1": { "id": 1, "crate_id": 0, "name": "leak", "visibility": "public",
+                   "inner": { "function": {
+                       "sig": { "inputs": [["status", { "resolved_path": { "path": "StatusCode", "id": 11, "args": null } }]],
+                                "output": { "resolved_path": { "path": "jsonwebtoken::Header", "id": 10, "args": null } },
+                                "is_c_variadic": false },
+                       "generics": { "params": [], "where_predicates": [] } } } },
+            "2": { "id": 2, "crate_id": 0, "name": null, "visibility": "public",
+                   "inner": { "use": { "source": "jsonwebtoken::Algorithm", "name": "Algorithm", "id": 12, "is_glob": false } } },
+            "3": { "id": 3, "crate_id": 0, "name": "fine", "visibility": "public",
+                   "inner": { "function": {
+                       "sig": { "inputs": [], "output": { "resolved_path": { "path": "StatusCode", "id": 11, "args": null } },
+                                "is_c_variadic": false },
+                       "generics": { "params": [], "where_predicates": [] } } } }
+        },
+        "paths": {
+            "10": { "crate_id": 23, "path": ["jsonwebtoken", "header", "Header"], "kind": "struct" },
+            "11": { "crate_id": 5, "path": ["http", "status", "StatusCode"], "kind": "struct" },
+            "12": { "crate_id": 23, "path": ["jsonwebtoken", "algorithms", "Algorithm"], "kind": "enum" }
+        },
+        "external_crates": { "5": { "name": "http" }, "23": { "name": "jsonwebtoken" } }
+    });
+    let report = inspect(&doc);
+    assert_eq!(
+        report.findings,
+        [
+            "tower_jwt_guard::Algorithm: names `jsonwebtoken::algorithms::Algorithm` from crate `jsonwebtoken`",
+            "tower_jwt_guard::leak: names `jsonwebtoken::header::Header` from crate `jsonwebtoken`",
+        ]
+    );
+    assert!(report.snapshot.contains("\nfn tower_jwt_guard::fine\n"), "{}", report.snapshot);
+    assert!(report.snapshot.contains("\nuse tower_jwt_guard::Algorithm = jsonwebtoken::algorithms::Algorithm\n"));
 }

@@ -49,7 +49,7 @@ impl ReplayKey {
     }
 
     /// The key's bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }

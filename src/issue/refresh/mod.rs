@@ -64,16 +64,16 @@ use futures_util::future::BoxFuture;
 
 mod constraint;
 mod cookie;
-pub mod memory;
+mod memory;
 #[cfg(feature = "redis")]
-pub mod redis;
+mod redis;
 mod token;
 
 #[cfg(feature = "redis")]
-pub use self::redis::RedisRefreshStore;
+pub use self::redis::{RedisRefreshStore, RedisRefreshStoreBuilder};
 pub use constraint::SenderConstraint;
 pub use cookie::RefreshCookie;
-pub use memory::MemoryRefreshStore;
+pub use memory::{MemoryRefreshStore, DEFAULT_FAMILY_CAPACITY, DEFAULT_TOKEN_CAPACITY};
 pub use token::RefreshToken;
 
 /// Default lifetime of one refresh token if it is not used (14 days).
