@@ -343,9 +343,9 @@ impl<'a> Api<'a> {
             return;
         }
         let negative = if imp["is_negative"].as_bool() == Some(true) { "!" } else { "" };
-        self.lines.insert(format!("impl {path}: {negative}{}", self.render_path(trait_path)));
+        let at = format!("impl {negative}{} for {}", self.render_path(trait_path), self.render_type(&imp["for"]));
+        self.lines.insert(at.clone());
         if first_visit {
-            let at = format!("impl {} for {path}", self.render_path(trait_path));
             self.types_in_path(trait_path, &at);
             self.types_in_generics(&imp["generics"], &at);
             self.types_in(&imp["for"], &at);
