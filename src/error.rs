@@ -14,8 +14,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use http::StatusCode;
 use crate::algorithm::Algorithm;
+use http::StatusCode;
 
 /// What kind of rejection this is. Each kind has a stable [`code`](ErrorKind::code).
 ///

@@ -103,7 +103,9 @@ impl<'a> Api<'a> {
             .as_object()
             .expect("external_crates")
             .iter()
-            .map(|(id, krate)| (id.parse().expect("crate id"), krate["name"].as_str().unwrap_or("?").to_owned()))
+            .map(|(id, krate)| {
+                (id.parse().expect("crate id"), krate["name"].as_str().unwrap_or("?").to_owned())
+            })
             .collect();
         Api {
             index: doc["index"].as_object().expect("index"),
@@ -206,16 +208,19 @@ impl<'a> Api<'a> {
                 let mut members: Vec<u64> = Vec::new();
                 match kind.as_str() {
                     "struct" => match &body["kind"] {
-                        Value::Object(k) if k.contains_key("plain") => {
-                            members.extend(k["plain"]["fields"].as_array().into_iter().flatten().filter_map(id_of))
-                        }
+                        Value::Object(k) if k.contains_key("plain") => members
+                            .extend(k["plain"]["fields"].as_array().into_iter().flatten().filter_map(id_of)),
                         Value::Object(k) if k.contains_key("tuple") => {
                             members.extend(k["tuple"].as_array().into_iter().flatten().filter_map(id_of))
                         }
                         _ => {}
                     },
-                    "union" => members.extend(body["fields"].as_array().into_iter().flatten().filter_map(id_of)),
-                    "enum" => members.extend(body["variants"].as_array().into_iter().flatten().filter_map(id_of)),
+                    "union" => {
+                        members.extend(body["fields"].as_array().into_iter().flatten().filter_map(id_of))
+                    }
+                    "enum" => {
+                        members.extend(body["variants"].as_array().into_iter().flatten().filter_map(id_of))
+                    }
                     _ => members.extend(body["items"].as_array().into_iter().flatten().filter_map(id_of)),
                 }
                 for member in members {
@@ -343,7 +348,8 @@ impl<'a> Api<'a> {
             return;
         }
         let negative = if imp["is_negative"].as_bool() == Some(true) { "!" } else { "" };
-        let at = format!("impl {negative}{} for {}", self.render_path(trait_path), self.render_type(&imp["for"]));
+        let at =
+            format!("impl {negative}{} for {}", self.render_path(trait_path), self.render_type(&imp["for"]));
         self.lines.insert(at.clone());
         if first_visit {
             self.types_in_path(trait_path, &at);
@@ -506,14 +512,21 @@ impl<'a> Api<'a> {
                 format!("&{lifetime}{mutable}{}", self.render_type(&body["type"]))
             }
             "slice" => format!("[{}]", self.render_type(body)),
-            "array" => format!("[{}; {}]", self.render_type(&body["type"]), body["len"].as_str().unwrap_or("_")),
+            "array" => {
+                format!("[{}; {}]", self.render_type(&body["type"]), body["len"].as_str().unwrap_or("_"))
+            }
             "tuple" => {
-                let parts: Vec<String> = body.as_array().into_iter().flatten().map(|t| self.render_type(t)).collect();
+                let parts: Vec<String> =
+                    body.as_array().into_iter().flatten().map(|t| self.render_type(t)).collect();
                 format!("({})", parts.join(", "))
             }
             "dyn_trait" => {
-                let parts: Vec<String> =
-                    body["traits"].as_array().into_iter().flatten().map(|p| self.render_path(&p["trait"])).collect();
+                let parts: Vec<String> = body["traits"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| self.render_path(&p["trait"]))
+                    .collect();
                 format!("dyn {}", parts.join(" + "))
             }
             "qualified_path" => format!(
@@ -627,5 +640,7 @@ fn a_foreign_type_in_the_api_is_found() {
         ]
     );
     assert!(report.snapshot.contains("\nfn tower_jwt_guard::fine\n"), "{}", report.snapshot);
-    assert!(report.snapshot.contains("\nuse tower_jwt_guard::Algorithm = jsonwebtoken::algorithms::Algorithm\n"));
+    assert!(report
+        .snapshot
+        .contains("\nuse tower_jwt_guard::Algorithm = jsonwebtoken::algorithms::Algorithm\n"));
 }

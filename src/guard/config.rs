@@ -7,9 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::algorithm::Algorithm;
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use crate::algorithm::Algorithm;
 
 use crate::error::{AuthError, ConfigError};
 use crate::guard::binding::{BindingPolicy, Dpop};
@@ -481,6 +481,11 @@ impl JwtAuthBuilder {
     /// [`JwtAuth::resource_metadata_router`] (axum) or [`ProtectedResource::service`].
     /// With [`resource`](Self::resource) also set, both must name the same resource.
     /// A [rejection hook](Self::on_rejection) replaces the whole response, challenge included.
+    ///
+    #[cfg_attr(
+        not(feature = "axum"),
+        doc = "[`JwtAuth::resource_metadata_router`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/struct.JwtAuth.html#method.resource_metadata_router"
+    )]
     pub fn protected_resource(mut self, metadata: ProtectedResource) -> Self {
         self.protected_resource = Some(metadata);
         self
@@ -601,7 +606,13 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// When a token counts as multi-factor for [`RequireMfa`](crate::RequireMfa).
+    /// When a token counts as multi-factor for [`RequireMfa`].
+    ///
+    #[cfg_attr(feature = "axum", doc = "[`RequireMfa`]: crate::RequireMfa")]
+    #[cfg_attr(
+        not(feature = "axum"),
+        doc = "[`RequireMfa`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/struct.RequireMfa.html"
+    )]
     pub fn mfa(mut self, policy: MfaPolicy) -> Self {
         self.mfa = policy;
         self

@@ -68,11 +68,11 @@ use std::future::{ready, Ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::algorithm::Algorithm;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use crate::algorithm::Algorithm;
 use serde::Serialize;
 use tower_service::Service;
 

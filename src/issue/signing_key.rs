@@ -86,9 +86,13 @@ impl SigningKey {
 
     /// Signs a throw-away message, so a key that cannot sign is found when configured.
     fn probe(&self) -> Result<(), ConfigError> {
-        jsonwebtoken::encode(&Header::new(self.algorithm.to_jsonwebtoken()), &Value::Object(Map::new()), &self.key)
-            .map(drop)
-            .map_err(|_| ConfigError::KeyAlgorithmMismatch { algorithm: self.algorithm })
+        jsonwebtoken::encode(
+            &Header::new(self.algorithm.to_jsonwebtoken()),
+            &Value::Object(Map::new()),
+            &self.key,
+        )
+        .map(drop)
+        .map_err(|_| ConfigError::KeyAlgorithmMismatch { algorithm: self.algorithm })
     }
 }
 

@@ -176,6 +176,11 @@ impl Issuer {
 
     /// The issuer's name (its first, for the builder's shorthand with several); none for
     /// [`Issuer::tenants`].
+    ///
+    #[cfg_attr(
+        not(feature = "jwks"),
+        doc = "[`Issuer::tenants`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/keys/struct.Issuer.html#method.tenants"
+    )]
     pub fn name(&self) -> Option<&str> {
         self.rules.issuers.first().map(String::as_str)
     }

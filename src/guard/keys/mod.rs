@@ -12,8 +12,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
 use crate::algorithm::Algorithm;
+use futures_util::future::BoxFuture;
 
 use crate::guard::readiness::Readiness;
 

@@ -10,10 +10,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use crate::algorithm::Algorithm;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use base64::Engine as _;
-use crate::algorithm::Algorithm;
 use quick_cache::sync::Cache;
 use serde::de::IgnoredAny;
 use serde::Deserialize;

@@ -9,9 +9,9 @@
 
 use std::borrow::Cow;
 
+use crate::algorithm::Algorithm;
 use aws_lc_rs::digest::Digest;
 use base64::Engine as _;
-use crate::algorithm::Algorithm;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 

@@ -107,8 +107,8 @@ fn usable_key(jwk: &Value, allowed: Option<&[Algorithm]>) -> Result<Verification
         return Err("symmetric (oct) keys are never taken from a JWKS");
     }
     let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| "not a JWK this crate understands")?;
-    let key =
-        VerificationKey::from_parsed_jwk(&parsed, None).map_err(|_| "unusable key (use, type, curve or alg)")?;
+    let key = VerificationKey::from_parsed_jwk(&parsed, None)
+        .map_err(|_| "unusable key (use, type, curve or alg)")?;
     if key.algorithm().family() == AlgorithmFamily::Hmac {
         return Err("symmetric (oct) keys are never taken from a JWKS");
     }
