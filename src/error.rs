@@ -14,8 +14,9 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::algorithm::Algorithm;
 use http::StatusCode;
+
+use crate::algorithm::Algorithm;
 
 /// What kind of rejection this is. Each kind has a stable [`code`](ErrorKind::code).
 ///

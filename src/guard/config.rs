@@ -7,10 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::algorithm::Algorithm;
 use bytes::Bytes;
 use http::{HeaderValue, Response};
 
+use crate::algorithm::Algorithm;
 use crate::error::{AuthError, ConfigError};
 use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;

@@ -68,7 +68,6 @@ use std::future::{ready, Ready};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::algorithm::Algorithm;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -76,6 +75,7 @@ use http_body_util::Full;
 use serde::Serialize;
 use tower_service::Service;
 
+use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
 use crate::guard::config::JwtAuth;
 use crate::guard::source::TokenSource;

@@ -4,9 +4,9 @@ use std::fmt;
 
 use jsonwebtoken::{EncodingKey, Header};
 
-use crate::algorithm::Algorithm;
 use serde_json::{Map, Value};
 
+use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
 use crate::guard::keys::VerificationKey;
 

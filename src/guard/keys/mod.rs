@@ -12,9 +12,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::algorithm::Algorithm;
 use futures_util::future::BoxFuture;
 
+use crate::algorithm::Algorithm;
 use crate::guard::readiness::Readiness;
 
 #[cfg(any(feature = "jwks", feature = "introspection"))]

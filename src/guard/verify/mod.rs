@@ -10,9 +10,9 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::algorithm::Algorithm;
 use serde::de::DeserializeOwned;
 
+use crate::algorithm::Algorithm;
 use crate::error::{AuthError, ErrorKind};
 use crate::guard::claims::{Claims, TokenFacts};
 use crate::guard::keys::{KeyLookup, VerificationKey, MAX_KID_LESS_CANDIDATES};

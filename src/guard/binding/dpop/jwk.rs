@@ -10,13 +10,14 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use crate::algorithm::Algorithm;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use base64::Engine as _;
 use quick_cache::sync::Cache;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+
+use crate::algorithm::Algorithm;
 
 /// The members of a proof's `jwk`, borrowed from the decoded header.
 #[derive(Deserialize)]

@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 
-use crate::algorithm::Algorithm;
 use aws_lc_rs::digest::Digest;
 use base64::Engine as _;
 use serde::de::IgnoredAny;
@@ -17,6 +16,7 @@ use serde::Deserialize;
 
 use super::jwk::{KeyCache, ProofJwk};
 use super::Dpop;
+use crate::algorithm::Algorithm;
 use crate::error::ErrorKind;
 use crate::guard::binding::{claims_digest, sha256, RequestHead};
 

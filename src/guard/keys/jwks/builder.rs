@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use jsonwebtoken::AlgorithmFamily;
 
-use crate::algorithm::Algorithm;
 use reqwest::Url;
 use tokio::sync::watch;
 
@@ -16,6 +15,7 @@ use super::fetch::Fetcher;
 use super::oidc;
 use super::state::{Control, Inner, Loaded};
 use super::JwksKeys;
+use crate::algorithm::Algorithm;
 use crate::error::ConfigError;
 use crate::guard::metrics::JwksMetrics;
 

@@ -15,11 +15,11 @@ use std::sync::Arc;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::AlgorithmFamily;
 
-use crate::algorithm::Algorithm;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::JwksError;
+use crate::algorithm::Algorithm;
 use crate::keys::{KeyLookup, VerificationKey};
 
 /// One usable key and the JWK it came from (to recognise it in the next document).

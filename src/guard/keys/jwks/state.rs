@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use crate::algorithm::Algorithm;
 use reqwest::Url;
 use tokio::sync::watch;
 
@@ -15,6 +14,7 @@ use super::fetch::Fetcher;
 use super::key_set::KeySet;
 use super::refresher::{Wait, Waiting};
 use super::JwksError;
+use crate::algorithm::Algorithm;
 use crate::guard::metrics::{JwksMetrics, Refetch};
 use crate::guard::readiness::Readiness;
 use crate::keys::{KeyLookup, KeySource};

@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::algorithm::Algorithm;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 
 use super::pattern::Pattern;
+use crate::algorithm::Algorithm;
 use crate::keys::{JwksError, JwksKeys, JwksKeysBuilder, KeyLookup, KeySource};
 
 /// Which tenants are accepted.
