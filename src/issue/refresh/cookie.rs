@@ -66,12 +66,12 @@ impl RefreshCookie {
     /// documentation for why `Path=/` and not a narrower path).
     ///
     /// ```
-    /// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshCookie, RefreshStore};
+    /// use tower_jwt_guard::refresh::{MemoryRefreshStore, RefreshCookie, RefreshStore, SenderConstraint};
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let cookie = RefreshCookie::host("refresh_token");
     /// assert_eq!(cookie.name(), "__Host-refresh_token");
-    /// let issued = MemoryRefreshStore::new().issue("alice").await.unwrap();
+    /// let issued = MemoryRefreshStore::new().issue("alice", &SenderConstraint::none()).await.unwrap();
     /// let set_cookie = cookie.set(&issued);
     /// let text = set_cookie.to_str().unwrap();
     /// assert!(text.starts_with("__Host-refresh_token="));
