@@ -35,7 +35,7 @@ const ALLOWED: &[(&str, &str)] = &[
     ("tower_service", "`Service`: what a tower middleware is"),
     ("serde", "typed claims are `Deserialize`; `Algorithm` and claim sets are (de)serialisable"),
     ("serde_core", "serde's traits live in serde_core and are re-exported by serde (the same items)"),
-    ("serde_json", "claims without a type of their own are a JSON object (`Claims<Value>`, custom checks)"),
+    ("serde_json", "claims as JSON: the extra claims of `TokenIssuer::mint_with` & co., `ServiceTokensBuilder::claim`"),
     (
         "futures_core",
         "`BoxFuture` in the store and key-source traits: an alias of `Pin<Box<dyn Future + Send>>`, so \
@@ -53,7 +53,7 @@ const ALLOWED: &[(&str, &str)] = &[
          nothing a user names",
     ),
     ("axum_core", "feature `axum`: extractors (`FromRequestParts`) and rejections (`IntoResponse`)"),
-    ("axum", "feature `axum`: the client address of the IP binding is axum's `ConnectInfo`"),
+    ("axum", "feature `axum`: the RFC 9728 metadata as an axum `Router` (`JwtAuth::resource_metadata_router`)"),
     ("tonic", "feature `tonic`: gRPC interceptors, `Status`, the client certificate of tonic's TLS"),
     ("rustls", "features `rustls`/`redis`: a connection's client certificate; Redis over TLS"),
     ("redis", "feature `redis`: the stores take a Redis client or connection"),
@@ -359,9 +359,9 @@ impl<'a> Api<'a> {
                 let Some(member_item) = self.item(member) else { continue };
                 let Some(name) = member_item["name"].as_str() else { continue };
                 if let Some(assoc) = member_item["inner"].get("assoc_type") {
-                    self.types_in(&assoc["type"], &format!("{at}::{name}"));
+                    self.types_in(&assoc["type"], &format!("{at}, type {name}"));
                 } else if let Some(function) = member_item["inner"].get("function") {
-                    let member_path = format!("{at}::{name}");
+                    let member_path = format!("{at}, fn {name}");
                     self.types_in_generics(&function["generics"], &member_path);
                     for input in function["sig"]["inputs"].as_array().into_iter().flatten() {
                         self.types_in(&input[1], &member_path);
