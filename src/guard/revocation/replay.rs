@@ -48,7 +48,8 @@ impl ReplayKey {
         ReplayKey(key)
     }
 
-    /// The key's bytes.
+    /// The key's bytes (the Redis store's key).
+    #[cfg(feature = "redis")]
     pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
