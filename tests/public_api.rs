@@ -68,6 +68,9 @@ fn rustdoc_json() -> Value {
         .current_dir(manifest_dir)
         .env("RUSTC_BOOTSTRAP", "1")
         .env_remove("RUSTDOCFLAGS")
+        // Only metadata is built there: no debug info for its build scripts and proc macros (disk).
+        .env("CARGO_PROFILE_DEV_DEBUG", "0")
+        .env("CARGO_INCREMENTAL", "0")
         .args(["rustdoc", "--lib", "--all-features", "--target-dir"])
         .arg(&target_dir)
         .args(["--", "-Z", "unstable-options", "--output-format", "json"])
