@@ -93,6 +93,8 @@ struct Api<'a> {
     lines: BTreeSet<String>,
     /// External-type findings: `item path: names crate::Type`.
     findings: BTreeSet<String>,
+    /// Every foreign crate a signature names, allowed or not (a sanity check of the walk).
+    seen: BTreeSet<String>,
     checked: BTreeSet<u64>,
 }
 
@@ -117,6 +119,7 @@ impl<'a> Api<'a> {
             public_path: HashMap::new(),
             lines: BTreeSet::new(),
             findings: BTreeSet::new(),
+            seen: BTreeSet::new(),
             checked: BTreeSet::new(),
         }
     }
@@ -376,6 +379,7 @@ impl<'a> Api<'a> {
     }
 
     fn finding(&mut self, at: &str, krate: &str, name: &str) {
+        self.seen.insert(krate.to_owned());
         if !ALLOWED.iter().any(|(allowed, _)| *allowed == krate) {
             self.findings.insert(format!("{at}: names `{name}` from crate `{krate}`"));
         }
@@ -546,6 +550,7 @@ impl<'a> Api<'a> {
 struct Report {
     snapshot: String,
     findings: Vec<String>,
+    seen: BTreeSet<String>,
 }
 
 fn inspect(doc: &Value) -> Report {
@@ -564,13 +569,22 @@ fn inspect(doc: &Value) -> Report {
         snapshot.push_str(line);
         snapshot.push('\n');
     }
-    Report { snapshot, findings: api.findings.into_iter().collect() }
+    Report { snapshot, findings: api.findings.into_iter().collect(), seen: api.seen }
 }
 
 #[test]
 fn public_api() {
     let doc = rustdoc_json();
     let report = inspect(&doc);
+    // The layer's signatures name `http` and `tower_service` types: a walk that sees none of them has
+    // lost its way in a new rustdoc JSON format, and would let anything through.
+    for expected in ["http", "tower_service", "tower_layer"] {
+        assert!(
+            report.seen.contains(expected),
+            "no type of `{expected}` found in the public API: has the rustdoc JSON format changed? (seen: {:?})",
+            report.seen
+        );
+    }
 
     let allowed: BTreeMap<&str, &str> = ALLOWED.iter().copied().collect();
     assert!(
