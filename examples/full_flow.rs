@@ -378,17 +378,19 @@ fn cannot_bind(err: &IssueError) -> Response {
     if let IssueError::Unavailable(_) = err {
         return unavailable();
     }
-    if let IssueError::Binding(binding) = err {
-        if let Some(nonce) = binding.dpop_nonce().and_then(|nonce| HeaderValue::from_str(nonce).ok()) {
+    if let IssueError::UseDpopNonce { nonce } = err {
+        if let Ok(nonce) = HeaderValue::from_str(nonce) {
             let body = json!({
                 "error": "use_dpop_nonce",
-                "error_description": binding.reason(),
+                "error_description": err.to_string(),
                 "code": "USE_DPOP_NONCE",
             });
             let mut response = (StatusCode::BAD_REQUEST, Json(body)).into_response();
             response.headers_mut().insert("dpop-nonce", nonce);
             return response;
         }
+    }
+    if let IssueError::Binding(binding) = err {
         if binding.binding() == "dpop" {
             let body = json!({
                 "error": "invalid_dpop_proof",

@@ -94,12 +94,38 @@
 //! | `introspection` | opaque access tokens checked at an RFC 7662 introspection endpoint ([`keys::Introspector`]), cached |
 //! | `redis` | revocation and refresh-token stores shared through Redis |
 //! | `tonic` | `GrpcAuth`: claims and [`AuthContext`] from a `tonic::Request`, `AuthError` → `tonic::Status`; the client-IP binding reads tonic's peer address (`TcpConnectInfo`), the certificate binding its TLS client certificate (`TlsConnectInfo`) |
-//! | `rustls` | [`ClientCertificate::from_rustls`](binding::ClientCertificate::from_rustls): a rustls server connection's client certificate, for [`CertificateBound`] (RFC 8705) |
+//! | `rustls` | [`ClientCertificate::from_rustls`][`binding::ClientCertificate::from_rustls`]: a rustls server connection's client certificate, for [`CertificateBound`] (RFC 8705) |
 //! | `metrics` | counters, gauges and histograms through the `metrics` facade (any exporter): see [`metrics`] |
 //! | `jwe` (default) | encrypted tokens (JWE): [`DecryptionKey`]s for the layer, [`jwe::EncryptionKey`] for the issuer; see [`jwe`] |
 //! | `full` | all of the above |
 //!
 //! [tower]: https://docs.rs/tower
+// A link to an item of a feature that is off goes to the docs of every feature (docs.rs), so the
+// docs build without broken links with any one feature (CI: `.ci/run`).
+#![cfg_attr(
+    not(feature = "introspection"),
+    doc = "[`keys::Introspector`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/keys/struct.Introspector.html"
+)]
+#![cfg_attr(
+    not(feature = "rustls"),
+    doc = "[`binding::ClientCertificate::from_rustls`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/binding/struct.ClientCertificate.html#method.from_rustls"
+)]
+#![cfg_attr(
+    not(feature = "metrics"),
+    doc = "[`metrics`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/metrics/index.html"
+)]
+#![cfg_attr(
+    not(feature = "jwe"),
+    doc = "[`DecryptionKey`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/struct.DecryptionKey.html"
+)]
+#![cfg_attr(
+    not(feature = "jwe"),
+    doc = "[`jwe::EncryptionKey`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/jwe/struct.EncryptionKey.html"
+)]
+#![cfg_attr(
+    not(feature = "jwe"),
+    doc = "[`jwe`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/jwe/index.html"
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -181,5 +207,4 @@ pub use issue::{
     ServiceTokensBuilder, SigningKey, TokenIssuer,
 };
 
-/// The JWS algorithms (re-exported from `jsonwebtoken`).
-pub use jsonwebtoken::Algorithm;
+pub use primitives::algorithm::{Algorithm, ParseAlgorithmError};

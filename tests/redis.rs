@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::redis_server::{unique_prefix, Redis};
+use common::redis_server::{subject_key, token_key, unique_prefix, Redis};
 use common::{
     answers, eventually, get as http_get, now, post as http_post, revocations, subscribed, token,
     token_issued_at,
@@ -77,9 +77,10 @@ async fn a_revocation_on_one_instance_is_refused_on_the_other() {
 #[tokio::test]
 async fn revocation_entries_expire_with_their_token() {
     let Some(redis) = Redis::for_test("revocation_entries_expire_with_their_token") else { return };
+    let prefix = unique_prefix("expiry");
     let store = RedisRevocationStore::builder(&redis.url())
         .unwrap()
-        .key_prefix(unique_prefix("expiry"))
+        .key_prefix(&prefix)
         .expiry_margin(Duration::ZERO)
         .subject_retention(Duration::from_secs(3600))
         .build()
@@ -88,15 +89,15 @@ async fn revocation_entries_expire_with_their_token() {
         redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
 
     store.revoke_token(None, "already-expired", now() - 1).await.unwrap();
-    assert!(!conn.exists::<_, bool>(store.token_key(None, "already-expired")).await.unwrap());
+    assert!(!conn.exists::<_, bool>(token_key(&prefix, None, "already-expired")).await.unwrap());
 
     let issued = now();
     store.revoke_subject(None, "alice", issued).await.unwrap();
-    let ttl: i64 = conn.ttl(store.subject_key(None, "alice")).await.unwrap();
+    let ttl: i64 = conn.ttl(subject_key(&prefix, None, "alice")).await.unwrap();
     assert!(ttl > 0 && ttl <= 3600, "subject entry TTL {ttl}");
 
     store.revoke_token(None, "short-lived", now() + 1).await.unwrap();
-    let key = store.token_key(None, "short-lived");
+    let key = token_key(&prefix, None, "short-lived");
     let ttl: i64 = conn.ttl(&key).await.unwrap();
     assert!((0..=2).contains(&ttl), "token entry TTL {ttl}");
     eventually("the entry to expire", PATIENCE, || {
@@ -437,7 +438,8 @@ async fn verdict(store: &RedisRevocationStore, facts: &tower_jwt_guard::TokenFac
 #[tokio::test]
 async fn revocations_are_per_issuer_in_redis() {
     let Some(redis) = Redis::for_test("revocations_are_per_issuer_in_redis") else { return };
-    let store = revocations(&redis.url(), &unique_prefix("issuers"));
+    let prefix = unique_prefix("issuers");
+    let store = revocations(&redis.url(), &prefix);
     let (a, b) = (Some("https://a.example.com"), Some("https://b.example.com"));
     let facts = |issuer: Option<&str>, jti: &str, subject: &str| {
         let mut facts = tower_jwt_guard::TokenFacts::default();
@@ -461,10 +463,10 @@ async fn revocations_are_per_issuer_in_redis() {
     // The keys: the issuer is length-prefixed, so no pair reads as another.
     let mut conn =
         redis::Client::open(redis.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
-    assert!(conn.exists::<_, bool>(store.token_key(a, "1")).await.unwrap());
-    assert!(!conn.exists::<_, bool>(store.token_key(b, "1")).await.unwrap());
-    assert_ne!(store.token_key(Some("a:"), "b"), store.token_key(Some("a"), ":b"));
-    assert!(store.token_key(a, "1").ends_with(":revoked:jti:21:https://a.example.com1"));
+    assert!(conn.exists::<_, bool>(token_key(&prefix, a, "1")).await.unwrap());
+    assert!(!conn.exists::<_, bool>(token_key(&prefix, b, "1")).await.unwrap());
+    assert_ne!(token_key(&prefix, Some("a:"), "b"), token_key(&prefix, Some("a"), ":b"));
+    assert!(token_key(&prefix, a, "1").ends_with(":revoked:jti:21:https://a.example.com1"));
 }
 
 /// A hang detector: the call must come back (its answer is checked by the caller).

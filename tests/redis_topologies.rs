@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::redis_cluster::{query, text, Cluster, DATA_NODE};
-use common::redis_server::{unique_prefix, RedisProcess};
+use common::redis_server::{token_key, unique_prefix, RedisProcess};
 use common::trickle::{self, Instance, Report};
 use common::{answers, eventually, get as http_get, post as http_post, revocations, subscribed, token};
 use tower_jwt_guard::refresh::{RedisRefreshStore, RefreshError, RefreshStore, SenderConstraint};
@@ -344,7 +344,7 @@ async fn cluster_failover(test: &str, victim: Victim, failure: Failure) {
 
     let index = match victim {
         Victim::KeyPrimary => {
-            let key = a.revocations.token_key(None, &before.jti);
+            let key = token_key(&prefix, None, &before.jti);
             cluster.primary_of(cluster.slot(&key).await).await
         }
         Victim::Subscriber => {
@@ -640,7 +640,7 @@ async fn with_wait_for_replicas_a_write_no_replica_has_fails_closed() {
     answers(a.addr, "/me", &first.token, 200, None, PATIENCE).await;
     assert_eq!(http_post(a.addr, "/logout", &first.token).await.status, 204);
     // Acknowledged: the replica has it already.
-    let key = a.revocations.token_key(None, &first.jti);
+    let key = token_key(&prefix, None, &first.jti);
     assert!(matches!(query(replica.port, &["EXISTS", &key]).await, Ok(redis::Value::Int(1))));
     let login = a.refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
 

@@ -65,8 +65,14 @@ impl fmt::Debug for PathSet {
 }
 
 /// A tower layer that lets a request through only when its token satisfies the
-/// [`MfaPolicy`](crate::MfaPolicy): the layer form of the [`RequireMfa`](crate::RequireMfa)
+/// [`MfaPolicy`](crate::MfaPolicy): the layer form of the [`RequireMfa`]
 /// extractor, for any service (tonic, hyper, axum).
+///
+#[cfg_attr(feature = "axum", doc = "[`RequireMfa`]: crate::RequireMfa")]
+#[cfg_attr(
+    not(feature = "axum"),
+    doc = "[`RequireMfa`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/struct.RequireMfa.html"
+)]
 ///
 /// It must sit inside [`JwtLayer`](crate::JwtLayer) (in `ServiceBuilder` and tonic's
 /// `Server::builder().layer(..)`, the layer added later is the inner one). A gRPC method's path

@@ -193,6 +193,11 @@ pub type RequireScopeFuture<F> = CheckFuture<F>;
 
 /// The scopes a [`Scoped<T>`] extractor demands: implement it on a marker type per scope set.
 ///
+#[cfg_attr(
+    not(feature = "axum"),
+    doc = "[`Scoped<T>`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/struct.Scoped.html"
+)]
+///
 /// ```
 /// use tower_jwt_guard::ScopeSet;
 ///

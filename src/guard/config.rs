@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use jsonwebtoken::Algorithm;
 
 use crate::guard::binding::{BindingPolicy, Dpop};
 use crate::guard::context::ContextPolicy;
@@ -23,6 +22,7 @@ use crate::guard::revocation::RevocationStore;
 use crate::guard::settings::Shared;
 use crate::guard::source::{TokenSource, TokenSources};
 use crate::guard::verify::{HeaderCache, Issuers, RequiredClaim, ResourceId, TokenVerifier};
+use crate::primitives::algorithm::Algorithm;
 use crate::primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
 use crate::primitives::error::{AuthError, ConfigError};
 
@@ -277,7 +277,7 @@ impl JwtAuthBuilder {
     /// Adds a key that failed or succeeded to load: a failure is reported by [`build`](Self::build).
     ///
     /// ```
-    /// use jsonwebtoken::Algorithm;
+    /// use tower_jwt_guard::Algorithm;
     /// use tower_jwt_guard::{ConfigError, JwtAuth, VerificationKey};
     ///
     /// let err = JwtAuth::builder()
@@ -302,7 +302,7 @@ impl JwtAuthBuilder {
 
     /// Checks opaque access tokens at an introspection endpoint (RFC 7662, feature
     /// `introspection`): a token that is not a compact JWS (or every token, with
-    /// [`IntrospectorBuilder::all_tokens`](crate::keys::IntrospectorBuilder::all_tokens)) is
+    /// [`IntrospectorBuilder::all_tokens`](crate::guard::keys::IntrospectorBuilder::all_tokens)) is
     /// introspected instead of verified, and its active answer meets the same rules as a JWT's
     /// claims. With an introspector, keys are optional: without any, every JWS is refused.
     #[cfg(feature = "introspection")]
@@ -513,6 +513,11 @@ impl JwtAuthBuilder {
     /// [`JwtAuth::resource_metadata_router`] (axum) or [`ProtectedResource::service`].
     /// With [`resource`](Self::resource) also set, both must name the same resource.
     /// A [rejection hook](Self::on_rejection) replaces the whole response, challenge included.
+    ///
+    #[cfg_attr(
+        not(feature = "axum"),
+        doc = "[`JwtAuth::resource_metadata_router`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/struct.JwtAuth.html#method.resource_metadata_router"
+    )]
     pub fn protected_resource(mut self, metadata: ProtectedResource) -> Self {
         self.protected_resource = Some(metadata);
         self
@@ -633,7 +638,13 @@ impl JwtAuthBuilder {
         self
     }
 
-    /// When a token counts as multi-factor for [`RequireMfa`](crate::RequireMfa).
+    /// When a token counts as multi-factor for [`RequireMfa`].
+    ///
+    #[cfg_attr(feature = "axum", doc = "[`RequireMfa`]: crate::RequireMfa")]
+    #[cfg_attr(
+        not(feature = "axum"),
+        doc = "[`RequireMfa`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/struct.RequireMfa.html"
+    )]
     pub fn mfa(mut self, policy: MfaPolicy) -> Self {
         self.mfa = policy;
         self

@@ -44,7 +44,7 @@ use crate::primitives::error::ConfigError;
 
 /// Where a Redis store's data lives: one server, a primary watched by Redis Sentinel, or a
 /// Redis Cluster (feature `redis`). Every Redis store is built from one
-/// ([`RedisRevocationStore::builder_with`](crate::revocation::RedisRevocationStore::builder_with),
+/// ([`RedisRevocationStore::builder_with`](crate::guard::revocation::RedisRevocationStore::builder_with),
 /// [`RedisRefreshStore::builder_with`](crate::refresh::RedisRefreshStore::builder_with)), or
 /// from a URL that names one:
 ///

@@ -72,12 +72,12 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use jsonwebtoken::Algorithm;
 use serde::Serialize;
 use tower_service::Service;
 
 use crate::guard::source::TokenSource;
 use crate::guard::verify::ResourceId;
+use crate::primitives::algorithm::Algorithm;
 use crate::primitives::error::ConfigError;
 
 /// How long clients and caches may keep the document (`Cache-Control: public, max-age=3600`).

@@ -81,6 +81,13 @@ pub enum IssueError {
     /// A store a binding policy needs cannot answer (the DPoP replay store): fail closed, the
     /// client may try again (a token endpoint answers 503).
     Unavailable(BindingUnavailable),
+    /// The request's DPoP proof lacks the server's nonce (RFC 9449 §8): a token endpoint answers
+    /// 400 `{"error": "use_dpop_nonce"}` with `nonce` in a `DPoP-Nonce` header, and the client
+    /// signs a new proof with it.
+    UseDpopNonce {
+        /// The nonce the client must put in its next proof.
+        nonce: String,
+    },
     /// A step-up of a token without a subject.
     NoSubject,
     /// Encrypting the token failed (feature `jwe`: the system's randomness failed).
@@ -99,6 +106,7 @@ impl fmt::Display for IssueError {
             IssueError::NoSubject => f.write_str("the token to step up has no subject"),
             IssueError::Encryption => f.write_str("the token could not be encrypted"),
             IssueError::OtherIssuer => f.write_str("the token to step up was issued by another issuer"),
+            IssueError::UseDpopNonce { .. } => f.write_str("the DPoP proof lacks the server's nonce"),
         }
     }
 }
@@ -108,9 +116,11 @@ impl std::error::Error for IssueError {}
 impl From<BindingUnavailable> for IssueError {
     fn from(err: BindingUnavailable) -> Self {
         if err.is_store_unavailable() {
-            IssueError::Unavailable(err)
-        } else {
-            IssueError::Binding(err)
+            return IssueError::Unavailable(err);
+        }
+        match err.into_dpop_nonce() {
+            Ok(nonce) => IssueError::UseDpopNonce { nonce },
+            Err(err) => IssueError::Binding(err),
         }
     }
 }
@@ -296,7 +306,7 @@ impl TokenIssuerBuilder {
 
     /// Freezes the settings.
     pub fn build(self) -> TokenIssuer {
-        let mut header = Header::new(self.key.algorithm);
+        let mut header = Header::new(self.key.algorithm.to_jsonwebtoken());
         header.kid = self.key.kid.clone();
         if let Some(typ) = self.token_type {
             header.typ = Some(typ);
@@ -634,7 +644,7 @@ pub(crate) fn random_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::Algorithm;
+    use crate::primitives::algorithm::Algorithm;
 
     #[test]
     fn minted_claims_carry_registered_claims_over_user_claims() {
@@ -773,6 +783,11 @@ mod tests {
         assert!(matches!(refused.mint_for(&request, "a", &claims).await, Err(IssueError::Binding(_))));
         let down = issuer(Err(BindingUnavailable::store_unavailable("deferring", "the store is down")));
         assert!(matches!(down.mint_for(&request, "a", &claims).await, Err(IssueError::Unavailable(_))));
+        let nonce = issuer(Err(BindingUnavailable::use_dpop_nonce("dpop", "no nonce", "n-1".into())));
+        match nonce.mint_for(&request, "a", &claims).await {
+            Err(IssueError::UseDpopNonce { nonce }) => assert_eq!(nonce, "n-1"),
+            other => panic!("expected UseDpopNonce, got {other:?}"),
+        }
         let binding = issuer(Ok(())).bind(&request).await.unwrap();
         assert_eq!(binding.confirmation().jkt.as_deref(), Some("k"));
     }

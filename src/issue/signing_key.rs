@@ -2,10 +2,12 @@
 
 use std::fmt;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{EncodingKey, Header};
+
 use serde_json::{Map, Value};
 
 use crate::guard::keys::VerificationKey;
+use crate::primitives::algorithm::Algorithm;
 use crate::primitives::error::ConfigError;
 
 /// A private key (or HMAC secret) bound to exactly one algorithm, for signing.
@@ -84,9 +86,13 @@ impl SigningKey {
 
     /// Signs a throw-away message, so a key that cannot sign is found when configured.
     fn probe(&self) -> Result<(), ConfigError> {
-        jsonwebtoken::encode(&Header::new(self.algorithm), &Value::Object(Map::new()), &self.key)
-            .map(drop)
-            .map_err(|_| ConfigError::KeyAlgorithmMismatch { algorithm: self.algorithm })
+        jsonwebtoken::encode(
+            &Header::new(self.algorithm.to_jsonwebtoken()),
+            &Value::Object(Map::new()),
+            &self.key,
+        )
+        .map(drop)
+        .map_err(|_| ConfigError::KeyAlgorithmMismatch { algorithm: self.algorithm })
     }
 }
 
@@ -94,7 +100,7 @@ impl SigningKey {
 #[cfg(feature = "introspection")]
 impl crate::guard::keys::introspection::ClientAssertionKey for SigningKey {
     fn sign_assertion(&self, claims: &Map<String, Value>) -> Option<String> {
-        let mut header = Header::new(self.algorithm);
+        let mut header = Header::new(self.algorithm.to_jsonwebtoken());
         header.kid.clone_from(&self.kid);
         jsonwebtoken::encode(&header, claims, &self.key).ok()
     }

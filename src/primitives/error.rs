@@ -15,7 +15,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use http::StatusCode;
-use jsonwebtoken::Algorithm;
+
+use crate::primitives::algorithm::Algorithm;
 
 /// What kind of rejection this is. Each kind has a stable [`code`](ErrorKind::code).
 ///

@@ -4,6 +4,7 @@
 //!
 //! Nothing here imports anything else of the crate (see DESIGN.md, "Floors").
 
+pub(crate) mod algorithm;
 pub(crate) mod authorization;
 pub(crate) mod body;
 pub(crate) mod claims;

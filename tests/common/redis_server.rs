@@ -324,3 +324,16 @@ impl Drop for RedisProcess {
         self.kill();
     }
 }
+
+/// The Redis key of the revocation of `issuer`'s token `jti` (`{prefix}revoked:jti:{len}:{issuer}{jti}`,
+/// the issuer length-prefixed): the layout is stored data, so a test pins it.
+pub fn token_key(prefix: &str, issuer: Option<&str>, jti: &str) -> String {
+    let issuer = issuer.unwrap_or("");
+    format!("{prefix}revoked:jti:{}:{issuer}{jti}", issuer.len())
+}
+
+/// The Redis key of the revocation of `issuer`'s subject (as [`token_key`]).
+pub fn subject_key(prefix: &str, issuer: Option<&str>, subject: &str) -> String {
+    let issuer = issuer.unwrap_or("");
+    format!("{prefix}revoked:sub:{}:{issuer}{subject}", issuer.len())
+}

@@ -296,8 +296,9 @@ impl BindingUnavailable {
     }
 
     /// The same, because the request's DPoP proof lacks the server's nonce: `nonce` is the one
-    /// the client must put in its next proof (RFC 9449 §8).
-    pub fn use_dpop_nonce(binding: &'static str, reason: &'static str, nonce: String) -> Self {
+    /// the client must put in its next proof (RFC 9449 §8). Only the DPoP binding makes it; the
+    /// issuer turns it into [`IssueError::UseDpopNonce`](crate::issue::IssueError::UseDpopNonce).
+    pub(crate) fn use_dpop_nonce(binding: &'static str, reason: &'static str, nonce: String) -> Self {
         BindingUnavailable { binding, reason, dpop_nonce: Some(nonce), store_unavailable: false }
     }
 
@@ -311,18 +312,12 @@ impl BindingUnavailable {
         self.reason
     }
 
-    /// The nonce to send back when the DPoP proof lacked the server's: a token endpoint
-    /// answers 400 `{"error": "use_dpop_nonce"}` with it in a `DPoP-Nonce` header (RFC 9449 §8).
-    ///
-    /// ```
-    /// use tower_jwt_guard::binding::BindingUnavailable;
-    ///
-    /// let err = BindingUnavailable::use_dpop_nonce("dpop", "the proof lacks the nonce", "n-1".into());
-    /// assert_eq!(err.dpop_nonce(), Some("n-1"));
-    /// assert_eq!(BindingUnavailable::new("dpop", "the proof is not valid").dpop_nonce(), None);
-    /// ```
-    pub fn dpop_nonce(&self) -> Option<&str> {
-        self.dpop_nonce.as_deref()
+    /// The nonce to send back when the DPoP proof lacked the server's (RFC 9449 §8).
+    pub(crate) fn into_dpop_nonce(self) -> Result<String, Self> {
+        match self.dpop_nonce {
+            Some(nonce) => Ok(nonce),
+            None => Err(self),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
+use crate::primitives::algorithm::Algorithm;
 
 use super::{Chain, KeySource, StaticKeys, VerificationKey};
 use crate::guard::verify::TokenKind;
@@ -104,8 +104,8 @@ impl Issuer {
 
     /// The issuer `name` with its keys found by OIDC discovery (feature `jwks`): the JWKS of
     /// `{name}/.well-known/openid-configuration`, with the default
-    /// [`JwksKeys`](crate::keys::JwksKeys) settings. For other settings, build the source with
-    /// [`JwksKeys::discover`](crate::keys::JwksKeys::discover) and give it to
+    /// [`JwksKeys`](crate::guard::keys::JwksKeys) settings. For other settings, build the source with
+    /// [`JwksKeys::discover`](crate::guard::keys::JwksKeys::discover) and give it to
     /// [`key_source`](Self::key_source). The algorithm allow-list must be given.
     ///
     /// ```
@@ -125,7 +125,7 @@ impl Issuer {
 
     /// The issuers of every accepted tenant of a pattern such as
     /// `https://login.example.com/{tenant}/v2.0`, each with its keys found by OIDC discovery on
-    /// its first token (feature `jwks`; see [`TenantKeys`](crate::keys::TenantKeys) for the
+    /// its first token (feature `jwks`; see [`TenantKeys`](crate::guard::keys::TenantKeys) for the
     /// tenants accepted and the bounds). The rules set on this `Issuer` (algorithms, which must be
     /// given, audiences, leeway, token kinds, ...) apply to every tenant; a tenant's token is
     /// verified only with that tenant's keys, and its issuer
@@ -176,6 +176,11 @@ impl Issuer {
 
     /// The issuer's name (its first, for the builder's shorthand with several); none for
     /// [`Issuer::tenants`].
+    ///
+    #[cfg_attr(
+        not(feature = "jwks"),
+        doc = "[`Issuer::tenants`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/keys/struct.Issuer.html#method.tenants"
+    )]
     pub fn name(&self) -> Option<&str> {
         self.rules.issuers.first().map(String::as_str)
     }

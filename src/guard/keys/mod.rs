@@ -13,9 +13,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use jsonwebtoken::Algorithm;
 
 use crate::guard::observe::readiness::Readiness;
+use crate::primitives::algorithm::Algorithm;
 
 #[cfg(any(feature = "jwks", feature = "introspection"))]
 mod capped_body;
@@ -66,7 +66,7 @@ pub const MAX_KID_LESS_CANDIDATES: usize = 3;
 /// [`Candidates`](KeyLookup::Candidates):
 ///
 /// ```
-/// use jsonwebtoken::Algorithm;
+/// use tower_jwt_guard::Algorithm;
 /// use tower_jwt_guard::keys::{KeyLookup, KeySource, StaticKeys};
 /// use tower_jwt_guard::VerificationKey;
 ///
@@ -116,7 +116,7 @@ impl fmt::Debug for KeyLookup {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use jsonwebtoken::Algorithm;
+/// use tower_jwt_guard::Algorithm;
 /// use tower_jwt_guard::keys::{KeyLookup, KeySource, StaticKeys};
 /// use tower_jwt_guard::VerificationKey;
 ///

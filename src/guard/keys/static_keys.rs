@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
+use crate::primitives::algorithm::Algorithm;
 
 use super::{KeyLookup, KeySource, VerificationKey};
 
@@ -11,7 +11,7 @@ use super::{KeyLookup, KeySource, VerificationKey};
 /// [`MAX_KID_LESS_CANDIDATES`](super::MAX_KID_LESS_CANDIDATES): with more, name them with `kid`).
 ///
 /// ```
-/// use jsonwebtoken::Algorithm;
+/// use tower_jwt_guard::Algorithm;
 /// use tower_jwt_guard::keys::{KeyLookup, KeySource, StaticKeys};
 /// use tower_jwt_guard::VerificationKey;
 ///

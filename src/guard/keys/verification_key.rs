@@ -5,7 +5,9 @@ use std::fmt;
 
 use aws_lc_rs::{hmac, signature};
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk};
-use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, DecodingKeyKind};
+use jsonwebtoken::{AlgorithmFamily, DecodingKey, DecodingKeyKind};
+
+use crate::primitives::algorithm::Algorithm;
 
 use crate::primitives::error::ConfigError;
 
@@ -14,7 +16,7 @@ use crate::primitives::error::ConfigError;
 /// The algorithm comes from configuration or from the JWK's `alg`, never from a token's header.
 ///
 /// ```
-/// use jsonwebtoken::Algorithm;
+/// use tower_jwt_guard::Algorithm;
 /// use tower_jwt_guard::VerificationKey;
 ///
 /// let key = VerificationKey::hmac(Algorithm::HS256, b"0123456789abcdef0123456789abcdef")?
@@ -75,7 +77,7 @@ impl VerificationKey {
     /// P-256 → `ES256`, P-384 → `ES384`, Ed25519 → `EdDSA`.
     ///
     /// ```
-    /// use jsonwebtoken::Algorithm;
+    /// use tower_jwt_guard::Algorithm;
     /// use tower_jwt_guard::VerificationKey;
     ///
     /// let pem = "-----BEGIN PUBLIC KEY-----\n\
@@ -127,7 +129,23 @@ impl VerificationKey {
     ///
     /// A JWK whose `use` is not `sig` is refused; an `oct` (HMAC) JWK is only accepted when
     /// an HMAC algorithm is asked for explicitly.
-    pub fn from_jwk(jwk: &Jwk, algorithm: Option<Algorithm>) -> Result<Self, ConfigError> {
+    ///
+    /// ```
+    /// use tower_jwt_guard::{Algorithm, VerificationKey};
+    ///
+    /// let jwk = r#"{"kty":"OKP","crv":"Ed25519","kid":"ed","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+    /// let key = VerificationKey::from_jwk(jwk, None)?;
+    /// assert_eq!((key.algorithm(), key.kid()), (Algorithm::EdDSA, Some("ed")));
+    /// assert!(VerificationKey::from_jwk(jwk, Some(Algorithm::ES256)).is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn from_jwk(jwk: &str, algorithm: Option<Algorithm>) -> Result<Self, ConfigError> {
+        let jwk: Jwk = serde_json::from_str(jwk).map_err(|_| ConfigError::InvalidKey("malformed JWK"))?;
+        Self::from_parsed_jwk(&jwk, algorithm)
+    }
+
+    /// [`from_jwk`](Self::from_jwk) for a JWK jsonwebtoken has parsed.
+    pub(crate) fn from_parsed_jwk(jwk: &Jwk, algorithm: Option<Algorithm>) -> Result<Self, ConfigError> {
         use jsonwebtoken::jwk::{EllipticCurve, KeyOperations, PublicKeyUse};
         if matches!(jwk.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature) {
             return Err(ConfigError::InvalidKey("the JWK is not meant for signatures (use != sig)"));
@@ -138,8 +156,10 @@ impl VerificationKey {
         }
         let jwk_alg = match jwk.common.key_algorithm {
             Some(alg) => Some(
-                Algorithm::try_from(alg)
-                    .map_err(|_| ConfigError::InvalidKey("the JWK's alg is not a JWS algorithm"))?,
+                jsonwebtoken::Algorithm::try_from(alg)
+                    .ok()
+                    .and_then(Algorithm::from_jsonwebtoken)
+                    .ok_or(ConfigError::InvalidKey("the JWK's alg is not a JWS algorithm"))?,
             ),
             None => None,
         };

@@ -70,7 +70,7 @@ mod enabled {
     use std::sync::{Arc, OnceLock};
     use std::time::Instant;
 
-    use jsonwebtoken::Algorithm;
+    use crate::primitives::algorithm::Algorithm;
     use metrics::{Counter, Gauge, Histogram, Label, SharedString, Unit};
 
     use crate::guard::observe::audit::AuditOutcome;
@@ -439,7 +439,7 @@ mod disabled {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use jsonwebtoken::Algorithm;
+    use crate::primitives::algorithm::Algorithm;
 
     use crate::guard::revocation::RevocationCheck;
     use crate::primitives::claims::TokenFacts;

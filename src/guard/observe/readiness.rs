@@ -26,8 +26,8 @@
 //! # }
 //! ```
 //!
-//! [`KeySource::readiness`]: crate::keys::KeySource::readiness
-//! [`RevocationStore::readiness`]: crate::revocation::RevocationStore::readiness
+//! [`KeySource::readiness`]: crate::guard::keys::KeySource::readiness
+//! [`RevocationStore::readiness`]: crate::guard::revocation::RevocationStore::readiness
 //! [`JwtAuth::readiness`]: crate::JwtAuth::readiness
 //! [`JwtAuth::ready_service`]: crate::JwtAuth::ready_service
 

@@ -46,17 +46,20 @@ use futures_util::future::BoxFuture;
 use crate::guard::observe::readiness::Readiness;
 use crate::primitives::claims::TokenFacts;
 
-pub mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "redis")]
-pub mod redis;
-pub mod replay;
+pub(crate) mod redis;
+pub(crate) mod replay;
 #[cfg(feature = "redis")]
-pub mod replay_redis;
+pub(crate) mod replay_redis;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisRevocationStore, RedisRevocationStoreBuilder};
-pub use memory::MemoryRevocationStore;
-pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+pub use self::redis::{
+    RedisRevocationStore, RedisRevocationStoreBuilder, DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_KEY_PREFIX,
+    DEFAULT_LOCAL_CACHE_CAPACITY, DEFAULT_LOCAL_CACHE_TTL, DEFAULT_REDIS_TIMEOUT,
+};
+pub use memory::{MemoryRevocationStore, DEFAULT_REVOCATION_CAPACITY};
+pub use replay::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore, DEFAULT_REPLAY_CAPACITY};
 #[cfg(feature = "redis")]
 pub use replay_redis::RedisReplayStore;
 

@@ -3,7 +3,7 @@
 //!
 //! - Keys are per issuer: `{prefix}revoked:jti:{len}:{issuer}{jti}` and
 //!   `{prefix}revoked:sub:{len}:{issuer}{subject}`, the issuer length-prefixed so that no
-//!   (issuer, id) pair is read as another ([`RedisRevocationStore::token_key`]).
+//!   (issuer, id) pair is read as another.
 //! - A revocation is one key with a TTL (`SET .. EXAT`, Redis ≥ 6.2) written by a Lua script
 //!   that also publishes an invalidation on the store's channel, in the same atomic step.
 //! - `check` answers from the local cache when it can (no allocation, no await); on a miss it
@@ -312,25 +312,6 @@ impl RedisRevocationStore {
     /// Whether the invalidation subscription is up (the local cache is in use).
     pub fn is_subscribed(&self) -> bool {
         self.inner.local.live.load(Ordering::Acquire)
-    }
-
-    /// The Redis key of the revocation of `issuer`'s token `jti`: the issuer length-prefixed
-    /// (`None` is the empty issuer), so no two (issuer, jti) pairs share a key.
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = tower_jwt_guard::revocation::RedisRevocationStore::builder("redis://127.0.0.1/")?.build()?;
-    /// assert_eq!(store.token_key(Some("https://a"), "1"), "tjg:revoked:jti:9:https://a1");
-    /// # Ok(()) }
-    /// ```
-    pub fn token_key(&self, issuer: Option<&str>, jti: &str) -> String {
-        self.inner.token_key(&scoped_key(issuer, jti))
-    }
-
-    /// The Redis key of the revocation of `issuer`'s subject `subject` (see
-    /// [`token_key`](Self::token_key)).
-    pub fn subject_key(&self, issuer: Option<&str>, subject: &str) -> String {
-        self.inner.subject_key(&scoped_key(issuer, subject))
     }
 
     async fn record(

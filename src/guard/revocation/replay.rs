@@ -48,8 +48,9 @@ impl ReplayKey {
         ReplayKey(key)
     }
 
-    /// The key's bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
+    /// The key's bytes (the Redis store's key).
+    #[cfg(feature = "redis")]
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }

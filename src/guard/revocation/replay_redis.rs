@@ -76,7 +76,7 @@ impl RedisReplayStore {
     }
 
     /// The Redis key of a proof.
-    pub fn key(&self, key: &ReplayKey) -> String {
+    fn key(&self, key: &ReplayKey) -> String {
         let mut out = String::with_capacity(self.inner.prefix.len() + 5 + 43);
         out.push_str(&self.inner.prefix);
         out.push_str("dpop:");

@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
 use quick_cache::sync::Cache;
+
+use crate::primitives::algorithm::Algorithm;
 
 /// How many distinct headers are remembered (one per key and token type, in practice).
 const CAPACITY: usize = 64;

@@ -10,10 +10,10 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
 use serde::de::DeserializeOwned;
 
 use crate::guard::keys::{KeyLookup, VerificationKey, MAX_KID_LESS_CANDIDATES};
+use crate::primitives::algorithm::Algorithm;
 use crate::primitives::claims::{Claims, TokenFacts};
 use crate::primitives::error::{AuthError, ErrorKind};
 
@@ -103,7 +103,6 @@ impl AlgorithmSet {
             Algorithm::PS384 => 9,
             Algorithm::PS512 => 10,
             Algorithm::EdDSA => 11,
-            _ => return None,
         })
     }
 

@@ -6,14 +6,14 @@
 //! trusted issuer is refused (`INVALID_TOKEN`) without touching any key source. Only the
 //! selected issuer's algorithms, keys and rules apply, so a `kid` never crosses issuers.
 //!
-//! Tenant patterns (feature `jwks`, [`TenantKeys`](crate::keys::TenantKeys)) come after the exact
+//! Tenant patterns (feature `jwks`, [`TenantKeys`](crate::guard::keys::TenantKeys)) come after the exact
 //! names: a token whose `iss` names no configured issuer, matches a pattern and names an accepted
 //! tenant is that pattern's issuer's, with that one tenant's keys (found by its `iss`). A pattern
 //! is always selected, even when it is the only issuer: its rules do not check `iss` themselves.
 
 use std::sync::Arc;
 
-use jsonwebtoken::Algorithm;
+use crate::primitives::algorithm::Algorithm;
 
 use super::{AlgorithmSet, ClaimRules};
 use crate::guard::keys::{KeyLookup, KeySource};

@@ -64,16 +64,16 @@ use futures_util::future::BoxFuture;
 
 mod constraint;
 mod cookie;
-pub mod memory;
+mod memory;
 #[cfg(feature = "redis")]
-pub mod redis;
+mod redis;
 mod token;
 
 #[cfg(feature = "redis")]
-pub use self::redis::RedisRefreshStore;
+pub use self::redis::{RedisRefreshStore, RedisRefreshStoreBuilder};
 pub use constraint::SenderConstraint;
 pub use cookie::RefreshCookie;
-pub use memory::MemoryRefreshStore;
+pub use memory::{MemoryRefreshStore, DEFAULT_FAMILY_CAPACITY, DEFAULT_TOKEN_CAPACITY};
 pub use token::RefreshToken;
 
 /// Default lifetime of one refresh token if it is not used (14 days).
@@ -264,14 +264,14 @@ pub trait RefreshStore: Send + Sync + 'static {
 
     /// Revokes the family of `presented` (logout) and names the family's subject, so that the
     /// caller can end its access tokens too (for example with
-    /// [`RevocationStore::revoke_subject`](crate::revocation::RevocationStore::revoke_subject)).
+    /// [`RevocationStore::revoke_subject`](crate::guard::revocation::RevocationStore::revoke_subject)).
     /// No proof of the login's key is asked for: ending a session is always allowed to whoever
     /// holds its refresh token. `Ok(None)`: the value is not a known token (nothing to do); a
     /// used token of the family counts as known.
     fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>>;
 
     /// Revokes every family of `subject` ("log out everywhere"; pair it with
-    /// [`RevocationStore::revoke_subject`](crate::revocation::RevocationStore::revoke_subject)
+    /// [`RevocationStore::revoke_subject`](crate::guard::revocation::RevocationStore::revoke_subject)
     /// for the access tokens). Returns how many live families were revoked.
     fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>>;
 }

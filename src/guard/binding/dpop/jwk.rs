@@ -13,10 +13,11 @@ use std::sync::Arc;
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, ParsedPublicKey};
 use base64::Engine as _;
-use jsonwebtoken::Algorithm;
 use quick_cache::sync::Cache;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+
+use crate::primitives::algorithm::Algorithm;
 
 /// The members of a proof's `jwk`, borrowed from the decoded header.
 #[derive(Deserialize)]

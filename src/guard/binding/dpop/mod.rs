@@ -42,7 +42,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::AlgorithmFamily;
+
+use crate::primitives::algorithm::Algorithm;
 
 use self::htu::Origin;
 use self::jwk::KeyCache;

@@ -11,13 +11,13 @@ use std::borrow::Cow;
 
 use aws_lc_rs::digest::Digest;
 use base64::Engine as _;
-use jsonwebtoken::Algorithm;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use super::jwk::{KeyCache, ProofJwk};
 use super::Dpop;
 use crate::guard::binding::{claims_digest, sha256, RequestHead};
+use crate::primitives::algorithm::Algorithm;
 use crate::primitives::compact::{split_jws, JwsParts};
 use crate::primitives::error::ErrorKind;
 
@@ -201,6 +201,5 @@ pub(crate) fn algorithm_name(alg: Algorithm) -> &'static str {
         Algorithm::PS384 => "PS384",
         Algorithm::PS512 => "PS512",
         Algorithm::EdDSA => "EdDSA",
-        _ => "",
     }
 }

@@ -94,7 +94,7 @@ impl IntrospectorBuilder {
     /// Longest time an active answer is served from the cache (default
     /// [`DEFAULT_CACHE_TTL`](super::DEFAULT_CACHE_TTL)); it is never served past the token's `exp`. This bounds how long a
     /// token revoked at the authorization server still passes here (a revocation through the
-    /// layer's [`RevocationStore`](crate::revocation::RevocationStore) applies at once). Zero
+    /// layer's [`RevocationStore`](crate::guard::revocation::RevocationStore) applies at once). Zero
     /// disables the positive cache.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.settings.cache_ttl = ttl;

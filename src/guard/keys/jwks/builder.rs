@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::AlgorithmFamily;
+
 use reqwest::Url;
 use tokio::sync::watch;
 
@@ -15,6 +16,7 @@ use super::oidc;
 use super::state::{Control, Inner, Loaded};
 use super::JwksKeys;
 use crate::guard::observe::metrics::JwksMetrics;
+use crate::primitives::algorithm::Algorithm;
 use crate::primitives::error::ConfigError;
 
 /// Refresh interval when the server sends no `Cache-Control: max-age`.
@@ -277,7 +279,7 @@ impl JwksKeys {
     /// `{issuer}/.well-known/openid-configuration`, checks that the document names exactly this
     /// issuer, and uses its `jwks_uri`. Discovery is retried like a fetch while the issuer is down.
     ///
-    /// The source reports the issuer ([`KeySource::issuer`](crate::keys::KeySource::issuer)), so a
+    /// The source reports the issuer ([`KeySource::issuer`](crate::guard::keys::KeySource::issuer)), so a
     /// layer built with it accepts only tokens whose `iss` is exactly this issuer, unless
     /// [`JwtAuthBuilder::issuer`](crate::JwtAuthBuilder::issuer) names the accepted issuers itself.
     ///

@@ -13,12 +13,14 @@
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, AlgorithmFamily};
+use jsonwebtoken::AlgorithmFamily;
+
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::JwksError;
 use crate::guard::keys::{KeyLookup, VerificationKey};
+use crate::primitives::algorithm::Algorithm;
 
 /// One usable key and the JWK it came from (to recognise it in the next document).
 struct Stored {
@@ -105,8 +107,8 @@ fn usable_key(jwk: &Value, allowed: Option<&[Algorithm]>) -> Result<Verification
         return Err("symmetric (oct) keys are never taken from a JWKS");
     }
     let parsed: Jwk = serde_json::from_value(jwk.clone()).map_err(|_| "not a JWK this crate understands")?;
-    let key =
-        VerificationKey::from_jwk(&parsed, None).map_err(|_| "unusable key (use, type, curve or alg)")?;
+    let key = VerificationKey::from_parsed_jwk(&parsed, None)
+        .map_err(|_| "unusable key (use, type, curve or alg)")?;
     if key.algorithm().family() == AlgorithmFamily::Hmac {
         return Err("symmetric (oct) keys are never taken from a JWKS");
     }

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::Algorithm;
 use reqwest::Url;
 use tokio::sync::watch;
 
@@ -18,6 +17,7 @@ use super::JwksError;
 use crate::guard::keys::{KeyLookup, KeySource};
 use crate::guard::observe::metrics::{JwksMetrics, Refetch};
 use crate::guard::observe::readiness::Readiness;
+use crate::primitives::algorithm::Algorithm;
 
 /// A [`KeySource`] that fetches keys from a JWKS endpoint and keeps them fresh.
 ///
@@ -55,7 +55,7 @@ use crate::guard::observe::readiness::Readiness;
 ///   P-256 → `ES256`, P-384 → `ES384`, Ed25519 → `EdDSA`); a token with a `kid` only matches the key
 ///   of that id; a token without one matches the keys of its algorithm, tried in document order
 ///   (during a rotation without kids the old and the new key both verify; more than
-///   [`MAX_KID_LESS_CANDIDATES`](crate::keys::MAX_KID_LESS_CANDIDATES) keys refuse the token).
+///   [`MAX_KID_LESS_CANDIDATES`](crate::guard::keys::MAX_KID_LESS_CANDIDATES) keys refuse the token).
 ///   Requests have a timeout, responses a size cap, and an https endpoint is never left for plain
 ///   http. A malformed document (not JSON, no `keys` array, too large) or an HTTP error keeps the
 ///   old keys.

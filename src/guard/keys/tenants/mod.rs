@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
+use crate::primitives::algorithm::Algorithm;
 
 use crate::guard::keys::{JwksKeysBuilder, JwksStatus, KeyLookup};
 use crate::primitives::error::ConfigError;
@@ -52,7 +52,7 @@ pub const DEFAULT_TENANT_FAILURE_TTL: Duration = Duration::from_secs(60);
 /// - a tenant whose discovery fails is forgotten and refused for
 ///   [`failure_ttl`](TenantKeysBuilder::failure_ttl) (default 60 s) without a fetch: 401 when the
 ///   provider says it does not exist (4xx, another issuer), 503 when it could not be reached;
-/// - each tenant's [`JwksKeys`](crate::keys::JwksKeys) keeps its own limits (unknown-`kid` refetch
+/// - each tenant's [`JwksKeys`](crate::guard::keys::JwksKeys) keeps its own limits (unknown-`kid` refetch
 ///   interval, waiting requests, timeout, size cap), set with [`jwks`](TenantKeysBuilder::jwks).
 ///
 /// ```
@@ -229,8 +229,8 @@ impl TenantKeysBuilder {
         self
     }
 
-    /// Settings of each tenant's [`JwksKeys`](crate::keys::JwksKeys) (timeout, refresh and
-    /// refetch intervals, ...), applied to the builder [`JwksKeys::discover`](crate::keys::JwksKeys::discover)
+    /// Settings of each tenant's [`JwksKeys`](crate::guard::keys::JwksKeys) (timeout, refresh and
+    /// refetch intervals, ...), applied to the builder [`JwksKeys::discover`](crate::guard::keys::JwksKeys::discover)
     /// makes for it.
     ///
     /// ```

@@ -18,12 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::Algorithm;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{DefaultHashBuilder, OptionsBuilder, UnitWeighter};
 
 use super::pattern::Pattern;
 use crate::guard::keys::{JwksError, JwksKeys, JwksKeysBuilder, KeyLookup, KeySource};
+use crate::primitives::algorithm::Algorithm;
 
 /// Which tenants are accepted.
 pub(super) enum Allow {
