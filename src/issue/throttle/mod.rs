@@ -63,16 +63,16 @@
 
 mod attempt;
 mod key;
-pub mod memory;
+mod memory;
 mod policy;
 #[cfg(feature = "redis")]
-pub mod redis;
+mod redis;
 mod steps;
 mod store;
 
 pub use attempt::{Attempt, Throttle};
 pub use key::{client_network, ThrottleKey};
-pub use memory::MemoryThrottleStore;
+pub use memory::{MemoryThrottleStore, DEFAULT_THROTTLE_CAPACITY};
 pub use policy::ThrottlePolicy;
 #[cfg(feature = "redis")]
 pub use redis::{RedisThrottleStore, RedisThrottleStoreBuilder};
