@@ -21,6 +21,7 @@ fn floor(file: &str) -> Option<u8> {
         ("src/guard/verify/", 2),
         ("src/guard/keys/", 2),
         ("src/guard/binding/", 2),
+        ("src/guard/binding/message_signature/", 2),
         ("src/guard/revocation/", 2),
         ("src/guard/observe/", 2),
         ("src/guard/redis_connection.rs", 2),

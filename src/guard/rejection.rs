@@ -203,6 +203,9 @@ fn render_http(
     if error.status() == StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
     }
+    if let Some(accept) = error.accept_signature().and_then(|value| HeaderValue::from_str(value).ok()) {
+        headers.insert("accept-signature", accept);
+    }
     headers.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

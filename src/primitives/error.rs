@@ -58,11 +58,16 @@ pub enum ErrorKind {
     InvalidDpopProof,
     /// The DPoP proof lacks a fresh server nonce (RFC 9449 §8): retry with the `DPoP-Nonce` sent.
     UseDpopNonce,
+    /// The HTTP message signature (RFC 9421) is malformed, does not verify, or does not cover
+    /// what the policy requires.
+    InvalidSignature,
+    /// An HTTP message signature (RFC 9421) is required and the request has none.
+    SignatureRequired,
 }
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::MissingToken,
         ErrorKind::InvalidRequest,
         ErrorKind::InvalidToken,
@@ -77,6 +82,8 @@ impl ErrorKind {
         ErrorKind::MissingLayer,
         ErrorKind::InvalidDpopProof,
         ErrorKind::UseDpopNonce,
+        ErrorKind::InvalidSignature,
+        ErrorKind::SignatureRequired,
     ];
 
     /// The stable machine code, as found in the JSON body's `code`.
@@ -100,6 +107,8 @@ impl ErrorKind {
             ErrorKind::MissingLayer => "MISSING_LAYER",
             ErrorKind::InvalidDpopProof => "INVALID_DPOP_PROOF",
             ErrorKind::UseDpopNonce => "USE_DPOP_NONCE",
+            ErrorKind::InvalidSignature => "INVALID_SIGNATURE",
+            ErrorKind::SignatureRequired => "SIGNATURE_REQUIRED",
         }
     }
 
@@ -186,6 +195,8 @@ impl ErrorKind {
             }
             ErrorKind::InvalidDpopProof => "the DPoP proof is not valid",
             ErrorKind::UseDpopNonce => "the DPoP proof must carry the server's nonce",
+            ErrorKind::InvalidSignature => "the HTTP message signature is not valid",
+            ErrorKind::SignatureRequired => "an HTTP message signature is required",
         }
     }
 }
@@ -209,6 +220,8 @@ pub(crate) struct Challenge {
     pub(crate) dpop: bool,
     /// RFC 9449 §8: the nonce the client must put in its next proof (`DPoP-Nonce`).
     pub(crate) dpop_nonce: Option<String>,
+    /// RFC 9421 §5.1: what a signature must cover (`Accept-Signature`).
+    pub(crate) accept_signature: Option<String>,
 }
 
 /// A rejection: a kind with a stable code, the code's client-safe text, the precise reason
@@ -362,6 +375,29 @@ impl AuthError {
     /// The `DPoP-Nonce` the client must use in its next proof, when there is one.
     pub fn dpop_nonce(&self) -> Option<&str> {
         self.challenge.as_ref()?.dpop_nonce.as_deref()
+    }
+
+    /// A refusal of an HTTP message signature (RFC 9421): `kind` is
+    /// [`ErrorKind::InvalidSignature`] or [`ErrorKind::SignatureRequired`], `accept` the
+    /// `Accept-Signature` value (§5.1) naming what a signature must cover.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{AuthError, ErrorKind};
+    /// let err = AuthError::signature(ErrorKind::SignatureRequired, "no signature", Some("sig=(\"@method\")".into()));
+    /// assert_eq!(err.code(), "SIGNATURE_REQUIRED");
+    /// assert_eq!(err.accept_signature(), Some("sig=(\"@method\")"));
+    /// ```
+    pub fn signature(kind: ErrorKind, detail: &'static str, accept: Option<String>) -> Self {
+        AuthError {
+            detail: Some(Cow::Borrowed(detail)),
+            challenge: Some(Box::new(Challenge { accept_signature: accept, ..Challenge::default() })),
+            ..AuthError::new(kind)
+        }
+    }
+
+    /// The `Accept-Signature` value (RFC 9421 §5.1) of a signature refusal, when there is one.
+    pub fn accept_signature(&self) -> Option<&str> {
+        self.challenge.as_ref()?.accept_signature.as_deref()
     }
 
     /// The kind of rejection.

@@ -13,6 +13,7 @@
 //! | [`CookieFingerprint`] | `cnf.cfp` | a token stolen by script (XSS, logs, storage) without the `HttpOnly` cookie | a thief with the whole browser (malware, a stolen device) |
 //! | [`ClientIpBinding`] | `cnf.cip` | a stolen token replayed from another network | a thief behind the same address (NAT, proxy, same /24 with a prefix) |
 //! | [`Dpop`] (RFC 9449) | `cnf.jkt` | a stolen token used without the client's private key | a thief who holds the key too (malware on the client) |
+//! | [`MessageSignature`] (RFC 9421) | `cnf.jwk`, `cnf.jkt` | a stolen token used without the client's key; a request altered in a covered component | a thief who holds the key too; what the signature does not cover |
 //! | [`CertificateBound`] (RFC 8705) | `cnf."x5t#S256"` | a stolen token used without the client's TLS certificate and its key | a thief who holds the key too; a TLS-terminating proxy that is not configured as trusted (the token cannot be used) |
 //!
 //! ```
@@ -43,6 +44,7 @@ mod client_ip;
 mod cookie;
 pub mod dpop;
 mod fingerprint;
+pub mod message_signature;
 mod peer;
 mod proxies;
 
@@ -64,6 +66,7 @@ pub use cookie::CookieFingerprint;
 pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
 pub(crate) use dpop::{DpopChallenge, DpopCheck};
 pub use fingerprint::DeviceFingerprint;
+pub use message_signature::{MessageSignature, SignatureAlgorithm, SignatureKey, SignatureMode};
 pub(crate) use peer::{connection_scheme, peer_addr};
 pub use peer::{ConnectionScheme, PeerAddr};
 pub use proxies::{ClientIpError, ForwardedHeader, TrustedProxies};

@@ -1,0 +1,458 @@
+//! [`MessageSignature`]: requests signed with HTTP Message Signatures (RFC 9421), a sender
+//! constraint beside [`Dpop`](super::Dpop) and [`CertificateBound`](super::CertificateBound).
+//!
+//! A DPoP proof covers the method, the URL and the token; a message signature covers what the
+//! policy requires: the method, the target URI, `authorization`, the body's `content-digest`,
+//! any header. On every request the policy:
+//! - reads `Signature-Input` and `Signature` as structured fields (RFC 9651, with `sfv`);
+//! - picks the signature with the configured label or `tag` (else the first one);
+//! - refuses it unless it covers every required component, its `created` is within the window
+//!   (default 60 s, 5 s into the future), its `expires` (when given) has not passed;
+//! - takes the key: the token's `cnf.jwk` (RFC 7800 §3.2), else the configured key named by
+//!   `keyid`, whose RFC 7638 thumbprint must be the token's `cnf.jkt` when it has one (a
+//!   `cnf.jkt` is DPoP's claim: such tokens need [`Dpop`](super::Dpop) configured too); the
+//!   algorithm is the key's, and an `alg` parameter that names another one is refused
+//!   (RFC 9421 §3.2, step 7);
+//! - rebuilds the signature base (§2.5) and verifies the signature (aws-lc-rs);
+//! - records a `nonce` in the [`ReplayStore`]: a replayed nonce is refused.
+//!
+//! A token bound to a key (`cnf.jwk`) passes only with a valid signature by that key. In [`SignatureMode::Required`] every request needs
+//! one. Refusals are `INVALID_SIGNATURE` or `SIGNATURE_REQUIRED` (401, `error="invalid_token"`),
+//! with `Accept-Signature` (§5.1) naming what a signature must cover.
+//!
+//! ```
+//! use tower_jwt_guard::binding::{MessageSignature, SignatureKey};
+//! use tower_jwt_guard::JwtAuth;
+//!
+//! let client = SignatureKey::from_jwk(
+//!     r#"{"kty":"OKP","crv":"Ed25519","x":"JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs"}"#,
+//! )?;
+//! let signatures = MessageSignature::required()
+//!     .key("test-key-ed25519", client)
+//!     .cover(["@method", "@target-uri", "authorization"])
+//!     .public_url("https://api.example.com");
+//! let auth = JwtAuth::builder().hmac_secret([7u8; 32]).binding(signatures).build()?;
+//! # let _ = auth;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod algorithm;
+mod base;
+mod input;
+mod key;
+mod query;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::guard::binding::{same, BindingPolicy, RequestHead};
+use crate::guard::revocation::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
+use crate::primitives::claims::Confirmation;
+use crate::primitives::clock;
+use crate::primitives::error::{AuthError, ErrorKind};
+
+pub use algorithm::SignatureAlgorithm;
+pub use key::SignatureKey;
+
+use base::Message;
+use input::{Reason, SignedInput};
+
+/// Default window in which a signature's `created` must fall.
+pub const DEFAULT_SIGNATURE_MAX_AGE: Duration = Duration::from_secs(60);
+/// Default tolerance for a `created` in the future (client clock ahead).
+pub const DEFAULT_SIGNATURE_LEEWAY: Duration = Duration::from_secs(5);
+
+/// Whether unsigned requests still pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SignatureMode {
+    /// Tokens bound to a key need a signature; a signature that is present must verify; other
+    /// requests pass unsigned.
+    Allowed,
+    /// Every request needs a valid signature.
+    Required,
+}
+
+/// The RFC 9421 policy; see the [module](self).
+#[derive(Clone)]
+pub struct MessageSignature {
+    mode: SignatureMode,
+    keys: Arc<HashMap<String, SignatureKey>>,
+    required: Vec<String>,
+    tag: Option<String>,
+    label: Option<String>,
+    max_age: u64,
+    leeway: u64,
+    require_nonce: bool,
+    replay: Arc<dyn ReplayStore>,
+    origin: Option<(String, String)>,
+}
+
+impl fmt::Debug for MessageSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageSignature")
+            .field("mode", &self.mode)
+            .field("keys", &self.keys.len())
+            .field("required", &self.required)
+            .field("tag", &self.tag)
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MessageSignature {
+    /// The policy in `mode`: no keys (only tokens' `cnf.jwk`), `@method` and `@target-uri` to
+    /// cover, `created` up to a minute old, nonces optional, a [`MemoryReplayStore`].
+    pub fn new(mode: SignatureMode) -> Self {
+        MessageSignature {
+            mode,
+            keys: Arc::new(HashMap::new()),
+            required: vec!["@method".into(), "@target-uri".into()],
+            tag: None,
+            label: None,
+            max_age: DEFAULT_SIGNATURE_MAX_AGE.as_secs(),
+            leeway: DEFAULT_SIGNATURE_LEEWAY.as_secs(),
+            require_nonce: false,
+            replay: Arc::new(MemoryReplayStore::new()),
+            origin: None,
+        }
+    }
+
+    /// [`SignatureMode::Allowed`].
+    pub fn allowed() -> Self {
+        MessageSignature::new(SignatureMode::Allowed)
+    }
+
+    /// [`SignatureMode::Required`].
+    pub fn required() -> Self {
+        MessageSignature::new(SignatureMode::Required)
+    }
+
+    /// Adds the client key named `keyid` (a signature's `keyid` parameter finds it).
+    pub fn key(mut self, keyid: impl Into<String>, key: SignatureKey) -> Self {
+        Arc::make_mut(&mut self.keys).insert(keyid.into(), key);
+        self
+    }
+
+    /// Adds every key of a JWKS (`{"keys":[...]}`) by its `kid`; keys without a `kid`, or of
+    /// a type message signatures do not use, are skipped.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::MessageSignature;
+    /// let jwks = r#"{"keys":[{"kid":"k1","kty":"OKP","crv":"Ed25519","x":"JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs"}]}"#;
+    /// assert!(MessageSignature::allowed().jwks(jwks).is_ok());
+    /// assert!(MessageSignature::allowed().jwks("not json").is_err());
+    /// ```
+    pub fn jwks(mut self, jwks: &str) -> Result<Self, crate::ConfigError> {
+        let value: serde_json::Value = serde_json::from_str(jwks)
+            .map_err(|_| crate::ConfigError::InvalidKey("the JWKS is not valid JSON"))?;
+        let keys = value
+            .get("keys")
+            .and_then(|keys| keys.as_array())
+            .ok_or(crate::ConfigError::InvalidKey("the JWKS has no keys array"))?;
+        for jwk in keys {
+            let (Some(kid), Ok(key)) =
+                (jwk.get("kid").and_then(|kid| kid.as_str()), SignatureKey::from_jwk_value(jwk))
+            else {
+                continue;
+            };
+            Arc::make_mut(&mut self.keys).insert(kid.to_owned(), key);
+        }
+        Ok(self)
+    }
+
+    /// The components every signature must cover (replaces the default `@method`,
+    /// `@target-uri`): derived components (`@authority`, `@path`, `@query`, ...) and field
+    /// names (`authorization`, `content-digest`, `dpop`, ...), lowercase.
+    pub fn cover<I, S>(mut self, components: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required = components.into_iter().map(|name| name.into().to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// Only a signature with this `tag` parameter counts (RFC 9421 §2.3).
+    pub fn tag(mut self, tag: impl Into<String>) -> Self {
+        self.tag = Some(tag.into());
+        self
+    }
+
+    /// Only the signature with this label counts.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// How old a signature's `created` may be (default a minute).
+    pub fn max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age.as_secs();
+        self
+    }
+
+    /// Refuses signatures without a `nonce` (a replayed nonce is refused in any case).
+    pub fn require_nonce(mut self) -> Self {
+        self.require_nonce = true;
+        self
+    }
+
+    /// Where used nonces are remembered (default a [`MemoryReplayStore`]). The check is
+    /// synchronous: a store that must ask a remote server answers "unavailable" here (503).
+    pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
+        self.replay = Arc::new(store);
+        self
+    }
+
+    /// The service's external origin (`https://api.example.com`): the scheme and authority of
+    /// `@target-uri`, `@authority` and `@scheme`. Without it they come from the request's URI,
+    /// else its `Host` header and the connection's scheme.
+    pub fn public_url(mut self, url: &str) -> Self {
+        if let Ok(uri) = url.parse::<http::Uri>() {
+            if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+                let scheme = scheme.to_ascii_lowercase();
+                self.origin = Some((authority_text(&scheme, authority.as_str()), scheme));
+            }
+        }
+        self
+    }
+
+    /// The `Accept-Signature` value (RFC 9421 §5.1) naming what a signature must cover.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::MessageSignature;
+    /// let policy = MessageSignature::required().cover(["@method", "authorization"]).tag("api");
+    /// assert_eq!(policy.accept_signature(), r#"sig=("@method" "authorization");tag="api""#);
+    /// ```
+    pub fn accept_signature(&self) -> String {
+        let components: Vec<String> = self
+            .required
+            .iter()
+            .filter(|name| name.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+            .map(|name| format!("\"{name}\""))
+            .collect();
+        let mut out = format!("sig=({})", components.join(" "));
+        if let Some(tag) = self
+            .tag
+            .as_deref()
+            .filter(|tag| tag.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
+        {
+            out.push_str(&format!(";tag=\"{tag}\""));
+        }
+        out
+    }
+
+    fn refuse(&self, kind: ErrorKind, reason: Reason) -> AuthError {
+        AuthError::signature(kind, reason, Some(self.accept_signature()))
+    }
+
+    /// The signature base (RFC 9421 §2.5) of the request's signature `label`, as this policy
+    /// builds it (its origin): for signers and for debugging a refusal.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::{MessageSignature, RequestHead};
+    /// let request = http::Request::post("https://example.com/foo")
+    ///     .header("signature-input", r#"sig=("@method" "@path");created=1618884473"#)
+    ///     .header("signature", "sig=:AAAA:")
+    ///     .body(())
+    ///     .unwrap();
+    /// let base = MessageSignature::allowed().signature_base(&RequestHead::of(&request), "sig").unwrap();
+    /// assert_eq!(base, "\"@method\": POST\n\"@path\": /foo\n\"@signature-params\": (\"@method\" \"@path\");created=1618884473");
+    /// ```
+    pub fn signature_base(&self, request: &RequestHead<'_>, label: &str) -> Result<String, &'static str> {
+        let signatures = input::parse(request.headers)?;
+        let signed =
+            signatures.iter().find(|signed| signed.label == label).ok_or("no signature with this label")?;
+        let (scheme, authority) = self.origin_of(request).ok_or("the request's origin is unknown")?;
+        let message = Message {
+            method: request.method,
+            uri: request.uri,
+            headers: request.headers,
+            scheme: &scheme,
+            authority: &authority,
+        };
+        base::signature_base(&message, signed)
+    }
+
+    /// [`check`](BindingPolicy::check) as of `now` (seconds since the epoch): a recorded
+    /// request verified later, or a test vector.
+    pub fn check_at(
+        &self,
+        request: &RequestHead<'_>,
+        confirmation: Option<&Confirmation>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        let bound = confirmation.is_some_and(|cnf| {
+            cnf.other("jwk").is_some() || (cnf.jkt.is_some() && !request.headers.contains_key("dpop"))
+        });
+        if !input::present(request.headers) {
+            if bound || self.mode == SignatureMode::Required {
+                return Err(self.refuse(ErrorKind::SignatureRequired, "the request carries no signature"));
+            }
+            return Ok(());
+        }
+        if confirmation.is_some_and(|cnf| cnf.jkt.is_some()) && !bound {
+            // A DPoP-bound token with its proof: the DPoP policy checks the key; a signature
+            // that is present must still verify by a configured key.
+            return self.verify(request, None, now);
+        }
+        self.verify(request, confirmation, now)
+    }
+
+    /// The chosen signature of the request, checked: `Ok(())` when it verifies.
+    fn verify(
+        &self,
+        request: &RequestHead<'_>,
+        confirmation: Option<&Confirmation>,
+        now: u64,
+    ) -> Result<(), AuthError> {
+        let invalid = |reason| self.refuse(ErrorKind::InvalidSignature, reason);
+        let signatures = input::parse(request.headers).map_err(invalid)?;
+        let signed = signatures
+            .iter()
+            .find(|signed| {
+                self.label.as_deref().is_none_or(|label| label == signed.label)
+                    && self.tag.as_deref().is_none_or(|tag| signed.tag.as_deref() == Some(tag))
+            })
+            .ok_or_else(|| {
+                self.refuse(ErrorKind::SignatureRequired, "no signature with the required label or tag")
+            })?;
+        self.check_coverage(signed).map_err(invalid)?;
+        self.check_time(signed, now).map_err(invalid)?;
+        let key = self.key_for(signed, confirmation).map_err(invalid)?;
+        if signed.alg.as_deref().is_some_and(|alg| alg != key.algorithm().name()) {
+            return Err(invalid("the alg parameter disagrees with the key"));
+        }
+        let (scheme, authority) =
+            self.origin_of(request).ok_or_else(|| invalid("the request's origin is unknown"))?;
+        let message = Message {
+            method: request.method,
+            uri: request.uri,
+            headers: request.headers,
+            scheme: &scheme,
+            authority: &authority,
+        };
+        let base = base::signature_base(&message, signed).map_err(invalid)?;
+        if !key.verify(base.as_bytes(), &signed.signature) {
+            return Err(invalid("the signature does not verify"));
+        }
+        self.check_nonce(signed, &key, now)
+    }
+
+    fn check_coverage(&self, signed: &SignedInput) -> Result<(), Reason> {
+        for required in &self.required {
+            let covered = signed
+                .components
+                .iter()
+                .any(|item| item.bare_item.as_string().is_some_and(|name| name.as_str() == required));
+            if !covered {
+                return Err("the signature does not cover a required component");
+            }
+        }
+        if self.require_nonce && signed.nonce.is_none() {
+            return Err("the signature has no nonce");
+        }
+        Ok(())
+    }
+
+    fn check_time(&self, signed: &SignedInput, now: u64) -> Result<(), Reason> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let created = signed.created.ok_or("the signature has no created parameter")?;
+        if created > now.saturating_add(self.leeway as i64) {
+            return Err("the signature was created in the future");
+        }
+        if now.saturating_sub(created) > self.max_age as i64 {
+            return Err("the signature is too old");
+        }
+        if signed.expires.is_some_and(|expires| expires <= now) {
+            return Err("the signature has expired");
+        }
+        Ok(())
+    }
+
+    fn key_for(
+        &self,
+        signed: &SignedInput,
+        confirmation: Option<&Confirmation>,
+    ) -> Result<SignatureKey, Reason> {
+        if let Some(jwk) = confirmation.and_then(|cnf| cnf.other("jwk")) {
+            let jwk: serde_json::Value =
+                serde_json::from_str(jwk).map_err(|_| "the token's cnf.jwk is not valid")?;
+            return SignatureKey::from_jwk_value(&jwk).map_err(|_| "the token's cnf.jwk is not a usable key");
+        }
+        let keyid = signed.keyid.as_deref().ok_or("the signature names no key")?;
+        let key = self.keys.get(keyid).ok_or("the signature's keyid is not known")?;
+        if let Some(jkt) = confirmation.and_then(|cnf| cnf.jkt.as_deref()) {
+            let bound =
+                key.thumbprint().is_some_and(|thumbprint| same(thumbprint.as_bytes(), jkt.as_bytes()));
+            if !bound {
+                return Err("the signature's key is not the one the token is bound to");
+            }
+        }
+        Ok(key.clone())
+    }
+
+    fn check_nonce(&self, signed: &SignedInput, key: &SignatureKey, now: u64) -> Result<(), AuthError> {
+        let Some(nonce) = signed.nonce.as_deref() else {
+            return Ok(());
+        };
+        let owner = key.thumbprint().or(signed.keyid.as_deref()).unwrap_or("");
+        let replay_key = ReplayKey::new(format!("httpsig:{owner}").as_bytes(), nonce);
+        let until = signed
+            .expires
+            .and_then(|expires| u64::try_from(expires).ok())
+            .unwrap_or(now + self.max_age + self.leeway)
+            // A request verified as of another time is still remembered from now on.
+            .max(clock::now() + self.max_age + self.leeway);
+        match self.replay.check_and_record(&replay_key, until) {
+            ReplayCheck::Fresh => Ok(()),
+            ReplayCheck::Replayed => {
+                Err(self.refuse(ErrorKind::InvalidSignature, "the signature's nonce was used before"))
+            }
+            _ => Err(AuthError::with_detail(
+                ErrorKind::AuthUnavailable,
+                "the signature nonce store cannot answer",
+            )),
+        }
+    }
+
+    fn origin_of(&self, request: &RequestHead<'_>) -> Option<(String, String)> {
+        if let Some((authority, scheme)) = &self.origin {
+            return Some((scheme.clone(), authority.clone()));
+        }
+        if let (Some(scheme), Some(authority)) = (request.uri.scheme_str(), request.uri.authority()) {
+            let scheme = scheme.to_ascii_lowercase();
+            return Some((scheme.clone(), authority_text(&scheme, authority.as_str())));
+        }
+        let host = request.headers.get(http::header::HOST)?.to_str().ok()?;
+        let scheme = super::connection_scheme(request.extensions).unwrap_or("http").to_ascii_lowercase();
+        Some((scheme.clone(), authority_text(&scheme, host)))
+    }
+}
+
+/// An authority as `@authority` covers it: lowercase, without the scheme's default port.
+fn authority_text(scheme: &str, authority: &str) -> String {
+    let authority = authority.to_ascii_lowercase();
+    let default = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return authority,
+    };
+    authority.strip_suffix(default).map(str::to_owned).unwrap_or(authority)
+}
+
+impl BindingPolicy for MessageSignature {
+    fn name(&self) -> &'static str {
+        "message_signature"
+    }
+
+    fn confirms(&self) -> &'static [&'static str] {
+        &["jwk"]
+    }
+
+    fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
+        self.check_at(request, confirmation, clock::now())
+    }
+}

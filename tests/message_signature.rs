@@ -1,0 +1,384 @@
+//! HTTP Message Signatures (RFC 9421) as a binding policy: the RFC's own vectors (the
+//! signature bases byte for byte, the signatures verified with the Appendix B.1 keys, B.2.5 and
+//! B.2.6 also signed byte for byte), then signed requests over loopback through the layer, each
+//! alteration refused.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+use axum::routing::any;
+use axum::Router;
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tower_jwt_guard::binding::{MessageSignature, RequestHead, SignatureAlgorithm, SignatureKey};
+use tower_jwt_guard::JwtAuth;
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc9421/");
+
+fn data(name: &str) -> String {
+    std::fs::read_to_string(format!("{DATA}{name}")).unwrap()
+}
+
+fn b64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(text.trim()).unwrap()
+}
+
+/// The policy with the RFC's keys, covering nothing in particular (the vectors choose).
+fn rfc_policy() -> MessageSignature {
+    MessageSignature::allowed()
+        .cover(Vec::<String>::new())
+        .key(
+            "test-key-rsa-pss",
+            SignatureKey::public_key_pem(SignatureAlgorithm::RsaPssSha512, &data("test-key-rsa-pss.pub.pem"))
+                .unwrap(),
+        )
+        .key(
+            "test-key-ecc-p256",
+            SignatureKey::public_key_pem(
+                SignatureAlgorithm::EcdsaP256Sha256,
+                &data("test-key-ecc-p256.pub.pem"),
+            )
+            .unwrap(),
+        )
+        .key(
+            "test-key-ed25519",
+            SignatureKey::public_key_pem(SignatureAlgorithm::Ed25519, &data("test-key-ed25519.pub.pem"))
+                .unwrap(),
+        )
+        .key("test-shared-secret", SignatureKey::hmac_sha256(b64(&data("test-shared-secret.b64"))).unwrap())
+}
+
+fn vectors() -> Vec<Value> {
+    let file: Value = serde_json::from_str(&data("vectors.json")).unwrap();
+    file["vectors"].as_array().unwrap().clone()
+}
+
+fn request_of(vector: &Value, signature: Option<&str>) -> http::Request<()> {
+    let request = &vector["request"];
+    let mut builder = http::Request::builder()
+        .method(request["method"].as_str().unwrap())
+        .uri(request["url"].as_str().unwrap());
+    for pair in request["headers"].as_array().unwrap() {
+        builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+    }
+    builder = builder.header("signature-input", vector["signature_input"].as_str().unwrap());
+    builder = builder
+        .header("signature", signature.unwrap_or(&format!("{}=:AAAA:", vector["label"].as_str().unwrap())));
+    builder.body(()).unwrap()
+}
+
+const CREATED: u64 = 1_618_884_473;
+
+#[test]
+fn rfc_9421_signature_bases_are_reproduced_byte_for_byte() {
+    let policy = rfc_policy();
+    let vectors = vectors();
+    assert_eq!(vectors.len(), 7);
+    for vector in &vectors {
+        let request = request_of(vector, vector["signature"].as_str());
+        let base =
+            policy.signature_base(&RequestHead::of(&request), vector["label"].as_str().unwrap()).unwrap();
+        assert_eq!(base, vector["signature_base"].as_str().unwrap(), "{}", vector["section"]);
+    }
+}
+
+#[test]
+fn rfc_9421_signatures_verify_with_the_appendix_b1_keys() {
+    let mut verified = 0;
+    for vector in vectors().iter().filter(|vector| vector["signature"].is_string()) {
+        let policy = rfc_policy();
+        let request = request_of(vector, vector["signature"].as_str());
+        let head = RequestHead::of(&request);
+        policy
+            .check_at(&head, None, CREATED + 1)
+            .unwrap_or_else(|err| panic!("{}: {err:?}", vector["section"]));
+        verified += 1;
+        // The same request a bit too late: refused.
+        let err = policy.check_at(&head, None, CREATED + 120).unwrap_err();
+        assert_eq!(err.code(), "INVALID_SIGNATURE");
+        // One signature byte flipped: refused.
+        let label = vector["label"].as_str().unwrap();
+        let mut bytes = b64(vector["signature"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&format!("{label}=:"))
+            .trim_end_matches(':'));
+        bytes[5] ^= 1;
+        let flipped = format!("{label}=:{}:", base64::engine::general_purpose::STANDARD.encode(bytes));
+        let request = request_of(vector, Some(&flipped));
+        let err = rfc_policy().check_at(&RequestHead::of(&request), None, CREATED + 1).unwrap_err();
+        assert_eq!(err.code(), "INVALID_SIGNATURE", "{}", vector["section"]);
+    }
+    assert_eq!(verified, 6);
+}
+
+#[test]
+fn rfc_9421_b21_nonce_is_not_accepted_twice() {
+    let vector = vectors().into_iter().find(|vector| vector["section"] == "B.2.1").unwrap();
+    let policy = rfc_policy();
+    let request = request_of(&vector, vector["signature"].as_str());
+    policy.check_at(&RequestHead::of(&request), None, CREATED).unwrap();
+    let err = policy.check_at(&RequestHead::of(&request), None, CREATED).unwrap_err();
+    assert_eq!(err.code(), "INVALID_SIGNATURE");
+    assert_eq!(err.detail(), "the signature's nonce was used before");
+}
+
+#[test]
+fn rfc_9421_b25_and_b26_are_signed_byte_for_byte() {
+    let vectors = vectors();
+    let find = |section: &str| vectors.iter().find(|vector| vector["section"] == section).unwrap().clone();
+    let expected = |vector: &Value| {
+        let label = vector["label"].as_str().unwrap();
+        vector["signature"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches(&format!("{label}=:"))
+            .trim_end_matches(':')
+            .to_owned()
+    };
+    let b25 = find("B.2.5");
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &b64(&data("test-shared-secret.b64")));
+    let tag = aws_lc_rs::hmac::sign(&key, b25["signature_base"].as_str().unwrap().as_bytes());
+    assert_eq!(base64::engine::general_purpose::STANDARD.encode(tag.as_ref()), expected(&b25));
+
+    let b26 = find("B.2.6");
+    let pem = data("test-key-ed25519.pem");
+    let der = b64(&pem.lines().filter(|line| !line.starts_with("-----")).collect::<String>());
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der).unwrap();
+    let signature = pair.sign(b26["signature_base"].as_str().unwrap().as_bytes());
+    assert_eq!(base64::engine::general_purpose::STANDARD.encode(signature.as_ref()), expected(&b26));
+}
+
+#[test]
+fn the_algorithm_comes_from_the_key_not_the_message() {
+    // B.2.6 with `alg="hmac-sha256"` added: the key is Ed25519, refused before any check.
+    let mut vector = vectors().into_iter().find(|vector| vector["section"] == "B.2.6").unwrap();
+    let input = vector["signature_input"].as_str().unwrap().to_owned() + ";alg=\"hmac-sha256\"";
+    vector["signature_input"] = Value::String(input);
+    let request = request_of(&vector, vector["signature"].as_str());
+    let err = rfc_policy().check_at(&RequestHead::of(&request), None, CREATED).unwrap_err();
+    assert_eq!(err.detail(), "the alg parameter disagrees with the key");
+}
+
+#[test]
+fn a_required_component_must_be_covered() {
+    let vector = vectors().into_iter().find(|vector| vector["section"] == "B.2.5").unwrap();
+    let request = request_of(&vector, vector["signature"].as_str());
+    let err =
+        rfc_policy().cover(["@method"]).check_at(&RequestHead::of(&request), None, CREATED).unwrap_err();
+    assert_eq!(err.code(), "INVALID_SIGNATURE");
+    assert_eq!(err.accept_signature(), Some(r#"sig=("@method")"#));
+}
+
+// ---- loopback, through the layer ----
+
+/// A client key (Ed25519) and its JWK.
+struct Client {
+    pair: Ed25519KeyPair,
+    jwk: Value,
+}
+
+impl Client {
+    fn new() -> Self {
+        let pair = Ed25519KeyPair::generate().unwrap();
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+        Client { pair, jwk: json!({"kty": "OKP", "crv": "Ed25519", "x": x}) }
+    }
+
+    fn key(&self) -> SignatureKey {
+        SignatureKey::from_jwk(&self.jwk.to_string()).unwrap()
+    }
+}
+
+/// What the client signs: `(identifier, value)` lines and the signature parameters.
+struct Signed {
+    input: String,
+    signature: String,
+}
+
+/// An independent signer: the base written out by hand from the RFC's rules.
+fn sign(client: &Client, components: &[(&str, &str)], params: &str) -> Signed {
+    let list = components.iter().map(|(name, _)| format!("\"{name}\"")).collect::<Vec<_>>().join(" ");
+    let params = format!("({list}){params}");
+    let mut base = String::new();
+    for (name, value) in components {
+        base.push_str(&format!("\"{name}\": {value}\n"));
+    }
+    base.push_str(&format!("\"@signature-params\": {params}"));
+    let signature = client.pair.sign(base.as_bytes());
+    Signed {
+        input: format!("sig={params}"),
+        signature: format!("sig=:{}:", base64::engine::general_purpose::STANDARD.encode(signature.as_ref())),
+    }
+}
+
+async fn server(policy: impl FnOnce(SocketAddr) -> MessageSignature) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let auth = JwtAuth::builder().hmac_secret(common::SECRET).binding(policy(addr)).build().unwrap();
+    let app = Router::new().route("/orders", any(common::me)).route_layer(auth.layer::<common::User>());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+struct Reply {
+    status: u16,
+    code: Option<String>,
+    accept_signature: Option<String>,
+}
+
+async fn send(
+    method: reqwest::Method,
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    signed: Option<&Signed>,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("http://{addr}{path}"))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(signed) = signed {
+        request = request.header("signature-input", &signed.input).header("signature", &signed.signature);
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let accept_signature =
+        response.headers().get("accept-signature").map(|value| value.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    Reply { status, code: body["code"].as_str().map(str::to_owned), accept_signature }
+}
+
+fn now() -> u64 {
+    common::now()
+}
+
+#[tokio::test]
+async fn a_signed_request_passes_and_each_alteration_is_refused() {
+    let client = Client::new();
+    let key = client.key();
+    let addr = server(|addr| {
+        MessageSignature::required()
+            .key("client-1", key)
+            .cover(["@method", "@target-uri", "authorization", "content-digest"])
+            .public_url(&format!("http://{addr}"))
+    })
+    .await;
+    let token = common::token("alice").token;
+    let authorization = format!("Bearer {token}");
+    let uri = format!("http://{addr}/orders?id=7");
+    let digest = "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:";
+    let params = format!(";created={};keyid=\"client-1\";nonce=\"n-{}\"", now(), now());
+    let components = [
+        ("@method", "POST"),
+        ("@target-uri", uri.as_str()),
+        ("authorization", &authorization),
+        ("content-digest", digest),
+    ];
+    let signed = sign(&client, &components, &params);
+    let digest_header = [("content-digest", digest)];
+
+    // Accepted.
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (200, None));
+
+    // Replayed (same nonce): refused.
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
+
+    let fresh = |n: &str| {
+        let params = format!(";created={};keyid=\"client-1\";nonce=\"{n}\"", now());
+        sign(&client, &components, &params)
+    };
+    // Another method, another path or query, another digest header: refused.
+    let reply =
+        send(reqwest::Method::PUT, addr, "/orders?id=7", &token, Some(&fresh("m")), &digest_header).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
+    assert_eq!(
+        reply.accept_signature.as_deref(),
+        Some(r#"sig=("@method" "@target-uri" "authorization" "content-digest")"#)
+    );
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders?id=8", &token, Some(&fresh("q")), &digest_header).await;
+    assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
+    let other = [("content-digest", "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:")];
+    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&fresh("d")), &other).await;
+    assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
+    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&fresh("x")), &[]).await;
+    assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "the covered digest header removed");
+    // Another token under the same signature: refused.
+    let bob = common::token("bob").token;
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders?id=7", &bob, Some(&fresh("t")), &digest_header).await;
+    assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
+
+    // No signature: SIGNATURE_REQUIRED, with what to cover.
+    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, None, &digest_header).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("SIGNATURE_REQUIRED")));
+    assert!(reply.accept_signature.is_some());
+
+    // Too old, expired, from the future, an unknown key, a required component left out.
+    for params in [
+        format!(";created={};keyid=\"client-1\"", now() - 600),
+        format!(";created={};expires={};keyid=\"client-1\"", now(), now() - 1),
+        format!(";created={};keyid=\"client-1\"", now() + 600),
+        format!(";created={};keyid=\"client-2\"", now()),
+        format!(";created={};keyid=\"client-1\";alg=\"hmac-sha256\"", now()),
+    ] {
+        let signed = sign(&client, &components, &params);
+        let reply =
+            send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header).await;
+        assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{params}");
+    }
+    let partial = sign(&client, &components[..3], &format!(";created={};keyid=\"client-1\"", now()));
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&partial), &digest_header).await;
+    assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
+    // Malformed structured fields.
+    let broken = Signed { input: "sig=(\"@method\"".into(), signature: signed.signature.clone() };
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&broken), &digest_header).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
+}
+
+#[tokio::test]
+async fn a_token_bound_to_a_key_needs_a_signature_by_that_key() {
+    let client = Client::new();
+    let thief = Client::new();
+    let thief_key = thief.key();
+    // Allowed mode: unbound tokens pass unsigned; the thief's key is even configured.
+    let addr = server(|addr| {
+        MessageSignature::allowed().key("thief", thief_key).public_url(&format!("http://{addr}"))
+    })
+    .await;
+    let bound = common::issuer()
+        .mint_with("alice", &json!({}), |claims| {
+            claims.insert("cnf".into(), json!({"jwk": client.jwk}));
+        })
+        .unwrap()
+        .token;
+    let plain = common::token("bob").token;
+    let uri = format!("http://{addr}/orders");
+
+    let reply = send(reqwest::Method::GET, addr, "/orders", &plain, None, &[]).await;
+    assert_eq!(reply.status, 200, "an unbound token passes unsigned in allowed mode");
+    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, None, &[]).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("SIGNATURE_REQUIRED")));
+
+    let components = [("@method", "GET"), ("@target-uri", uri.as_str())];
+    let by_client = sign(&client, &components, &format!(";created={}", now()));
+    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, Some(&by_client), &[]).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (200, None));
+
+    // The thief signs with its own (configured) key and names it: the token's key decides.
+    let by_thief = sign(&thief, &components, &format!(";created={};keyid=\"thief\"", now()));
+    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, Some(&by_thief), &[]).await;
+    assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
+}
