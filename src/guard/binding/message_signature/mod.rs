@@ -51,7 +51,7 @@ use crate::guard::binding::{same, BindingPolicy, RequestHead};
 use crate::guard::revocation::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
 use crate::primitives::claims::Confirmation;
 use crate::primitives::clock;
-use crate::primitives::error::{AuthError, ErrorKind};
+use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 
 pub use algorithm::SignatureAlgorithm;
 pub use key::SignatureKey;
@@ -145,13 +145,13 @@ impl MessageSignature {
     /// assert!(MessageSignature::allowed().jwks(jwks).is_ok());
     /// assert!(MessageSignature::allowed().jwks("not json").is_err());
     /// ```
-    pub fn jwks(mut self, jwks: &str) -> Result<Self, crate::ConfigError> {
+    pub fn jwks(mut self, jwks: &str) -> Result<Self, ConfigError> {
         let value: serde_json::Value = serde_json::from_str(jwks)
-            .map_err(|_| crate::ConfigError::InvalidKey("the JWKS is not valid JSON"))?;
+            .map_err(|_| ConfigError::InvalidKey("the JWKS is not valid JSON"))?;
         let keys = value
             .get("keys")
             .and_then(|keys| keys.as_array())
-            .ok_or(crate::ConfigError::InvalidKey("the JWKS has no keys array"))?;
+            .ok_or(ConfigError::InvalidKey("the JWKS has no keys array"))?;
         for jwk in keys {
             let (Some(kid), Ok(key)) =
                 (jwk.get("kid").and_then(|kid| kid.as_str()), SignatureKey::from_jwk_value(jwk))
