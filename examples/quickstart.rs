@@ -68,7 +68,7 @@ async fn main() {
     let settings = Settings::from_env("127.0.0.1:3000");
     let tls = Tls::from_env();
     let (listener, addr) = settings.listen().await;
-    let auth = support::with_dpop(settings.auth_builder(), addr)
+    let auth = support::with_http_signatures(support::with_dpop(settings.auth_builder(), addr), addr)
         .build()
         .unwrap_or_else(|err| support::fail("configuration", err));
 

@@ -382,3 +382,62 @@ async fn a_token_bound_to_a_key_needs_a_signature_by_that_key() {
     let reply = send(reqwest::Method::GET, addr, "/orders", &bound, Some(&by_thief), &[]).await;
     assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
 }
+
+/// The interop directory when node and the npm `http-message-signatures` are installed; skips
+/// with a message otherwise (and fails under `CI`).
+fn npm_httpsig() -> Option<std::path::PathBuf> {
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let why = match std::process::Command::new("node").arg("--version").output() {
+        Ok(output) if output.status.success() => {
+            if interop.join("node_modules/http-message-signatures/package.json").exists() {
+                return Some(interop);
+            }
+            "http-message-signatures is not installed: run `npm ci --prefix tests/interop`"
+        }
+        _ => "node is not installed",
+    };
+    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
+    println!("skipped: {why}");
+    None
+}
+
+#[tokio::test]
+async fn requests_signed_by_the_npm_library_pass_once_and_unaltered() {
+    let Some(interop) = npm_httpsig() else { return };
+    let addr = server(|addr| {
+        MessageSignature::allowed()
+            .cover(["@method", "@target-uri", "authorization"])
+            .public_url(&format!("http://{addr}"))
+    })
+    .await;
+    let url = format!("http://{addr}/orders");
+    let output = std::process::Command::new("node")
+        .current_dir(&interop)
+        .arg("httpsig.mjs")
+        .arg(&url)
+        .arg(std::str::from_utf8(common::SECRET).unwrap())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "node failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    let mut algorithms = Vec::new();
+    for line in stdout.lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let signed = Signed {
+            input: case["signatureInput"].as_str().unwrap().to_owned(),
+            signature: case["signature"].as_str().unwrap().to_owned(),
+        };
+        let token = case["token"].as_str().unwrap();
+        let alg = case["alg"].as_str().unwrap();
+        let reply = send(reqwest::Method::POST, addr, "/orders", token, Some(&signed), &[]).await;
+        assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{alg}: another method");
+        let reply = send(reqwest::Method::GET, addr, "/orders?x=1", token, Some(&signed), &[]).await;
+        assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{alg}: another target");
+        let reply = send(reqwest::Method::GET, addr, "/orders", token, Some(&signed), &[]).await;
+        assert_eq!((reply.status, reply.code.as_deref()), (200, None), "{alg}: {}", signed.input);
+        let reply = send(reqwest::Method::GET, addr, "/orders", token, Some(&signed), &[]).await;
+        assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{alg}: the nonce replayed");
+        algorithms.push(alg.to_owned());
+    }
+    assert_eq!(algorithms, ["ecdsa-p256-sha256", "ecdsa-p384-sha384", "ed25519", "rsa-pss-sha512"]);
+}

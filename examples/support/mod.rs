@@ -565,6 +565,29 @@ pub fn with_dpop_at(builder: JwtAuthBuilder, url: String) -> JwtAuthBuilder {
     builder.dpop(dpop)
 }
 
+/// `HTTP_SIGNATURES` (`allowed` by default, `required`, `off`) and `HTTP_SIGNATURE_KEYS` (a
+/// JWKS file: clients' keys by `keyid`): RFC 9421 signed requests on `builder`, `@target-uri`
+/// checked against `PUBLIC_URL` (or the listening address). A token bound to a key (`cnf.jwk`)
+/// needs a signature by it; in `required` mode every request needs one, covering `@method`,
+/// `@target-uri` and `authorization`.
+pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuilder {
+    use tower_jwt_guard::binding::MessageSignature;
+    let policy = match var("HTTP_SIGNATURES").as_deref() {
+        None | Some("allowed") => MessageSignature::allowed(),
+        Some("required") => MessageSignature::required(),
+        Some("off") => return builder,
+        Some(_) => fail("HTTP_SIGNATURES", "expected allowed, required or off"),
+    };
+    let mut policy =
+        policy.cover(["@method", "@target-uri", "authorization"]).public_url(&public_url(listening));
+    if let Some(path) = var("HTTP_SIGNATURE_KEYS") {
+        let jwks = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| fail("HTTP_SIGNATURE_KEYS", format!("cannot read {path}: {err}")));
+        policy = policy.jwks(&jwks).unwrap_or_else(|err| fail("HTTP_SIGNATURE_KEYS", err));
+    }
+    builder.binding(policy)
+}
+
 /// Whether `DPOP` turns DPoP on (`allowed` or `required`; not `off`).
 pub fn dpop_on() -> bool {
     var("DPOP").as_deref() != Some("off")

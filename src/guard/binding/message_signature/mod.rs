@@ -146,8 +146,8 @@ impl MessageSignature {
     /// assert!(MessageSignature::allowed().jwks("not json").is_err());
     /// ```
     pub fn jwks(mut self, jwks: &str) -> Result<Self, ConfigError> {
-        let value: serde_json::Value = serde_json::from_str(jwks)
-            .map_err(|_| ConfigError::InvalidKey("the JWKS is not valid JSON"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(jwks).map_err(|_| ConfigError::InvalidKey("the JWKS is not valid JSON"))?;
         let keys = value
             .get("keys")
             .and_then(|keys| keys.as_array())
