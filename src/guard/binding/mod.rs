@@ -66,7 +66,9 @@ pub use cookie::CookieFingerprint;
 pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
 pub(crate) use dpop::{DpopChallenge, DpopCheck};
 pub use fingerprint::DeviceFingerprint;
-pub use message_signature::{MessageSignature, SignatureAlgorithm, SignatureKey, SignatureMode};
+pub use message_signature::{
+    ContentDigest, MessageSignature, SignatureAlgorithm, SignatureKey, SignatureMode,
+};
 pub(crate) use peer::{connection_scheme, peer_addr};
 pub use peer::{ConnectionScheme, PeerAddr};
 pub use proxies::{ClientIpError, ForwardedHeader, TrustedProxies};

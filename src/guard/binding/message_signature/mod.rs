@@ -38,6 +38,7 @@
 
 mod algorithm;
 mod base;
+mod content_digest;
 mod input;
 mod key;
 mod query;
@@ -54,6 +55,7 @@ use crate::primitives::clock;
 use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 
 pub use algorithm::SignatureAlgorithm;
+pub use content_digest::{ContentDigest, DEFAULT_DIGEST_BODY_LIMIT};
 pub use key::SignatureKey;
 
 use base::Message;
