@@ -441,3 +441,37 @@ async fn requests_signed_by_the_npm_library_pass_once_and_unaltered() {
     }
     assert_eq!(algorithms, ["ecdsa-p256-sha256", "ecdsa-p384-sha384", "ed25519", "rsa-pss-sha512"]);
 }
+
+#[tokio::test]
+async fn the_body_must_match_its_content_digest() {
+    use tower_jwt_guard::binding::ContentDigest;
+    use tower_jwt_guard::ContentDigestLayer;
+    let app = Router::new()
+        .route("/echo", axum::routing::post(|body: String| async move { body }))
+        .layer(ContentDigestLayer::new().required(true).limit(64));
+    let addr = common::serve(app).await;
+    let post = |body: &'static str, digest: Option<String>| {
+        let mut request = reqwest::Client::new().post(format!("http://{addr}/echo")).body(body);
+        if let Some(digest) = digest {
+            request = request.header("content-digest", digest);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let body = "{\"hello\": \"world\"}";
+    assert_eq!(
+        post(body, Some(ContentDigest::header_value_sha512(body.as_bytes()))).await,
+        (200, body.to_owned())
+    );
+    assert_eq!(post(body, Some(ContentDigest::header_value_sha256(body.as_bytes()))).await.0, 200);
+    // The body changed under a valid digest, the digest removed, a body over the limit: the
+    // handler never gets the body.
+    let changed =
+        post("{\"hello\": \"World\"}", Some(ContentDigest::header_value_sha512(body.as_bytes()))).await;
+    assert_eq!(changed.0, 400);
+    assert_eq!(post(body, None).await.0, 400);
+    let long = "x".repeat(65).leak();
+    assert_eq!(post(long, Some(ContentDigest::header_value_sha256(long.as_bytes()))).await.0, 400);
+}

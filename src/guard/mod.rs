@@ -34,6 +34,9 @@ pub mod keys;
 // 3 bind
 pub mod binding;
 
+// the body a message signature covers through its Content-Digest (RFC 9530)
+pub(crate) mod content_digest;
+
 // 4 revocation
 pub mod revocation;
 
