@@ -475,3 +475,33 @@ async fn the_body_must_match_its_content_digest() {
     let long = "x".repeat(65).leak();
     assert_eq!(post(long, Some(ContentDigest::header_value_sha256(long.as_bytes()))).await.0, 400);
 }
+
+mod arbitrary_fields {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever the structured fields hold, the answer is a clean refusal, never a panic.
+        #[test]
+        fn malformed_signature_fields_are_refused_cleanly(
+            input in "[a-z0-9@\"();=:*/+ ,.-]{0,80}",
+            signature in "[a-z0-9\"();=:*/+ ,.-]{0,80}",
+        ) {
+            let request = http::Request::post("https://example.com/foo?a=1")
+                .header("signature-input", format!("sig=({input}"))
+                .header("signature", format!("sig=:{signature}"))
+                .body(())
+                .unwrap();
+            let policy = MessageSignature::allowed()
+                .cover(Vec::<String>::new())
+                .key("k", SignatureKey::hmac_sha256([7u8; 32]).unwrap());
+            let head = RequestHead::of(&request);
+            let _ = policy.signature_base(&head, "sig");
+            let err = policy.check_at(&head, None, CREATED).unwrap_err();
+            prop_assert!(matches!(err.code(), "INVALID_SIGNATURE" | "SIGNATURE_REQUIRED"), "{err:?}");
+        }
+    }
+}

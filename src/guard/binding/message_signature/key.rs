@@ -35,7 +35,7 @@ enum Material {
     /// An RSA key from a JWK.
     Rsa { n: Vec<u8>, e: Vec<u8> },
     /// A shared secret.
-    Secret(aws_lc_rs::hmac::Key),
+    Secret(Box<aws_lc_rs::hmac::Key>),
 }
 
 impl fmt::Debug for SignatureKey {
@@ -186,7 +186,10 @@ impl SignatureKey {
         }
         Ok(SignatureKey {
             algorithm: SignatureAlgorithm::HmacSha256,
-            material: Material::Secret(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret)),
+            material: Material::Secret(Box::new(aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                secret,
+            ))),
             thumbprint: None,
         })
     }
