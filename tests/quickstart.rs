@@ -386,3 +386,60 @@ fn quickstart_refuses_a_bad_encryption_key() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("JWE_ALG"), "{stderr}");
 }
+
+/// `HTTP_SIGNATURES=required` with `HTTP_SIGNATURE_KEYS`: every request needs an RFC 9421
+/// signature by a client key of the JWKS, covering `@method`, `@target-uri` and `authorization`.
+#[tokio::test]
+async fn quickstart_with_required_http_signatures() {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    use base64::Engine as _;
+
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let jwks = json!({"keys": [{"kid": "client-1", "kty": "OKP", "crv": "Ed25519", "x": x}]});
+    let path = std::env::temp_dir().join(format!("quickstart-httpsig-{}.json", std::process::id()));
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    let running = Example::start(
+        "quickstart",
+        &[
+            ("JWT_SECRET", SECRET),
+            ("HTTP_SIGNATURES", "required"),
+            ("HTTP_SIGNATURE_KEYS", path.to_str().unwrap()),
+        ],
+    );
+    let base = running.url();
+    let http = client();
+    let token = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes()).sign(&claims("alice"));
+
+    let unsigned = answer(http.get(format!("{base}/me")).bearer_auth(&token)).await;
+    assert_eq!((unsigned.status, unsigned.code()), (401, "SIGNATURE_REQUIRED"));
+
+    let sign = |method: &str, path: &str, keyid: &str| {
+        let params =
+            format!(r#"("@method" "@target-uri" "authorization");created={};keyid="{keyid}""#, now());
+        let signature_base = format!(
+            "\"@method\": {method}\n\"@target-uri\": {base}{path}\n\"authorization\": Bearer {token}\n\"@signature-params\": {params}"
+        );
+        let signature = pair.sign(signature_base.as_bytes());
+        (
+            format!("sig={params}"),
+            format!("sig=:{}:", base64::engine::general_purpose::STANDARD.encode(signature.as_ref())),
+        )
+    };
+    let signed = |(input, signature): (String, String), path: &str| {
+        http.get(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .header("signature-input", input)
+            .header("signature", signature)
+    };
+    let me = answer(signed(sign("GET", "/me", "client-1"), "/me")).await;
+    assert_eq!((me.status, me.body["sub"].clone()), (200, json!("alice")));
+    // Signed for another route, another method, or by an unknown key: refused.
+    let other = answer(signed(sign("GET", "/admin", "client-1"), "/me")).await;
+    assert_eq!((other.status, other.code()), (401, "INVALID_SIGNATURE"));
+    let other = answer(signed(sign("POST", "/me", "client-1"), "/me")).await;
+    assert_eq!(other.code(), "INVALID_SIGNATURE");
+    let other = answer(signed(sign("GET", "/me", "client-2"), "/me")).await;
+    assert_eq!(other.code(), "INVALID_SIGNATURE");
+    let _ = std::fs::remove_file(&path);
+}
