@@ -505,3 +505,48 @@ mod arbitrary_fields {
         }
     }
 }
+
+/// Two instances share one Redis: a nonce used on one is refused on the other; Redis down → 503.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn a_nonce_replayed_on_another_instance_is_refused_over_redis() {
+    use tower_jwt_guard::revocation::RedisReplayStore;
+    let Some(mut redis) = common::redis_server::Redis::local_for_test(
+        "a_nonce_replayed_on_another_instance_is_refused_over_redis",
+    ) else {
+        return;
+    };
+    let url = redis.url();
+    let prefix = common::redis_server::unique_prefix("httpsig");
+    let client = Client::new();
+    let public = "https://api.example.com";
+    let instance = |key: SignatureKey| {
+        let store =
+            RedisReplayStore::with_options(&url, &prefix, std::time::Duration::from_millis(300)).unwrap();
+        server(move |_| {
+            MessageSignature::required().key("client-1", key).public_url(public).replay_store(store)
+        })
+    };
+    let a = instance(client.key()).await;
+    let b = instance(client.key()).await;
+    let token = common::token("alice").token;
+    let target = format!("{public}/orders");
+    let signed = |nonce: &str| {
+        sign(
+            &client,
+            &[("@method", "GET"), ("@target-uri", target.as_str())],
+            &format!(";created={};keyid=\"client-1\";nonce=\"{nonce}\"", now()),
+        )
+    };
+    let first = signed("once");
+    let reply = send(reqwest::Method::GET, a, "/orders", &token, Some(&first), &[]).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (200, None));
+    let reply = send(reqwest::Method::GET, b, "/orders", &token, Some(&first), &[]).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
+    let reply = send(reqwest::Method::GET, b, "/orders", &token, Some(&signed("twice")), &[]).await;
+    assert_eq!(reply.status, 200);
+    // The store down: fail closed.
+    redis.stop();
+    let reply = send(reqwest::Method::GET, a, "/orders", &token, Some(&signed("thrice")), &[]).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (503, Some("AUTH_UNAVAILABLE")));
+}

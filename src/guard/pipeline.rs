@@ -57,6 +57,13 @@ pub(crate) enum Suspension<C> {
     Revocation { check: BoxFuture<'static, RevocationCheck>, verified: Verified<C> },
     /// The DPoP replay store is recording the request's proof in a remote server.
     Replay { check: BoxFuture<'static, ReplayCheck>, verified: Verified<C> },
+    /// Binding policies are waiting for remote answers (a message signature's nonce); the DPoP
+    /// check follows.
+    Bindings {
+        checks: Vec<BoxFuture<'static, Result<(), AuthError>>>,
+        dpop: DpopCheck,
+        verified: Verified<C>,
+    },
     /// The introspection endpoint is asked about an opaque token (the call is shared by every
     /// request with that token); its answer is verified like a JWT's claims, with the clock
     /// read again.
@@ -195,6 +202,23 @@ where
                         audit::note_refused(&mut request, &decision, &facts);
                         Outcome::Ready(decision)
                     }
+                    Suspension::Bindings { checks, dpop, verified } => {
+                        let mut refused = None;
+                        for check in checks {
+                            if let Err(err) = check.await {
+                                refused = Some(err);
+                                break;
+                            }
+                        }
+                        match refused {
+                            None => self.after_bindings(&mut request, dpop, verified),
+                            Some(err) => {
+                                let decision = Err(err);
+                                audit::note_refused(&mut request, &decision, &verified.facts);
+                                Outcome::Ready(decision)
+                            }
+                        }
+                    }
                     Suspension::Replay { check, verified } => {
                         let answer = check.await;
                         let now = clock::fast_now();
@@ -303,10 +327,25 @@ where
             Outcome::Ready(decision)
         };
         match self.check_token(request, &verified, now) {
-            Ok(DpopCheck::Passed) => self.revocation_step(request, verified),
-            // 4. the DPoP proof's replay, in a remote store
-            Ok(DpopCheck::Pending(check)) => Outcome::Suspended(Suspension::Replay { check, verified }),
+            Ok((dpop, checks)) if !checks.is_empty() => {
+                Outcome::Suspended(Suspension::Bindings { checks, dpop, verified })
+            }
+            Ok((dpop, _)) => self.after_bindings(request, dpop, verified),
             Err(err) => refused(request, err, &verified),
+        }
+    }
+
+    /// After the bindings' remote answers: the DPoP proof's replay, then revocation.
+    fn after_bindings<B>(
+        &self,
+        request: &mut Request<B>,
+        dpop: DpopCheck,
+        verified: Verified<C>,
+    ) -> Outcome<C> {
+        match dpop {
+            DpopCheck::Passed => self.revocation_step(request, verified),
+            // 4. the DPoP proof's replay, in a remote store
+            DpopCheck::Pending(check) => Outcome::Suspended(Suspension::Replay { check, verified }),
         }
     }
 
@@ -327,36 +366,39 @@ where
     }
 
     /// Time, custom checks, 3 bind, and DPoP (its proof, and the proof's replay, step 4): the
-    /// answer is a remote replay store's answer to await, if there is one.
+    /// answer is a remote replay store's answer to await, if there is one, and the bindings'
+    /// remote answers to await first.
+    #[allow(clippy::type_complexity)]
     fn check_token<B>(
         &self,
         request: &Request<B>,
         verified: &Verified<C>,
         now: u64,
-    ) -> Result<DpopCheck, AuthError> {
+    ) -> Result<(DpopCheck, Vec<BoxFuture<'static, Result<(), AuthError>>>), AuthError> {
         self.shared.verifier.check_time(verified, now)?;
         for check in &self.checks {
             check(&verified.claims, &verified.facts)?;
         }
         // 3. bind
         let confirmation = verified.facts.confirmation.as_ref();
+        let mut deferred = Vec::new();
         if !self.shared.bindings.is_empty() {
             let head = RequestHead::of(request);
             for binding in &self.shared.bindings {
-                binding.check(&head, confirmation)?;
+                deferred.extend(binding.check_deferred(&head, confirmation)?);
             }
         }
         if let Some(unchecked) = confirmation.and_then(|cnf| self.unchecked_confirmation(cnf)) {
             return Err(AuthError::binding_mismatch(unchecked));
         }
-        let Some(dpop) = &self.shared.dpop else { return Ok(DpopCheck::Passed) };
+        let Some(dpop) = &self.shared.dpop else { return Ok((DpopCheck::Passed, deferred)) };
         // The token again, with its scheme: a header read, cheaper than carrying it here.
         let (token, scheme) = self
             .shared
             .sources
             .extract_with_scheme(request.headers(), request.uri())?
             .ok_or(AuthError::new(ErrorKind::MissingToken))?;
-        dpop.check_presented(&RequestHead::of(request), scheme, token, confirmation, now)
+        Ok((dpop.check_presented(&RequestHead::of(request), scheme, token, confirmation, now)?, deferred))
     }
 
     /// A `cnf` member no configured policy checks: the token is bound to something this

@@ -377,6 +377,18 @@ pub trait BindingPolicy: Send + Sync + 'static {
     /// Compares `request` with the token's confirmation claims.
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError>;
 
+    /// [`check`](Self::check), with a part whose answer comes later (a remote store's, such as
+    /// a message signature's nonce in Redis): the layer awaits the returned future before the
+    /// request goes on, and its error refuses the request. The default is `check`, nothing
+    /// deferred.
+    fn check_deferred(
+        &self,
+        request: &RequestHead<'_>,
+        confirmation: Option<&Confirmation>,
+    ) -> Result<Option<BoxFuture<'static, Result<(), AuthError>>>, AuthError> {
+        self.check(request, confirmation).map(|()| None)
+    }
+
     /// Binds a token being minted to `request`: fills in its `cnf` claims (and cookies to set).
     /// A part whose answer comes later (a remote store's) goes to [`NewBinding::defer`]: the
     /// issuer awaits it before it signs. The default binds nothing.

@@ -201,8 +201,9 @@ impl MessageSignature {
         self
     }
 
-    /// Where used nonces are remembered (default a [`MemoryReplayStore`]). The check is
-    /// synchronous: a store that must ask a remote server answers "unavailable" here (503).
+    /// Where used nonces are remembered (default a [`MemoryReplayStore`]; a
+    /// [`RedisReplayStore`](crate::revocation::RedisReplayStore) shares them between
+    /// instances, and the layer awaits its answer). A store that cannot answer fails closed (503).
     pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.replay = Arc::new(store);
         self
@@ -279,13 +280,26 @@ impl MessageSignature {
     }
 
     /// [`check`](BindingPolicy::check) as of `now` (seconds since the epoch): a recorded
-    /// request verified later, or a test vector.
+    /// request verified later, or a test vector. A nonce store that must ask a remote server
+    /// answers "unavailable" here (the layer awaits it: [`BindingPolicy::check_deferred`]).
     pub fn check_at(
         &self,
         request: &RequestHead<'_>,
         confirmation: Option<&Confirmation>,
         now: u64,
     ) -> Result<(), AuthError> {
+        match self.check_inner(request, confirmation, now)? {
+            None => Ok(()),
+            Some(_) => Err(unavailable()),
+        }
+    }
+
+    fn check_inner(
+        &self,
+        request: &RequestHead<'_>,
+        confirmation: Option<&Confirmation>,
+        now: u64,
+    ) -> Result<Option<Deferred>, AuthError> {
         let bound = confirmation.is_some_and(|cnf| {
             cnf.other("jwk").is_some() || (cnf.jkt.is_some() && !request.headers.contains_key("dpop"))
         });
@@ -293,7 +307,7 @@ impl MessageSignature {
             if bound || self.mode == SignatureMode::Required {
                 return Err(self.refuse(ErrorKind::SignatureRequired, "the request carries no signature"));
             }
-            return Ok(());
+            return Ok(None);
         }
         if confirmation.is_some_and(|cnf| cnf.jkt.is_some()) && !bound {
             // A DPoP-bound token with its proof: the DPoP policy checks the key; a signature
@@ -309,7 +323,7 @@ impl MessageSignature {
         request: &RequestHead<'_>,
         confirmation: Option<&Confirmation>,
         now: u64,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Option<Deferred>, AuthError> {
         let invalid = |reason| self.refuse(ErrorKind::InvalidSignature, reason);
         let signatures = input::parse(request.headers).map_err(invalid)?;
         let signed = signatures
@@ -396,9 +410,14 @@ impl MessageSignature {
         Ok(key.clone())
     }
 
-    fn check_nonce(&self, signed: &SignedInput, key: &SignatureKey, now: u64) -> Result<(), AuthError> {
+    fn check_nonce(
+        &self,
+        signed: &SignedInput,
+        key: &SignatureKey,
+        now: u64,
+    ) -> Result<Option<Deferred>, AuthError> {
         let Some(nonce) = signed.nonce.as_deref() else {
-            return Ok(());
+            return Ok(None);
         };
         let owner = key.thumbprint().or(signed.keyid.as_deref()).unwrap_or("");
         let replay_key = ReplayKey::new(format!("httpsig:{owner}").as_bytes(), nonce);
@@ -408,15 +427,18 @@ impl MessageSignature {
             .unwrap_or(now + self.max_age + self.leeway)
             // A request verified as of another time is still remembered from now on.
             .max(clock::now() + self.max_age + self.leeway);
+        let replayed = self.refuse(ErrorKind::InvalidSignature, "the signature's nonce was used before");
         match self.replay.check_and_record(&replay_key, until) {
-            ReplayCheck::Fresh => Ok(()),
-            ReplayCheck::Replayed => {
-                Err(self.refuse(ErrorKind::InvalidSignature, "the signature's nonce was used before"))
-            }
-            _ => Err(AuthError::with_detail(
-                ErrorKind::AuthUnavailable,
-                "the signature nonce store cannot answer",
-            )),
+            ReplayCheck::Fresh => Ok(None),
+            ReplayCheck::Replayed => Err(replayed),
+            ReplayCheck::Pending(answer) => Ok(Some(Box::pin(async move {
+                match answer.await {
+                    ReplayCheck::Fresh => Ok(()),
+                    ReplayCheck::Replayed => Err(replayed),
+                    _ => Err(unavailable()),
+                }
+            }))),
+            _ => Err(unavailable()),
         }
     }
 
@@ -432,6 +454,14 @@ impl MessageSignature {
         let scheme = super::connection_scheme(request.extensions).unwrap_or("http").to_ascii_lowercase();
         Some((scheme.clone(), authority_text(&scheme, host)))
     }
+}
+
+/// A part of the check whose answer comes later: a remote nonce store's.
+type Deferred = futures_util::future::BoxFuture<'static, Result<(), AuthError>>;
+
+/// The nonce store cannot answer: fail closed.
+fn unavailable() -> AuthError {
+    AuthError::with_detail(ErrorKind::AuthUnavailable, "the signature nonce store cannot answer")
 }
 
 /// An authority as `@authority` covers it: lowercase, without the scheme's default port.
@@ -456,5 +486,13 @@ impl BindingPolicy for MessageSignature {
 
     fn check(&self, request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
         self.check_at(request, confirmation, clock::now())
+    }
+
+    fn check_deferred(
+        &self,
+        request: &RequestHead<'_>,
+        confirmation: Option<&Confirmation>,
+    ) -> Result<Option<Deferred>, AuthError> {
+        self.check_inner(request, confirmation, clock::now())
     }
 }
