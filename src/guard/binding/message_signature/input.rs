@@ -50,10 +50,51 @@ pub(crate) fn present(headers: &HeaderMap) -> bool {
     headers.contains_key("signature-input") || headers.contains_key("signature")
 }
 
+/// Finds a label given twice in a dictionary field. RFC 9651 keeps the last one; a request
+/// whose signature fields name a label twice is refused instead (a second signature under the
+/// same label can only be an injection).
+struct DuplicateLabels(std::collections::HashSet<String>);
+
+#[derive(Debug)]
+struct Duplicate;
+
+impl std::fmt::Display for Duplicate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a label is given twice")
+    }
+}
+
+impl std::error::Error for Duplicate {}
+
+impl<'de> sfv::visitor::DictionaryVisitor<'de> for DuplicateLabels {
+    type Out = ();
+    type Error = Duplicate;
+
+    fn entry(&mut self, key: &'de sfv::KeyRef) -> Result<impl sfv::visitor::EntryVisitor<'de>, Duplicate> {
+        if self.0.insert(key.as_str().to_owned()) {
+            Ok(sfv::visitor::Ignored)
+        } else {
+            Err(Duplicate)
+        }
+    }
+
+    fn finish(self) -> Result<(), Duplicate> {
+        Ok(())
+    }
+}
+
+fn unique_labels(field: &str) -> Result<(), Reason> {
+    Parser::new(field)
+        .parse_dictionary_with_visitor(DuplicateLabels(std::collections::HashSet::new()))
+        .map_err(|_| "a signature field is malformed or names a label twice")
+}
+
 /// Reads every signature of the request (both fields must be there).
 pub(crate) fn parse(headers: &HeaderMap) -> Result<Vec<SignedInput>, Reason> {
     let input = combined(headers, "signature-input")?.ok_or("the Signature-Input field is missing")?;
     let signature = combined(headers, "signature")?.ok_or("the Signature field is missing")?;
+    unique_labels(&input)?;
+    unique_labels(&signature)?;
     let input: Dictionary =
         Parser::new(&input).parse().map_err(|_| "the Signature-Input field is malformed")?;
     let signature: Dictionary =
@@ -156,5 +197,12 @@ mod tests {
         assert!(parse(&headers("sig=(@method)", "sig=:AAAA:")).is_err());
         assert!(parse(&headers("sig=(\"@method\");created=\"x\"", "sig=:AAAA:")).is_err());
         assert!(parse(&headers("sig=(\"@method\")", "sig=\"text\"")).is_err());
+        // Two signatures under one label, in one field line or two.
+        assert!(parse(&headers("sig=(\"@method\"), sig=(\"@path\")", "sig=:AAAA:")).is_err());
+        assert!(parse(&headers("sig=(\"@method\")", "sig=:AAAA:, sig=:BBBB:")).is_err());
+        let mut two_lines = headers("sig=(\"@method\")", "sig=:AAAA:");
+        two_lines.append("signature-input", "sig=(\"@path\")".parse().unwrap());
+        assert!(parse(&two_lines).is_err());
+        assert!(parse(&headers("a=(\"@method\"), b=(\"@path\")", "a=:AAAA:, b=:AAAA:")).is_ok());
     }
 }
