@@ -309,6 +309,40 @@ async fn bad_logins_and_unauthenticated_step_up() {
     assert_eq!(anonymous.code(), "MISSING_TOKEN");
 }
 
+/// Security review: the login read its body while holding a place in the hash's line, so a
+/// few clients that send headers and then no body held every place and every login got 503.
+/// The places are taken only after the body has been read: the slow senders hold none.
+#[tokio::test]
+async fn slow_login_bodies_do_not_take_the_hash_line_from_a_correct_login() {
+    use tokio::io::AsyncWriteExt;
+    // Far more slow senders than the line has places (the hashing slots plus 32 waiting, on any
+    // machine), each from its own network, within a budget that does not stop them.
+    const SLOW: usize = 300;
+    let env = [("TRUSTED_PROXIES", "127.0.0.1/32"), ("LOGIN_ATTEMPTS", "1000/1m")];
+    let running = Example::start("full_flow", &env);
+    let flow = Flow { base: running.url(), http: client() };
+    let mut slow = Vec::with_capacity(SLOW);
+    for i in 0..SLOW {
+        let address = running.url();
+        let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://")).await.unwrap();
+        let head = format!(
+            "POST /auth/login HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 10.{}.{}.1\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"username\"",
+            i / 256,
+            i % 256
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    // The server has read those heads (each answer on a later connection comes after them).
+    for _ in 0..3 {
+        assert_eq!(answer(flow.http.get(format!("{}/health", flow.base))).await.status, 200);
+    }
+    let login = flow.login("alice", "alice-password", "203.0.113.77").await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    drop(slow);
+}
+
 #[test]
 fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
     let output = expect_exit("full_flow", &[("TRUSTED_PROXIES", "10.0.0.0/33")]);
