@@ -881,6 +881,60 @@ async fn a_login_with_a_dpop_proof_gets_a_dpop_bound_token() {
     assert_eq!(payload(&stepped_up)["amr"], json!(["pwd", "otp"]));
 }
 
+/// Security review: a logout with a DPoP login's cookie but without the key (a cookie thief),
+/// or with an old, already-rotated cookie, ends that family and nothing more: the user's other
+/// sessions keep their access tokens. With the current cookie and the key, the subject's access
+/// tokens are revoked as before.
+#[tokio::test]
+async fn a_logout_without_the_key_or_with_an_old_cookie_ends_only_that_session() {
+    let running = Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let flow = Flow { base: running.url(), http: client() };
+    let home = "198.51.100.60";
+    let key = ProofKey::generate(tower_jwt_guard::Algorithm::ES256);
+    let url = |path: &str| format!("{}{path}", flow.base);
+    let body = json!({ "username": "alice", "password": "alice-password" });
+    let dpop_login = || async {
+        let request = flow.request(reqwest::Method::POST, "/auth/login", LAPTOP, home);
+        let login = answer(request.header("dpop", key.proof("POST", &url("/auth/login"), None)).json(&body)).await;
+        assert_eq!(login.body["token_type"], "DPoP", "{:?}", login.body);
+        refresh_token(&login)
+    };
+    // Only the cookie, as a thief would send it (and an optional DPoP proof).
+    let logout = |cookie: String, proof: Option<String>| {
+        let request = flow.request(reqwest::Method::POST, "/auth/logout", LAPTOP, home);
+        let request = request.header("cookie", format!("{REFRESH_COOKIE}={cookie}"));
+        answer(match proof {
+            Some(proof) => request.header("dpop", proof),
+            None => request,
+        })
+    };
+    let other = access_token(&flow.login("alice", "alice-password", home).await);
+    assert_eq!(flow.get("/protected", &other, LAPTOP, home).await.status, 200);
+
+    // The DPoP login's cookie without the key: its family ends ...
+    let stolen = dpop_login().await;
+    assert_eq!(logout(stolen.clone(), None).await.status, 204);
+    let refresh = flow.request(reqwest::Method::POST, "/auth/refresh", LAPTOP, home)
+        .header("cookie", format!("{REFRESH_COOKIE}={stolen}"))
+        .header("dpop", key.proof("POST", &url("/auth/refresh"), None));
+    assert_eq!(answer(refresh).await.status, 401, "the family is revoked");
+    // ... and nothing more: the other session's access token still works.
+    assert_eq!(flow.get("/protected", &other, LAPTOP, home).await.status, 200);
+
+    // An old, already-rotated cookie of a bearer session: the same.
+    let old = refresh_token(&flow.login("alice", "alice-password", home).await);
+    let current = refresh_token(&flow.refresh(&old, home).await);
+    assert_eq!(logout(old, None).await.status, 204);
+    assert_eq!(flow.refresh(&current, home).await.status, 401, "the family is revoked");
+    assert_eq!(flow.get("/protected", &other, LAPTOP, home).await.status, 200);
+
+    // The current cookie with the key: every access token of the user ends.
+    let mine = dpop_login().await;
+    assert_eq!(logout(mine, Some(key.proof("POST", &url("/auth/logout"), None))).await.status, 204);
+    let ended = flow.get("/protected", &other, LAPTOP, home).await;
+    assert_eq!((ended.status, ended.code()), (401, "TOKEN_REVOKED"));
+}
+
 /// With `JWE_KEY` (a shared secret, `JWE_ALG=A256KW`), every access token is encrypted: the
 /// login, the step-up and the refresh answer JWEs, which the layer decrypts, binds and revokes
 /// like signed tokens.
