@@ -895,7 +895,8 @@ async fn a_logout_without_the_key_or_with_an_old_cookie_ends_only_that_session()
     let body = json!({ "username": "alice", "password": "alice-password" });
     let dpop_login = || async {
         let request = flow.request(reqwest::Method::POST, "/auth/login", LAPTOP, home);
-        let login = answer(request.header("dpop", key.proof("POST", &url("/auth/login"), None)).json(&body)).await;
+        let login =
+            answer(request.header("dpop", key.proof("POST", &url("/auth/login"), None)).json(&body)).await;
         assert_eq!(login.body["token_type"], "DPoP", "{:?}", login.body);
         refresh_token(&login)
     };
@@ -914,7 +915,8 @@ async fn a_logout_without_the_key_or_with_an_old_cookie_ends_only_that_session()
     // The DPoP login's cookie without the key: its family ends ...
     let stolen = dpop_login().await;
     assert_eq!(logout(stolen.clone(), None).await.status, 204);
-    let refresh = flow.request(reqwest::Method::POST, "/auth/refresh", LAPTOP, home)
+    let refresh = flow
+        .request(reqwest::Method::POST, "/auth/refresh", LAPTOP, home)
         .header("cookie", format!("{REFRESH_COOKIE}={stolen}"))
         .header("dpop", key.proof("POST", &url("/auth/refresh"), None));
     assert_eq!(answer(refresh).await.status, 401, "the family is revoked");

@@ -159,7 +159,8 @@ async fn a_sender_constrained_family_refuses_another_key_without_rotating() {
 
 #[tokio::test]
 async fn logout_names_the_subject_only_for_the_current_token_with_the_logins_key() {
-    let Some(redis) = Redis::for_test("logout_names_the_subject_only_for_the_current_token_with_the_logins_key")
+    let Some(redis) =
+        Redis::for_test("logout_names_the_subject_only_for_the_current_token_with_the_logins_key")
     else {
         return;
     };

@@ -309,7 +309,8 @@ impl MemoryRefreshStore {
         let (family, record) = self.find(&presented, clock::now())?;
         // Any token of the family ends it; only its current one, with the login's key, names
         // the subject (whose every access token the caller may then revoke).
-        let subject = (!record.used && family.constraint.admits(constraint)).then(|| family.subject.to_string());
+        let subject =
+            (!record.used && family.constraint.admits(constraint)).then(|| family.subject.to_string());
         self.inner.families.insert(presented.family.to_owned(), Family { revoked: true, ..family });
         subject
     }
@@ -378,7 +379,10 @@ mod tests {
         assert_eq!(store.revoke(login.token.as_str(), &key("k1")).await.unwrap().as_deref(), Some("alice"));
         // A bearer family's current token names it without any key.
         let login = store.issue("bob", &SenderConstraint::none()).await.unwrap();
-        assert_eq!(store.revoke(login.token.as_str(), &SenderConstraint::none()).await.unwrap().as_deref(), Some("bob"));
+        assert_eq!(
+            store.revoke(login.token.as_str(), &SenderConstraint::none()).await.unwrap().as_deref(),
+            Some("bob")
+        );
         assert_eq!(store.revoke("not a token", &SenderConstraint::none()).await.unwrap(), None);
     }
 
