@@ -1,0 +1,120 @@
+//! The FAPI 2.0 profile (`JwtAuthBuilder::fapi2`) over loopback: a router built with the profile
+//! takes DPoP-bound PS256 and ES256 tokens (with `typ` `at+jwt`), refuses bearer tokens with the
+//! `DPoP` and `Bearer` challenges, accepts `nbf` 5 s ahead and refuses 20 s ahead; the settings
+//! that break the profile are refused at build, naming the rule.
+
+mod dpop_support;
+mod harness;
+
+use std::net::SocketAddr;
+
+use axum::routing::get;
+use axum::Router;
+use dpop_support::ProofKey;
+use harness::{answer, client, now, Answer, TestKey};
+use serde_json::{json, Value};
+use tower_jwt_guard::binding::Dpop;
+use tower_jwt_guard::{Algorithm, Claims, ConfigError, JwtAuth, FAPI2_ALGORITHMS};
+
+const ISSUER: &str = "https://as.example.com";
+
+async fn me(Claims(claims): Claims<Value>) -> String {
+    claims["sub"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A FAPI 2.0 resource server trusting `keys`, at `http://127.0.0.1:<port>`.
+async fn start(keys: &[&TestKey]) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut builder = JwtAuth::builder().fapi2();
+    for (i, key) in keys.iter().enumerate() {
+        builder = builder.key(key.verification_key().with_kid(format!("k{i}")));
+    }
+    let dpop = Dpop::allowed().public_url(&base).algorithms(FAPI2_ALGORITHMS);
+    let auth = builder.issuer(ISSUER).audience("api").dpop(dpop).build().unwrap();
+    let app = Router::new().route("/me", get(me)).route_layer(auth.layer::<Value>());
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    base
+}
+
+/// An RFC 9068 access token for alice from `key` (kid `kid`), bound to `jkt` when given.
+fn token(key: &TestKey, kid: &str, jkt: Option<&str>, nbf_ahead: Option<u64>) -> String {
+    let mut claims = harness::claims("alice");
+    claims["iss"] = json!(ISSUER);
+    claims["aud"] = json!("api");
+    if let Some(jkt) = jkt {
+        claims["cnf"] = json!({ "jkt": jkt });
+    }
+    if let Some(ahead) = nbf_ahead {
+        claims["nbf"] = json!(now() + ahead);
+    }
+    key.sign_with_header(json!({ "typ": "at+jwt", "kid": kid }), &claims)
+}
+
+async fn call(base: &str, scheme: &str, token: &str, proof: Option<&str>) -> Answer {
+    let mut request = client().get(format!("{base}/me")).header("authorization", format!("{scheme} {token}"));
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    answer(request).await
+}
+
+fn challenges(answer: &Answer) -> Vec<String> {
+    answer.headers.get_all("www-authenticate").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn dpop_bound_ps256_and_es256_tokens_pass_and_bearer_tokens_are_refused_with_both_challenges() {
+    let ps256 = TestKey::generate(Algorithm::PS256);
+    let es256 = TestKey::generate(Algorithm::ES256);
+    let base = start(&[&ps256, &es256]).await;
+    for (kid, key) in [("k0", &ps256), ("k1", &es256)] {
+        let client_key = ProofKey::generate(Algorithm::ES256);
+        let bound = token(key, kid, Some(&client_key.jkt()), None);
+        let proof = client_key.proof("GET", &format!("{base}/me"), Some(&bound));
+        let accepted = call(&base, "DPoP", &bound, Some(&proof)).await;
+        assert_eq!((accepted.status, accepted.body.clone()), (200, json!("alice")), "{kid}");
+
+        // The same key's unbound token: a bearer token, refused, telling how to bind it.
+        let bearer = token(key, kid, None, None);
+        let refused = call(&base, "Bearer", &bearer, None).await;
+        assert_eq!((refused.status, refused.code()), (401, "BINDING_MISMATCH"), "{kid}");
+        let challenges = challenges(&refused);
+        assert!(challenges.iter().any(|c| c.starts_with("Bearer ")), "{challenges:?}");
+        assert!(challenges.iter().any(|c| c.starts_with("DPoP ") && c.contains("algs=")), "{challenges:?}");
+        // Sent under the DPoP scheme without a binding, too.
+        let proof = client_key.proof("GET", &format!("{base}/me"), Some(&bearer));
+        assert_eq!(call(&base, "DPoP", &bearer, Some(&proof)).await.status, 401, "{kid}");
+    }
+}
+
+#[tokio::test]
+async fn nbf_up_to_10_seconds_ahead_is_accepted_and_more_is_refused() {
+    let key = TestKey::generate(Algorithm::ES256);
+    let base = start(&[&key]).await;
+    for (ahead, status) in [(5, 200), (20, 401)] {
+        let client_key = ProofKey::generate(Algorithm::EdDSA);
+        let bound = token(&key, "k0", Some(&client_key.jkt()), Some(ahead));
+        let proof = client_key.proof("GET", &format!("{base}/me"), Some(&bound));
+        assert_eq!(call(&base, "DPoP", &bound, Some(&proof)).await.status, status, "nbf {ahead} s ahead");
+    }
+}
+
+#[test]
+fn hs256_rs256_and_a_bearer_only_service_are_refused_at_build() {
+    let dpop = || Dpop::allowed().public_url("https://api.example.com").algorithms(FAPI2_ALGORITHMS);
+    let rule = |result: Result<JwtAuth, ConfigError>| match result {
+        Err(ConfigError::Profile { rule, .. }) => rule,
+        other => panic!("expected a profile error, got {other:?}"),
+    };
+    let hs256 = JwtAuth::builder().fapi2().hmac_secret([7u8; 32]).dpop(dpop());
+    assert_eq!(rule(hs256.build()), "fapi2/algorithms");
+    let rs256 = TestKey::generate(Algorithm::RS256).verification_key();
+    assert_eq!(rule(JwtAuth::builder().fapi2().key(rs256).dpop(dpop()).build()), "fapi2/algorithms");
+    let es256 = TestKey::generate(Algorithm::ES256).verification_key();
+    assert_eq!(rule(JwtAuth::builder().fapi2().key(es256.clone()).build()), "fapi2/sender-constrained");
+    // Without the profile the same settings build: the profile is what refuses them.
+    assert!(JwtAuth::builder().key(es256).build().is_ok());
+}
