@@ -4,6 +4,7 @@
 //! that break the profile are refused at build, naming the rule.
 
 mod dpop_support;
+mod example_process;
 mod harness;
 
 use std::net::SocketAddr;
@@ -11,6 +12,7 @@ use std::net::SocketAddr;
 use axum::routing::get;
 use axum::Router;
 use dpop_support::ProofKey;
+use example_process::{expect_exit, Example};
 use harness::{answer, client, now, Answer, TestKey};
 use serde_json::{json, Value};
 use tower_jwt_guard::binding::Dpop;
@@ -117,4 +119,53 @@ fn hs256_rs256_and_a_bearer_only_service_are_refused_at_build() {
     assert_eq!(rule(JwtAuth::builder().fapi2().key(es256.clone()).build()), "fapi2/sender-constrained");
     // Without the profile the same settings build: the profile is what refuses them.
     assert!(JwtAuth::builder().key(es256).build().is_ok());
+}
+
+/// The quickstart with `PROFILE=fapi2`: a DPoP-bound ES256 token passes, a bearer token is
+/// refused with both challenges; a setting that breaks the profile exits with code 2 naming the
+/// rule.
+#[tokio::test]
+async fn the_quickstart_with_profile_fapi2() {
+    let dir = std::env::temp_dir().join(format!("tjg-fapi2-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = TestKey::generate(Algorithm::ES256);
+    let path = dir.join("es256.pem");
+    std::fs::write(&path, &key.public_pem).unwrap();
+    let path = path.to_str().unwrap();
+    let running = Example::start("quickstart", &[("PROFILE", "fapi2"), ("JWT_PUBLIC_KEY", path)]);
+    let base = running.url();
+    let client_key = ProofKey::generate(Algorithm::PS256);
+    let mut claims = harness::claims("alice");
+    claims["cnf"] = json!({ "jkt": client_key.jkt() });
+    let bound = key.sign_with_header(json!({ "typ": "at+jwt" }), &claims);
+    let proof = client_key.proof("GET", &format!("{base}/me"), Some(&bound));
+    let accepted = call(&base, "DPoP", &bound, Some(&proof)).await;
+    assert_eq!((accepted.status, accepted.body["sub"].clone()), (200, json!("alice")));
+    let bearer = key.sign(&harness::claims("alice"));
+    let refused = call(&base, "Bearer", &bearer, None).await;
+    assert_eq!((refused.status, refused.code()), (401, "BINDING_MISMATCH"));
+    let challenges = challenges(&refused);
+    assert!(challenges.iter().any(|c| c.starts_with("Bearer ")), "{challenges:?}");
+    assert!(challenges.iter().any(|c| c.starts_with("DPoP ")), "{challenges:?}");
+    drop(running);
+
+    // The default HS256 secret, and an RSA key read as RS256: the algorithm rule.
+    let rsa = TestKey::generate(Algorithm::PS256);
+    let rsa_path = dir.join("rsa.pem");
+    std::fs::write(&rsa_path, &rsa.public_pem).unwrap();
+    let rsa_path = rsa_path.to_str().unwrap();
+    for env in [vec![("PROFILE", "fapi2")], vec![("PROFILE", "fapi2"), ("JWT_PUBLIC_KEY", rsa_path)]] {
+        let output = expect_exit("quickstart", &env);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{env:?}: {stderr}");
+        assert!(stderr.contains("fapi2/algorithms"), "{env:?}: {stderr}");
+    }
+    // With JWT_ALG=PS256 the same RSA key meets the profile.
+    let running =
+        Example::start("quickstart", &[("PROFILE", "fapi2"), ("JWT_PUBLIC_KEY", rsa_path), ("JWT_ALG", "PS256")]);
+    drop(running);
+    let output = expect_exit("quickstart", &[("PROFILE", "fapi1")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PROFILE"));
+    std::fs::remove_dir_all(&dir).ok();
 }
