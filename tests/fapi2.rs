@@ -161,8 +161,10 @@ async fn the_quickstart_with_profile_fapi2() {
         assert!(stderr.contains("fapi2/algorithms"), "{env:?}: {stderr}");
     }
     // With JWT_ALG=PS256 the same RSA key meets the profile.
-    let running =
-        Example::start("quickstart", &[("PROFILE", "fapi2"), ("JWT_PUBLIC_KEY", rsa_path), ("JWT_ALG", "PS256")]);
+    let running = Example::start(
+        "quickstart",
+        &[("PROFILE", "fapi2"), ("JWT_PUBLIC_KEY", rsa_path), ("JWT_ALG", "PS256")],
+    );
     drop(running);
     let output = expect_exit("quickstart", &[("PROFILE", "fapi1")]);
     assert_eq!(output.status.code(), Some(2));

@@ -175,7 +175,10 @@ impl Fapi2Profile {
             )?;
         }
         if settings.sources.iter().any(|source| matches!(source, TokenSource::Query(_))) {
-            broken(Fapi2Rule::TokenInHeader, "a token in the query string is refused: remove the query source")?;
+            broken(
+                Fapi2Rule::TokenInHeader,
+                "a token in the query string is refused: remove the query source",
+            )?;
         }
         if !settings.sources.contains(&TokenSource::Bearer) {
             broken(Fapi2Rule::TokenInHeader, "the Authorization header must be a token source")?;
@@ -188,7 +191,10 @@ impl Fapi2Profile {
         issuer: &TrustedIssuer,
         broken: &impl Fn(Fapi2Rule, &'static str) -> Result<(), ConfigError>,
     ) -> Result<(), ConfigError> {
-        if Algorithm::ALL.iter().any(|alg| issuer.algorithms.contains(*alg) && !FAPI2_ALGORITHMS.contains(alg)) {
+        if Algorithm::ALL
+            .iter()
+            .any(|alg| issuer.algorithms.contains(*alg) && !FAPI2_ALGORITHMS.contains(alg))
+        {
             broken(Fapi2Rule::Algorithms, "only PS256, ES256 and EdDSA keys and algorithms are allowed")?;
         }
         let rules = &issuer.rules;
@@ -222,7 +228,11 @@ impl BindingPolicy for SenderConstrained {
         "sender-constrained"
     }
 
-    fn check(&self, _request: &RequestHead<'_>, confirmation: Option<&Confirmation>) -> Result<(), AuthError> {
+    fn check(
+        &self,
+        _request: &RequestHead<'_>,
+        confirmation: Option<&Confirmation>,
+    ) -> Result<(), AuthError> {
         let bound = confirmation.is_some_and(|cnf| cnf.jkt.is_some() || cnf.certificate_thumbprint.is_some());
         if bound {
             Ok(())
@@ -282,7 +292,10 @@ mod tests {
     fn each_broken_rule_is_a_build_error_naming_it() {
         let hs256 = JwtAuth::builder().fapi2().hmac_secret([7u8; 32]).audience("api").dpop(dpop());
         assert_eq!(rule_of(hs256.build()), "fapi2/algorithms");
-        assert_eq!(rule_of(base().algorithms([Algorithm::RS256, Algorithm::EdDSA]).build()), "fapi2/algorithms");
+        assert_eq!(
+            rule_of(base().algorithms([Algorithm::RS256, Algorithm::EdDSA]).build()),
+            "fapi2/algorithms"
+        );
         let dpop_rs256 = base().dpop(Dpop::allowed().public_url("https://api.example.com"));
         assert_eq!(rule_of(dpop_rs256.build()), "fapi2/algorithms");
         let bearer = JwtAuth::builder().fapi2().key(ed_key()).audience("api");
@@ -304,9 +317,10 @@ mod tests {
             .dpop(dpop())
             .trust(Issuer::new("https://as.example.com").key(ed_key()).audience("api"));
         assert_eq!(rule_of(trusted.build()), "fapi2/clock-skew");
-        let trusted = JwtAuth::builder().fapi2().dpop(dpop()).trust(
-            Issuer::new("https://as.example.com").key(ed_key()).audience("api").leeway(FAPI2_LEEWAY),
-        );
+        let trusted = JwtAuth::builder()
+            .fapi2()
+            .dpop(dpop())
+            .trust(Issuer::new("https://as.example.com").key(ed_key()).audience("api").leeway(FAPI2_LEEWAY));
         assert!(trusted.build().is_ok());
     }
 
@@ -316,7 +330,10 @@ mod tests {
         let pem = include_str!("../../tests/data/rsa1024.pub.pem");
         assert!(VerificationKey::from_pem(pem.as_bytes(), Some(Algorithm::PS256)).is_err());
         assert!(VerificationKey::from_pem(pem.as_bytes(), None).is_err());
-        for pem in [include_str!("../../tests/data/rsa2048.pub.pem"), include_str!("../../tests/data/rsa2048.pkcs1.pem")] {
+        for pem in [
+            include_str!("../../tests/data/rsa2048.pub.pem"),
+            include_str!("../../tests/data/rsa2048.pkcs1.pem"),
+        ] {
             let key = VerificationKey::from_pem(pem.as_bytes(), Some(Algorithm::PS256)).unwrap();
             let auth = JwtAuth::builder().fapi2().key(key).audience("api").dpop(dpop()).build();
             assert!(auth.is_ok());
