@@ -16,7 +16,7 @@ use example_process::{expect_exit, Example};
 use harness::{answer, client, now, Answer, TestKey};
 use serde_json::{json, Value};
 use tower_jwt_guard::binding::Dpop;
-use tower_jwt_guard::{Algorithm, Claims, ConfigError, JwtAuth, FAPI2_ALGORITHMS};
+use tower_jwt_guard::{Algorithm, Claims, ConfigError, InteractionIdLayer, JwtAuth, FAPI2_ALGORITHMS};
 
 const ISSUER: &str = "https://as.example.com";
 
@@ -147,6 +147,7 @@ async fn the_quickstart_with_profile_fapi2() {
     let challenges = challenges(&refused);
     assert!(challenges.iter().any(|c| c.starts_with("Bearer ")), "{challenges:?}");
     assert!(challenges.iter().any(|c| c.starts_with("DPoP ")), "{challenges:?}");
+    assert!(refused.headers.contains_key("x-fapi-interaction-id"));
     drop(running);
 
     // The default HS256 secret, and an RSA key read as RS256: the algorithm rule.
@@ -170,4 +171,70 @@ async fn the_quickstart_with_profile_fapi2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("PROFILE"));
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `x-fapi-interaction-id`: a client's UUID is echoed (on a rejection too) and reaches the audit
+/// event; a missing or malformed one is replaced by a fresh UUID, never reflected.
+#[tokio::test]
+async fn the_interaction_id_is_echoed_or_generated_and_audited() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let key = TestKey::generate(Algorithm::ES256);
+    let audited = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&audited);
+    let auth = JwtAuth::builder()
+        .fapi2()
+        .key(key.verification_key())
+        .audience("api")
+        .dpop(Dpop::allowed().public_url(&base).algorithms(FAPI2_ALGORITHMS))
+        .on_audit(move |event| sink.lock().unwrap().push(event.interaction_id.map(str::to_owned)))
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/me", get(me))
+        .route_layer(auth.layer::<Value>())
+        .route("/echo", get(|headers: axum::http::HeaderMap| async move { format!("{:?}", headers.get("x-fapi-interaction-id")) }))
+        .layer(InteractionIdLayer::new());
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+    });
+    let id_of = |answer: &Answer| answer.headers["x-fapi-interaction-id"].to_str().unwrap().to_owned();
+    let uuid = "0b4f4d6e-6f2a-4c1e-9d3b-5a6c7d8e9f00";
+
+    // Refused (no token): the client's id comes back, and is in the audit event.
+    let refused = answer(client().get(format!("{base}/me")).header("x-fapi-interaction-id", uuid)).await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(id_of(&refused), uuid);
+    assert_eq!(audited.lock().unwrap().last().cloned(), Some(Some(uuid.to_owned())));
+
+    // Accepted: echoed too; the service behind sees the same id.
+    let client_key = ProofKey::generate(Algorithm::ES256);
+    let mut claims = harness::claims("alice");
+    claims["aud"] = json!("api");
+    claims["cnf"] = json!({ "jkt": client_key.jkt() });
+    let bound = key.sign(&claims);
+    let proof = client_key.proof("GET", &format!("{base}/me"), Some(&bound));
+    let accepted = answer(
+        client()
+            .get(format!("{base}/me"))
+            .header("authorization", format!("DPoP {bound}"))
+            .header("dpop", proof)
+            .header("x-fapi-interaction-id", uuid),
+    )
+    .await;
+    assert_eq!((accepted.status, id_of(&accepted)), (200, uuid.to_owned()));
+    let behind = answer(client().get(format!("{base}/echo")).header("x-fapi-interaction-id", uuid)).await;
+    assert!(behind.body.as_str().unwrap().contains(uuid), "{:?}", behind.body);
+
+    // Not a UUID: replaced, never reflected; none: generated. Each a fresh UUID.
+    let forged = answer(client().get(format!("{base}/me")).header("x-fapi-interaction-id", "<script>")).await;
+    let none = answer(client().get(format!("{base}/me"))).await;
+    let (forged, none) = (id_of(&forged), id_of(&none));
+    for id in [&forged, &none] {
+        assert_eq!(id.len(), 36, "{id}");
+        assert!(tower_jwt_guard::InteractionId::parse(id).is_some(), "{id}");
+        assert_ne!(id, uuid);
+    }
+    assert_ne!(forged, none);
+    assert_eq!(audited.lock().unwrap().last().cloned(), Some(Some(none)));
 }
