@@ -193,7 +193,12 @@ async fn the_interaction_id_is_echoed_or_generated_and_audited() {
     let app = Router::new()
         .route("/me", get(me))
         .route_layer(auth.layer::<Value>())
-        .route("/echo", get(|headers: axum::http::HeaderMap| async move { format!("{:?}", headers.get("x-fapi-interaction-id")) }))
+        .route(
+            "/echo",
+            get(|headers: axum::http::HeaderMap| async move {
+                format!("{:?}", headers.get("x-fapi-interaction-id"))
+            }),
+        )
         .layer(InteractionIdLayer::new());
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();

@@ -70,7 +70,14 @@ impl InteractionId {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        InteractionId(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]))
+        InteractionId(format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        ))
     }
 
     /// The id's text.
@@ -156,7 +163,8 @@ where
         if let Some(value) = &value {
             request.headers_mut().insert(INTERACTION_ID, value.clone());
         }
-        let span = tracing::info_span!(target: "tower_jwt_guard::audit", "fapi_interaction", interaction_id = %id);
+        let span =
+            tracing::info_span!(target: "tower_jwt_guard::audit", "fapi_interaction", interaction_id = %id);
         request.extensions_mut().insert(id);
         InteractionIdFuture { inner: self.inner.call(request).instrument(span), value }
     }
@@ -203,7 +211,8 @@ mod tests {
     #[test]
     fn only_uuids_are_taken() {
         assert!(InteractionId::parse("0b4f4d6e-6f2a-4c1e-9d3b-5a6c7d8e9f00").is_some());
-        for bad in ["", "0b4f4d6e6f2a4c1e9d3b5a6c7d8e9f00", "0b4f4d6e-6f2a-4c1e-9d3b-5a6c7d8e9f0g", "x\r\ny"] {
+        for bad in ["", "0b4f4d6e6f2a4c1e9d3b5a6c7d8e9f00", "0b4f4d6e-6f2a-4c1e-9d3b-5a6c7d8e9f0g", "x\r\ny"]
+        {
             assert!(InteractionId::parse(bad).is_none(), "{bad:?}");
         }
         let a = InteractionId::generate();
