@@ -243,3 +243,79 @@ async fn the_interaction_id_is_echoed_or_generated_and_audited() {
     assert_ne!(forged, none);
     assert_eq!(audited.lock().unwrap().last().cloned(), Some(Some(none)));
 }
+
+/// RFC 9701: the introspector asks for a signed answer and takes only a valid one; tampered,
+/// unsigned, mistyped, other-issuer and other-audience answers give no answer (503).
+#[cfg(feature = "introspection")]
+#[tokio::test]
+async fn signed_introspection_answers_are_verified() {
+    use std::sync::{Arc, Mutex};
+    use tower_jwt_guard::keys::Introspector;
+
+    type Reply = (String, String);
+    let reply: Arc<Mutex<Reply>> = Arc::new(Mutex::new((String::new(), String::new())));
+    let asked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let (r, a) = (Arc::clone(&reply), Arc::clone(&asked));
+    let endpoint = Router::new().route(
+        "/introspect",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (r, a) = (Arc::clone(&r), Arc::clone(&a));
+            async move {
+                let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                a.lock().unwrap().push(accept.to_owned());
+                let (content_type, body) = r.lock().unwrap().clone();
+                ([("content-type", content_type)], body)
+            }
+        }),
+    );
+    let endpoint = harness::serve(endpoint).await;
+    let as_key = TestKey::generate(Algorithm::ES256);
+    let introspector = Introspector::builder(format!("http://{endpoint}/introspect"))
+        .client_secret_basic("api", "secret")
+        .signed_responses(ISSUER, [as_key.verification_key()])
+        .cache_ttl(std::time::Duration::ZERO)
+        .build()
+        .unwrap();
+    let auth = JwtAuth::builder().introspection(introspector).issuer(ISSUER).build().unwrap();
+    let app = Router::new().route("/me", get(me)).route_layer(auth.layer::<Value>());
+    let base = format!("http://{}", harness::serve(app).await);
+
+    let answer_claims = |aud: &str, iss: &str| {
+        json!({
+            "iss": iss, "aud": aud, "iat": now(),
+            "token_introspection": { "active": true, "sub": "alice", "iss": ISSUER, "exp": now() + 600 }
+        })
+    };
+    let typ = json!({ "typ": "token-introspection+jwt" });
+    let good = as_key.sign_with_header(typ.clone(), &answer_claims("api", ISSUER));
+    let tampered = {
+        let parts: Vec<&str> = good.split('.').collect();
+        let mut claims = answer_claims("api", ISSUER);
+        claims["token_introspection"]["sub"] = json!("mallory");
+        format!("{}.{}.{}", parts[0], harness::b64(claims.to_string()), parts[2])
+    };
+    let jwt = "application/token-introspection+jwt";
+    let cases: Vec<(&str, &str, String, u16)> = vec![
+        ("valid", jwt, good, 200),
+        ("tampered", jwt, tampered, 503),
+        ("unsigned", "application/json", r#"{"active":true,"sub":"alice"}"#.to_owned(), 503),
+        ("other audience", jwt, as_key.sign_with_header(typ.clone(), &answer_claims("other", ISSUER)), 503),
+        ("other issuer", jwt, as_key.sign_with_header(typ.clone(), &answer_claims("api", "https://evil")), 503),
+        ("typ JWT", jwt, as_key.sign(&answer_claims("api", ISSUER)), 503),
+        (
+            "another key",
+            jwt,
+            TestKey::generate(Algorithm::ES256).sign_with_header(typ.clone(), &answer_claims("api", ISSUER)),
+            503,
+        ),
+    ];
+    for (i, (what, content_type, body, status)) in cases.into_iter().enumerate() {
+        *reply.lock().unwrap() = (content_type.to_owned(), body);
+        let got = answer(client().get(format!("{base}/me")).bearer_auth(format!("opaque-{i}"))).await;
+        assert_eq!(got.status, status, "{what}: {:?}", got.body);
+        if status == 200 {
+            assert_eq!(got.body, json!("alice"));
+        }
+    }
+    assert!(asked.lock().unwrap().iter().all(|accept| accept == "application/token-introspection+jwt"));
+}
