@@ -300,7 +300,12 @@ async fn signed_introspection_answers_are_verified() {
         ("tampered", jwt, tampered, 503),
         ("unsigned", "application/json", r#"{"active":true,"sub":"alice"}"#.to_owned(), 503),
         ("other audience", jwt, as_key.sign_with_header(typ.clone(), &answer_claims("other", ISSUER)), 503),
-        ("other issuer", jwt, as_key.sign_with_header(typ.clone(), &answer_claims("api", "https://evil")), 503),
+        (
+            "other issuer",
+            jwt,
+            as_key.sign_with_header(typ.clone(), &answer_claims("api", "https://evil")),
+            503,
+        ),
         ("typ JWT", jwt, as_key.sign(&answer_claims("api", ISSUER)), 503),
         (
             "another key",
@@ -318,4 +323,16 @@ async fn signed_introspection_answers_are_verified() {
         }
     }
     assert!(asked.lock().unwrap().iter().all(|accept| accept == "application/token-introspection+jwt"));
+
+    // The profile requires signed answers of an introspector.
+    let unsigned = Introspector::builder(format!("http://{endpoint}/introspect"))
+        .client_secret_basic("api", "secret")
+        .build()
+        .unwrap();
+    let dpop = Dpop::allowed().public_url("https://api.example.com").algorithms(FAPI2_ALGORITHMS);
+    let refused = JwtAuth::builder().fapi2().introspection(unsigned).issuer(ISSUER).dpop(dpop).build();
+    assert!(
+        matches!(refused, Err(ConfigError::Profile { rule: "fapi2/signed-introspection", .. })),
+        "{refused:?}"
+    );
 }

@@ -823,6 +823,10 @@ impl JwtAuthBuilder {
                 sources: &self.sources,
                 dpop: self.dpop.as_ref(),
                 bindings: &self.bindings,
+                #[cfg(feature = "introspection")]
+                introspection_signed: self.introspection.as_ref().map(|i| i.settings().signed.is_some()),
+                #[cfg(not(feature = "introspection"))]
+                introspection_signed: None,
             })?;
             if profile.enforces(Fapi2Rule::SenderConstrained) {
                 self.bindings.push(Arc::new(SenderConstrained));

@@ -29,7 +29,7 @@ pub const FAPI2_LEEWAY: std::time::Duration = std::time::Duration::from_secs(10)
 /// use tower_jwt_guard::Fapi2Rule;
 ///
 /// assert_eq!(Fapi2Rule::Algorithms.id(), "fapi2/algorithms");
-/// assert_eq!(Fapi2Rule::ALL.len(), 7);
+/// assert_eq!(Fapi2Rule::ALL.len(), 8);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -48,11 +48,13 @@ pub enum Fapi2Rule {
     TokenType,
     /// JWKS keys sharing a `kid` told apart by `kty`, `use`, `alg` and `crv`.
     KeySelection,
+    /// Introspection answers signed (RFC 9701, FAPI 2.0 Message Signing), when introspecting.
+    SignedIntrospection,
 }
 
 impl Fapi2Rule {
     /// Every rule, in the order of the README's table.
-    pub const ALL: [Fapi2Rule; 7] = [
+    pub const ALL: [Fapi2Rule; 8] = [
         Fapi2Rule::Algorithms,
         Fapi2Rule::KeySize,
         Fapi2Rule::SenderConstrained,
@@ -60,6 +62,7 @@ impl Fapi2Rule {
         Fapi2Rule::ClockSkew,
         Fapi2Rule::TokenType,
         Fapi2Rule::KeySelection,
+        Fapi2Rule::SignedIntrospection,
     ];
 
     /// The rule's stable id, as [`ConfigError::Profile`] names it.
@@ -76,6 +79,7 @@ impl Fapi2Rule {
             Fapi2Rule::ClockSkew => "fapi2/clock-skew",
             Fapi2Rule::TokenType => "fapi2/token-type",
             Fapi2Rule::KeySelection => "fapi2/key-selection",
+            Fapi2Rule::SignedIntrospection => "fapi2/signed-introspection",
         }
     }
 
@@ -97,6 +101,9 @@ impl Fapi2Rule {
             Fapi2Rule::ClockSkew => "leeway 10 s: iat/nbf up to 10 s ahead accepted, more refused",
             Fapi2Rule::TokenType => "typ at+jwt (RFC 9068) accepted: no other required typ",
             Fapi2Rule::KeySelection => "a kid shared in a JWKS is told apart by kty, use, alg and crv",
+            Fapi2Rule::SignedIntrospection => {
+                "introspection answers signed by the issuer (RFC 9701), unsigned ones refused"
+            }
         }
     }
 }
@@ -126,6 +133,8 @@ pub(crate) struct Settings<'a> {
     pub(crate) sources: &'a [TokenSource],
     pub(crate) dpop: Option<&'a Dpop>,
     pub(crate) bindings: &'a [std::sync::Arc<dyn BindingPolicy>],
+    /// With an introspector: whether its answers must be signed (RFC 9701).
+    pub(crate) introspection_signed: Option<bool>,
 }
 
 impl Fapi2Profile {
@@ -178,6 +187,12 @@ impl Fapi2Profile {
             broken(
                 Fapi2Rule::TokenInHeader,
                 "a token in the query string is refused: remove the query source",
+            )?;
+        }
+        if settings.introspection_signed == Some(false) {
+            broken(
+                Fapi2Rule::SignedIntrospection,
+                "introspection answers must be signed: IntrospectorBuilder::signed_responses(..)",
             )?;
         }
         if !settings.sources.contains(&TokenSource::Bearer) {

@@ -186,10 +186,14 @@ impl IntrospectorBuilder {
         }
         if let Some(signed) = &settings.signed {
             if signed.issuer.is_empty() || signed.keys.is_empty() {
-                return Err(ConfigError::Invalid("signed introspection answers need the issuer and its keys"));
+                return Err(ConfigError::Invalid(
+                    "signed introspection answers need the issuer and its keys",
+                ));
             }
             if signed.keys.iter().any(|key| key.algorithm().family() == jsonwebtoken::AlgorithmFamily::Hmac) {
-                return Err(ConfigError::Invalid("signed introspection answers are verified with public keys"));
+                return Err(ConfigError::Invalid(
+                    "signed introspection answers are verified with public keys",
+                ));
             }
         }
         let client = Client::new(endpoint, auth, &settings)

@@ -150,7 +150,10 @@ impl Client {
         let mut request = self
             .http
             .post(endpoint.clone())
-            .header(ACCEPT, if self.signed.is_some() { super::signed::MEDIA_TYPE } else { "application/json" })
+            .header(
+                ACCEPT,
+                if self.signed.is_some() { super::signed::MEDIA_TYPE } else { "application/json" },
+            )
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         match (&self.auth, &self.basic) {
             (ClientAuth::Basic { .. }, Some(basic)) => request = request.header(AUTHORIZATION, basic.clone()),

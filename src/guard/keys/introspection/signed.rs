@@ -78,8 +78,8 @@ impl SignedResponses {
         if !verified {
             return Err(malformed("the signed answer's signature does not verify"));
         }
-        let claims: Value =
-            serde_json::from_slice(&decode(payload)?).map_err(|_| malformed("the signed answer is not JSON"))?;
+        let claims: Value = serde_json::from_slice(&decode(payload)?)
+            .map_err(|_| malformed("the signed answer is not JSON"))?;
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(malformed("the signed answer is from another issuer"));
         }
