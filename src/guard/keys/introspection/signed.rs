@@ -12,7 +12,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::client::CallError;
 use crate::guard::keys::VerificationKey;
 
 /// The media type of a signed answer.
@@ -34,8 +33,9 @@ impl fmt::Debug for SignedResponses {
     }
 }
 
-fn malformed(why: &'static str) -> CallError {
-    CallError::Malformed(why)
+/// Why a signed answer is no answer (the caller makes it a malformed answer: 503).
+fn malformed(why: &'static str) -> &'static str {
+    why
 }
 
 impl SignedResponses {
@@ -46,7 +46,7 @@ impl SignedResponses {
         body: &[u8],
         client_id: &str,
         now: u64,
-    ) -> Result<Vec<u8>, CallError> {
+    ) -> Result<Vec<u8>, &'static str> {
         let media = content_type.and_then(|value| value.split(';').next()).map(str::trim);
         if !media.is_some_and(|media| media.eq_ignore_ascii_case(MEDIA_TYPE)) {
             return Err(malformed("an unsigned answer where a signed one (RFC 9701) is required"));
