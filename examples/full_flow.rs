@@ -134,13 +134,13 @@ const REFRESH_COOKIE: &str = "refresh_token";
 /// ... and the only path it is sent to.
 const REFRESH_COOKIE_PATH: &str = "/auth";
 
-/// Password checks waiting for a hashing slot, at most (past it: 503 with `Retry-After`): a
-/// flood queues this many, each holding a body of at most [`BODY_LIMIT`], never more.
+/// Password checks waiting for a hashing slot, at most (past it: 503 with `Retry-After`). A
+/// place is taken only once the body has been read: a slow sender never holds one.
 const HASH_QUEUE: usize = 32;
 /// The largest body `/auth/login` and `/auth/mfa/verify` read (past it: 413).
 const BODY_LIMIT: usize = 4 * 1024;
-/// How long a client may take to send that body (past it: 408), so that a slow sender does not
-/// keep a place in the hash's line.
+/// How long a client may take to send that body (past it: 408, and at the login a counted
+/// attempt).
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The claims the service puts in its tokens, besides the registered ones.
@@ -452,9 +452,11 @@ struct LoginRequest {
 }
 
 /// `POST /auth/login`. In order, so that nothing expensive happens uncounted: the client
-/// network's attempt is reserved (from the request head), a place in the hash's line is taken,
-/// the body is read (bounded), the account's attempt is reserved, the hash runs; a success
-/// releases the attempt, a failure keeps it counted.
+/// network's attempt is reserved (from the request head), the body is read (at most
+/// [`BODY_LIMIT`] bytes within [`BODY_TIMEOUT`]), the account's attempt is reserved, and only
+/// then is a place in the hash's line taken, so that slow senders never hold one; the hash
+/// runs; a success releases the attempt, a failure (or a body that never arrives) keeps it
+/// counted.
 async fn login(State(state): State<Arc<AppState>>, parts: Parts, body: Body) -> Response {
     let Ok(ip) = state.proxies.client_ip(&RequestHead::from_parts(&parts)) else {
         return error(StatusCode::BAD_REQUEST, "UNKNOWN_CLIENT", "the client address cannot be determined");
@@ -468,18 +470,23 @@ async fn login(State(state): State<Arc<AppState>>, parts: Parts, body: Body) -> 
         let _ = attempt.release().await;
         response
     };
-    let Ok(_in_line) = state.hash_queue.try_acquire() else {
-        return not_an_attempt(attempt, busy()).await;
-    };
     let expected = "expected {\"username\", \"password\"}";
     let LoginRequest { username, password } = match read_json(&parts.headers, body, expected).await {
         Ok(request) => request,
+        // A body that never arrives held a connection for the whole timeout: it counts.
+        Err(response) if response.status() == StatusCode::REQUEST_TIMEOUT => {
+            attempt.fail();
+            return response;
+        }
         Err(response) => return not_an_attempt(attempt, response).await,
     };
     // Unknown names are counted too: guessing accounts costs the same as guessing passwords.
     if let Err(refused) = attempt.reserve(&ThrottleKey::account(&username)).await {
         return not_an_attempt(attempt, throttled(refused)).await;
     }
+    let Ok(_in_line) = state.hash_queue.try_acquire() else {
+        return not_an_attempt(attempt, busy()).await;
+    };
     let account = state.accounts.get(&username);
     let hash = account.map_or(state.dummy_hash.clone(), |a| a.password_hash.clone());
     // argon2 takes tens of milliseconds of CPU: off the async workers, a few at a time.
@@ -591,8 +598,9 @@ async fn accepted_token(layer: &JwtLayer<User>, parts: &Parts) -> Option<AuthCon
 }
 
 /// `POST /auth/logout` (the refresh cookie; no access token needed, an expired or unbound one
-/// is no obstacle): revokes the cookie's refresh family and the access tokens of its subject
-/// (see [`end_access_tokens`]), and removes the cookie. An access token the layer accepts is
+/// is no obstacle): revokes the cookie's refresh family and, when the cookie is the family's
+/// current token and the request carries the login's key (a `DPoP` proof for a DPoP login),
+/// the access tokens of its subject (see [`end_access_tokens`]), and removes the cookie. An access token the layer accepts is
 /// revoked by its `jti` too (a client without the cookie). 204 in every case, also without a
 /// cookie or with one that no longer works; 503 when a store cannot be reached (nothing is
 /// pretended). POST only, and the cookie is `SameSite=Strict` and sent only to `/auth`: another
@@ -608,9 +616,15 @@ async fn logout(State(state): State<Arc<AppState>>, parts: Parts) -> Response {
         }
     }
     if let Some(presented) = state.cookie.read(&parts.headers) {
-        // Revoking the family names its subject; no proof of a DPoP login's key is needed to
-        // end the session. Unknown, expired or already revoked: nothing of it lives on.
-        let subject = match state.refresh.revoke(presented).await {
+        // No proof of a DPoP login's key is needed to end the session: without one (or with a
+        // proof that does not verify) the constraint is empty, the family still ends. Only the
+        // family's current token with the login's key names the subject, so that an old cookie
+        // or a thief's copy cannot end the user's other sessions.
+        let constraint = match state.issuer.bind(&parts).await {
+            Ok(binding) => SenderConstraint::of(binding.confirmation()),
+            Err(_) => SenderConstraint::none(),
+        };
+        let subject = match state.refresh.revoke(presented, &constraint).await {
             Ok(subject) => subject,
             Err(_) => return unavailable(),
         };

@@ -78,6 +78,8 @@ async fn main() {
         .route_layer(auth.layer::<User>())
         .route("/health", get(health))
         .merge(support::operations(&auth, metrics));
+    // FAPI 2.0: every answer, rejections included, carries the request's x-fapi-interaction-id.
+    let app = if support::fapi2() { app.layer(tower_jwt_guard::InteractionIdLayer::new()) } else { app };
 
     let (scheme, curl) = (support::scheme(), support::curl());
     let transport = tls.as_ref().map_or("plain HTTP", Tls::describe);

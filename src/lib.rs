@@ -170,7 +170,11 @@ pub use guard::content_digest::{ContentDigestLayer, ContentDigestService, Digest
 pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;
+pub use guard::observe::interaction_id::{
+    InteractionId, InteractionIdFuture, InteractionIdLayer, InteractionIdService, INTERACTION_ID,
+};
 pub use guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
+pub use guard::profile::{Fapi2Rule, FAPI2_ALGORITHMS, FAPI2_LEEWAY};
 pub use guard::source::TokenSource;
 #[cfg(feature = "jwe")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwe")))]

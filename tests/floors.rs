@@ -38,6 +38,7 @@ fn floor(file: &str) -> Option<u8> {
         ("src/guard/layer.rs", 4),
         ("src/guard/content_digest.rs", 4),
         ("src/guard/config.rs", 4),
+        ("src/guard/profile.rs", 4),
         ("src/guard/mod.rs", 4),
         // 5: after the guard, and the issuing side.
         ("src/authorize/", 5),

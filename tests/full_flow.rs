@@ -309,6 +309,40 @@ async fn bad_logins_and_unauthenticated_step_up() {
     assert_eq!(anonymous.code(), "MISSING_TOKEN");
 }
 
+/// Security review: the login read its body while holding a place in the hash's line, so a
+/// few clients that send headers and then no body held every place and every login got 503.
+/// The places are taken only after the body has been read: the slow senders hold none.
+#[tokio::test]
+async fn slow_login_bodies_do_not_take_the_hash_line_from_a_correct_login() {
+    use tokio::io::AsyncWriteExt;
+    // Far more slow senders than the line has places (the hashing slots plus 32 waiting, on any
+    // machine), each from its own network, within a budget that does not stop them.
+    const SLOW: usize = 300;
+    let env = [("TRUSTED_PROXIES", "127.0.0.1/32"), ("LOGIN_ATTEMPTS", "1000/1m")];
+    let running = Example::start("full_flow", &env);
+    let flow = Flow { base: running.url(), http: client() };
+    let mut slow = Vec::with_capacity(SLOW);
+    for i in 0..SLOW {
+        let address = running.url();
+        let mut stream = tokio::net::TcpStream::connect(address.trim_start_matches("http://")).await.unwrap();
+        let head = format!(
+            "POST /auth/login HTTP/1.1\r\nhost: x\r\nx-forwarded-for: 10.{}.{}.1\r\n\
+             content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"username\"",
+            i / 256,
+            i % 256
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        slow.push(stream);
+    }
+    // The server has read those heads (each answer on a later connection comes after them).
+    for _ in 0..3 {
+        assert_eq!(answer(flow.http.get(format!("{}/health", flow.base))).await.status, 200);
+    }
+    let login = flow.login("alice", "alice-password", "203.0.113.77").await;
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    drop(slow);
+}
+
 #[test]
 fn bad_trusted_proxies_exit_with_code_2_naming_the_variable() {
     let output = expect_exit("full_flow", &[("TRUSTED_PROXIES", "10.0.0.0/33")]);
@@ -845,6 +879,62 @@ async fn a_login_with_a_dpop_proof_gets_a_dpop_bound_token() {
     let stepped_up = access_token(&step_up);
     assert_eq!(payload(&stepped_up)["cnf"]["jkt"], payload(&token)["cnf"]["jkt"]);
     assert_eq!(payload(&stepped_up)["amr"], json!(["pwd", "otp"]));
+}
+
+/// Security review: a logout with a DPoP login's cookie but without the key (a cookie thief),
+/// or with an old, already-rotated cookie, ends that family and nothing more: the user's other
+/// sessions keep their access tokens. With the current cookie and the key, the subject's access
+/// tokens are revoked as before.
+#[tokio::test]
+async fn a_logout_without_the_key_or_with_an_old_cookie_ends_only_that_session() {
+    let running = Example::start("full_flow", &[("JWT_SECRET", SECRET), ("TRUSTED_PROXIES", "127.0.0.1/32")]);
+    let flow = Flow { base: running.url(), http: client() };
+    let home = "198.51.100.60";
+    let key = ProofKey::generate(tower_jwt_guard::Algorithm::ES256);
+    let url = |path: &str| format!("{}{path}", flow.base);
+    let body = json!({ "username": "alice", "password": "alice-password" });
+    let dpop_login = || async {
+        let request = flow.request(reqwest::Method::POST, "/auth/login", LAPTOP, home);
+        let login =
+            answer(request.header("dpop", key.proof("POST", &url("/auth/login"), None)).json(&body)).await;
+        assert_eq!(login.body["token_type"], "DPoP", "{:?}", login.body);
+        refresh_token(&login)
+    };
+    // Only the cookie, as a thief would send it (and an optional DPoP proof).
+    let logout = |cookie: String, proof: Option<String>| {
+        let request = flow.request(reqwest::Method::POST, "/auth/logout", LAPTOP, home);
+        let request = request.header("cookie", format!("{REFRESH_COOKIE}={cookie}"));
+        answer(match proof {
+            Some(proof) => request.header("dpop", proof),
+            None => request,
+        })
+    };
+    let other = access_token(&flow.login("alice", "alice-password", home).await);
+    assert_eq!(flow.get("/protected", &other, LAPTOP, home).await.status, 200);
+
+    // The DPoP login's cookie without the key: its family ends ...
+    let stolen = dpop_login().await;
+    assert_eq!(logout(stolen.clone(), None).await.status, 204);
+    let refresh = flow
+        .request(reqwest::Method::POST, "/auth/refresh", LAPTOP, home)
+        .header("cookie", format!("{REFRESH_COOKIE}={stolen}"))
+        .header("dpop", key.proof("POST", &url("/auth/refresh"), None));
+    assert_eq!(answer(refresh).await.status, 401, "the family is revoked");
+    // ... and nothing more: the other session's access token still works.
+    assert_eq!(flow.get("/protected", &other, LAPTOP, home).await.status, 200);
+
+    // An old, already-rotated cookie of a bearer session: the same.
+    let old = refresh_token(&flow.login("alice", "alice-password", home).await);
+    let current = refresh_token(&flow.refresh(&old, home).await);
+    assert_eq!(logout(old, None).await.status, 204);
+    assert_eq!(flow.refresh(&current, home).await.status, 401, "the family is revoked");
+    assert_eq!(flow.get("/protected", &other, LAPTOP, home).await.status, 200);
+
+    // The current cookie with the key: every access token of the user ends.
+    let mine = dpop_login().await;
+    assert_eq!(logout(mine, Some(key.proof("POST", &url("/auth/logout"), None))).await.status, 204);
+    let ended = flow.get("/protected", &other, LAPTOP, home).await;
+    assert_eq!((ended.status, ended.code()), (401, "TOKEN_REVOKED"));
 }
 
 /// With `JWE_KEY` (a shared secret, `JWE_ALG=A256KW`), every access token is encrypted: the

@@ -158,6 +158,41 @@ async fn a_sender_constrained_family_refuses_another_key_without_rotating() {
 }
 
 #[tokio::test]
+async fn logout_names_the_subject_only_for_the_current_token_with_the_logins_key() {
+    let Some(redis) =
+        Redis::for_test("logout_names_the_subject_only_for_the_current_token_with_the_logins_key")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("refresh-logout");
+    let (a, b) = (refresh_store(&redis.url(), &prefix), refresh_store(&redis.url(), &prefix));
+    let key = |jkt: &str| SenderConstraint::none().with_jkt(jkt);
+    let none = SenderConstraint::none();
+
+    // Without the key, or with another: the family ends, the subject is not named.
+    for presented in [none.clone(), key("k2"), none.clone().with_certificate("x5t")] {
+        let login = a.issue("alice", &key("k1")).await.unwrap();
+        assert_eq!(b.revoke(login.token.as_str(), &presented).await.unwrap(), None);
+        assert_eq!(a.rotate(login.token.as_str(), &key("k1")).await.unwrap_err(), RefreshError::Revoked);
+    }
+    // A family bound to a certificate: a request without it does not name the subject.
+    let login = a.issue("alice", &none.clone().with_certificate("x5t")).await.unwrap();
+    assert_eq!(b.revoke(login.token.as_str(), &key("k1")).await.unwrap(), None);
+    // An old, rotated token, even with the key: the family ends, the subject is not named.
+    let login = a.issue("alice", &key("k1")).await.unwrap();
+    let next = a.rotate(login.token.as_str(), &key("k1")).await.unwrap();
+    assert_eq!(b.revoke(login.token.as_str(), &key("k1")).await.unwrap(), None);
+    assert_eq!(a.rotate(next.token.as_str(), &key("k1")).await.unwrap_err(), RefreshError::Revoked);
+    // The current token with the key names it.
+    let login = a.issue("alice", &key("k1")).await.unwrap();
+    let next = a.rotate(login.token.as_str(), &key("k1")).await.unwrap();
+    assert_eq!(b.revoke(next.token.as_str(), &key("k1")).await.unwrap().as_deref(), Some("alice"));
+    // A bearer family's current token names it without a key.
+    let login = a.issue("bob", &none).await.unwrap();
+    assert_eq!(b.revoke(login.token.as_str(), &none).await.unwrap().as_deref(), Some("bob"));
+}
+
+#[tokio::test]
 async fn refresh_rotation_and_reuse_detection_across_instances() {
     let Some(redis) = Redis::for_test("refresh_rotation_and_reuse_detection_across_instances") else {
         return;
@@ -193,12 +228,13 @@ async fn refresh_rotation_and_reuse_detection_across_instances() {
     // Logout on B ends a family rotated on A.
     let second = a.issue("alice", &SenderConstraint::none()).await.unwrap();
     let rotated = a.rotate(second.token.as_str(), &SenderConstraint::none()).await.unwrap();
-    assert_eq!(b.revoke(rotated.token.as_str()).await.unwrap().as_deref(), Some("alice"));
+    let bearer = SenderConstraint::none();
+    assert_eq!(b.revoke(rotated.token.as_str(), &bearer).await.unwrap().as_deref(), Some("alice"));
     assert_eq!(
         a.rotate(rotated.token.as_str(), &SenderConstraint::none()).await.unwrap_err(),
         RefreshError::Revoked
     );
-    assert_eq!(b.revoke("not-a-token").await.unwrap(), None);
+    assert_eq!(b.revoke("not-a-token", &bearer).await.unwrap(), None);
     assert_eq!(a.rotate("not-a-token", &SenderConstraint::none()).await.unwrap_err(), RefreshError::Invalid);
 }
 

@@ -213,7 +213,7 @@ impl Settings {
     /// A verifier configuration with the keys, issuer and audience set, which takes
     /// certificate-bound tokens beside bearer tokens ([`certificate_binding`]).
     pub fn auth_builder(&self) -> JwtAuthBuilder {
-        let mut builder = JwtAuth::builder().binding(certificate_binding());
+        let mut builder = profile_builder().binding(certificate_binding());
         builder = match &self.keys {
             KeyConfig::Secret { secret, algorithm, .. } => {
                 builder.try_key(VerificationKey::hmac(*algorithm, secret))
@@ -535,6 +535,21 @@ pub async fn serve(listener: tokio::net::TcpListener, app: axum::Router, tls: Op
     }
 }
 
+/// `PROFILE`: `fapi2` starts from [`JwtAuthBuilder::fapi2`] (the FAPI 2.0 resource-server
+/// profile); a setting that breaks one of its rules ends the process at `build`, naming the rule.
+fn profile_builder() -> JwtAuthBuilder {
+    match var("PROFILE").as_deref() {
+        None => JwtAuth::builder(),
+        Some("fapi2") => JwtAuth::builder().fapi2(),
+        Some(_) => fail("PROFILE", "expected fapi2"),
+    }
+}
+
+/// Whether `PROFILE=fapi2`.
+pub fn fapi2() -> bool {
+    var("PROFILE").as_deref() == Some("fapi2")
+}
+
 /// `DPOP` (`allowed` by default, `required`, `off`) and `DPOP_NONCE=1`: DPoP (RFC 9449) on
 /// `builder`, with `htu` checked against `PUBLIC_URL` (or the listening address) and the replay
 /// store in Redis when `REDIS_URL` is set (feature `redis`), in memory otherwise.
@@ -553,6 +568,10 @@ pub fn with_dpop_at(builder: JwtAuthBuilder, url: String) -> JwtAuthBuilder {
         Some(_) => fail("DPOP", "expected allowed, required or off"),
     };
     let mut dpop = dpop.public_url(url);
+    if fapi2() {
+        // The profile's algorithms for the proofs too (FAPI 2.0 §5.4.1).
+        dpop = dpop.algorithms(tower_jwt_guard::FAPI2_ALGORITHMS);
+    }
     if var("DPOP_NONCE").as_deref() == Some("1") {
         dpop = dpop.nonces(DpopNonces::random());
     }

@@ -12,6 +12,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::authorize::check::CheckFuture;
+use crate::guard::binding::connection_scheme;
 use crate::guard::rejection::Protocol;
 use crate::primitives::body::JwtBody;
 
@@ -34,7 +35,9 @@ const MESSAGE: &str = "cross-origin request refused";
 ///    pass; any other value (`same-site`, `cross-site`) is refused unless `Origin` is trusted.
 /// 3. Without `Sec-Fetch-Site` (an older browser, or a page not served from a secure context):
 ///    `Origin` must name the request's own host (its `Host`, or the authority of an HTTP/2
-///    request) or a trusted origin; `Origin: null` is refused.
+///    request) and, when it is known, its scheme (an HTTP/2 request's, else the connection's:
+///    [`ConnectionScheme`](crate::binding::ConnectionScheme), a client certificate), or a trusted
+///    origin; `Origin: null` is refused.
 /// 4. Neither header: not a request a browser sends from another origin (browsers send `Origin`
 ///    with every cross-origin `POST`), so `curl` and server-to-server clients pass.
 ///
@@ -122,8 +125,14 @@ impl SameOriginLayer {
             .get(HOST)
             .map(HeaderValue::as_bytes)
             .or_else(|| request.uri().authority().map(|authority| authority.as_str().as_bytes()));
-        match (origin_host(origin), host) {
-            (Some(origin_host), Some(host)) => origin_host.eq_ignore_ascii_case(host),
+        // The request's own scheme, when it is known (an HTTP/2 request's `:scheme`, else the
+        // connection's): `http://app.test` is not the origin of `https://app.test`.
+        let scheme = request.uri().scheme_str().or_else(|| connection_scheme(request.extensions()));
+        match (origin_parts(origin), host) {
+            (Some((origin_scheme, origin_host)), Some(host)) => {
+                origin_host.eq_ignore_ascii_case(host)
+                    && scheme.is_none_or(|scheme| origin_scheme.eq_ignore_ascii_case(scheme.as_bytes()))
+            }
             _ => false,
         }
     }
@@ -133,12 +142,12 @@ impl SameOriginLayer {
     }
 }
 
-/// The `host[:port]` of a serialized origin (`scheme://host[:port]`); `None` for `null` or
-/// anything else that is not an origin.
-fn origin_host(origin: &[u8]) -> Option<&[u8]> {
-    let start = origin.windows(3).position(|window| window == b"://")? + 3;
-    let host = &origin[start..];
-    (!host.is_empty() && !host.contains(&b'/')).then_some(host)
+/// The scheme and the `host[:port]` of a serialized origin (`scheme://host[:port]`); `None` for
+/// `null` or anything else that is not an origin.
+fn origin_parts(origin: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = origin.windows(3).position(|window| window == b"://")?;
+    let host = &origin[end + 3..];
+    (!host.is_empty() && !host.contains(&b'/')).then_some((&origin[..end], host))
 }
 
 /// The refusal, in the request's protocol.
@@ -254,6 +263,37 @@ mod tests {
         assert!(!layer.allows(&post(&[("origin", "null"), ("host", "a.test")])));
         assert!(!layer.allows(&post(&[("origin", "https://a.test")])), "no host to compare with");
         assert!(!layer.allows(&post(&[("origin", "https://a.test/x"), ("host", "a.test/x")])));
+    }
+
+    #[test]
+    fn the_origins_scheme_must_be_the_requests_when_known() {
+        use crate::guard::binding::{ClientCertificate, ConnectionScheme};
+        let layer = SameOriginLayer::new();
+        let over = |scheme: Option<ConnectionScheme>, origin: &str| {
+            let mut request = post(&[("origin", origin), ("host", "app.test")]);
+            if let Some(scheme) = scheme {
+                request.extensions_mut().insert(scheme);
+            }
+            layer.allows(&request)
+        };
+        // An HTTPS service: a plain-http page of the same host is another origin.
+        assert!(!over(Some(ConnectionScheme::HTTPS), "http://app.test"));
+        assert!(over(Some(ConnectionScheme::HTTPS), "HTTPS://app.test"));
+        assert!(!over(Some(ConnectionScheme::HTTP), "https://app.test"));
+        assert!(over(Some(ConnectionScheme::HTTP), "http://app.test"));
+        // Unknown scheme (behind a proxy that does not say): the host decides, as before.
+        assert!(over(None, "http://app.test") && over(None, "https://app.test"));
+        // A client certificate means TLS.
+        let mut request = post(&[("origin", "http://app.test"), ("host", "app.test")]);
+        request.extensions_mut().insert(ClientCertificate::from_der(b"not a real certificate".to_vec()));
+        assert!(!layer.allows(&request));
+        // An HTTP/2 request's own scheme comes first.
+        let http2 = |origin: &str| {
+            let request = Request::post("https://app.test/auth/refresh").header("origin", origin).body(());
+            layer.allows(&request.unwrap())
+        };
+        assert!(!http2("http://app.test"));
+        assert!(http2("https://app.test"));
     }
 
     #[test]

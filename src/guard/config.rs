@@ -16,6 +16,7 @@ use crate::guard::keys::{Issuer, KeySource, VerificationKey};
 use crate::guard::layer::JwtLayer;
 use crate::guard::mfa_policy::MfaPolicy;
 use crate::guard::observe::readiness::{Readiness, ReadinessReport, ReadyService};
+use crate::guard::profile::{Fapi2Profile, Fapi2Rule, SenderConstrained, FAPI2_ALGORITHMS, FAPI2_LEEWAY};
 use crate::guard::rejection::{Protocol, RejectionHook, Responder};
 use crate::guard::resource_metadata::ProtectedResource;
 use crate::guard::revocation::RevocationStore;
@@ -63,6 +64,7 @@ impl fmt::Debug for JwtAuth {
             .field("bindings", &self.shared.bindings.iter().map(|b| b.name()).collect::<Vec<_>>())
             .field("revocation", &self.shared.revocation.is_some())
             .field("optional", &self.shared.optional)
+            .field("profile", &self.shared.profile)
             .finish_non_exhaustive()
     }
 }
@@ -170,6 +172,8 @@ pub struct JwtAuthBuilder {
     resource: Option<Result<ResourceId, ConfigError>>,
     protected_resource: Option<ProtectedResource>,
     dpop: Option<Dpop>,
+    /// The FAPI 2.0 profile (`fapi2`), with its exceptions.
+    fapi2: Option<Fapi2Profile>,
     #[cfg(feature = "introspection")]
     introspection: Option<crate::guard::keys::Introspector>,
     /// The recipient's keys for encrypted tokens; a key that failed to load is reported by `build`.
@@ -199,6 +203,7 @@ impl Default for JwtAuthBuilder {
             resource: None,
             protected_resource: None,
             dpop: None,
+            fapi2: None,
             #[cfg(feature = "introspection")]
             introspection: None,
             #[cfg(feature = "jwe")]
@@ -699,6 +704,63 @@ impl JwtAuthBuilder {
         self
     }
 
+    /// The FAPI 2.0 Security Profile (final, February 2025) for a resource server: sets its
+    /// defaults (algorithms PS256, ES256 and EdDSA; leeway 10 s) and makes
+    /// [`build`](Self::build) refuse, with [`ConfigError::Profile`] naming the [`Fapi2Rule`],
+    /// every setting that breaks one of its rules (see [`Fapi2Rule`] and the README's
+    /// "FAPI 2.0" table). Call it first: later settings replace its defaults, and are checked.
+    /// Sender-constrained tokens are required: give [`dpop`](Self::dpop) (with
+    /// `algorithms(FAPI2_ALGORITHMS)`) or a [`CertificateBound`](crate::CertificateBound)
+    /// [`binding`](Self::binding); a bearer token is then refused (`BINDING_MISMATCH`, with the
+    /// `DPoP` and `Bearer` challenges). `Debug` of the built [`JwtAuth`] lists each rule.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{ConfigError, Dpop, JwtAuth, VerificationKey, FAPI2_ALGORITHMS};
+    ///
+    /// let pem = "-----BEGIN PUBLIC KEY-----\n\
+    ///     MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
+    ///     -----END PUBLIC KEY-----\n";
+    /// let dpop = || Dpop::allowed().public_url("https://api.example.com").algorithms(FAPI2_ALGORITHMS);
+    /// let auth = JwtAuth::builder()
+    ///     .fapi2()
+    ///     .key(VerificationKey::from_pem(pem.as_bytes(), None)?)
+    ///     .audience("api")
+    ///     .dpop(dpop())
+    ///     .build()?;
+    /// assert!(format!("{auth:?}").contains("fapi2/sender-constrained"));
+    ///
+    /// // HS256 breaks the profile's algorithm rule.
+    /// let hs256 = JwtAuth::builder().fapi2().hmac_secret([7u8; 32]).dpop(dpop()).build();
+    /// assert!(matches!(hs256, Err(ConfigError::Profile { rule: "fapi2/algorithms", .. })));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    pub fn fapi2(mut self) -> Self {
+        self.fapi2 = Some(Fapi2Profile::default());
+        self.shorthand(|issuer| issuer.profile_defaults(FAPI2_LEEWAY, &FAPI2_ALGORITHMS))
+    }
+
+    /// Leaves one rule of the [`fapi2`](Self::fapi2) profile unenforced, for `reason` (not
+    /// empty), which `Debug` of the built [`JwtAuth`] shows beside the rule. The one way out of
+    /// the profile: an auditor sees each exception and why it was made.
+    ///
+    /// ```
+    /// use tower_jwt_guard::{Fapi2Rule, JwtAuth};
+    ///
+    /// let auth = JwtAuth::builder()
+    ///     .fapi2()
+    ///     .hmac_secret([7u8; 32])
+    ///     .algorithms([tower_jwt_guard::Algorithm::HS256])
+    ///     .fapi2_exception(Fapi2Rule::Algorithms, "internal test issuer")
+    ///     .fapi2_exception(Fapi2Rule::SenderConstrained, "internal test issuer")
+    ///     .build()?;
+    /// assert!(format!("{auth:?}").contains("EXCEPTED: internal test issuer"));
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn fapi2_exception(mut self, rule: Fapi2Rule, reason: impl Into<String>) -> Self {
+        self.fapi2.get_or_insert_with(Fapi2Profile::default).except(rule, reason.into());
+        self
+    }
+
     /// Checks the settings and freezes them.
     pub fn build(mut self) -> Result<JwtAuth, ConfigError> {
         // The resource (RFC 8707) is this service's identity: every issuer's tokens must name it.
@@ -708,7 +770,18 @@ impl JwtAuthBuilder {
             ));
         }
         let resource = self.resource.take().transpose()?;
-        let issuers = self.trusted_issuers(resource.as_ref())?;
+        let issuers = match self.trusted_issuers(resource.as_ref()) {
+            // Under the profile, a key of another algorithm breaks its algorithm rule.
+            Err(ConfigError::AlgorithmNotAllowed(_))
+                if self.fapi2.as_ref().is_some_and(|profile| profile.enforces(Fapi2Rule::Algorithms)) =>
+            {
+                return Err(ConfigError::Profile {
+                    rule: Fapi2Rule::Algorithms.id(),
+                    why: "only PS256, ES256 and EdDSA keys and algorithms are allowed",
+                });
+            }
+            other => other?,
+        };
         #[cfg(feature = "jwe")]
         let decryption = {
             let keys =
@@ -743,6 +816,21 @@ impl JwtAuthBuilder {
         }
         if let Some(dpop) = &self.dpop {
             dpop.validate()?;
+        }
+        if let Some(profile) = &self.fapi2 {
+            profile.check(&crate::guard::profile::Settings {
+                issuers: &verifier.issuers,
+                sources: &self.sources,
+                dpop: self.dpop.as_ref(),
+                bindings: &self.bindings,
+                #[cfg(feature = "introspection")]
+                introspection_signed: self.introspection.as_ref().map(|i| i.settings().signed.is_some()),
+                #[cfg(not(feature = "introspection"))]
+                introspection_signed: None,
+            })?;
+            if profile.enforces(Fapi2Rule::SenderConstrained) {
+                self.bindings.push(Arc::new(SenderConstrained));
+            }
         }
         if self.sources.is_empty() {
             return Err(ConfigError::Invalid("at least one token source is required"));
@@ -782,6 +870,7 @@ impl JwtAuthBuilder {
             metrics: crate::guard::observe::metrics::GuardMetrics::default(),
             resource_metadata,
             dpop: self.dpop.map(Arc::new),
+            profile: self.fapi2.map(|profile| Arc::new(profile) as Arc<dyn fmt::Debug + Send + Sync>),
             #[cfg(feature = "introspection")]
             introspection: self.introspection,
         };

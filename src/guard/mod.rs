@@ -19,6 +19,9 @@ pub(crate) mod layer;
 
 pub(crate) mod config;
 
+// the FAPI 2.0 profile: configuration that sets and checks what the floors below offer
+pub(crate) mod profile;
+
 pub(crate) mod settings;
 
 pub(crate) mod pipeline;

@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: GuardMetrics,
     pub(crate) resource_metadata: Option<ProtectedResource>,
     pub(crate) dpop: Option<Arc<Dpop>>,
+    /// The rules a profile set (FAPI 2.0), for `Debug` only.
+    pub(crate) profile: Option<Arc<dyn std::fmt::Debug + Send + Sync>>,
     /// Opaque tokens (or all) go to this introspection endpoint (RFC 7662).
     #[cfg(feature = "introspection")]
     pub(crate) introspection: Option<crate::guard::keys::Introspector>,

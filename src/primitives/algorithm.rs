@@ -58,7 +58,7 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, in declaration order.
-    const ALL: [Algorithm; 12] = [
+    pub(crate) const ALL: [Algorithm; 12] = [
         Algorithm::HS256,
         Algorithm::HS384,
         Algorithm::HS512,

@@ -541,6 +541,14 @@ pub enum ConfigError {
     NoAlgorithms,
     /// Another setting is invalid.
     Invalid(&'static str),
+    /// A setting breaks a rule of the configured profile (the FAPI 2.0 profile,
+    /// `JwtAuthBuilder::fapi2`): `rule` is the rule's stable id, `why` what breaks it.
+    Profile {
+        /// The rule's stable id (`"fapi2/algorithms"`, ...).
+        rule: &'static str,
+        /// What breaks it, and how to mend it.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -559,6 +567,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::NoAlgorithms => f.write_str("the algorithm allow-list is empty"),
             ConfigError::Invalid(why) => f.write_str(why),
+            ConfigError::Profile { rule, why } => write!(f, "profile rule {rule} is broken: {why}"),
         }
     }
 }

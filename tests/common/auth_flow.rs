@@ -82,7 +82,7 @@ async fn logout(State(state): State<AuthState>, ctx: AuthContext, headers: Heade
         }
     }
     if let Some(presented) = state.cookie.read(&headers) {
-        if state.refresh.revoke(presented).await.is_err() {
+        if state.refresh.revoke(presented, &SenderConstraint::none()).await.is_err() {
             return unavailable().into_response();
         }
     }

@@ -16,7 +16,8 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 26] = [
+const CONFIGURATION: [&str; 27] = [
+    "PROFILE",
     "JWT_SECRET",
     "JWE_KEY",
     "JWE_ALG",

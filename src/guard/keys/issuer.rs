@@ -367,6 +367,15 @@ impl Issuer {
         self.rule(|rules| rules.kinds.push(kind))
     }
 
+    /// A profile's defaults (the FAPI 2.0 profile's leeway and algorithms): set like
+    /// [`leeway`](Self::leeway) and [`algorithms`](Self::algorithms), but not counted as a rule
+    /// set by the user (the builder's shorthand may stay without keys next to `trust(..)`).
+    pub(crate) fn profile_defaults(mut self, leeway: Duration, algorithms: &[Algorithm]) -> Self {
+        self.rules.leeway = leeway.as_secs();
+        self.algorithms = Some(algorithms.to_vec());
+        self
+    }
+
     /// Whether keys were given (static or a source).
     pub(crate) fn has_keys(&self) -> bool {
         #[cfg(feature = "jwks")]

@@ -209,6 +209,13 @@ impl VerificationKey {
         if algorithm.family() != key.family() {
             return Err(ConfigError::KeyAlgorithmMismatch { algorithm });
         }
+        // The RSA verifiers take 2048 to 8192 bits: a smaller key could never verify a token
+        // (NIST SP 800-131A, FAPI 2.0 §5.4.1), so it is refused when loaded, static or JWKS.
+        if algorithm.family() == AlgorithmFamily::Rsa
+            && rsa_modulus_bits(&bytes).is_none_or(|bits| !(2048..=8192).contains(&bits))
+        {
+            return Err(ConfigError::InvalidKey("an RSA key must have 2048 to 8192 bits"));
+        }
         let verification: &'static dyn signature::VerificationAlgorithm = match algorithm {
             Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
             Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
@@ -302,9 +309,57 @@ pub(crate) fn rsa_public_key_der(n: &[u8], e: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The bit length of the modulus of an RSA public key in DER: PKCS#1 `RSAPublicKey`, or a
+/// SubjectPublicKeyInfo holding one. `None` when the DER is not one of them.
+fn rsa_modulus_bits(der: &[u8]) -> Option<usize> {
+    /// One DER element: its tag, its content and what follows it.
+    fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let (&tag, rest) = input.split_first()?;
+        let (&first, rest) = rest.split_first()?;
+        let (len, rest) = if first < 0x80 {
+            (usize::from(first), rest)
+        } else {
+            let count = usize::from(first & 0x7f);
+            if count == 0 || count > 4 || rest.len() < count {
+                return None;
+            }
+            let (bytes, rest) = rest.split_at(count);
+            (bytes.iter().fold(0usize, |len, &b| (len << 8) | usize::from(b)), rest)
+        };
+        (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+    }
+    let (0x30, body, _) = element(der)? else { return None };
+    let (tag, first, rest) = element(body)?;
+    let modulus = match tag {
+        0x02 => first,
+        // SubjectPublicKeyInfo: AlgorithmIdentifier, then a BIT STRING holding RSAPublicKey.
+        0x30 => {
+            let (0x03, bits, _) = element(rest)? else { return None };
+            let (0x30, inner, _) = element(bits.get(1..)?)? else { return None };
+            let (0x02, modulus, _) = element(inner)? else { return None };
+            modulus
+        }
+        _ => return None,
+    };
+    let start = modulus.iter().position(|&b| b != 0)?;
+    let modulus = &modulus[start..];
+    Some((modulus.len() - 1) * 8 + (8 - modulus[0].leading_zeros() as usize))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rsa_modulus_bits_reads_pkcs1_and_spki() {
+        let mut n = [0xFFu8; 256];
+        assert_eq!(rsa_modulus_bits(&rsa_public_key_der(&n, &[1, 0, 1])), Some(2048));
+        n[0] = 0x01;
+        assert_eq!(rsa_modulus_bits(&rsa_public_key_der(&n, &[1, 0, 1])), Some(2041));
+        assert_eq!(rsa_modulus_bits(&rsa_public_key_der(&[0xC3; 128], &[3])), Some(1024));
+        assert_eq!(rsa_modulus_bits(b"\x30\x05\x02\x83"), None);
+        assert_eq!(rsa_modulus_bits(b""), None);
+    }
 
     #[test]
     fn hmac_minimum_lengths_follow_rfc_7518() {

@@ -11,6 +11,7 @@
 //! | `issuer`, `subject`, `jti` | the token's `iss`, `sub` and `jti`, when the token verified |
 //! | `client_ip` | the peer address, when the request carries one (see below) |
 //! | `method`, `path` | the request's method and path (never the query: it may hold a token) |
+//! | `interaction_id` | the `x-fapi-interaction-id`, when an [`InteractionIdLayer`](crate::InteractionIdLayer) runs before the guard |
 //!
 //! Rejections are logged at `INFO`, acceptances and anonymous requests at `DEBUG`. The event
 //! never contains the token, a signature, a key, or a fingerprint value. The `reason` is more
@@ -135,6 +136,9 @@ pub struct AuditEvent<'a> {
     pub method: &'a Method,
     /// The request's path (without the query string).
     pub path: &'a str,
+    /// The request's `x-fapi-interaction-id`, when an
+    /// [`InteractionIdLayer`](crate::InteractionIdLayer) runs before the guard.
+    pub interaction_id: Option<&'a str>,
 }
 
 /// A user-supplied receiver of audit events.
@@ -300,6 +304,10 @@ impl Audit {
             client_ip: None,
             method: request.method(),
             path: request.uri().path(),
+            interaction_id: request
+                .extensions()
+                .get::<super::interaction_id::InteractionId>()
+                .map(super::interaction_id::InteractionId::as_str),
         };
         if let Some(hook) = &self.hook {
             event.client_ip = peer_ip(request.extensions());
@@ -329,6 +337,7 @@ fn emit(event: &AuditEvent<'_>, extensions: &Extensions) {
                 client_ip = event.client_ip.or_else(|| peer_ip(extensions)).map(tracing::field::display),
                 method = %event.method,
                 path = ?event.path,
+                interaction_id = event.interaction_id,
                 $message
             )
         };

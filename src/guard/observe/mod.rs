@@ -12,3 +12,5 @@ pub mod metrics;
 pub(crate) mod metrics;
 
 pub mod readiness;
+
+pub(crate) mod interaction_id;

@@ -106,7 +106,8 @@ impl<V: Expires> Expiry<String, V> for AtItsExpiry {
 /// let store = MemoryRefreshStore::new();
 /// let bearer = SenderConstraint::none();
 /// let login = store.issue("alice", &bearer).await.unwrap();
-/// assert_eq!(store.revoke(login.token.as_str()).await.unwrap().as_deref(), Some("alice")); // logout
+/// // Logout: the current token, with the login's (empty) constraint, names the subject.
+/// assert_eq!(store.revoke(login.token.as_str(), &bearer).await.unwrap().as_deref(), Some("alice"));
 /// assert_eq!(store.rotate(login.token.as_str(), &bearer).await.unwrap_err(), RefreshError::Revoked);
 /// assert_eq!(store.rotate("not a token", &bearer).await.unwrap_err(), RefreshError::Invalid);
 /// # }
@@ -302,13 +303,16 @@ impl MemoryRefreshStore {
         targets.len() as u64
     }
 
-    fn revoke_now(&self, presented: &str) -> Option<String> {
+    fn revoke_now(&self, presented: &str, constraint: &SenderConstraint) -> Option<String> {
         let presented = token::parse(presented)?;
         let _serialised = self.lock();
-        let (family, _) = self.find(&presented, clock::now())?;
-        let subject = family.subject.to_string();
+        let (family, record) = self.find(&presented, clock::now())?;
+        // Any token of the family ends it; only its current one, with the login's key, names
+        // the subject (whose every access token the caller may then revoke).
+        let subject =
+            (!record.used && family.constraint.admits(constraint)).then(|| family.subject.to_string());
         self.inner.families.insert(presented.family.to_owned(), Family { revoked: true, ..family });
-        Some(subject)
+        subject
     }
 }
 
@@ -331,8 +335,12 @@ impl RefreshStore for MemoryRefreshStore {
         Box::pin(async move { rotated })
     }
 
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
-        let revoked = self.revoke_now(presented);
+    fn revoke<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
+        let revoked = self.revoke_now(presented, constraint);
         Box::pin(async move { Ok(revoked) })
     }
 
@@ -348,6 +356,34 @@ mod tests {
 
     fn key(jkt: &str) -> SenderConstraint {
         SenderConstraint::none().with_jkt(jkt)
+    }
+
+    #[tokio::test]
+    async fn revoke_ends_the_family_but_names_the_subject_only_for_the_current_token_and_key() {
+        let store = MemoryRefreshStore::new();
+        // Without the key: the family ends, the subject is not named.
+        let login = store.issue("alice", &key("k1")).await.unwrap();
+        assert_eq!(store.revoke(login.token.as_str(), &SenderConstraint::none()).await.unwrap(), None);
+        assert_eq!(store.rotate(login.token.as_str(), &key("k1")).await.unwrap_err(), RefreshError::Revoked);
+        // Another key: the same.
+        let login = store.issue("alice", &key("k1")).await.unwrap();
+        assert_eq!(store.revoke(login.token.as_str(), &key("k2")).await.unwrap(), None);
+        assert_eq!(store.rotate(login.token.as_str(), &key("k1")).await.unwrap_err(), RefreshError::Revoked);
+        // An old, rotated token (even with the key): the family ends, the subject is not named.
+        let login = store.issue("alice", &key("k1")).await.unwrap();
+        let next = store.rotate(login.token.as_str(), &key("k1")).await.unwrap();
+        assert_eq!(store.revoke(login.token.as_str(), &key("k1")).await.unwrap(), None);
+        assert_eq!(store.rotate(next.token.as_str(), &key("k1")).await.unwrap_err(), RefreshError::Revoked);
+        // The current token with the key names the subject.
+        let login = store.issue("alice", &key("k1")).await.unwrap();
+        assert_eq!(store.revoke(login.token.as_str(), &key("k1")).await.unwrap().as_deref(), Some("alice"));
+        // A bearer family's current token names it without any key.
+        let login = store.issue("bob", &SenderConstraint::none()).await.unwrap();
+        assert_eq!(
+            store.revoke(login.token.as_str(), &SenderConstraint::none()).await.unwrap().as_deref(),
+            Some("bob")
+        );
+        assert_eq!(store.revoke("not a token", &SenderConstraint::none()).await.unwrap(), None);
     }
 
     #[tokio::test]

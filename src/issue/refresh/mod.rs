@@ -13,7 +13,8 @@
 //!   the grace period, or once the successor has been used, reuse detection is unchanged. The
 //!   store keeps the successor only sealed under the old token (AES-256-GCM, the key derived
 //!   from the old token, which the store never holds), and only for the grace period.
-//! - [`RefreshStore::revoke`] (logout) revokes the family of a token.
+//! - [`RefreshStore::revoke`] (logout) revokes the family of a token, and names its subject
+//!   only for the current token presented with the login's key.
 //! - Sender-constrained sessions (RFC 9449 §5, RFC 8705 §4): [`issue`](RefreshStore::issue)
 //!   takes the login's [`SenderConstraint`] (its DPoP key, its client certificate), and
 //!   [`rotate`](RefreshStore::rotate) the refresh request's. A family bound to a key is
@@ -262,13 +263,22 @@ pub trait RefreshStore: Send + Sync + 'static {
         constraint: &'a SenderConstraint,
     ) -> BoxFuture<'a, Result<IssuedRefresh, RefreshError>>;
 
-    /// Revokes the family of `presented` (logout) and names the family's subject, so that the
-    /// caller can end its access tokens too (for example with
-    /// [`RevocationStore::revoke_subject`](crate::guard::revocation::RevocationStore::revoke_subject)).
-    /// No proof of the login's key is asked for: ending a session is always allowed to whoever
-    /// holds its refresh token. `Ok(None)`: the value is not a known token (nothing to do); a
-    /// used token of the family counts as known.
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>>;
+    /// Revokes the family of `presented` (logout). Ending a session is always allowed to whoever
+    /// holds one of its refresh tokens, current or used, with or without the login's key.
+    ///
+    /// Names the family's subject (`Ok(Some)`), so that the caller can end its access tokens too
+    /// (for example with
+    /// [`RevocationStore::revoke_subject`](crate::guard::revocation::RevocationStore::revoke_subject),
+    /// which reaches the subject's other sessions), only when `presented` is the family's
+    /// *current* token and `constraint` (the request's DPoP key and client certificate) meets the
+    /// family's, checked atomically with the revocation. A used token (an old cookie, a thief's
+    /// copy) or a request without the key ends the family and nothing more: `Ok(None)`, as for
+    /// a value that is not a known token.
+    fn revoke<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<Option<String>, RefreshError>>;
 
     /// Revokes every family of `subject` ("log out everywhere"; pair it with
     /// [`RevocationStore::revoke_subject`](crate::guard::revocation::RevocationStore::revoke_subject)
@@ -294,8 +304,12 @@ impl<S: RefreshStore + ?Sized> RefreshStore for std::sync::Arc<S> {
         (**self).rotate(presented, constraint)
     }
 
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
-        (**self).revoke(presented)
+    fn revoke<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
+        (**self).revoke(presented, constraint)
     }
 
     fn revoke_subject<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, Result<u64, RefreshError>> {

@@ -78,13 +78,21 @@ end
 return 0
 ";
 
-/// KEYS: family, presented token. Revokes the family when the token is one of its own.
+/// KEYS: family, presented token. ARGV: the request's DPoP key thumbprint and client
+/// certificate thumbprint (empty: none). Revokes the family when the token is one of its own;
+/// names the subject only when the token is the current one and the request meets the family's
+/// constraint (the same fields the rotation checks).
 const REVOKE_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('HSET', KEYS[1], 'rev', '1')
-  return redis.call('HGET', KEYS[1], 'sub')
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local state = redis.call('GET', KEYS[2])
+if not state then return false end
+redis.call('HSET', KEYS[1], 'rev', '1')
+if state ~= 'c' then return false end
+local family = redis.call('HMGET', KEYS[1], 'sub', 'jkt', 'x5t')
+if (family[2] and family[2] ~= ARGV[1]) or (family[3] and family[3] ~= ARGV[2]) then
+  return false
 end
-return false
+return family[1]
 ";
 
 /// Builds a [`RedisRefreshStore`].
@@ -373,12 +381,19 @@ impl RefreshStore for RedisRefreshStore {
         })
     }
 
-    fn revoke<'a>(&'a self, presented: &'a str) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
+    fn revoke<'a>(
+        &'a self,
+        presented: &'a str,
+        constraint: &'a SenderConstraint,
+    ) -> BoxFuture<'a, Result<Option<String>, RefreshError>> {
         Box::pin(async move {
             let Some(presented) = token::parse(presented) else { return Ok(None) };
             let family_key = self.family_key(presented.family);
             let mut invocation = self.revoke.key(&family_key);
-            invocation.key(self.token_key(presented.family, &presented.hash));
+            invocation
+                .key(self.token_key(presented.family, &presented.hash))
+                .arg(constraint.jkt().unwrap_or_default())
+                .arg(constraint.certificate().unwrap_or_default());
             let subject: Option<String> = self
                 .run_replicated(Retry::Safe, &family_key, |mut conn| {
                     let invocation = &invocation;

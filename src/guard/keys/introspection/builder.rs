@@ -143,6 +143,35 @@ impl IntrospectorBuilder {
         self
     }
 
+    /// Asks for signed answers (RFC 9701, `application/token-introspection+jwt`) and accepts
+    /// only those: signed by one of `keys` (the authorization server's), with `iss` `issuer`,
+    /// `aud` this client's id and an `iat`. An unsigned answer is refused (503), as FAPI 2.0
+    /// Message Signing asks. Encrypted answers are not read.
+    ///
+    /// ```
+    /// use tower_jwt_guard::keys::Introspector;
+    /// use tower_jwt_guard::VerificationKey;
+    ///
+    /// let pem = "-----BEGIN PUBLIC KEY-----\n\
+    ///     MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n\
+    ///     -----END PUBLIC KEY-----\n";
+    /// let introspector = Introspector::builder("https://as.example.com/introspect")
+    ///     .client_secret_basic("api", "secret")
+    ///     .signed_responses("https://as.example.com", [VerificationKey::from_pem(pem.as_bytes(), None)?])
+    ///     .build();
+    /// assert!(introspector.is_ok());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn signed_responses(
+        mut self,
+        issuer: impl Into<String>,
+        keys: impl IntoIterator<Item = crate::guard::keys::VerificationKey>,
+    ) -> Self {
+        self.settings.signed =
+            Some(super::signed::SignedResponses { issuer: issuer.into(), keys: keys.into_iter().collect() });
+        self
+    }
+
     /// Checks the settings and prepares the HTTP client (rustls, no redirects).
     pub fn build(self) -> Result<Introspector, ConfigError> {
         let endpoint = self.endpoint?;
@@ -154,6 +183,18 @@ impl IntrospectorBuilder {
             return Err(ConfigError::Invalid(
                 "the introspection timeout, response size cap and in-flight cap must be positive",
             ));
+        }
+        if let Some(signed) = &settings.signed {
+            if signed.issuer.is_empty() || signed.keys.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "signed introspection answers need the issuer and its keys",
+                ));
+            }
+            if signed.keys.iter().any(|key| key.algorithm().family() == jsonwebtoken::AlgorithmFamily::Hmac) {
+                return Err(ConfigError::Invalid(
+                    "signed introspection answers are verified with public keys",
+                ));
+            }
         }
         let client = Client::new(endpoint, auth, &settings)
             .map_err(|_| ConfigError::Invalid("the HTTP client for introspection could not be set up"))?;

@@ -78,6 +78,8 @@ pub(super) struct Client {
     basic: Option<http::HeaderValue>,
     max_response_size: usize,
     timeout: Duration,
+    /// RFC 9701: answers must be signed.
+    signed: Option<super::signed::SignedResponses>,
 }
 
 impl fmt::Debug for Client {
@@ -122,6 +124,7 @@ impl Client {
             basic,
             max_response_size: settings.max_response_size,
             timeout: settings.timeout,
+            signed: settings.signed.clone(),
         })
     }
 
@@ -147,7 +150,10 @@ impl Client {
         let mut request = self
             .http
             .post(endpoint.clone())
-            .header(ACCEPT, "application/json")
+            .header(
+                ACCEPT,
+                if self.signed.is_some() { super::signed::MEDIA_TYPE } else { "application/json" },
+            )
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         match (&self.auth, &self.basic) {
             (ClientAuth::Basic { .. }, Some(basic)) => request = request.header(AUTHORIZATION, basic.clone()),
@@ -172,8 +178,22 @@ impl Client {
             }
             (ClientAuth::Basic { .. }, None) => unreachable!("made in Client::new"),
         }
-        let answer = read(request.body(body), self.max_response_size).await?;
-        response::parse(answer)
+        let (answer, content_type) = read_typed(request.body(body), self.max_response_size).await?;
+        match &self.signed {
+            Some(signed) => {
+                let client_id = match &self.auth {
+                    ClientAuth::Basic { client_id, .. }
+                    | ClientAuth::Post { client_id, .. }
+                    | ClientAuth::PrivateKeyJwt { client_id, .. } => client_id,
+                };
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |elapsed| elapsed.as_secs());
+                let opened = signed.open(content_type.as_deref(), &answer, client_id, now);
+                response::parse(opened.map_err(CallError::Malformed)?)
+            }
+            None => response::parse(answer),
+        }
     }
 }
 
@@ -184,16 +204,27 @@ pub(super) async fn get_json(http: &reqwest::Client, url: &Url, limit: usize) ->
 
 /// Sends `request` and reads a 200 answer's body, at most `limit` bytes.
 async fn read(request: reqwest::RequestBuilder, limit: usize) -> Result<Vec<u8>, CallError> {
+    read_typed(request, limit).await.map(|(body, _)| body)
+}
+
+/// [`read`], with the answer's `Content-Type`.
+async fn read_typed(
+    request: reqwest::RequestBuilder,
+    limit: usize,
+) -> Result<(Vec<u8>, Option<String>), CallError> {
     let request_error = |err: reqwest::Error| CallError::Request(err.without_url().to_string());
     let response = request.send().await.map_err(request_error)?;
     let status = response.status();
     if status != reqwest::StatusCode::OK {
         return Err(CallError::Status(status.as_u16()));
     }
-    read_capped(response, limit).await.map_err(|err| match err {
+    let content_type =
+        response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(str::to_owned);
+    let body = read_capped(response, limit).await.map_err(|err| match err {
         CappedBodyError::TooLarge => CallError::TooLarge,
         CappedBodyError::Request(err) => request_error(err),
-    })
+    })?;
+    Ok((body, content_type))
 }
 
 /// `application/x-www-form-urlencoded` (WHATWG URL §5.2): unreserved bytes as they are, space as

@@ -22,6 +22,7 @@ mod discovery;
 mod flight;
 mod response;
 mod settings;
+mod signed;
 
 pub use assertion::ClientAssertionKey;
 pub use builder::IntrospectorBuilder;

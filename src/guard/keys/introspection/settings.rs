@@ -28,6 +28,8 @@ pub(crate) struct Settings {
     pub(crate) max_response_size: usize,
     pub(crate) max_in_flight: usize,
     pub(crate) all_tokens: bool,
+    /// RFC 9701: answers must be signed, by these keys of this issuer.
+    pub(crate) signed: Option<super::signed::SignedResponses>,
 }
 
 impl Default for Settings {
@@ -40,6 +42,7 @@ impl Default for Settings {
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             all_tokens: false,
+            signed: None,
         }
     }
 }
