@@ -23,7 +23,7 @@ use criterion::{BenchmarkId, Criterion};
 use http::HeaderValue;
 use serde_json::json;
 use tower::ServiceExt as _;
-use tower_jwt_guard::revocation::MemoryRevocationStore;
+use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationStore as _};
 use tower_jwt_guard::{Algorithm, Issuer, JwtAuth, VerificationKey};
 
 use harness::{claims, TestKey};
@@ -263,13 +263,10 @@ fn plot(dimensions: &[&Dimension]) -> String {
             writeln!(svg, r#"<path d="M{x0},{TOP} V{} H{}" fill="none" stroke="black"/>"#, TOP + h, x0 + w);
         for tick in 0..=4 {
             let value = top * f64::from(tick) / 4.0;
+            let (label_x, label_y, line_y, right) = (x0 - 4.0, y(value) + 4.0, y(value), x0 + w);
             let _ = writeln!(
                 svg,
-                r##"<text x="{}" y="{}" text-anchor="end">{value:.1}</text><line x1="{x0}" x2="{}" y1="{2}" y2="{2}" stroke="#ddd"/>"##,
-                x0 - 4.0,
-                y(value) + 4.0,
-                y(value),
-                x0 + w
+                r##"<text x="{label_x}" y="{label_y}" text-anchor="end">{value:.1}</text><line x1="{x0}" x2="{right}" y1="{line_y}" y2="{line_y}" stroke="#ddd"/>"##
             );
         }
         for &size in dimension.sizes {
