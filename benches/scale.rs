@@ -215,6 +215,9 @@ fn estimate(group: &str, function: &str, size: usize) -> Option<f64> {
     estimates["mean"]["point_estimate"].as_f64()
 }
 
+/// A line of a panel: the function measured, its colour, its points (size, µs).
+type Series = (&'static str, &'static str, Vec<(usize, f64)>);
+
 /// One panel per dimension: time per request (µs) against the size (log scale), a line for a
 /// cache hit and one uncached.
 fn plot(dimensions: &[&Dimension]) -> String {
@@ -237,7 +240,7 @@ fn plot(dimensions: &[&Dimension]) -> String {
     for (panel, dimension) in dimensions.iter().enumerate() {
         let x0 = panel as f64 * PANEL_W + LEFT;
         let (w, h) = (PANEL_W - LEFT - 20.0, PANEL_H - 40.0);
-        let series: Vec<(&str, &str, Vec<(usize, f64)>)> = [("hit", "#1f77b4"), ("uncached", "#d62728")]
+        let series: Vec<Series> = [("hit", "#1f77b4"), ("uncached", "#d62728")]
             .into_iter()
             .map(|(function, colour)| {
                 let points = dimension

@@ -139,7 +139,8 @@ impl Issuers {
     /// The issuer whose name is exactly `iss`, else the first tenant pattern that accepts it.
     pub(crate) fn select(&self, iss: Option<&str>) -> Result<(usize, &TrustedIssuer), AuthError> {
         let iss = iss.ok_or_else(|| refused("the token names no issuer"))?;
-        let exact = self.names.binary_search_by(|(name, _)| (**name).cmp(iss)).ok().map(|at| self.names[at].1);
+        let exact =
+            self.names.binary_search_by(|(name, _)| (**name).cmp(iss)).ok().map(|at| self.names[at].1);
         exact
             .or_else(|| self.patterns.iter().copied().find(|index| self.trusted[*index].accepts_tenant(iss)))
             .map(|index| (index, &self.trusted[index]))
