@@ -139,7 +139,9 @@ mod tests {
         keys.push(hmac(1).with_kid("same"));
         keys.push(hmac(2).with_kid("same"));
         assert_eq!(keys.duplicate_kid(), Some("same"));
-        let KeyLookup::Found(found) = keys.lookup(Some("same"), Algorithm::HS256) else { panic!("not found") };
+        let KeyLookup::Found(found) = keys.lookup(Some("same"), Algorithm::HS256) else {
+            panic!("not found")
+        };
         assert!(Arc::ptr_eq(&found, &keys.keys[1_000]), "the first key of a repeated kid");
     }
 }
