@@ -88,7 +88,7 @@ pub async fn bare() -> &'static str {
     "ok"
 }
 
-async fn guarded(_: Claims<BenchClaims>) -> &'static str {
+pub async fn guarded(_: Claims<BenchClaims>) -> &'static str {
     "ok"
 }
 

@@ -89,19 +89,56 @@ impl DeviceFingerprint {
     fn digest(&self, headers: &HeaderMap) -> Digest {
         // The whole input is laid out first and hashed in one call: many small updates cost
         // more than the hashing itself.
-        let mut input = Vec::with_capacity(512);
-        input.extend_from_slice(DOMAIN);
+        let mut input = Input::new();
+        input.push(DOMAIN);
         for name in &self.headers {
-            input.extend_from_slice(&len(name.as_str().len()));
-            input.extend_from_slice(name.as_str().as_bytes());
+            input.push(&len(name.as_str().len()));
+            input.push(name.as_str().as_bytes());
             let values = headers.get_all(name);
-            input.extend_from_slice(&len(values.iter().count()));
+            input.push(&len(values.iter().count()));
             for value in values {
-                input.extend_from_slice(&len(value.as_bytes().len()));
-                input.extend_from_slice(value.as_bytes());
+                input.push(&len(value.as_bytes().len()));
+                input.push(value.as_bytes());
             }
         }
-        sha256(&input)
+        sha256(input.as_slice())
+    }
+}
+
+/// The bytes to hash, on the stack while they fit (a browser's identifying headers do): no
+/// allocation on the request path; on the heap past that.
+struct Input {
+    stack: [u8; Input::STACK],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl Input {
+    const STACK: usize = 1024;
+
+    fn new() -> Self {
+        Input { stack: [0; Input::STACK], len: 0, heap: Vec::new() }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.heap.is_empty() {
+            if let Some(free) = self.stack.get_mut(self.len..self.len + bytes.len()) {
+                free.copy_from_slice(bytes);
+                self.len += bytes.len();
+                return;
+            }
+            self.heap.reserve(2 * Input::STACK + bytes.len());
+            self.heap.extend_from_slice(&self.stack[..self.len]);
+        }
+        self.heap.extend_from_slice(bytes);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.stack[..self.len]
+        } else {
+            &self.heap
+        }
     }
 }
 
@@ -165,5 +202,24 @@ mod tests {
         }
         // Headers outside the set do not matter; the order of configured headers is fixed.
         assert_eq!(a, fp(&[("accept-language", "c"), ("x-other", "1"), ("user-agent", "ab")]));
+    }
+
+    #[test]
+    fn the_input_is_the_same_on_the_stack_and_past_it() {
+        // Every size around the stack buffer's end: the bytes hashed are the bytes pushed.
+        for size in [0, 1, 500, Input::STACK - 1, Input::STACK, Input::STACK + 1, 5000] {
+            let mut input = Input::new();
+            let mut expected = Vec::new();
+            for piece in [&b"head"[..], &vec![b'x'; size], b"tail"] {
+                input.push(piece);
+                expected.extend_from_slice(piece);
+            }
+            assert_eq!(input.as_slice(), &expected[..], "size {size}");
+        }
+        // A user agent longer than the stack buffer still fingerprints, and apart from a shorter one.
+        let policy = DeviceFingerprint::new();
+        let long = "a".repeat(3 * Input::STACK);
+        let long = policy.fingerprint(&headers(&[("user-agent", &long)]));
+        assert_ne!(long, policy.fingerprint(&headers(&[("user-agent", "a")])));
     }
 }

@@ -1,5 +1,6 @@
 //! [`StaticKeys`]: keys fixed at start-up, selected by `kid`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::primitives::algorithm::Algorithm;
@@ -22,16 +23,26 @@ use super::{KeyLookup, KeySource, VerificationKey};
 #[derive(Debug, Clone, Default)]
 pub struct StaticKeys {
     keys: Vec<Arc<VerificationKey>>,
+    /// Each `kid`'s first key (its index in `keys`): a set of a thousand keys selects in
+    /// constant time, not by a scan.
+    by_kid: HashMap<Box<str>, usize>,
 }
 
 impl StaticKeys {
     /// A source holding `keys`.
     pub fn new(keys: impl IntoIterator<Item = VerificationKey>) -> Self {
-        StaticKeys { keys: keys.into_iter().map(Arc::new).collect() }
+        let mut set = StaticKeys::default();
+        for key in keys {
+            set.push(key);
+        }
+        set
     }
 
     /// Adds a key.
     pub fn push(&mut self, key: VerificationKey) {
+        if let Some(kid) = key.kid() {
+            self.by_kid.entry(kid.into()).or_insert(self.keys.len());
+        }
         self.keys.push(Arc::new(key));
     }
 
@@ -56,9 +67,9 @@ impl KeySource for StaticKeys {
     fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
         match kid {
             Some(kid) => self
-                .keys
-                .iter()
-                .find(|k| k.kid() == Some(kid))
+                .by_kid
+                .get(kid)
+                .and_then(|&index| self.keys.get(index))
                 .map_or(KeyLookup::Unknown, |key| KeyLookup::Found(Arc::clone(key))),
             None => super::kid_less(self.keys.iter(), alg),
         }
@@ -114,5 +125,23 @@ mod tests {
     fn candidates_are_collected_only_up_to_one_past_the_bound() {
         let keys = StaticKeys::new((1..=10).map(hmac));
         assert_eq!(candidates(keys.lookup(None, Algorithm::HS256)).len(), MAX_KID_LESS_CANDIDATES + 1);
+    }
+
+    #[test]
+    fn every_kid_of_a_large_set_selects_its_key_and_a_repeated_kid_its_first() {
+        let mut keys = StaticKeys::new((0..1_000).map(|i| hmac(i as u8).with_kid(format!("k{i}"))));
+        for i in 0..1_000 {
+            let kid = format!("k{i}");
+            let found = keys.lookup(Some(&kid), Algorithm::HS256);
+            assert!(matches!(found, KeyLookup::Found(key) if key.kid() == Some(kid.as_str())), "{kid}");
+        }
+        assert!(matches!(keys.lookup(Some("k1000"), Algorithm::HS256), KeyLookup::Unknown));
+        keys.push(hmac(1).with_kid("same"));
+        keys.push(hmac(2).with_kid("same"));
+        assert_eq!(keys.duplicate_kid(), Some("same"));
+        let KeyLookup::Found(found) = keys.lookup(Some("same"), Algorithm::HS256) else {
+            panic!("not found")
+        };
+        assert!(Arc::ptr_eq(&found, &keys.keys[1_000]), "the first key of a repeated kid");
     }
 }

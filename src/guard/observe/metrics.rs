@@ -177,8 +177,14 @@ mod enabled {
     pub(crate) struct DecisionMetrics {
         kinds: Box<[Arc<str>]>,
         issuers: Box<[Arc<str>]>,
+        /// The issuers' positions, past a few issuers (a tenant list of thousands): the label
+        /// of a decision is found in constant time, not by a scan of the list.
+        issuer_positions: Option<std::collections::HashMap<Arc<str>, usize>>,
         series: Box<[OnceLock<Counter>]>,
     }
+
+    /// Up to this many issuers, a scan finds a decision's issuer faster than a hash.
+    const SCANNED_ISSUERS: usize = 16;
 
     /// The outcomes and codes: accepted, anonymous, then every rejection kind.
     const CODES: usize = 2 + ErrorKind::ALL.len();
@@ -194,14 +200,18 @@ mod enabled {
         /// become label values.
         pub(crate) fn new<'a>(kinds: Vec<Arc<str>>, issuers: impl IntoIterator<Item = &'a str>) -> Self {
             let mut unique: Vec<Arc<str>> = Vec::new();
+            let mut positions = std::collections::HashMap::new();
             for issuer in issuers {
-                if !unique.iter().any(|known| &**known == issuer) {
-                    unique.push(issuer.into());
+                if !positions.contains_key(issuer) {
+                    let issuer: Arc<str> = issuer.into();
+                    positions.insert(Arc::clone(&issuer), unique.len());
+                    unique.push(issuer);
                 }
             }
             let len = CODES * (kinds.len() + 1) * (unique.len() + 1);
             DecisionMetrics {
                 kinds: kinds.into(),
+                issuer_positions: (unique.len() > SCANNED_ISSUERS).then_some(positions),
                 issuers: unique.into(),
                 series: (0..len).map(|_| OnceLock::new()).collect(),
             }
@@ -218,15 +228,22 @@ mod enabled {
                     .map_or(0, |i| i + 1)
             });
             let issuer = match facts.and_then(|facts| facts.issuer.as_deref()) {
-                Some(issuer) if !self.issuers.is_empty() => {
-                    self.issuers.iter().position(|known| &**known == issuer).map_or(0, |i| i + 1)
-                }
+                Some(issuer) if !self.issuers.is_empty() => self.issuer_label(issuer),
                 _ => 0,
             };
             let index = (code * (self.kinds.len() + 1) + kind) * (self.issuers.len() + 1) + issuer;
             if let Some(series) = self.series.get(index) {
                 series.get_or_init(|| self.register(code, kind, issuer)).increment(1);
             }
+        }
+
+        /// The label index of a decision's issuer: 1 + its position, 0 for one not configured.
+        pub(super) fn issuer_label(&self, issuer: &str) -> usize {
+            let position = match &self.issuer_positions {
+                Some(positions) => positions.get(issuer).copied(),
+                None => self.issuers.iter().position(|known| &**known == issuer),
+            };
+            position.map_or(0, |i| i + 1)
         }
 
         fn register(&self, code: usize, kind: usize, issuer: usize) -> Counter {
@@ -531,5 +548,23 @@ mod disabled {
 
         #[inline(always)]
         pub(crate) fn subscribed(&self, _up: bool) {}
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use super::enabled::DecisionMetrics;
+
+    #[test]
+    fn an_issuer_is_labelled_by_its_position_in_a_short_and_a_long_list() {
+        for count in [3, 1_000] {
+            let names: Vec<String> = (0..count).map(|i| format!("https://issuer-{i}.example")).collect();
+            // Each name twice: a repeated issuer keeps its first position.
+            let metrics = DecisionMetrics::new(Vec::new(), names.iter().chain(&names).map(String::as_str));
+            for (i, name) in names.iter().enumerate() {
+                assert_eq!(metrics.issuer_label(name), i + 1, "{count} issuers");
+            }
+            assert_eq!(metrics.issuer_label("https://other.example"), 0);
+        }
     }
 }

@@ -75,7 +75,8 @@ impl std::fmt::Debug for TrustedIssuer {
 #[derive(Debug)]
 pub(crate) struct Issuers {
     trusted: Box<[TrustedIssuer]>,
-    /// Every name of every issuer with the issuer's index; empty with a single issuer.
+    /// Every name of every issuer with the issuer's index, sorted by name (a binary search
+    /// selects among thousands of tenants); empty with a single issuer.
     names: Box<[(Box<str>, usize)]>,
     /// The indexes of the tenant patterns, in the order configured.
     patterns: Box<[usize]>,
@@ -94,13 +95,16 @@ impl Issuers {
             .map(|(index, _)| index)
             .collect();
         let names = if trusted.len() > 1 {
-            trusted
+            let mut names: Vec<(Box<str>, usize)> = trusted
                 .iter()
                 .enumerate()
                 .flat_map(|(index, issuer)| {
                     issuer.rules.issuers.iter().map(move |name| (name.as_str().into(), index))
                 })
-                .collect()
+                .collect();
+            // Stable: of two equal names (refused by the builder) the first configured wins.
+            names.sort_by(|a, b| a.0.cmp(&b.0));
+            names.into_boxed_slice()
         } else {
             Box::default()
         };
@@ -135,7 +139,8 @@ impl Issuers {
     /// The issuer whose name is exactly `iss`, else the first tenant pattern that accepts it.
     pub(crate) fn select(&self, iss: Option<&str>) -> Result<(usize, &TrustedIssuer), AuthError> {
         let iss = iss.ok_or_else(|| refused("the token names no issuer"))?;
-        let exact = self.names.iter().find(|(name, _)| **name == *iss).map(|(_, index)| *index);
+        let exact =
+            self.names.binary_search_by(|(name, _)| (**name).cmp(iss)).ok().map(|at| self.names[at].1);
         exact
             .or_else(|| self.patterns.iter().copied().find(|index| self.trusted[*index].accepts_tenant(iss)))
             .map(|index| (index, &self.trusted[index]))
