@@ -50,7 +50,8 @@
 //! account for 15 minutes by failing on purpose: the price of a per-account limit.
 //!
 //! Refresh tokens are opaque random values in an `HttpOnly; Secure; SameSite=Strict` cookie
-//! sent only to `/auth`, stored only as hashes, and rotated on every use: each login starts a
+//! sent only to `/auth` (over HTTPS `__Host-refresh_token`, `Path=/`: RFC 6265bis allows the
+//! prefix only with that path), stored only as hashes, and rotated on every use: each login starts a
 //! *family*, and a token presented a second time (a stolen copy, or the victim after the
 //! thief) revokes the whole family, and the access tokens of its subject. Logout needs only
 //! the cookie, and ends the family and its subject's access tokens the same way: every token
@@ -808,11 +809,7 @@ pub fn app(
         layer: auth.layer::<User>(),
         revocations: stores.revocations,
         refresh: stores.refresh,
-        cookie: if support::scheme() == "https" {
-            RefreshCookie::host(REFRESH_COOKIE)
-        } else {
-            RefreshCookie::new(REFRESH_COOKIE, REFRESH_COOKIE_PATH)
-        },
+        cookie: refresh_cookie(),
     });
     let api = Router::new()
         .route("/protected", get(protected))
@@ -872,11 +869,24 @@ async fn main() {
     support::serve(listener, app, tls.as_ref()).await;
 }
 
+/// How the refresh token travels: over HTTPS `__Host-refresh_token` (`Path=/`: RFC 6265bis allows
+/// the prefix only there), so a sibling subdomain cannot plant a cookie of that name; over plain
+/// HTTP `refresh_token`, sent only to `/auth`.
+fn refresh_cookie() -> RefreshCookie {
+    if support::scheme() == "https" {
+        RefreshCookie::host(REFRESH_COOKIE)
+    } else {
+        RefreshCookie::new(REFRESH_COOKIE, REFRESH_COOKIE_PATH)
+    }
+}
+
 /// Ready-to-paste commands for every route. The refresh cookie is `Secure`, so curl's cookie
 /// jar would not send it over plain http: the commands pass it explicitly with `-b`. With
 /// `TLS_CERT` they speak HTTPS.
 fn print_curl_lines(addr: SocketAddr) {
     let (curl, base) = (support::curl(), format!("{}://{addr}", support::scheme()));
+    let cookie = refresh_cookie();
+    let name = cookie.name();
     println!("  {curl} -i {base}/health");
     println!(
         "  LOGIN=$({curl} -si {base}/auth/login -H 'content-type: application/json' \
@@ -884,7 +894,7 @@ fn print_curl_lines(addr: SocketAddr) {
     );
     println!(
         "  TOKEN=$(echo \"$LOGIN\" | sed -n 's/.*\"access_token\":\"\\([^\"]*\\)\".*/\\1/p'); \
-         REFRESH=$(echo \"$LOGIN\" | sed -n 's/^set-cookie: {REFRESH_COOKIE}=\\([^;]*\\).*/\\1/Ip')"
+         REFRESH=$(echo \"$LOGIN\" | sed -n 's/^set-cookie: {name}=\\([^;]*\\).*/\\1/Ip')"
     );
     println!("  {curl} -i {base}/protected -H \"Authorization: Bearer $TOKEN\"");
     println!("  {curl} -i {base}/admin -H \"Authorization: Bearer $TOKEN\"   # 401: step-up challenge");
@@ -893,11 +903,11 @@ fn print_curl_lines(addr: SocketAddr) {
          -d \"{{\\\"code\\\":\\\"$(oathtool --totp -b {DEMO_TOTP_SECRET})\\\"}}\"   # the new token passes /admin"
     );
     println!(
-        "  {curl} -i -X POST {base}/auth/refresh -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+        "  {curl} -i -X POST {base}/auth/refresh -b \"{name}=$REFRESH\"   \
          # a new token + a rotated cookie; the same REFRESH again: 401, the family is revoked"
     );
     println!(
-        "  {curl} -i -X POST {base}/auth/logout -b \"{REFRESH_COOKIE}=$REFRESH\"   \
+        "  {curl} -i -X POST {base}/auth/logout -b \"{name}=$REFRESH\"   \
          # 204: the session ends (no access token needed); TOKEN is then refused with TOKEN_REVOKED"
     );
 }
