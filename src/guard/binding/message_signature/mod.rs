@@ -204,10 +204,11 @@ impl MessageSignature {
     /// Where used nonces are remembered (default a [`MemoryReplayStore`]; a
     /// [`RedisReplayStore`] shares them between
     /// instances, and the layer awaits its answer). A store that cannot answer fails closed (503).
-    #[cfg_attr(feature = "redis", doc = "\n[`RedisReplayStore`]: crate::revocation::RedisReplayStore")]
+    ///
+    #[cfg_attr(feature = "redis", doc = "[`RedisReplayStore`]: crate::revocation::RedisReplayStore")]
     #[cfg_attr(
         not(feature = "redis"),
-        doc = "\n[`RedisReplayStore`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/revocation/struct.RedisReplayStore.html"
+        doc = "[`RedisReplayStore`]: https://docs.rs/tower-jwt-guard/latest/tower_jwt_guard/revocation/struct.RedisReplayStore.html"
     )]
     pub fn replay_store(mut self, store: impl ReplayStore) -> Self {
         self.replay = Arc::new(store);
