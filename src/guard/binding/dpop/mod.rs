@@ -171,7 +171,7 @@ impl Dpop {
         if self.algorithms.iter().any(|alg| alg.family() == AlgorithmFamily::Hmac) {
             self.error = Some(ConfigError::Invalid("DPoP proofs are signed with asymmetric keys only"));
         }
-        let mut names: Vec<&str> = self.algorithms.iter().map(|alg| proof::algorithm_name(*alg)).collect();
+        let mut names: Vec<&str> = self.algorithms.iter().map(|alg| alg.as_str()).collect();
         if self.algorithms.contains(&Algorithm::EdDSA) {
             // RFC 9864: the same signatures under their fully specified name.
             names.push("Ed25519");

@@ -121,9 +121,7 @@ pub(crate) fn check(
         .iter()
         .copied()
         // RFC 9864's fully specified `Ed25519` is the EdDSA of an Ed25519 key.
-        .find(|alg| {
-            algorithm_name(*alg) == header.alg || (*alg == Algorithm::EdDSA && header.alg == "Ed25519")
-        })
+        .find(|alg| alg.as_str() == header.alg || (*alg == Algorithm::EdDSA && header.alg == "Ed25519"))
         .ok_or(invalid("the DPoP proof's alg is not allowed"))?;
     if header.jwk.is_private() {
         return Err(invalid("the DPoP proof's jwk holds a private key"));
@@ -184,22 +182,4 @@ pub(crate) fn check(
         expires_at: iat.saturating_add(dpop.max_age).saturating_add(1),
         nonce_fresh,
     })
-}
-
-/// The JWS name of `alg`.
-pub(crate) fn algorithm_name(alg: Algorithm) -> &'static str {
-    match alg {
-        Algorithm::HS256 => "HS256",
-        Algorithm::HS384 => "HS384",
-        Algorithm::HS512 => "HS512",
-        Algorithm::ES256 => "ES256",
-        Algorithm::ES384 => "ES384",
-        Algorithm::RS256 => "RS256",
-        Algorithm::RS384 => "RS384",
-        Algorithm::RS512 => "RS512",
-        Algorithm::PS256 => "PS256",
-        Algorithm::PS384 => "PS384",
-        Algorithm::PS512 => "PS512",
-        Algorithm::EdDSA => "EdDSA",
-    }
 }
