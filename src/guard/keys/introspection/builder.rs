@@ -29,6 +29,9 @@ pub struct IntrospectorBuilder {
     endpoint: Result<Endpoint, ConfigError>,
     pub(super) auth: Option<ClientAuth>,
     pub(super) settings: Settings,
+    /// The decryption keys of encrypted answers (feature `jwe`).
+    #[cfg(feature = "jwe")]
+    decryption: Vec<crate::guard::verify::jwe::DecryptionKey>,
 }
 
 impl fmt::Debug for IntrospectorBuilder {
@@ -54,13 +57,25 @@ impl IntrospectorBuilder {
             Ok(_) => Err(ConfigError::Invalid("the introspection endpoint must be an http(s) URL")),
             Err(_) => Err(ConfigError::Invalid("the introspection endpoint is not a URL")),
         };
-        IntrospectorBuilder { endpoint, auth: None, settings: Settings::default() }
+        IntrospectorBuilder {
+            endpoint,
+            auth: None,
+            settings: Settings::default(),
+            #[cfg(feature = "jwe")]
+            decryption: Vec::new(),
+        }
     }
 
     pub(super) fn discover(issuer: &str) -> Self {
         let endpoint = Endpoint::discover(issuer)
             .ok_or(ConfigError::Invalid("the issuer must be an http(s) URL without query or fragment"));
-        IntrospectorBuilder { endpoint, auth: None, settings: Settings::default() }
+        IntrospectorBuilder {
+            endpoint,
+            auth: None,
+            settings: Settings::default(),
+            #[cfg(feature = "jwe")]
+            decryption: Vec::new(),
+        }
     }
 
     /// Authenticates this service to the endpoint with HTTP Basic (`client_secret_basic`,
@@ -146,7 +161,8 @@ impl IntrospectorBuilder {
     /// Asks for signed answers (RFC 9701, `application/token-introspection+jwt`) and accepts
     /// only those: signed by one of `keys` (the authorization server's), with `iss` `issuer`,
     /// `aud` this client's id and an `iat`. An unsigned answer is refused (503), as FAPI 2.0
-    /// Message Signing asks. Encrypted answers are not read.
+    /// Message Signing asks. For keys that rotate, take them from the authorization server's
+    /// JWKS with [`signed_responses_from`](Self::signed_responses_from).
     ///
     /// ```
     /// use tower_jwt_guard::keys::Introspector;
@@ -167,9 +183,82 @@ impl IntrospectorBuilder {
         issuer: impl Into<String>,
         keys: impl IntoIterator<Item = crate::guard::keys::VerificationKey>,
     ) -> Self {
-        self.settings.signed =
-            Some(super::signed::SignedResponses { issuer: issuer.into(), keys: keys.into_iter().collect() });
+        let keys: Vec<_> = keys.into_iter().collect();
+        self.settings.signed = Some(self.signed(
+            issuer.into(),
+            std::sync::Arc::new(crate::guard::keys::StaticKeys::new(keys.clone())),
+            Some(keys),
+        ));
         self
+    }
+
+    /// Like [`signed_responses`](Self::signed_responses), with the authorization server's keys
+    /// from `keys`: typically its JWKS ([`JwksKeys`](crate::keys::JwksKeys), feature `jwks`,
+    /// found by discovery from the issuer), so that a key rotation at the authorization server
+    /// needs no restart here. The answer's key is found by its `kid` and `alg` as a token's is;
+    /// while the source has no keys (its endpoint down), answers are refused (503).
+    ///
+    /// ```
+    /// # #[cfg(feature = "jwks")] {
+    /// use tower_jwt_guard::keys::{Introspector, JwksKeys};
+    ///
+    /// let jwks = JwksKeys::discover("https://as.example.com").build()?;
+    /// let introspector = Introspector::discover("https://as.example.com")
+    ///     .client_secret_basic("api", "secret")
+    ///     .signed_responses_from("https://as.example.com", jwks)
+    ///     .build();
+    /// assert!(introspector.is_ok());
+    /// # }
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn signed_responses_from(
+        mut self,
+        issuer: impl Into<String>,
+        keys: impl crate::guard::keys::KeySource,
+    ) -> Self {
+        self.settings.signed = Some(self.signed(issuer.into(), std::sync::Arc::new(keys), None));
+        self
+    }
+
+    /// Decrypts the answers with `key` (feature `jwe`; call it again for more keys): each answer
+    /// must then be encrypted (RFC 9701 §5), a JWE whose content is the signed answer (`cty`
+    /// `JWT`), which is then checked as [`signed_responses`](Self::signed_responses) says (so
+    /// that is required too). Register the matching public key and algorithms with the
+    /// authorization server (`introspection_encrypted_response_alg` / `_enc`).
+    ///
+    /// ```
+    /// use tower_jwt_guard::jwe::{ContentEncryption, DecryptionKey, KeyManagement};
+    /// use tower_jwt_guard::keys::Introspector;
+    ///
+    /// let key = DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, [9u8; 32])?;
+    /// // Encrypted answers are signed answers, encrypted: without signed_responses, no build.
+    /// let unsigned = Introspector::builder("https://as.example.com/introspect")
+    ///     .client_secret_basic("api", "secret")
+    ///     .decryption_key(key)
+    ///     .build();
+    /// assert!(unsigned.is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    #[cfg(feature = "jwe")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "jwe")))]
+    pub fn decryption_key(mut self, key: crate::guard::verify::jwe::DecryptionKey) -> Self {
+        self.decryption.push(key);
+        self
+    }
+
+    fn signed(
+        &self,
+        issuer: String,
+        keys: std::sync::Arc<dyn crate::guard::keys::KeySource>,
+        static_keys: Option<Vec<crate::guard::keys::VerificationKey>>,
+    ) -> super::signed::SignedResponses {
+        super::signed::SignedResponses {
+            issuer,
+            keys,
+            static_keys,
+            #[cfg(feature = "jwe")]
+            decryption: None,
+        }
     }
 
     /// Checks the settings and prepares the HTTP client (rustls, no redirects).
@@ -184,15 +273,38 @@ impl IntrospectorBuilder {
                 "the introspection timeout, response size cap and in-flight cap must be positive",
             ));
         }
-        if let Some(signed) = &settings.signed {
-            if signed.issuer.is_empty() || signed.keys.is_empty() {
+        let mut settings = settings;
+        if let Some(signed) = &mut settings.signed {
+            let hmac = |keys: &[crate::primitives::algorithm::Algorithm]| {
+                keys.iter().any(|alg| alg.family() == jsonwebtoken::AlgorithmFamily::Hmac)
+            };
+            let given = signed.static_keys.as_ref().map(|keys| keys.iter().map(|key| key.algorithm()).collect());
+            let algorithms: Option<Vec<_>> = given.or_else(|| signed.keys.algorithms());
+            if signed.issuer.is_empty() || algorithms.as_ref().is_some_and(Vec::is_empty) {
                 return Err(ConfigError::Invalid(
                     "signed introspection answers need the issuer and its keys",
                 ));
             }
-            if signed.keys.iter().any(|key| key.algorithm().family() == jsonwebtoken::AlgorithmFamily::Hmac) {
+            if algorithms.as_deref().is_some_and(hmac) {
                 return Err(ConfigError::Invalid(
                     "signed introspection answers are verified with public keys",
+                ));
+            }
+            #[cfg(feature = "jwe")]
+            if !self.decryption.is_empty() {
+                let keys = crate::guard::verify::jwe::DecryptionKeys::new(self.decryption);
+                if keys.duplicate_kid().is_some() {
+                    return Err(ConfigError::Invalid(
+                        "two introspection decryption keys share a kid, alg and enc",
+                    ));
+                }
+                signed.decryption = Some(std::sync::Arc::new(keys));
+            }
+        } else {
+            #[cfg(feature = "jwe")]
+            if !self.decryption.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "encrypted introspection answers are signed answers, encrypted: configure signed_responses too",
                 ));
             }
         }

@@ -189,7 +189,7 @@ impl Client {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |elapsed| elapsed.as_secs());
-                let opened = signed.open(content_type.as_deref(), &answer, client_id, now);
+                let opened = signed.open(content_type.as_deref(), &answer, client_id, now).await;
                 response::parse(opened.map_err(CallError::Malformed)?)
             }
             None => response::parse(answer),
