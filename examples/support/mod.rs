@@ -387,6 +387,8 @@ fn jwks_keys(variable: &'static str, alg: Option<Algorithm>) -> KeyConfig {
             fail("JWT_ALG", "HMAC keys are never taken from a JWKS; choose an asymmetric algorithm")
         }
         Some(alg) => vec![alg],
+        // The profile's algorithms only (FAPI 2.0 §5.4.1: PS256, ES256, EdDSA).
+        None if fapi2() => tower_jwt_guard::FAPI2_ALGORITHMS.to_vec(),
         None => vec![
             Algorithm::RS256,
             Algorithm::RS384,

@@ -14,7 +14,7 @@
 // client certificate from `x-ssl-client-cert` (URL-encoded PEM), as oidc-provider does behind a
 // TLS-terminating proxy (its documented `features.mTLS.getCertificate`).
 // RS_PUBLIC_KEY: the resource server's public key (PEM, P-256): it authenticates to the
-// introspection endpoint with `private_key_jwt` as `api` or `api-enc`.
+// introspection endpoint with `private_key_jwt` as `api`, `api-enc` or `api-other`.
 //
 // Prints one JSON line {"issuer", "decryption_jwk"} (the private ECDH-ES key of `api-enc`); then,
 // for each line read on stdin, one JSON line:
@@ -90,8 +90,10 @@ const provider = new Provider(issuer, {
     tokenClient('dpop-client', { dpop_bound_access_tokens: true }),
     tokenClient('mtls-client', { tls_client_certificate_bound_access_tokens: true }),
     tokenClient('bearer-client'),
-    // The resource server: signed answers (ES256); signed (PS256) and encrypted ones.
+    // The resource server: signed answers (ES256); signed (PS256) and encrypted ones; and
+    // another client (its answers name it in `aud`).
     resourceServer('api'),
+    resourceServer('api-other'),
     resourceServer('api-enc', {
       introspection_signed_response_alg: 'PS256',
       introspection_encrypted_response_alg: 'ECDH-ES',
