@@ -336,3 +336,75 @@ async fn signed_introspection_answers_are_verified() {
         "{refused:?}"
     );
 }
+
+/// `ServiceTokenLayer` carries `x-fapi-interaction-id` to the next service: the id of the
+/// request being handled (behind `InteractionIdLayer`: the client's UUID, or the one made for
+/// it), or the one in the outgoing request's extensions; none when there is none.
+#[tokio::test]
+async fn service_token_layer_forwards_the_interaction_id_downstream() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use tower::{ServiceBuilder, ServiceExt};
+    use tower_jwt_guard::issue::SigningKey;
+    use tower_jwt_guard::{InteractionId, ServiceTokenLayer, ServiceTokens, TokenIssuer};
+
+    // The next service: answers the id it received.
+    let seen = |headers: axum::http::HeaderMap| async move {
+        headers.get("x-fapi-interaction-id").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default()
+    };
+    let downstream = harness::serve(Router::new().route("/orders", get(seen))).await;
+    let orders = format!("http://{downstream}/orders");
+    let issuer = TokenIssuer::builder(SigningKey::hmac(Algorithm::HS256, [7u8; 32]).unwrap()).build();
+    let tokens = ServiceTokens::builder(issuer, "gateway").build().unwrap();
+    let http = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let outgoing = ServiceBuilder::new().layer(ServiceTokenLayer::new(tokens)).service(http);
+    let call = {
+        let outgoing = outgoing.clone();
+        move |request: http::Request<Empty<Bytes>>| {
+            let outgoing = outgoing.clone();
+            async move {
+                let response = outgoing.oneshot(request).await.unwrap();
+                String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+            }
+        }
+    };
+    // The gateway: its handler calls the next service through the layer.
+    let gateway = Router::new()
+        .route(
+            "/call",
+            get({
+                let (call, orders) = (call.clone(), orders.clone());
+                move || call(http::Request::get(orders.as_str()).body(Empty::new()).unwrap())
+            }),
+        )
+        .layer(InteractionIdLayer::new());
+    let gateway = format!("http://{}/call", harness::serve(gateway).await);
+    let uuid = "0b4f4d6e-6f2a-4c1e-9d3b-5a6c7d8e9f00";
+
+    // The client's UUID reaches the next service.
+    let echoed = answer(client().get(&gateway).header("x-fapi-interaction-id", uuid)).await;
+    assert_eq!((echoed.status, echoed.body.clone()), (200, json!(uuid)));
+    // None, or not a UUID: the one made for the request, which the client gets back too.
+    for sent in [None, Some("<script>")] {
+        let mut request = client().get(&gateway);
+        if let Some(sent) = sent {
+            request = request.header("x-fapi-interaction-id", sent);
+        }
+        let made = answer(request).await;
+        let id = made.headers["x-fapi-interaction-id"].to_str().unwrap().to_owned();
+        assert!(InteractionId::parse(&id).is_some() && id != uuid, "{id}");
+        assert_eq!(made.body, json!(id), "{sent:?}");
+    }
+
+    // Outside a request: the id in the outgoing request's extensions, else none.
+    let id = InteractionId::generate();
+    let mut request = http::Request::get(orders.as_str()).body(Empty::new()).unwrap();
+    request.extensions_mut().insert(id.clone());
+    assert_eq!(call(request).await, id.as_str());
+    assert_eq!(call(http::Request::get(orders.as_str()).body(Empty::new()).unwrap()).await, "");
+    // One the caller set is kept.
+    let request = http::Request::get(orders.as_str()).header("x-fapi-interaction-id", uuid).body(Empty::new());
+    assert_eq!(call(request.unwrap()).await, uuid);
+}

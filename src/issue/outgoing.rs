@@ -18,6 +18,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::guard::binding::ClientCertificate;
+use crate::guard::observe::interaction_id::{InteractionId, INTERACTION_ID};
 use crate::issue::{DpopKey, IssueError, TokenIssuer};
 use crate::primitives::clock;
 use crate::primitives::error::ConfigError;
@@ -310,6 +311,11 @@ impl ServiceTokens {
 /// from [`ServiceTokens`], replacing any `Authorization` it had (a user's token is never
 /// forwarded by accident).
 ///
+/// It also carries FAPI 2.0's `x-fapi-interaction-id` across services: a request without one
+/// leaves with the [`InteractionId`] in its extensions, or else with the one of the incoming
+/// request being handled ([`InteractionId::current`], behind an
+/// [`InteractionIdLayer`](crate::InteractionIdLayer)). One the caller set is kept.
+///
 /// ```
 /// use tower::ServiceBuilder;
 /// use tower_jwt_guard::{issue::SigningKey, Algorithm, ServiceTokenLayer, ServiceTokens, TokenIssuer};
@@ -466,6 +472,7 @@ where
         });
         match signed {
             Ok((value, proof)) => {
+                forward_interaction_id(&mut request);
                 request.headers_mut().insert(self.header.clone(), value);
                 if let Some(proof) = proof {
                     request.headers_mut().insert("dpop", proof);
@@ -478,6 +485,19 @@ where
                 ServiceTokenFuture { kind: Kind::Failed { error: Some(err) } }
             }
         }
+    }
+}
+
+/// FAPI 2.0's `x-fapi-interaction-id` on an outgoing request: one it already has is kept; else
+/// the [`InteractionId`] in its extensions, else the one of the incoming request being handled
+/// ([`InteractionId::current`], set by [`InteractionIdLayer`](crate::InteractionIdLayer)).
+fn forward_interaction_id<B>(request: &mut Request<B>) {
+    if request.headers().contains_key(&INTERACTION_ID) {
+        return;
+    }
+    let id = request.extensions().get::<InteractionId>().cloned().or_else(InteractionId::current);
+    if let Some(value) = id.and_then(|id| HeaderValue::from_str(id.as_str()).ok()) {
+        request.headers_mut().insert(INTERACTION_ID, value);
     }
 }
 

@@ -7,7 +7,13 @@
 //! which the [audit events](crate::audit) carry as `interaction_id`), into a `tracing` span
 //! around the request, and into the response's header, rejections included when the layer is
 //! outside the [`JwtLayer`](crate::JwtLayer). A value that is not a UUID is never reflected.
+//!
+//! While the request is handled (each poll of its future, like a `tracing` span), the id is
+//! also [`InteractionId::current`], which the client layer
+//! [`ServiceTokenLayer`](crate::ServiceTokenLayer) puts on the handler's outgoing calls: one id
+//! across services.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -22,6 +28,11 @@ use tracing::Instrument as _;
 
 /// The header name, `x-fapi-interaction-id`.
 pub const INTERACTION_ID: HeaderName = HeaderName::from_static("x-fapi-interaction-id");
+
+thread_local! {
+    /// The id of the request whose future this thread is polling (see [`InteractionId::current`]).
+    static CURRENT: RefCell<Option<InteractionId>> = const { RefCell::new(None) };
+}
 
 /// A request's interaction id: a UUID in its lowercase text form.
 ///
@@ -83,6 +94,35 @@ impl InteractionId {
     /// The id's text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The id of the request being handled here and now: set by [`InteractionIdLayer`] while it
+    /// polls the request's future (the handler, and the calls it makes, in that future; a task
+    /// it spawns does not inherit it, as it does not inherit the request's `tracing` span: give
+    /// such a task the id, and put it in its outgoing request's extensions). `None` outside.
+    ///
+    /// ```
+    /// use tower::{ServiceBuilder, ServiceExt};
+    /// use tower_jwt_guard::{InteractionId, InteractionIdLayer};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let service = ServiceBuilder::new().layer(InteractionIdLayer::new()).service_fn(
+    ///     |_request: http::Request<String>| async move {
+    ///         // In the handler: the request's id, for the calls it makes.
+    ///         let id = InteractionId::current().map(|id| id.to_string()).unwrap_or_default();
+    ///         Ok::<_, std::convert::Infallible>(http::Response::new(id))
+    ///     },
+    /// );
+    /// let id = "0b4f4d6e-6f2a-4c1e-9d3b-5a6c7d8e9f00";
+    /// let request = http::Request::builder().header("x-fapi-interaction-id", id).body(String::new())?;
+    /// let response = tokio::runtime::Builder::new_current_thread().build()?.block_on(service.oneshot(request))?;
+    /// assert_eq!(response.body(), id);
+    /// assert!(InteractionId::current().is_none(), "outside the request");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn current() -> Option<InteractionId> {
+        CURRENT.with(|current| current.borrow().clone())
     }
 
     /// The client's id from `request`'s header when it is a UUID, else a fresh one.
@@ -165,8 +205,10 @@ where
         }
         let span =
             tracing::info_span!(target: "tower_jwt_guard::audit", "fapi_interaction", interaction_id = %id);
-        request.extensions_mut().insert(id);
-        InteractionIdFuture { inner: self.inner.call(request).instrument(span), value }
+        request.extensions_mut().insert(id.clone());
+        // Set while the inner service is called too: a service that calls out from `call`.
+        let inner = Scope::enter(Some(id)).run(|| self.inner.call(request));
+        InteractionIdFuture { inner: inner.0.instrument(span), value, id: inner.1 }
     }
 }
 
@@ -176,6 +218,39 @@ pin_project! {
         #[pin]
         inner: Instrumented<F>,
         value: Option<HeaderValue>,
+        // The id, made current while the inner future is polled.
+        id: Option<InteractionId>,
+    }
+}
+
+/// The id made [`InteractionId::current`] for a while, and the one it replaced, restored when
+/// the scope ends (on a panic too).
+struct Scope {
+    previous: Option<InteractionId>,
+    restored: bool,
+}
+
+impl Scope {
+    fn enter(id: Option<InteractionId>) -> Scope {
+        Scope { previous: CURRENT.with(|current| current.replace(id)), restored: false }
+    }
+
+    /// Runs `f` in the scope; returns what it returned and the id, taken back.
+    fn run<T>(mut self, f: impl FnOnce() -> T) -> (T, Option<InteractionId>) {
+        let out = f();
+        let previous = self.previous.take();
+        let id = CURRENT.with(|current| current.replace(previous));
+        self.restored = true;
+        (out, id)
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if !self.restored {
+            let previous = self.previous.take();
+            CURRENT.with(|current| *current.borrow_mut() = previous);
+        }
     }
 }
 
@@ -187,7 +262,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let mut response = match this.inner.poll(cx) {
+        let inner = this.inner;
+        let (polled, id) = Scope::enter(this.id.take()).run(|| inner.poll(cx));
+        *this.id = id;
+        let mut response = match polled {
             Poll::Ready(Ok(response)) => response,
             other => return other,
         };
