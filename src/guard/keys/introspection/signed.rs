@@ -165,3 +165,131 @@ impl SignedResponses {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::keys::StaticKeys;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use serde_json::json;
+
+    const ISSUER: &str = "https://as.example.com";
+
+    struct Signer(Ed25519KeyPair);
+
+    impl Signer {
+        fn new() -> Signer {
+            Signer(Ed25519KeyPair::generate().unwrap())
+        }
+
+        fn key(&self, kid: &str) -> VerificationKey {
+            VerificationKey::from_der(Algorithm::EdDSA, self.0.public_key().as_ref()).unwrap().with_kid(kid)
+        }
+
+        fn sign(&self, header: Value, claims: Value) -> String {
+            let input =
+                format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+            let signature = self.0.sign(input.as_bytes());
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        }
+
+        /// A valid answer for `api` by this key (kid `k1`).
+        fn answer(&self) -> String {
+            let header = json!({ "alg": "EdDSA", "kid": "k1", "typ": "token-introspection+jwt" });
+            self.sign(header, json!({ "iss": ISSUER, "aud": "api", "iat": 1000, "token_introspection": { "active": true, "sub": "alice" } }))
+        }
+    }
+
+    fn responses(keys: impl KeySource) -> SignedResponses {
+        SignedResponses {
+            issuer: ISSUER.into(),
+            keys: Arc::new(keys),
+            static_keys: None,
+            #[cfg(feature = "jwe")]
+            decryption: None,
+        }
+    }
+
+    fn open(responses: &SignedResponses, body: &str) -> Result<Vec<u8>, Refusal> {
+        let opened = responses.open(Some(MEDIA_TYPE), body.as_bytes(), "api", 1000);
+        futures_util::FutureExt::now_or_never(opened).expect("no I/O")
+    }
+
+    #[test]
+    fn the_key_is_found_by_kid_and_alg_in_the_source() {
+        let signer = Signer::new();
+        let responses = responses(StaticKeys::new([signer.key("k1")]));
+        let opened = open(&responses, &signer.answer()).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&opened).unwrap()["sub"], "alice");
+        // Another kid: no key. Another key: no signature. An HMAC or unknown alg: refused first.
+        let other_kid = responses_with_kid(&signer, "k2");
+        assert_eq!(open(&other_kid, &signer.answer()), Err("the signed answer's signature does not verify"));
+        let impostor = Signer::new();
+        assert!(open(&responses, &impostor.answer()).is_err());
+        for alg in ["HS256", "none", "ES256"] {
+            let header = json!({ "alg": alg, "kid": "k1", "typ": "token-introspection+jwt" });
+            let forged = signer.sign(header, json!({ "iss": ISSUER, "aud": "api", "iat": 1000 }));
+            assert!(open(&responses, &forged).is_err(), "{alg}");
+        }
+        assert_eq!(
+            responses.open(Some("application/json"), b"{}", "api", 1000).now_or_never(),
+            Some(Err("an unsigned answer where a signed one (RFC 9701) is required"))
+        );
+    }
+
+    fn responses_with_kid(signer: &Signer, kid: &str) -> SignedResponses {
+        responses(StaticKeys::new([signer.key(kid)]))
+    }
+
+    use futures_util::FutureExt as _;
+
+    /// A source that must fetch first (a JWKS meeting a new kid): the answer waits for it.
+    struct Fetching(Arc<VerificationKey>);
+
+    impl KeySource for Fetching {
+        fn lookup(&self, _kid: Option<&str>, _alg: Algorithm) -> KeyLookup {
+            let key = Arc::clone(&self.0);
+            KeyLookup::Pending(async move { KeyLookup::Found(key) }.boxed())
+        }
+    }
+
+    struct Down;
+
+    impl KeySource for Down {
+        fn lookup(&self, _kid: Option<&str>, _alg: Algorithm) -> KeyLookup {
+            KeyLookup::Unavailable
+        }
+    }
+
+    #[test]
+    fn a_source_that_fetches_is_waited_for_and_one_that_is_down_refuses() {
+        let signer = Signer::new();
+        let fetching = responses(Fetching(Arc::new(signer.key("k1"))));
+        assert!(open(&fetching, &signer.answer()).is_ok());
+        assert_eq!(open(&responses(Down), &signer.answer()), Err("the authorization server's keys are unavailable"));
+    }
+
+    #[cfg(feature = "jwe")]
+    #[test]
+    fn with_decryption_keys_the_answer_must_be_an_encrypted_signed_jwt() {
+        use crate::guard::verify::jwe::{ContentEncryption, DecryptionKey, DecryptionKeys, EncryptionKey, KeyManagement};
+        let (alg, enc, secret) = (KeyManagement::A256Kw, ContentEncryption::A256Gcm, [5u8; 32]);
+        let signer = Signer::new();
+        let mut responses = responses(StaticKeys::new([signer.key("k1")]));
+        responses.decryption =
+            Some(Arc::new(DecryptionKeys::new(vec![DecryptionKey::secret(alg, enc, secret).unwrap()])));
+        let encryption = EncryptionKey::secret(alg, enc, secret).unwrap();
+        let encrypted = encryption.encrypt(signer.answer().as_bytes(), true).unwrap();
+        assert!(open(&responses, &encrypted).is_ok());
+        assert_eq!(
+            open(&responses, &signer.answer()),
+            Err("an unencrypted answer where an encrypted one (RFC 9701 §5) is required")
+        );
+        let claims = json!({ "iss": ISSUER, "aud": "api", "iat": 1000, "token_introspection": { "active": true } });
+        let claims_set = encryption.encrypt(claims.to_string().as_bytes(), false).unwrap();
+        assert_eq!(open(&responses, &claims_set), Err("the encrypted answer is not a nested signed JWT (cty JWT)"));
+        let other_key = EncryptionKey::secret(alg, enc, [6u8; 32]).unwrap();
+        let undecryptable = other_key.encrypt(signer.answer().as_bytes(), true).unwrap();
+        assert_eq!(open(&responses, &undecryptable), Err("the encrypted answer could not be decrypted"));
+    }
+}

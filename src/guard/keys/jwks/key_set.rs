@@ -170,6 +170,26 @@ mod tests {
         assert!(Arc::ptr_eq(&a, &b));
     }
 
+    /// FAPI 2.0 (`fapi2/key-selection`): keys sharing a `kid` are told apart by `kty`, `use`,
+    /// `alg` and `crv`: an encryption key is skipped, and the token's `alg` picks the key of its
+    /// type and curve.
+    #[test]
+    fn keys_sharing_a_kid_are_told_apart_by_use_and_alg() {
+        // A P-256 key (for signing, and for encryption), and the Ed25519 key, all under one kid.
+        let ec = |usage: &str| {
+            format!(
+                r#"{{"kty":"EC","crv":"P-256","kid":"shared","use":"{usage}","x":"EskcAw25byxYQpzS7159rPvfuUAv1vXLSgfcNrdlWnI","y":"xB-AQ3zd5Nx9kt3saZaQqfe5uIPbItobVeKlr7t7z58"}}"#
+            )
+        };
+        let ed = OKP.replace(r#""kid":"ed""#, r#""kid":"shared""#);
+        let set = KeySet::parse(&document(&[&ec("enc"), &ed, &ec("sig")]), None, None).unwrap();
+        assert_eq!((set.len(), set.skipped()), (2, 1), "the encryption key is skipped");
+        assert_eq!(found(set.find(Some("shared"), Algorithm::ES256)).unwrap().algorithm(), Algorithm::ES256);
+        assert_eq!(found(set.find(Some("shared"), Algorithm::EdDSA)).unwrap().algorithm(), Algorithm::EdDSA);
+        // No key of that kid is bound to PS256: the key found is not one (the verifier refuses it).
+        assert_ne!(found(set.find(Some("shared"), Algorithm::PS256)).unwrap().algorithm(), Algorithm::PS256);
+    }
+
     #[test]
     fn keys_without_kid_match_by_algorithm() {
         let no_kid = r#"{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
