@@ -405,6 +405,7 @@ async fn service_token_layer_forwards_the_interaction_id_downstream() {
     assert_eq!(call(request).await, id.as_str());
     assert_eq!(call(http::Request::get(orders.as_str()).body(Empty::new()).unwrap()).await, "");
     // One the caller set is kept.
-    let request = http::Request::get(orders.as_str()).header("x-fapi-interaction-id", uuid).body(Empty::new());
+    let request =
+        http::Request::get(orders.as_str()).header("x-fapi-interaction-id", uuid).body(Empty::new());
     assert_eq!(call(request.unwrap()).await, uuid);
 }

@@ -145,7 +145,9 @@ impl Provider {
     }
 
     async fn ask(&mut self, command: &str) -> Value {
-        tokio::io::AsyncWriteExt::write_all(&mut self.stdin, format!("{command}\n").as_bytes()).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut self.stdin, format!("{command}\n").as_bytes())
+            .await
+            .unwrap();
         let answer = self.next().await;
         assert!(answer.get("error").is_none(), "{command}: {answer}");
         answer
@@ -191,8 +193,11 @@ impl Files {
     fn new(tag: &str) -> Files {
         let mut nonce = [0u8; 8];
         aws_lc_rs::rand::fill(&mut nonce).unwrap();
-        let dir = std::env::temp_dir()
-            .join(format!("tjg-fapi-{tag}-{}-{}", std::process::id(), u64::from_le_bytes(nonce)));
+        let dir = std::env::temp_dir().join(format!(
+            "tjg-fapi-{tag}-{}-{}",
+            std::process::id(),
+            u64::from_le_bytes(nonce)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         Files(dir)
     }
@@ -261,11 +266,15 @@ async fn the_fapi2_quickstart_takes_the_providers_dpop_and_certificate_bound_tok
     let request = anonymous.get(&me).header("authorization", format!("DPoP {dpop_token}"));
     let accepted = answer(request.header("dpop", &proof)).await;
     assert_eq!(accepted.status, 200, "{:?}", accepted.body);
-    assert_eq!((accepted.body["sub"].clone(), accepted.body["aud"].clone()), (json!("dpop-client"), json!(RESOURCE)));
+    assert_eq!(
+        (accepted.body["sub"].clone(), accepted.body["aud"].clone()),
+        (json!("dpop-client"), json!(RESOURCE))
+    );
     // Without its proof, or with a proof for another URL, it is refused.
     let bare = answer(anonymous.get(&me).bearer_auth(&dpop_token)).await;
     assert_eq!(bare.status, 401, "{:?}", bare.body);
-    let elsewhere = provider.proof("GET", &format!("https://127.0.0.1:{}/admin", example.addr.port()), &dpop_token).await;
+    let elsewhere =
+        provider.proof("GET", &format!("https://127.0.0.1:{}/admin", example.addr.port()), &dpop_token).await;
     let request = anonymous.get(&me).header("authorization", format!("DPoP {dpop_token}"));
     let misdirected = answer(request.header("dpop", elsewhere)).await;
     assert_eq!((misdirected.status, misdirected.code()), (401, "INVALID_DPOP_PROOF"));
@@ -306,7 +315,12 @@ fn assertion_key(rs_key: &TestKey) -> SigningKey {
 
 /// A FAPI 2.0 resource server for the provider's opaque tokens, introspected as `client` with
 /// signed answers verified with the keys of the provider's JWKS (and decrypted with `decryption`).
-async fn introspecting_server(provider: &Provider, rs_key: &TestKey, client: &str, decryption: Option<DecryptionKey>) -> String {
+async fn introspecting_server(
+    provider: &Provider,
+    rs_key: &TestKey,
+    client: &str,
+    decryption: Option<DecryptionKey>,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let jwks = JwksKeys::discover(&provider.issuer).build().unwrap();
@@ -325,7 +339,9 @@ async fn introspecting_server(provider: &Provider, rs_key: &TestKey, client: &st
         .unwrap();
     let app = Router::new().route("/me", get(client_id)).route_layer(auth.layer::<Value>());
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .await
+            .unwrap();
     });
     base
 }
@@ -341,7 +357,8 @@ async fn the_providers_signed_and_encrypted_introspection_answers_pass() {
     let rs_key = TestKey::generate(Algorithm::ES256);
     let Some(mut provider) = provider(&files, &pki, &rs_key).await else { return };
     let decryption =
-        DecryptionKey::from_jwk(&provider.decryption_jwk.to_string(), None, ContentEncryption::A256Gcm).unwrap();
+        DecryptionKey::from_jwk(&provider.decryption_jwk.to_string(), None, ContentEncryption::A256Gcm)
+            .unwrap();
     for (client, decryption) in [("api", None), ("api-enc", Some(decryption))] {
         let base = introspecting_server(&provider, &rs_key, client, decryption).await;
         let me = format!("{base}/me");
@@ -385,7 +402,8 @@ async fn the_providers_answers_tampered_unsigned_or_for_another_client_are_refus
     let endpoint = format!("{}/token/introspection", provider.issuer);
     let mode = Arc::new(Mutex::new(Relay::AsIs));
     let relay = {
-        let (mode, issuer, key) = (Arc::clone(&mode), provider.issuer.clone(), Arc::new(assertion_key(&rs_key)));
+        let (mode, issuer, key) =
+            (Arc::clone(&mode), provider.issuer.clone(), Arc::new(assertion_key(&rs_key)));
         Router::new().route(
             "/introspect",
             post(move |body: String| {

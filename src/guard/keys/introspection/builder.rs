@@ -278,7 +278,8 @@ impl IntrospectorBuilder {
             let hmac = |keys: &[crate::primitives::algorithm::Algorithm]| {
                 keys.iter().any(|alg| alg.family() == jsonwebtoken::AlgorithmFamily::Hmac)
             };
-            let given = signed.static_keys.as_ref().map(|keys| keys.iter().map(|key| key.algorithm()).collect());
+            let given =
+                signed.static_keys.as_ref().map(|keys| keys.iter().map(|key| key.algorithm()).collect());
             let algorithms: Option<Vec<_>> = given.or_else(|| signed.keys.algorithms());
             if signed.issuer.is_empty() || algorithms.as_ref().is_some_and(Vec::is_empty) {
                 return Err(ConfigError::Invalid(

@@ -122,7 +122,8 @@ impl SignedResponses {
         if !verified {
             return Err("the signed answer's signature does not verify");
         }
-        let claims: Value = serde_json::from_slice(&decode(payload)?).map_err(|_| "the signed answer is not JSON")?;
+        let claims: Value =
+            serde_json::from_slice(&decode(payload)?).map_err(|_| "the signed answer is not JSON")?;
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err("the signed answer is from another issuer");
         }
@@ -140,7 +141,9 @@ impl SignedResponses {
             None => return Err("the signed answer has no iat"),
         }
         match claims.get("token_introspection") {
-            Some(answer @ Value::Object(_)) => serde_json::to_vec(answer).map_err(|_| "the signed answer is not JSON"),
+            Some(answer @ Value::Object(_)) => {
+                serde_json::to_vec(answer).map_err(|_| "the signed answer is not JSON")
+            }
             _ => Err("the signed answer has no token_introspection object"),
         }
     }
@@ -187,8 +190,11 @@ mod tests {
         }
 
         fn sign(&self, header: Value, claims: Value) -> String {
-            let input =
-                format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            );
             let signature = self.0.sign(input.as_bytes());
             format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
         }
@@ -266,13 +272,18 @@ mod tests {
         let signer = Signer::new();
         let fetching = responses(Fetching(Arc::new(signer.key("k1"))));
         assert!(open(&fetching, &signer.answer()).is_ok());
-        assert_eq!(open(&responses(Down), &signer.answer()), Err("the authorization server's keys are unavailable"));
+        assert_eq!(
+            open(&responses(Down), &signer.answer()),
+            Err("the authorization server's keys are unavailable")
+        );
     }
 
     #[cfg(feature = "jwe")]
     #[test]
     fn with_decryption_keys_the_answer_must_be_an_encrypted_signed_jwt() {
-        use crate::guard::verify::jwe::{ContentEncryption, DecryptionKey, DecryptionKeys, EncryptionKey, KeyManagement};
+        use crate::guard::verify::jwe::{
+            ContentEncryption, DecryptionKey, DecryptionKeys, EncryptionKey, KeyManagement,
+        };
         let (alg, enc, secret) = (KeyManagement::A256Kw, ContentEncryption::A256Gcm, [5u8; 32]);
         let signer = Signer::new();
         let mut responses = responses(StaticKeys::new([signer.key("k1")]));
@@ -285,9 +296,13 @@ mod tests {
             open(&responses, &signer.answer()),
             Err("an unencrypted answer where an encrypted one (RFC 9701 §5) is required")
         );
-        let claims = json!({ "iss": ISSUER, "aud": "api", "iat": 1000, "token_introspection": { "active": true } });
+        let claims =
+            json!({ "iss": ISSUER, "aud": "api", "iat": 1000, "token_introspection": { "active": true } });
         let claims_set = encryption.encrypt(claims.to_string().as_bytes(), false).unwrap();
-        assert_eq!(open(&responses, &claims_set), Err("the encrypted answer is not a nested signed JWT (cty JWT)"));
+        assert_eq!(
+            open(&responses, &claims_set),
+            Err("the encrypted answer is not a nested signed JWT (cty JWT)")
+        );
         let other_key = EncryptionKey::secret(alg, enc, [6u8; 32]).unwrap();
         let undecryptable = other_key.encrypt(signer.answer().as_bytes(), true).unwrap();
         assert_eq!(open(&responses, &undecryptable), Err("the encrypted answer could not be decrypted"));
