@@ -183,12 +183,8 @@ impl IntrospectorBuilder {
         issuer: impl Into<String>,
         keys: impl IntoIterator<Item = crate::guard::keys::VerificationKey>,
     ) -> Self {
-        let keys: Vec<_> = keys.into_iter().collect();
-        self.settings.signed = Some(self.signed(
-            issuer.into(),
-            std::sync::Arc::new(crate::guard::keys::StaticKeys::new(keys.clone())),
-            Some(keys),
-        ));
+        let keys = crate::guard::keys::StaticKeys::new(keys);
+        self.settings.signed = Some(signed(issuer.into(), std::sync::Arc::new(keys)));
         self
     }
 
@@ -216,7 +212,7 @@ impl IntrospectorBuilder {
         issuer: impl Into<String>,
         keys: impl crate::guard::keys::KeySource,
     ) -> Self {
-        self.settings.signed = Some(self.signed(issuer.into(), std::sync::Arc::new(keys), None));
+        self.settings.signed = Some(signed(issuer.into(), std::sync::Arc::new(keys)));
         self
     }
 
@@ -246,21 +242,6 @@ impl IntrospectorBuilder {
         self
     }
 
-    fn signed(
-        &self,
-        issuer: String,
-        keys: std::sync::Arc<dyn crate::guard::keys::KeySource>,
-        static_keys: Option<Vec<crate::guard::keys::VerificationKey>>,
-    ) -> super::signed::SignedResponses {
-        super::signed::SignedResponses {
-            issuer,
-            keys,
-            static_keys,
-            #[cfg(feature = "jwe")]
-            decryption: None,
-        }
-    }
-
     /// Checks the settings and prepares the HTTP client (rustls, no redirects).
     pub fn build(self) -> Result<Introspector, ConfigError> {
         let endpoint = self.endpoint?;
@@ -278,9 +259,8 @@ impl IntrospectorBuilder {
             let hmac = |keys: &[crate::primitives::algorithm::Algorithm]| {
                 keys.iter().any(|alg| alg.family() == jsonwebtoken::AlgorithmFamily::Hmac)
             };
-            let given =
-                signed.static_keys.as_ref().map(|keys| keys.iter().map(|key| key.algorithm()).collect());
-            let algorithms: Option<Vec<_>> = given.or_else(|| signed.keys.algorithms());
+            // Static keys are known now (none, or an HMAC key: refused); a JWKS's are not.
+            let algorithms = signed.keys.algorithms();
             if signed.issuer.is_empty() || algorithms.as_ref().is_some_and(Vec::is_empty) {
                 return Err(ConfigError::Invalid(
                     "signed introspection answers need the issuer and its keys",
@@ -312,5 +292,58 @@ impl IntrospectorBuilder {
         let client = Client::new(endpoint, auth, &settings)
             .map_err(|_| ConfigError::Invalid("the HTTP client for introspection could not be set up"))?;
         Ok(Introspector::new(client, settings))
+    }
+}
+
+/// Signed answers of `issuer`, verified with `keys`; decryption keys are added at build.
+fn signed(
+    issuer: String,
+    keys: std::sync::Arc<dyn crate::guard::keys::KeySource>,
+) -> super::signed::SignedResponses {
+    super::signed::SignedResponses {
+        issuer,
+        keys,
+        #[cfg(feature = "jwe")]
+        decryption: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::keys::VerificationKey;
+    use crate::primitives::algorithm::Algorithm;
+
+    fn builder() -> IntrospectorBuilder {
+        IntrospectorBuilder::new("https://as.example.com/introspect").client_secret_basic("api", "secret")
+    }
+
+    #[test]
+    fn signed_answers_need_public_keys_and_encrypted_ones_need_signed_ones() {
+        let refused = |builder: IntrospectorBuilder| builder.build().err().map(|err| err.to_string());
+        let none = refused(builder().signed_responses("https://as.example.com", []));
+        assert!(none.is_some_and(|err| err.contains("its keys")));
+        let hmac = VerificationKey::hmac(Algorithm::HS256, [7u8; 32]).unwrap();
+        let hmac = refused(builder().signed_responses("https://as.example.com", [hmac]));
+        assert!(hmac.is_some_and(|err| err.contains("public keys")));
+        #[cfg(feature = "jwe")]
+        {
+            use crate::guard::verify::jwe::{ContentEncryption, DecryptionKey, KeyManagement};
+            let key = || {
+                DecryptionKey::secret(KeyManagement::A256Kw, ContentEncryption::A256Gcm, [9u8; 32])
+                    .unwrap()
+                    .with_kid("k")
+            };
+            let unsigned = refused(builder().decryption_key(key()));
+            assert!(unsigned.is_some_and(|err| err.contains("signed_responses")));
+            let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+            let signed = || {
+                let key = VerificationKey::from_pem(pem.as_bytes(), None).unwrap();
+                builder().signed_responses("https://as.example.com", [key])
+            };
+            assert!(signed().decryption_key(key()).build().is_ok());
+            let twice = refused(signed().decryption_key(key()).decryption_key(key()));
+            assert!(twice.is_some_and(|err| err.contains("share a kid")));
+        }
     }
 }

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::guard::keys::{KeyLookup, KeySource, VerificationKey, MAX_KID_LESS_CANDIDATES};
+use crate::guard::keys::{KeyLookup, KeySource, MAX_KID_LESS_CANDIDATES};
 use crate::primitives::algorithm::Algorithm;
 
 /// The media type of a signed answer.
@@ -33,8 +33,6 @@ pub(crate) struct SignedResponses {
     pub(super) issuer: String,
     /// The authorization server's keys.
     pub(super) keys: Arc<dyn KeySource>,
-    /// Given as a list (checked at build: not empty, no HMAC key), or a source (a JWKS).
-    pub(super) static_keys: Option<Vec<VerificationKey>>,
     /// The client's decryption keys: answers must then be encrypted (feature `jwe`).
     #[cfg(feature = "jwe")]
     pub(super) decryption: Option<Arc<crate::guard::verify::jwe::DecryptionKeys>>,
@@ -42,8 +40,8 @@ pub(crate) struct SignedResponses {
 
 impl fmt::Debug for SignedResponses {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let keys = match &self.static_keys {
-            Some(keys) => format!("{} given", keys.len()),
+        let keys = match self.keys.algorithms() {
+            Some(algorithms) => format!("{} given", algorithms.len()),
             None => "from a key source".to_owned(),
         };
         #[cfg(feature = "jwe")]
@@ -172,7 +170,7 @@ impl SignedResponses {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::guard::keys::StaticKeys;
+    use crate::guard::keys::{StaticKeys, VerificationKey};
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
     use serde_json::json;
 
@@ -210,7 +208,6 @@ mod tests {
         SignedResponses {
             issuer: ISSUER.into(),
             keys: Arc::new(keys),
-            static_keys: None,
             #[cfg(feature = "jwe")]
             decryption: None,
         }
