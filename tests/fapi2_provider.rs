@@ -6,7 +6,9 @@
 //!
 //! - The quickstart with `PROFILE=fapi2`, its keys found by OIDC discovery from the provider,
 //!   over HTTPS: each bound token passes with its proof or its certificate, and the provider's
-//!   bearer token is refused with the `DPoP` and `Bearer` challenges.
+//!   bearer token is refused with the `DPoP` and `Bearer` challenges. With
+//!   `JWT_INTROSPECTION_URL`, it introspects the provider's opaque tokens, asking for signed
+//!   answers (the profile requires them) verified with the keys of the issuer's JWKS.
 //! - Introspection of the provider's opaque tokens, its signed answers verified with the keys of
 //!   its JWKS; its encrypted answers decrypted; its answers tampered with, unsigned, or for another
 //!   client (through a relay in the test) refused.
@@ -301,6 +303,54 @@ async fn the_fapi2_quickstart_takes_the_providers_dpop_and_certificate_bound_tok
         assert!(challenges.iter().any(|c| c.starts_with("DPoP ") && c.contains("ES256")), "{challenges:?}");
         assert!(refused.headers.contains_key("x-fapi-interaction-id"));
     }
+}
+
+/// The quickstart with `PROFILE=fapi2` and `JWT_INTROSPECTION_URL`: it asks the provider for
+/// signed answers and verifies them with the keys of the issuer's JWKS; the provider's opaque
+/// DPoP-bound token passes with a proof, its opaque bearer token is refused.
+#[tokio::test]
+async fn the_fapi2_quickstart_introspects_the_providers_opaque_tokens_with_signed_answers() {
+    let pki = pki();
+    let files = Files::new("quickstart-introspection");
+    let rs_key = TestKey::generate(Algorithm::ES256);
+    let Some(mut provider) = provider(&files, &pki, &rs_key).await else { return };
+    let introspection = format!("{}/token/introspection", provider.issuer);
+    let example = example_process::Example::start(
+        "quickstart",
+        &[
+            ("PROFILE", "fapi2"),
+            ("JWT_OIDC_ISSUER", &provider.issuer),
+            ("JWT_INTROSPECTION_URL", &introspection),
+            ("JWT_INTROSPECTION_CLIENT_ID", "api-basic"),
+            ("JWT_INTROSPECTION_CLIENT_SECRET", "api-basic-secret"),
+        ],
+    );
+    let me = format!("{}/me", example.url());
+    let (token, token_type) = provider.token("dpop-client", true).await;
+    assert_eq!((token.split('.').count(), token_type.as_str()), (1, "DPoP"), "an opaque token");
+    let proof = provider.proof("GET", &me, &token).await;
+    let request = harness::client().get(&me).header("authorization", format!("DPoP {token}"));
+    let accepted = answer(request.header("dpop", proof)).await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    assert_eq!(accepted.body["sub"], "dpop-client");
+    let (bearer, _) = provider.token("bearer-client", true).await;
+    let refused = answer(harness::client().get(&me).bearer_auth(&bearer)).await;
+    assert_eq!((refused.status, refused.code()), (401, "BINDING_MISMATCH"), "{:?}", refused.body);
+
+    // Without the profile's issuer the signed answers cannot be checked: exit 2, naming it.
+    let output = example_process::expect_exit(
+        "quickstart",
+        &[
+            ("PROFILE", "fapi2"),
+            ("JWT_PUBLIC_KEY", &files.write("rs.pub.pem", &rs_key.public_pem)),
+            ("JWT_INTROSPECTION_URL", &introspection),
+            ("JWT_INTROSPECTION_CLIENT_ID", "api-basic"),
+            ("JWT_INTROSPECTION_CLIENT_SECRET", "api-basic-secret"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("JWT_ISSUER"), "{stderr}");
 }
 
 /// The token's `client_id` (an introspected client_credentials token has no `sub`).

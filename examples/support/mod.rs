@@ -438,11 +438,42 @@ fn introspector() -> Option<tower_jwt_guard::keys::Introspector> {
         .unwrap_or_else(|| fail("JWT_INTROSPECTION_CLIENT_ID", "is required with JWT_INTROSPECTION_URL"));
     let secret = var("JWT_INTROSPECTION_CLIENT_SECRET")
         .unwrap_or_else(|| fail("JWT_INTROSPECTION_CLIENT_SECRET", "is required with JWT_INTROSPECTION_URL"));
-    let introspector = tower_jwt_guard::keys::Introspector::builder(url)
-        .client_secret_basic(client_id, secret)
-        .build()
-        .unwrap_or_else(|err| fail("JWT_INTROSPECTION_URL", err));
-    Some(introspector)
+    let mut introspector =
+        tower_jwt_guard::keys::Introspector::builder(url).client_secret_basic(client_id, secret);
+    if fapi2() {
+        introspector = signed_introspection(introspector);
+    }
+    Some(introspector.build().unwrap_or_else(|err| fail("JWT_INTROSPECTION_URL", err)))
+}
+
+/// `PROFILE=fapi2`: introspection answers must be signed (RFC 9701), by a key of the issuer's JWKS
+/// (found by discovery from `JWT_OIDC_ISSUER`, or else `JWT_ISSUER`; feature `jwks`).
+#[cfg(feature = "introspection")]
+fn signed_introspection(
+    introspector: tower_jwt_guard::keys::IntrospectorBuilder,
+) -> tower_jwt_guard::keys::IntrospectorBuilder {
+    #[cfg(feature = "jwks")]
+    {
+        let issuer = var("JWT_OIDC_ISSUER")
+            .and_then(|issuers| list(&issuers).into_iter().next())
+            .or_else(|| var("JWT_ISSUER"))
+            .unwrap_or_else(|| {
+                fail("JWT_ISSUER", "PROFILE=fapi2 verifies signed introspection answers with the issuer's keys: set JWT_ISSUER or JWT_OIDC_ISSUER")
+            });
+        let keys = tower_jwt_guard::keys::JwksKeys::discover(issuer.clone())
+            .algorithms(tower_jwt_guard::FAPI2_ALGORITHMS)
+            .build()
+            .unwrap_or_else(|err| fail("JWT_ISSUER", err));
+        introspector.signed_responses_from(issuer, keys)
+    }
+    #[cfg(not(feature = "jwks"))]
+    {
+        let _ = introspector;
+        fail(
+            "JWT_INTROSPECTION_URL",
+            "PROFILE=fapi2 verifies signed answers with the issuer's JWKS: needs the `jwks` feature",
+        )
+    }
 }
 
 /// With OIDC discovery the token's `iss` must be the discovered issuer; with several issuers,

@@ -86,6 +86,9 @@ const provider = new Provider(issuer, {
   jwks: { keys: serverKeys },
   scopes: ['api:read'],
   ttl: { ClientCredentials: 600 },
+  // An opaque client_credentials token's introspection names its client as `sub`, as RFC 9068
+  // §2.2 has its JWT form do (oidc-provider gives the JWT a `sub`, the opaque answer none).
+  extraTokenClaims: (_ctx, token) => (token.resourceServer ? undefined : { sub: token.clientId }),
   clients: [
     tokenClient('dpop-client', { dpop_bound_access_tokens: true }),
     tokenClient('mtls-client', { tls_client_certificate_bound_access_tokens: true }),
@@ -94,6 +97,12 @@ const provider = new Provider(issuer, {
     // another client (its answers name it in `aud`).
     resourceServer('api'),
     resourceServer('api-other'),
+    // The quickstart's introspection client (its examples authenticate with client_secret_basic).
+    resourceServer('api-basic', {
+      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_signing_alg: undefined,
+      client_secret: 'api-basic-secret',
+    }),
     resourceServer('api-enc', {
       introspection_signed_response_alg: 'PS256',
       introspection_encrypted_response_alg: 'ECDH-ES',
