@@ -8,8 +8,10 @@
 //! refused: the configuration asked for signed ones (as FAPI 2.0 Message Signing does).
 //!
 //! With decryption keys (feature `jwe`), the answer must be encrypted (RFC 9701 §5: a JWE whose
-//! content is the signed JWT, `cty` `JWT`); it is decrypted first, then read as above. An answer
-//! left unencrypted, or an encrypted claims set that is not a nested signed JWT, is refused.
+//! content is the signed JWT, `cty` `JWT`); it is decrypted first, then read as above, and the
+//! claims its header replicates (`iss`, `sub`, `aud`: RFC 7519 §5.3) must be the signed answer's.
+//! An answer left unencrypted, or an encrypted claims set that is not a nested signed JWT, is
+//! refused.
 
 use std::fmt;
 use std::sync::Arc;
@@ -74,8 +76,15 @@ impl SignedResponses {
             return Err("an unsigned answer where a signed one (RFC 9701) is required");
         }
         let text = std::str::from_utf8(body).map_err(|_| "the signed answer is not text")?.trim();
-        let jws = self.decrypted(text)?;
-        let text = jws.as_deref().unwrap_or(text);
+        #[cfg(feature = "jwe")]
+        let decrypted = self.decrypted(text)?;
+        #[cfg(feature = "jwe")]
+        let text = match &decrypted {
+            Some(decrypted) => {
+                std::str::from_utf8(&decrypted.plaintext).map_err(|_| "the encrypted answer is not text")?
+            }
+            None => text,
+        };
         let mut parts = text.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -133,6 +142,22 @@ impl SignedResponses {
         if !for_us {
             return Err("the signed answer is for another audience");
         }
+        // RFC 7519 §5.3: claims the encrypted answer's header replicates must be the answer's.
+        #[cfg(feature = "jwe")]
+        if let Some(decrypted) = &decrypted {
+            let aud: Vec<String> = match claims.get("aud") {
+                Some(Value::String(aud)) => vec![aud.clone()],
+                Some(Value::Array(auds)) => {
+                    auds.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+                }
+                _ => Vec::new(),
+            };
+            let iss = claims.get("iss").and_then(Value::as_str);
+            let sub = claims.get("sub").and_then(Value::as_str);
+            if !decrypted.replicated.agrees_with(iss, sub, &aud) {
+                return Err("the encrypted answer's header disagrees with its claims");
+            }
+        }
         match claims.get("iat").and_then(Value::as_u64) {
             Some(iat) if iat <= now.saturating_add(LEEWAY) => {}
             Some(_) => return Err("the signed answer is issued in the future"),
@@ -146,10 +171,10 @@ impl SignedResponses {
         }
     }
 
-    /// With decryption keys: the signed JWT inside the encrypted answer `text` (which must be a
-    /// JWE). Without: `None` (the answer is read as it is).
+    /// With decryption keys: the decrypted answer `text` (which must be a JWE), whose content
+    /// must be a signed JWT. Without: `None` (the answer is read as it is).
     #[cfg(feature = "jwe")]
-    fn decrypted(&self, text: &str) -> Result<Option<String>, Refusal> {
+    fn decrypted(&self, text: &str) -> Result<Option<crate::guard::verify::jwe::Decrypted>, Refusal> {
         let Some(keys) = &self.decryption else { return Ok(None) };
         if !crate::guard::verify::jwe::JweCompact::is_jwe(text) {
             return Err("an unencrypted answer where an encrypted one (RFC 9701 §5) is required");
@@ -158,12 +183,7 @@ impl SignedResponses {
         if !decrypted.nested {
             return Err("the encrypted answer is not a nested signed JWT (cty JWT)");
         }
-        String::from_utf8(decrypted.plaintext).map(Some).map_err(|_| "the encrypted answer is not text")
-    }
-
-    #[cfg(not(feature = "jwe"))]
-    fn decrypted(&self, _text: &str) -> Result<Option<String>, Refusal> {
-        Ok(None)
+        Ok(Some(decrypted))
     }
 }
 
@@ -299,6 +319,34 @@ mod tests {
         assert_eq!(
             open(&responses, &claims_set),
             Err("the encrypted answer is not a nested signed JWT (cty JWT)")
+        );
+        // A header replicating another issuer than the signed answer's (RFC 7519 §5.3).
+        let replicated = |iss: &str| {
+            use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+            let key = [5u8; 32];
+            let header = json!({ "alg": "dir", "enc": "A256GCM", "cty": "JWT", "iss": iss });
+            let header = URL_SAFE_NO_PAD.encode(header.to_string());
+            let sealing = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+            let iv = [1u8; 12];
+            let mut content = signer.answer().into_bytes();
+            let nonce = Nonce::assume_unique_for_key(iv);
+            let tag = sealing
+                .seal_in_place_separate_tag(nonce, Aad::from(header.as_bytes()), &mut content)
+                .unwrap();
+            let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+            format!("{header}..{}.{}.{}", b64(&iv), b64(&content), b64(tag.as_ref()))
+        };
+        let mut direct = responses_with_kid(&signer, "k1");
+        direct.decryption = Some(Arc::new(DecryptionKeys::new(vec![DecryptionKey::secret(
+            KeyManagement::Dir,
+            enc,
+            [5u8; 32],
+        )
+        .unwrap()])));
+        assert!(open(&direct, &replicated(ISSUER)).is_ok());
+        assert_eq!(
+            open(&direct, &replicated("https://evil.example.com")),
+            Err("the encrypted answer's header disagrees with its claims")
         );
         let other_key = EncryptionKey::secret(alg, enc, [6u8; 32]).unwrap();
         let undecryptable = other_key.encrypt(signer.answer().as_bytes(), true).unwrap();
