@@ -1,7 +1,8 @@
 //! The FAPI 2.0 profile (`JwtAuthBuilder::fapi2`) over loopback: a router built with the profile
 //! takes DPoP-bound PS256 and ES256 tokens (with `typ` `at+jwt`), refuses bearer tokens with the
 //! `DPoP` and `Bearer` challenges, accepts `nbf` 5 s ahead and refuses 20 s ahead; the settings
-//! that break the profile are refused at build, naming the rule.
+//! that break the profile are refused at build, naming the rule; `x-fapi-interaction-id` is echoed
+//! or made, audited, and carried to the next service by `ServiceTokenLayer`.
 
 mod dpop_support;
 mod example_process;
