@@ -17,6 +17,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{HeaderName, HeaderValue, Request, Response};
@@ -34,7 +35,7 @@ thread_local! {
     static CURRENT: RefCell<Option<InteractionId>> = const { RefCell::new(None) };
 }
 
-/// A request's interaction id: a UUID in its lowercase text form.
+/// A request's interaction id: a UUID in its lowercase text form (shared: a clone is cheap).
 ///
 /// ```
 /// use tower_jwt_guard::InteractionId;
@@ -45,7 +46,7 @@ thread_local! {
 /// assert_eq!(InteractionId::generate().as_str().len(), 36);
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct InteractionId(String);
+pub struct InteractionId(Arc<str>);
 
 impl fmt::Debug for InteractionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -68,7 +69,7 @@ impl InteractionId {
                 8 | 13 | 18 | 23 => *b == b'-',
                 _ => b.is_ascii_hexdigit(),
             });
-        well_formed.then(|| InteractionId(text.to_ascii_lowercase()))
+        well_formed.then(|| InteractionId(text.to_ascii_lowercase().into()))
     }
 
     /// A fresh random (version 4) UUID.
@@ -81,14 +82,8 @@ impl InteractionId {
         bytes[6] = (bytes[6] & 0x0f) | 0x40;
         bytes[8] = (bytes[8] & 0x3f) | 0x80;
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        InteractionId(format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        ))
+        let text = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
+        InteractionId(text.into())
     }
 
     /// The id's text.
