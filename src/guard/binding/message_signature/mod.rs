@@ -62,6 +62,7 @@ pub use key::SignatureKey;
 pub use signer::{MessageSigner, SignatureError, SignatureFields, SignatureParams};
 
 pub(crate) use base::{Message, Signed};
+pub(crate) use input::signature_labels;
 pub(crate) use response::ResponsePolicy;
 pub(crate) use signer::component;
 use input::{Reason, SignedInput};

@@ -84,6 +84,13 @@ impl fmt::Display for SignatureError {
 
 impl std::error::Error for SignatureError {}
 
+impl SignatureError {
+    /// Why, in a few words.
+    pub(crate) fn reason(&self) -> &'static str {
+        self.0
+    }
+}
+
 fn b64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

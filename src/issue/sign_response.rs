@@ -1,0 +1,354 @@
+//! [`SignResponseLayer`]: every response signed with an HTTP message signature (RFC 9421).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt as _, Full, Limited};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::guard::binding::message_signature::{
+    component, parse_origin, ContentDigest, Message, MessageSigner, SignatureParams, Signed,
+    DEFAULT_DIGEST_BODY_LIMIT,
+};
+use crate::guard::binding::RequestHead;
+use crate::primitives::error::ConfigError;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The default label of the response signatures.
+const DEFAULT_LABEL: &str = "sig";
+
+/// Signs every response of the service it wraps (RFC 9421 §2.4): the signature covers
+/// `@status`, the `content-digest` of the body (computed here and added, RFC 9530, `sha-256`),
+/// and the request it answers with `;req`: `@method;req`, `@target-uri;req`, and
+/// `"signature";req;key="<label>"` for each signature the request carried, so the client knows
+/// the answer is to *its* signed request. `created` is the time of signing; `keyid` the
+/// signer's; a configured `tag` is added.
+///
+/// Put it outside [`JwtLayer`](crate::JwtLayer) to sign the guard's refusals too (a 401 with its
+/// challenge is signed like a 200).
+///
+/// The body is read whole (to hash it before the headers leave), up to a limit (default
+/// 1 MiB). A response longer than the limit is **not** sent unsigned nor signed without its
+/// digest: it is replaced by a signed `500` (`{"code":"RESPONSE_NOT_SIGNED"}`) and an error
+/// event names the limit to raise. The same happens when the inner body fails. Trailers are
+/// dropped. `HEAD` answers and `204`/`304` carry no content, and no `content-digest`.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower_jwt_guard::binding::MessageSigner;
+/// use tower_jwt_guard::SignResponseLayer;
+///
+/// let pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
+/// let signer = MessageSigner::from_pem(pem)?.keyid("api-2026");
+/// let app: Router = Router::new()
+///     .route("/me", get(|| async { "hello" }))
+///     .layer(SignResponseLayer::new(signer).tag("orders-api").public_url("https://api.example.com"));
+/// # Ok::<(), tower_jwt_guard::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct SignResponseLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    signer: MessageSigner,
+    label: String,
+    tag: Option<String>,
+    limit: u64,
+    origin: Option<String>,
+}
+
+impl fmt::Debug for SignResponseLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignResponseLayer")
+            .field("signer", &self.config.signer)
+            .field("label", &self.config.label)
+            .field("tag", &self.config.tag)
+            .field("limit", &self.config.limit)
+            .field("public_url", &self.config.origin)
+            .finish()
+    }
+}
+
+impl SignResponseLayer {
+    /// Signs responses with `signer`, label `sig`, bodies up to 1 MiB.
+    pub fn new(signer: MessageSigner) -> Self {
+        SignResponseLayer {
+            config: Arc::new(Config {
+                signer,
+                label: DEFAULT_LABEL.into(),
+                tag: None,
+                limit: DEFAULT_DIGEST_BODY_LIMIT,
+                origin: None,
+            }),
+        }
+    }
+
+    fn with(self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Arc::unwrap_or_clone(self.config);
+        change(&mut config);
+        SignResponseLayer { config: Arc::new(config) }
+    }
+
+    /// The label of the signatures (an RFC 9651 key).
+    ///
+    /// ```
+    /// # use tower_jwt_guard::{binding::MessageSigner, SignResponseLayer};
+    /// let layer = SignResponseLayer::new(MessageSigner::hmac_sha256([7u8; 32])?);
+    /// assert!(layer.clone().label("reqres").is_ok());
+    /// assert!(layer.label("Not a key").is_err());
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn label(self, label: &str) -> Result<Self, ConfigError> {
+        SignatureParams::new(label, [] as [&str; 0])?;
+        Ok(self.with(|config| config.label = label.to_owned()))
+    }
+
+    /// The `tag` parameter of the signatures.
+    pub fn tag(self, tag: impl Into<String>) -> Self {
+        let tag = tag.into();
+        self.with(|config| config.tag = Some(tag))
+    }
+
+    /// The longest body signed (default 1 MiB); see the type's documentation for a longer one.
+    pub fn limit(self, bytes: u64) -> Self {
+        self.with(|config| config.limit = bytes)
+    }
+
+    /// The service's external origin (`https://api.example.com`) for `@target-uri;req`, as
+    /// [`MessageSignature::public_url`](crate::binding::MessageSignature::public_url) checks it.
+    /// Without it, the request's URI, else its `Host` and the connection's scheme.
+    pub fn public_url(self, url: &str) -> Self {
+        let url = url.to_owned();
+        self.with(|config| config.origin = Some(url))
+    }
+}
+
+impl<S> Layer<S> for SignResponseLayer {
+    type Service = SignResponse<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SignResponse { inner, config: Arc::clone(&self.config) }
+    }
+}
+
+/// The service of [`SignResponseLayer`].
+#[derive(Clone)]
+pub struct SignResponse<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for SignResponse<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignResponse")
+            .field("inner", &self.inner)
+            .field("signer", &self.config.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> SignResponse<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// What the response signature needs of the request, kept while the inner service answers.
+struct RequestFacts {
+    method: Method,
+    uri: http::Uri,
+    headers: http::HeaderMap,
+    /// `(scheme, authority)`, when known.
+    origin: Option<(String, String)>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SignResponse<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Full<Bytes>>;
+    type Error = S::Error;
+    type Future = SignResponseFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let configured = self.config.origin.as_deref().and_then(parse_origin);
+        let origin =
+            crate::guard::binding::message_signature::origin_of(configured.as_ref(), &RequestHead::of(&request));
+        let facts = RequestFacts {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            headers: request.headers().clone(),
+            origin,
+        };
+        let config = Arc::clone(&self.config);
+        let future = self.inner.call(request);
+        SignResponseFuture {
+            inner: Box::pin(async move {
+                let response = future.await?;
+                Ok(sign(&config, &facts, response).await)
+            }),
+        }
+    }
+}
+
+/// The future of [`SignResponse`]: the inner service's answer, read and signed.
+pub struct SignResponseFuture<E> {
+    inner: BoxFuture<'static, Result<Response<Full<Bytes>>, E>>,
+}
+
+impl<E> fmt::Debug for SignResponseFuture<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<E> Future for SignResponseFuture<E> {
+    type Output = Result<Response<Full<Bytes>>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// Whether a response to `method` with `status` has content to digest.
+fn has_content(method: &Method, status: StatusCode) -> bool {
+    method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED
+}
+
+async fn sign<B>(config: &Config, request: &RequestFacts, response: Response<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut parts, body) = response.into_parts();
+    let limit = usize::try_from(config.limit).unwrap_or(usize::MAX);
+    let bytes = if body.size_hint().lower() > config.limit {
+        Err("the response body is longer than the signing limit")
+    } else {
+        match Limited::new(body, limit).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+                Err("the response body is longer than the signing limit")
+            }
+            Err(_) => Err("the response body failed"),
+        }
+    };
+    let bytes = match bytes {
+        Ok(bytes) => bytes,
+        Err(reason) => {
+            tracing::error!(target: "tower_jwt_guard", reason, limit = config.limit, "response not signed: answered 500 instead");
+            return not_signed(config, request);
+        }
+    };
+    if has_content(&request.method, parts.status) {
+        let digest = ContentDigest::header_value_sha256(&bytes);
+        if let Ok(value) = HeaderValue::try_from(digest) {
+            parts.headers.insert("content-digest", value);
+        }
+    } else {
+        parts.headers.remove("content-digest");
+    }
+    match signature_headers(config, request, parts.status, &parts.headers) {
+        Ok(fields) => {
+            for (name, value) in fields {
+                parts.headers.append(name, value);
+            }
+            Response::from_parts(parts, Full::new(bytes))
+        }
+        Err(reason) => {
+            tracing::error!(target: "tower_jwt_guard", reason, "response not signed: answered 500 instead");
+            not_signed(config, request)
+        }
+    }
+}
+
+/// The signed `500` that replaces a response that cannot be signed.
+fn not_signed(config: &Config, request: &RequestFacts) -> Response<Full<Bytes>> {
+    let body = Bytes::from_static(br#"{"error":"the response could not be signed","code":"RESPONSE_NOT_SIGNED"}"#);
+    let mut response = Response::new(Full::new(body.clone()));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(value) = HeaderValue::try_from(ContentDigest::header_value_sha256(&body)) {
+        headers.insert("content-digest", value);
+    }
+    if let Ok(fields) = signature_headers(config, request, StatusCode::INTERNAL_SERVER_ERROR, headers) {
+        for (name, value) in fields {
+            headers.append(name, value);
+        }
+    }
+    response
+}
+
+/// The `Signature-Input` and `Signature` field lines of the response.
+fn signature_headers(
+    config: &Config,
+    request: &RequestFacts,
+    status: StatusCode,
+    headers: &http::HeaderMap,
+) -> Result<[(&'static str, HeaderValue); 2], &'static str> {
+    let mut params = SignatureParams::new(&config.label, ["@status"]).map_err(|_| "the label is not valid")?;
+    if headers.contains_key("content-digest") {
+        params.push(component("content-digest").map_err(|_| "no component")?).map_err(|_| "twice")?;
+    }
+    params.push(component("\"@method\";req").map_err(|_| "no component")?).map_err(|_| "twice")?;
+    if request.origin.is_some() {
+        params.push(component("\"@target-uri\";req").map_err(|_| "no component")?).map_err(|_| "twice")?;
+    }
+    for label in request_labels(&request.headers) {
+        if let Ok(item) = component(&format!("\"signature\";req;key=\"{label}\"")) {
+            let _ = params.push(item);
+        }
+    }
+    if let Some(tag) = &config.tag {
+        params = params.tag(tag.clone());
+    }
+    let (scheme, authority) = request.origin.clone().unwrap_or_default();
+    let message = Message {
+        method: &request.method,
+        uri: &request.uri,
+        headers: &request.headers,
+        scheme: &scheme,
+        authority: &authority,
+    };
+    let signed = Signed::Response { status, headers, request: Some(message) };
+    let fields = config.signer.sign_message(&signed, params.items(), &params).map_err(|err| err.reason())?;
+    let value = |text: &str| HeaderValue::try_from(text).map_err(|_| "a signature field is not a header value");
+    Ok([("signature-input", value(fields.input())?), ("signature", value(fields.signature())?)])
+}
+
+/// The labels of the request's signatures (none when its `Signature` field is malformed:
+/// a request refused for it still gets a signed answer, which then does not cover it).
+fn request_labels(headers: &http::HeaderMap) -> Vec<String> {
+    crate::guard::binding::message_signature::signature_labels(headers)
+}
