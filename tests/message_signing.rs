@@ -20,7 +20,9 @@ use tower::{ServiceBuilder, ServiceExt as _};
 use tower_jwt_guard::binding::{
     MessageSignature, MessageSigner, RequestHead, SignatureAlgorithm, SignatureKey, SignatureParams,
 };
-use tower_jwt_guard::{ContentDigestLayer, JwtAuth, ServiceTokenLayer, ServiceTokens, SignRequestLayer, SignResponseLayer};
+use tower_jwt_guard::{
+    ContentDigestLayer, JwtAuth, ServiceTokenLayer, ServiceTokens, SignRequestLayer, SignResponseLayer,
+};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc9421/");
 
@@ -126,9 +128,10 @@ fn rfc_9421_response_bases_b24_and_section_2_4_are_reproduced() {
         tower_jwt_guard::binding::ContentDigest::header_value_sha512(br#"{"message": "good dog"}"#),
         headers["content-digest"]
     );
-    let params = SignatureParams::new("sig-b24", ["@status", "content-type", "content-digest", "content-length"])
-        .unwrap()
-        .created(CREATED);
+    let params =
+        SignatureParams::new("sig-b24", ["@status", "content-type", "content-digest", "content-length"])
+            .unwrap()
+            .created(CREATED);
     let signed = signer.sign_response(http::StatusCode::OK, &headers, None, &params).unwrap();
     let b24_base = "\"@status\": 200\n\"content-type\": application/json\n\"content-digest\": sha-512=:mEWXIS7MaLRuGgxOBdODa3xqM1XdEvxoYhvlCFJ41QJgJc4GTsPp29l5oGX69wWdXymyU0rjJuahq4l5aGgfLQ==:\n\"content-length\": 23\n\"@signature-params\": (\"@status\" \"content-type\" \"content-digest\" \"content-length\");created=1618884473;keyid=\"test-key-ecc-p256\"";
     assert_eq!(signed.base(), b24_base);
@@ -169,7 +172,12 @@ fn rfc_9421_response_bases_b24_and_section_2_4_are_reproduced() {
     .unwrap()
     .created(1_618_884_479);
     let signed = signer
-        .sign_response(http::StatusCode::SERVICE_UNAVAILABLE, &headers, Some(&RequestHead::of(&request)), &params)
+        .sign_response(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            &headers,
+            Some(&RequestHead::of(&request)),
+            &params,
+        )
         .unwrap();
     let reqres_base = "\"@status\": 503\n\"content-digest\": sha-512=:0Y6iCBzGg5rZtoXS95Ijz03mslf6KAMCloESHObfwnHJDbkkWWQz6PhhU9kxsTbARtY2PTBOzq24uJFpHsMuAg==:\n\"content-type\": application/json\n\"@authority\";req: example.com\n\"@method\";req: POST\n\"@path\";req: /foo\n\"content-digest\";req: sha-512=:WZDPaVn/7XgHaAy8pmojAkGWoRx2UFChF41A2svX+TaPm+AbwAgBWnrIiYllu7BNNyealdVLvRwEmTHWXvJwew==:\n\"@signature-params\": (\"@status\" \"content-digest\" \"content-type\" \"@authority\";req \"@method\";req \"@path\";req \"content-digest\";req);created=1618884479;keyid=\"test-key-ecc-p256\"";
     assert_eq!(signed.base(), reqres_base);
@@ -185,7 +193,9 @@ fn rfc_9421_response_bases_b24_and_section_2_4_are_reproduced() {
     let status = SignatureParams::new("sig", ["@status"]).unwrap();
     assert!(signer.sign_request(&RequestHead::of(&request), &status).is_err());
     let method = SignatureParams::new("sig", ["@method"]).unwrap();
-    assert!(signer.sign_response(http::StatusCode::OK, &headers, Some(&RequestHead::of(&request)), &method).is_err());
+    assert!(signer
+        .sign_response(http::StatusCode::OK, &headers, Some(&RequestHead::of(&request)), &method)
+        .is_err());
 }
 
 #[test]
@@ -197,8 +207,14 @@ fn keys_load_from_pem_and_jwk_and_never_show_in_debug() {
     let rendered = format!("{ed:?}");
     assert!(rendered.contains("REDACTED") && !rendered.contains("n+DYvh"), "{rendered}");
     for (pem, algorithm) in [
-        (rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(), SignatureAlgorithm::EcdsaP256Sha256),
-        (rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(), SignatureAlgorithm::EcdsaP384Sha384),
+        (
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+            SignatureAlgorithm::EcdsaP256Sha256,
+        ),
+        (
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap(),
+            SignatureAlgorithm::EcdsaP384Sha384,
+        ),
         (rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap(), SignatureAlgorithm::Ed25519),
     ] {
         let signer = MessageSigner::from_pem(&pem.serialize_pem()).unwrap();
@@ -251,7 +267,8 @@ fn tokens() -> ServiceTokens {
     ServiceTokens::builder(common::issuer(), "gateway").build().unwrap()
 }
 
-type Http = hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+type Http =
+    hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
 fn http() -> Http {
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
@@ -262,9 +279,10 @@ fn signers() -> (MessageSigner, MessageSigner) {
         &rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem(),
     )
     .unwrap();
-    let client = MessageSigner::from_pem(&rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap().serialize_pem())
-        .unwrap()
-        .keyid("gateway");
+    let client =
+        MessageSigner::from_pem(&rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap().serialize_pem())
+            .unwrap()
+            .keyid("gateway");
     (server, client)
 }
 
@@ -279,7 +297,8 @@ async fn our_client_and_our_server_sign_both_ways() {
     let url = format!("http://{addr}/orders");
 
     // A GET: the server verified the request's signature (required), the client the answer's.
-    let response = client.clone().oneshot(http::Request::get(&url).body(String::new()).unwrap()).await.unwrap();
+    let response =
+        client.clone().oneshot(http::Request::get(&url).body(String::new()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 200);
     let input = response.headers()["signature-input"].to_str().unwrap().to_owned();
     assert!(
@@ -302,7 +321,8 @@ async fn our_client_and_our_server_sign_both_ways() {
         .service(http());
     let response = bare.oneshot(http::Request::get(&url).body(String::new()).unwrap()).await.unwrap();
     assert_eq!(response.status(), 401);
-    let body: Value = serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["code"], "MISSING_TOKEN");
 
     // A request signed by another key: the server refuses it (and signs the refusal).
@@ -429,7 +449,8 @@ async fn the_npm_library_verifies_our_signed_answers() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "node failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
     let cases: Vec<Value> = stdout.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
-    let find = |name: &str| cases.iter().find(|case| case["case"] == name).unwrap_or_else(|| panic!("{stdout}"));
+    let find =
+        |name: &str| cases.iter().find(|case| case["case"] == name).unwrap_or_else(|| panic!("{stdout}"));
     for (name, status) in [("unsigned", 200), ("signed", 200), ("post", 200), ("refused", 401)] {
         let case = find(name);
         assert_eq!(case["status"], status, "{case}");
@@ -464,7 +485,11 @@ async fn the_npm_library_verifies_our_signed_requests() {
     let middle = tower::service_fn(move |request: http::Request<Full<Bytes>>| {
         let tamper = *flag.lock().unwrap();
         async move {
-            let request = if tamper { request.map(|_| Full::new(Bytes::from_static(b"{\"hello\": \"mallory\"}"))) } else { request };
+            let request = if tamper {
+                request.map(|_| Full::new(Bytes::from_static(b"{\"hello\": \"mallory\"}")))
+            } else {
+                request
+            };
             http().request(request).await
         }
     });
@@ -540,7 +565,10 @@ async fn the_python_library_verifies_our_signed_request_and_answer() {
         .layer(ServiceTokenLayer::new(tokens()))
         .layer(SignRequestLayer::new(client_signer.clone()))
         .service(capture);
-    client.oneshot(http::Request::post(&url).body("{\"hello\": \"world\"}".to_owned()).unwrap()).await.unwrap();
+    client
+        .oneshot(http::Request::post(&url).body("{\"hello\": \"world\"}".to_owned()).unwrap())
+        .await
+        .unwrap();
     let request = captured.lock().unwrap().take().unwrap();
 
     // A signed answer from our server, to a request signed by our client.

@@ -486,7 +486,9 @@ async fn quickstart_signs_its_answers() {
     let base = running.url();
     let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
-    let client = tower::ServiceBuilder::new().layer(SignRequestLayer::new(client).verify_responses(server)).service(http);
+    let client = tower::ServiceBuilder::new()
+        .layer(SignRequestLayer::new(client).verify_responses(server))
+        .service(http);
     let token = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes()).sign(&claims("alice"));
     let call = |token: Option<&str>| {
         let mut request = http::Request::get(format!("{base}/me"));
@@ -497,7 +499,8 @@ async fn quickstart_signs_its_answers() {
     };
     let me = call(Some(&token)).await.unwrap();
     assert_eq!(me.status(), 200);
-    let body: serde_json::Value = serde_json::from_slice(&me.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let body: serde_json::Value =
+        serde_json::from_slice(&me.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["sub"], "alice");
     let refused = call(None).await.unwrap();
     assert_eq!(refused.status(), 401, "the refusal is signed and verifies");

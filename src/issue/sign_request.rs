@@ -17,9 +17,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::guard::binding::message_signature::{
-    component, origin_of, parse_origin, ContentDigest, Message, MessageSigner, ResponsePolicy,
-    SignatureKey, SignatureParams, DEFAULT_DIGEST_BODY_LIMIT, DEFAULT_SIGNATURE_LEEWAY,
-    DEFAULT_SIGNATURE_MAX_AGE,
+    component, origin_of, parse_origin, ContentDigest, Message, MessageSigner, ResponsePolicy, SignatureKey,
+    SignatureParams, DEFAULT_DIGEST_BODY_LIMIT, DEFAULT_SIGNATURE_LEEWAY, DEFAULT_SIGNATURE_MAX_AGE,
 };
 use crate::guard::binding::RequestHead;
 use crate::guard::content_digest::DigestBody;
@@ -164,8 +163,8 @@ impl SignRequestLayer {
     /// # Ok::<(), tower_jwt_guard::ConfigError>(())
     /// ```
     pub fn origin(self, url: &str) -> Result<Self, ConfigError> {
-        let origin = parse_origin(url)
-            .ok_or(ConfigError::Invalid("the target's origin must be an absolute URL"))?;
+        let origin =
+            parse_origin(url).ok_or(ConfigError::Invalid("the target's origin must be an absolute URL"))?;
         Ok(self.with(|config| config.origin = Some(origin)))
     }
 
@@ -352,12 +351,17 @@ where
     Ok((Request::from_parts(parts, Full::new(bytes)), sent))
 }
 
-fn check<B>(config: &Config, sent: &Sent, response: Response<B>) -> Result<Response<DigestBody<B>>, BoxError> {
+fn check<B>(
+    config: &Config,
+    sent: &Sent,
+    response: Response<B>,
+) -> Result<Response<DigestBody<B>>, BoxError> {
     let Some(policy) = &config.verify else {
         return Ok(response.map(DigestBody::unchecked));
     };
     let status = response.status();
-    let content = sent.method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED;
+    let content =
+        sent.method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED;
     let mut policy = policy.clone();
     let mut required = vec!["@status", "\"@method\";req", "\"@target-uri\";req"];
     if content {

@@ -202,8 +202,10 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let configured = self.config.origin.as_deref().and_then(parse_origin);
-        let origin =
-            crate::guard::binding::message_signature::origin_of(configured.as_ref(), &RequestHead::of(&request));
+        let origin = crate::guard::binding::message_signature::origin_of(
+            configured.as_ref(),
+            &RequestHead::of(&request),
+        );
         let facts = RequestFacts {
             method: request.method().clone(),
             uri: request.uri().clone(),
@@ -294,7 +296,8 @@ where
 
 /// The signed `500` that replaces a response that cannot be signed.
 fn not_signed(config: &Config, request: &RequestFacts) -> Response<Full<Bytes>> {
-    let body = Bytes::from_static(br#"{"error":"the response could not be signed","code":"RESPONSE_NOT_SIGNED"}"#);
+    let body =
+        Bytes::from_static(br#"{"error":"the response could not be signed","code":"RESPONSE_NOT_SIGNED"}"#);
     let mut response = Response::new(Full::new(body.clone()));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     let headers = response.headers_mut();
@@ -317,7 +320,8 @@ fn signature_headers(
     status: StatusCode,
     headers: &http::HeaderMap,
 ) -> Result<[(&'static str, HeaderValue); 2], &'static str> {
-    let mut params = SignatureParams::new(&config.label, ["@status"]).map_err(|_| "the label is not valid")?;
+    let mut params =
+        SignatureParams::new(&config.label, ["@status"]).map_err(|_| "the label is not valid")?;
     if headers.contains_key("content-digest") {
         params.push(component("content-digest").map_err(|_| "no component")?).map_err(|_| "twice")?;
     }
@@ -343,7 +347,8 @@ fn signature_headers(
     };
     let signed = Signed::Response { status, headers, request: Some(message) };
     let fields = config.signer.sign_message(&signed, params.items(), &params).map_err(|err| err.reason())?;
-    let value = |text: &str| HeaderValue::try_from(text).map_err(|_| "a signature field is not a header value");
+    let value =
+        |text: &str| HeaderValue::try_from(text).map_err(|_| "a signature field is not a header value");
     Ok([("signature-input", value(fields.input())?), ("signature", value(fields.signature())?)])
 }
 

@@ -83,7 +83,11 @@ pub(crate) fn signature_base(message: &Message<'_>, signed: &SignedInput) -> Res
 
 /// The signature base of `components` over `message`, ending with `@signature-params`:
 /// `params_text` (the serialized inner list of the components and the signature parameters).
-pub(crate) fn base_of(message: &Signed<'_>, components: &[Item], params_text: &str) -> Result<String, Reason> {
+pub(crate) fn base_of(
+    message: &Signed<'_>,
+    components: &[Item],
+    params_text: &str,
+) -> Result<String, Reason> {
     let mut base = String::new();
     for component in components {
         let BareItem::String(name) = &component.bare_item else {

@@ -63,9 +63,9 @@ pub use signer::{MessageSigner, SignatureError, SignatureFields, SignatureParams
 
 pub(crate) use base::{Message, Signed};
 pub(crate) use input::signature_labels;
+use input::{Reason, SignedInput};
 pub(crate) use response::ResponsePolicy;
 pub(crate) use signer::component;
-use input::{Reason, SignedInput};
 
 /// Default window in which a signature's `created` must fall.
 pub const DEFAULT_SIGNATURE_MAX_AGE: Duration = Duration::from_secs(60);

@@ -247,7 +247,8 @@ impl MessageSigner {
     }
 
     fn ed25519(pair: Ed25519KeyPair) -> Result<Self, ConfigError> {
-        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(pair.public_key().as_ref())});
+        let jwk =
+            serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(pair.public_key().as_ref())});
         MessageSigner::asymmetric(SignatureAlgorithm::Ed25519, Private::Ed25519(pair), &jwk)
     }
 
@@ -319,7 +320,9 @@ impl MessageSigner {
     pub fn sign_base(&self, base: &[u8]) -> Result<Vec<u8>, SignatureError> {
         let failed = SignatureError("the key could not sign");
         Ok(match &*self.private {
-            Private::Ecdsa(pair) => pair.sign(&rand::SystemRandom::new(), base).map_err(|_| failed)?.as_ref().to_vec(),
+            Private::Ecdsa(pair) => {
+                pair.sign(&rand::SystemRandom::new(), base).map_err(|_| failed)?.as_ref().to_vec()
+            }
             Private::Ed25519(pair) => pair.sign(base).as_ref().to_vec(),
             Private::Rsa(pair) => {
                 let mut out = vec![0u8; pair.public_modulus_len()];
@@ -504,7 +507,8 @@ impl SignatureParams {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Key::from_string(label.to_owned()).map_err(|_| ConfigError::Invalid("the signature label is not a key"))?;
+        Key::from_string(label.to_owned())
+            .map_err(|_| ConfigError::Invalid("the signature label is not a key"))?;
         let mut params = SignatureParams {
             label: label.to_owned(),
             components: Vec::new(),
