@@ -58,7 +58,7 @@ enum Private {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
     Rsa(RsaKeyPair),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 impl fmt::Debug for MessageSigner {
@@ -231,7 +231,7 @@ impl MessageSigner {
         Ok(MessageSigner {
             algorithm: SignatureAlgorithm::HmacSha256,
             public: SignatureKey::hmac_sha256(secret)?,
-            private: Arc::new(Private::Hmac(hmac::Key::new(hmac::HMAC_SHA256, secret))),
+            private: Arc::new(Private::Hmac(Box::new(hmac::Key::new(hmac::HMAC_SHA256, secret)))),
             keyid: None,
         })
     }
