@@ -645,3 +645,34 @@ async fn the_python_library_verifies_our_signed_request_and_answer() {
         "{stdout}"
     );
 }
+
+/// A body over the signing limit is never sent unsigned nor signed without its digest: the
+/// answer becomes a signed 500 (`RESPONSE_NOT_SIGNED`), which the client still verifies.
+#[tokio::test]
+async fn an_answer_over_the_signing_limit_becomes_a_signed_500() {
+    let (server_signer, client_signer) = signers();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route("/small", get(|| async { "tiny" }))
+        .route("/large", get(|| async { "x".repeat(100) }))
+        .layer(SignResponseLayer::new(server_signer.clone()).limit(64));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = ServiceBuilder::new()
+        .layer(SignRequestLayer::new(client_signer).verify_responses(server_signer.verifying_key()))
+        .service(http());
+    let get = |path: &str| {
+        let request = http::Request::get(format!("http://{addr}{path}")).body(String::new()).unwrap();
+        let client = client.clone();
+        async move {
+            let response = client.oneshot(request).await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.into_body().collect().await.unwrap().to_bytes())
+        }
+    };
+    assert_eq!(get("/small").await, (200, Bytes::from_static(b"tiny")));
+    let (status, body) = get("/large").await;
+    assert_eq!(status, 500);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "RESPONSE_NOT_SIGNED");
+}
