@@ -212,3 +212,55 @@ fn trim(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |end| end + 1);
     &bytes[start..end.max(start)]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(text: &str) -> Vec<Item> {
+        let list: List = Parser::new(text).parse().unwrap();
+        list.into_iter()
+            .map(|entry| match entry {
+                ListEntry::Item(item) => item,
+                ListEntry::InnerList(_) => panic!("an item"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn req_and_status_belong_to_responses() {
+        let request = http::Request::post("https://example.com/foo?a=1")
+            .header("signature", "sig=:AAAA:")
+            .body(())
+            .unwrap();
+        let message = Message {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+            scheme: "https",
+            authority: "example.com",
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", "text/plain".parse().unwrap());
+        let response = Signed::Response { status: StatusCode::OK, headers: &headers, request: Some(message) };
+        let base = |signed: &Signed<'_>, text: &str| base_of(signed, &items(text), "()");
+
+        let covered =
+            r#""@status", "content-type", "@method";req, "@target-uri";req, "signature";req;key="sig""#;
+        assert_eq!(
+            base(&response, covered).unwrap(),
+            "\"@status\": 200\n\"content-type\": text/plain\n\"@method\";req: POST\n\"@target-uri\";req: \
+             https://example.com/foo?a=1\n\"signature\";req;key=\"sig\": :AAAA:\n\"@signature-params\": ()"
+        );
+        // A request's components in a response without `req`, `@status` in a request, `req` in a
+        // request, `req` that is not `true`, `req` without the request: refused.
+        assert!(base(&response, r#""@method""#).is_err());
+        assert!(base(&Signed::Request(message), r#""@status""#).is_err());
+        assert!(base(&Signed::Request(message), r#""@method";req"#).is_err());
+        assert!(base(&response, r#""@method";req=?0"#).is_err());
+        assert!(base(&response, r#""@method";req="yes""#).is_err());
+        let alone = Signed::Response { status: StatusCode::OK, headers: &headers, request: None };
+        assert!(base(&alone, r#""@method";req"#).is_err());
+        assert!(base(&alone, r#""@status""#).is_ok());
+    }
+}
