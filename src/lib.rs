@@ -210,7 +210,7 @@ pub use authorize::{mfa::RequireMfaFuture, scope::RequireScopeFuture};
 pub use issue::{
     BoxError, MintedToken, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens,
     ServiceTokensBuilder, SignRequest, SignRequestFuture, SignRequestLayer, SignResponse, SignResponseFuture,
-    SignResponseLayer, SigningKey, TokenIssuer,
+    SignResponseLayer, SignedBody, SigningKey, TokenIssuer,
 };
 
 pub use primitives::algorithm::{Algorithm, ParseAlgorithmError};

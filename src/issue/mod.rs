@@ -30,5 +30,5 @@ pub use outgoing::{
     BoxError, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens, ServiceTokensBuilder,
 };
 pub use sign_request::{SignRequest, SignRequestFuture, SignRequestLayer};
-pub use sign_response::{SignResponse, SignResponseFuture, SignResponseLayer};
+pub use sign_response::{SignResponse, SignResponseFuture, SignResponseLayer, SignedBody};
 pub use signing_key::SigningKey;

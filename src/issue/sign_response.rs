@@ -10,7 +10,8 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body::Frame;
+use http_body_util::{BodyExt as _, Limited};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -40,7 +41,7 @@ const DEFAULT_LABEL: &str = "sig";
 /// 1 MiB). A response longer than the limit is **not** sent unsigned nor signed without its
 /// digest: it is replaced by a signed `500` (`{"code":"RESPONSE_NOT_SIGNED"}`) and an error
 /// event names the limit to raise. The same happens when the inner body fails. Trailers are
-/// dropped. `HEAD` answers and `204`/`304` carry no content, and no `content-digest`.
+/// kept, not covered. `HEAD` answers and `204`/`304` carry no content, and no `content-digest`.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -192,7 +193,7 @@ where
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
-    type Response = Response<Full<Bytes>>;
+    type Response = Response<SignedBody>;
     type Error = S::Error;
     type Future = SignResponseFuture<S::Error>;
 
@@ -225,7 +226,7 @@ where
 
 /// The future of [`SignResponse`]: the inner service's answer, read and signed.
 pub struct SignResponseFuture<E> {
-    inner: BoxFuture<'static, Result<Response<Full<Bytes>>, E>>,
+    inner: BoxFuture<'static, Result<Response<SignedBody>, E>>,
 }
 
 impl<E> fmt::Debug for SignResponseFuture<E> {
@@ -235,7 +236,7 @@ impl<E> fmt::Debug for SignResponseFuture<E> {
 }
 
 impl<E> Future for SignResponseFuture<E> {
-    type Output = Result<Response<Full<Bytes>>, E>;
+    type Output = Result<Response<SignedBody>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)
@@ -247,7 +248,7 @@ fn has_content(method: &Method, status: StatusCode) -> bool {
     method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED
 }
 
-async fn sign<B>(config: &Config, request: &RequestFacts, response: Response<B>) -> Response<Full<Bytes>>
+async fn sign<B>(config: &Config, request: &RequestFacts, response: Response<B>) -> Response<SignedBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -258,15 +259,15 @@ where
         Err("the response body is longer than the signing limit")
     } else {
         match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
+            Ok(collected) => Ok((collected.trailers().cloned(), collected.to_bytes())),
             Err(err) if err.is::<http_body_util::LengthLimitError>() => {
                 Err("the response body is longer than the signing limit")
             }
             Err(_) => Err("the response body failed"),
         }
     };
-    let bytes = match bytes {
-        Ok(bytes) => bytes,
+    let (trailers, bytes) = match bytes {
+        Ok(read) => read,
         Err(reason) => {
             tracing::error!(target: "tower_jwt_guard", reason, limit = config.limit, "response not signed: answered 500 instead");
             return not_signed(config, request);
@@ -285,7 +286,7 @@ where
             for (name, value) in fields {
                 parts.headers.append(name, value);
             }
-            Response::from_parts(parts, Full::new(bytes))
+            Response::from_parts(parts, SignedBody { data: Some(bytes), trailers })
         }
         Err(reason) => {
             tracing::error!(target: "tower_jwt_guard", reason, "response not signed: answered 500 instead");
@@ -295,10 +296,10 @@ where
 }
 
 /// The signed `500` that replaces a response that cannot be signed.
-fn not_signed(config: &Config, request: &RequestFacts) -> Response<Full<Bytes>> {
+fn not_signed(config: &Config, request: &RequestFacts) -> Response<SignedBody> {
     let body =
         Bytes::from_static(br#"{"error":"the response could not be signed","code":"RESPONSE_NOT_SIGNED"}"#);
-    let mut response = Response::new(Full::new(body.clone()));
+    let mut response = Response::new(SignedBody { data: Some(body.clone()), trailers: None });
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     let headers = response.headers_mut();
     headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -356,4 +357,69 @@ fn signature_headers(
 /// a request refused for it still gets a signed answer, which then does not cover it).
 fn request_labels(headers: &http::HeaderMap) -> Vec<String> {
     crate::guard::binding::message_signature::signature_labels(headers)
+}
+
+/// The body of a signed response: the bytes that were hashed and signed, then the inner body's
+/// trailers (not covered by the signature).
+#[derive(Debug, Default)]
+pub struct SignedBody {
+    data: Option<Bytes>,
+    trailers: Option<http::HeaderMap>,
+}
+
+impl Body for SignedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(data) = self.data.take().filter(|data| !data.is_empty()) {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
+        Poll::Ready(self.trailers.take().map(|trailers| Ok(Frame::trailers(trailers))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.as_ref().is_none_or(Bytes::is_empty) && self.trailers.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let length = self.data.as_ref().map_or(0, |data| data.len() as u64);
+        if self.trailers.is_none() {
+            return http_body::SizeHint::with_exact(length);
+        }
+        // Trailers follow: no exact length (HTTP/1.1 sends them only chunked).
+        let mut hint = http_body::SizeHint::new();
+        hint.set_lower(length);
+        hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt as _;
+
+    #[tokio::test]
+    async fn the_body_is_signed_and_its_trailers_kept() {
+        let signer = MessageSigner::hmac_sha256([7u8; 32]).unwrap().keyid("k");
+        let service = SignResponseLayer::new(signer).layer(tower::service_fn(|_: Request<()>| async {
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from_static("0"));
+            let body = http_body_util::Full::new(Bytes::from_static(b"hi"))
+                .with_trailers(async move { Some(Ok::<_, std::convert::Infallible>(trailers)) });
+            Ok::<_, std::convert::Infallible>(Response::new(body))
+        }));
+        let request = Request::get("https://api.example.com/x").body(()).unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        let input = response.headers()["signature-input"].to_str().unwrap().to_owned();
+        assert!(
+            input.starts_with(r#"sig=("@status" "content-digest" "@method";req "@target-uri";req);created="#)
+        );
+        let collected = response.into_body().collect().await.unwrap();
+        assert_eq!(collected.trailers().unwrap()["grpc-status"], "0");
+        assert_eq!(collected.to_bytes(), "hi");
+    }
 }
