@@ -4,14 +4,13 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body::Frame;
-use http_body_util::{BodyExt as _, Limited};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -21,8 +20,6 @@ use crate::guard::binding::message_signature::{
 };
 use crate::guard::binding::RequestHead;
 use crate::primitives::error::ConfigError;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The default label of the response signatures.
 const DEFAULT_LABEL: &str = "sig";
@@ -188,14 +185,11 @@ struct RequestFacts {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SignResponse<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: Into<BoxError>,
+    ResBody: Body<Data = Bytes>,
 {
     type Response = Response<SignedBody>;
     type Error = S::Error;
-    type Future = SignResponseFuture<S::Error>;
+    type Future = SignResponseFuture<S::Future, ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -207,39 +201,114 @@ where
             configured.as_ref(),
             &RequestHead::of(&request),
         );
-        let facts = RequestFacts {
+        let request_facts = RequestFacts {
             method: request.method().clone(),
             uri: request.uri().clone(),
             headers: request.headers().clone(),
             origin,
         };
-        let config = Arc::clone(&self.config);
-        let future = self.inner.call(request);
         SignResponseFuture {
-            inner: Box::pin(async move {
-                let response = future.await?;
-                Ok(sign(&config, &facts, response).await)
-            }),
+            kind: Kind::Inner { future: self.inner.call(request) },
+            config: Arc::clone(&self.config),
+            request: request_facts,
         }
     }
 }
 
-/// The future of [`SignResponse`]: the inner service's answer, read and signed.
-pub struct SignResponseFuture<E> {
-    inner: BoxFuture<'static, Result<Response<SignedBody>, E>>,
-}
-
-impl<E> fmt::Debug for SignResponseFuture<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignResponseFuture").finish_non_exhaustive()
+pin_project! {
+    /// The future of [`SignResponse`]: the inner service's answer, its body read (up to the
+    /// limit), then the answer signed.
+    pub struct SignResponseFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+        config: Arc<Config>,
+        request: RequestFacts,
     }
 }
 
-impl<E> Future for SignResponseFuture<E> {
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        Inner { #[pin] future: F },
+        Reading {
+            #[pin]
+            body: B,
+            parts: Option<http::response::Parts>,
+            data: BytesMut,
+            trailers: Option<http::HeaderMap>,
+        },
+        Done,
+    }
+}
+
+impl<F, B> fmt::Debug for SignResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Inner { .. } => "Inner",
+            Kind::Reading { .. } => "Reading",
+            Kind::Done => "Done",
+        };
+        f.debug_struct("SignResponseFuture").field("state", &state).finish()
+    }
+}
+
+/// The body of the answer, or why it cannot be signed.
+type Read = Result<(Bytes, Option<http::HeaderMap>), &'static str>;
+
+impl<F, B, E> Future for SignResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body<Data = Bytes>,
+{
     type Output = Result<Response<SignedBody>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        const TOO_LONG: &str = "the response body is longer than the signing limit";
+        loop {
+            let this = self.as_mut().project();
+            let limit = this.config.limit;
+            let (parts, read): (http::response::Parts, Read) = match this.kind.project() {
+                KindProj::Inner { future } => {
+                    let (parts, body) = ready!(future.poll(cx))?.into_parts();
+                    if body.size_hint().lower() > limit {
+                        (parts, Err(TOO_LONG))
+                    } else {
+                        let reading =
+                            Kind::Reading { body, parts: Some(parts), data: BytesMut::new(), trailers: None };
+                        self.as_mut().project().kind.set(reading);
+                        continue;
+                    }
+                }
+                KindProj::Reading { body, parts, data, trailers } => match ready!(body.poll_frame(cx)) {
+                    Some(Ok(frame)) => {
+                        match frame.into_data() {
+                            Ok(chunk) if (data.len() + chunk.len()) as u64 > limit => {}
+                            Ok(chunk) => {
+                                data.extend_from_slice(&chunk);
+                                continue;
+                            }
+                            Err(frame) => {
+                                if let Ok(more) = frame.into_trailers() {
+                                    trailers.get_or_insert_with(http::HeaderMap::new).extend(more);
+                                }
+                                continue;
+                            }
+                        }
+                        (parts.take().expect("read once"), Err(TOO_LONG))
+                    }
+                    Some(Err(_)) => (parts.take().expect("read once"), Err("the response body failed")),
+                    None => {
+                        let read = Ok((std::mem::take(data).freeze(), trailers.take()));
+                        (parts.take().expect("read once"), read)
+                    }
+                },
+                KindProj::Done => panic!("SignResponseFuture polled after completion"),
+            };
+            let this = self.as_mut().project();
+            let response = finish(this.config, this.request, parts, read);
+            self.as_mut().project().kind.set(Kind::Done);
+            return Poll::Ready(Ok(response));
+        }
     }
 }
 
@@ -248,25 +317,14 @@ fn has_content(method: &Method, status: StatusCode) -> bool {
     method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED
 }
 
-async fn sign<B>(config: &Config, request: &RequestFacts, response: Response<B>) -> Response<SignedBody>
-where
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let (mut parts, body) = response.into_parts();
-    let limit = usize::try_from(config.limit).unwrap_or(usize::MAX);
-    let bytes = if body.size_hint().lower() > config.limit {
-        Err("the response body is longer than the signing limit")
-    } else {
-        match Limited::new(body, limit).collect().await {
-            Ok(collected) => Ok((collected.trailers().cloned(), collected.to_bytes())),
-            Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-                Err("the response body is longer than the signing limit")
-            }
-            Err(_) => Err("the response body failed"),
-        }
-    };
-    let (trailers, bytes) = match bytes {
+/// The answer signed, or the signed `500` that replaces it.
+fn finish(
+    config: &Config,
+    request: &RequestFacts,
+    mut parts: http::response::Parts,
+    read: Read,
+) -> Response<SignedBody> {
+    let (bytes, trailers) = match read {
         Ok(read) => read,
         Err(reason) => {
             tracing::error!(target: "tower_jwt_guard", reason, limit = config.limit, "response not signed: answered 500 instead");
@@ -400,6 +458,7 @@ impl Body for SignedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
 
     #[tokio::test]
