@@ -5,14 +5,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::Full;
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -247,16 +247,14 @@ struct Sent {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SignRequest<S>
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone,
     S::Error: Into<BoxError>,
-    ReqBody: Body<Data = Bytes> + Send + 'static,
+    ReqBody: Body<Data = Bytes>,
     ReqBody::Error: Into<BoxError>,
-    ResBody: Body<Data = Bytes> + Send + 'static,
 {
     type Response = Response<DigestBody<ResBody>>;
     type Error = BoxError;
-    type Future = SignRequestFuture<ResBody>;
+    type Future = SignRequestFuture<S, S::Future, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -265,48 +263,115 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         // The ready service is the one called; a clone takes its place.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
-        SignRequestFuture {
-            inner: Box::pin(async move {
-                let (request, sent) = sign(&config, request).await?;
-                let response = inner.call(request).await.map_err(Into::into)?;
-                check(&config, &sent, response)
-            }),
+        let (parts, body) = request.into_parts();
+        let kind = if body.size_hint().lower() > config.limit {
+            Kind::Failed { error: Some(Box::new(SigningFailed(TOO_LONG))) }
+        } else {
+            Kind::Reading { body, parts: Some(parts), data: BytesMut::new(), inner: Some(inner) }
+        };
+        SignRequestFuture { kind, config }
+    }
+}
+
+const TOO_LONG: &str = "the request body is longer than the signing limit";
+
+pin_project! {
+    /// The future of [`SignRequest`]: the body read (up to the limit) and signed, the request
+    /// sent, the answer checked.
+    pub struct SignRequestFuture<S, F, B> {
+        #[pin]
+        kind: Kind<S, F, B>,
+        config: Arc<Config>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<S, F, B> {
+        Reading {
+            #[pin]
+            body: B,
+            parts: Option<http::request::Parts>,
+            data: BytesMut,
+            inner: Option<S>,
+        },
+        Calling { #[pin] future: F, sent: Sent },
+        Failed { error: Option<BoxError> },
+    }
+}
+
+impl<S, F, B> fmt::Debug for SignRequestFuture<S, F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Reading { .. } => "Reading",
+            Kind::Calling { .. } => "Calling",
+            Kind::Failed { .. } => "Failed",
+        };
+        f.debug_struct("SignRequestFuture").field("state", &state).finish()
+    }
+}
+
+impl<S, F, B, R, E> Future for SignRequestFuture<S, F, B>
+where
+    S: Service<Request<Full<Bytes>>, Future = F>,
+    F: Future<Output = Result<Response<R>, E>>,
+    E: Into<BoxError>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<DigestBody<R>>, BoxError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let this = self.as_mut().project();
+            let config = Arc::clone(this.config);
+            match this.kind.project() {
+                KindProj::Reading { body, parts, data, inner } => {
+                    let frame = match ready!(body.poll_frame(cx)) {
+                        Some(Ok(frame)) => Some(frame),
+                        Some(Err(err)) => return Poll::Ready(Err(err.into())),
+                        None => None,
+                    };
+                    if let Some(frame) = frame {
+                        if let Ok(chunk) = frame.into_data() {
+                            if (data.len() + chunk.len()) as u64 > config.limit {
+                                return Poll::Ready(Err(Box::new(SigningFailed(TOO_LONG))));
+                            }
+                            data.extend_from_slice(&chunk);
+                        }
+                        continue; // request trailers are not signed, nor sent
+                    }
+                    let (Some(parts), Some(mut inner)) = (parts.take(), inner.take()) else {
+                        panic!("SignRequestFuture polled after completion")
+                    };
+                    let (request, sent) = match sign(&config, parts, std::mem::take(data).freeze()) {
+                        Ok(signed) => signed,
+                        Err(err) => return Poll::Ready(Err(err)),
+                    };
+                    let future = inner.call(request);
+                    self.as_mut().project().kind.set(Kind::Calling { future, sent });
+                }
+                KindProj::Calling { future, sent } => {
+                    let response = ready!(future.poll(cx)).map_err(Into::into)?;
+                    return Poll::Ready(check(&config, sent, response));
+                }
+                KindProj::Failed { error } => {
+                    let error = error.take().expect("SignRequestFuture polled after completion");
+                    return Poll::Ready(Err(error));
+                }
+            }
         }
     }
 }
 
-/// The future of [`SignRequest`]: the body read and signed, the request sent, the answer checked.
-pub struct SignRequestFuture<B> {
-    inner: BoxFuture<'static, Result<Response<DigestBody<B>>, BoxError>>,
-}
-
-impl<B> fmt::Debug for SignRequestFuture<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignRequestFuture").finish_non_exhaustive()
-    }
-}
-
-impl<B> Future for SignRequestFuture<B> {
-    type Output = Result<Response<DigestBody<B>>, BoxError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
-    }
-}
-
-async fn sign<B>(config: &Config, request: Request<B>) -> Result<(Request<Full<Bytes>>, Sent), BoxError>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    let (mut parts, body) = request.into_parts();
-    if body.size_hint().lower() > config.limit {
-        return Err(Box::new(SigningFailed("the request body is longer than the signing limit")));
-    }
-    let limit = usize::try_from(config.limit).unwrap_or(usize::MAX);
-    let bytes = Limited::new(body, limit).collect().await?.to_bytes();
+/// The request signed: its `content-digest` (when it has a body) and signature added.
+fn sign(
+    config: &Config,
+    mut parts: http::request::Parts,
+    bytes: Bytes,
+) -> Result<(Request<Full<Bytes>>, Sent), BoxError> {
     let mut params = SignatureParams::new(&config.label, ["@method", "@target-uri"])?.random_nonce();
     for name in ["authorization", "dpop"] {
         if parts.headers.contains_key(name) {
