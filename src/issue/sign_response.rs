@@ -39,6 +39,8 @@ const DEFAULT_LABEL: &str = "sig";
 /// digest: it is replaced by a signed `500` (`{"code":"RESPONSE_NOT_SIGNED"}`) and an error
 /// event names the limit to raise. The same happens when the inner body fails. Trailers are
 /// kept, not covered. `HEAD` answers and `204`/`304` carry no content, and no `content-digest`.
+/// A streamed answer (server-sent events, a gRPC stream) is held until it ends: leave such
+/// routes out of this layer.
 ///
 /// ```
 /// use axum::{routing::get, Router};
