@@ -128,6 +128,9 @@ fn derived_value(message: &Message<'_>, name: &str, component: &Item) -> Result<
             _ => return Err("a derived component has a parameter it does not take"),
         }
     }
+    if matches!(name, "target-uri" | "authority" | "scheme") && message.authority.is_empty() {
+        return Err("the request's origin is unknown");
+    }
     let path = match message.uri.path() {
         "" => "/",
         path => path,

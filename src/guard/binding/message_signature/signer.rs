@@ -42,7 +42,10 @@ use crate::primitives::error::ConfigError;
 /// let signed = signer.sign_request(&RequestHead::of(&request), &params)?;
 /// assert_eq!(signed.input(), r#"sig1=("@method" "@target-uri");created=1618884473;keyid="test-key-ed25519""#);
 /// assert!(signed.signature().starts_with("sig1=:"));
-/// // The verifying side: the public key checks it.
+///
+/// // A relative request without `Host` or a public URL has no `@target-uri`.
+/// let relative = http::Request::post("/foo").body(()).unwrap();
+/// assert!(signer.sign_request(&RequestHead::of(&relative), &params).is_err());
 /// assert!(MessageSigner::from_pem("not a key").is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
