@@ -17,6 +17,9 @@
 //! | `GET /ready` | 200 when the layer can answer (keys loaded, stores reachable), 503 with the reasons |
 //! | `GET /metrics` | the layer's metrics as Prometheus text (feature `metrics`, on by default) |
 //!
+//! Signed answers (RFC 9421): `HTTP_SIGNATURE_RESPONSE_KEY=server-key.pem` (ES256, Ed25519 or
+//! RSA-PSS, PEM) signs every response, refusals included; the banner prints the public key.
+//!
 //! HTTPS with client certificates (rustls, no OpenSSL):
 //!
 //! ```text
@@ -80,6 +83,8 @@ async fn main() {
         .merge(support::operations(&auth, metrics));
     // FAPI 2.0: every answer, rejections included, carries the request's x-fapi-interaction-id.
     let app = if support::fapi2() { app.layer(tower_jwt_guard::InteractionIdLayer::new()) } else { app };
+    // HTTP_SIGNATURE_RESPONSE_KEY: every answer signed, the guard's refusals included.
+    let signer = support::response_signer(addr);
 
     let (scheme, curl) = (support::scheme(), support::curl());
     let transport = tls.as_ref().map_or("plain HTTP", Tls::describe);
@@ -106,7 +111,14 @@ async fn main() {
         );
     }
 
-    support::serve(listener, app, tls.as_ref()).await;
+    match signer {
+        Some((signer, jwk)) => {
+            let jwk = jwk.map(|jwk| jwk.to_string()).unwrap_or_default();
+            println!("  every answer is signed (RFC 9421, label sig); verify with the public key {jwk}");
+            support::serve(listener, app.layer(signer), tls.as_ref()).await
+        }
+        None => support::serve(listener, app, tls.as_ref()).await,
+    }
 }
 
 /// A token for `alice` bound to the certificate of `DEMO_CLIENT_CERT` (when this process holds

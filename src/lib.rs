@@ -209,7 +209,8 @@ pub use authorize::{mfa::RequireMfaFuture, scope::RequireScopeFuture};
 // The issuing side.
 pub use issue::{
     BoxError, MintedToken, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens,
-    ServiceTokensBuilder, SigningKey, TokenIssuer,
+    ServiceTokensBuilder, SignRequest, SignRequestFuture, SignRequestLayer, SignResponse, SignResponseFuture,
+    SignResponseLayer, SignedBody, SigningKey, TokenIssuer,
 };
 
 pub use primitives::algorithm::{Algorithm, ParseAlgorithmError};

@@ -443,3 +443,90 @@ async fn quickstart_with_required_http_signatures() {
     assert_eq!(other.code(), "INVALID_SIGNATURE");
     let _ = std::fs::remove_file(&path);
 }
+
+/// `HTTP_SIGNATURE_RESPONSE_KEY`: every answer signed (RFC 9421), the guard's refusals too. Our
+/// signing client (with a key of `HTTP_SIGNATURE_KEYS`) checks the answers with the public key
+/// the banner prints, and the npm `http-message-signatures` verifies them (when installed).
+#[tokio::test]
+async fn quickstart_signs_its_answers() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, Full};
+    use tower::ServiceExt as _;
+    use tower_jwt_guard::binding::{MessageSigner, SignatureKey};
+    use tower_jwt_guard::SignRequestLayer;
+
+    let dir = std::env::temp_dir();
+    let server_key = dir.join(format!("quickstart-response-key-{}.pem", std::process::id()));
+    std::fs::write(&server_key, rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap().serialize_pem())
+        .unwrap();
+    let client = MessageSigner::from_pem(
+        &rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem(),
+    )
+    .unwrap()
+    .keyid("client-1");
+    let mut jwk = client.public_jwk().unwrap();
+    jwk.as_object_mut().unwrap().remove("alg");
+    let jwks = dir.join(format!("quickstart-response-clients-{}.json", std::process::id()));
+    std::fs::write(&jwks, json!({"keys": [jwk]}).to_string()).unwrap();
+    let mut running = Example::start(
+        "quickstart",
+        &[
+            ("JWT_SECRET", SECRET),
+            ("HTTP_SIGNATURE_RESPONSE_KEY", server_key.to_str().unwrap()),
+            ("HTTP_SIGNATURE_KEYS", jwks.to_str().unwrap()),
+        ],
+    );
+    let public = loop {
+        let line = running.next_line();
+        if let Some(jwk) = line.split("verify with the public key ").nth(1) {
+            break jwk.to_owned();
+        }
+    };
+    let server = SignatureKey::from_jwk(&public).unwrap();
+    let base = running.url();
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let client = tower::ServiceBuilder::new()
+        .layer(SignRequestLayer::new(client).verify_responses(server))
+        .service(http);
+    let token = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes()).sign(&claims("alice"));
+    let call = |token: Option<&str>| {
+        let mut request = http::Request::get(format!("{base}/me"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        client.clone().oneshot(request.body(String::new()).unwrap())
+    };
+    let me = call(Some(&token)).await.unwrap();
+    assert_eq!(me.status(), 200);
+    let body: serde_json::Value =
+        serde_json::from_slice(&me.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["sub"], "alice");
+    let refused = call(None).await.unwrap();
+    assert_eq!(refused.status(), 401, "the refusal is signed and verifies");
+
+    // The npm library verifies the answers (plain, signed by it with a bound key, refused).
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !node || !interop.join("node_modules/http-message-signatures/package.json").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI is set but node or http-message-signatures is missing");
+        println!("skipped the node part: node or http-message-signatures (npm ci --prefix tests/interop) is missing");
+    } else {
+        let output = tokio::process::Command::new("node")
+            .current_dir(&interop)
+            .args(["httpsig_verify.mjs", "responses", &format!("{base}/me"), SECRET, &public])
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        for line in stdout.lines() {
+            let case: serde_json::Value = serde_json::from_str(line).unwrap();
+            let expected = case["case"] != "tampered";
+            assert_eq!(case["verified"], expected, "{case}");
+        }
+        assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    }
+    let _ = std::fs::remove_file(&server_key);
+    let _ = std::fs::remove_file(&jwks);
+}

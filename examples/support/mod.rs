@@ -640,6 +640,22 @@ pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> J
     builder.binding(policy)
 }
 
+/// `HTTP_SIGNATURE_RESPONSE_KEY` (a PEM private key: ES256, Ed25519 or RSA-PSS): every answer
+/// signed (RFC 9421: `@status`, `content-digest`, `created`, and the request's `@method`,
+/// `@target-uri` and signature with `;req`), `@target-uri;req` on `PUBLIC_URL` (or the listening
+/// address). With the layer: the public JWK a client verifies with.
+pub fn response_signer(
+    listening: SocketAddr,
+) -> Option<(tower_jwt_guard::SignResponseLayer, Option<serde_json::Value>)> {
+    use tower_jwt_guard::binding::MessageSigner;
+    let path = var("HTTP_SIGNATURE_RESPONSE_KEY")?;
+    let pem = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| fail("HTTP_SIGNATURE_RESPONSE_KEY", format!("cannot read {path}: {err}")));
+    let signer = MessageSigner::from_pem(&pem).unwrap_or_else(|err| fail("HTTP_SIGNATURE_RESPONSE_KEY", err));
+    let jwk = signer.public_jwk();
+    Some((tower_jwt_guard::SignResponseLayer::new(signer).public_url(&public_url(listening)), jwk))
+}
+
 /// Whether `DPOP` turns DPoP on (`allowed` or `required`; not `off`).
 pub fn dpop_on() -> bool {
     var("DPOP").as_deref() != Some("off")

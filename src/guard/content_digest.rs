@@ -87,14 +87,27 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let state = match ContentDigest::from_headers(request.headers(), self.config.limit) {
+        let (parts, body) = request.into_parts();
+        let body = DigestBody::checked(body, &parts.headers, self.config.limit, self.config.required);
+        self.inner.call(Request::from_parts(parts, body))
+    }
+}
+
+impl<B> DigestBody<B> {
+    /// `inner` checked against the `Content-Digest` of `headers` (a request's or a response's).
+    pub(crate) fn checked(inner: B, headers: &http::HeaderMap, limit: u64, required: bool) -> Self {
+        let state = match ContentDigest::from_headers(headers, limit) {
             Ok(Some(check)) => State::Checking(Box::new(check)),
-            Ok(None) if self.config.required => State::Missing,
+            Ok(None) if required => State::Missing,
             Ok(None) => State::Passing,
             Err(err) => State::Failed(Some(err)),
         };
-        let (parts, body) = request.into_parts();
-        self.inner.call(Request::from_parts(parts, DigestBody { inner: body, state }))
+        DigestBody { inner, state }
+    }
+
+    /// `inner`, not checked.
+    pub(crate) fn unchecked(inner: B) -> Self {
+        DigestBody { inner, state: State::Passing }
     }
 }
 

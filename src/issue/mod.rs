@@ -16,6 +16,8 @@ mod dpop;
 mod issuer;
 mod outgoing;
 pub mod refresh;
+mod sign_request;
+mod sign_response;
 mod signing_key;
 pub mod throttle;
 mod token_kind;
@@ -27,4 +29,6 @@ pub use issuer::{
 pub use outgoing::{
     BoxError, ServiceTokenFuture, ServiceTokenLayer, ServiceTokenService, ServiceTokens, ServiceTokensBuilder,
 };
+pub use sign_request::{SignRequest, SignRequestFuture, SignRequestLayer};
+pub use sign_response::{SignResponse, SignResponseFuture, SignResponseLayer, SignedBody};
 pub use signing_key::SigningKey;

@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 /// The configuration the examples read: cleared, so the caller's environment does not leak in.
-const CONFIGURATION: [&str; 27] = [
+const CONFIGURATION: [&str; 28] = [
     "PROFILE",
     "JWT_SECRET",
     "JWE_KEY",
@@ -44,6 +44,7 @@ const CONFIGURATION: [&str; 27] = [
     "TLS_CLIENT_CERT",
     "TLS_CLIENT_KEY",
     "ACCESS_TOKEN_TTL",
+    "HTTP_SIGNATURE_RESPONSE_KEY",
 ];
 
 /// How long to wait for a line the program is expected to print (a guard against a hang,

@@ -67,7 +67,8 @@ pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
 pub(crate) use dpop::{DpopChallenge, DpopCheck};
 pub use fingerprint::DeviceFingerprint;
 pub use message_signature::{
-    ContentDigest, MessageSignature, SignatureAlgorithm, SignatureKey, SignatureMode,
+    ContentDigest, MessageSignature, MessageSigner, SignatureAlgorithm, SignatureError, SignatureFields,
+    SignatureKey, SignatureMode, SignatureParams,
 };
 pub(crate) use peer::{connection_scheme, peer_addr};
 pub use peer::{ConnectionScheme, PeerAddr};

@@ -89,6 +89,21 @@ fn unique_labels(field: &str) -> Result<(), Reason> {
         .map_err(|_| "a signature field is malformed or names a label twice")
 }
 
+/// The labels of the `Signature` field (at most [`MAX_SIGNATURES`]); none when the field is
+/// missing, malformed or names a label twice.
+pub(crate) fn signature_labels(headers: &HeaderMap) -> Vec<String> {
+    let Ok(Some(field)) = combined(headers, "signature") else {
+        return Vec::new();
+    };
+    if unique_labels(&field).is_err() {
+        return Vec::new();
+    }
+    match Parser::new(&field).parse::<Dictionary>() {
+        Ok(dictionary) => dictionary.keys().take(MAX_SIGNATURES).map(|key| key.as_str().to_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
 /// Reads every signature of the request (both fields must be there).
 pub(crate) fn parse(headers: &HeaderMap) -> Result<Vec<SignedInput>, Reason> {
     let input = combined(headers, "signature-input")?.ok_or("the Signature-Input field is missing")?;

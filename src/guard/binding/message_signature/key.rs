@@ -26,6 +26,8 @@ pub struct SignatureKey {
     algorithm: SignatureAlgorithm,
     material: Material,
     thumbprint: Option<String>,
+    /// The RFC 7638 members of a key made from a JWK (what the thumbprint hashes).
+    members: Option<String>,
 }
 
 #[derive(Clone)]
@@ -131,8 +133,9 @@ impl SignatureKey {
                 ))
             }
         };
-        let thumbprint = crate::guard::binding::sha256_b64(thumbprint.as_bytes());
-        Ok(SignatureKey { algorithm, material, thumbprint: Some(thumbprint) })
+        let members = thumbprint;
+        let thumbprint = crate::guard::binding::sha256_b64(members.as_bytes());
+        Ok(SignatureKey { algorithm, material, thumbprint: Some(thumbprint), members: Some(members) })
     }
 
     /// A public key in PEM (`-----BEGIN PUBLIC KEY-----`, X.509 SubjectPublicKeyInfo) for
@@ -169,7 +172,7 @@ impl SignatureKey {
             }
             _ => der.to_vec(),
         };
-        Ok(SignatureKey { algorithm, material: Material::Public(raw), thumbprint: None })
+        Ok(SignatureKey { algorithm, material: Material::Public(raw), thumbprint: None, members: None })
     }
 
     /// A shared secret for `hmac-sha256` (at least 32 bytes).
@@ -191,6 +194,7 @@ impl SignatureKey {
                 secret,
             ))),
             thumbprint: None,
+            members: None,
         })
     }
 
@@ -202,6 +206,11 @@ impl SignatureKey {
     /// The RFC 7638 thumbprint of a key made from a JWK.
     pub fn thumbprint(&self) -> Option<&str> {
         self.thumbprint.as_deref()
+    }
+
+    /// The public JWK (its RFC 7638 members) of a key made from a JWK.
+    pub(crate) fn public_jwk(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.members.as_deref()?).ok()
     }
 
     /// Whether `signature` is this key's signature of `base`.

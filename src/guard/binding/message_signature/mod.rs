@@ -42,6 +42,8 @@ mod content_digest;
 mod input;
 mod key;
 mod query;
+mod response;
+mod signer;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -57,9 +59,13 @@ use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 pub use algorithm::SignatureAlgorithm;
 pub use content_digest::{ContentDigest, DEFAULT_DIGEST_BODY_LIMIT};
 pub use key::SignatureKey;
+pub use signer::{MessageSigner, SignatureError, SignatureFields, SignatureParams};
 
-use base::Message;
+pub(crate) use base::{Message, Signed};
+pub(crate) use input::signature_labels;
 use input::{Reason, SignedInput};
+pub(crate) use response::ResponsePolicy;
+pub(crate) use signer::component;
 
 /// Default window in which a signature's `created` must fall.
 pub const DEFAULT_SIGNATURE_MAX_AGE: Duration = Duration::from_secs(60);
@@ -219,11 +225,8 @@ impl MessageSignature {
     /// `@target-uri`, `@authority` and `@scheme`. Without it they come from the request's URI,
     /// else its `Host` header and the connection's scheme.
     pub fn public_url(mut self, url: &str) -> Self {
-        if let Ok(uri) = url.parse::<http::Uri>() {
-            if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
-                let scheme = scheme.to_ascii_lowercase();
-                self.origin = Some((authority_text(&scheme, authority.as_str()), scheme));
-            }
+        if let Some(origin) = parse_origin(url) {
+            self.origin = Some(origin);
         }
         self
     }
@@ -449,17 +452,35 @@ impl MessageSignature {
     }
 
     fn origin_of(&self, request: &RequestHead<'_>) -> Option<(String, String)> {
-        if let Some((authority, scheme)) = &self.origin {
-            return Some((scheme.clone(), authority.clone()));
-        }
-        if let (Some(scheme), Some(authority)) = (request.uri.scheme_str(), request.uri.authority()) {
-            let scheme = scheme.to_ascii_lowercase();
-            return Some((scheme.clone(), authority_text(&scheme, authority.as_str())));
-        }
-        let host = request.headers.get(http::header::HOST)?.to_str().ok()?;
-        let scheme = super::connection_scheme(request.extensions).unwrap_or("http").to_ascii_lowercase();
-        Some((scheme.clone(), authority_text(&scheme, host)))
+        origin_of(self.origin.as_ref(), request)
     }
+}
+
+/// The `(authority, scheme)` of an absolute URL (`https://api.example.com`), as the components
+/// cover them.
+pub(crate) fn parse_origin(url: &str) -> Option<(String, String)> {
+    let uri = url.parse::<http::Uri>().ok()?;
+    let (scheme, authority) = (uri.scheme_str()?, uri.authority()?);
+    let scheme = scheme.to_ascii_lowercase();
+    Some((authority_text(&scheme, authority.as_str()), scheme))
+}
+
+/// The `(scheme, authority)` of a request's target: the configured `(authority, scheme)` origin,
+/// else the request's absolute URI, else its `Host` and the connection's scheme.
+pub(crate) fn origin_of(
+    configured: Option<&(String, String)>,
+    request: &RequestHead<'_>,
+) -> Option<(String, String)> {
+    if let Some((authority, scheme)) = configured {
+        return Some((scheme.clone(), authority.clone()));
+    }
+    if let (Some(scheme), Some(authority)) = (request.uri.scheme_str(), request.uri.authority()) {
+        let scheme = scheme.to_ascii_lowercase();
+        return Some((scheme.clone(), authority_text(&scheme, authority.as_str())));
+    }
+    let host = request.headers.get(http::header::HOST)?.to_str().ok()?;
+    let scheme = super::connection_scheme(request.extensions).unwrap_or("http").to_ascii_lowercase();
+    Some((scheme.clone(), authority_text(&scheme, host)))
 }
 
 /// A part of the check whose answer comes later: a remote nonce store's.
