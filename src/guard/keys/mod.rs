@@ -43,6 +43,8 @@ pub use jwks::{
 };
 pub use static_keys::StaticKeys;
 #[cfg(feature = "jwks")]
+pub(crate) use jwks::JwkLookup;
+#[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use tenants::{
     TenantKeys, TenantKeysBuilder, TenantStatus, DEFAULT_MAX_TENANTS, DEFAULT_NEW_TENANTS,
