@@ -75,7 +75,7 @@ fn token() -> String {
 }
 
 /// A signed request (a fresh nonce), its signature base and its signature.
-fn request(signer: &Signer, token: &str) -> (http::Request<()>, Vec<u8>, Vec<u8>) {
+fn signed_request(signer: &Signer, token: &str) -> (http::Request<()>, Vec<u8>, Vec<u8>) {
     let mut nonce = [0u8; 16];
     aws_lc_rs::rand::fill(&mut nonce).unwrap();
     let digest = "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:";
@@ -120,18 +120,18 @@ fn message_signature(c: &mut Criterion) {
             .replay_store(MemoryReplayStore::with_capacity(20_000_000));
         let key = signer.parsed();
         // The check passes before anything is measured.
-        let (request, _, _) = request(signer, &token);
+        let (request, _, _) = signed_request(signer, &token);
         policy.check(&RequestHead::of(&request), None).unwrap();
         group.bench_function(format!("{name} signature alone"), |b| {
             b.iter_batched(
-                || request(signer, &token),
+                || signed_request(signer, &token),
                 |(_, base, sig)| key.verify_sig(black_box(&base), black_box(&sig)).unwrap(),
                 BatchSize::SmallInput,
             )
         });
         group.bench_function(format!("{name} policy check (memory replay store)"), |b| {
             b.iter_batched(
-                || request(signer, &token),
+                || signed_request(signer, &token),
                 |(request, _, _)| policy.check(&RequestHead::of(black_box(&request)), None).unwrap(),
                 BatchSize::SmallInput,
             )
