@@ -229,6 +229,16 @@ mod tests {
     }
 
     #[test]
+    fn client_id_is_read_when_it_is_a_string() {
+        assert_eq!(parse(r#"{"client_id":"s6BhdRkqt3"}"#).unwrap().client_id.as_deref(), Some("s6BhdRkqt3"));
+        // Another type names no client, and does not refuse the token by itself.
+        for other in ["1", "null", "[\"a\"]", "{}"] {
+            assert_eq!(parse(&format!(r#"{{"client_id":{other}}}"#)).unwrap().client_id, None, "{other}");
+        }
+        assert_eq!(parse("{}").unwrap().client_id, None);
+    }
+
+    #[test]
     fn scp_is_split_on_spaces_like_scope() {
         assert_eq!(parse(r#"{"scp":"User.Read  Mail.Read"}"#).unwrap().scopes, ["User.Read", "Mail.Read"]);
         assert_eq!(parse(r#"{"scp":"User.Read"}"#).unwrap().scopes, ["User.Read"]);
