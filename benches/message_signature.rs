@@ -71,7 +71,11 @@ impl Signer {
 
 /// A token-shaped bearer credential (opaque to the binding step).
 fn token() -> String {
-    format!("eyJhbGciOiJIUzI1NiJ9.{}.{}", URL_SAFE_NO_PAD.encode([7u8; 180]), URL_SAFE_NO_PAD.encode([9u8; 32]))
+    format!(
+        "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+        URL_SAFE_NO_PAD.encode([7u8; 180]),
+        URL_SAFE_NO_PAD.encode([9u8; 32])
+    )
 }
 
 /// A signed request (a fresh nonce), its signature base and its signature.
@@ -104,10 +108,7 @@ fn message_signature(c: &mut Criterion) {
     let token = token();
     let signers = [
         ("Ed25519", Signer::Ed25519(Ed25519KeyPair::generate().unwrap())),
-        (
-            "ES256",
-            Signer::P256(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap()),
-        ),
+        ("ES256", Signer::P256(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())),
     ];
     let mut group = c.benchmark_group("message_signature");
     group.measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(2));

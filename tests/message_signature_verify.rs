@@ -16,7 +16,9 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tower_jwt_guard::binding::{ClientSignatureKeys, ContentDigest, MessageSignature, SignatureKey, SignatureKeySet};
+use tower_jwt_guard::binding::{
+    ClientSignatureKeys, ContentDigest, MessageSignature, SignatureKey, SignatureKeySet,
+};
 use tower_jwt_guard::keys::JwksKeys;
 use tower_jwt_guard::{ContentDigestLayer, JwtAuth};
 
@@ -147,10 +149,12 @@ async fn keys_from_a_jwks_url_rotate_and_a_source_that_never_loaded_fails_closed
     let dead = format!("http://{}/jwks.json", closed.local_addr().unwrap());
     drop(closed);
     let keys = JwksKeys::builder(&dead).timeout(Duration::from_millis(500)).build().unwrap();
-    let addr = server(MessageSignature::required().public_url("https://api.example.com").key_source(keys)).await;
+    let addr =
+        server(MessageSignature::required().public_url("https://api.example.com").key_source(keys)).await;
     let token = common::token("alice").token;
     let components = [("@method", "GET"), ("@target-uri", "https://api.example.com/orders")];
-    let signed = |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid));
+    let signed =
+        |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid));
     let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&first)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (503, Some("AUTH_UNAVAILABLE")));
 
@@ -158,7 +162,8 @@ async fn keys_from_a_jwks_url_rotate_and_a_source_that_never_loaded_fails_closed
     let published = Arc::new(Mutex::new(vec![first.jwk()]));
     let url = jwks_server(Arc::clone(&published)).await;
     let keys = JwksKeys::builder(&url).unknown_kid_interval(Duration::from_millis(50)).build().unwrap();
-    let addr = server(MessageSignature::required().public_url("https://api.example.com").key_source(keys)).await;
+    let addr =
+        server(MessageSignature::required().public_url("https://api.example.com").key_source(keys)).await;
     let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&first)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the published key");
     let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&second)), &[], None).await;
@@ -180,9 +185,11 @@ async fn a_keyid_naming_another_clients_key_is_refused() {
     let clients = ClientSignatureKeys::new()
         .client("client-a", SignatureKeySet::new().insert("a-1", a.key()))
         .client("client-b", SignatureKeySet::new().insert("b-1", b.key()));
-    let addr = server(MessageSignature::required().public_url("https://api.example.com").key_source(clients)).await;
+    let addr =
+        server(MessageSignature::required().public_url("https://api.example.com").key_source(clients)).await;
     let components = [("@method", "GET"), ("@target-uri", "https://api.example.com/orders")];
-    let signed = |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid));
+    let signed =
+        |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid));
 
     let token_a = token_of(Some("client-a"));
     let reply = send(reqwest::Method::GET, addr, &token_a, Some(&signed(&a)), &[], None).await;
@@ -233,7 +240,8 @@ async fn dpop_and_content_digest_must_be_covered_when_the_request_has_them() {
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
     // A POST without a body needs no digest.
     let empty = client.sign(&[("@method", "POST"), ("@target-uri", target)], &params());
-    let reply = send(reqwest::Method::POST, addr, &token, Some(&empty), &[("content-length", "0")], None).await;
+    let reply =
+        send(reqwest::Method::POST, addr, &token, Some(&empty), &[("content-length", "0")], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
 
     // A DPoP header: dpop must be covered.
@@ -261,7 +269,9 @@ async fn the_attacks_of_the_issue_are_refused() {
     let target = "https://api.example.com/orders";
     let components = [("@method", "GET"), ("@target-uri", target), ("authorization", authorization.as_str())];
     let params = |extra: &str| format!(";created={};keyid=\"k1\"{extra}", now());
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&client.sign(&components, &params(""))), &[], None).await;
+    let reply =
+        send(reqwest::Method::GET, addr, &token, Some(&client.sign(&components, &params(""))), &[], None)
+            .await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the honest request");
 
     // `alg` chosen by the attacker: HMAC keyed with the client's public key (its raw bytes, or
@@ -273,7 +283,11 @@ async fn the_attacks_of_the_issue_are_refused() {
             let tag = aws_lc_rs::hmac::sign(&key, base.as_bytes());
             let forged = Signed { input, signature: format!("sig=:{}:", STANDARD.encode(tag.as_ref())) };
             let reply = send(reqwest::Method::GET, addr, &token, Some(&forged), &[], None).await;
-            assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "hmac {extra}");
+            assert_eq!(
+                (reply.status, reply.code.as_deref()),
+                (401, Some("INVALID_SIGNATURE")),
+                "hmac {extra}"
+            );
         }
     }
 
@@ -305,7 +319,11 @@ async fn the_attacks_of_the_issue_are_refused() {
             continue;
         }
         let reply = send(reqwest::Method::GET, addr, &token, Some(&broken), &[], None).await;
-        assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "{input} / {signature}");
+        assert_eq!(
+            (reply.status, reply.code.as_deref()),
+            (401, Some("INVALID_SIGNATURE")),
+            "{input} / {signature}"
+        );
     }
 
     // `created` in the future (beyond the 5 s leeway).
@@ -316,14 +334,21 @@ async fn the_attacks_of_the_issue_are_refused() {
     // A body: the digest header covered by the signature, and checked against the body.
     let body = "{\"amount\": 10}";
     let digest = ContentDigest::header_value_sha256(body.as_bytes());
-    let post = [("@method", "POST"), ("@target-uri", target), ("authorization", authorization.as_str()), ("content-digest", digest.as_str())];
+    let post = [
+        ("@method", "POST"),
+        ("@target-uri", target),
+        ("authorization", authorization.as_str()),
+        ("content-digest", digest.as_str()),
+    ];
     let signed = client.sign(&post, &params(""));
     let with_digest = [("content-digest", digest.as_str())];
     let reply = send(reqwest::Method::POST, addr, &token, Some(&signed), &with_digest, Some(body)).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the honest POST");
     // The body changed under the valid (signed) digest header: the body check refuses it (400)
     // before the handler sees the end of the body.
-    let reply = send(reqwest::Method::POST, addr, &token, Some(&signed), &with_digest, Some("{\"amount\": 99}")).await;
+    let reply =
+        send(reqwest::Method::POST, addr, &token, Some(&signed), &with_digest, Some("{\"amount\": 99}"))
+            .await;
     assert_eq!(reply.status, 400, "the body changed under its digest");
     // The digest header removed: the signature covered it.
     let reply = send(reqwest::Method::POST, addr, &token, Some(&signed), &[], Some(body)).await;
@@ -364,7 +389,8 @@ async fn requests_signed_by_the_python_library_pass_and_altered_ones_are_refused
     let ed = Ed25519KeyPair::from_pkcs8(ed_document.as_ref()).unwrap();
     let point = ecdsa.public_key().as_ref();
     let ec_jwk = json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])});
-    let ed_jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(ed.public_key().as_ref())});
+    let ed_jwk =
+        json!({"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode(ed.public_key().as_ref())});
     let policy = MessageSignature::required()
         .key("py-p256", SignatureKey::from_jwk(&ec_jwk.to_string()).unwrap())
         .key("py-ed25519", SignatureKey::from_jwk(&ed_jwk.to_string()).unwrap())
@@ -379,8 +405,12 @@ async fn requests_signed_by_the_python_library_pass_and_altered_ones_are_refused
     let addr = common::serve(app).await;
     let token = common::token("alice").token;
     let pem = |der: &[u8]| {
-        let lines: Vec<String> =
-            STANDARD.encode(der).as_bytes().chunks(64).map(|line| String::from_utf8_lossy(line).into_owned()).collect();
+        let lines: Vec<String> = STANDARD
+            .encode(der)
+            .as_bytes()
+            .chunks(64)
+            .map(|line| String::from_utf8_lossy(line).into_owned())
+            .collect();
         format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
     };
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/httpsig_sign.py");
@@ -406,7 +436,16 @@ async fn requests_signed_by_the_python_library_pass_and_altered_ones_are_refused
         seen.push(name);
     }
     for alg in ["ecdsa-p256-sha256", "ed25519"] {
-        for case in ["signed GET", "signed POST", "replayed", "another method", "another path", "another token", "another body", "digest removed"] {
+        for case in [
+            "signed GET",
+            "signed POST",
+            "replayed",
+            "another method",
+            "another path",
+            "another token",
+            "another body",
+            "digest removed",
+        ] {
             let name = format!("{alg}: {case}");
             assert!(seen.contains(&name), "{name} not run: {seen:?}");
         }

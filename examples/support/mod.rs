@@ -614,7 +614,10 @@ pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> J
                 policy = policy.key_source(keys);
             }
             #[cfg(not(feature = "jwks"))]
-            fail("HTTP_SIGNATURE_KEYS", "a URL needs the `jwks` feature: run with `cargo run --features jwks --example <name>`")
+            fail(
+                "HTTP_SIGNATURE_KEYS",
+                "a URL needs the `jwks` feature: run with `cargo run --features jwks --example <name>`",
+            )
         }
         Some(path) => {
             let jwks = std::fs::read_to_string(&path)

@@ -67,8 +67,8 @@ pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
 pub(crate) use dpop::{DpopChallenge, DpopCheck};
 pub use fingerprint::DeviceFingerprint;
 pub use message_signature::{
-    ClientSignatureKeys, ContentDigest, MessageSignature, SignatureAlgorithm, SignatureKey, SignatureKeyLookup,
-    SignatureKeySet, SignatureKeySource, SignatureMode,
+    ClientSignatureKeys, ContentDigest, MessageSignature, SignatureAlgorithm, SignatureKey,
+    SignatureKeyLookup, SignatureKeySet, SignatureKeySource, SignatureMode,
 };
 pub(crate) use peer::{connection_scheme, peer_addr};
 pub use peer::{ConnectionScheme, PeerAddr};

@@ -181,7 +181,13 @@ impl SignatureKey {
             | SignatureAlgorithm::EcdsaP384Sha384 => {
                 return Err(ConfigError::InvalidKey("the public key does not fit the algorithm"))
             }
-            _ => return Ok(SignatureKey { algorithm, material: Material::Public(der.to_vec()), thumbprint: None }),
+            _ => {
+                return Ok(SignatureKey {
+                    algorithm,
+                    material: Material::Public(der.to_vec()),
+                    thumbprint: None,
+                })
+            }
         };
         Ok(SignatureKey { algorithm, material: parsed(algorithm, &raw)?, thumbprint: None })
     }

@@ -13,6 +13,18 @@ use super::key::SignatureKey;
 use crate::primitives::error::ConfigError;
 
 /// The answer of a [`SignatureKeySource`].
+///
+/// A source that must ask a remote service answers [`Pending`](SignatureKeyLookup::Pending):
+///
+/// ```
+/// use tower_jwt_guard::binding::{SignatureKey, SignatureKeyLookup};
+///
+/// let jwk = r#"{"kty":"OKP","crv":"Ed25519","x":"JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs"}"#;
+/// let key = SignatureKey::from_jwk(jwk)?;
+/// let later = SignatureKeyLookup::Pending(Box::pin(async move { SignatureKeyLookup::Found(key) }));
+/// assert_eq!(format!("{later:?}"), "Pending");
+/// # Ok::<(), tower_jwt_guard::ConfigError>(())
+/// ```
 #[non_exhaustive]
 pub enum SignatureKeyLookup {
     /// The key.

@@ -6,13 +6,16 @@
 //! any header. On every request the policy:
 //! - reads `Signature-Input` and `Signature` as structured fields (RFC 9651, with `sfv`);
 //! - picks the signature with the configured label or `tag` (else the first one);
-//! - refuses it unless it covers every required component, its `created` is within the window
+//! - refuses it unless it covers every required component (and `dpop` when a DPoP proof is
+//!   sent, `content-digest` when there is a body, with [`MessageSignature::cover_dpop_when_present`]
+//!   and [`MessageSignature::cover_content_digest_with_body`]), its `created` is within the window
 //!   (default 60 s, 5 s into the future), its `expires` (when given) has not passed;
 //! - takes the key: the token's `cnf.jwk` (RFC 7800 §3.2), else the configured key named by
-//!   `keyid`, whose RFC 7638 thumbprint must be the token's `cnf.jkt` when it has one (a
-//!   `cnf.jkt` is DPoP's claim: such tokens need [`Dpop`](super::Dpop) configured too); the
-//!   algorithm is the key's, and an `alg` parameter that names another one is refused
-//!   (RFC 9421 §3.2, step 7);
+//!   `keyid`, else the [`SignatureKeySource`]'s (a JWKS URL, each client's keys by the token's
+//!   `client_id`, ...; its answer may come later, the layer awaits it); the key's RFC 7638
+//!   thumbprint must be the token's `cnf.jkt` when it has one (a `cnf.jkt` is DPoP's claim: such
+//!   tokens need [`Dpop`](super::Dpop) configured too); the algorithm is the key's, and an `alg`
+//!   parameter that names another one is refused (RFC 9421 §3.2, step 7);
 //! - rebuilds the signature base (§2.5) and verifies the signature (aws-lc-rs);
 //! - records a `nonce` in the [`ReplayStore`]: a replayed nonce is refused.
 //!
@@ -424,7 +427,11 @@ impl MessageSignature {
                     && self.tag.as_deref().is_none_or(|tag| signed.tag.as_deref() == Some(tag))
             })
             .ok_or_else(|| {
-                self.refuse(request, ErrorKind::SignatureRequired, "no signature with the required label or tag")
+                self.refuse(
+                    request,
+                    ErrorKind::SignatureRequired,
+                    "no signature with the required label or tag",
+                )
             })?;
         self.check_coverage(request, signed).map_err(invalid)?;
         self.check_time(signed, now).map_err(invalid)?;
@@ -451,7 +458,11 @@ impl MessageSignature {
                         SignatureKeyLookup::Found(key) => key,
                         SignatureKeyLookup::Unknown => {
                             let reason = "the signature's keyid is not known";
-                            return Err(AuthError::signature(ErrorKind::InvalidSignature, reason, Some(accept)));
+                            return Err(AuthError::signature(
+                                ErrorKind::InvalidSignature,
+                                reason,
+                                Some(accept),
+                            ));
                         }
                         _ => return Err(keys_unavailable()),
                     };
@@ -614,9 +625,10 @@ fn keys_unavailable() -> AuthError {
 /// Whether the request has a body: a `Content-Length` above 0, or a `Transfer-Encoding`.
 fn has_body(headers: &http::HeaderMap) -> bool {
     headers.contains_key(http::header::TRANSFER_ENCODING)
-        || headers.get_all(http::header::CONTENT_LENGTH).iter().any(|value| {
-            value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()) != Some(0)
-        })
+        || headers
+            .get_all(http::header::CONTENT_LENGTH)
+            .iter()
+            .any(|value| value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()) != Some(0))
 }
 
 /// An authority as `@authority` covers it: lowercase, without the scheme's default port.
@@ -652,7 +664,11 @@ impl BindingPolicy for MessageSignature {
     }
 
     /// With the token's `client_id`, for a [`ClientSignatureKeys`] source.
-    fn check_token(&self, request: &RequestHead<'_>, token: &TokenFacts) -> Result<Option<Deferred>, AuthError> {
+    fn check_token(
+        &self,
+        request: &RequestHead<'_>,
+        token: &TokenFacts,
+    ) -> Result<Option<Deferred>, AuthError> {
         self.check_inner(request, token.confirmation.as_ref(), token.client_id.as_deref(), clock::now())
     }
 }
