@@ -367,8 +367,9 @@ impl MessageSignature {
     }
 
     /// [`check`](BindingPolicy::check) as of `now` (seconds since the epoch): a recorded
-    /// request verified later, or a test vector. A nonce store that must ask a remote server
-    /// answers "unavailable" here (the layer awaits it: [`BindingPolicy::check_deferred`]).
+    /// request verified later, or a test vector. A nonce store or a key source that must ask a
+    /// remote server answers "unavailable" here (the layer awaits it:
+    /// [`BindingPolicy::check_token`]).
     pub fn check_at(
         &self,
         request: &RequestHead<'_>,
