@@ -447,13 +447,17 @@ impl MessageSignature {
         };
         let base = base::signature_base(&message, signed).map_err(invalid)?;
         let jkt = confirmation.and_then(|cnf| cnf.jkt.as_deref());
-        let accept = self.accept_signature_for(request);
         match self.key_for(signed, confirmation, client_id).map_err(invalid)? {
-            SignatureKeyLookup::Found(key) => self.finish(signed, &key, base.as_bytes(), jkt, &accept, now),
+            SignatureKeyLookup::Found(key) => {
+                // `Accept-Signature` is written only for a refusal.
+                let accept = || self.accept_signature_for(request);
+                self.finish(signed, &key, base.as_bytes(), jkt, &accept, now)
+            }
             SignatureKeyLookup::Unknown => Err(invalid("the signature's keyid is not known")),
             SignatureKeyLookup::Unavailable => Err(keys_unavailable()),
             SignatureKeyLookup::Pending(later) => {
                 let (policy, signed, jkt) = (self.clone(), signed.clone(), jkt.map(str::to_owned));
+                let accept = self.accept_signature_for(request);
                 Ok(Some(Box::pin(async move {
                     let key = match later.await {
                         SignatureKeyLookup::Found(key) => key,
@@ -467,6 +471,7 @@ impl MessageSignature {
                         }
                         _ => return Err(keys_unavailable()),
                     };
+                    let accept = || accept.clone();
                     match policy.finish(&signed, &key, base.as_bytes(), jkt.as_deref(), &accept, now)? {
                         None => Ok(()),
                         Some(nonce) => nonce.await,
@@ -483,11 +488,10 @@ impl MessageSignature {
         key: &SignatureKey,
         base: &[u8],
         jkt: Option<&str>,
-        accept: &str,
+        accept: &dyn Fn() -> String,
         now: u64,
     ) -> Result<Option<Deferred>, AuthError> {
-        let invalid =
-            |reason| AuthError::signature(ErrorKind::InvalidSignature, reason, Some(accept.to_owned()));
+        let invalid = |reason| AuthError::signature(ErrorKind::InvalidSignature, reason, Some(accept()));
         if let Some(jkt) = jkt {
             let bound =
                 key.thumbprint().is_some_and(|thumbprint| same(thumbprint.as_bytes(), jkt.as_bytes()));
@@ -563,7 +567,7 @@ impl MessageSignature {
         &self,
         signed: &SignedInput,
         key: &SignatureKey,
-        accept: &str,
+        accept: &dyn Fn() -> String,
         now: u64,
     ) -> Result<Option<Deferred>, AuthError> {
         let Some(nonce) = signed.nonce.as_deref() else {
@@ -577,21 +581,26 @@ impl MessageSignature {
             .unwrap_or(now + self.max_age + self.leeway)
             // A request verified as of another time is still remembered from now on.
             .max(clock::now() + self.max_age + self.leeway);
-        let replayed = AuthError::signature(
-            ErrorKind::InvalidSignature,
-            "the signature's nonce was used before",
-            Some(accept.to_owned()),
-        );
+        let replayed = |accept| {
+            AuthError::signature(
+                ErrorKind::InvalidSignature,
+                "the signature's nonce was used before",
+                Some(accept),
+            )
+        };
         match self.replay.check_and_record(&replay_key, until) {
             ReplayCheck::Fresh => Ok(None),
-            ReplayCheck::Replayed => Err(replayed),
-            ReplayCheck::Pending(answer) => Ok(Some(Box::pin(async move {
-                match answer.await {
-                    ReplayCheck::Fresh => Ok(()),
-                    ReplayCheck::Replayed => Err(replayed),
-                    _ => Err(unavailable()),
-                }
-            }))),
+            ReplayCheck::Replayed => Err(replayed(accept())),
+            ReplayCheck::Pending(answer) => {
+                let replayed = replayed(accept());
+                Ok(Some(Box::pin(async move {
+                    match answer.await {
+                        ReplayCheck::Fresh => Ok(()),
+                        ReplayCheck::Replayed => Err(replayed),
+                        _ => Err(unavailable()),
+                    }
+                })))
+            }
             _ => Err(unavailable()),
         }
     }
