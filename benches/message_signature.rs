@@ -12,6 +12,16 @@
 //! replayed one would be refused after its signature is checked.
 //!
 //! `cargo bench --bench message_signature`
+//!
+//! Criterion's timings move with the load of a shared machine; instruction counts do not. With
+//! `MESSAGE_SIGNATURE_CALLGRIND=<variant>` (`ed25519-signature`, `ed25519-check`,
+//! `es256-signature`, `es256-check`) the binary runs 1,000 of them in one function for callgrind:
+//!
+//! ```text
+//! cargo bench --bench message_signature --no-run
+//! MESSAGE_SIGNATURE_CALLGRIND=ed25519-check valgrind --tool=callgrind \
+//!     --toggle-collect='*measured_*' target/release/deps/message_signature-<hash>
+//! ```
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +30,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, ParsedPublicKey};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use serde_json::json;
 use tower_jwt_guard::binding::{BindingPolicy, ContentDigest, MessageSignature, RequestHead, SignatureKey};
 use tower_jwt_guard::revocation::MemoryReplayStore;
@@ -162,5 +172,54 @@ fn message_signature(c: &mut Criterion) {
     group.finish();
 }
 
+/// The signatures alone, over bases made beforehand.
+#[inline(never)]
+fn measured_signatures(key: &ParsedPublicKey, signed: &[(http::Request<()>, Vec<u8>, Vec<u8>)]) {
+    for (_, base, sig) in signed {
+        key.verify_sig(black_box(base), black_box(sig)).unwrap();
+    }
+}
+
+/// The policy checks of requests made beforehand.
+#[inline(never)]
+fn measured_checks(policy: &MessageSignature, signed: &[(http::Request<()>, Vec<u8>, Vec<u8>)]) {
+    for (request, _, _) in signed {
+        policy.check(&RequestHead::of(black_box(request)), None).unwrap();
+    }
+}
+
+/// One variant, 1,000 times, for callgrind (see the module documentation).
+fn callgrind(variant: &str) {
+    let (alg, what) = variant.split_once('-').expect("<alg>-<signature|check>");
+    let signer = match alg {
+        "ed25519" => Signer::Ed25519(Ed25519KeyPair::generate().unwrap()),
+        "es256" => Signer::P256(EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).unwrap()),
+        other => panic!("unknown algorithm {other}"),
+    };
+    let token = token();
+    let policy = MessageSignature::required()
+        .key("client-1", SignatureKey::from_jwk(&signer.jwk()).unwrap())
+        .cover(["@method", "@target-uri", "authorization"])
+        .cover_content_digest_with_body()
+        .public_url(URL)
+        .replay_store(MemoryReplayStore::with_capacity(100_000));
+    // One check before, so that lazily built state is not counted.
+    policy.check(&RequestHead::of(&signed_request(&signer, &token).0), None).unwrap();
+    let signed: Vec<_> = (0..1_000).map(|_| signed_request(&signer, &token)).collect();
+    match what {
+        "signature" => measured_signatures(&signer.parsed(), &signed),
+        "check" => measured_checks(&policy, &signed),
+        other => panic!("unknown variant {other}"),
+    }
+}
+
 criterion_group!(benches, message_signature);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(variant) = std::env::var("MESSAGE_SIGNATURE_CALLGRIND") {
+        callgrind(&variant);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
