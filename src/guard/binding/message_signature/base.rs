@@ -39,7 +39,7 @@ const ITEM_FIELDS: [&str; 1] = ["client-cert"];
 /// The signature base of `signed` over `message`.
 pub(crate) fn signature_base(message: &Message<'_>, signed: &SignedInput) -> Result<String, Reason> {
     let mut base = String::new();
-    for component in &signed.components {
+    for (component, text) in signed.components.iter().zip(&signed.component_texts) {
         let BareItem::String(name) = &component.bare_item else {
             return Err("a component identifier is not a string");
         };
@@ -52,7 +52,7 @@ pub(crate) fn signature_base(message: &Message<'_>, signed: &SignedInput) -> Res
         } else {
             field_value(message.headers, name, component)?
         };
-        base.push_str(&component.serialize());
+        base.push_str(text);
         base.push_str(": ");
         base.push_str(&value);
         base.push('\n');
