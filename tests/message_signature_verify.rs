@@ -238,6 +238,9 @@ async fn dpop_and_content_digest_must_be_covered_when_the_request_has_them() {
         client.sign(&[("@method", "POST"), ("@target-uri", target), ("content-digest", &digest)], &params());
     let reply = send(reqwest::Method::POST, addr, &token, Some(&covered), &with_digest, Some(body)).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
+    // A digest sent without a body (as over HTTP/2, no Content-Length) must be covered too.
+    let reply = send(reqwest::Method::GET, addr, &token, Some(&plain), &with_digest, None).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
     // A POST without a body needs no digest.
     let empty = client.sign(&[("@method", "POST"), ("@target-uri", target)], &params());
     let reply =

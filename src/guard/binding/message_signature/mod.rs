@@ -217,8 +217,10 @@ impl MessageSignature {
     }
 
     /// Requires `content-digest` among the covered components when the request has a body
-    /// (`Content-Length` above 0, or any `Transfer-Encoding`). The digest itself is checked
-    /// against the body by [`ContentDigestLayer`](crate::ContentDigestLayer).
+    /// (`Content-Length` above 0, or any `Transfer-Encoding`) or carries a `Content-Digest`. The
+    /// digest itself is checked against the body by [`ContentDigestLayer`](crate::ContentDigestLayer);
+    /// over HTTP/2 a body may come without `Content-Length`: `ContentDigestLayer::required(true)`
+    /// then makes every non-empty body carry a digest, which this rule makes the signature cover.
     ///
     /// ```
     /// use tower_jwt_guard::binding::{MessageSignature, RequestHead};
@@ -304,7 +306,8 @@ impl MessageSignature {
     /// The components a signature of `request` must cover.
     fn required_for<'a>(&'a self, request: &RequestHead<'_>) -> impl Iterator<Item = &'a str> {
         let dpop = self.cover_dpop && request.headers.contains_key("dpop");
-        let digest = self.cover_digest && has_body(request.headers);
+        let digest = self.cover_digest
+            && (has_body(request.headers) || request.headers.contains_key("content-digest"));
         self.required
             .iter()
             .map(String::as_str)
