@@ -448,6 +448,8 @@ async fn requests_signed_by_the_python_library_pass_and_altered_ones_are_refused
             "another token",
             "another body",
             "digest removed",
+            "query parameters",
+            "another query parameter",
         ] {
             let name = format!("{alg}: {case}");
             assert!(seen.contains(&name), "{name} not run: {seen:?}");

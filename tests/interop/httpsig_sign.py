@@ -52,13 +52,13 @@ def main():
         )
         alg = algorithm.algorithm_id
 
-        def signed(method, body=None):
-            message = Request(method, url, {"Authorization": f"Bearer {token}"})
+        def signed(method, body=None, target=url, extra=()):
+            message = Request(method, target, {"Authorization": f"Bearer {token}"})
             signer.sign(
                 message,
                 key_id=key_id,
                 nonce=uuid.uuid4().hex,
-                covered_component_ids=covered,
+                covered_component_ids=covered + extra,
                 body=body,
             )
             return message.headers
@@ -75,6 +75,14 @@ def main():
         altered = signed("GET")
         altered["Authorization"] = f"Bearer {other_token}"
         case("another token", 401, "GET", url, altered)
+
+        # RFC 9421 §2.2.8: each parameter decoded and re-encoded the WHATWG way (`+` and `~`,
+        # a byte that is not UTF-8 read as U+FFFD).
+        query = url + "?q=a+b%21~&x=%FF"
+        params = ('"@query-param";name="q"', '"@query-param";name="x"')
+        case("query parameters", 200, "GET", query, signed("GET", target=query, extra=params))
+        altered = url + "?q=a+b%21~&x=%FE"
+        case("another query parameter", 401, "GET", altered, signed("GET", target=query, extra=params))
 
         body = b'{"amount": 10}'
         case("signed POST", 200, "POST", url, signed("POST", body), body)
