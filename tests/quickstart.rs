@@ -530,3 +530,82 @@ async fn quickstart_signs_its_answers() {
     let _ = std::fs::remove_file(&server_key);
     let _ = std::fs::remove_file(&jwks);
 }
+
+/// `HTTP_SIGNATURE_KEYS` as a URL: the clients' JWKS fetched (and refreshed) over HTTP; a body
+/// must have its `content-digest` covered, and `Accept-Signature` says so.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn quickstart_with_http_signature_keys_from_a_url() {
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+    use base64::Engine as _;
+
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let jwks = json!({"keys": [{"kid": "client-1", "kty": "OKP", "crv": "Ed25519", "x": x}]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/clients.jwks.json", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/clients.jwks.json",
+        axum::routing::get(move || std::future::ready(axum::Json(jwks.clone()))),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let running = Example::start(
+        "quickstart",
+        &[("JWT_SECRET", SECRET), ("HTTP_SIGNATURES", "required"), ("HTTP_SIGNATURE_KEYS", &url)],
+    );
+    let base = running.url();
+    let http = client();
+    let token = TestKey::hmac(Algorithm::HS256, SECRET.as_bytes()).sign(&claims("alice"));
+    let sign = |components: &[(&str, String)], keyid: &str| {
+        let names: Vec<String> = components.iter().map(|(name, _)| format!("\"{name}\"")).collect();
+        let params = format!("({});created={};keyid=\"{keyid}\"", names.join(" "), now());
+        let mut signature_base = String::new();
+        for (name, value) in components {
+            signature_base.push_str(&format!("\"{name}\": {value}\n"));
+        }
+        signature_base.push_str(&format!("\"@signature-params\": {params}"));
+        let signature = pair.sign(signature_base.as_bytes());
+        (
+            format!("sig={params}"),
+            format!("sig=:{}:", base64::engine::general_purpose::STANDARD.encode(signature.as_ref())),
+        )
+    };
+    let components = [
+        ("@method", "GET".to_owned()),
+        ("@target-uri", format!("{base}/me")),
+        ("authorization", format!("Bearer {token}")),
+    ];
+    let (input, signature) = sign(&components, "client-1");
+    let me = answer(
+        http.get(format!("{base}/me"))
+            .bearer_auth(&token)
+            .header("signature-input", &input)
+            .header("signature", &signature),
+    )
+    .await;
+    assert_eq!((me.status, me.body["sub"].clone()), (200, json!("alice")));
+    // A key the JWKS does not publish: refused.
+    let (input, signature) = sign(&components, "client-2");
+    let other = answer(
+        http.get(format!("{base}/me"))
+            .bearer_auth(&token)
+            .header("signature-input", input)
+            .header("signature", signature),
+    )
+    .await;
+    assert_eq!((other.status, other.code()), (401, "INVALID_SIGNATURE"));
+    // A body whose digest the signature does not cover: refused, and Accept-Signature names it.
+    let (input, signature) = sign(&components, "client-1");
+    let response = http
+        .get(format!("{base}/me"))
+        .bearer_auth(&token)
+        .header("signature-input", input)
+        .header("signature", signature)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let accept = response.headers().get("accept-signature").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(accept, r#"sig=("@method" "@target-uri" "authorization" "content-digest")"#);
+}

@@ -618,10 +618,12 @@ pub fn with_dpop_at(builder: JwtAuthBuilder, url: String) -> JwtAuthBuilder {
 }
 
 /// `HTTP_SIGNATURES` (`allowed` by default, `required`, `off`) and `HTTP_SIGNATURE_KEYS` (a
-/// JWKS file: clients' keys by `keyid`): RFC 9421 signed requests on `builder`, `@target-uri`
+/// JWKS file path, or an http(s) URL read like `JWT_JWKS_URL` with refresh and rotation, feature
+/// `jwks`: clients' keys by `keyid`): RFC 9421 signed requests on `builder`, `@target-uri`
 /// checked against `PUBLIC_URL` (or the listening address). A token bound to a key (`cnf.jwk`)
 /// needs a signature by it; in `required` mode every request needs one, covering `@method`,
-/// `@target-uri` and `authorization`.
+/// `@target-uri` and `authorization`, plus `dpop` when a DPoP proof is sent and
+/// `content-digest` when the request has a body.
 pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuilder {
     use tower_jwt_guard::binding::MessageSignature;
     let policy = match var("HTTP_SIGNATURES").as_deref() {
@@ -630,12 +632,32 @@ pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> J
         Some("off") => return builder,
         Some(_) => fail("HTTP_SIGNATURES", "expected allowed, required or off"),
     };
-    let mut policy =
-        policy.cover(["@method", "@target-uri", "authorization"]).public_url(&public_url(listening));
-    if let Some(path) = var("HTTP_SIGNATURE_KEYS") {
-        let jwks = std::fs::read_to_string(&path)
-            .unwrap_or_else(|err| fail("HTTP_SIGNATURE_KEYS", format!("cannot read {path}: {err}")));
-        policy = policy.jwks(&jwks).unwrap_or_else(|err| fail("HTTP_SIGNATURE_KEYS", err));
+    let mut policy = policy
+        .cover(["@method", "@target-uri", "authorization"])
+        .cover_dpop_when_present()
+        .cover_content_digest_with_body()
+        .public_url(&public_url(listening));
+    match var("HTTP_SIGNATURE_KEYS") {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            #[cfg(feature = "jwks")]
+            {
+                let keys = tower_jwt_guard::keys::JwksKeys::builder(&url)
+                    .build()
+                    .unwrap_or_else(|err| fail("HTTP_SIGNATURE_KEYS", err));
+                policy = policy.key_source(keys);
+            }
+            #[cfg(not(feature = "jwks"))]
+            fail(
+                "HTTP_SIGNATURE_KEYS",
+                "a URL needs the `jwks` feature: run with `cargo run --features jwks --example <name>`",
+            )
+        }
+        Some(path) => {
+            let jwks = std::fs::read_to_string(&path)
+                .unwrap_or_else(|err| fail("HTTP_SIGNATURE_KEYS", format!("cannot read {path}: {err}")));
+            policy = policy.jwks(&jwks).unwrap_or_else(|err| fail("HTTP_SIGNATURE_KEYS", err));
+        }
+        None => {}
     }
     builder.binding(policy)
 }

@@ -385,7 +385,7 @@ where
         if !self.shared.bindings.is_empty() {
             let head = RequestHead::of(request);
             for binding in &self.shared.bindings {
-                deferred.extend(binding.check_deferred(&head, confirmation)?);
+                deferred.extend(binding.check_token(&head, &verified.facts)?);
             }
         }
         if let Some(unchecked) = confirmation.and_then(|cnf| self.unchecked_confirmation(cnf)) {

@@ -325,6 +325,9 @@ pub struct TokenFacts {
     pub confirmation: Option<Confirmation>,
     /// the header's `typ`
     pub token_type: Option<String>,
+    /// `client_id` (RFC 9068 §2.2, RFC 8693 §4.3), when it is a string: the client the token was
+    /// issued to
+    pub client_id: Option<String>,
     /// the name of the accepted [`TokenKind`](crate::TokenKind) the token is (when the
     /// configuration [`accept`](crate::JwtAuthBuilder::accept)s kinds)
     pub kind: Option<Arc<str>>,

@@ -56,7 +56,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 
-use crate::primitives::claims::Confirmation;
+use crate::primitives::claims::{Confirmation, TokenFacts};
 use crate::primitives::error::AuthError;
 
 pub use certificate::CertificateBound;
@@ -67,8 +67,9 @@ pub use dpop::{Dpop, DpopMode, DpopNonces, VerifiedProof};
 pub(crate) use dpop::{DpopChallenge, DpopCheck};
 pub use fingerprint::DeviceFingerprint;
 pub use message_signature::{
-    ContentDigest, MessageSignature, MessageSigner, SignatureAlgorithm, SignatureError, SignatureFields,
-    SignatureKey, SignatureMode, SignatureParams,
+    ClientSignatureKeys, ContentDigest, MessageSignature, MessageSigner, SignatureAlgorithm, SignatureError,
+    SignatureFields, SignatureKey, SignatureKeyLookup, SignatureKeySet, SignatureKeySource, SignatureMode,
+    SignatureParams,
 };
 pub(crate) use peer::{connection_scheme, peer_addr};
 pub use peer::{ConnectionScheme, PeerAddr};
@@ -388,6 +389,16 @@ pub trait BindingPolicy: Send + Sync + 'static {
         confirmation: Option<&Confirmation>,
     ) -> Result<Option<BoxFuture<'static, Result<(), AuthError>>>, AuthError> {
         self.check(request, confirmation).map(|()| None)
+    }
+
+    /// [`check_deferred`](Self::check_deferred) with the whole of the token's facts (its
+    /// `client_id`, ...), which is what the layer calls. The default reads only the `cnf` claim.
+    fn check_token(
+        &self,
+        request: &RequestHead<'_>,
+        token: &TokenFacts,
+    ) -> Result<Option<BoxFuture<'static, Result<(), AuthError>>>, AuthError> {
+        self.check_deferred(request, token.confirmation.as_ref())
     }
 
     /// Binds a token being minted to `request`: fills in its `cnf` claims (and cookies to set).

@@ -34,6 +34,8 @@ mod verification_key;
 pub use introspection::{Introspector, IntrospectorBuilder};
 pub use issuer::Issuer;
 #[cfg(feature = "jwks")]
+pub(crate) use jwks::JwkLookup;
+#[cfg(feature = "jwks")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jwks")))]
 pub use jwks::{
     JwksError, JwksKeys, JwksKeysBuilder, JwksStatus, DEFAULT_MAX_REFRESH_INTERVAL,

@@ -44,6 +44,8 @@ pub(crate) struct RegisteredClaims<'a> {
     scp: Option<ScopeClaim<'a>>,
     #[serde(default, deserialize_with = "present")]
     cnf: Option<Confirmation>,
+    #[serde(default, deserialize_with = "string_or_nothing")]
+    client_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,8 +86,17 @@ impl RegisteredClaims<'_> {
             confirmation: self.cnf,
             token_type: token_type.map(str::to_owned),
             kind: None,
+            client_id: self.client_id,
         }
     }
+}
+
+/// `client_id`: a string, or nothing (another type is no client; a policy that needs one refuses).
+fn string_or_nothing<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Some(text),
+        _ => None,
+    })
 }
 
 /// A claim that, when present, has its type: `null` is refused, not read as absent.
@@ -215,6 +226,16 @@ mod tests {
             assert!(parse(&format!(r#"{{"scope":{bad}}}"#)).is_err(), "scope {bad} must be refused");
         }
         assert!(parse(r#"{"sub":"a","sub":"b"}"#).is_err(), "duplicate claims are refused");
+    }
+
+    #[test]
+    fn client_id_is_read_when_it_is_a_string() {
+        assert_eq!(parse(r#"{"client_id":"s6BhdRkqt3"}"#).unwrap().client_id.as_deref(), Some("s6BhdRkqt3"));
+        // Another type names no client, and does not refuse the token by itself.
+        for other in ["1", "null", "[\"a\"]", "{}"] {
+            assert_eq!(parse(&format!(r#"{{"client_id":{other}}}"#)).unwrap().client_id, None, "{other}");
+        }
+        assert_eq!(parse("{}").unwrap().client_id, None);
     }
 
     #[test]

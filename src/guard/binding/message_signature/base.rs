@@ -78,18 +78,23 @@ const ITEM_FIELDS: [&str; 1] = ["client-cert"];
 
 /// The signature base of a request's signature `signed` over `message`.
 pub(crate) fn signature_base(message: &Message<'_>, signed: &SignedInput) -> Result<String, Reason> {
-    base_of(&Signed::Request(*message), &signed.components, &signed.params_text)
+    base_of(&Signed::Request(*message), &signed.components, &signed.component_texts, &signed.params_text)
 }
 
 /// The signature base of `components` over `message`, ending with `@signature-params`:
 /// `params_text` (the serialized inner list of the components and the signature parameters).
+/// `texts` are the components serialized, one for each (parsed once, used twice).
 pub(crate) fn base_of(
     message: &Signed<'_>,
     components: &[Item],
+    texts: &[String],
     params_text: &str,
 ) -> Result<String, Reason> {
+    if components.len() != texts.len() {
+        return Err("a component identifier cannot be serialized");
+    }
     let mut base = String::new();
-    for component in components {
+    for (component, text) in components.iter().zip(texts) {
         let BareItem::String(name) = &component.bare_item else {
             return Err("a component identifier is not a string");
         };
@@ -107,7 +112,7 @@ pub(crate) fn base_of(
         if value.contains(['\n', '\r']) {
             return Err("a component value holds a line break");
         }
-        base.push_str(&component.serialize());
+        base.push_str(text);
         base.push_str(": ");
         base.push_str(&value);
         base.push('\n');
@@ -246,7 +251,11 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert("content-type", "text/plain".parse().unwrap());
         let response = Signed::Response { status: StatusCode::OK, headers: &headers, request: Some(message) };
-        let base = |signed: &Signed<'_>, text: &str| base_of(signed, &items(text), "()");
+        let base = |signed: &Signed<'_>, text: &str| {
+            let components = items(text);
+            let texts: Vec<String> = components.iter().map(|component| component.serialize()).collect();
+            base_of(signed, &components, &texts, "()")
+        };
 
         let covered =
             r#""@status", "content-type", "@method";req, "@target-uri";req, "signature";req;key="sig""#;

@@ -18,6 +18,8 @@ pub(crate) struct SignedInput {
     pub(crate) label: String,
     /// The covered component identifiers, in order.
     pub(crate) components: Vec<Item>,
+    /// Each identifier serialized (its line's start in the signature base), in the same order.
+    pub(crate) component_texts: Vec<String>,
     /// The serialized inner list: the value of `@signature-params`.
     pub(crate) params_text: String,
     pub(crate) created: Option<i64>,
@@ -137,14 +139,17 @@ fn signed_input(label: &str, list: &InnerList, signature: Vec<u8>) -> Result<Sig
         return Err("a signature covers too many components");
     }
     let mut components = Vec::with_capacity(list.items.len());
+    let mut component_texts: Vec<String> = Vec::with_capacity(list.items.len());
     for item in &list.items {
         if !matches!(item.bare_item, BareItem::String(_)) {
             return Err("a component identifier is not a string");
         }
+        // Serialized once: what tells two identifiers apart, and the base's line.
         let text = item.serialize();
-        if components.iter().any(|known: &Item| known.serialize() == text) {
+        if component_texts.contains(&text) {
             return Err("a component is covered twice");
         }
+        component_texts.push(text);
         components.push(item.clone());
     }
     let params_text = List::from([ListEntry::InnerList(list.clone())])
@@ -153,6 +158,7 @@ fn signed_input(label: &str, list: &InnerList, signature: Vec<u8>) -> Result<Sig
     let mut signed = SignedInput {
         label: label.to_owned(),
         components,
+        component_texts,
         params_text,
         created: None,
         expires: None,

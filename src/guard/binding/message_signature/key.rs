@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
+use aws_lc_rs::signature::ParsedPublicKey;
 use base64::Engine as _;
 use serde::Deserialize;
 
@@ -32,7 +35,9 @@ pub struct SignatureKey {
 
 #[derive(Clone)]
 enum Material {
-    /// The key bytes aws-lc-rs reads (an EC point, an Ed25519 key, an RSA DER key).
+    /// An EC or Ed25519 public key, parsed once (not on every request).
+    Parsed(Arc<ParsedPublicKey>),
+    /// An RSA DER key, as aws-lc-rs reads it.
     Public(Vec<u8>),
     /// An RSA key from a JWK.
     Rsa { n: Vec<u8>, e: Vec<u8> },
@@ -77,6 +82,15 @@ fn b64url(value: Option<&String>) -> Result<Vec<u8>, ConfigError> {
         .map_err(|_| ConfigError::InvalidKey("a JWK member is not base64url"))
 }
 
+/// An EC or Ed25519 key parsed (and checked) for `algorithm`.
+fn parsed(algorithm: SignatureAlgorithm, bytes: &[u8]) -> Result<Material, ConfigError> {
+    let verification =
+        algorithm.verification().ok_or(ConfigError::InvalidKey("the algorithm takes no public key"))?;
+    let key = ParsedPublicKey::new(verification, bytes)
+        .map_err(|_| ConfigError::InvalidKey("the public key is not a valid key of its type"))?;
+    Ok(Material::Parsed(Arc::new(key)))
+}
+
 impl SignatureKey {
     /// A public key from its JWK (RFC 7517): EC P-256 (`ecdsa-p256-sha256`), EC P-384
     /// (`ecdsa-p384-sha384`), OKP Ed25519 (`ed25519`), RSA (`rsa-pss-sha512`, or
@@ -111,12 +125,12 @@ impl SignatureKey {
                 };
                 let members =
                     format!(r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#, text(&jwk.x), text(&jwk.y));
-                (alg, Material::Public(point), members)
+                (alg, parsed(alg, &point)?, members)
             }
             ("OKP", Some("Ed25519")) => {
                 let x = b64url(jwk.x.as_ref())?;
                 let members = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, text(&jwk.x));
-                (SignatureAlgorithm::Ed25519, Material::Public(x), members)
+                (SignatureAlgorithm::Ed25519, parsed(SignatureAlgorithm::Ed25519, &x)?, members)
             }
             ("RSA", _) => {
                 let (n, e) = (b64url(jwk.n.as_ref())?, b64url(jwk.e.as_ref())?);
@@ -170,9 +184,16 @@ impl SignatureKey {
             | SignatureAlgorithm::EcdsaP384Sha384 => {
                 return Err(ConfigError::InvalidKey("the public key does not fit the algorithm"))
             }
-            _ => der.to_vec(),
+            _ => {
+                return Ok(SignatureKey {
+                    algorithm,
+                    material: Material::Public(der.to_vec()),
+                    thumbprint: None,
+                    members: None,
+                })
+            }
         };
-        Ok(SignatureKey { algorithm, material: Material::Public(raw), thumbprint: None, members: None })
+        Ok(SignatureKey { algorithm, material: parsed(algorithm, &raw)?, thumbprint: None, members: None })
     }
 
     /// A shared secret for `hmac-sha256` (at least 32 bytes).
@@ -216,6 +237,7 @@ impl SignatureKey {
     /// Whether `signature` is this key's signature of `base`.
     pub(crate) fn verify(&self, base: &[u8], signature: &[u8]) -> bool {
         match &self.material {
+            Material::Parsed(key) => key.verify_sig(base, signature).is_ok(),
             Material::Secret(key) => aws_lc_rs::hmac::verify(key, base, signature).is_ok(),
             Material::Public(bytes) => match self.algorithm.verification() {
                 Some(alg) => {

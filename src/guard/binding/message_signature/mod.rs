@@ -6,13 +6,16 @@
 //! any header. On every request the policy:
 //! - reads `Signature-Input` and `Signature` as structured fields (RFC 9651, with `sfv`);
 //! - picks the signature with the configured label or `tag` (else the first one);
-//! - refuses it unless it covers every required component, its `created` is within the window
+//! - refuses it unless it covers every required component (and `dpop` when a DPoP proof is
+//!   sent, `content-digest` when there is a body, with [`MessageSignature::cover_dpop_when_present`]
+//!   and [`MessageSignature::cover_content_digest_with_body`]), its `created` is within the window
 //!   (default 60 s, 5 s into the future), its `expires` (when given) has not passed;
 //! - takes the key: the token's `cnf.jwk` (RFC 7800 §3.2), else the configured key named by
-//!   `keyid`, whose RFC 7638 thumbprint must be the token's `cnf.jkt` when it has one (a
-//!   `cnf.jkt` is DPoP's claim: such tokens need [`Dpop`](super::Dpop) configured too); the
-//!   algorithm is the key's, and an `alg` parameter that names another one is refused
-//!   (RFC 9421 §3.2, step 7);
+//!   `keyid`, else the [`SignatureKeySource`]'s (a JWKS URL, each client's keys by the token's
+//!   `client_id`, ...; its answer may come later, the layer awaits it); the key's RFC 7638
+//!   thumbprint must be the token's `cnf.jkt` when it has one (a `cnf.jkt` is DPoP's claim: such
+//!   tokens need [`Dpop`](super::Dpop) configured too); the algorithm is the key's, and an `alg`
+//!   parameter that names another one is refused (RFC 9421 §3.2, step 7);
 //! - rebuilds the signature base (§2.5) and verifies the signature (aws-lc-rs);
 //! - records a `nonce` in the [`ReplayStore`]: a replayed nonce is refused.
 //!
@@ -41,24 +44,25 @@ mod base;
 mod content_digest;
 mod input;
 mod key;
+mod key_source;
 mod query;
 mod response;
 mod signer;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::guard::binding::{same, BindingPolicy, RequestHead};
 use crate::guard::revocation::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
-use crate::primitives::claims::Confirmation;
+use crate::primitives::claims::{Confirmation, TokenFacts};
 use crate::primitives::clock;
 use crate::primitives::error::{AuthError, ConfigError, ErrorKind};
 
 pub use algorithm::SignatureAlgorithm;
 pub use content_digest::{ContentDigest, DEFAULT_DIGEST_BODY_LIMIT};
 pub use key::SignatureKey;
+pub use key_source::{ClientSignatureKeys, SignatureKeyLookup, SignatureKeySet, SignatureKeySource};
 pub use signer::{MessageSigner, SignatureError, SignatureFields, SignatureParams};
 
 pub(crate) use base::{Message, Signed};
@@ -87,8 +91,11 @@ pub enum SignatureMode {
 #[derive(Clone)]
 pub struct MessageSignature {
     mode: SignatureMode,
-    keys: Arc<HashMap<String, SignatureKey>>,
+    keys: Arc<SignatureKeySet>,
+    source: Option<Arc<dyn SignatureKeySource>>,
     required: Vec<String>,
+    cover_dpop: bool,
+    cover_digest: bool,
     tag: Option<String>,
     label: Option<String>,
     max_age: u64,
@@ -103,7 +110,10 @@ impl fmt::Debug for MessageSignature {
         f.debug_struct("MessageSignature")
             .field("mode", &self.mode)
             .field("keys", &self.keys.len())
+            .field("key_source", &self.source.is_some())
             .field("required", &self.required)
+            .field("cover_dpop", &self.cover_dpop)
+            .field("cover_digest", &self.cover_digest)
             .field("tag", &self.tag)
             .field("max_age", &self.max_age)
             .finish_non_exhaustive()
@@ -116,8 +126,11 @@ impl MessageSignature {
     pub fn new(mode: SignatureMode) -> Self {
         MessageSignature {
             mode,
-            keys: Arc::new(HashMap::new()),
+            keys: Arc::new(SignatureKeySet::new()),
+            source: None,
             required: vec!["@method".into(), "@target-uri".into()],
+            cover_dpop: false,
+            cover_digest: false,
             tag: None,
             label: None,
             max_age: DEFAULT_SIGNATURE_MAX_AGE.as_secs(),
@@ -138,9 +151,31 @@ impl MessageSignature {
         MessageSignature::new(SignatureMode::Required)
     }
 
-    /// Adds the client key named `keyid` (a signature's `keyid` parameter finds it).
+    /// Adds the client key named `keyid` (a signature's `keyid` parameter finds it), for any
+    /// client: the static keys are looked up first, then the [`key_source`](Self::key_source).
     pub fn key(mut self, keyid: impl Into<String>, key: SignatureKey) -> Self {
-        Arc::make_mut(&mut self.keys).insert(keyid.into(), key);
+        let keys = std::mem::take(Arc::make_mut(&mut self.keys));
+        self.keys = Arc::new(keys.insert(keyid, key));
+        self
+    }
+
+    /// Where the keys named by `keyid` come from when the static ones ([`key`](Self::key),
+    /// [`jwks`](Self::jwks)) do not have it: a JWKS URL (`JwksKeys`, feature `jwks`), each
+    /// client's own keys by the token's `client_id` ([`ClientSignatureKeys`]), any
+    /// [`SignatureKeySource`]. A source that cannot answer refuses with 503 (fail closed); one
+    /// that answers later (a fetch) is awaited by the layer.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::{ClientSignatureKeys, MessageSignature, SignatureKeySet};
+    ///
+    /// let jwks = r#"{"keys":[{"kid":"a-1","kty":"OKP","crv":"Ed25519","x":"JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs"}]}"#;
+    /// let clients = ClientSignatureKeys::new().client("client-a", SignatureKeySet::from_jwks(jwks)?);
+    /// let policy = MessageSignature::required().key_source(clients);
+    /// # let _ = policy;
+    /// # Ok::<(), tower_jwt_guard::ConfigError>(())
+    /// ```
+    pub fn key_source(mut self, source: impl SignatureKeySource) -> Self {
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -154,20 +189,8 @@ impl MessageSignature {
     /// assert!(MessageSignature::allowed().jwks("not json").is_err());
     /// ```
     pub fn jwks(mut self, jwks: &str) -> Result<Self, ConfigError> {
-        let value: serde_json::Value =
-            serde_json::from_str(jwks).map_err(|_| ConfigError::InvalidKey("the JWKS is not valid JSON"))?;
-        let keys = value
-            .get("keys")
-            .and_then(|keys| keys.as_array())
-            .ok_or(ConfigError::InvalidKey("the JWKS has no keys array"))?;
-        for jwk in keys {
-            let (Some(kid), Ok(key)) =
-                (jwk.get("kid").and_then(|kid| kid.as_str()), SignatureKey::from_jwk_value(jwk))
-            else {
-                continue;
-            };
-            Arc::make_mut(&mut self.keys).insert(kid.to_owned(), key);
-        }
+        let keys = std::mem::take(Arc::make_mut(&mut self.keys));
+        self.keys = Arc::new(keys.with_jwks(jwks)?);
         Ok(self)
     }
 
@@ -180,6 +203,41 @@ impl MessageSignature {
         S: Into<String>,
     {
         self.required = components.into_iter().map(|name| name.into().to_ascii_lowercase()).collect();
+        self
+    }
+
+    /// Requires `dpop` among the covered components when the request carries a `DPoP` header
+    /// (the proof then cannot be swapped under the signature).
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::{MessageSignature, RequestHead};
+    /// let policy = MessageSignature::required().cover(["@method"]).cover_dpop_when_present();
+    /// let with_proof = http::Request::get("/").header("dpop", "eyJ...").body(()).unwrap();
+    /// assert_eq!(policy.accept_signature_for(&RequestHead::of(&with_proof)), r#"sig=("@method" "dpop")"#);
+    /// let without = http::Request::get("/").body(()).unwrap();
+    /// assert_eq!(policy.accept_signature_for(&RequestHead::of(&without)), r#"sig=("@method")"#);
+    /// ```
+    pub fn cover_dpop_when_present(mut self) -> Self {
+        self.cover_dpop = true;
+        self
+    }
+
+    /// Requires `content-digest` among the covered components when the request has a body
+    /// (`Content-Length` above 0, or any `Transfer-Encoding`) or carries a `Content-Digest`. The
+    /// digest itself is checked against the body by [`ContentDigestLayer`](crate::ContentDigestLayer);
+    /// over HTTP/2 a body may come without `Content-Length`: `ContentDigestLayer::required(true)`
+    /// then makes every non-empty body carry a digest, which this rule makes the signature cover.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::{MessageSignature, RequestHead};
+    /// let policy = MessageSignature::required().cover(["@method"]).cover_content_digest_with_body();
+    /// let post = http::Request::post("/").header("content-length", "2").body(()).unwrap();
+    /// assert_eq!(policy.accept_signature_for(&RequestHead::of(&post)), r#"sig=("@method" "content-digest")"#);
+    /// let empty = http::Request::post("/").header("content-length", "0").body(()).unwrap();
+    /// assert_eq!(policy.accept_signature_for(&RequestHead::of(&empty)), r#"sig=("@method")"#);
+    /// ```
+    pub fn cover_content_digest_with_body(mut self) -> Self {
+        self.cover_digest = true;
         self
     }
 
@@ -239,9 +297,35 @@ impl MessageSignature {
     /// assert_eq!(policy.accept_signature(), r#"sig=("@method" "authorization");tag="api""#);
     /// ```
     pub fn accept_signature(&self) -> String {
-        let components: Vec<String> = self
-            .required
+        self.accept_signature_of(self.required.iter().map(String::as_str))
+    }
+
+    /// The `Accept-Signature` value for `request`: [`accept_signature`](Self::accept_signature)
+    /// and the components the request's context requires (`dpop`, `content-digest`).
+    pub fn accept_signature_for(&self, request: &RequestHead<'_>) -> String {
+        self.accept_signature_of(self.required_for(request))
+    }
+
+    /// The components a signature of `request` must cover.
+    fn required_for<'a>(&'a self, request: &RequestHead<'_>) -> impl Iterator<Item = &'a str> {
+        let dpop = self.cover_dpop && request.headers.contains_key("dpop");
+        let digest = self.cover_digest
+            && (has_body(request.headers) || request.headers.contains_key("content-digest"));
+        self.required
             .iter()
+            .map(String::as_str)
+            .chain(dpop.then_some("dpop"))
+            .chain(digest.then_some("content-digest"))
+    }
+
+    fn accept_signature_of<'a>(&self, required: impl Iterator<Item = &'a str>) -> String {
+        let mut seen: Vec<&str> = Vec::new();
+        let components: Vec<String> = required
+            .filter(|name| {
+                let fresh = !seen.contains(name);
+                seen.push(name);
+                fresh
+            })
             .filter(|name| name.bytes().all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\'))
             .map(|name| format!("\"{name}\""))
             .collect();
@@ -256,8 +340,8 @@ impl MessageSignature {
         out
     }
 
-    fn refuse(&self, kind: ErrorKind, reason: Reason) -> AuthError {
-        AuthError::signature(kind, reason, Some(self.accept_signature()))
+    fn refuse(&self, request: &RequestHead<'_>, kind: ErrorKind, reason: Reason) -> AuthError {
+        AuthError::signature(kind, reason, Some(self.accept_signature_for(request)))
     }
 
     /// The signature base (RFC 9421 §2.5) of the request's signature `label`, as this policy
@@ -289,15 +373,16 @@ impl MessageSignature {
     }
 
     /// [`check`](BindingPolicy::check) as of `now` (seconds since the epoch): a recorded
-    /// request verified later, or a test vector. A nonce store that must ask a remote server
-    /// answers "unavailable" here (the layer awaits it: [`BindingPolicy::check_deferred`]).
+    /// request verified later, or a test vector. A nonce store or a key source that must ask a
+    /// remote server answers "unavailable" here (the layer awaits it:
+    /// [`BindingPolicy::check_token`]).
     pub fn check_at(
         &self,
         request: &RequestHead<'_>,
         confirmation: Option<&Confirmation>,
         now: u64,
     ) -> Result<(), AuthError> {
-        match self.check_inner(request, confirmation, now)? {
+        match self.check_inner(request, confirmation, None, now)? {
             None => Ok(()),
             Some(_) => Err(unavailable()),
         }
@@ -307,6 +392,7 @@ impl MessageSignature {
         &self,
         request: &RequestHead<'_>,
         confirmation: Option<&Confirmation>,
+        client_id: Option<&str>,
         now: u64,
     ) -> Result<Option<Deferred>, AuthError> {
         let bound = confirmation.is_some_and(|cnf| {
@@ -314,26 +400,32 @@ impl MessageSignature {
         });
         if !input::present(request.headers) {
             if bound || self.mode == SignatureMode::Required {
-                return Err(self.refuse(ErrorKind::SignatureRequired, "the request carries no signature"));
+                return Err(self.refuse(
+                    request,
+                    ErrorKind::SignatureRequired,
+                    "the request carries no signature",
+                ));
             }
             return Ok(None);
         }
         if confirmation.is_some_and(|cnf| cnf.jkt.is_some()) && !bound {
             // A DPoP-bound token with its proof: the DPoP policy checks the key; a signature
             // that is present must still verify by a configured key.
-            return self.verify(request, None, now);
+            return self.verify(request, None, client_id, now);
         }
-        self.verify(request, confirmation, now)
+        self.verify(request, confirmation, client_id, now)
     }
 
-    /// The chosen signature of the request, checked: `Ok(())` when it verifies.
+    /// The chosen signature of the request, checked: `Ok(None)` when it verifies, a future when
+    /// a part of the answer (the key, the nonce) comes later.
     fn verify(
         &self,
         request: &RequestHead<'_>,
         confirmation: Option<&Confirmation>,
+        client_id: Option<&str>,
         now: u64,
     ) -> Result<Option<Deferred>, AuthError> {
-        let invalid = |reason| self.refuse(ErrorKind::InvalidSignature, reason);
+        let invalid = |reason| self.refuse(request, ErrorKind::InvalidSignature, reason);
         let signatures = input::parse(request.headers).map_err(invalid)?;
         let signed = signatures
             .iter()
@@ -342,14 +434,14 @@ impl MessageSignature {
                     && self.tag.as_deref().is_none_or(|tag| signed.tag.as_deref() == Some(tag))
             })
             .ok_or_else(|| {
-                self.refuse(ErrorKind::SignatureRequired, "no signature with the required label or tag")
+                self.refuse(
+                    request,
+                    ErrorKind::SignatureRequired,
+                    "no signature with the required label or tag",
+                )
             })?;
-        self.check_coverage(signed).map_err(invalid)?;
+        self.check_coverage(request, signed).map_err(invalid)?;
         self.check_time(signed, now).map_err(invalid)?;
-        let key = self.key_for(signed, confirmation).map_err(invalid)?;
-        if signed.alg.as_deref().is_some_and(|alg| alg != key.algorithm().name()) {
-            return Err(invalid("the alg parameter disagrees with the key"));
-        }
         let (scheme, authority) =
             self.origin_of(request).ok_or_else(|| invalid("the request's origin is unknown"))?;
         let message = Message {
@@ -360,14 +452,70 @@ impl MessageSignature {
             authority: &authority,
         };
         let base = base::signature_base(&message, signed).map_err(invalid)?;
-        if !key.verify(base.as_bytes(), &signed.signature) {
-            return Err(invalid("the signature does not verify"));
+        let jkt = confirmation.and_then(|cnf| cnf.jkt.as_deref());
+        match self.key_for(signed, confirmation, client_id).map_err(invalid)? {
+            SignatureKeyLookup::Found(key) => {
+                // `Accept-Signature` is written only for a refusal.
+                let accept = || self.accept_signature_for(request);
+                self.finish(signed, &key, base.as_bytes(), jkt, &accept, now)
+            }
+            SignatureKeyLookup::Unknown => Err(invalid("the signature's keyid is not known")),
+            SignatureKeyLookup::Unavailable => Err(keys_unavailable()),
+            SignatureKeyLookup::Pending(later) => {
+                let (policy, signed, jkt) = (self.clone(), signed.clone(), jkt.map(str::to_owned));
+                let accept = self.accept_signature_for(request);
+                Ok(Some(Box::pin(async move {
+                    let key = match later.await {
+                        SignatureKeyLookup::Found(key) => key,
+                        SignatureKeyLookup::Unknown => {
+                            let reason = "the signature's keyid is not known";
+                            return Err(AuthError::signature(
+                                ErrorKind::InvalidSignature,
+                                reason,
+                                Some(accept),
+                            ));
+                        }
+                        _ => return Err(keys_unavailable()),
+                    };
+                    let accept = || accept.clone();
+                    match policy.finish(&signed, &key, base.as_bytes(), jkt.as_deref(), &accept, now)? {
+                        None => Ok(()),
+                        Some(nonce) => nonce.await,
+                    }
+                })))
+            }
         }
-        self.check_nonce(signed, &key, now)
     }
 
-    fn check_coverage(&self, signed: &SignedInput) -> Result<(), Reason> {
-        for required in &self.required {
+    /// The checks once the key is known: the token's `cnf.jkt`, `alg`, the signature, the nonce.
+    fn finish(
+        &self,
+        signed: &SignedInput,
+        key: &SignatureKey,
+        base: &[u8],
+        jkt: Option<&str>,
+        accept: &dyn Fn() -> String,
+        now: u64,
+    ) -> Result<Option<Deferred>, AuthError> {
+        let invalid = |reason| AuthError::signature(ErrorKind::InvalidSignature, reason, Some(accept()));
+        if let Some(jkt) = jkt {
+            let bound =
+                key.thumbprint().is_some_and(|thumbprint| same(thumbprint.as_bytes(), jkt.as_bytes()));
+            if !bound {
+                return Err(invalid("the signature's key is not the one the token is bound to"));
+            }
+        }
+        if signed.alg.as_deref().is_some_and(|alg| alg != key.algorithm().name()) {
+            return Err(invalid("the alg parameter disagrees with the key"));
+        }
+        if !key.verify(base, &signed.signature) {
+            return Err(invalid("the signature does not verify"));
+        }
+        self.check_nonce(signed, key, accept, now)
+    }
+
+    fn check_coverage(&self, request: &RequestHead<'_>, signed: &SignedInput) -> Result<(), Reason> {
+        for required in self.required_for(request) {
             let covered = signed
                 .components
                 .iter()
@@ -397,32 +545,35 @@ impl MessageSignature {
         Ok(())
     }
 
+    /// The key: the token's `cnf.jwk`, else the static key named by `keyid`, else the source's.
     fn key_for(
         &self,
         signed: &SignedInput,
         confirmation: Option<&Confirmation>,
-    ) -> Result<SignatureKey, Reason> {
+        client_id: Option<&str>,
+    ) -> Result<SignatureKeyLookup, Reason> {
         if let Some(jwk) = confirmation.and_then(|cnf| cnf.other("jwk")) {
             let jwk: serde_json::Value =
                 serde_json::from_str(jwk).map_err(|_| "the token's cnf.jwk is not valid")?;
-            return SignatureKey::from_jwk_value(&jwk).map_err(|_| "the token's cnf.jwk is not a usable key");
+            let key =
+                SignatureKey::from_jwk_value(&jwk).map_err(|_| "the token's cnf.jwk is not a usable key")?;
+            return Ok(SignatureKeyLookup::Found(key));
         }
         let keyid = signed.keyid.as_deref().ok_or("the signature names no key")?;
-        let key = self.keys.get(keyid).ok_or("the signature's keyid is not known")?;
-        if let Some(jkt) = confirmation.and_then(|cnf| cnf.jkt.as_deref()) {
-            let bound =
-                key.thumbprint().is_some_and(|thumbprint| same(thumbprint.as_bytes(), jkt.as_bytes()));
-            if !bound {
-                return Err("the signature's key is not the one the token is bound to");
-            }
+        if let Some(key) = self.keys.get(keyid) {
+            return Ok(SignatureKeyLookup::Found(key.clone()));
         }
-        Ok(key.clone())
+        Ok(match &self.source {
+            Some(source) => source.find(keyid, client_id),
+            None => SignatureKeyLookup::Unknown,
+        })
     }
 
     fn check_nonce(
         &self,
         signed: &SignedInput,
         key: &SignatureKey,
+        accept: &dyn Fn() -> String,
         now: u64,
     ) -> Result<Option<Deferred>, AuthError> {
         let Some(nonce) = signed.nonce.as_deref() else {
@@ -436,17 +587,26 @@ impl MessageSignature {
             .unwrap_or(now + self.max_age + self.leeway)
             // A request verified as of another time is still remembered from now on.
             .max(clock::now() + self.max_age + self.leeway);
-        let replayed = self.refuse(ErrorKind::InvalidSignature, "the signature's nonce was used before");
+        let replayed = |accept| {
+            AuthError::signature(
+                ErrorKind::InvalidSignature,
+                "the signature's nonce was used before",
+                Some(accept),
+            )
+        };
         match self.replay.check_and_record(&replay_key, until) {
             ReplayCheck::Fresh => Ok(None),
-            ReplayCheck::Replayed => Err(replayed),
-            ReplayCheck::Pending(answer) => Ok(Some(Box::pin(async move {
-                match answer.await {
-                    ReplayCheck::Fresh => Ok(()),
-                    ReplayCheck::Replayed => Err(replayed),
-                    _ => Err(unavailable()),
-                }
-            }))),
+            ReplayCheck::Replayed => Err(replayed(accept())),
+            ReplayCheck::Pending(answer) => {
+                let replayed = replayed(accept());
+                Ok(Some(Box::pin(async move {
+                    match answer.await {
+                        ReplayCheck::Fresh => Ok(()),
+                        ReplayCheck::Replayed => Err(replayed),
+                        _ => Err(unavailable()),
+                    }
+                })))
+            }
             _ => Err(unavailable()),
         }
     }
@@ -491,6 +651,20 @@ fn unavailable() -> AuthError {
     AuthError::with_detail(ErrorKind::AuthUnavailable, "the signature nonce store cannot answer")
 }
 
+/// The key source cannot answer: fail closed.
+fn keys_unavailable() -> AuthError {
+    AuthError::with_detail(ErrorKind::AuthUnavailable, "the signature key source cannot answer")
+}
+
+/// Whether the request has a body: a `Content-Length` above 0, or a `Transfer-Encoding`.
+fn has_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get_all(http::header::CONTENT_LENGTH)
+            .iter()
+            .any(|value| value.to_str().ok().and_then(|text| text.trim().parse::<u64>().ok()) != Some(0))
+}
+
 /// An authority as `@authority` covers it: lowercase, without the scheme's default port.
 fn authority_text(scheme: &str, authority: &str) -> String {
     let authority = authority.to_ascii_lowercase();
@@ -520,6 +694,15 @@ impl BindingPolicy for MessageSignature {
         request: &RequestHead<'_>,
         confirmation: Option<&Confirmation>,
     ) -> Result<Option<Deferred>, AuthError> {
-        self.check_inner(request, confirmation, clock::now())
+        self.check_inner(request, confirmation, None, clock::now())
+    }
+
+    /// With the token's `client_id`, for a [`ClientSignatureKeys`] source.
+    fn check_token(
+        &self,
+        request: &RequestHead<'_>,
+        token: &TokenFacts,
+    ) -> Result<Option<Deferred>, AuthError> {
+        self.check_inner(request, token.confirmation.as_ref(), token.client_id.as_deref(), clock::now())
     }
 }

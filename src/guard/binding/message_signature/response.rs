@@ -74,7 +74,7 @@ impl ResponsePolicy {
             return Err("the alg parameter disagrees with the key");
         }
         let message = Signed::Response { status, headers, request: Some(request) };
-        let base = base::base_of(&message, &signed.components, &signed.params_text)?;
+        let base = base::base_of(&message, &signed.components, &signed.component_texts, &signed.params_text)?;
         if !self.key.verify(base.as_bytes(), &signed.signature) {
             return Err("the response signature does not verify");
         }

@@ -426,7 +426,8 @@ impl MessageSigner {
         let params_text = List::from([ListEntry::InnerList(list)])
             .serialize()
             .ok_or(SignatureError("the signature parameters cannot be serialized"))?;
-        let base = base::base_of(message, components, &params_text).map_err(SignatureError)?;
+        let texts: Vec<String> = components.iter().map(|component| component.serialize()).collect();
+        let base = base::base_of(message, components, &texts, &params_text).map_err(SignatureError)?;
         let bytes = self.sign_base(base.as_bytes())?;
         let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
         Ok(SignatureFields {

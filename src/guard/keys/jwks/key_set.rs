@@ -91,6 +91,15 @@ impl KeySet {
         KeyLookup::Found(Arc::clone(key))
     }
 
+    /// The JWK of the usable key whose `kid` is `kid` (for HTTP message signatures, which build
+    /// their own key from it).
+    pub(super) fn find_jwk(&self, kid: &str) -> Option<&Value> {
+        self.keys
+            .iter()
+            .map(|stored| &stored.jwk)
+            .find(|jwk| jwk.get("kid").and_then(Value::as_str) == Some(kid))
+    }
+
     pub(super) fn len(&self) -> usize {
         self.keys.len()
     }

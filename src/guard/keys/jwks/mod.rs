@@ -18,4 +18,5 @@ pub use builder::{
     DEFAULT_REFRESH_INTERVAL, DEFAULT_RETRY_INTERVAL, DEFAULT_TIMEOUT, DEFAULT_UNKNOWN_KID_INTERVAL,
 };
 pub use error::JwksError;
+pub(crate) use state::JwkLookup;
 pub use state::{JwksKeys, JwksStatus};

@@ -277,6 +277,55 @@ impl JwksKeys {
     }
 }
 
+/// The answer of [`JwksKeys::lookup_jwk`]: a JWK by its `kid`, under the rules of a token's key.
+pub(crate) enum JwkLookup {
+    Found(serde_json::Value),
+    Unknown,
+    Unavailable,
+    Pending(futures_util::future::BoxFuture<'static, JwkLookup>),
+}
+
+impl JwksKeys {
+    /// The JWK of the usable key `kid` (for HTTP message signatures), with the rules of
+    /// [`KeySource::lookup`]: held keys answer at once; an unknown `kid`, or no keys, may wait for
+    /// a fetch under the unknown-kid rate limit and the cap on waiters; no keys ever loaded (or
+    /// stale ones) is [`JwkLookup::Unavailable`].
+    pub(crate) fn lookup_jwk(&self, kid: &str) -> JwkLookup {
+        let inner = &self.inner;
+        inner.ensure_refresher();
+        let (held, stale) = {
+            let loaded = inner.loaded();
+            match loaded.usable(inner.settings.max_staleness) {
+                Some(set) => match set.find_jwk(kid) {
+                    Some(jwk) => return JwkLookup::Found(jwk.clone()),
+                    None => (true, false),
+                },
+                None => (false, loaded.set.is_some()),
+            }
+        };
+        if stale {
+            inner.drop_if_stale();
+        }
+        match inner.wait_for_fetch() {
+            Wait::For(mut done, waiting) => {
+                inner.metrics.refetch(if waiting.started { Refetch::Triggered } else { Refetch::Joined });
+                let (inner, kid) = (Arc::clone(inner), kid.to_owned());
+                JwkLookup::Pending(Box::pin(async move {
+                    let _ = tokio::time::timeout(inner.settings.timeout, done.changed()).await;
+                    drop(waiting);
+                    let loaded = inner.loaded();
+                    match loaded.usable(inner.settings.max_staleness) {
+                        Some(set) => set.find_jwk(&kid).cloned().map_or(JwkLookup::Unknown, JwkLookup::Found),
+                        None => JwkLookup::Unavailable,
+                    }
+                }))
+            }
+            Wait::RateLimited | Wait::Full | Wait::NoRuntime if held => JwkLookup::Unknown,
+            _ => JwkLookup::Unavailable,
+        }
+    }
+}
+
 impl fmt::Debug for JwksKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let endpoint = match &self.inner.endpoint {
