@@ -384,11 +384,7 @@ async fn propagation_during_a_sentinel_failover() {
         .map(|r| r.started + r.seen.iter().filter_map(|(d, _)| *d).max().unwrap_or_default())
         .max()
         .unwrap_or(killed_at);
-    let mut phases: [(&str, Vec<Duration>, u32, u32, u32, u32); 3] = [
-        ("before the kill", vec![], 0, 0, 0, 0),
-        ("during the failover", vec![], 0, 0, 0, 0),
-        ("after", vec![], 0, 0, 0, 0),
-    ];
+    let mut phases = ["before the kill", "during the failover", "after"].map(Phase::new);
     for Revocation { started, seen, attempts, .. } in &revocations {
         let phase = if *started < killed_at {
             0
@@ -397,14 +393,14 @@ async fn propagation_during_a_sentinel_failover() {
         } else {
             2
         };
-        let (_, delays, failed_attempts, unavailable, lost, accepted) = &mut phases[phase];
-        *failed_attempts += attempts - 1;
+        let phase = &mut phases[phase];
+        phase.failed_attempts += attempts - 1;
         for (delay, watched) in seen {
-            *unavailable += watched.unavailable;
-            *accepted += watched.accepted_after_ack;
+            phase.unavailable += watched.unavailable;
+            phase.accepted += watched.accepted_after_ack;
             match delay {
-                Some(delay) => delays.push(*delay),
-                None => *lost += 1,
+                Some(delay) => phase.delays.push(*delay),
+                None => phase.lost += 1,
             }
         }
     }
@@ -412,7 +408,7 @@ async fn propagation_during_a_sentinel_failover() {
         "outage (revocations retried or refused with 503) ended {:.2} s after the kill",
         since_kill(outage_end)
     );
-    for (name, delays, failed_attempts, unavailable, lost, accepted) in phases {
+    for Phase { name, delays, failed_attempts, unavailable, lost, accepted } in phases {
         println!(
             "revocations {name}: {}; failed revoke attempts {failed_attempts}, 503s seen by the watchers {unavailable}, \
              not refused within 20 s {lost}, 200s between acknowledgement and invalidation {accepted}",
@@ -420,4 +416,20 @@ async fn propagation_during_a_sentinel_failover() {
         );
     }
     drop((sentinels, replica));
+}
+
+/// The revocations of one phase of the failover run.
+struct Phase {
+    name: &'static str,
+    delays: Vec<Duration>,
+    failed_attempts: u32,
+    unavailable: u32,
+    lost: u32,
+    accepted: u32,
+}
+
+impl Phase {
+    fn new(name: &'static str) -> Phase {
+        Phase { name, delays: Vec::new(), failed_attempts: 0, unavailable: 0, lost: 0, accepted: 0 }
+    }
 }
