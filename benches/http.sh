@@ -3,13 +3,13 @@
 # core and wrk to the other. Prints requests/s, the ratio to the bare route, and the latency's
 # median and 99th percentile (wrk --latency, 32 connections kept alive).
 #
-#   bash benches/http.sh            (needs wrk: apt-get install wrk; DURATION=10s to change;
-#                                    CARGO_TARGET_DIR is honoured)
+#   bash benches/http.sh            (needs wrk: apt-get install wrk; DURATION=10s to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo bench --bench http_server --no-run 2>/dev/null
-target=${CARGO_TARGET_DIR:-target}
-server=$(ls -t "$target"/release/deps/http_server-* | grep -v '\.d$' | head -1)
+# The executable cargo names (not the newest file: a shared CARGO_TARGET_DIR holds other
+# checkouts' builds too).
+server=$(cargo bench --bench http_server --no-run 2>&1 | sed -n 's/^ *Executable .*(\(.*\))$/\1/p')
+[ -x "$server" ] || { echo "http_server was not built" >&2; exit 1; }
 duration=${DURATION:-5s}
 base_port=$((20000 + RANDOM % 20000))
 # wrk's latency percentiles (`50%  123.45us`) in microseconds.
