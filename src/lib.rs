@@ -185,7 +185,7 @@ pub use guard::verify::jwe::DecryptionKey;
 pub use guard::verify::{CacheStats, RequiredClaim, TokenKind};
 pub use keys::{Issuer, StaticKeys, VerificationKey};
 pub use primitives::authorization::DEFAULT_MAX_TOKEN_LEN;
-pub use primitives::body::JwtBody;
+pub use primitives::body::{JwtBody, RejectionBody};
 pub use primitives::claims::{Claims, Confirmation, TokenFacts};
 pub use rejection::Protocol;
 

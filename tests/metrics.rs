@@ -21,7 +21,7 @@ use tower_jwt_guard::metrics::{
     CACHE_LOOKUPS, CACHE_SIZE, DECISIONS, REVOCATION_CHECKS, VERIFICATION_DURATION,
 };
 use tower_jwt_guard::revocation::{MemoryRevocationStore, RevocationStore};
-use tower_jwt_guard::{Algorithm, JwtAuth, JwtBody, TokenKind};
+use tower_jwt_guard::{Algorithm, JwtAuth, TokenKind};
 
 use harness::{now, TestKey};
 
@@ -87,7 +87,7 @@ impl Observed {
     }
 }
 
-type Guarded = BoxCloneService<http::Request<String>, http::Response<JwtBody<String>>, Infallible>;
+type Guarded = BoxCloneService<http::Request<String>, http::Response<String>, Infallible>;
 
 /// A service behind the layer of `auth` answering 200.
 fn service(auth: &JwtAuth) -> Guarded {

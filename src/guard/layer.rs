@@ -20,7 +20,7 @@ use crate::guard::pipeline::{Decision, Guard, Outcome};
 use crate::guard::rejection::Protocol;
 use crate::guard::verify::{CacheStats, TokenCache};
 use crate::primitives::authorization;
-use crate::primitives::body::JwtBody;
+use crate::primitives::body::RejectionBody;
 use crate::primitives::claims::TokenFacts;
 use crate::primitives::error::AuthError;
 
@@ -136,9 +136,10 @@ impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for JwtService<S, C>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     ReqBody: Send + 'static,
+    ResBody: RejectionBody,
     C: DeserializeOwned + Send + Sync + 'static,
 {
-    type Response = Response<JwtBody<ResBody>>;
+    type Response = Response<ResBody>;
     type Error = S::Error;
     type Future = ResponseFuture<S, ReqBody, C>;
 
@@ -323,9 +324,10 @@ where
 impl<S, ReqBody, ResBody, C> Future for ResponseFuture<S, ReqBody, C>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    ResBody: RejectionBody,
     C: Send + Sync + 'static,
 {
-    type Output = Result<Response<JwtBody<ResBody>>, S::Error>;
+    type Output = Result<Response<ResBody>, S::Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         loop {
@@ -341,12 +343,14 @@ where
                             // The service's own nonce (a token endpoint's) stands.
                             response.headers_mut().entry("dpop-nonce").or_insert(nonce);
                         }
-                        response.map(JwtBody::inner)
+                        // The inner service's body as it is: a server that erases body types
+                        // (axum's routes) does not box it again.
+                        response
                     }));
                 }
                 KindProj::Rejected { response } => {
                     let response = response.take().expect("ResponseFuture polled after completion");
-                    return Poll::Ready(Ok(response.map(JwtBody::full)));
+                    return Poll::Ready(Ok(response.map(ResBody::rejection)));
                 }
                 KindProj::Authenticating { check, inner, guard, private, span } => {
                     let entered = span.enter();

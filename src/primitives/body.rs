@@ -1,15 +1,93 @@
-//! [`JwtBody`]: the response body of the layer, either the inner service's or a rejection's.
+//! The response bodies of the layers: [`RejectionBody`], a body type a refusal can be written
+//! in (the [`JwtLayer`](crate::JwtLayer) keeps the inner service's body type), and [`JwtBody`],
+//! either the inner service's body or a refusal's (the checks after the guard, and any body
+//! type without a [`RejectionBody`] implementation).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::{BoxBody, UnsyncBoxBody};
+use http_body_util::{BodyExt as _, Full};
 use pin_project_lite::pin_project;
 
+/// A response body type that a refusal can be written in: the [`JwtLayer`](crate::JwtLayer)
+/// answers in the inner service's own body type rather than wrapping it, so that a server that
+/// erases body types (axum's routes, tonic's server) need not box the body once more on every
+/// request.
+///
+/// Implemented for axum's `Body` (feature `axum`), tonic's `Body` (feature `tonic`),
+/// `http_body_util`'s `Full<Bytes>`, `BoxBody` and `UnsyncBoxBody`, `String`, and [`JwtBody`].
+/// For any other body type, map the inner service's responses into a [`JwtBody`] first
+/// (`response.map(JwtBody::inner)`), as the checks after the guard do.
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body::Body;
+/// use http_body_util::Full;
+/// use tower_jwt_guard::RejectionBody;
+///
+/// let refusal = Bytes::from_static(br#"{"error":"invalid_token"}"#);
+/// let body = <Full<Bytes> as RejectionBody>::rejection(refusal.clone());
+/// assert_eq!(body.size_hint().exact(), Some(refusal.len() as u64));
+/// ```
+pub trait RejectionBody: Sized {
+    /// A complete body holding a refusal's `data` (its JSON; nothing for a gRPC refusal).
+    fn rejection(data: Bytes) -> Self;
+}
+
+impl<B> RejectionBody for JwtBody<B> {
+    fn rejection(data: Bytes) -> Self {
+        JwtBody::full(data)
+    }
+}
+
+impl RejectionBody for Full<Bytes> {
+    fn rejection(data: Bytes) -> Self {
+        Full::new(data)
+    }
+}
+
+impl<E: 'static> RejectionBody for BoxBody<Bytes, E> {
+    fn rejection(data: Bytes) -> Self {
+        Full::new(data).map_err(|never| match never {}).boxed()
+    }
+}
+
+impl<E: 'static> RejectionBody for UnsyncBoxBody<Bytes, E> {
+    fn rejection(data: Bytes) -> Self {
+        Full::new(data).map_err(|never| match never {}).boxed_unsync()
+    }
+}
+
+/// A refusal's body is JSON (UTF-8) or empty.
+impl RejectionBody for String {
+    fn rejection(data: Bytes) -> Self {
+        String::from_utf8_lossy(&data).into_owned()
+    }
+}
+
+#[cfg(feature = "axum")]
+impl RejectionBody for axum_core::body::Body {
+    fn rejection(data: Bytes) -> Self {
+        axum_core::body::Body::from(data)
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl RejectionBody for tonic::body::Body {
+    fn rejection(data: Bytes) -> Self {
+        tonic::body::Body::new(Full::new(data))
+    }
+}
+
 pin_project! {
-    /// The layer's response body: the inner service's body, or the (small, complete) body of a
-    /// rejection. It keeps the inner body's error type, so the layer never changes `S::Error`.
+    /// The response body of the checks after the guard ([`RequireMfaLayer`](crate::RequireMfaLayer),
+    /// [`RequireScopeLayer`](crate::RequireScopeLayer), ..): the inner service's body, or the
+    /// (small, complete) body of a rejection; also the way to put the [`JwtLayer`](crate::JwtLayer)
+    /// in front of a body type that has no [`RejectionBody`] implementation. It keeps the inner
+    /// body's error type, so a layer never changes `S::Error`.
     ///
     /// ```
     /// use http_body::Body;
