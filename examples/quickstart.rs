@@ -17,6 +17,10 @@
 //! | `GET /ready` | 200 when the layer can answer (keys loaded, stores reachable), 503 with the reasons |
 //! | `GET /metrics` | the layer's metrics as Prometheus text (feature `metrics`, on by default) |
 //!
+//! Signed requests (RFC 9421): `HTTP_SIGNATURES=allowed` (the default) or `required`, with
+//! clients' keys in `HTTP_SIGNATURE_KEYS`; a token bound to a key (`cnf.jwk`) needs a signature
+//! by it, and a body must match its `Content-Digest` before the handler runs.
+//!
 //! Signed answers (RFC 9421): `HTTP_SIGNATURE_RESPONSE_KEY=server-key.pem` (ES256, Ed25519 or
 //! RSA-PSS, PEM) signs every response, refusals included; the banner prints the public key.
 //!
@@ -75,9 +79,14 @@ async fn main() {
         .build()
         .unwrap_or_else(|err| support::fail("configuration", err));
 
-    let app = Router::new()
-        .route("/me", get(me))
-        .route("/admin", get(admin))
+    let app = Router::new().route("/me", get(me)).route("/admin", get(admin));
+    // HTTP_SIGNATURES on: a body is checked against its Content-Digest before the handler (inside
+    // the guard, so only verified requests are read).
+    let app = match support::content_digest() {
+        Some(digest) => app.route_layer(digest),
+        None => app,
+    };
+    let app = app
         .route_layer(auth.layer::<User>())
         .route("/health", get(health))
         .merge(support::operations(&auth, metrics));

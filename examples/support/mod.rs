@@ -623,7 +623,8 @@ pub fn with_dpop_at(builder: JwtAuthBuilder, url: String) -> JwtAuthBuilder {
 /// checked against `PUBLIC_URL` (or the listening address). A token bound to a key (`cnf.jwk`)
 /// needs a signature by it; in `required` mode every request needs one, covering `@method`,
 /// `@target-uri` and `authorization`, plus `dpop` when a DPoP proof is sent and
-/// `content-digest` when the request has a body.
+/// `content-digest` when the request has a body (checked against the body by [`content_digest`]).
+/// Nonces are remembered in Redis with `REDIS_URL` (feature `redis`), in memory otherwise.
 pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> JwtAuthBuilder {
     use tower_jwt_guard::binding::MessageSignature;
     let policy = match var("HTTP_SIGNATURES").as_deref() {
@@ -637,6 +638,13 @@ pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> J
         .cover_dpop_when_present()
         .cover_content_digest_with_body()
         .public_url(&public_url(listening));
+    // Nonces shared by every instance, like DPoP's replay store.
+    #[cfg(feature = "redis")]
+    if let Some(url) = var("REDIS_URL") {
+        let store = tower_jwt_guard::revocation::RedisReplayStore::new(&url)
+            .unwrap_or_else(|err| fail("REDIS_URL", err));
+        policy = policy.replay_store(store);
+    }
     match var("HTTP_SIGNATURE_KEYS") {
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
             #[cfg(feature = "jwks")]
@@ -660,6 +668,20 @@ pub fn with_http_signatures(builder: JwtAuthBuilder, listening: SocketAddr) -> J
         None => {}
     }
     builder.binding(policy)
+}
+
+/// With `HTTP_SIGNATURES` on (`allowed` or `required`), a request's body is checked against
+/// its `Content-Digest` before the handler is called (a handler that never reads the body is
+/// covered too): a [`ContentDigestLayer`](tower_jwt_guard::ContentDigestLayer) in buffered mode,
+/// up to 1 MiB, for a `route_layer` inside the guard (only verified requests are read). With
+/// `required`, every non-empty body needs a `Content-Digest`.
+pub fn content_digest() -> Option<tower_jwt_guard::ContentDigestLayer> {
+    let required = match var("HTTP_SIGNATURES").as_deref() {
+        Some("off") => return None,
+        Some("required") => true,
+        _ => false,
+    };
+    Some(tower_jwt_guard::ContentDigestLayer::new().buffered(true).required(required))
 }
 
 /// `HTTP_SIGNATURE_RESPONSE_KEY` (a PEM private key: ES256, Ed25519 or RSA-PSS): every answer

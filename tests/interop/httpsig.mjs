@@ -7,11 +7,45 @@
 //   node httpsig.mjs <url> <HS256 secret>
 //
 // Prints one JSON line per algorithm: {"alg", "token", "signatureInput", "signature"}.
-import { constants, createHmac, createSign, generateKeyPairSync } from 'node:crypto';
+//
+//   node httpsig.mjs sign < requests.json
+//
+// Signs each request of a JSON array with the library, as the caller asks: {"key": {"jwk": <a
+// private JWK>} or {"hmac": <base64url secret>}, "alg", "keyid", "label", "request": {"method",
+// "url", "headers"}, "fields", "params", "paramValues": {"created", "expires" (seconds), "nonce",
+// "alg", ...}}. Prints one JSON line per request, in order: {"signatureInput", "signature"}.
+import { constants, createHmac, createPrivateKey, createSign, generateKeyPairSync } from 'node:crypto';
 import { httpbis, createSigner } from 'http-message-signatures';
 
-const [url, secret] = process.argv.slice(2);
 const b64 = (value) => Buffer.from(value).toString('base64url');
+
+if (process.argv[2] === 'sign') {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  for (const spec of JSON.parse(Buffer.concat(chunks).toString('utf8'))) {
+    const key = spec.key.jwk
+      ? createPrivateKey({ key: spec.key.jwk, format: 'jwk' })
+      : Buffer.from(spec.key.hmac, 'base64url');
+    const paramValues = { ...spec.paramValues };
+    for (const name of ['created', 'expires']) {
+      if (typeof paramValues[name] === 'number') paramValues[name] = new Date(paramValues[name] * 1000);
+    }
+    const signed = await httpbis.signMessage(
+      {
+        key: createSigner(key, spec.alg, spec.keyid),
+        name: spec.label,
+        fields: spec.fields,
+        params: spec.params,
+        paramValues,
+      },
+      spec.request,
+    );
+    console.log(JSON.stringify({ signatureInput: signed.headers['Signature-Input'], signature: signed.headers.Signature }));
+  }
+  process.exit(0);
+}
+
+const [url, secret] = process.argv.slice(2);
 
 const keys = {
   'ecdsa-p256-sha256': () => generateKeyPairSync('ec', { namedCurve: 'P-256' }),
