@@ -166,7 +166,7 @@ pub use primitives::error::{AuthError, ConfigError, ErrorKind};
 // The guard.
 pub use binding::PeerAddr;
 pub use guard::config::{JwtAuth, JwtAuthBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_MAX_CACHED_TOKEN_LEN};
-pub use guard::content_digest::{ContentDigestLayer, ContentDigestService, DigestBody};
+pub use guard::content_digest::{ContentDigestFuture, ContentDigestLayer, ContentDigestService, DigestBody};
 pub use guard::context::AuthContext;
 pub use guard::layer::{JwtLayer, JwtService, ResponseFuture};
 pub use guard::mfa_policy::MfaPolicy;

@@ -77,7 +77,10 @@ async fn npm_sign(dir: &Path, specs: &[Value]) -> Vec<(String, String)> {
         .lines()
         .map(|line| {
             let line: Value = serde_json::from_str(line).unwrap();
-            (line["signatureInput"].as_str().unwrap().to_owned(), line["signature"].as_str().unwrap().to_owned())
+            (
+                line["signatureInput"].as_str().unwrap().to_owned(),
+                line["signature"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     assert_eq!(signed.len(), specs.len(), "{stdout}");
@@ -264,7 +267,12 @@ fn cases() -> Vec<Case> {
             INVALID,
         ),
         // created too old or in the future; expires past.
-        case("created too old", |ctx, spec| spec["paramValues"]["created"] = json!(ctx.now - 3600), unaltered, INVALID),
+        case(
+            "created too old",
+            |ctx, spec| spec["paramValues"]["created"] = json!(ctx.now - 3600),
+            unaltered,
+            INVALID,
+        ),
         case(
             "created in the future",
             |ctx, spec| spec["paramValues"]["created"] = json!(ctx.now + 3600),
@@ -312,13 +320,20 @@ fn cases() -> Vec<Case> {
             INVALID,
         ),
         // Two signatures with the same label.
-        Case { name: "two signatures labelled sig", sign: same, twice: true, send: unaltered, expect: INVALID },
+        Case {
+            name: "two signatures labelled sig",
+            sign: same,
+            twice: true,
+            send: unaltered,
+            expect: INVALID,
+        },
         // Malformed structured fields.
         case(
             "Signature-Input not closed",
             same,
             |_, sent| {
-                let input = sent.headers.iter().find(|(name, _)| name == "signature-input").unwrap().1.clone();
+                let input =
+                    sent.headers.iter().find(|(name, _)| name == "signature-input").unwrap().1.clone();
                 sent.set("signature-input", input.replacen(')', "", 1));
             },
             INVALID,
@@ -360,8 +375,10 @@ async fn quickstart_accepts_the_npm_signature_by_the_bound_key_and_refuses_each_
     let (client, other) = (ClientKey::generate("client-a"), ClientKey::generate("client-b"));
     let jwks = clients_jwks(&other, "npm-signatures");
     // HTTP_SIGNATURES left at its default (`allowed`): the binding alone demands the signature.
-    let running =
-        Example::start("quickstart", &[("JWT_SECRET", SECRET), ("HTTP_SIGNATURE_KEYS", jwks.to_str().unwrap())]);
+    let running = Example::start(
+        "quickstart",
+        &[("JWT_SECRET", SECRET), ("HTTP_SIGNATURE_KEYS", jwks.to_str().unwrap())],
+    );
     let base = running.url();
     let ctx = Ctx {
         public: base.clone(),
@@ -398,9 +415,13 @@ async fn quickstart_accepts_the_npm_signature_by_the_bound_key_and_refuses_each_
         }
         (case.send)(&ctx, &mut request);
         let answer = request.send(&base).await;
-        let got = if answer.status == 200 { answer.body["sub"].as_str().unwrap_or("") } else { answer.code() };
+        let got =
+            if answer.status == 200 { answer.body["sub"].as_str().unwrap_or("") } else { answer.code() };
         if (answer.status, got) != case.expect {
-            failures.push(format!("{}: expected {:?}, got {} {}", case.name, case.expect, answer.status, answer.body));
+            failures.push(format!(
+                "{}: expected {:?}, got {} {}",
+                case.name, case.expect, answer.status, answer.body
+            ));
         }
         if case.name == "signed" {
             accepted = Some(request);
@@ -412,7 +433,13 @@ async fn quickstart_accepts_the_npm_signature_by_the_bound_key_and_refuses_each_
         failures.push(format!("nonce replayed: got {} {}", replayed.status, replayed.body));
     }
     let _ = std::fs::remove_file(&jwks);
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len() + 1, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len() + 1,
+        failures.join("\n")
+    );
 }
 
 /// Two quickstarts behind one public URL share their nonces through Redis (`REDIS_URL`): a

@@ -136,7 +136,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<S, B>;
+    type Future = ContentDigestFuture<S, B>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -147,26 +147,26 @@ where
         let ContentDigestLayer { limit, required, buffered } = self.config;
         if !buffered {
             let body = DigestBody::checked(body, &parts.headers, limit, required);
-            return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
+            return ContentDigestFuture::inner(self.inner.call(Request::from_parts(parts, body)));
         }
         let check = match ContentDigest::from_headers(&parts.headers, limit) {
             Ok(Some(check)) => Check::Digest(Box::new(check)),
             Ok(None) if required && !body.is_end_stream() => Check::Missing,
             Ok(None) => {
                 let body = DigestBody::unchecked(body);
-                return ResponseFuture::inner(self.inner.call(Request::from_parts(parts, body)));
+                return ContentDigestFuture::inner(self.inner.call(Request::from_parts(parts, body)));
             }
-            Err(err) => return ResponseFuture::rejected(refusal(&parts, &err)),
+            Err(err) => return ContentDigestFuture::rejected(refusal(&parts, &err)),
         };
         if body.size_hint().lower() > limit {
             let err = refuse("the body is longer than the digest limit");
-            return ResponseFuture::rejected(refusal(&parts, &err));
+            return ContentDigestFuture::rejected(refusal(&parts, &err));
         }
         // The ready service is the one that will be called; a clone takes its place.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
         let capacity = usize::try_from(body.size_hint().lower()).unwrap_or(0);
-        ResponseFuture {
+        ContentDigestFuture {
             kind: Kind::Reading {
                 reading: Some(Reading {
                     parts,
@@ -220,7 +220,7 @@ fn refusal<B: RejectionBody>(parts: &Parts, error: &AuthError) -> Response<B> {
 pin_project! {
     /// The future of [`ContentDigestService`]: the inner service's, or (buffered) the body being
     /// read first, or a refusal.
-    pub struct ResponseFuture<S, B>
+    pub struct ContentDigestFuture<S, B>
     where
         S: Service<Request<DigestBody<B>>>,
     {
@@ -241,29 +241,29 @@ pin_project! {
     }
 }
 
-impl<S, B> std::fmt::Debug for ResponseFuture<S, B>
+impl<S, B> std::fmt::Debug for ContentDigestFuture<S, B>
 where
     S: Service<Request<DigestBody<B>>>,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("ContentDigestFuture").finish_non_exhaustive()
     }
 }
 
-impl<S, B> ResponseFuture<S, B>
+impl<S, B> ContentDigestFuture<S, B>
 where
     S: Service<Request<DigestBody<B>>>,
 {
     fn inner(future: S::Future) -> Self {
-        ResponseFuture { kind: Kind::Future { future } }
+        ContentDigestFuture { kind: Kind::Future { future } }
     }
 
     fn rejected(response: S::Response) -> Self {
-        ResponseFuture { kind: Kind::Rejected { response: Some(response) } }
+        ContentDigestFuture { kind: Kind::Rejected { response: Some(response) } }
     }
 }
 
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
+impl<S, B, ResBody> Future for ContentDigestFuture<S, B>
 where
     S: Service<Request<DigestBody<B>>, Response = Response<ResBody>>,
     B: Body<Data = Bytes> + Unpin,
