@@ -84,7 +84,8 @@ impl ContentDigestLayer {
     /// not match its digest, passes the limit (refused as soon as it does, the rest unread), or
     /// lacks a required digest, and a malformed `Content-Digest`, are refused with
     /// `INVALID_SIGNATURE` (401, the [`rejection`](crate::rejection) table's answer, gRPC status
-    /// 16), and the inner service is not called: a handler that never reads the body (a `GET`
+    /// 16, with `Want-Content-Digest: sha-256=10, sha-512=10`, RFC 9530 §4), and the inner
+    /// service is not called: a handler that never reads the body (a `GET`
     /// route, a proxy that forwards it) is covered too. A body without a digest that is not
     /// required streams through unread.
     ///
@@ -202,7 +203,8 @@ fn refuse(reason: &'static str) -> AuthError {
     AuthError::signature(ErrorKind::InvalidSignature, reason, None)
 }
 
-/// The answer to a refused body (the default rendering, realm `api`), with an audit event.
+/// The answer to a refused body (the default rendering, realm `api`), with an audit event and
+/// `Want-Content-Digest` (RFC 9530 §4) naming the algorithms checked.
 fn refusal<B: RejectionBody>(parts: &Parts, error: &AuthError) -> Response<B> {
     tracing::event!(
         target: "tower_jwt_guard::audit",
@@ -214,7 +216,11 @@ fn refusal<B: RejectionBody>(parts: &Parts, error: &AuthError) -> Response<B> {
         path = ?parts.uri.path(),
         "request refused"
     );
-    render(error, Protocol::of(parts.version, &parts.headers), b"api").map(B::rejection)
+    let mut response = render(error, Protocol::of(parts.version, &parts.headers), b"api");
+    response
+        .headers_mut()
+        .insert("want-content-digest", http::HeaderValue::from_static("sha-256=10, sha-512=10"));
+    response.map(B::rejection)
 }
 
 pin_project! {
@@ -545,6 +551,7 @@ mod tests {
         let (response, calls) = call(buffered(), post(Some(&digest), b"{\"hello\": \"World\"}\n")).await;
         assert_eq!((response.status().as_u16(), calls), (401, 0));
         assert!(response.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+        assert_eq!(response.headers()["want-content-digest"], "sha-256=10, sha-512=10");
         assert!(text(response).await.contains("INVALID_SIGNATURE"));
         // Streaming, the same request reaches the handler, whose read fails.
         let (response, calls) =
