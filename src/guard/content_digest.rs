@@ -166,7 +166,8 @@ where
         // The ready service is the one that will be called; a clone takes its place.
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        let capacity = usize::try_from(body.size_hint().lower()).unwrap_or(0);
+        // The announced length, up to 64 KiB: memory beyond that is taken as the data comes.
+        let capacity = usize::try_from(body.size_hint().lower().min(64 * 1024)).unwrap_or(0);
         ContentDigestFuture {
             kind: Kind::Reading {
                 reading: Some(Reading {
