@@ -259,7 +259,8 @@ mod tests {
 
     #[test]
     fn a_kid_shared_by_two_keys_prefers_the_one_of_the_token_algorithm() {
-        let ed = r#"{"kty":"OKP","crv":"Ed25519","kid":"same","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        let ed =
+            r#"{"kty":"OKP","crv":"Ed25519","kid":"same","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
         let ec = r#"{"kty":"EC","crv":"P-256","kid":"same","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
         let set = KeySet::parse(&document(&[ed, ec]), None, None).unwrap();
         assert_eq!(set.len(), 2);
