@@ -558,7 +558,7 @@ async fn a_flood_of_invented_tenants_stays_within_the_fetch_and_memory_bounds() 
 
 /// The tenants of one pattern share one HTTP client: admitting tenants one after another reuses
 /// one pooled connection to the provider (each tenant's own client opened one connection each,
-/// and held its own TLS configuration and pool: tens of kilobytes a tenant).
+/// and held its own TLS configuration and pool).
 #[tokio::test]
 async fn the_tenants_of_a_pattern_share_one_connection_pool() {
     const TENANTS: usize = 5;

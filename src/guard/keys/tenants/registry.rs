@@ -16,7 +16,7 @@
 //!
 //! Every tenant's source uses the HTTP client of the first one built (the tenants are configured
 //! alike, and reached with the pattern's scheme): one TLS configuration and one connection pool
-//! to the provider for all tenants, not one per tenant (tens of kilobytes each).
+//! to the provider for all tenants, not one per tenant.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
