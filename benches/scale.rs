@@ -22,6 +22,9 @@
 //! cargo bench --all-features --bench scale -- scale_tenants   # one dimension (also: scale_memory)
 //! ```
 //!
+//! `SCALE_REDIS_NO_FILL=1` runs the Redis series with nothing revoked in Redis: a control for
+//! the machine's noise (the round trips go through two other processes on loopback).
+//!
 //! Every run writes `target/scale.svg` (one panel per dimension, from criterion's estimates on
 //! disk, so runs of single dimensions add up) and prints the figures.
 
@@ -534,6 +537,12 @@ fn redis_revoked(c: &mut Criterion, background: &tokio::runtime::Runtime) {
         // issuer), 10 000 a pipeline.
         background.block_on(async {
             let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let clients: String = redis::cmd("INFO").arg("clients").query_async(&mut conn).await.unwrap();
+            let clients = clients.lines().find(|line| line.starts_with("connected_clients")).unwrap_or("");
+            println!("Redis before {size} revocations: {}", clients.trim());
+            if std::env::var_os("SCALE_REDIS_NO_FILL").is_some() {
+                filled = size;
+            }
             while filled < size {
                 let mut pipe = redis::pipe();
                 for i in filled..size.min(filled + 10_000) {
@@ -560,7 +569,7 @@ fn redis_revoked(c: &mut Criterion, background: &tokio::runtime::Runtime) {
             while !store.is_subscribed() {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            if size > 0 {
+            if size > 0 && std::env::var_os("SCALE_REDIS_NO_FILL").is_none() {
                 // The store reads what was written.
                 let check = store.check(&facts(&format!("revoked-{}", size - 1)));
                 let RevocationCheck::Pending(answer) = check else { panic!("a local cache miss asks Redis") };
