@@ -22,6 +22,9 @@
 //! cargo bench --all-features --bench scale -- scale_tenants   # one dimension (also: scale_memory)
 //! ```
 //!
+//! `SCALE_TENANTS_CONTROL=1` measures one more point after the tenants series: one tenant of a
+//! pattern of its own, in the process that holds the 10 000 others (group
+//! `scale_tenants_control`).
 //! `SCALE_REDIS_NO_FILL=1` runs the Redis series with nothing revoked in Redis: a control for
 //! the machine's noise (the round trips go through two other processes on loopback).
 //!
@@ -443,6 +446,25 @@ fn tenants(
         // The token of the last tenant admitted.
         let bearer = bearer(eddsa_token(pair, "key-0", Some(&idp.tenant(&names[size - 1]))));
         measure(c, &TENANTS, size, build, &bearer);
+    }
+    if std::env::var_os("SCALE_TENANTS_CONTROL").is_some() {
+        // A control: one tenant held by a pattern of its own, measured in this process after
+        // the 10 000 tenants above were admitted (criterion group `scale_tenants_control`).
+        let one = TenantKeys::builder(idp.pattern()).allow([names[0].as_str()]).build().unwrap();
+        let build = |cache: bool| {
+            let mut builder = JwtAuth::builder()
+                .trust(Issuer::tenants(one.clone()).algorithms([Algorithm::EdDSA]).audience("bench"));
+            if !cache {
+                builder = builder.cache_capacity(0);
+            }
+            routers::guard_router_for(&builder.build().unwrap())
+        };
+        let bearer = bearer(eddsa_token(pair, "key-0", Some(&idp.tenant(&names[0]))));
+        let router = build(false);
+        let response = background.block_on(router.oneshot(routers::request(&bearer))).unwrap();
+        assert_eq!(response.status(), 200);
+        let control = Dimension { group: "scale_tenants_control", ..TENANTS };
+        measure(c, &control, 1, build, &bearer);
     }
 }
 
