@@ -556,6 +556,32 @@ async fn a_flood_of_invented_tenants_stays_within_the_fetch_and_memory_bounds() 
     assert!(tenants.tenant_status("contoso").is_some_and(|keys| keys.usable));
 }
 
+/// The tenants of one pattern share one HTTP client: admitting tenants one after another reuses
+/// one pooled connection to the provider (each tenant's own client opened one connection each,
+/// and held its own TLS configuration and pool).
+#[tokio::test]
+async fn the_tenants_of_a_pattern_share_one_connection_pool() {
+    const TENANTS: usize = 5;
+    let server = TenantServer::start().await;
+    let key = TestKey::generate(Algorithm::ES256);
+    for i in 0..TENANTS {
+        server.add_tenant(&format!("t{i}"), vec![jwk(&key, "k1")]);
+    }
+    let tenants = TenantKeys::builder(server.pattern()).allow_if(|_| true).build().unwrap();
+    let auth = JwtAuth::builder()
+        .trust(Issuer::tenants(tenants.clone()).algorithms([Algorithm::ES256]))
+        .build()
+        .unwrap();
+    let addr = app(auth, MemoryRevocationStore::new()).await;
+    for i in 0..TENANTS {
+        let of_tenant = token(&key, Some("k1"), json!(server.issuer(&format!("t{i}"))), "alice", "1");
+        assert_eq!(me(addr, &of_tenant).await.status, 200);
+    }
+    assert_eq!(tenants.tenants_held(), TENANTS);
+    assert_eq!((server.discovery_requests(), server.jwks_requests()), (TENANTS, TENANTS));
+    assert_eq!(server.connections(), 1, "every tenant's discovery and JWKS fetch over one pooled connection");
+}
+
 #[test]
 fn tenant_patterns_are_checked() {
     let pattern = "https://login.example.com/{tenant}/v2.0";

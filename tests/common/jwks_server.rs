@@ -317,6 +317,8 @@ struct TenantState {
     tenants: Mutex<std::collections::HashMap<String, Vec<Value>>>,
     discovery_requests: AtomicUsize,
     jwks_requests: AtomicUsize,
+    /// TCP connections accepted.
+    connections: AtomicUsize,
     addr: SocketAddr,
 }
 
@@ -337,7 +339,12 @@ impl TenantServer {
             tenants: Mutex::default(),
             discovery_requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
             addr,
+        });
+        let counted = Arc::clone(&state);
+        let listener = axum::serve::ListenerExt::tap_io(listener, move |_| {
+            counted.connections.fetch_add(1, Ordering::SeqCst);
         });
         let app = Router::new()
             .route("/{tenant}/v2.0/.well-known/openid-configuration", get(tenant_discovery))
@@ -382,6 +389,11 @@ impl TenantServer {
     /// Every request received so far.
     pub fn requests(&self) -> usize {
         self.discovery_requests() + self.jwks_requests()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
     }
 }
 

@@ -53,6 +53,8 @@ pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 256 * 1024;
 pub struct JwksKeysBuilder {
     endpoint: Result<Endpoint, ConfigError>,
     settings: Settings,
+    /// An HTTP client made by another source with the same settings, to share.
+    client: Option<reqwest::Client>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +112,16 @@ impl fmt::Debug for JwksKeysBuilder {
 
 impl JwksKeysBuilder {
     fn new(endpoint: Result<Endpoint, ConfigError>) -> Self {
-        JwksKeysBuilder { endpoint, settings: Settings::default() }
+        JwksKeysBuilder { endpoint, settings: Settings::default(), client: None }
+    }
+
+    /// Use `client` (from [`JwksKeys::http_client`] of a source built with the same settings and
+    /// the same URL scheme) instead of making one: the tenants of one pattern share one client,
+    /// so a thousand tenants hold one TLS configuration and one pool of connections to their
+    /// provider, not a thousand.
+    pub(crate) fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// Refresh interval when the server sends no `Cache-Control: max-age` (default 5 minutes).
@@ -242,8 +253,11 @@ impl JwksKeysBuilder {
         let https_only = match &endpoint {
             Endpoint::Jwks(url) | Endpoint::Oidc { discovery: url, .. } => url.scheme() == "https",
         };
-        let fetcher = Fetcher::new(settings.timeout, settings.max_response_size, https_only)
-            .map_err(|_| ConfigError::Invalid("the HTTP client for JWKS could not be set up"))?;
+        let fetcher = match self.client {
+            Some(client) => Fetcher::sharing(client, settings.max_response_size),
+            None => Fetcher::new(settings.timeout, settings.max_response_size, https_only)
+                .map_err(|_| ConfigError::Invalid("the HTTP client for JWKS could not be set up"))?,
+        };
         let source = match &endpoint {
             Endpoint::Jwks(url) => redacted(url),
             Endpoint::Oidc { issuer, .. } => issuer.clone(),

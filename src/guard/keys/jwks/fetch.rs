@@ -39,6 +39,17 @@ impl Fetcher {
         Ok(Fetcher { client, max_response_size })
     }
 
+    /// A fetcher on an HTTP client another source made with the same settings (its connection
+    /// pool is then shared).
+    pub(super) fn sharing(client: Client, max_response_size: usize) -> Self {
+        Fetcher { client, max_response_size }
+    }
+
+    /// The HTTP client (a handle: clones share its connection pool).
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// GETs `url`; the body is read at most up to the size cap.
     pub(super) async fn get(&self, url: &Url) -> Result<Fetched, JwksError> {
         let request_error = |err: reqwest::Error| JwksError::Request(err.without_url().to_string());

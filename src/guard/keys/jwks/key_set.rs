@@ -10,6 +10,7 @@
 //! A well-formed document whose keys are all skipped (or `{"keys":[]}`) is still a set: an empty
 //! one. The provider may have withdrawn a compromised key that way, so it is honoured, not ignored.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use jsonwebtoken::jwk::Jwk;
@@ -31,6 +32,10 @@ struct Stored {
 /// The keys of one JWKS document.
 pub(super) struct KeySet {
     keys: Vec<Stored>,
+    /// The indexes in `keys` of each `kid`'s keys, in document order: a document of a thousand
+    /// keys selects in constant time, not by a scan (and a refresh matches the previous keys
+    /// the same way).
+    by_kid: HashMap<Box<str>, Vec<usize>>,
     /// How many keys of the document were skipped.
     skipped: usize,
 }
@@ -52,15 +57,21 @@ impl KeySet {
         let document: Document =
             serde_json::from_slice(body).map_err(|err| JwksError::Malformed(format!("not a JWKS: {err}")))?;
         let mut keys = Vec::with_capacity(document.keys.len());
+        let mut by_kid: HashMap<Box<str>, Vec<usize>> = HashMap::new();
         let mut skipped = 0;
         for jwk in document.keys {
-            let reused = previous.and_then(|set| set.keys.iter().find(|stored| stored.jwk == jwk));
+            let reused = previous.and_then(|set| set.same_jwk(&jwk));
             let key = match reused {
                 Some(stored) => Ok(Arc::clone(&stored.key)),
                 None => usable_key(&jwk, allowed).map(Arc::new),
             };
             match key {
-                Ok(key) => keys.push(Stored { jwk, key }),
+                Ok(key) => {
+                    if let Some(kid) = key.kid() {
+                        by_kid.entry(kid.into()).or_default().push(keys.len());
+                    }
+                    keys.push(Stored { jwk, key });
+                }
                 Err(why) => {
                     skipped += 1;
                     let kid = jwk.get("kid").and_then(Value::as_str).unwrap_or("");
@@ -68,18 +79,32 @@ impl KeySet {
                 }
             }
         }
-        Ok(KeySet { keys, skipped })
+        Ok(KeySet { keys, by_kid, skipped })
+    }
+
+    /// The stored key whose JWK is exactly `jwk`: among the keys of its `kid`, or (a JWK without
+    /// one) among all keys.
+    fn same_jwk(&self, jwk: &Value) -> Option<&Stored> {
+        match jwk.get("kid").and_then(Value::as_str) {
+            Some(kid) => self.named(kid).find(|stored| stored.jwk == *jwk),
+            None => self.keys.iter().find(|stored| stored.jwk == *jwk),
+        }
+    }
+
+    /// The keys whose `kid` is `kid`, in document order.
+    fn named<'s>(&'s self, kid: &str) -> impl Iterator<Item = &'s Stored> + 's {
+        let indexes = self.by_kid.get(kid).map_or(&[][..], Vec::as_slice);
+        indexes.iter().filter_map(|&index| self.keys.get(index))
     }
 
     /// The key for a token: with a `kid`, the key of that id (preferring one bound to `alg`);
     /// without, the keys bound to `alg`, in document order ([`KeyLookup::Candidates`] when there
     /// are several). [`KeyLookup::Unknown`] when no key matches.
     pub(super) fn find(&self, kid: Option<&str>, alg: Algorithm) -> KeyLookup {
-        let keys = self.keys.iter().map(|stored| &stored.key);
         let Some(kid) = kid else {
-            return crate::guard::keys::kid_less(keys, alg);
+            return crate::guard::keys::kid_less(self.keys.iter().map(|stored| &stored.key), alg);
         };
-        let mut named = keys.filter(|k| k.kid() == Some(kid));
+        let mut named = self.named(kid).map(|stored| &stored.key);
         let Some(first) = named.next() else {
             return KeyLookup::Unknown;
         };
@@ -241,6 +266,37 @@ mod tests {
             panic!("several EdDSA keys are candidates");
         };
         assert_eq!(candidates.len(), crate::guard::keys::MAX_KID_LESS_CANDIDATES + 1);
+    }
+
+    #[test]
+    fn every_kid_of_a_large_document_selects_its_key_and_keeps_its_arc() {
+        let keys: Vec<String> = (0..1_000)
+            .map(|i| format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"k{i}","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}}"#))
+            .collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let first = KeySet::parse(&document(&keys), None, None).unwrap();
+        let second = KeySet::parse(&document(&keys), Some(&first), None).unwrap();
+        for i in 0..1_000 {
+            let kid = format!("k{i}");
+            let a = found(first.find(Some(&kid), Algorithm::EdDSA)).unwrap();
+            assert_eq!(a.kid(), Some(kid.as_str()));
+            assert!(Arc::ptr_eq(&a, &first.keys[i].key), "{kid}");
+            assert!(Arc::ptr_eq(&a, &found(second.find(Some(&kid), Algorithm::EdDSA)).unwrap()), "{kid}");
+        }
+        assert!(found(first.find(Some("k1000"), Algorithm::EdDSA)).is_none());
+    }
+
+    #[test]
+    fn a_kid_shared_by_two_keys_prefers_the_one_of_the_token_algorithm() {
+        let ed =
+            r#"{"kty":"OKP","crv":"Ed25519","kid":"same","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}"#;
+        let ec = r#"{"kty":"EC","crv":"P-256","kid":"same","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#;
+        let set = KeySet::parse(&document(&[ed, ec]), None, None).unwrap();
+        assert_eq!(set.len(), 2);
+        assert!(Arc::ptr_eq(&found(set.find(Some("same"), Algorithm::ES256)).unwrap(), &set.keys[1].key));
+        assert!(Arc::ptr_eq(&found(set.find(Some("same"), Algorithm::EdDSA)).unwrap(), &set.keys[0].key));
+        // No key of the token's algorithm under that kid: the first one (its check then refuses).
+        assert!(Arc::ptr_eq(&found(set.find(Some("same"), Algorithm::ES384)).unwrap(), &set.keys[0].key));
     }
 
     #[test]

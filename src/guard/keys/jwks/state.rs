@@ -256,6 +256,12 @@ impl JwksKeys {
         control.last_error.clone()
     }
 
+    /// The source's HTTP client (a handle on its connection pool), for
+    /// [`JwksKeysBuilder::http_client`](super::JwksKeysBuilder::http_client).
+    pub(crate) fn http_client(&self) -> reqwest::Client {
+        self.inner.fetcher.client().clone()
+    }
+
     /// Whether both are the same source (clones of one).
     pub(crate) fn same_source(&self, other: &JwksKeys) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)

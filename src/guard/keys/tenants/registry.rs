@@ -13,9 +13,13 @@
 //!   when the provider said the tenant does not exist, 503 when it could not be reached);
 //! - each held tenant's source keeps its own limits (unknown-`kid` refetch interval, cap on
 //!   waiting requests, timeout, size cap).
+//!
+//! Every tenant's source uses the HTTP client of the first one built (the tenants are configured
+//! alike, and reached with the pattern's scheme): one TLS configuration and one connection pool
+//! to the provider for all tenants, not one per tenant.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::{Cache, DefaultLifecycle};
@@ -109,6 +113,8 @@ pub(super) struct Registry {
     pub(super) held: Held<JwksKeys>,
     pub(super) failed: Held<Failure>,
     window: Mutex<Window>,
+    /// The HTTP client every tenant's source shares (the first source's).
+    client: OnceLock<reqwest::Client>,
     pub(super) counters: Counters,
 }
 
@@ -122,6 +128,7 @@ impl Registry {
             held: bounded(limits.max_held),
             failed: bounded(limits.max_held),
             window: Mutex::new(Window::default()),
+            client: OnceLock::new(),
             counters: Counters::default(),
         }
     }
@@ -168,12 +175,16 @@ impl Registry {
         window.admitted += 1;
         self.counters.admitted.fetch_add(1, Ordering::Relaxed);
         let builder = JwksKeys::discover(iss);
-        let builder = match &self.configure {
+        let mut builder = match &self.configure {
             Some(configure) => configure(builder),
             None => builder,
         };
+        if let Some(client) = self.client.get() {
+            builder = builder.http_client(client.clone());
+        }
         match builder.build() {
             Ok(keys) => {
+                self.client.get_or_init(|| keys.http_client());
                 self.held.insert(tenant.into(), keys.clone());
                 Ok(keys)
             }
