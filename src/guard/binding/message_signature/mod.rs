@@ -516,10 +516,12 @@ impl MessageSignature {
 
     fn check_coverage(&self, request: &RequestHead<'_>, signed: &SignedInput) -> Result<(), Reason> {
         for required in self.required_for(request) {
-            let covered = signed
-                .components
-                .iter()
-                .any(|item| item.bare_item.as_string().is_some_and(|name| name.as_str() == required));
+            // The whole component: `sf` and `bs` cover every field line, but `key` covers one
+            // dictionary member only (a `content-digest` member added in transit is not covered).
+            let covered = signed.components.iter().any(|item| {
+                item.bare_item.as_string().is_some_and(|name| name.as_str() == required)
+                    && item.params.keys().all(|param| matches!(param.as_str(), "sf" | "bs"))
+            });
             if !covered {
                 return Err("the signature does not cover a required component");
             }
