@@ -1,6 +1,6 @@
 //! Findings of the security review of the RFC 9421 and RFC 9701 work, each over loopback: a
 //! request whose signature covers only one member of `Content-Digest` while the body is swapped
-//! under another member.
+//! under another member, and a signed introspection answer issued long ago.
 
 mod harness;
 
@@ -108,4 +108,53 @@ async fn a_signature_over_one_digest_member_does_not_cover_content_digest() {
     let injected = format!("{sha256}, {}", ContentDigest::header_value_sha512(swapped.as_bytes()));
     let refused = send(input, signature, injected, swapped).await;
     assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"), "{:?}", refused.body);
+}
+
+/// RFC 9701: a signed introspection answer is fresh. One issued an hour ago (replayed by an
+/// intermediary, or from a cache) is no answer (503).
+#[cfg(feature = "introspection")]
+#[tokio::test]
+async fn a_signed_introspection_answer_issued_long_ago_is_refused() {
+    use std::sync::{Arc, Mutex};
+    use tower_jwt_guard::keys::Introspector;
+    use tower_jwt_guard::Algorithm;
+
+    const ISSUER: &str = "https://as.example.com";
+    let reply: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
+    let r = Arc::clone(&reply);
+    let endpoint = Router::new().route(
+        "/introspect",
+        axum::routing::post(move || {
+            let body = r.lock().unwrap().clone();
+            async move { ([("content-type", "application/token-introspection+jwt")], body) }
+        }),
+    );
+    let endpoint = harness::serve(endpoint).await;
+    let as_key = harness::TestKey::generate(Algorithm::ES256);
+    let introspector = Introspector::builder(format!("http://{endpoint}/introspect"))
+        .client_secret_basic("api", "secret")
+        .signed_responses(ISSUER, [as_key.verification_key()])
+        .cache_ttl(std::time::Duration::ZERO)
+        .build()
+        .unwrap();
+    let auth = JwtAuth::builder().introspection(introspector).issuer(ISSUER).build().unwrap();
+    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
+    let base = format!("http://{}", harness::serve(app).await);
+
+    let signed_at = |iat: u64| {
+        let claims = json!({
+            "iss": ISSUER, "aud": "api", "iat": iat,
+            "token_introspection": { "active": true, "sub": "alice", "iss": ISSUER, "exp": now() + 7200 }
+        });
+        as_key.sign_with_header(json!({ "typ": "token-introspection+jwt" }), &claims)
+    };
+    for (i, (what, iat, status)) in
+        [("fresh", now(), 200), ("an hour old", now() - 3600, 503), ("fresh again", now(), 200)]
+            .into_iter()
+            .enumerate()
+    {
+        *reply.lock().unwrap() = signed_at(iat);
+        let got = answer(client().get(format!("{base}/me")).bearer_auth(format!("opaque-{i}"))).await;
+        assert_eq!(got.status, status, "{what}: {:?}", got.body);
+    }
 }
