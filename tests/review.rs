@@ -1,6 +1,7 @@
 //! Findings of the security review of the RFC 9421 and RFC 9701 work, each over loopback: a
 //! request whose signature covers only one member of `Content-Digest` while the body is swapped
-//! under another member, and a signed introspection answer issued long ago.
+//! under another member, a signed introspection answer issued long ago, and a signature's
+//! `expires` far ahead deciding how long its nonce is kept.
 
 mod harness;
 
@@ -157,4 +158,56 @@ async fn a_signed_introspection_answer_issued_long_ago_is_refused() {
         let got = answer(client().get(format!("{base}/me")).bearer_auth(format!("opaque-{i}"))).await;
         assert_eq!(got.status, status, "{what}: {:?}", got.body);
     }
+}
+
+/// Records how long each nonce is to be kept.
+#[derive(Clone, Default)]
+struct Recording(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl tower_jwt_guard::revocation::ReplayStore for Recording {
+    fn check_and_record(
+        &self,
+        _key: &tower_jwt_guard::revocation::ReplayKey,
+        expires_at: u64,
+    ) -> tower_jwt_guard::revocation::ReplayCheck {
+        self.0.lock().unwrap().push(expires_at);
+        tower_jwt_guard::revocation::ReplayCheck::Fresh
+    }
+}
+
+/// A signature is accepted only while its `created` is within the window, so its nonce needs
+/// keeping no longer. A client's `expires` years ahead kept each nonce for years: a memory store
+/// full for good (every signed request then refused with 503), a Redis growing without bound.
+#[tokio::test]
+async fn a_far_expires_does_not_keep_the_nonce_beyond_the_window() {
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let key = SignatureKey::from_jwk(&json!({ "kty": "OKP", "crv": "Ed25519", "x": x }).to_string()).unwrap();
+    let store = Recording::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let policy = MessageSignature::required()
+        .key("client-1", key)
+        .cover(["@method", "@target-uri"])
+        .replay_store(store.clone())
+        .public_url(&format!("http://{addr}"));
+    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
+    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let uri = format!("http://{addr}/me");
+    let ten_years = now() + 10 * 365 * 86_400;
+    let params = format!(";created={};expires={ten_years};keyid=\"client-1\";nonce=\"far\"", now());
+    let (input, signature) = sign(&pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
+    let request = client()
+        .get(&uri)
+        .bearer_auth(token())
+        .header("signature-input", input)
+        .header("signature", signature);
+    let got = answer(request).await;
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    let kept = store.0.lock().unwrap().clone();
+    assert_eq!(kept.len(), 1);
+    // The default window (60 s, 5 s of leeway), and a little slack for the test's own clock.
+    assert!(kept[0] <= now() + 60 + 5 + 5, "kept until {} (now {})", kept[0], now());
 }

@@ -583,12 +583,11 @@ impl MessageSignature {
         };
         let owner = key.thumbprint().or(signed.keyid.as_deref()).unwrap_or("");
         let replay_key = ReplayKey::new(format!("httpsig:{owner}").as_bytes(), nonce);
-        let until = signed
-            .expires
-            .and_then(|expires| u64::try_from(expires).ok())
-            .unwrap_or(now + self.max_age + self.leeway)
-            // A request verified as of another time is still remembered from now on.
-            .max(clock::now() + self.max_age + self.leeway);
+        // A signature passes only while its `created` is within the window (`expires` can only
+        // shorten that), so the nonce is kept for the window: never for as long as the client's
+        // `expires` says, which would let one client fill the store for good. A request verified
+        // as of another time is still remembered from now on.
+        let until = now.max(clock::now()).saturating_add(self.max_age).saturating_add(self.leeway);
         let replayed = |accept| {
             AuthError::signature(
                 ErrorKind::InvalidSignature,
