@@ -1,7 +1,7 @@
 //! Findings of the security review of the RFC 9421 and RFC 9701 work, each over loopback: a
 //! request whose signature covers only one member of `Content-Digest` while the body is swapped
-//! under another member, a signed introspection answer issued long ago, and a signature's
-//! `expires` far ahead deciding how long its nonce is kept.
+//! under another member, a signed introspection answer issued long ago, a signature's `expires`
+//! far ahead deciding how long its nonce is kept, and a signed response body in `Debug`.
 
 mod harness;
 
@@ -210,4 +210,26 @@ async fn a_far_expires_does_not_keep_the_nonce_beyond_the_window() {
     assert_eq!(kept.len(), 1);
     // The default window (60 s, 5 s of leeway), and a little slack for the test's own clock.
     assert!(kept[0] <= now() + 60 + 5 + 5, "kept until {} (now {})", kept[0], now());
+}
+
+/// `Debug` never prints tokens: a signed response's body (a token endpoint's answer, say) is not
+/// printed, nor are its trailers.
+#[tokio::test]
+async fn a_signed_bodys_debug_prints_no_content() {
+    use tower::{Layer as _, ServiceExt as _};
+    use tower_jwt_guard::binding::MessageSigner;
+    use tower_jwt_guard::SignResponseLayer;
+
+    let secret = r#"{"access_token":"eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.c2ln"}"#;
+    let signer = MessageSigner::hmac_sha256([7u8; 32]).unwrap().keyid("k");
+    let service =
+        SignResponseLayer::new(signer).layer(tower::service_fn(move |_: http::Request<()>| async move {
+            Ok::<_, std::convert::Infallible>(http::Response::new(http_body_util::Full::new(
+                bytes::Bytes::from(secret),
+            )))
+        }));
+    let request = http::Request::get("https://api.example.com/token").body(()).unwrap();
+    let response = service.oneshot(request).await.unwrap();
+    let printed = format!("{:?}", response.body());
+    assert!(!printed.contains("access_token") && !printed.contains("eyJ"), "{printed}");
 }
