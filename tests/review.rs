@@ -233,3 +233,51 @@ async fn a_signed_bodys_debug_prints_no_content() {
     let printed = format!("{:?}", response.body());
     assert!(!printed.contains("access_token") && !printed.contains("eyJ"), "{printed}");
 }
+
+/// FAPI 2.0: keys sharing a `kid` are told apart, in every key source. A client JWKS (by URL)
+/// with a P-256 key and an Ed25519 key under one `kid`: a signature by the Ed25519 key passes
+/// (the first key of that `kid` was the only one tried), one by another key is refused.
+#[cfg(feature = "jwks")]
+#[tokio::test]
+async fn keys_sharing_a_keyid_in_a_jwks_source_are_told_apart() {
+    use tower_jwt_guard::keys::JwksKeys;
+
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let jwks = json!({ "keys": [
+        { "kid": "shared", "kty": "EC", "crv": "P-256", "use": "sig",
+          "x": "EskcAw25byxYQpzS7159rPvfuUAv1vXLSgfcNrdlWnI", "y": "xB-AQ3zd5Nx9kt3saZaQqfe5uIPbItobVeKlr7t7z58" },
+        { "kid": "shared", "kty": "OKP", "crv": "Ed25519", "use": "sig", "x": x },
+    ]});
+    let jwks_server = harness::serve(
+        Router::new().route("/jwks", axum::routing::get(move || async move { axum::Json(jwks) })),
+    )
+    .await;
+    let keys = JwksKeys::builder(format!("http://{jwks_server}/jwks")).build().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let policy = MessageSignature::required()
+        .key_source(keys)
+        .cover(["@method", "@target-uri"])
+        .public_url(&format!("http://{addr}"));
+    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
+    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let uri = format!("http://{addr}/me");
+    let call = |pair: &Ed25519KeyPair| {
+        let params = format!(";created={};keyid=\"shared\"", now());
+        let (input, signature) = sign(pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
+        let request = client()
+            .get(&uri)
+            .bearer_auth(token())
+            .header("signature-input", input)
+            .header("signature", signature);
+        answer(request)
+    };
+    let passed = call(&pair).await;
+    assert_eq!(passed.status, 200, "{:?}", passed.body);
+    let stranger = Ed25519KeyPair::generate().unwrap();
+    let refused = call(&stranger).await;
+    assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"));
+}

@@ -29,6 +29,10 @@ use crate::primitives::error::ConfigError;
 pub enum SignatureKeyLookup {
     /// The key.
     Found(SignatureKey),
+    /// Several keys under that `keyid` (a JWKS whose keys share a `kid`, told apart by their
+    /// type, curve and `alg`, as FAPI 2.0 asks): the one the signature verifies with is taken
+    /// (among those of its `alg` parameter, when it has one; at most the first four).
+    Candidates(Vec<SignatureKey>),
     /// No key of that `keyid` (for that client): the signature is refused (`INVALID_SIGNATURE`).
     Unknown,
     /// The source cannot answer (a JWKS that never loaded): the request is refused with 503
@@ -43,6 +47,7 @@ impl fmt::Debug for SignatureKeyLookup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SignatureKeyLookup::Found(key) => f.debug_tuple("Found").field(key).finish(),
+            SignatureKeyLookup::Candidates(keys) => f.debug_tuple("Candidates").field(keys).finish(),
             SignatureKeyLookup::Unknown => f.write_str("Unknown"),
             SignatureKeyLookup::Unavailable => f.write_str("Unavailable"),
             SignatureKeyLookup::Pending(_) => f.write_str("Pending"),
@@ -241,10 +246,15 @@ impl SignatureKeySource for crate::guard::keys::JwksKeys {
         use crate::guard::keys::JwkLookup;
         fn answer(lookup: JwkLookup) -> SignatureKeyLookup {
             match lookup {
-                JwkLookup::Found(jwk) => match SignatureKey::from_jwk_value(&jwk) {
-                    Ok(key) => SignatureKeyLookup::Found(key),
-                    Err(_) => SignatureKeyLookup::Unknown,
-                },
+                JwkLookup::Found(jwks) => {
+                    let mut keys: Vec<SignatureKey> =
+                        jwks.iter().filter_map(|jwk| SignatureKey::from_jwk_value(jwk).ok()).collect();
+                    match keys.len() {
+                        0 => SignatureKeyLookup::Unknown,
+                        1 => keys.pop().map_or(SignatureKeyLookup::Unknown, SignatureKeyLookup::Found),
+                        _ => SignatureKeyLookup::Candidates(keys),
+                    }
+                }
                 JwkLookup::Unknown => SignatureKeyLookup::Unknown,
                 JwkLookup::Unavailable => SignatureKeyLookup::Unavailable,
                 JwkLookup::Pending(later) => {

@@ -453,19 +453,22 @@ impl MessageSignature {
         };
         let base = base::signature_base(&message, signed).map_err(invalid)?;
         let jkt = confirmation.and_then(|cnf| cnf.jkt.as_deref());
-        match self.key_for(signed, confirmation, client_id).map_err(invalid)? {
+        match self.key_for(signed, confirmation, client_id).map_err(invalid)?.chosen(signed, base.as_bytes())
+        {
             SignatureKeyLookup::Found(key) => {
                 // `Accept-Signature` is written only for a refusal.
                 let accept = || self.accept_signature_for(request);
                 self.finish(signed, &key, base.as_bytes(), jkt, &accept, now)
             }
-            SignatureKeyLookup::Unknown => Err(invalid("the signature's keyid is not known")),
+            SignatureKeyLookup::Unknown | SignatureKeyLookup::Candidates(_) => {
+                Err(invalid("the signature's keyid is not known"))
+            }
             SignatureKeyLookup::Unavailable => Err(keys_unavailable()),
             SignatureKeyLookup::Pending(later) => {
                 let (policy, signed, jkt) = (self.clone(), signed.clone(), jkt.map(str::to_owned));
                 let accept = self.accept_signature_for(request);
                 Ok(Some(Box::pin(async move {
-                    let key = match later.await {
+                    let key = match later.await.chosen(&signed, base.as_bytes()) {
                         SignatureKeyLookup::Found(key) => key,
                         SignatureKeyLookup::Unknown => {
                             let reason = "the signature's keyid is not known";
@@ -646,6 +649,27 @@ pub(crate) fn origin_of(
 
 /// A part of the check whose answer comes later: a remote nonce store's.
 type Deferred = futures_util::future::BoxFuture<'static, Result<(), AuthError>>;
+
+/// At most this many keys sharing one `keyid` are tried.
+const MAX_CANDIDATES: usize = 4;
+
+impl SignatureKeyLookup {
+    /// Several keys under one `keyid`: the one `signed` verifies with (among those of its `alg`
+    /// parameter), else the first that fits (which the checks then refuse).
+    fn chosen(self, signed: &SignedInput, base: &[u8]) -> SignatureKeyLookup {
+        let SignatureKeyLookup::Candidates(keys) = self else {
+            return self;
+        };
+        let fits =
+            |key: &&SignatureKey| signed.alg.as_deref().is_none_or(|alg| alg == key.algorithm().name());
+        let mut fitting = keys.iter().take(MAX_CANDIDATES).filter(fits);
+        let first = fitting.clone().next().or(keys.first()).cloned();
+        match fitting.find(|key| key.verify(base, &signed.signature)).cloned().or(first) {
+            Some(key) => SignatureKeyLookup::Found(key),
+            None => SignatureKeyLookup::Unknown,
+        }
+    }
+}
 
 /// The nonce store cannot answer: fail closed.
 fn unavailable() -> AuthError {
