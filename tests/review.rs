@@ -281,3 +281,42 @@ async fn keys_sharing_a_keyid_in_a_jwks_source_are_told_apart() {
     let refused = call(&stranger).await;
     assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"));
 }
+
+/// The same in a static JWKS (`MessageSignature::jwks`): two keys under one `kid` are both
+/// kept (the last one replaced the first), and the signature's own key is found.
+#[tokio::test]
+async fn keys_sharing_a_keyid_in_a_static_jwks_are_both_kept() {
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let jwks = json!({ "keys": [
+        { "kid": "shared", "kty": "OKP", "crv": "Ed25519", "x": x },
+        { "kid": "shared", "kty": "EC", "crv": "P-256",
+          "x": "EskcAw25byxYQpzS7159rPvfuUAv1vXLSgfcNrdlWnI", "y": "xB-AQ3zd5Nx9kt3saZaQqfe5uIPbItobVeKlr7t7z58" },
+    ]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let policy = MessageSignature::required()
+        .jwks(&jwks.to_string())
+        .unwrap()
+        .cover(["@method", "@target-uri"])
+        .public_url(&format!("http://{addr}"));
+    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
+    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let uri = format!("http://{addr}/me");
+    let call = |pair: &Ed25519KeyPair| {
+        let params = format!(";created={};keyid=\"shared\"", now());
+        let (input, signature) = sign(pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
+        let request = client()
+            .get(&uri)
+            .bearer_auth(token())
+            .header("signature-input", input)
+            .header("signature", signature);
+        answer(request)
+    };
+    let passed = call(&pair).await;
+    assert_eq!(passed.status, 200, "{:?}", passed.body);
+    let refused = call(&Ed25519KeyPair::generate().unwrap()).await;
+    assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"));
+}

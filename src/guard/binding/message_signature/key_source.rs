@@ -100,7 +100,8 @@ where
 /// ```
 #[derive(Clone, Default)]
 pub struct SignatureKeySet {
-    keys: HashMap<String, SignatureKey>,
+    /// The keys of each `keyid`: one, or several from a JWKS whose keys share a `kid`.
+    keys: HashMap<String, Vec<SignatureKey>>,
 }
 
 impl fmt::Debug for SignatureKeySet {
@@ -117,14 +118,15 @@ impl SignatureKeySet {
         SignatureKeySet::default()
     }
 
-    /// Adds the key named `keyid`.
+    /// Adds the key named `keyid` (in place of the keys that had that name).
     pub fn insert(mut self, keyid: impl Into<String>, key: SignatureKey) -> Self {
-        self.keys.insert(keyid.into(), key);
+        self.keys.insert(keyid.into(), vec![key]);
         self
     }
 
     /// Every key of a JWKS (`{"keys":[...]}`) by its `kid`; keys without a `kid`, or of a type
-    /// message signatures do not use (private, symmetric), are skipped.
+    /// message signatures do not use (private, symmetric), are skipped. Keys sharing a `kid` are
+    /// all kept, and told apart by the signature ([`SignatureKeyLookup::Candidates`]).
     pub fn from_jwks(jwks: &str) -> Result<Self, ConfigError> {
         SignatureKeySet::new().with_jwks(jwks)
     }
@@ -143,31 +145,28 @@ impl SignatureKeySet {
             else {
                 continue;
             };
-            self.keys.insert(kid.to_owned(), key);
+            self.keys.entry(kid.to_owned()).or_default().push(key);
         }
         Ok(self)
     }
 
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.values().map(Vec::len).sum()
     }
 
     /// Whether the set holds no key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
-
-    pub(crate) fn get(&self, keyid: &str) -> Option<&SignatureKey> {
-        self.keys.get(keyid)
-    }
 }
 
 impl SignatureKeySource for SignatureKeySet {
     fn find(&self, keyid: &str, _: Option<&str>) -> SignatureKeyLookup {
-        match self.keys.get(keyid) {
-            Some(key) => SignatureKeyLookup::Found(key.clone()),
-            None => SignatureKeyLookup::Unknown,
+        match self.keys.get(keyid).map(Vec::as_slice) {
+            None | Some([]) => SignatureKeyLookup::Unknown,
+            Some([key]) => SignatureKeyLookup::Found(key.clone()),
+            Some(keys) => SignatureKeyLookup::Candidates(keys.to_vec()),
         }
     }
 }

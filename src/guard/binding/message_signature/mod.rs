@@ -565,8 +565,9 @@ impl MessageSignature {
             return Ok(SignatureKeyLookup::Found(key));
         }
         let keyid = signed.keyid.as_deref().ok_or("the signature names no key")?;
-        if let Some(key) = self.keys.get(keyid) {
-            return Ok(SignatureKeyLookup::Found(key.clone()));
+        match self.keys.find(keyid, client_id) {
+            SignatureKeyLookup::Unknown => {}
+            found => return Ok(found),
         }
         Ok(match &self.source {
             Some(source) => source.find(keyid, client_id),
