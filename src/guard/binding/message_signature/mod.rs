@@ -196,7 +196,9 @@ impl MessageSignature {
 
     /// The components every signature must cover (replaces the default `@method`,
     /// `@target-uri`): derived components (`@authority`, `@path`, `@query`, ...) and field
-    /// names (`authorization`, `content-digest`, `dpop`, ...), lowercase.
+    /// names (`authorization`, `content-digest`, `dpop`, ...), lowercase. A component counts
+    /// only when covered whole: with no parameter but `sf` or `bs` (`"content-digest";key="sha-256"`
+    /// covers one member of the field, not the field).
     pub fn cover<I, S>(mut self, components: I) -> Self
     where
         I: IntoIterator<Item = S>,
