@@ -320,3 +320,38 @@ async fn keys_sharing_a_keyid_in_a_static_jwks_are_both_kept() {
     let refused = call(&Ed25519KeyPair::generate().unwrap()).await;
     assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"));
 }
+
+/// A key a JWKS marks for encryption (`"use": "enc"`) never verifies a signature (RFC 7517
+/// §4.2; the token JWKS already skipped them, the signature keys' JWKS did not).
+#[tokio::test]
+async fn an_encryption_key_of_a_jwks_verifies_no_signature() {
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let jwks = |usage: &str| json!({ "keys": [{ "kid": "k", "kty": "OKP", "crv": "Ed25519", "use": usage, "x": x }] });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let policy = MessageSignature::required()
+        .jwks(&jwks("enc").to_string())
+        .unwrap()
+        .cover(["@method", "@target-uri"])
+        .public_url(&format!("http://{addr}"));
+    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
+    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let uri = format!("http://{addr}/me");
+    let params = format!(";created={};keyid=\"k\"", now());
+    let (input, signature) = sign(&pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
+    let request = client()
+        .get(&uri)
+        .bearer_auth(token())
+        .header("signature-input", input)
+        .header("signature", signature);
+    let refused = answer(request).await;
+    assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"), "{:?}", refused.body);
+    // The same key marked for signatures is taken.
+    assert_eq!(
+        tower_jwt_guard::binding::SignatureKeySet::from_jwks(&jwks("sig").to_string()).unwrap().len(),
+        1
+    );
+}

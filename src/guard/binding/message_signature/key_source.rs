@@ -125,8 +125,9 @@ impl SignatureKeySet {
     }
 
     /// Every key of a JWKS (`{"keys":[...]}`) by its `kid`; keys without a `kid`, or of a type
-    /// message signatures do not use (private, symmetric), are skipped. Keys sharing a `kid` are
-    /// all kept, and told apart by the signature ([`SignatureKeyLookup::Candidates`]).
+    /// message signatures do not use (private, symmetric, `use` other than `sig`), are skipped.
+    /// Keys sharing a `kid` are all kept, and told apart by the signature
+    /// ([`SignatureKeyLookup::Candidates`]).
     pub fn from_jwks(jwks: &str) -> Result<Self, ConfigError> {
         SignatureKeySet::new().with_jwks(jwks)
     }
@@ -140,6 +141,10 @@ impl SignatureKeySet {
             .and_then(|keys| keys.as_array())
             .ok_or(ConfigError::InvalidKey("the JWKS has no keys array"))?;
         for jwk in keys {
+            // A key for encryption never verifies a signature (RFC 7517 §4.2).
+            if jwk.get("use").is_some_and(|usage| usage.as_str() != Some("sig")) {
+                continue;
+            }
             let (Some(kid), Ok(key)) =
                 (jwk.get("kid").and_then(|kid| kid.as_str()), SignatureKey::from_jwk_value(jwk))
             else {
