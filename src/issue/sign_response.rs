@@ -421,10 +421,20 @@ fn request_labels(headers: &http::HeaderMap) -> Vec<String> {
 
 /// The body of a signed response: the bytes that were hashed and signed, then the inner body's
 /// trailers (not covered by the signature).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SignedBody {
     data: Option<Bytes>,
     trailers: Option<http::HeaderMap>,
+}
+
+/// The sizes only: a body (a token endpoint's answer) may hold tokens.
+impl fmt::Debug for SignedBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedBody")
+            .field("data_len", &self.data.as_ref().map(Bytes::len))
+            .field("trailers", &self.trailers.as_ref().map(http::HeaderMap::len))
+            .finish()
+    }
 }
 
 impl Body for SignedBody {

@@ -29,6 +29,10 @@ use crate::primitives::error::ConfigError;
 pub enum SignatureKeyLookup {
     /// The key.
     Found(SignatureKey),
+    /// Several keys under that `keyid` (a JWKS whose keys share a `kid`, told apart by their
+    /// type, curve and `alg`, as FAPI 2.0 asks): the one the signature verifies with is taken
+    /// (among those of its `alg` parameter, when it has one; at most the first four).
+    Candidates(Vec<SignatureKey>),
     /// No key of that `keyid` (for that client): the signature is refused (`INVALID_SIGNATURE`).
     Unknown,
     /// The source cannot answer (a JWKS that never loaded): the request is refused with 503
@@ -43,6 +47,7 @@ impl fmt::Debug for SignatureKeyLookup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SignatureKeyLookup::Found(key) => f.debug_tuple("Found").field(key).finish(),
+            SignatureKeyLookup::Candidates(keys) => f.debug_tuple("Candidates").field(keys).finish(),
             SignatureKeyLookup::Unknown => f.write_str("Unknown"),
             SignatureKeyLookup::Unavailable => f.write_str("Unavailable"),
             SignatureKeyLookup::Pending(_) => f.write_str("Pending"),
@@ -95,7 +100,8 @@ where
 /// ```
 #[derive(Clone, Default)]
 pub struct SignatureKeySet {
-    keys: HashMap<String, SignatureKey>,
+    /// The keys of each `keyid`: one, or several from a JWKS whose keys share a `kid`.
+    keys: HashMap<String, Vec<SignatureKey>>,
 }
 
 impl fmt::Debug for SignatureKeySet {
@@ -112,14 +118,16 @@ impl SignatureKeySet {
         SignatureKeySet::default()
     }
 
-    /// Adds the key named `keyid`.
+    /// Adds the key named `keyid` (in place of the keys that had that name).
     pub fn insert(mut self, keyid: impl Into<String>, key: SignatureKey) -> Self {
-        self.keys.insert(keyid.into(), key);
+        self.keys.insert(keyid.into(), vec![key]);
         self
     }
 
     /// Every key of a JWKS (`{"keys":[...]}`) by its `kid`; keys without a `kid`, or of a type
-    /// message signatures do not use (private, symmetric), are skipped.
+    /// message signatures do not use (private, symmetric, `use` other than `sig`), are skipped.
+    /// Keys sharing a `kid` are all kept, and told apart by the signature
+    /// ([`SignatureKeyLookup::Candidates`]).
     pub fn from_jwks(jwks: &str) -> Result<Self, ConfigError> {
         SignatureKeySet::new().with_jwks(jwks)
     }
@@ -133,36 +141,37 @@ impl SignatureKeySet {
             .and_then(|keys| keys.as_array())
             .ok_or(ConfigError::InvalidKey("the JWKS has no keys array"))?;
         for jwk in keys {
+            // A key for encryption never verifies a signature (RFC 7517 §4.2).
+            if jwk.get("use").is_some_and(|usage| usage.as_str() != Some("sig")) {
+                continue;
+            }
             let (Some(kid), Ok(key)) =
                 (jwk.get("kid").and_then(|kid| kid.as_str()), SignatureKey::from_jwk_value(jwk))
             else {
                 continue;
             };
-            self.keys.insert(kid.to_owned(), key);
+            self.keys.entry(kid.to_owned()).or_default().push(key);
         }
         Ok(self)
     }
 
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.keys.values().map(Vec::len).sum()
     }
 
     /// Whether the set holds no key.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
-
-    pub(crate) fn get(&self, keyid: &str) -> Option<&SignatureKey> {
-        self.keys.get(keyid)
-    }
 }
 
 impl SignatureKeySource for SignatureKeySet {
     fn find(&self, keyid: &str, _: Option<&str>) -> SignatureKeyLookup {
-        match self.keys.get(keyid) {
-            Some(key) => SignatureKeyLookup::Found(key.clone()),
-            None => SignatureKeyLookup::Unknown,
+        match self.keys.get(keyid).map(Vec::as_slice) {
+            None | Some([]) => SignatureKeyLookup::Unknown,
+            Some([key]) => SignatureKeyLookup::Found(key.clone()),
+            Some(keys) => SignatureKeyLookup::Candidates(keys.to_vec()),
         }
     }
 }
@@ -241,10 +250,15 @@ impl SignatureKeySource for crate::guard::keys::JwksKeys {
         use crate::guard::keys::JwkLookup;
         fn answer(lookup: JwkLookup) -> SignatureKeyLookup {
             match lookup {
-                JwkLookup::Found(jwk) => match SignatureKey::from_jwk_value(&jwk) {
-                    Ok(key) => SignatureKeyLookup::Found(key),
-                    Err(_) => SignatureKeyLookup::Unknown,
-                },
+                JwkLookup::Found(jwks) => {
+                    let mut keys: Vec<SignatureKey> =
+                        jwks.iter().filter_map(|jwk| SignatureKey::from_jwk_value(jwk).ok()).collect();
+                    match keys.len() {
+                        0 => SignatureKeyLookup::Unknown,
+                        1 => keys.pop().map_or(SignatureKeyLookup::Unknown, SignatureKeyLookup::Found),
+                        _ => SignatureKeyLookup::Candidates(keys),
+                    }
+                }
                 JwkLookup::Unknown => SignatureKeyLookup::Unknown,
                 JwkLookup::Unavailable => SignatureKeyLookup::Unavailable,
                 JwkLookup::Pending(later) => {

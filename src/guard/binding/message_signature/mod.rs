@@ -196,7 +196,9 @@ impl MessageSignature {
 
     /// The components every signature must cover (replaces the default `@method`,
     /// `@target-uri`): derived components (`@authority`, `@path`, `@query`, ...) and field
-    /// names (`authorization`, `content-digest`, `dpop`, ...), lowercase.
+    /// names (`authorization`, `content-digest`, `dpop`, ...), lowercase. A component counts
+    /// only when covered whole: with no parameter but `sf` or `bs` (`"content-digest";key="sha-256"`
+    /// covers one member of the field, not the field).
     pub fn cover<I, S>(mut self, components: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -453,19 +455,22 @@ impl MessageSignature {
         };
         let base = base::signature_base(&message, signed).map_err(invalid)?;
         let jkt = confirmation.and_then(|cnf| cnf.jkt.as_deref());
-        match self.key_for(signed, confirmation, client_id).map_err(invalid)? {
+        match self.key_for(signed, confirmation, client_id).map_err(invalid)?.chosen(signed, base.as_bytes())
+        {
             SignatureKeyLookup::Found(key) => {
                 // `Accept-Signature` is written only for a refusal.
                 let accept = || self.accept_signature_for(request);
                 self.finish(signed, &key, base.as_bytes(), jkt, &accept, now)
             }
-            SignatureKeyLookup::Unknown => Err(invalid("the signature's keyid is not known")),
+            SignatureKeyLookup::Unknown | SignatureKeyLookup::Candidates(_) => {
+                Err(invalid("the signature's keyid is not known"))
+            }
             SignatureKeyLookup::Unavailable => Err(keys_unavailable()),
             SignatureKeyLookup::Pending(later) => {
                 let (policy, signed, jkt) = (self.clone(), signed.clone(), jkt.map(str::to_owned));
                 let accept = self.accept_signature_for(request);
                 Ok(Some(Box::pin(async move {
-                    let key = match later.await {
+                    let key = match later.await.chosen(&signed, base.as_bytes()) {
                         SignatureKeyLookup::Found(key) => key,
                         SignatureKeyLookup::Unknown => {
                             let reason = "the signature's keyid is not known";
@@ -516,10 +521,12 @@ impl MessageSignature {
 
     fn check_coverage(&self, request: &RequestHead<'_>, signed: &SignedInput) -> Result<(), Reason> {
         for required in self.required_for(request) {
-            let covered = signed
-                .components
-                .iter()
-                .any(|item| item.bare_item.as_string().is_some_and(|name| name.as_str() == required));
+            // The whole component: `sf` and `bs` cover every field line, but `key` covers one
+            // dictionary member only (a `content-digest` member added in transit is not covered).
+            let covered = signed.components.iter().any(|item| {
+                item.bare_item.as_string().is_some_and(|name| name.as_str() == required)
+                    && item.params.keys().all(|param| matches!(param.as_str(), "sf" | "bs"))
+            });
             if !covered {
                 return Err("the signature does not cover a required component");
             }
@@ -560,8 +567,9 @@ impl MessageSignature {
             return Ok(SignatureKeyLookup::Found(key));
         }
         let keyid = signed.keyid.as_deref().ok_or("the signature names no key")?;
-        if let Some(key) = self.keys.get(keyid) {
-            return Ok(SignatureKeyLookup::Found(key.clone()));
+        match self.keys.find(keyid, client_id) {
+            SignatureKeyLookup::Unknown => {}
+            found => return Ok(found),
         }
         Ok(match &self.source {
             Some(source) => source.find(keyid, client_id),
@@ -581,12 +589,11 @@ impl MessageSignature {
         };
         let owner = key.thumbprint().or(signed.keyid.as_deref()).unwrap_or("");
         let replay_key = ReplayKey::new(format!("httpsig:{owner}").as_bytes(), nonce);
-        let until = signed
-            .expires
-            .and_then(|expires| u64::try_from(expires).ok())
-            .unwrap_or(now + self.max_age + self.leeway)
-            // A request verified as of another time is still remembered from now on.
-            .max(clock::now() + self.max_age + self.leeway);
+        // A signature passes only while its `created` is within the window (`expires` can only
+        // shorten that), so the nonce is kept for the window: never for as long as the client's
+        // `expires` says, which would let one client fill the store for good. A request verified
+        // as of another time is still remembered from now on.
+        let until = now.max(clock::now()).saturating_add(self.max_age).saturating_add(self.leeway);
         let replayed = |accept| {
             AuthError::signature(
                 ErrorKind::InvalidSignature,
@@ -645,6 +652,27 @@ pub(crate) fn origin_of(
 
 /// A part of the check whose answer comes later: a remote nonce store's.
 type Deferred = futures_util::future::BoxFuture<'static, Result<(), AuthError>>;
+
+/// At most this many keys sharing one `keyid` are tried.
+const MAX_CANDIDATES: usize = 4;
+
+impl SignatureKeyLookup {
+    /// Several keys under one `keyid`: the one `signed` verifies with (among those of its `alg`
+    /// parameter), else the first that fits (which the checks then refuse).
+    fn chosen(self, signed: &SignedInput, base: &[u8]) -> SignatureKeyLookup {
+        let SignatureKeyLookup::Candidates(keys) = self else {
+            return self;
+        };
+        let fits =
+            |key: &&SignatureKey| signed.alg.as_deref().is_none_or(|alg| alg == key.algorithm().name());
+        let mut fitting = keys.iter().take(MAX_CANDIDATES).filter(fits);
+        let first = fitting.clone().next().or(keys.first()).cloned();
+        match fitting.find(|key| key.verify(base, &signed.signature)).cloned().or(first) {
+            Some(key) => SignatureKeyLookup::Found(key),
+            None => SignatureKeyLookup::Unknown,
+        }
+    }
+}
 
 /// The nonce store cannot answer: fail closed.
 fn unavailable() -> AuthError {

@@ -160,9 +160,9 @@ impl IntrospectorBuilder {
 
     /// Asks for signed answers (RFC 9701, `application/token-introspection+jwt`) and accepts
     /// only those: signed by one of `keys` (the authorization server's), with `iss` `issuer`,
-    /// `aud` this client's id and an `iat`. An unsigned answer is refused (503), as FAPI 2.0
-    /// Message Signing asks. For keys that rotate, take them from the authorization server's
-    /// JWKS with [`signed_responses_from`](Self::signed_responses_from).
+    /// `aud` this client's id and an `iat` at most a minute old (10 s leeway). An unsigned
+    /// answer is refused (503), as FAPI 2.0 Message Signing asks. For keys that rotate, take them
+    /// from the authorization server's JWKS with [`signed_responses_from`](Self::signed_responses_from).
     ///
     /// ```
     /// use tower_jwt_guard::keys::Introspector;

@@ -4,8 +4,9 @@
 //! signature verifies with one of the authorization server's keys (given, or from its JWKS: any
 //! [`KeySource`], looked up by the answer's `kid` and `alg` like a token's key), `typ` is
 //! `token-introspection+jwt`, `iss` is the authorization server, `aud` names this client, and
-//! `iat` is present and not in the future (beyond the leeway). An unsigned (plain JSON) answer is
-//! refused: the configuration asked for signed ones (as FAPI 2.0 Message Signing does).
+//! `iat` is present, not in the future and at most a minute old (beyond a leeway of 10 s). An
+//! unsigned (plain JSON) answer is refused: the configuration asked for signed ones (as FAPI 2.0
+//! Message Signing does).
 //!
 //! With decryption keys (feature `jwe`), the answer must be encrypted (RFC 9701 §5: a JWE whose
 //! content is the signed JWT, `cty` `JWT`); it is decrypted first, then read as above, and the
@@ -28,6 +29,10 @@ pub(super) const MEDIA_TYPE: &str = "application/token-introspection+jwt";
 
 /// Clock skew tolerated on the answer's `iat`.
 const LEEWAY: u64 = 10;
+
+/// How old an answer's `iat` may be (beyond the leeway): the answer is made for this call, so
+/// an old one is a replay (an intermediary's, or a cache's), not the token's state now.
+const MAX_AGE: u64 = 60;
 
 /// What a signed answer must show.
 #[derive(Clone)]
@@ -159,8 +164,13 @@ impl SignedResponses {
             }
         }
         match claims.get("iat").and_then(Value::as_u64) {
-            Some(iat) if iat <= now.saturating_add(LEEWAY) => {}
-            Some(_) => return Err("the signed answer is issued in the future"),
+            Some(iat) if iat > now.saturating_add(LEEWAY) => {
+                return Err("the signed answer is issued in the future")
+            }
+            Some(iat) if iat.saturating_add(MAX_AGE + LEEWAY) < now => {
+                return Err("the signed answer is too old")
+            }
+            Some(_) => {}
             None => return Err("the signed answer has no iat"),
         }
         match claims.get("token_introspection") {

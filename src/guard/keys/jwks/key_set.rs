@@ -116,13 +116,16 @@ impl KeySet {
         KeyLookup::Found(Arc::clone(key))
     }
 
-    /// The JWK of the usable key whose `kid` is `kid` (for HTTP message signatures, which build
-    /// their own key from it).
-    pub(super) fn find_jwk(&self, kid: &str) -> Option<&Value> {
+    /// The JWKs of the usable keys whose `kid` is `kid`, in document order (for HTTP message
+    /// signatures, which build their own keys from them; keys sharing a `kid` are told apart by
+    /// the signature).
+    pub(super) fn find_jwks(&self, kid: &str) -> Vec<Value> {
         self.keys
             .iter()
             .map(|stored| &stored.jwk)
-            .find(|jwk| jwk.get("kid").and_then(Value::as_str) == Some(kid))
+            .filter(|jwk| jwk.get("kid").and_then(Value::as_str) == Some(kid))
+            .cloned()
+            .collect()
     }
 
     pub(super) fn len(&self) -> usize {

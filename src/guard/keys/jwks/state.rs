@@ -283,9 +283,10 @@ impl JwksKeys {
     }
 }
 
-/// The answer of [`JwksKeys::lookup_jwk`]: a JWK by its `kid`, under the rules of a token's key.
+/// The answer of [`JwksKeys::lookup_jwk`]: the JWKs of a `kid` (one, or several sharing it),
+/// under the rules of a token's key.
 pub(crate) enum JwkLookup {
-    Found(serde_json::Value),
+    Found(Vec<serde_json::Value>),
     Unknown,
     Unavailable,
     Pending(futures_util::future::BoxFuture<'static, JwkLookup>),
@@ -302,9 +303,9 @@ impl JwksKeys {
         let (held, stale) = {
             let loaded = inner.loaded();
             match loaded.usable(inner.settings.max_staleness) {
-                Some(set) => match set.find_jwk(kid) {
-                    Some(jwk) => return JwkLookup::Found(jwk.clone()),
-                    None => (true, false),
+                Some(set) => match set.find_jwks(kid) {
+                    jwks if !jwks.is_empty() => return JwkLookup::Found(jwks),
+                    _ => (true, false),
                 },
                 None => (false, loaded.set.is_some()),
             }
@@ -321,7 +322,10 @@ impl JwksKeys {
                     drop(waiting);
                     let loaded = inner.loaded();
                     match loaded.usable(inner.settings.max_staleness) {
-                        Some(set) => set.find_jwk(&kid).cloned().map_or(JwkLookup::Unknown, JwkLookup::Found),
+                        Some(set) => match set.find_jwks(&kid) {
+                            jwks if jwks.is_empty() => JwkLookup::Unknown,
+                            jwks => JwkLookup::Found(jwks),
+                        },
                         None => JwkLookup::Unavailable,
                     }
                 }))
