@@ -24,11 +24,7 @@ use tower_jwt_guard::{
     ContentDigestLayer, JwtAuth, ServiceTokenLayer, ServiceTokens, SignRequestLayer, SignResponseLayer,
 };
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc9421/");
-
-fn data(name: &str) -> String {
-    std::fs::read_to_string(format!("{DATA}{name}")).unwrap()
-}
+use common::message_signature::{data, npm_httpsig, python_httpsig};
 
 fn vector(section: &str) -> Value {
     let file: Value = serde_json::from_str(&data("vectors.json")).unwrap();
@@ -397,24 +393,6 @@ async fn the_client_detects_each_tampering_with_a_signed_answer() {
 
 // ---- interop ----
 
-/// The interop directory when node and the npm `http-message-signatures` are installed; skips
-/// with a message otherwise (and fails under `CI`).
-fn npm_httpsig() -> Option<std::path::PathBuf> {
-    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let why = match std::process::Command::new("node").arg("--version").output() {
-        Ok(output) if output.status.success() => {
-            if interop.join("node_modules/http-message-signatures/package.json").exists() {
-                return Some(interop);
-            }
-            "http-message-signatures is not installed: run `npm ci --prefix tests/interop`"
-        }
-        _ => "node is not installed",
-    };
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-    println!("skipped: {why}");
-    None
-}
-
 /// A server whose guard accepts unsigned bearer tokens (a token bound to a key, `cnf.jwk`,
 /// needs a signature by it), every answer signed by `server`.
 async fn open_server(server: MessageSigner) -> SocketAddr {
@@ -514,28 +492,6 @@ async fn the_npm_library_verifies_our_signed_requests() {
     *tampered.lock().unwrap() = true;
     let (status, body) = send("{\"hello\": \"world\"}").await;
     assert_eq!(status, 401, "the body changed after signing: {body}");
-}
-
-/// The Python interpreter with the PyPI `http-message-signatures` (the venv `.ci/run` makes,
-/// or `PYTHON`); skips with a message otherwise (and fails under `CI`).
-fn python_httpsig() -> Option<String> {
-    let candidates = [
-        std::env::var("PYTHON").ok(),
-        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/target/interop-venv/bin/python").to_owned()),
-    ];
-    for python in candidates.into_iter().flatten() {
-        let found = std::process::Command::new(&python)
-            .args(["-c", "import http_message_signatures"])
-            .output()
-            .is_ok_and(|output| output.status.success());
-        if found {
-            return Some(python);
-        }
-    }
-    let why = "python with http-message-signatures is not installed (see .ci/run)";
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-    println!("skipped: {why}");
-    None
 }
 
 fn pairs(headers: &http::HeaderMap) -> Value {

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a part
 
 pub mod auth_flow;
+pub mod message_signature;
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
 pub mod redis_server;
