@@ -6,6 +6,8 @@ pub mod auth_flow;
 pub mod message_signature;
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
+#[cfg(feature = "redis")]
+pub mod redis_sentinel;
 pub mod redis_server;
 #[cfg(feature = "redis")]
 pub mod trickle;
