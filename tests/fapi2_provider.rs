@@ -20,6 +20,9 @@
 
 mod example_process;
 mod harness;
+#[path = "common/pki.rs"]
+#[allow(dead_code)]
+mod pki;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -28,7 +31,8 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 use harness::{answer, Answer, TestKey};
-use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use pki::{leaf, Identity, TestCa};
+use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::{json, Value};
 use tower_jwt_guard::binding::Dpop;
 use tower_jwt_guard::issue::SigningKey;
@@ -40,18 +44,6 @@ use tower_jwt_guard::{Algorithm, Claims, JwtAuth, FAPI2_ALGORITHMS};
 /// The resource the provider issues JWT access tokens for (their `aud`).
 const RESOURCE: &str = "https://api.example.com/";
 
-/// A certificate and its private key (PEM).
-struct Identity {
-    cert_pem: String,
-    key_pem: String,
-}
-
-impl Identity {
-    fn reqwest(&self) -> reqwest::Identity {
-        reqwest::Identity::from_pem(format!("{}{}", self.key_pem, self.cert_pem).as_bytes()).unwrap()
-    }
-}
-
 /// A CA, the quickstart's server certificate (signed by it), and two self-signed client
 /// certificates (the quickstart without `TLS_CLIENT_CA` binds any certificate, RFC 8705 §2.2).
 struct Pki {
@@ -62,27 +54,10 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "fapi test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let ca = Issuer::new(ca_params, ca_key);
-    let leaf = |names: &[&str], usage: ExtendedKeyUsagePurpose, signer: Option<&Issuer<'_, KeyPair>>| {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
-        params.extended_key_usages.push(usage);
-        let cert = match signer {
-            Some(ca) => params.signed_by(&key, ca).unwrap(),
-            None => params.self_signed(&key).unwrap(),
-        };
-        Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
-    };
+    let ca = TestCa::new("fapi test CA");
     use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
     Pki {
-        ca_pem: ca_cert.pem(),
+        ca_pem: ca.pem.clone(),
         server: leaf(&["localhost", "127.0.0.1"], ServerAuth, Some(&ca)),
         client: leaf(&["mtls-client"], ClientAuth, None),
         other: leaf(&["someone-else"], ClientAuth, None),
