@@ -20,10 +20,14 @@
 
 mod example_process;
 mod harness;
+#[path = "common/node_script.rs"]
+#[allow(dead_code)]
+mod node_script;
 #[path = "common/pki.rs"]
 #[allow(dead_code)]
 mod pki;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +35,7 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 use harness::{answer, Answer, TestKey};
+use node_script::NodeScript;
 use pki::{leaf, Identity, TestCa};
 use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::{json, Value};
@@ -79,53 +84,24 @@ struct Provider {
     issuer: String,
     /// The private ECDH-ES key (JWK) of the client `api-enc`, for its encrypted answers.
     decryption_jwk: Value,
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    node: NodeScript,
 }
 
 impl Provider {
     async fn start(interop: &Path, client_cert: &Path, rs_public_pem: &str) -> Provider {
-        let mut child = tokio::process::Command::new("node")
-            .current_dir(interop)
-            .arg("fapi_provider.mjs")
-            .env("CLIENT_CERT", client_cert)
-            .env("RS_PUBLIC_KEY", rs_public_pem)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs");
-        let stdin = child.stdin.take().unwrap();
-        let stdout =
-            tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
-        let mut provider =
-            Provider { issuer: String::new(), decryption_jwk: Value::Null, child, stdin, stdout };
-        let started = provider.next().await;
-        provider.issuer = started["issuer"].as_str().unwrap().to_owned();
-        provider.decryption_jwk = started["decryption_jwk"].clone();
-        provider
-    }
-
-    /// The next JSON line (the provider also prints notices).
-    async fn next(&mut self) -> Value {
-        let read = async {
-            loop {
-                let line = self.stdout.next_line().await.unwrap().expect("the provider is running");
-                if let Ok(object @ Value::Object(_)) = serde_json::from_str(&line) {
-                    return object;
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), read).await.expect("the provider answers")
+        let env = [("CLIENT_CERT", client_cert.as_os_str()), ("RS_PUBLIC_KEY", OsStr::new(rs_public_pem))];
+        let mut node = NodeScript::start(interop, "fapi_provider.mjs", &env);
+        let started = node.next().await;
+        Provider {
+            issuer: started["issuer"].as_str().unwrap().to_owned(),
+            decryption_jwk: started["decryption_jwk"].clone(),
+            node,
+        }
     }
 
     async fn ask(&mut self, command: &str) -> Value {
-        tokio::io::AsyncWriteExt::write_all(&mut self.stdin, format!("{command}\n").as_bytes())
-            .await
-            .unwrap();
-        let answer = self.next().await;
+        self.node.send(command).await;
+        let answer = self.node.next().await;
         assert!(answer.get("error").is_none(), "{command}: {answer}");
         answer
     }
@@ -141,12 +117,6 @@ impl Provider {
     /// A DPoP proof by `dpop-client`'s key for `method url`, bound to `token` (`ath`).
     async fn proof(&mut self, method: &str, url: &str, token: &str) -> String {
         self.ask(&format!("proof {method} {url} {token}")).await["proof"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 
