@@ -16,8 +16,9 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use crate::guard::binding::message_signature::{
-    component, origin_of, parse_origin, ContentDigest, Message, MessageSigner, ResponsePolicy, SignatureKey,
-    SignatureParams, DEFAULT_DIGEST_BODY_LIMIT, DEFAULT_SIGNATURE_LEEWAY, DEFAULT_SIGNATURE_MAX_AGE,
+    component, message_of, origin_of, parse_origin, ContentDigest, Message, MessageSigner, ResponsePolicy,
+    SignatureKey, SignatureParams, Signed, DEFAULT_DIGEST_BODY_LIMIT, DEFAULT_SIGNATURE_LEEWAY,
+    DEFAULT_SIGNATURE_MAX_AGE,
 };
 use crate::guard::binding::RequestHead;
 use crate::guard::content_digest::DigestBody;
@@ -341,19 +342,11 @@ fn sign(
     }
     let request = Request::from_parts(parts, ());
     let head = RequestHead::of(&request);
-    let (scheme, authority) = origin_of(config.origin.as_ref(), &head)
+    let origin = origin_of(config.origin.as_ref(), &head)
         .ok_or(SigningFailed("the request's target is not known: give its origin"))?;
-    let fields = config.signer.sign_message(
-        &crate::guard::binding::message_signature::Signed::Request(Message {
-            method: head.method,
-            uri: head.uri,
-            headers: head.headers,
-            scheme: &scheme,
-            authority: &authority,
-        }),
-        params.items(),
-        &params,
-    )?;
+    let fields =
+        config.signer.sign_message(&Signed::Request(message_of(&head, &origin)), params.items(), &params)?;
+    let (scheme, authority) = origin;
     let (mut parts, ()) = request.into_parts();
     fields.apply(&mut parts.headers)?;
     let sent = Sent {
