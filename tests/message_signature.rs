@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tower_jwt_guard::binding::{MessageSignature, RequestHead, SignatureAlgorithm, SignatureKey};
 use tower_jwt_guard::JwtAuth;
 
-use common::message_signature::{data, npm_httpsig, send, Client, Signed};
+use common::message_signature::{data, npm_httpsig, send, vector_request, vectors, Client, Signed};
 use common::now;
 
 fn b64(text: &str) -> Vec<u8> {
@@ -47,19 +47,8 @@ fn rfc_policy() -> MessageSignature {
         .key("test-shared-secret", SignatureKey::hmac_sha256(b64(&data("test-shared-secret.b64"))).unwrap())
 }
 
-fn vectors() -> Vec<Value> {
-    let file: Value = serde_json::from_str(&data("vectors.json")).unwrap();
-    file["vectors"].as_array().unwrap().clone()
-}
-
 fn request_of(vector: &Value, signature: Option<&str>) -> http::Request<()> {
-    let request = &vector["request"];
-    let mut builder = http::Request::builder()
-        .method(request["method"].as_str().unwrap())
-        .uri(request["url"].as_str().unwrap());
-    for pair in request["headers"].as_array().unwrap() {
-        builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
-    }
+    let mut builder = vector_request(vector);
     builder = builder.header("signature-input", vector["signature_input"].as_str().unwrap());
     builder = builder
         .header("signature", signature.unwrap_or(&format!("{}=:AAAA:", vector["label"].as_str().unwrap())));

@@ -24,23 +24,7 @@ use tower_jwt_guard::{
     ContentDigestLayer, JwtAuth, ServiceTokenLayer, ServiceTokens, SignRequestLayer, SignResponseLayer,
 };
 
-use common::message_signature::{data, npm_httpsig, python_httpsig};
-
-fn vector(section: &str) -> Value {
-    let file: Value = serde_json::from_str(&data("vectors.json")).unwrap();
-    file["vectors"].as_array().unwrap().iter().find(|vector| vector["section"] == section).unwrap().clone()
-}
-
-fn request_of(vector: &Value) -> http::Request<()> {
-    let request = &vector["request"];
-    let mut builder = http::Request::builder()
-        .method(request["method"].as_str().unwrap())
-        .uri(request["url"].as_str().unwrap());
-    for pair in request["headers"].as_array().unwrap() {
-        builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
-    }
-    builder.body(()).unwrap()
-}
+use common::message_signature::{data, npm_httpsig, python_httpsig, vector, vector_request};
 
 /// RFC 9421 Appendix B.1.3, test-key-ecc-p256 (the private JWK).
 const TEST_KEY_ECC_P256: &str = r#"{"kty":"EC","crv":"P-256","kid":"test-key-ecc-p256",
@@ -68,7 +52,7 @@ fn rfc_9421_b25_and_b26_are_signed_byte_for_byte_by_our_signer() {
     ];
     for (section, signer, components) in cases {
         let vector = vector(section);
-        let request = request_of(&vector);
+        let request = vector_request(&vector).body(()).unwrap();
         let params =
             SignatureParams::new(vector["label"].as_str().unwrap(), components).unwrap().created(CREATED);
         let signed = signer.sign_request(&RequestHead::of(&request), &params).unwrap();
@@ -142,7 +126,7 @@ fn rfc_9421_response_bases_b24_and_section_2_4_are_reproduced() {
     assert!(p256_verifies(signed.base(), signed.signature()));
 
     // §2.4: the test request (B.2) and the 503 that answers it.
-    let request = request_of(&vector("B.2.5"));
+    let request = vector_request(&vector("B.2.5")).body(()).unwrap();
     let mut headers = http::HeaderMap::new();
     headers.insert("date", "Tue, 20 Apr 2021 02:07:56 GMT".parse().unwrap());
     headers.insert("content-type", "application/json".parse().unwrap());

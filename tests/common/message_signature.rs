@@ -19,6 +19,30 @@ pub fn data(name: &str) -> String {
     std::fs::read_to_string(format!("{DATA}{name}")).unwrap()
 }
 
+/// The RFC's examples (`vectors.json`): each with its `section`, `request`, `label`,
+/// `signature_input`, `signature_base` and `signature`.
+pub fn vectors() -> Vec<Value> {
+    let file: Value = serde_json::from_str(&data("vectors.json")).unwrap();
+    file["vectors"].as_array().unwrap().clone()
+}
+
+/// The example of `section` (`B.2.5`).
+pub fn vector(section: &str) -> Value {
+    vectors().into_iter().find(|vector| vector["section"] == section).unwrap()
+}
+
+/// The request of an example, its signature fields aside.
+pub fn vector_request(vector: &Value) -> http::request::Builder {
+    let request = &vector["request"];
+    let mut builder = http::Request::builder()
+        .method(request["method"].as_str().unwrap())
+        .uri(request["url"].as_str().unwrap());
+    for pair in request["headers"].as_array().unwrap() {
+        builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+    }
+    builder
+}
+
 /// A client's Ed25519 key and its JWK (with a `kid` when it has one).
 pub struct Client {
     pub pair: Ed25519KeyPair,
