@@ -9,7 +9,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response};
 use http_body::Body;
 use http_body_util::Full;
 use pin_project_lite::pin_project;
@@ -26,6 +26,7 @@ use crate::primitives::clock;
 use crate::primitives::error::ConfigError;
 
 use super::bounded_body::{Collect, CollectError};
+use super::sign_response::has_content;
 use super::signing_service::signing_service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -368,8 +369,7 @@ fn check<B>(
         return Ok(response.map(DigestBody::unchecked));
     };
     let status = response.status();
-    let content =
-        sent.method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED;
+    let content = has_content(&sent.method, status);
     let mut policy = policy.clone();
     let mut required = vec!["@status", "\"@method\";req", "\"@target-uri\";req"];
     if content {

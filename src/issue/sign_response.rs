@@ -258,8 +258,9 @@ where
     }
 }
 
-/// Whether a response to `method` with `status` has content to digest.
-fn has_content(method: &Method, status: StatusCode) -> bool {
+/// Whether a response to `method` with `status` has content to digest (not to `HEAD`, not a
+/// `204` or a `304`).
+pub(super) fn has_content(method: &Method, status: StatusCode) -> bool {
     method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED
 }
 
@@ -407,6 +408,15 @@ mod tests {
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
     use tower_layer::Layer as _;
+
+    #[test]
+    fn head_answers_204_and_304_have_no_content() {
+        assert!(has_content(&Method::GET, StatusCode::OK));
+        assert!(has_content(&Method::POST, StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!has_content(&Method::HEAD, StatusCode::OK));
+        assert!(!has_content(&Method::GET, StatusCode::NO_CONTENT));
+        assert!(!has_content(&Method::GET, StatusCode::NOT_MODIFIED));
+    }
 
     #[tokio::test]
     async fn the_body_is_signed_and_its_trailers_kept() {
