@@ -10,6 +10,9 @@
 mod dpop_support;
 mod example_process;
 mod harness;
+#[path = "common/pki.rs"]
+#[allow(dead_code)]
+mod pki;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,7 +25,8 @@ use bytes::Bytes;
 use harness::{answer, Answer};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use pki::{leaf, Identity, TestCa};
+use rcgen::ExtendedKeyUsagePurpose;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -35,20 +39,9 @@ use tower_jwt_guard::{Algorithm, CertificateBound, Claims, JwtAuth, TokenIssuer}
 
 const SECRET: &str = "certificate-binding-secret-32-bytes!!";
 
-/// A certificate and its private key, PEM, and the certificate's DER.
-struct Identity {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
 impl Identity {
     fn certificate(&self) -> ClientCertificate {
         ClientCertificate::from_der(self.der.clone())
-    }
-
-    fn reqwest(&self) -> reqwest::Identity {
-        reqwest::Identity::from_pem(format!("{}{}", self.key_pem, self.cert_pem).as_bytes()).unwrap()
     }
 
     fn tonic(&self) -> tonic::transport::Identity {
@@ -74,27 +67,10 @@ struct Pki {
 fn pki() -> &'static Pki {
     static PKI: OnceLock<Pki> = OnceLock::new();
     PKI.get_or_init(|| {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "test client and server CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let ca = Issuer::new(ca_params, ca_key);
-        let leaf = |names: &[&str], usage: ExtendedKeyUsagePurpose, signer: Option<&Issuer<'_, KeyPair>>| {
-            let key = KeyPair::generate().unwrap();
-            let mut params =
-                CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-            params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
-            params.extended_key_usages.push(usage);
-            let cert = match signer {
-                Some(ca) => params.signed_by(&key, ca).unwrap(),
-                None => params.self_signed(&key).unwrap(),
-            };
-            Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem(), der: cert.der().to_vec() }
-        };
+        let ca = TestCa::new("test client and server CA");
         use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
         Pki {
-            ca_pem: ca_cert.pem(),
+            ca_pem: ca.pem.clone(),
             server: leaf(&["localhost", "127.0.0.1"], ServerAuth, Some(&ca)),
             alice: leaf(&["alice.client"], ClientAuth, Some(&ca)),
             bob: leaf(&["bob.client"], ClientAuth, Some(&ca)),

@@ -20,7 +20,14 @@
 
 mod example_process;
 mod harness;
+#[path = "common/node_script.rs"]
+#[allow(dead_code)]
+mod node_script;
+#[path = "common/pki.rs"]
+#[allow(dead_code)]
+mod pki;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,7 +35,9 @@ use std::time::Duration;
 use axum::routing::{get, post};
 use axum::Router;
 use harness::{answer, Answer, TestKey};
-use rcgen::{BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair};
+use node_script::NodeScript;
+use pki::{leaf, Identity, TestCa};
+use rcgen::ExtendedKeyUsagePurpose;
 use serde_json::{json, Value};
 use tower_jwt_guard::binding::Dpop;
 use tower_jwt_guard::issue::SigningKey;
@@ -40,18 +49,6 @@ use tower_jwt_guard::{Algorithm, Claims, JwtAuth, FAPI2_ALGORITHMS};
 /// The resource the provider issues JWT access tokens for (their `aud`).
 const RESOURCE: &str = "https://api.example.com/";
 
-/// A certificate and its private key (PEM).
-struct Identity {
-    cert_pem: String,
-    key_pem: String,
-}
-
-impl Identity {
-    fn reqwest(&self) -> reqwest::Identity {
-        reqwest::Identity::from_pem(format!("{}{}", self.key_pem, self.cert_pem).as_bytes()).unwrap()
-    }
-}
-
 /// A CA, the quickstart's server certificate (signed by it), and two self-signed client
 /// certificates (the quickstart without `TLS_CLIENT_CA` binds any certificate, RFC 8705 §2.2).
 struct Pki {
@@ -62,27 +59,10 @@ struct Pki {
 }
 
 fn pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "fapi test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let ca = Issuer::new(ca_params, ca_key);
-    let leaf = |names: &[&str], usage: ExtendedKeyUsagePurpose, signer: Option<&Issuer<'_, KeyPair>>| {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
-        params.extended_key_usages.push(usage);
-        let cert = match signer {
-            Some(ca) => params.signed_by(&key, ca).unwrap(),
-            None => params.self_signed(&key).unwrap(),
-        };
-        Identity { cert_pem: cert.pem(), key_pem: key.serialize_pem() }
-    };
+    let ca = TestCa::new("fapi test CA");
     use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
     Pki {
-        ca_pem: ca_cert.pem(),
+        ca_pem: ca.pem.clone(),
         server: leaf(&["localhost", "127.0.0.1"], ServerAuth, Some(&ca)),
         client: leaf(&["mtls-client"], ClientAuth, None),
         other: leaf(&["someone-else"], ClientAuth, None),
@@ -104,53 +84,24 @@ struct Provider {
     issuer: String,
     /// The private ECDH-ES key (JWK) of the client `api-enc`, for its encrypted answers.
     decryption_jwk: Value,
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    node: NodeScript,
 }
 
 impl Provider {
     async fn start(interop: &Path, client_cert: &Path, rs_public_pem: &str) -> Provider {
-        let mut child = tokio::process::Command::new("node")
-            .current_dir(interop)
-            .arg("fapi_provider.mjs")
-            .env("CLIENT_CERT", client_cert)
-            .env("RS_PUBLIC_KEY", rs_public_pem)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs");
-        let stdin = child.stdin.take().unwrap();
-        let stdout =
-            tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
-        let mut provider =
-            Provider { issuer: String::new(), decryption_jwk: Value::Null, child, stdin, stdout };
-        let started = provider.next().await;
-        provider.issuer = started["issuer"].as_str().unwrap().to_owned();
-        provider.decryption_jwk = started["decryption_jwk"].clone();
-        provider
-    }
-
-    /// The next JSON line (the provider also prints notices).
-    async fn next(&mut self) -> Value {
-        let read = async {
-            loop {
-                let line = self.stdout.next_line().await.unwrap().expect("the provider is running");
-                if let Ok(object @ Value::Object(_)) = serde_json::from_str(&line) {
-                    return object;
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), read).await.expect("the provider answers")
+        let env = [("CLIENT_CERT", client_cert.as_os_str()), ("RS_PUBLIC_KEY", OsStr::new(rs_public_pem))];
+        let mut node = NodeScript::start(interop, "fapi_provider.mjs", &env);
+        let started = node.next().await;
+        Provider {
+            issuer: started["issuer"].as_str().unwrap().to_owned(),
+            decryption_jwk: started["decryption_jwk"].clone(),
+            node,
+        }
     }
 
     async fn ask(&mut self, command: &str) -> Value {
-        tokio::io::AsyncWriteExt::write_all(&mut self.stdin, format!("{command}\n").as_bytes())
-            .await
-            .unwrap();
-        let answer = self.next().await;
+        self.node.send(command).await;
+        let answer = self.node.next().await;
         assert!(answer.get("error").is_none(), "{command}: {answer}");
         answer
     }
@@ -166,12 +117,6 @@ impl Provider {
     /// A DPoP proof by `dpop-client`'s key for `method url`, bound to `token` (`ath`).
     async fn proof(&mut self, method: &str, url: &str, token: &str) -> String {
         self.ask(&format!("proof {method} {url} {token}")).await["proof"].as_str().unwrap().to_owned()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 

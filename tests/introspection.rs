@@ -5,6 +5,9 @@
 
 mod example_process;
 mod harness;
+#[path = "common/node_script.rs"]
+#[allow(dead_code)]
+mod node_script;
 #[cfg(feature = "redis")]
 #[path = "common/redis_server.rs"]
 #[allow(dead_code)]
@@ -24,6 +27,7 @@ use axum::{Form, Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use harness::{answer, client, now, serve, Answer, TestKey};
+use node_script::NodeScript;
 use serde_json::{json, Value};
 use tower_jwt_guard::issue::SigningKey;
 use tower_jwt_guard::keys::{Introspector, IntrospectorBuilder};
@@ -514,47 +518,20 @@ async fn the_endpoint_is_discovered_from_the_issuers_metadata_which_makes_iss_re
 /// A real authorization server: panva's oidc-provider under node (`tests/interop/provider.mjs`).
 struct AuthorizationServer {
     issuer: String,
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    stdout: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    node: NodeScript,
 }
 
 impl AuthorizationServer {
     async fn start(interop: &std::path::Path) -> AuthorizationServer {
-        let mut child = tokio::process::Command::new("node")
-            .current_dir(interop)
-            .arg("provider.mjs")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs");
-        let stdin = child.stdin.take().unwrap();
-        let stdout =
-            tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().unwrap()));
-        let mut server = AuthorizationServer { issuer: String::new(), child, stdin, stdout };
-        server.issuer = server.next("issuer").await;
-        server
-    }
-
-    /// The next JSON line's `field` (the provider also prints notices).
-    async fn next(&mut self, field: &str) -> String {
-        let read = async {
-            loop {
-                let line = self.stdout.next_line().await.unwrap().expect("the provider is running");
-                if let Ok(Value::Object(object)) = serde_json::from_str(&line) {
-                    return object[field].as_str().unwrap().to_owned();
-                }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(30), read).await.expect("the provider answers")
+        let mut node = NodeScript::start(interop, "provider.mjs", &[]);
+        let issuer = node.next().await["issuer"].as_str().unwrap().to_owned();
+        AuthorizationServer { issuer, node }
     }
 
     /// A new opaque access token of client `app` for `alice`.
     async fn mint(&mut self) -> String {
-        tokio::io::AsyncWriteExt::write_all(&mut self.stdin, b"mint\n").await.unwrap();
-        self.next("token").await
+        self.node.send("mint").await;
+        self.node.next().await["token"].as_str().unwrap().to_owned()
     }
 
     /// Revokes `token` at the provider (RFC 7009), as its client.
@@ -568,12 +545,6 @@ impl AuthorizationServer {
             .await
             .unwrap();
         assert_eq!(response.status(), 200);
-    }
-}
-
-impl Drop for AuthorizationServer {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 

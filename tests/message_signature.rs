@@ -7,7 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+use aws_lc_rs::signature::Ed25519KeyPair;
 use axum::routing::any;
 use axum::Router;
 use base64::Engine as _;
@@ -15,11 +15,8 @@ use serde_json::{json, Value};
 use tower_jwt_guard::binding::{MessageSignature, RequestHead, SignatureAlgorithm, SignatureKey};
 use tower_jwt_guard::JwtAuth;
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc9421/");
-
-fn data(name: &str) -> String {
-    std::fs::read_to_string(format!("{DATA}{name}")).unwrap()
-}
+use common::message_signature::{data, npm_httpsig, send, vector_request, vectors, Client, Signed};
+use common::now;
 
 fn b64(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD.decode(text.trim()).unwrap()
@@ -50,19 +47,8 @@ fn rfc_policy() -> MessageSignature {
         .key("test-shared-secret", SignatureKey::hmac_sha256(b64(&data("test-shared-secret.b64"))).unwrap())
 }
 
-fn vectors() -> Vec<Value> {
-    let file: Value = serde_json::from_str(&data("vectors.json")).unwrap();
-    file["vectors"].as_array().unwrap().clone()
-}
-
 fn request_of(vector: &Value, signature: Option<&str>) -> http::Request<()> {
-    let request = &vector["request"];
-    let mut builder = http::Request::builder()
-        .method(request["method"].as_str().unwrap())
-        .uri(request["url"].as_str().unwrap());
-    for pair in request["headers"].as_array().unwrap() {
-        builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
-    }
+    let mut builder = vector_request(vector);
     builder = builder.header("signature-input", vector["signature_input"].as_str().unwrap());
     builder = builder
         .header("signature", signature.unwrap_or(&format!("{}=:AAAA:", vector["label"].as_str().unwrap())));
@@ -174,46 +160,6 @@ fn a_required_component_must_be_covered() {
 
 // ---- loopback, through the layer ----
 
-/// A client key (Ed25519) and its JWK.
-struct Client {
-    pair: Ed25519KeyPair,
-    jwk: Value,
-}
-
-impl Client {
-    fn new() -> Self {
-        let pair = Ed25519KeyPair::generate().unwrap();
-        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-        Client { pair, jwk: json!({"kty": "OKP", "crv": "Ed25519", "x": x}) }
-    }
-
-    fn key(&self) -> SignatureKey {
-        SignatureKey::from_jwk(&self.jwk.to_string()).unwrap()
-    }
-}
-
-/// What the client signs: `(identifier, value)` lines and the signature parameters.
-struct Signed {
-    input: String,
-    signature: String,
-}
-
-/// An independent signer: the base written out by hand from the RFC's rules.
-fn sign(client: &Client, components: &[(&str, &str)], params: &str) -> Signed {
-    let list = components.iter().map(|(name, _)| format!("\"{name}\"")).collect::<Vec<_>>().join(" ");
-    let params = format!("({list}){params}");
-    let mut base = String::new();
-    for (name, value) in components {
-        base.push_str(&format!("\"{name}\": {value}\n"));
-    }
-    base.push_str(&format!("\"@signature-params\": {params}"));
-    let signature = client.pair.sign(base.as_bytes());
-    Signed {
-        input: format!("sig={params}"),
-        signature: format!("sig=:{}:", base64::engine::general_purpose::STANDARD.encode(signature.as_ref())),
-    }
-}
-
 async fn server(policy: impl FnOnce(SocketAddr) -> MessageSignature) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -223,44 +169,9 @@ async fn server(policy: impl FnOnce(SocketAddr) -> MessageSignature) -> SocketAd
     addr
 }
 
-struct Reply {
-    status: u16,
-    code: Option<String>,
-    accept_signature: Option<String>,
-}
-
-async fn send(
-    method: reqwest::Method,
-    addr: SocketAddr,
-    path: &str,
-    token: &str,
-    signed: Option<&Signed>,
-    extra: &[(&str, &str)],
-) -> Reply {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("http://{addr}{path}"))
-        .header("authorization", format!("Bearer {token}"));
-    if let Some(signed) = signed {
-        request = request.header("signature-input", &signed.input).header("signature", &signed.signature);
-    }
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let accept_signature =
-        response.headers().get("accept-signature").map(|value| value.to_str().unwrap().to_owned());
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    Reply { status, code: body["code"].as_str().map(str::to_owned), accept_signature }
-}
-
-fn now() -> u64 {
-    common::now()
-}
-
 #[tokio::test]
 async fn a_signed_request_passes_and_each_alteration_is_refused() {
-    let client = Client::new();
+    let client = Client::without_kid();
     let key = client.key();
     let addr = server(|addr| {
         MessageSignature::required()
@@ -280,47 +191,51 @@ async fn a_signed_request_passes_and_each_alteration_is_refused() {
         ("authorization", &authorization),
         ("content-digest", digest),
     ];
-    let signed = sign(&client, &components, &params);
+    let signed = client.sign(&components, &params);
     let digest_header = [("content-digest", digest)];
 
     // Accepted.
     let reply =
-        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header).await;
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header, None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
 
     // Replayed (same nonce): refused.
     let reply =
-        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header).await;
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header, None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
 
     let fresh = |n: &str| {
         let params = format!(";created={};keyid=\"client-1\";nonce=\"{n}\"", now());
-        sign(&client, &components, &params)
+        client.sign(&components, &params)
     };
     // Another method, another path or query, another digest header: refused.
     let reply =
-        send(reqwest::Method::PUT, addr, "/orders?id=7", &token, Some(&fresh("m")), &digest_header).await;
+        send(reqwest::Method::PUT, addr, "/orders?id=7", &token, Some(&fresh("m")), &digest_header, None)
+            .await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
     assert_eq!(
         reply.accept_signature.as_deref(),
         Some(r#"sig=("@method" "@target-uri" "authorization" "content-digest")"#)
     );
     let reply =
-        send(reqwest::Method::POST, addr, "/orders?id=8", &token, Some(&fresh("q")), &digest_header).await;
+        send(reqwest::Method::POST, addr, "/orders?id=8", &token, Some(&fresh("q")), &digest_header, None)
+            .await;
     assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
     let other = [("content-digest", "sha-256=:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=:")];
-    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&fresh("d")), &other).await;
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&fresh("d")), &other, None).await;
     assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
-    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&fresh("x")), &[]).await;
+    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&fresh("x")), &[], None).await;
     assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "the covered digest header removed");
     // Another token under the same signature: refused.
     let bob = common::token("bob").token;
     let reply =
-        send(reqwest::Method::POST, addr, "/orders?id=7", &bob, Some(&fresh("t")), &digest_header).await;
+        send(reqwest::Method::POST, addr, "/orders?id=7", &bob, Some(&fresh("t")), &digest_header, None)
+            .await;
     assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
 
     // No signature: SIGNATURE_REQUIRED, with what to cover.
-    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, None, &digest_header).await;
+    let reply = send(reqwest::Method::POST, addr, "/orders?id=7", &token, None, &digest_header, None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("SIGNATURE_REQUIRED")));
     assert!(reply.accept_signature.is_some());
 
@@ -332,26 +247,27 @@ async fn a_signed_request_passes_and_each_alteration_is_refused() {
         format!(";created={};keyid=\"client-2\"", now()),
         format!(";created={};keyid=\"client-1\";alg=\"hmac-sha256\"", now()),
     ] {
-        let signed = sign(&client, &components, &params);
+        let signed = client.sign(&components, &params);
         let reply =
-            send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header).await;
+            send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&signed), &digest_header, None)
+                .await;
         assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{params}");
     }
-    let partial = sign(&client, &components[..3], &format!(";created={};keyid=\"client-1\"", now()));
+    let partial = client.sign(&components[..3], &format!(";created={};keyid=\"client-1\"", now()));
     let reply =
-        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&partial), &digest_header).await;
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&partial), &digest_header, None).await;
     assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
     // Malformed structured fields.
     let broken = Signed { input: "sig=(\"@method\"".into(), signature: signed.signature.clone() };
     let reply =
-        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&broken), &digest_header).await;
+        send(reqwest::Method::POST, addr, "/orders?id=7", &token, Some(&broken), &digest_header, None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
 }
 
 #[tokio::test]
 async fn a_token_bound_to_a_key_needs_a_signature_by_that_key() {
-    let client = Client::new();
-    let thief = Client::new();
+    let client = Client::without_kid();
+    let thief = Client::without_kid();
     let thief_key = thief.key();
     // Allowed mode: unbound tokens pass unsigned; the thief's key is even configured.
     let addr = server(|addr| {
@@ -360,45 +276,27 @@ async fn a_token_bound_to_a_key_needs_a_signature_by_that_key() {
     .await;
     let bound = common::issuer()
         .mint_with("alice", &json!({}), |claims| {
-            claims.insert("cnf".into(), json!({"jwk": client.jwk}));
+            claims.insert("cnf".into(), json!({"jwk": client.jwk()}));
         })
         .unwrap()
         .token;
     let plain = common::token("bob").token;
     let uri = format!("http://{addr}/orders");
 
-    let reply = send(reqwest::Method::GET, addr, "/orders", &plain, None, &[]).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &plain, None, &[], None).await;
     assert_eq!(reply.status, 200, "an unbound token passes unsigned in allowed mode");
-    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, None, &[]).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, None, &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("SIGNATURE_REQUIRED")));
 
     let components = [("@method", "GET"), ("@target-uri", uri.as_str())];
-    let by_client = sign(&client, &components, &format!(";created={}", now()));
-    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, Some(&by_client), &[]).await;
+    let by_client = client.sign(&components, &format!(";created={}", now()));
+    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, Some(&by_client), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
 
     // The thief signs with its own (configured) key and names it: the token's key decides.
-    let by_thief = sign(&thief, &components, &format!(";created={};keyid=\"thief\"", now()));
-    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, Some(&by_thief), &[]).await;
+    let by_thief = thief.sign(&components, &format!(";created={};keyid=\"thief\"", now()));
+    let reply = send(reqwest::Method::GET, addr, "/orders", &bound, Some(&by_thief), &[], None).await;
     assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"));
-}
-
-/// The interop directory when node and the npm `http-message-signatures` are installed; skips
-/// with a message otherwise (and fails under `CI`).
-fn npm_httpsig() -> Option<std::path::PathBuf> {
-    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let why = match std::process::Command::new("node").arg("--version").output() {
-        Ok(output) if output.status.success() => {
-            if interop.join("node_modules/http-message-signatures/package.json").exists() {
-                return Some(interop);
-            }
-            "http-message-signatures is not installed: run `npm ci --prefix tests/interop`"
-        }
-        _ => "node is not installed",
-    };
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-    println!("skipped: {why}");
-    None
 }
 
 #[tokio::test]
@@ -429,13 +327,13 @@ async fn requests_signed_by_the_npm_library_pass_once_and_unaltered() {
         };
         let token = case["token"].as_str().unwrap();
         let alg = case["alg"].as_str().unwrap();
-        let reply = send(reqwest::Method::POST, addr, "/orders", token, Some(&signed), &[]).await;
+        let reply = send(reqwest::Method::POST, addr, "/orders", token, Some(&signed), &[], None).await;
         assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{alg}: another method");
-        let reply = send(reqwest::Method::GET, addr, "/orders?x=1", token, Some(&signed), &[]).await;
+        let reply = send(reqwest::Method::GET, addr, "/orders?x=1", token, Some(&signed), &[], None).await;
         assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{alg}: another target");
-        let reply = send(reqwest::Method::GET, addr, "/orders", token, Some(&signed), &[]).await;
+        let reply = send(reqwest::Method::GET, addr, "/orders", token, Some(&signed), &[], None).await;
         assert_eq!((reply.status, reply.code.as_deref()), (200, None), "{alg}: {}", signed.input);
-        let reply = send(reqwest::Method::GET, addr, "/orders", token, Some(&signed), &[]).await;
+        let reply = send(reqwest::Method::GET, addr, "/orders", token, Some(&signed), &[], None).await;
         assert_eq!(reply.code.as_deref(), Some("INVALID_SIGNATURE"), "{alg}: the nonce replayed");
         algorithms.push(alg.to_owned());
     }
@@ -518,7 +416,7 @@ async fn a_nonce_replayed_on_another_instance_is_refused_over_redis() {
     };
     let url = redis.url();
     let prefix = common::redis_server::unique_prefix("httpsig");
-    let client = Client::new();
+    let client = Client::without_kid();
     let public = "https://api.example.com";
     let instance = |key: SignatureKey| {
         let store =
@@ -532,21 +430,20 @@ async fn a_nonce_replayed_on_another_instance_is_refused_over_redis() {
     let token = common::token("alice").token;
     let target = format!("{public}/orders");
     let signed = |nonce: &str| {
-        sign(
-            &client,
+        client.sign(
             &[("@method", "GET"), ("@target-uri", target.as_str())],
             &format!(";created={};keyid=\"client-1\";nonce=\"{nonce}\"", now()),
         )
     };
     let first = signed("once");
-    let reply = send(reqwest::Method::GET, a, "/orders", &token, Some(&first), &[]).await;
+    let reply = send(reqwest::Method::GET, a, "/orders", &token, Some(&first), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
-    let reply = send(reqwest::Method::GET, b, "/orders", &token, Some(&first), &[]).await;
+    let reply = send(reqwest::Method::GET, b, "/orders", &token, Some(&first), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
-    let reply = send(reqwest::Method::GET, b, "/orders", &token, Some(&signed("twice")), &[]).await;
+    let reply = send(reqwest::Method::GET, b, "/orders", &token, Some(&signed("twice")), &[], None).await;
     assert_eq!(reply.status, 200);
     // The store down: fail closed.
     redis.stop();
-    let reply = send(reqwest::Method::GET, a, "/orders", &token, Some(&signed("thrice")), &[]).await;
+    let reply = send(reqwest::Method::GET, a, "/orders", &token, Some(&signed("thrice")), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (503, Some("AUTH_UNAVAILABLE")));
 }

@@ -22,54 +22,8 @@ use tower_jwt_guard::binding::{
 use tower_jwt_guard::keys::JwksKeys;
 use tower_jwt_guard::{ContentDigestLayer, JwtAuth};
 
-/// A client's Ed25519 key, its JWK (with `kid`) and its public key bytes.
-struct Client {
-    pair: Ed25519KeyPair,
-    kid: String,
-}
-
-impl Client {
-    fn new(kid: &str) -> Self {
-        Client { pair: Ed25519KeyPair::generate().unwrap(), kid: kid.to_owned() }
-    }
-
-    fn public(&self) -> Vec<u8> {
-        self.pair.public_key().as_ref().to_vec()
-    }
-
-    fn jwk(&self) -> Value {
-        json!({"kty": "OKP", "crv": "Ed25519", "kid": self.kid, "x": URL_SAFE_NO_PAD.encode(self.public())})
-    }
-
-    fn key(&self) -> SignatureKey {
-        SignatureKey::from_jwk(&self.jwk().to_string()).unwrap()
-    }
-
-    /// Signs `components` (`(identifier, value)` lines) under label `sig` with `params` after the
-    /// inner list: the base written out by hand from the RFC's rules.
-    fn sign(&self, components: &[(&str, &str)], params: &str) -> Signed {
-        let (input, base) = base(components, params);
-        let signature = self.pair.sign(base.as_bytes());
-        Signed { input, signature: format!("sig=:{}:", STANDARD.encode(signature.as_ref())) }
-    }
-}
-
-/// The `Signature-Input` value and the signature base.
-fn base(components: &[(&str, &str)], params: &str) -> (String, String) {
-    let list = components.iter().map(|(name, _)| format!("\"{name}\"")).collect::<Vec<_>>().join(" ");
-    let params = format!("({list}){params}");
-    let mut base = String::new();
-    for (name, value) in components {
-        base.push_str(&format!("\"{name}\": {value}\n"));
-    }
-    base.push_str(&format!("\"@signature-params\": {params}"));
-    (format!("sig={params}"), base)
-}
-
-struct Signed {
-    input: String,
-    signature: String,
-}
+use common::message_signature::{base, python_httpsig, send, Client, Signed};
+use common::now;
 
 async fn server(policy: MessageSignature) -> SocketAddr {
     let auth = JwtAuth::builder().hmac_secret(common::SECRET).binding(policy).build().unwrap();
@@ -78,44 +32,6 @@ async fn server(policy: MessageSignature) -> SocketAddr {
         .route_layer(auth.layer::<common::User>())
         .layer(ContentDigestLayer::new());
     common::serve(app).await
-}
-
-struct Reply {
-    status: u16,
-    code: Option<String>,
-    accept_signature: Option<String>,
-}
-
-async fn send(
-    method: reqwest::Method,
-    addr: SocketAddr,
-    token: &str,
-    signed: Option<&Signed>,
-    headers: &[(&str, &str)],
-    body: Option<&'static str>,
-) -> Reply {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("http://{addr}/orders"))
-        .header("authorization", format!("Bearer {token}"));
-    if let Some(signed) = signed {
-        request = request.header("signature-input", &signed.input).header("signature", &signed.signature);
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    if let Some(body) = body {
-        request = request.body(body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let accept_signature =
-        response.headers().get("accept-signature").map(|value| value.to_str().unwrap().to_owned());
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    Reply { status, code: body["code"].as_str().map(str::to_owned), accept_signature }
-}
-
-fn now() -> u64 {
-    common::now()
 }
 
 fn token_of(client_id: Option<&str>) -> String {
@@ -154,8 +70,8 @@ async fn keys_from_a_jwks_url_rotate_and_a_source_that_never_loaded_fails_closed
     let token = common::token("alice").token;
     let components = [("@method", "GET"), ("@target-uri", "https://api.example.com/orders")];
     let signed =
-        |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid));
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&first)), &[], None).await;
+        |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid()));
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&first)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (503, Some("AUTH_UNAVAILABLE")));
 
     // A JWKS that publishes the first key, then the second one (a rotation).
@@ -164,18 +80,18 @@ async fn keys_from_a_jwks_url_rotate_and_a_source_that_never_loaded_fails_closed
     let keys = JwksKeys::builder(&url).unknown_kid_interval(Duration::from_millis(50)).build().unwrap();
     let addr =
         server(MessageSignature::required().public_url("https://api.example.com").key_source(keys)).await;
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&first)), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&first)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the published key");
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&second)), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&second)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "not published yet");
     published.lock().unwrap().push(second.jwk());
     // Past the unknown-kid interval, an unknown keyid triggers a refetch that it waits for.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&second)), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&second)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the new key, after a refetch");
     // The signature of one key under the keyid of the other: refused.
-    let forged = first.sign(&components, &format!(";created={};keyid=\"{}\"", now(), second.kid));
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&forged), &[], None).await;
+    let forged = first.sign(&components, &format!(";created={};keyid=\"{}\"", now(), second.kid()));
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&forged), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
 }
 
@@ -189,20 +105,20 @@ async fn a_keyid_naming_another_clients_key_is_refused() {
         server(MessageSignature::required().public_url("https://api.example.com").key_source(clients)).await;
     let components = [("@method", "GET"), ("@target-uri", "https://api.example.com/orders")];
     let signed =
-        |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid));
+        |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid()));
 
     let token_a = token_of(Some("client-a"));
-    let reply = send(reqwest::Method::GET, addr, &token_a, Some(&signed(&a)), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token_a, Some(&signed(&a)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
     // Client A's token, signed by client B with B's own (valid, known) key: refused.
-    let reply = send(reqwest::Method::GET, addr, &token_a, Some(&signed(&b)), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token_a, Some(&signed(&b)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
     let token_b = token_of(Some("client-b"));
-    let reply = send(reqwest::Method::GET, addr, &token_b, Some(&signed(&b)), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token_b, Some(&signed(&b)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
     // A token that names no client, or an unknown one: no key.
     for token in [token_of(None), token_of(Some("client-c"))] {
-        let reply = send(reqwest::Method::GET, addr, &token, Some(&signed(&a)), &[], None).await;
+        let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&a)), &[], None).await;
         assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
     }
 }
@@ -223,7 +139,7 @@ async fn dpop_and_content_digest_must_be_covered_when_the_request_has_them() {
 
     // A GET without body nor DPoP: @method and @target-uri suffice.
     let plain = client.sign(&[("@method", "GET"), ("@target-uri", target)], &params());
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&plain), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&plain), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
 
     // A body: content-digest must be covered, and Accept-Signature says so.
@@ -231,30 +147,36 @@ async fn dpop_and_content_digest_must_be_covered_when_the_request_has_them() {
     let digest = ContentDigest::header_value_sha256(body.as_bytes());
     let uncovered = client.sign(&[("@method", "POST"), ("@target-uri", target)], &params());
     let with_digest = [("content-digest", digest.as_str())];
-    let reply = send(reqwest::Method::POST, addr, &token, Some(&uncovered), &with_digest, Some(body)).await;
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders", &token, Some(&uncovered), &with_digest, Some(body))
+            .await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
     assert_eq!(reply.accept_signature.as_deref(), Some(r#"sig=("@method" "@target-uri" "content-digest")"#));
     let covered =
         client.sign(&[("@method", "POST"), ("@target-uri", target), ("content-digest", &digest)], &params());
-    let reply = send(reqwest::Method::POST, addr, &token, Some(&covered), &with_digest, Some(body)).await;
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders", &token, Some(&covered), &with_digest, Some(body)).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
     // A digest sent without a body (as over HTTP/2, no Content-Length) must be covered too.
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&plain), &with_digest, None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&plain), &with_digest, None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
     // A POST without a body needs no digest.
     let empty = client.sign(&[("@method", "POST"), ("@target-uri", target)], &params());
     let reply =
-        send(reqwest::Method::POST, addr, &token, Some(&empty), &[("content-length", "0")], None).await;
+        send(reqwest::Method::POST, addr, "/orders", &token, Some(&empty), &[("content-length", "0")], None)
+            .await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
 
     // A DPoP header: dpop must be covered.
     let proof = "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.c2ln";
     let uncovered = client.sign(&[("@method", "GET"), ("@target-uri", target)], &params());
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&uncovered), &[("dpop", proof)], None).await;
+    let reply =
+        send(reqwest::Method::GET, addr, "/orders", &token, Some(&uncovered), &[("dpop", proof)], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
     assert_eq!(reply.accept_signature.as_deref(), Some(r#"sig=("@method" "@target-uri" "dpop")"#));
     let covered = client.sign(&[("@method", "GET"), ("@target-uri", target), ("dpop", proof)], &params());
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&covered), &[("dpop", proof)], None).await;
+    let reply =
+        send(reqwest::Method::GET, addr, "/orders", &token, Some(&covered), &[("dpop", proof)], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None));
 }
 
@@ -272,9 +194,16 @@ async fn the_attacks_of_the_issue_are_refused() {
     let target = "https://api.example.com/orders";
     let components = [("@method", "GET"), ("@target-uri", target), ("authorization", authorization.as_str())];
     let params = |extra: &str| format!(";created={};keyid=\"k1\"{extra}", now());
-    let reply =
-        send(reqwest::Method::GET, addr, &token, Some(&client.sign(&components, &params(""))), &[], None)
-            .await;
+    let reply = send(
+        reqwest::Method::GET,
+        addr,
+        "/orders",
+        &token,
+        Some(&client.sign(&components, &params(""))),
+        &[],
+        None,
+    )
+    .await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the honest request");
 
     // `alg` chosen by the attacker: HMAC keyed with the client's public key (its raw bytes, or
@@ -285,7 +214,7 @@ async fn the_attacks_of_the_issue_are_refused() {
             let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &secret);
             let tag = aws_lc_rs::hmac::sign(&key, base.as_bytes());
             let forged = Signed { input, signature: format!("sig=:{}:", STANDARD.encode(tag.as_ref())) };
-            let reply = send(reqwest::Method::GET, addr, &token, Some(&forged), &[], None).await;
+            let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&forged), &[], None).await;
             assert_eq!(
                 (reply.status, reply.code.as_deref()),
                 (401, Some("INVALID_SIGNATURE")),
@@ -301,10 +230,10 @@ async fn the_attacks_of_the_issue_are_refused() {
         input: format!("{}, {}", honest.input, other.input),
         signature: format!("{}, {}", honest.signature, other.signature),
     };
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&doubled), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&doubled), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "one field");
     let extra = [("signature-input", other.input.as_str()), ("signature", other.signature.as_str())];
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&honest), &extra, None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&honest), &extra, None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "two lines");
 
     // Malformed structured fields, each a clean 401.
@@ -321,7 +250,7 @@ async fn the_attacks_of_the_issue_are_refused() {
         if reqwest::header::HeaderValue::from_str(input).is_err() {
             continue;
         }
-        let reply = send(reqwest::Method::GET, addr, &token, Some(&broken), &[], None).await;
+        let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&broken), &[], None).await;
         assert_eq!(
             (reply.status, reply.code.as_deref()),
             (401, Some("INVALID_SIGNATURE")),
@@ -331,7 +260,7 @@ async fn the_attacks_of_the_issue_are_refused() {
 
     // `created` in the future (beyond the 5 s leeway).
     let future = client.sign(&components, &format!(";created={};keyid=\"k1\"", now() + 120));
-    let reply = send(reqwest::Method::GET, addr, &token, Some(&future), &[], None).await;
+    let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&future), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")));
 
     // A body: the digest header covered by the signature, and checked against the body.
@@ -345,40 +274,30 @@ async fn the_attacks_of_the_issue_are_refused() {
     ];
     let signed = client.sign(&post, &params(""));
     let with_digest = [("content-digest", digest.as_str())];
-    let reply = send(reqwest::Method::POST, addr, &token, Some(&signed), &with_digest, Some(body)).await;
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders", &token, Some(&signed), &with_digest, Some(body)).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the honest POST");
     // The body changed under the valid (signed) digest header: the body check refuses it (400)
     // before the handler sees the end of the body.
-    let reply =
-        send(reqwest::Method::POST, addr, &token, Some(&signed), &with_digest, Some("{\"amount\": 99}"))
-            .await;
+    let reply = send(
+        reqwest::Method::POST,
+        addr,
+        "/orders",
+        &token,
+        Some(&signed),
+        &with_digest,
+        Some("{\"amount\": 99}"),
+    )
+    .await;
     assert_eq!(reply.status, 400, "the body changed under its digest");
     // The digest header removed: the signature covered it.
-    let reply = send(reqwest::Method::POST, addr, &token, Some(&signed), &[], Some(body)).await;
+    let reply = send(reqwest::Method::POST, addr, "/orders", &token, Some(&signed), &[], Some(body)).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "the digest removed");
     // The digest header removed and left out of the signature: a body needs it covered.
     let unsigned_digest = client.sign(&post[..3], &params(""));
-    let reply = send(reqwest::Method::POST, addr, &token, Some(&unsigned_digest), &[], Some(body)).await;
+    let reply =
+        send(reqwest::Method::POST, addr, "/orders", &token, Some(&unsigned_digest), &[], Some(body)).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "no digest at all");
-}
-
-/// The Python interpreter with `http_message_signatures` (pyauth), from `PYTHON` (as `.ci/run`
-/// sets it) or `target/interop-venv`; skips with a message outside CI, fails under `CI`.
-fn python_httpsig() -> Option<std::path::PathBuf> {
-    let python = std::env::var_os("PYTHON").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv/bin/python")
-    });
-    let found = std::process::Command::new(&python)
-        .args(["-c", "import http_message_signatures"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if found {
-        return Some(python);
-    }
-    let why = "python with http-message-signatures is not installed (see .ci/run: target/interop-venv)";
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-    println!("skipped: {why}");
-    None
 }
 
 #[tokio::test]

@@ -24,27 +24,7 @@ use tower_jwt_guard::{
     ContentDigestLayer, JwtAuth, ServiceTokenLayer, ServiceTokens, SignRequestLayer, SignResponseLayer,
 };
 
-const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/rfc9421/");
-
-fn data(name: &str) -> String {
-    std::fs::read_to_string(format!("{DATA}{name}")).unwrap()
-}
-
-fn vector(section: &str) -> Value {
-    let file: Value = serde_json::from_str(&data("vectors.json")).unwrap();
-    file["vectors"].as_array().unwrap().iter().find(|vector| vector["section"] == section).unwrap().clone()
-}
-
-fn request_of(vector: &Value) -> http::Request<()> {
-    let request = &vector["request"];
-    let mut builder = http::Request::builder()
-        .method(request["method"].as_str().unwrap())
-        .uri(request["url"].as_str().unwrap());
-    for pair in request["headers"].as_array().unwrap() {
-        builder = builder.header(pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
-    }
-    builder.body(()).unwrap()
-}
+use common::message_signature::{data, npm_httpsig, python_httpsig, vector, vector_request};
 
 /// RFC 9421 Appendix B.1.3, test-key-ecc-p256 (the private JWK).
 const TEST_KEY_ECC_P256: &str = r#"{"kty":"EC","crv":"P-256","kid":"test-key-ecc-p256",
@@ -72,7 +52,7 @@ fn rfc_9421_b25_and_b26_are_signed_byte_for_byte_by_our_signer() {
     ];
     for (section, signer, components) in cases {
         let vector = vector(section);
-        let request = request_of(&vector);
+        let request = vector_request(&vector).body(()).unwrap();
         let params =
             SignatureParams::new(vector["label"].as_str().unwrap(), components).unwrap().created(CREATED);
         let signed = signer.sign_request(&RequestHead::of(&request), &params).unwrap();
@@ -146,7 +126,7 @@ fn rfc_9421_response_bases_b24_and_section_2_4_are_reproduced() {
     assert!(p256_verifies(signed.base(), signed.signature()));
 
     // §2.4: the test request (B.2) and the 503 that answers it.
-    let request = request_of(&vector("B.2.5"));
+    let request = vector_request(&vector("B.2.5")).body(()).unwrap();
     let mut headers = http::HeaderMap::new();
     headers.insert("date", "Tue, 20 Apr 2021 02:07:56 GMT".parse().unwrap());
     headers.insert("content-type", "application/json".parse().unwrap());
@@ -397,24 +377,6 @@ async fn the_client_detects_each_tampering_with_a_signed_answer() {
 
 // ---- interop ----
 
-/// The interop directory when node and the npm `http-message-signatures` are installed; skips
-/// with a message otherwise (and fails under `CI`).
-fn npm_httpsig() -> Option<std::path::PathBuf> {
-    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let why = match std::process::Command::new("node").arg("--version").output() {
-        Ok(output) if output.status.success() => {
-            if interop.join("node_modules/http-message-signatures/package.json").exists() {
-                return Some(interop);
-            }
-            "http-message-signatures is not installed: run `npm ci --prefix tests/interop`"
-        }
-        _ => "node is not installed",
-    };
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-    println!("skipped: {why}");
-    None
-}
-
 /// A server whose guard accepts unsigned bearer tokens (a token bound to a key, `cnf.jwk`,
 /// needs a signature by it), every answer signed by `server`.
 async fn open_server(server: MessageSigner) -> SocketAddr {
@@ -514,28 +476,6 @@ async fn the_npm_library_verifies_our_signed_requests() {
     *tampered.lock().unwrap() = true;
     let (status, body) = send("{\"hello\": \"world\"}").await;
     assert_eq!(status, 401, "the body changed after signing: {body}");
-}
-
-/// The Python interpreter with the PyPI `http-message-signatures` (the venv `.ci/run` makes,
-/// or `PYTHON`); skips with a message otherwise (and fails under `CI`).
-fn python_httpsig() -> Option<String> {
-    let candidates = [
-        std::env::var("PYTHON").ok(),
-        Some(concat!(env!("CARGO_MANIFEST_DIR"), "/target/interop-venv/bin/python").to_owned()),
-    ];
-    for python in candidates.into_iter().flatten() {
-        let found = std::process::Command::new(&python)
-            .args(["-c", "import http_message_signatures"])
-            .output()
-            .is_ok_and(|output| output.status.success());
-        if found {
-            return Some(python);
-        }
-    }
-    let why = "python with http-message-signatures is not installed (see .ci/run)";
-    assert!(std::env::var_os("CI").is_none(), "CI is set but {why}");
-    println!("skipped: {why}");
-    None
 }
 
 fn pairs(headers: &http::HeaderMap) -> Value {

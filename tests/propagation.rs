@@ -19,7 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::redis_cluster::{query, text, DATA_NODE};
+use common::redis_cluster::DATA_NODE;
+use common::redis_sentinel::{
+    await_replicas, caught_up, named_primary, replica_node, sentinel_url, start_sentinels,
+};
 use common::redis_server::{unique_prefix, Redis, RedisProcess};
 use common::{answers, eventually, get, now, subscribed, token, Answer};
 use tower_jwt_guard::issue::MintedToken;
@@ -260,32 +263,10 @@ async fn propagation_during_a_sentinel_failover() {
     const TEST: &str = "propagation_during_a_sentinel_failover";
     let Some(mut primary) = RedisProcess::start(TEST, &DATA_NODE) else { return };
     let replica_of = primary.port.to_string();
-    let replica_args = [&DATA_NODE[..], &["--replicaof", "127.0.0.1", &replica_of]].concat();
-    let replica = RedisProcess::start(TEST, &replica_args).unwrap();
-    let monitor = format!(
-        "sentinel monitor mymaster 127.0.0.1 {} 2\nsentinel down-after-milliseconds mymaster 1000\n\
-         sentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 1\n",
-        primary.port
-    );
-    let sentinels: Vec<RedisProcess> = (0..3)
-        .map(|_| {
-            let config = RedisProcess::config_file(TEST, &monitor);
-            RedisProcess::start(
-                TEST,
-                &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
-            )
-            .unwrap()
-        })
-        .collect();
-    for sentinel in &sentinels {
-        eventually("the sentinels to see the replica", PATIENCE, || async {
-            let replicas = query(sentinel.port, &["SENTINEL", "REPLICAS", "mymaster"]).await.ok()?;
-            matches!(&replicas, redis::Value::Array(list) if !list.is_empty()).then_some(())
-        })
-        .await;
-    }
-    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
-    let url = format!("redis+sentinel://{}/mymaster", hosts.join(","));
+    let replica = RedisProcess::start(TEST, &replica_node(&replica_of)).unwrap();
+    let sentinels = start_sentinels(TEST, primary.port, Duration::from_secs(5));
+    await_replicas(&sentinels, 1, PATIENCE).await;
+    let url = sentinel_url(&sentinels);
     let (stores, addrs) = fleet(&url, &unique_prefix("propagation-failover")).await;
     let clients: Vec<reqwest::Client> = (0..INSTANCES).map(|_| reqwest::Client::new()).collect();
 
@@ -313,13 +294,9 @@ async fn propagation_during_a_sentinel_failover() {
         let (port, promoted_at, replica_port) = (sentinels[0].port, Arc::clone(&promoted_at), replica.port);
         tokio::spawn(async move {
             loop {
-                let addr = query(port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).await;
-                if let Ok(redis::Value::Array(parts)) = addr {
-                    if parts.get(1) == Some(&redis::Value::BulkString(replica_port.to_string().into_bytes()))
-                    {
-                        *promoted_at.lock().unwrap() = Some(Instant::now());
-                        return;
-                    }
+                if named_primary(port).await == Some(replica_port) {
+                    *promoted_at.lock().unwrap() = Some(Instant::now());
+                    return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -334,16 +311,7 @@ async fn propagation_during_a_sentinel_failover() {
     let mut round = 0;
     loop {
         if killed_at.is_none() && run_started.elapsed() > Duration::from_secs(2) {
-            eventually("the replica to catch up", PATIENCE, || async {
-                let offset = |info: String| {
-                    info.lines()
-                        .find_map(|l| l.strip_prefix("master_repl_offset:").map(|v| v.trim().to_owned()))
-                };
-                let primary_offset = offset(text(primary.port, &["INFO", "replication"]).await?)?;
-                let replica_offset = offset(text(replica.port, &["INFO", "replication"]).await?)?;
-                (primary_offset == replica_offset).then_some(())
-            })
-            .await;
+            eventually("the replica to catch up", PATIENCE, || caught_up(primary.port, replica.port)).await;
             primary.kill();
             killed_at = Some(Instant::now());
         }

@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::redis_cluster::{query, text, Cluster, DATA_NODE};
+use common::redis_sentinel::{
+    await_replicas, caught_up, named_primary, replica_node, sentinel_url, start_sentinels,
+};
 use common::redis_server::{token_key, unique_prefix, RedisProcess};
 use common::trickle::{self, Instance, Report};
 use common::{answers, eventually, get as http_get, post as http_post, revocations, subscribed, token};
@@ -51,37 +54,13 @@ async fn with_sentinel_a_frozen_primary_is_left_behind_after_the_failover() {
 }
 
 async fn sentinel_failover(test: &str, failure: Failure) {
-    let base = DATA_NODE;
-    let Some(mut primary) = RedisProcess::start(test, &base) else { return };
+    let Some(mut primary) = RedisProcess::start(test, &DATA_NODE) else { return };
     let replica_of = primary.port.to_string();
-    let mut replica_args = base.to_vec();
-    replica_args.extend(["--replicaof", "127.0.0.1", &replica_of]);
-    let replica = RedisProcess::start(test, &replica_args).unwrap();
-    let monitor = format!(
-        "sentinel monitor mymaster 127.0.0.1 {} 2\nsentinel down-after-milliseconds mymaster 1000\n\
-         sentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 1\n",
-        primary.port
-    );
-    let sentinels: Vec<RedisProcess> = (0..3)
-        .map(|_| {
-            let config = RedisProcess::config_file(test, &monitor);
-            RedisProcess::start(
-                test,
-                &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
-            )
-            .unwrap()
-        })
-        .collect();
+    let replica = RedisProcess::start(test, &replica_node(&replica_of)).unwrap();
+    let sentinels = start_sentinels(test, primary.port, Duration::from_secs(5));
     // The sentinels know the replica (they learn it from the primary), and it is in sync.
-    for sentinel in &sentinels {
-        eventually("the sentinels to see the replica", PATIENCE, || async {
-            let replicas = query(sentinel.port, &["SENTINEL", "REPLICAS", "mymaster"]).await.ok()?;
-            matches!(&replicas, redis::Value::Array(list) if !list.is_empty()).then_some(())
-        })
-        .await;
-    }
-    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
-    let url = format!("redis+sentinel://{}/mymaster", hosts.join(","));
+    await_replicas(&sentinels, 1, PATIENCE).await;
+    let url = sentinel_url(&sentinels);
     let prefix = unique_prefix("sentinel");
     let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
     let refresh = RedisRefreshStore::builder(&url).unwrap().key_prefix(&prefix).build().unwrap();
@@ -95,15 +74,7 @@ async fn sentinel_failover(test: &str, failure: Failure) {
     answers(addr_b, "/me", &before.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     let login = refresh.issue("alice", &SenderConstraint::none()).await.unwrap();
     // Written to the primary, replicated asynchronously: wait until the replica has it all.
-    eventually("the replica to catch up", PATIENCE, || async {
-        let offset = |info: String| {
-            info.lines().find_map(|l| l.strip_prefix("master_repl_offset:").map(|v| v.trim().to_owned()))
-        };
-        let primary_offset = offset(text(primary.port, &["INFO", "replication"]).await?)?;
-        let replica_offset = offset(text(replica.port, &["INFO", "replication"]).await?)?;
-        (primary_offset == replica_offset).then_some(())
-    })
-    .await;
+    eventually("the replica to catch up", PATIENCE, || caught_up(primary.port, replica.port)).await;
 
     match failure {
         Failure::Killed => primary.kill(),
@@ -111,10 +82,7 @@ async fn sentinel_failover(test: &str, failure: Failure) {
     }
     let killed = std::time::Instant::now();
     eventually("the sentinels to promote the replica", PATIENCE, || async {
-        let addr =
-            query(sentinels[0].port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).await.ok()?;
-        let redis::Value::Array(parts) = addr else { return None };
-        (parts.get(1) == Some(&redis::Value::BulkString(replica.port.to_string().into_bytes()))).then_some(())
+        (named_primary(sentinels[0].port).await == Some(replica.port)).then_some(())
     })
     .await;
 
@@ -510,49 +478,22 @@ async fn with_sentinel_five_failovers_in_a_row_under_traffic_lose_no_revocation(
     const FAILOVER_TIMEOUT: Duration = Duration::from_secs(2);
     let Some(first) = RedisProcess::start(TEST, &DATA_NODE) else { return };
     let first_port = first.port.to_string();
-    let replica_args = [&DATA_NODE[..], &["--replicaof", "127.0.0.1", &first_port]].concat();
+    let replica_args = replica_node(&first_port);
     let mut data = [
         first,
         RedisProcess::start(TEST, &replica_args).unwrap(),
         RedisProcess::start(TEST, &replica_args).unwrap(),
     ];
-    let monitor = format!(
-        "sentinel monitor mymaster 127.0.0.1 {first_port} 2\nsentinel down-after-milliseconds mymaster 1000\n\
-         sentinel failover-timeout mymaster {}\nsentinel parallel-syncs mymaster 1\n",
-        FAILOVER_TIMEOUT.as_millis()
-    );
-    let sentinels: Vec<RedisProcess> = (0..3)
-        .map(|_| {
-            let config = RedisProcess::config_file(TEST, &monitor);
-            RedisProcess::start(
-                TEST,
-                &[&config, "--sentinel", "--bind", "127.0.0.1", "--port", "{port}", "--dir", "{dir}"],
-            )
-            .unwrap()
-        })
-        .collect();
-    let primary = || async {
-        let addr =
-            query(sentinels[0].port, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).await.ok()?;
-        let redis::Value::Array(parts) = addr else { return None };
-        let Some(redis::Value::BulkString(port)) = parts.get(1) else { return None };
-        String::from_utf8_lossy(port).parse::<u16>().ok()
-    };
+    let sentinels = start_sentinels(TEST, data[0].port, FAILOVER_TIMEOUT);
+    let primary = || named_primary(sentinels[0].port);
     let in_sync = |port: u16| async move {
         let info = text(port, &["INFO", "replication"]).await?;
         (info.contains("role:slave") && info.contains("master_link_status:up")).then_some(())
     };
-    for sentinel in &sentinels {
-        eventually("the sentinels to see the replica", PATIENCE, || async {
-            let replicas = query(sentinel.port, &["SENTINEL", "REPLICAS", "mymaster"]).await.ok()?;
-            matches!(&replicas, redis::Value::Array(list) if list.len() == 2).then_some(())
-        })
-        .await;
-    }
+    await_replicas(&sentinels, 2, PATIENCE).await;
     eventually("the replicas to be in sync", PATIENCE, || in_sync(data[1].port)).await;
     eventually("the replicas to be in sync", PATIENCE, || in_sync(data[2].port)).await;
-    let hosts: Vec<String> = sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
-    let url = format!("redis+sentinel://{}/mymaster", hosts.join(","));
+    let url = sentinel_url(&sentinels);
     let prefix = unique_prefix("sentinel-loop");
     let instances = [Instance::start(&url, &prefix, 1).await, Instance::start(&url, &prefix, 1).await];
     subscribed(&instances[0].revocations, PATIENCE).await;
@@ -607,8 +548,7 @@ async fn with_wait_for_replicas_a_write_no_replica_has_fails_closed() {
     const TEST: &str = "with_wait_for_replicas_a_write_no_replica_has_fails_closed";
     let Some(primary) = RedisProcess::start(TEST, &DATA_NODE) else { return };
     let primary_port = primary.port.to_string();
-    let replica_args = [&DATA_NODE[..], &["--replicaof", "127.0.0.1", &primary_port]].concat();
-    let replica = RedisProcess::start(TEST, &replica_args).unwrap();
+    let replica = RedisProcess::start(TEST, &replica_node(&primary_port)).unwrap();
     eventually("the replica to be in sync", PATIENCE, || async {
         text(replica.port, &["INFO", "replication"]).await?.contains("master_link_status:up").then_some(())
     })

@@ -12,6 +12,7 @@
 //! This side uses the guard's types (the configuration, the binding policies, the token facts);
 //! the guard never uses it.
 
+mod bounded_body;
 mod dpop;
 mod issuer;
 mod outgoing;
@@ -19,6 +20,7 @@ pub mod refresh;
 mod sign_request;
 mod sign_response;
 mod signing_key;
+mod signing_service;
 pub mod throttle;
 mod token_kind;
 

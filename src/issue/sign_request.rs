@@ -8,22 +8,26 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response};
 use http_body::Body;
 use http_body_util::Full;
 use pin_project_lite::pin_project;
-use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::guard::binding::message_signature::{
-    component, origin_of, parse_origin, ContentDigest, Message, MessageSigner, ResponsePolicy, SignatureKey,
-    SignatureParams, DEFAULT_DIGEST_BODY_LIMIT, DEFAULT_SIGNATURE_LEEWAY, DEFAULT_SIGNATURE_MAX_AGE,
+    component, message_of, origin_of, parse_origin, ContentDigest, Message, MessageSigner, ResponsePolicy,
+    SignatureKey, SignatureParams, Signed, DEFAULT_DIGEST_BODY_LIMIT, DEFAULT_SIGNATURE_LEEWAY,
+    DEFAULT_SIGNATURE_MAX_AGE,
 };
 use crate::guard::binding::RequestHead;
 use crate::guard::content_digest::DigestBody;
 use crate::primitives::clock;
 use crate::primitives::error::ConfigError;
+
+use super::bounded_body::{Collect, CollectError};
+use super::sign_response::has_content;
+use super::signing_service::signing_service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -195,45 +199,9 @@ impl SignRequestLayer {
     }
 }
 
-impl<S> Layer<S> for SignRequestLayer {
-    type Service = SignRequest<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SignRequest { inner, config: Arc::clone(&self.config) }
-    }
-}
-
-/// The client service of [`SignRequestLayer`].
-#[derive(Clone)]
-pub struct SignRequest<S> {
-    inner: S,
-    config: Arc<Config>,
-}
-
-impl<S: fmt::Debug> fmt::Debug for SignRequest<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignRequest")
-            .field("inner", &self.inner)
-            .field("signer", &self.config.signer)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S> SignRequest<S> {
-    /// The wrapped client.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped client, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped client.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+signing_service! {
+    /// The client service of [`SignRequestLayer`].
+    SignRequestLayer => SignRequest, "client"
 }
 
 /// The signed request's head, kept to check the answer against.
@@ -266,11 +234,8 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let config = Arc::clone(&self.config);
         let (parts, body) = request.into_parts();
-        let kind = if body.size_hint().lower() > config.limit {
-            Kind::Failed { error: Some(Box::new(SigningFailed(TOO_LONG))) }
-        } else {
-            Kind::Reading { body, parts: Some(parts), data: BytesMut::new(), inner: Some(inner) }
-        };
+        let body = Collect::new(body, config.limit);
+        let kind = Kind::Reading { body, parts: Some(parts), inner: Some(inner) };
         SignRequestFuture { kind, config }
     }
 }
@@ -292,13 +257,11 @@ pin_project! {
     enum Kind<S, F, B> {
         Reading {
             #[pin]
-            body: B,
+            body: Collect<B>,
             parts: Option<http::request::Parts>,
-            data: BytesMut,
             inner: Option<S>,
         },
         Calling { #[pin] future: F, sent: Sent },
-        Failed { error: Option<BoxError> },
     }
 }
 
@@ -307,7 +270,6 @@ impl<S, F, B> fmt::Debug for SignRequestFuture<S, F, B> {
         let state = match &self.kind {
             Kind::Reading { .. } => "Reading",
             Kind::Calling { .. } => "Calling",
-            Kind::Failed { .. } => "Failed",
         };
         f.debug_struct("SignRequestFuture").field("state", &state).finish()
     }
@@ -328,25 +290,19 @@ where
             let this = self.as_mut().project();
             let config = Arc::clone(this.config);
             match this.kind.project() {
-                KindProj::Reading { body, parts, data, inner } => {
-                    let frame = match ready!(body.poll_frame(cx)) {
-                        Some(Ok(frame)) => Some(frame),
-                        Some(Err(err)) => return Poll::Ready(Err(err.into())),
-                        None => None,
-                    };
-                    if let Some(frame) = frame {
-                        if let Ok(chunk) = frame.into_data() {
-                            if (data.len() + chunk.len()) as u64 > config.limit {
-                                return Poll::Ready(Err(Box::new(SigningFailed(TOO_LONG))));
-                            }
-                            data.extend_from_slice(&chunk);
+                KindProj::Reading { body, parts, inner } => {
+                    // Request trailers are not signed, nor sent.
+                    let data = match ready!(body.poll(cx)) {
+                        Ok(collected) => collected.data,
+                        Err(CollectError::TooLong) => {
+                            return Poll::Ready(Err(Box::new(SigningFailed(TOO_LONG))))
                         }
-                        continue; // request trailers are not signed, nor sent
-                    }
+                        Err(CollectError::Body(err)) => return Poll::Ready(Err(err.into())),
+                    };
                     let (Some(parts), Some(mut inner)) = (parts.take(), inner.take()) else {
                         panic!("SignRequestFuture polled after completion")
                     };
-                    let (request, sent) = match sign(&config, parts, std::mem::take(data).freeze()) {
+                    let (request, sent) = match sign(&config, parts, data) {
                         Ok(signed) => signed,
                         Err(err) => return Poll::Ready(Err(err)),
                     };
@@ -356,10 +312,6 @@ where
                 KindProj::Calling { future, sent } => {
                     let response = ready!(future.poll(cx)).map_err(Into::into)?;
                     return Poll::Ready(check(&config, sent, response));
-                }
-                KindProj::Failed { error } => {
-                    let error = error.take().expect("SignRequestFuture polled after completion");
-                    return Poll::Ready(Err(error));
                 }
             }
         }
@@ -391,19 +343,11 @@ fn sign(
     }
     let request = Request::from_parts(parts, ());
     let head = RequestHead::of(&request);
-    let (scheme, authority) = origin_of(config.origin.as_ref(), &head)
+    let origin = origin_of(config.origin.as_ref(), &head)
         .ok_or(SigningFailed("the request's target is not known: give its origin"))?;
-    let fields = config.signer.sign_message(
-        &crate::guard::binding::message_signature::Signed::Request(Message {
-            method: head.method,
-            uri: head.uri,
-            headers: head.headers,
-            scheme: &scheme,
-            authority: &authority,
-        }),
-        params.items(),
-        &params,
-    )?;
+    let fields =
+        config.signer.sign_message(&Signed::Request(message_of(&head, &origin)), params.items(), &params)?;
+    let (scheme, authority) = origin;
     let (mut parts, ()) = request.into_parts();
     fields.apply(&mut parts.headers)?;
     let sent = Sent {
@@ -425,8 +369,7 @@ fn check<B>(
         return Ok(response.map(DigestBody::unchecked));
     };
     let status = response.status();
-    let content =
-        sent.method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED;
+    let content = has_content(&sent.method, status);
     let mut policy = policy.clone();
     let mut required = vec!["@status", "\"@method\";req", "\"@target-uri\";req"];
     if content {

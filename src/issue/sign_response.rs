@@ -6,12 +6,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Body;
 use http_body::Frame;
 use pin_project_lite::pin_project;
-use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::guard::binding::message_signature::{
@@ -20,6 +19,9 @@ use crate::guard::binding::message_signature::{
 };
 use crate::guard::binding::RequestHead;
 use crate::primitives::error::ConfigError;
+
+use super::bounded_body::{Collect, CollectError};
+use super::signing_service::signing_service;
 
 /// The default label of the response signatures.
 const DEFAULT_LABEL: &str = "sig";
@@ -134,45 +136,9 @@ impl SignResponseLayer {
     }
 }
 
-impl<S> Layer<S> for SignResponseLayer {
-    type Service = SignResponse<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        SignResponse { inner, config: Arc::clone(&self.config) }
-    }
-}
-
-/// The service of [`SignResponseLayer`].
-#[derive(Clone)]
-pub struct SignResponse<S> {
-    inner: S,
-    config: Arc<Config>,
-}
-
-impl<S: fmt::Debug> fmt::Debug for SignResponse<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignResponse")
-            .field("inner", &self.inner)
-            .field("signer", &self.config.signer)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S> SignResponse<S> {
-    /// The wrapped service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The wrapped service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The wrapped service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+signing_service! {
+    /// The service of [`SignResponseLayer`].
+    SignResponseLayer => SignResponse, "service"
 }
 
 /// What the response signature needs of the request, kept while the inner service answers.
@@ -234,10 +200,8 @@ pin_project! {
         Inner { #[pin] future: F },
         Reading {
             #[pin]
-            body: B,
+            body: Collect<B>,
             parts: Option<http::response::Parts>,
-            data: BytesMut,
-            trailers: Option<http::HeaderMap>,
         },
         Done,
     }
@@ -272,38 +236,18 @@ where
             let (parts, read): (http::response::Parts, Read) = match this.kind.project() {
                 KindProj::Inner { future } => {
                     let (parts, body) = ready!(future.poll(cx))?.into_parts();
-                    if body.size_hint().lower() > limit {
-                        (parts, Err(TOO_LONG))
-                    } else {
-                        let reading =
-                            Kind::Reading { body, parts: Some(parts), data: BytesMut::new(), trailers: None };
-                        self.as_mut().project().kind.set(reading);
-                        continue;
-                    }
+                    let reading = Kind::Reading { body: Collect::new(body, limit), parts: Some(parts) };
+                    self.as_mut().project().kind.set(reading);
+                    continue;
                 }
-                KindProj::Reading { body, parts, data, trailers } => match ready!(body.poll_frame(cx)) {
-                    Some(Ok(frame)) => {
-                        match frame.into_data() {
-                            Ok(chunk) if (data.len() + chunk.len()) as u64 > limit => {}
-                            Ok(chunk) => {
-                                data.extend_from_slice(&chunk);
-                                continue;
-                            }
-                            Err(frame) => {
-                                if let Ok(more) = frame.into_trailers() {
-                                    trailers.get_or_insert_with(http::HeaderMap::new).extend(more);
-                                }
-                                continue;
-                            }
-                        }
-                        (parts.take().expect("read once"), Err(TOO_LONG))
-                    }
-                    Some(Err(_)) => (parts.take().expect("read once"), Err("the response body failed")),
-                    None => {
-                        let read = Ok((std::mem::take(data).freeze(), trailers.take()));
-                        (parts.take().expect("read once"), read)
-                    }
-                },
+                KindProj::Reading { body, parts } => {
+                    let read = match ready!(body.poll(cx)) {
+                        Ok(collected) => Ok((collected.data, collected.trailers)),
+                        Err(CollectError::TooLong) => Err(TOO_LONG),
+                        Err(CollectError::Body(_)) => Err("the response body failed"),
+                    };
+                    (parts.take().expect("read once"), read)
+                }
                 KindProj::Done => panic!("SignResponseFuture polled after completion"),
             };
             let this = self.as_mut().project();
@@ -314,8 +258,9 @@ where
     }
 }
 
-/// Whether a response to `method` with `status` has content to digest.
-fn has_content(method: &Method, status: StatusCode) -> bool {
+/// Whether a response to `method` with `status` has content to digest (not to `HEAD`, not a
+/// `204` or a `304`).
+pub(super) fn has_content(method: &Method, status: StatusCode) -> bool {
     method != Method::HEAD && status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED
 }
 
@@ -472,6 +417,16 @@ mod tests {
     use super::*;
     use http_body_util::BodyExt as _;
     use tower::ServiceExt as _;
+    use tower_layer::Layer as _;
+
+    #[test]
+    fn head_answers_204_and_304_have_no_content() {
+        assert!(has_content(&Method::GET, StatusCode::OK));
+        assert!(has_content(&Method::POST, StatusCode::INTERNAL_SERVER_ERROR));
+        assert!(!has_content(&Method::HEAD, StatusCode::OK));
+        assert!(!has_content(&Method::GET, StatusCode::NO_CONTENT));
+        assert!(!has_content(&Method::GET, StatusCode::NOT_MODIFIED));
+    }
 
     #[tokio::test]
     async fn the_body_is_signed_and_its_trailers_kept() {

@@ -3,8 +3,11 @@
 #![allow(dead_code)] // each test file uses a part
 
 pub mod auth_flow;
+pub mod message_signature;
 #[cfg(feature = "redis")]
 pub mod redis_cluster;
+#[cfg(feature = "redis")]
+pub mod redis_sentinel;
 pub mod redis_server;
 #[cfg(feature = "redis")]
 pub mod trickle;

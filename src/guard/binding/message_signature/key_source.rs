@@ -106,9 +106,7 @@ pub struct SignatureKeySet {
 
 impl fmt::Debug for SignatureKeySet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ids: Vec<&String> = self.keys.keys().collect();
-        ids.sort();
-        f.debug_struct("SignatureKeySet").field("keyids", &ids).finish()
+        f.debug_struct("SignatureKeySet").field("keyids", &sorted_names(&self.keys)).finish()
     }
 }
 
@@ -202,9 +200,7 @@ pub struct ClientSignatureKeys {
 
 impl fmt::Debug for ClientSignatureKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut ids: Vec<&String> = self.clients.keys().collect();
-        ids.sort();
-        f.debug_struct("ClientSignatureKeys").field("clients", &ids).finish()
+        f.debug_struct("ClientSignatureKeys").field("clients", &sorted_names(&self.clients)).finish()
     }
 }
 
@@ -228,6 +224,13 @@ impl SignatureKeySource for ClientSignatureKeys {
             None => SignatureKeyLookup::Unknown,
         }
     }
+}
+
+/// The names of a map's entries in order, for a `Debug` that shows names, never keys.
+fn sorted_names<V>(map: &HashMap<String, V>) -> Vec<&String> {
+    let mut names: Vec<&String> = map.keys().collect();
+    names.sort();
+    names
 }
 
 /// A JWKS URL read with the crate's fetcher: the same refresh, rotation and outage rules as
@@ -267,5 +270,19 @@ impl SignatureKeySource for crate::guard::keys::JwksKeys {
             }
         }
         answer(self.lookup_jwk(keyid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_shows_the_names_in_order_and_no_key() {
+        let key = || SignatureKey::hmac_sha256([7u8; 32]).unwrap();
+        let set = SignatureKeySet::new().insert("b", key()).insert("a", key());
+        assert_eq!(format!("{set:?}"), r#"SignatureKeySet { keyids: ["a", "b"] }"#);
+        let clients = ClientSignatureKeys::new().client("z", set.clone()).client("y", set);
+        assert_eq!(format!("{clients:?}"), r#"ClientSignatureKeys { clients: ["y", "z"] }"#);
     }
 }

@@ -363,15 +363,8 @@ impl MessageSignature {
         let signatures = input::parse(request.headers)?;
         let signed =
             signatures.iter().find(|signed| signed.label == label).ok_or("no signature with this label")?;
-        let (scheme, authority) = self.origin_of(request).ok_or("the request's origin is unknown")?;
-        let message = Message {
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers,
-            scheme: &scheme,
-            authority: &authority,
-        };
-        base::signature_base(&message, signed)
+        let origin = self.origin_of(request).ok_or("the request's origin is unknown")?;
+        base::signature_base(&message_of(request, &origin), signed)
     }
 
     /// [`check`](BindingPolicy::check) as of `now` (seconds since the epoch): a recorded
@@ -444,16 +437,8 @@ impl MessageSignature {
             })?;
         self.check_coverage(request, signed).map_err(invalid)?;
         self.check_time(signed, now).map_err(invalid)?;
-        let (scheme, authority) =
-            self.origin_of(request).ok_or_else(|| invalid("the request's origin is unknown"))?;
-        let message = Message {
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers,
-            scheme: &scheme,
-            authority: &authority,
-        };
-        let base = base::signature_base(&message, signed).map_err(invalid)?;
+        let origin = self.origin_of(request).ok_or_else(|| invalid("the request's origin is unknown"))?;
+        let base = base::signature_base(&message_of(request, &origin), signed).map_err(invalid)?;
         let jkt = confirmation.and_then(|cnf| cnf.jkt.as_deref());
         match self.key_for(signed, confirmation, client_id).map_err(invalid)?.chosen(signed, base.as_bytes())
         {
@@ -648,6 +633,14 @@ pub(crate) fn origin_of(
     let host = request.headers.get(http::header::HOST)?.to_str().ok()?;
     let scheme = super::connection_scheme(request.extensions).unwrap_or("http").to_ascii_lowercase();
     Some((scheme.clone(), authority_text(&scheme, host)))
+}
+
+/// The message of `request` at its target's `(scheme, authority)` (from [`origin_of`]).
+pub(crate) fn message_of<'a>(
+    request: &RequestHead<'a>,
+    (scheme, authority): &'a (String, String),
+) -> Message<'a> {
+    Message { method: request.method, uri: request.uri, headers: request.headers, scheme, authority }
 }
 
 /// A part of the check whose answer comes later: a remote nonce store's.

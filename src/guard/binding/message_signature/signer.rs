@@ -12,9 +12,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use sfv::{BareItem, FieldType as _, InnerList, Item, Key, List, ListEntry, Parameters, Parser};
 
 use super::algorithm::SignatureAlgorithm;
-use super::base::{self, Message, Signed};
+use super::base::{self, Signed};
 use super::key::SignatureKey;
-use super::{origin_of, parse_origin};
+use super::{message_of, origin_of, parse_origin};
 use crate::guard::binding::RequestHead;
 use crate::primitives::clock;
 use crate::primitives::error::ConfigError;
@@ -345,15 +345,8 @@ impl MessageSigner {
         request: &RequestHead<'_>,
         params: &SignatureParams,
     ) -> Result<SignatureFields, SignatureError> {
-        let (scheme, authority) = origin_of(params.origin.as_ref(), request).unwrap_or_default();
-        let message = Message {
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers,
-            scheme: &scheme,
-            authority: &authority,
-        };
-        self.sign_message(&Signed::Request(message), &params.components, params)
+        let origin = origin_of(params.origin.as_ref(), request).unwrap_or_default();
+        self.sign_message(&Signed::Request(message_of(request, &origin)), &params.components, params)
     }
 
     /// Signs a response (`@status` and its fields), with the components of the `request` it
@@ -366,13 +359,7 @@ impl MessageSigner {
         params: &SignatureParams,
     ) -> Result<SignatureFields, SignatureError> {
         let origin = request.map(|request| origin_of(params.origin.as_ref(), request).unwrap_or_default());
-        let request = request.zip(origin.as_ref()).map(|(request, (scheme, authority))| Message {
-            method: request.method,
-            uri: request.uri,
-            headers: request.headers,
-            scheme,
-            authority,
-        });
+        let request = request.zip(origin.as_ref()).map(|(request, origin)| message_of(request, origin));
         self.sign_message(&Signed::Response { status, headers, request }, &params.components, params)
     }
 

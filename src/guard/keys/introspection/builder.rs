@@ -57,18 +57,17 @@ impl IntrospectorBuilder {
             Ok(_) => Err(ConfigError::Invalid("the introspection endpoint must be an http(s) URL")),
             Err(_) => Err(ConfigError::Invalid("the introspection endpoint is not a URL")),
         };
-        IntrospectorBuilder {
-            endpoint,
-            auth: None,
-            settings: Settings::default(),
-            #[cfg(feature = "jwe")]
-            decryption: Vec::new(),
-        }
+        IntrospectorBuilder::with_endpoint(endpoint)
     }
 
     pub(super) fn discover(issuer: &str) -> Self {
         let endpoint = Endpoint::discover(issuer)
             .ok_or(ConfigError::Invalid("the issuer must be an http(s) URL without query or fragment"));
+        IntrospectorBuilder::with_endpoint(endpoint)
+    }
+
+    /// The defaults around `endpoint` (or the reason it is not valid, reported by `build`).
+    fn with_endpoint(endpoint: Result<Endpoint, ConfigError>) -> Self {
         IntrospectorBuilder {
             endpoint,
             auth: None,
