@@ -1,4 +1,4 @@
-//! Findings of the security review of the RFC 9421 and RFC 9701 work, each over loopback: a
+//! Hardening of the RFC 9421 and RFC 9701 checks (found by a security review), each over loopback: a
 //! request whose signature covers only one member of `Content-Digest` while the body is swapped
 //! under another member, a signed introspection answer issued long ago, a signature's `expires`
 //! far ahead deciding how long its nonce is kept, and a signed response body in `Debug`.
