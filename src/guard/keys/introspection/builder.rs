@@ -188,7 +188,7 @@ impl IntrospectorBuilder {
     }
 
     /// Like [`signed_responses`](Self::signed_responses), with the authorization server's keys
-    /// from `keys`: typically its JWKS ([`JwksKeys`](crate::keys::JwksKeys), feature `jwks`,
+    /// from `keys`: typically its JWKS (`JwksKeys`, feature `jwks`,
     /// found by discovery from the issuer), so that a key rotation at the authorization server
     /// needs no restart here. The answer's key is found by its `kid` and `alg` as a token's is;
     /// while the source has no keys (its endpoint down), answers are refused (503).
