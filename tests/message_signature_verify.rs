@@ -30,8 +30,15 @@ async fn server(policy: MessageSignature) -> SocketAddr {
     let app = Router::new()
         .route("/orders", any(|body: String| async move { body }))
         .route_layer(auth.layer::<common::User>())
+        .route_service("/ready", auth.ready_service())
         .layer(ContentDigestLayer::new());
     common::serve(app).await
+}
+
+/// The server's `/ready`: its status and its JSON body.
+async fn ready(addr: SocketAddr) -> (u16, String) {
+    let response = reqwest::get(format!("http://{addr}/ready")).await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 fn token_of(client_id: Option<&str>) -> String {
@@ -73,6 +80,10 @@ async fn keys_from_a_jwks_url_rotate_and_a_source_that_never_loaded_fails_closed
         |client: &Client| client.sign(&components, &format!(";created={};keyid=\"{}\"", now(), client.kid()));
     let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&first)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (503, Some("AUTH_UNAVAILABLE")));
+    // And `/ready` says so, naming the policy: a balancer sends it no traffic.
+    let (status, body) = ready(addr).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("message_signature"), "{body}");
 
     // A JWKS that publishes the first key, then the second one (a rotation).
     let published = Arc::new(Mutex::new(vec![first.jwk()]));
@@ -82,6 +93,8 @@ async fn keys_from_a_jwks_url_rotate_and_a_source_that_never_loaded_fails_closed
         server(MessageSignature::required().public_url("https://api.example.com").key_source(keys)).await;
     let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&first)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (200, None), "the published key");
+    let (status, body) = ready(addr).await;
+    assert_eq!(status, 200, "the keys loaded: {body}");
     let reply = send(reqwest::Method::GET, addr, "/orders", &token, Some(&signed(&second)), &[], None).await;
     assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "not published yet");
     published.lock().unwrap().push(second.jwk());

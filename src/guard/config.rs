@@ -93,7 +93,8 @@ impl JwtAuth {
 /// Readiness ([`readiness`](crate::readiness)): what the key sources and the store report.
 impl JwtAuth {
     /// Whether the layers of this configuration can answer now: every trusted issuer's key
-    /// source holds usable keys, the revocation store can answer. See
+    /// source holds usable keys, the revocation store can answer, every binding policy has its
+    /// keys (a message signature's JWKS URL has loaded). See
     /// [`readiness`](crate::readiness).
     ///
     /// A JWKS source asked this inside a tokio runtime starts fetching if it has not yet.
@@ -109,7 +110,14 @@ impl JwtAuth {
             readiness => ("keys", readiness),
         });
         let revocation = shared.revocation.as_ref().map(|store| ("revocation", store.readiness()));
-        ReadinessReport::of(keys.chain(revocation))
+        // A binding whose keys are remote (a message signature's JWKS), named by its policy.
+        let bindings = shared.bindings.iter().map(|policy| match policy.readiness() {
+            Readiness::NotReady(reason) => {
+                ("bindings", Readiness::not_ready(format!("{}: {reason}", policy.name())))
+            }
+            Readiness::Ready => ("bindings", Readiness::Ready),
+        });
+        ReadinessReport::of(keys.chain(revocation).chain(bindings))
     }
 
     /// A service answering every request with [`readiness`](Self::readiness): 200 when the layer

@@ -56,6 +56,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use http::{Extensions, HeaderMap, HeaderValue, Method, Request, Uri};
 
+use crate::guard::observe::readiness::Readiness;
 use crate::primitives::claims::{Confirmation, TokenFacts};
 use crate::primitives::error::AuthError;
 
@@ -407,6 +408,14 @@ pub trait BindingPolicy: Send + Sync + 'static {
     fn bind(&self, request: &RequestHead<'_>, binding: &mut NewBinding) -> Result<(), BindingUnavailable> {
         let _ = (request, binding);
         Ok(())
+    }
+
+    /// Whether this policy can check requests now (see [`readiness`](crate::readiness)): a
+    /// policy whose keys come from a remote source is not ready while it has never loaded them.
+    /// [`JwtAuth::readiness`](crate::JwtAuth::readiness) reports it beside the key sources.
+    /// The default is ready.
+    fn readiness(&self) -> Readiness {
+        Readiness::Ready
     }
 }
 

@@ -3,8 +3,10 @@
 //! A load balancer should send traffic only to an instance that can decide on it. The layer
 //! cannot while its key source holds no usable keys (a JWKS endpoint down at start: every token
 //! would get 503) or while its revocation store cannot answer from what it knows (the Redis
-//! invalidation subscription down). Each part says so itself ([`KeySource::readiness`],
-//! [`RevocationStore::readiness`]); [`JwtAuth::readiness`] gathers them, and
+//! invalidation subscription down), or while a binding policy has never loaded its remote keys
+//! (a message signature's JWKS URL). Each part says so itself ([`KeySource::readiness`],
+//! [`RevocationStore::readiness`], [`BindingPolicy::readiness`]); [`JwtAuth::readiness`]
+//! gathers them, and
 //! [`JwtAuth::ready_service`] answers a `/ready` probe with 200 or 503 and the reasons as JSON.
 //!
 //! Asking is cheap (no network) and may start what a first request would start: a JWKS source
@@ -28,6 +30,7 @@
 //!
 //! [`KeySource::readiness`]: crate::guard::keys::KeySource::readiness
 //! [`RevocationStore::readiness`]: crate::guard::revocation::RevocationStore::readiness
+//! [`BindingPolicy::readiness`]: crate::guard::binding::BindingPolicy::readiness
 //! [`JwtAuth::readiness`]: crate::JwtAuth::readiness
 //! [`JwtAuth::ready_service`]: crate::JwtAuth::ready_service
 

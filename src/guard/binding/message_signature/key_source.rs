@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::key::SignatureKey;
+use crate::guard::observe::readiness::Readiness;
 use crate::primitives::error::ConfigError;
 
 /// The answer of a [`SignatureKeySource`].
@@ -76,6 +77,12 @@ impl fmt::Debug for SignatureKeyLookup {
 pub trait SignatureKeySource: Send + Sync + 'static {
     /// The key named `keyid`, for `client_id` (the token's, when it has one).
     fn find(&self, keyid: &str, client_id: Option<&str>) -> SignatureKeyLookup;
+
+    /// Whether the source can answer now: a remote one that never loaded its keys is not
+    /// ready, and `/ready` says so ([`readiness`](crate::readiness)). The default is ready.
+    fn readiness(&self) -> Readiness {
+        Readiness::Ready
+    }
 }
 
 impl<F> SignatureKeySource for F
@@ -270,6 +277,10 @@ impl SignatureKeySource for crate::guard::keys::JwksKeys {
             }
         }
         answer(self.lookup_jwk(keyid))
+    }
+
+    fn readiness(&self) -> Readiness {
+        crate::guard::keys::KeySource::readiness(self)
     }
 }
 

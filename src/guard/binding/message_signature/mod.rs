@@ -54,6 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::guard::binding::{same, BindingPolicy, RequestHead};
+use crate::guard::observe::readiness::Readiness;
 use crate::guard::revocation::{MemoryReplayStore, ReplayCheck, ReplayKey, ReplayStore};
 use crate::primitives::claims::{Confirmation, TokenFacts};
 use crate::primitives::clock;
@@ -700,6 +701,10 @@ fn authority_text(scheme: &str, authority: &str) -> String {
 impl BindingPolicy for MessageSignature {
     fn name(&self) -> &'static str {
         "message_signature"
+    }
+
+    fn readiness(&self) -> Readiness {
+        self.source.as_ref().map_or(Readiness::Ready, |source| source.readiness())
     }
 
     fn confirms(&self) -> &'static [&'static str] {
