@@ -388,3 +388,37 @@ async fn requests_signed_by_the_python_library_pass_and_altered_ones_are_refused
         }
     }
 }
+
+/// `rsa-v1_5-sha256` only when the policy allows it (issue #27: "only when configured"): a key of
+/// that algorithm is refused by default, whatever the signature says, and accepted once allowed.
+#[tokio::test]
+async fn rsa_v1_5_sha256_is_accepted_only_where_the_policy_allows_it() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+    use tower_jwt_guard::binding::SignatureAlgorithm;
+
+    let generated = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let pair = RsaKeyPair::from_pkcs8(&generated.serialize_der()).unwrap();
+    let public = generated.public_key_pem();
+    let key = SignatureKey::public_key_pem(SignatureAlgorithm::RsaV15Sha256, &public).unwrap();
+
+    let components = [("@method", "GET"), ("@target-uri", "https://api.example.com/orders")];
+    let sign = || {
+        let (input, base) =
+            base(&components, &format!(";created={};keyid=\"legacy\";alg=\"rsa-v1_5-sha256\"", now()));
+        let mut signature = vec![0; pair.public_modulus_len()];
+        pair.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), base.as_bytes(), &mut signature).unwrap();
+        Signed { input, signature: format!("sig=:{}:", STANDARD.encode(&signature)) }
+    };
+    let token = common::token("alice").token;
+    let policy =
+        || MessageSignature::required().public_url("https://api.example.com").key("legacy", key.clone());
+
+    let by_default = server(policy()).await;
+    let reply = send(reqwest::Method::GET, by_default, "/orders", &token, Some(&sign()), &[], None).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (401, Some("INVALID_SIGNATURE")), "not allowed");
+
+    let allowed = server(policy().allow_rsa_v1_5_sha256()).await;
+    let reply = send(reqwest::Method::GET, allowed, "/orders", &token, Some(&sign()), &[], None).await;
+    assert_eq!((reply.status, reply.code.as_deref()), (200, None), "allowed: the same signature verifies");
+}

@@ -19,7 +19,8 @@ use std::fmt;
 pub enum SignatureAlgorithm {
     /// `rsa-pss-sha512` (§3.3.1).
     RsaPssSha512,
-    /// `rsa-v1_5-sha256` (§3.3.2): only for a key configured with it.
+    /// `rsa-v1_5-sha256` (§3.3.2): only for a key of that algorithm, and only where the policy
+    /// allows it ([`MessageSignature::allow_rsa_v1_5_sha256`](super::MessageSignature::allow_rsa_v1_5_sha256)).
     RsaV15Sha256,
     /// `hmac-sha256` (§3.3.3): only with a configured shared key.
     HmacSha256,

@@ -102,6 +102,7 @@ pub struct MessageSignature {
     max_age: u64,
     leeway: u64,
     require_nonce: bool,
+    allow_rsa_v1_5: bool,
     replay: Arc<dyn ReplayStore>,
     origin: Option<(String, String)>,
 }
@@ -112,6 +113,7 @@ impl fmt::Debug for MessageSignature {
             .field("mode", &self.mode)
             .field("keys", &self.keys.len())
             .field("key_source", &self.source.is_some())
+            .field("allow_rsa_v1_5_sha256", &self.allow_rsa_v1_5)
             .field("required", &self.required)
             .field("cover_dpop", &self.cover_dpop)
             .field("cover_digest", &self.cover_digest)
@@ -137,6 +139,7 @@ impl MessageSignature {
             max_age: DEFAULT_SIGNATURE_MAX_AGE.as_secs(),
             leeway: DEFAULT_SIGNATURE_LEEWAY.as_secs(),
             require_nonce: false,
+            allow_rsa_v1_5: false,
             replay: Arc::new(MemoryReplayStore::new()),
             origin: None,
         }
@@ -259,6 +262,22 @@ impl MessageSignature {
     /// How old a signature's `created` may be (default a minute).
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.max_age = max_age.as_secs();
+        self
+    }
+
+    /// Accepts `rsa-v1_5-sha256` (RFC 9421 §3.3.2, RSASSA-PKCS1-v1_5) from a key of that
+    /// algorithm (a JWK whose `alg` is `RS256`, or a key made for it). Off by default: PKCS #1
+    /// v1.5 is kept for old clients only, so a key that names it (a client's JWKS, a token's
+    /// `cnf.jwk`) is refused (`INVALID_SIGNATURE`) until the policy allows it.
+    ///
+    /// ```
+    /// use tower_jwt_guard::binding::MessageSignature;
+    ///
+    /// let legacy = MessageSignature::required().allow_rsa_v1_5_sha256();
+    /// assert!(format!("{legacy:?}").contains("allow_rsa_v1_5_sha256: true"));
+    /// ```
+    pub fn allow_rsa_v1_5_sha256(mut self) -> Self {
+        self.allow_rsa_v1_5 = true;
         self
     }
 
@@ -498,6 +517,9 @@ impl MessageSignature {
         }
         if signed.alg.as_deref().is_some_and(|alg| alg != key.algorithm().name()) {
             return Err(invalid("the alg parameter disagrees with the key"));
+        }
+        if key.algorithm() == SignatureAlgorithm::RsaV15Sha256 && !self.allow_rsa_v1_5 {
+            return Err(invalid("rsa-v1_5-sha256 is not allowed by the policy"));
         }
         if !key.verify(base, &signed.signature) {
             return Err(invalid("the signature does not verify"));
