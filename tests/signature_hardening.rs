@@ -46,13 +46,43 @@ fn sign(pair: &Ed25519KeyPair, components: &[(&str, &str)], params: &str) -> (St
     (format!("sig={params}"), format!("sig=:{signature}:"))
 }
 
+/// The JWK `x` (base64url) of an Ed25519 key pair.
+fn ed25519_x(pair: &Ed25519KeyPair) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref())
+}
+
+/// A server with `GET /me` behind a [`MessageSignature`] policy, made by `policy` from the
+/// server's origin (`http://127.0.0.1:port`).
+async fn serve_me(policy: impl FnOnce(&str) -> MessageSignature) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let policy = policy(&format!("http://{addr}"));
+    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
+    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// `GET /me` on `addr` with alice's token, signed by `pair` over `@method` and `@target-uri`
+/// with `params` after the inner list.
+async fn get_me_signed(addr: SocketAddr, pair: &Ed25519KeyPair, params: &str) -> harness::Answer {
+    let uri = format!("http://{addr}/me");
+    let (input, signature) = sign(pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], params);
+    let request = client()
+        .get(&uri)
+        .bearer_auth(token())
+        .header("signature-input", input)
+        .header("signature", signature);
+    answer(request).await
+}
+
 /// A signature covering only the `sha-256` member of `Content-Digest` (`;key="sha-256"`) does
 /// not cover `content-digest`: else a `sha-512` member added in transit, which the digest layer
 /// checks first, lets the body be swapped under a valid signature.
 #[tokio::test]
 async fn a_signature_over_one_digest_member_does_not_cover_content_digest() {
     let pair = Ed25519KeyPair::generate().unwrap();
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let x = ed25519_x(&pair);
     let key = SignatureKey::from_jwk(&json!({ "kty": "OKP", "crv": "Ed25519", "x": x }).to_string()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -181,30 +211,21 @@ impl tower_jwt_guard::revocation::ReplayStore for Recording {
 #[tokio::test]
 async fn a_far_expires_does_not_keep_the_nonce_beyond_the_window() {
     let pair = Ed25519KeyPair::generate().unwrap();
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let x = ed25519_x(&pair);
     let key = SignatureKey::from_jwk(&json!({ "kty": "OKP", "crv": "Ed25519", "x": x }).to_string()).unwrap();
     let store = Recording::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let policy = MessageSignature::required()
-        .key("client-1", key)
-        .cover(["@method", "@target-uri"])
-        .replay_store(store.clone())
-        .public_url(&format!("http://{addr}"));
-    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
-    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_me(|origin| {
+        MessageSignature::required()
+            .key("client-1", key)
+            .cover(["@method", "@target-uri"])
+            .replay_store(store.clone())
+            .public_url(origin)
+    })
+    .await;
 
-    let uri = format!("http://{addr}/me");
     let ten_years = now() + 10 * 365 * 86_400;
     let params = format!(";created={};expires={ten_years};keyid=\"client-1\";nonce=\"far\"", now());
-    let (input, signature) = sign(&pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
-    let request = client()
-        .get(&uri)
-        .bearer_auth(token())
-        .header("signature-input", input)
-        .header("signature", signature);
-    let got = answer(request).await;
+    let got = get_me_signed(addr, &pair, &params).await;
     assert_eq!(got.status, 200, "{:?}", got.body);
     let kept = store.0.lock().unwrap().clone();
     assert_eq!(kept.len(), 1);
@@ -243,7 +264,7 @@ async fn keys_sharing_a_keyid_in_a_jwks_source_are_told_apart() {
     use tower_jwt_guard::keys::JwksKeys;
 
     let pair = Ed25519KeyPair::generate().unwrap();
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let x = ed25519_x(&pair);
     let jwks = json!({ "keys": [
         { "kid": "shared", "kty": "EC", "crv": "P-256", "use": "sig",
           "x": "EskcAw25byxYQpzS7159rPvfuUAv1vXLSgfcNrdlWnI", "y": "xB-AQ3zd5Nx9kt3saZaQqfe5uIPbItobVeKlr7t7z58" },
@@ -254,31 +275,16 @@ async fn keys_sharing_a_keyid_in_a_jwks_source_are_told_apart() {
     )
     .await;
     let keys = JwksKeys::builder(format!("http://{jwks_server}/jwks")).build().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let policy = MessageSignature::required()
-        .key_source(keys)
-        .cover(["@method", "@target-uri"])
-        .public_url(&format!("http://{addr}"));
-    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
-    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_me(|origin| {
+        MessageSignature::required().key_source(keys).cover(["@method", "@target-uri"]).public_url(origin)
+    })
+    .await;
 
-    let uri = format!("http://{addr}/me");
-    let call = |pair: &Ed25519KeyPair| {
-        let params = format!(";created={};keyid=\"shared\"", now());
-        let (input, signature) = sign(pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
-        let request = client()
-            .get(&uri)
-            .bearer_auth(token())
-            .header("signature-input", input)
-            .header("signature", signature);
-        answer(request)
-    };
-    let passed = call(&pair).await;
+    let params = || format!(";created={};keyid=\"shared\"", now());
+    let passed = get_me_signed(addr, &pair, &params()).await;
     assert_eq!(passed.status, 200, "{:?}", passed.body);
     let stranger = Ed25519KeyPair::generate().unwrap();
-    let refused = call(&stranger).await;
+    let refused = get_me_signed(addr, &stranger, &params()).await;
     assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"));
 }
 
@@ -287,37 +293,25 @@ async fn keys_sharing_a_keyid_in_a_jwks_source_are_told_apart() {
 #[tokio::test]
 async fn keys_sharing_a_keyid_in_a_static_jwks_are_both_kept() {
     let pair = Ed25519KeyPair::generate().unwrap();
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let x = ed25519_x(&pair);
     let jwks = json!({ "keys": [
         { "kid": "shared", "kty": "OKP", "crv": "Ed25519", "x": x },
         { "kid": "shared", "kty": "EC", "crv": "P-256",
           "x": "EskcAw25byxYQpzS7159rPvfuUAv1vXLSgfcNrdlWnI", "y": "xB-AQ3zd5Nx9kt3saZaQqfe5uIPbItobVeKlr7t7z58" },
     ]});
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let policy = MessageSignature::required()
-        .jwks(&jwks.to_string())
-        .unwrap()
-        .cover(["@method", "@target-uri"])
-        .public_url(&format!("http://{addr}"));
-    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
-    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_me(|origin| {
+        MessageSignature::required()
+            .jwks(&jwks.to_string())
+            .unwrap()
+            .cover(["@method", "@target-uri"])
+            .public_url(origin)
+    })
+    .await;
 
-    let uri = format!("http://{addr}/me");
-    let call = |pair: &Ed25519KeyPair| {
-        let params = format!(";created={};keyid=\"shared\"", now());
-        let (input, signature) = sign(pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
-        let request = client()
-            .get(&uri)
-            .bearer_auth(token())
-            .header("signature-input", input)
-            .header("signature", signature);
-        answer(request)
-    };
-    let passed = call(&pair).await;
+    let params = || format!(";created={};keyid=\"shared\"", now());
+    let passed = get_me_signed(addr, &pair, &params()).await;
     assert_eq!(passed.status, 200, "{:?}", passed.body);
-    let refused = call(&Ed25519KeyPair::generate().unwrap()).await;
+    let refused = get_me_signed(addr, &Ed25519KeyPair::generate().unwrap(), &params()).await;
     assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"));
 }
 
@@ -326,28 +320,18 @@ async fn keys_sharing_a_keyid_in_a_static_jwks_are_both_kept() {
 #[tokio::test]
 async fn an_encryption_key_of_a_jwks_verifies_no_signature() {
     let pair = Ed25519KeyPair::generate().unwrap();
-    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+    let x = ed25519_x(&pair);
     let jwks = |usage: &str| json!({ "keys": [{ "kid": "k", "kty": "OKP", "crv": "Ed25519", "use": usage, "x": x }] });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let policy = MessageSignature::required()
-        .jwks(&jwks("enc").to_string())
-        .unwrap()
-        .cover(["@method", "@target-uri"])
-        .public_url(&format!("http://{addr}"));
-    let auth = JwtAuth::builder().hmac_secret(SECRET).binding(policy).build().unwrap();
-    let app = Router::new().route("/me", axum::routing::get(sub)).route_layer(auth.layer::<Value>());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_me(|origin| {
+        MessageSignature::required()
+            .jwks(&jwks("enc").to_string())
+            .unwrap()
+            .cover(["@method", "@target-uri"])
+            .public_url(origin)
+    })
+    .await;
 
-    let uri = format!("http://{addr}/me");
-    let params = format!(";created={};keyid=\"k\"", now());
-    let (input, signature) = sign(&pair, &[("\"@method\"", "GET"), ("\"@target-uri\"", &uri)], &params);
-    let request = client()
-        .get(&uri)
-        .bearer_auth(token())
-        .header("signature-input", input)
-        .header("signature", signature);
-    let refused = answer(request).await;
+    let refused = get_me_signed(addr, &pair, &format!(";created={};keyid=\"k\"", now())).await;
     assert_eq!((refused.status, refused.code()), (401, "INVALID_SIGNATURE"), "{:?}", refused.body);
     // The same key marked for signatures is taken.
     assert_eq!(
