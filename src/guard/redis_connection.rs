@@ -34,10 +34,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub};
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError,
+    RedisFuture, Value,
+};
 
 use super::redis_cluster::ClusterLink;
 use crate::primitives::error::ConfigError;
@@ -298,7 +301,7 @@ enum Link {
     Standalone { conn: ConnectionManager, client: Client },
     /// The current primary's connection, forgotten when it is lost; `sentinel` (locked while
     /// the primary is looked up, so that one lookup serves every waiting request).
-    Sentinel { sentinel: tokio::sync::Mutex<SentinelClient>, current: Mutex<Option<ConnectionManager>> },
+    Sentinel { sentinel: tokio::sync::Mutex<SentinelClient>, current: Mutex<Option<MultiplexedConnection>> },
     /// Connected on first use; follows the cluster's topology, and is rebuilt when it keeps failing.
     Cluster(Arc<ClusterLink>),
 }
@@ -461,17 +464,25 @@ impl RedisConnection {
             Link::Standalone { conn, .. } => Ok(Conn::Manager(conn.clone())),
             Link::Sentinel { sentinel, current } => {
                 if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Manager(conn));
+                    return Ok(Conn::Primary(conn));
                 }
                 let mut sentinel = sentinel.lock().await;
                 if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Manager(conn));
+                    return Ok(Conn::Primary(conn));
                 }
+                // A connection that does not reconnect by itself: a ConnectionManager would
+                // reconnect to the same address, which after a failover may be the old primary
+                // restarted and still calling itself primary until the Sentinels demote it (the
+                // writes it takes are then lost). Once this one drops, the next attempt asks the
+                // Sentinels again, and redis-rs checks the node's ROLE before it is used.
                 let client = sentinel.async_get_client().await?;
-                let conn =
-                    ConnectionManager::new_lazy_with_config(client, manager_config(self.shared.timeout))?;
+                let timeout = Some(self.shared.timeout);
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(timeout)
+                    .set_response_timeout(timeout);
+                let conn = client.get_multiplexed_async_connection_with_config(&config).await?;
                 *lock(current) = Some(conn.clone());
-                Ok(Conn::Manager(conn))
+                Ok(Conn::Primary(conn))
             }
             Link::Cluster(link) => link.connection(fresh).await.map(Conn::Cluster),
         }
@@ -520,7 +531,10 @@ fn connection_lost(err: &RedisError) -> bool {
 /// A connection of any topology.
 #[derive(Clone)]
 pub(crate) enum Conn {
+    /// One server's, reconnecting by itself.
     Manager(ConnectionManager),
+    /// A Sentinel primary's, not reconnecting: a drop makes the Sentinels be asked again.
+    Primary(MultiplexedConnection),
     Cluster(ClusterConnection),
 }
 
@@ -537,6 +551,7 @@ impl Conn {
         wait.arg(replicas).arg(timeout_ms.to_string());
         match self {
             Conn::Manager(conn) => wait.query_async(conn).await,
+            Conn::Primary(conn) => wait.query_async(conn).await,
             Conn::Cluster(conn) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
                 let route = Route::with_key(key, SlotAddr::Master);
@@ -551,6 +566,7 @@ impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Conn::Manager(conn) => conn.req_packed_command(cmd),
+            Conn::Primary(conn) => conn.req_packed_command(cmd),
             Conn::Cluster(conn) => conn.req_packed_command(cmd),
         }
     }
@@ -563,6 +579,7 @@ impl ConnectionLike for Conn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
             Conn::Manager(conn) => conn.req_packed_commands(cmd, offset, count),
+            Conn::Primary(conn) => conn.req_packed_commands(cmd, offset, count),
             Conn::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
         }
     }
@@ -570,6 +587,7 @@ impl ConnectionLike for Conn {
     fn get_db(&self) -> i64 {
         match self {
             Conn::Manager(conn) => conn.get_db(),
+            Conn::Primary(conn) => conn.get_db(),
             Conn::Cluster(conn) => conn.get_db(),
         }
     }
