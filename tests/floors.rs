@@ -26,6 +26,7 @@ fn floor(file: &str) -> Option<u8> {
         ("src/guard/observe/", 2),
         ("src/guard/redis_connection.rs", 2),
         ("src/guard/redis_cluster.rs", 2),
+        ("src/guard/redis_sentinel.rs", 2),
         // 3: the request path.
         ("src/guard/source.rs", 3),
         ("src/guard/pipeline.rs", 3),

@@ -47,6 +47,8 @@ pub mod revocation;
 pub(crate) mod redis_cluster;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_connection;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_sentinel;
 
 // 5 what the layer puts into the request: the context that consults the multi-factor policy
 pub(crate) mod mfa_policy;

@@ -81,6 +81,11 @@ impl ClusterLink {
         }))
     }
 
+    /// The seed nodes it was made from.
+    pub(crate) fn seeds(&self) -> &[ConnectionInfo] {
+        &self.seeds
+    }
+
     /// The current connection; when there is none, or `fresh` is asked while a rebuild runs
     /// (an operation tried again after a failure), waits for the build (the caller's deadline
     /// bounds the wait).

@@ -23,26 +23,25 @@
 //!   same deadline, when it is safe to repeat (reads, idempotent scripts, and a refresh
 //!   rotation when the grace period makes a repeat return the same answer);
 //! - with Sentinel, a lost connection or a timeout also forgets the primary: the next attempt
-//!   asks the Sentinels again (a frozen or cut-off primary is left behind too), so a failover costs the requests made during the failover itself, not
-//!   the ones after;
+//!   asks the Sentinels again (a frozen or cut-off primary is left behind too), so a failover
+//!   costs the requests made during the failover itself, not the ones after; and the
+//!   Sentinels' own announcements of a new primary are listened to, so that a replaced primary
+//!   that still answers is left too ([`SentinelLink`]);
 //! - a Cluster connection follows `MOVED`/`ASK` and refreshes its slot map by itself, and is
 //!   rebuilt from the seed nodes when operations keep failing (a killed or frozen primary):
 //!   see [`ClusterLink`].
 
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub};
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{
-    AsyncConnectionConfig, Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError,
-    RedisFuture, Value,
-};
+use redis::{Client, Cmd, ConnectionInfo, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
 use super::redis_cluster::ClusterLink;
+use super::redis_sentinel::SentinelLink;
 use crate::primitives::error::ConfigError;
 
 /// Where a Redis store's data lives: one server, a primary watched by Redis Sentinel, or a
@@ -299,11 +298,43 @@ struct Shared {
 enum Link {
     /// Reconnects by itself to the same address.
     Standalone { conn: ConnectionManager, client: Client },
-    /// The current primary's connection, forgotten when it is lost; `sentinel` (locked while
-    /// the primary is looked up, so that one lookup serves every waiting request).
-    Sentinel { sentinel: tokio::sync::Mutex<SentinelClient>, current: Mutex<Option<MultiplexedConnection>> },
+    /// The current primary's connection, forgotten when it is lost or when the Sentinels
+    /// announce another primary.
+    Sentinel(SentinelLink),
     /// Connected on first use; follows the cluster's topology, and is rebuilt when it keeps failing.
     Cluster(Arc<ClusterLink>),
+}
+
+impl Link {
+    fn new(kind: Kind, timeout: Duration) -> Result<Self, ConfigError> {
+        Ok(match kind {
+            Kind::Standalone(client) => Link::Standalone {
+                conn: ConnectionManager::new_lazy_with_config(client.clone(), manager_config(timeout))
+                    .map_err(|_| ConfigError::Invalid("the Redis connection could not be set up"))?,
+                client,
+            },
+            Kind::Sentinel { sentinels, service, node, tls } => Link::Sentinel(
+                SentinelLink::new(sentinels, service, node, tls, timeout)
+                    .map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?,
+            ),
+            Kind::Cluster { nodes } => Link::Cluster(
+                ClusterLink::new(nodes, timeout)
+                    .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?,
+            ),
+        })
+    }
+
+    /// A second link to the same servers, on a connection of its own (a Sentinel link shares
+    /// the watch of its Sentinels).
+    fn twin(&self, timeout: Duration) -> Result<Self, ConfigError> {
+        Ok(match self {
+            Link::Standalone { client, conn: _ } => Link::new(Kind::Standalone(client.clone()), timeout)?,
+            Link::Sentinel(link) => Link::Sentinel(
+                link.twin().map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?,
+            ),
+            Link::Cluster(link) => Link::new(Kind::Cluster { nodes: link.seeds().to_vec() }, timeout)?,
+        })
+    }
 }
 
 /// Whether an operation may be repeated after a lost connection.
@@ -334,36 +365,30 @@ impl RedisConnection {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(ConfigError::Invalid("a Redis store must be built inside a Tokio runtime"));
         }
-        let replicas = servers.replicas;
-        let replicated = match replicas {
+        let link = Link::new(servers.kind, timeout)?;
+        let replicated = match servers.replicas {
             0 => None,
-            _ => {
-                Some(RedisConnection::new(RedisServers { replicas: 0, kind: servers.kind.clone() }, timeout)?)
-            }
+            _ => Some(RedisConnection {
+                shared: Arc::new(Shared {
+                    timeout,
+                    replicas: 0,
+                    link: link.twin(timeout)?,
+                    replicated: None,
+                }),
+            }),
         };
-        let link = match servers.kind {
-            Kind::Standalone(client) => Link::Standalone {
-                conn: ConnectionManager::new_lazy_with_config(client.clone(), manager_config(timeout))
-                    .map_err(|_| ConfigError::Invalid("the Redis connection could not be set up"))?,
-                client,
-            },
-            Kind::Sentinel { sentinels, service, node, tls } => {
-                let mut node = SentinelNodeConnectionInfo::default()
-                    .set_redis_connection_info(node.redis_settings().clone());
-                if tls {
-                    node = node.set_tls_mode(redis::TlsMode::Secure);
-                }
-                let sentinel =
-                    SentinelClient::build(sentinels, service, Some(node), SentinelServerType::Master)
-                        .map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?;
-                Link::Sentinel { sentinel: tokio::sync::Mutex::new(sentinel), current: Mutex::new(None) }
-            }
-            Kind::Cluster { nodes } => Link::Cluster(
-                ClusterLink::new(nodes, timeout)
-                    .map_err(|_| ConfigError::Invalid("the Redis Cluster client could not be set up"))?,
-            ),
-        };
-        Ok(RedisConnection { shared: Arc::new(Shared { timeout, replicas, link, replicated }) })
+        Ok(RedisConnection {
+            shared: Arc::new(Shared { timeout, replicas: servers.replicas, link, replicated }),
+        })
+    }
+
+    /// With Sentinel, the count of the Sentinels' announcements of a new primary: a
+    /// subscription made before a change is on a primary that may have been replaced.
+    pub(crate) fn primary_switches(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        match &self.shared.link {
+            Link::Sentinel(link) => Some(link.switches()),
+            Link::Standalone { .. } | Link::Cluster(_) => None,
+        }
     }
 
     /// Runs `op` on a connection within the timeout; once more on a fresh connection if the
@@ -462,28 +487,7 @@ impl RedisConnection {
     async fn connection(&self, fresh: bool) -> redis::RedisResult<Conn> {
         match &self.shared.link {
             Link::Standalone { conn, .. } => Ok(Conn::Manager(conn.clone())),
-            Link::Sentinel { sentinel, current } => {
-                if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Primary(conn));
-                }
-                let mut sentinel = sentinel.lock().await;
-                if let Some(conn) = lock(current).clone() {
-                    return Ok(Conn::Primary(conn));
-                }
-                // A connection that does not reconnect by itself: a ConnectionManager would
-                // reconnect to the same address, which after a failover may be the old primary
-                // restarted and still calling itself primary until the Sentinels demote it (the
-                // writes it takes are then lost). Once this one drops, the next attempt asks the
-                // Sentinels again, and redis-rs checks the node's ROLE before it is used.
-                let client = sentinel.async_get_client().await?;
-                let timeout = Some(self.shared.timeout);
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(timeout)
-                    .set_response_timeout(timeout);
-                let conn = client.get_multiplexed_async_connection_with_config(&config).await?;
-                *lock(current) = Some(conn.clone());
-                Ok(Conn::Primary(conn))
-            }
+            Link::Sentinel(link) => link.connection().await.map(Conn::Primary),
             Link::Cluster(link) => link.connection(fresh).await.map(Conn::Cluster),
         }
     }
@@ -493,7 +497,7 @@ impl RedisConnection {
     /// connection reconnects by itself.
     fn forget(&self) {
         match &self.shared.link {
-            Link::Sentinel { current, .. } => *lock(current) = None,
+            Link::Sentinel(link) => link.forget(),
             Link::Cluster(link) => link.failed(),
             Link::Standalone { .. } => {}
         }
@@ -504,17 +508,10 @@ impl RedisConnection {
     pub(crate) async fn pubsub(&self) -> redis::RedisResult<PubSub> {
         match &self.shared.link {
             Link::Standalone { client, .. } => client.get_async_pubsub().await,
-            Link::Sentinel { sentinel, .. } => {
-                let client = sentinel.lock().await.async_get_client().await?;
-                client.get_async_pubsub().await
-            }
+            Link::Sentinel(link) => link.pubsub().await,
             Link::Cluster(link) => link.pubsub().await,
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Errors after which the same operation on a fresh connection may succeed: the connection

@@ -561,7 +561,13 @@ impl Subscription {
         let mut delay = FIRST_DELAY;
         let local = &self.local;
         local.metrics.subscribed(false);
+        // With Sentinel: a new primary announced makes the subscription move to it (the old
+        // primary may live on, cut off from the Sentinels, and never see a message again).
+        let mut switches = self.conn.primary_switches();
         loop {
+            if let Some(switches) = &mut switches {
+                switches.borrow_and_update();
+            }
             let connected = tokio::time::timeout(self.timeout, async {
                 let mut pubsub = self.conn.pubsub().await?;
                 pubsub.subscribe(&self.channel).await?;
@@ -574,7 +580,7 @@ impl Subscription {
                 local.metrics.subscribed(true);
                 tracing::debug!(target: "tower_jwt_guard", "revocation invalidations: subscribed");
                 let subscribed_at = tokio::time::Instant::now();
-                let lost = self.listen(pubsub).await;
+                let lost = self.listen(pubsub, switches.as_mut()).await;
                 // A subscription that lived a while starts the backoff again; one that fails at
                 // once (a health check Redis refuses, say: an ACL without +ping) keeps backing off.
                 if subscribed_at.elapsed() > max_delay + self.health_check_interval {
@@ -592,7 +598,11 @@ impl Subscription {
 
     /// Applies invalidations until the subscription is lost; says how it was lost. Messages are
     /// applied while a health check waits for its answer.
-    async fn listen(&self, pubsub: redis::aio::PubSub) -> &'static str {
+    async fn listen(
+        &self,
+        pubsub: redis::aio::PubSub,
+        mut switches: Option<&mut tokio::sync::watch::Receiver<u64>>,
+    ) -> &'static str {
         let local = &self.local;
         let (sink, mut messages) = pubsub.split();
         let start = tokio::time::Instant::now();
@@ -607,6 +617,9 @@ impl Subscription {
                     Some(message) => local.invalidate(message.get_payload_bytes()),
                     None => return "subscription lost",
                 },
+                _ = async { switches.as_mut().expect("guarded by is_some").changed().await }, if switches.is_some() => {
+                    return "the Sentinels announced a new primary";
+                }
                 _ = sweep.tick() => local.forget_all(),
                 _ = health.tick(), if check.is_none() => {
                     let (mut sink, timeout) = (sink.clone(), self.timeout);

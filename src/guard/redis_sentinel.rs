@@ -1,0 +1,345 @@
+//! The Redis Sentinel connection of one store (feature `redis`): the primary the Sentinels
+//! name, left as soon as they name another.
+//!
+//! Why a watch: a primary the Sentinels have replaced is not always dead. Cut off from the
+//! Sentinels but not from this process (a partition), or only slow to answer them, it is still
+//! a primary with its own data, answering every read, until the Sentinels can reach it and
+//! demote it (their `REPLICAOF` comes with a `CLIENT KILL`, which is what makes a client
+//! reconnect). Reads there miss every write made on the new primary: a revocation acknowledged
+//! there would not be seen by a store still reading here, nor its invalidation, which is
+//! published on the new primary. That window has lasted 11 s in this crate's tests.
+//!
+//! So, as the Sentinel client guidelines suggest, this link listens to every Sentinel's own
+//! announcements (`+switch-master`, and the leader's `+failover-state-reconf-slaves`, sent as
+//! soon as the promoted replica has taken the new configuration):
+//! - each announcement for this service bumps a counter ([`SentinelLink::switches`]); a
+//!   connection made before the bump is not used again, and subscriptions resubscribe;
+//! - the address `+switch-master` names is tried first on the next connection (ROLE-checked),
+//!   before the usual lookup, which asks the Sentinels in their configured order and so may
+//!   still hear the old address from one that has not switched yet;
+//! - a Sentinel subscription that is lost and made again counts as an announcement (one may
+//!   have been missed meanwhile); a `PING` every second checks that each one still answers.
+//!
+//! What remains: between the promotion and the first announcement (on loopback, well under a
+//! second after the leader's), a store may still read from the old primary; writes there are
+//! lost when the Sentinels demote it. `RedisServers::wait_for_replicas` makes such a write fail
+//! rather than be acknowledged, once the replicas have left the old primary.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt as _;
+use redis::aio::{MultiplexedConnection, PubSub};
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, RedisResult, Role};
+use tokio::sync::watch;
+
+/// The Sentinels' announcements of a new primary for a service.
+const ANNOUNCEMENTS: [&str; 2] = ["+switch-master", "+failover-state-reconf-slaves"];
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How often each Sentinel subscription is checked with a `PING`.
+const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The primary's connection, made again after every announcement; shared by the clones of one
+/// store's connection. [`twin`](Self::twin) makes a second link (another connection) on the
+/// same watch.
+pub(crate) struct SentinelLink {
+    /// Locked while the primary is looked up, so that one lookup serves every waiting request.
+    sentinel: tokio::sync::Mutex<SentinelClient>,
+    /// The current primary's connection and the announcement count it was made under.
+    current: Mutex<Option<(u64, MultiplexedConnection)>>,
+    watch: Arc<Watch>,
+    timeout: Duration,
+}
+
+/// The watch of one store's Sentinels, shared by its links.
+struct Watch {
+    sentinels: Vec<ConnectionInfo>,
+    service: String,
+    /// The data nodes' credentials and database; `tls`: over TLS.
+    node: ConnectionInfo,
+    tls: bool,
+    switches: watch::Sender<u64>,
+    /// The address the last `+switch-master` named.
+    announced: Arc<Mutex<Option<(String, u16)>>>,
+    /// Stops the listening task with the last link.
+    _listener: AbortOnDrop,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl SentinelLink {
+    /// A link to the primary named `service` by `sentinels`, and its watch. Must run inside a
+    /// Tokio runtime.
+    pub(crate) fn new(
+        sentinels: Vec<ConnectionInfo>,
+        service: String,
+        node: ConnectionInfo,
+        tls: bool,
+        timeout: Duration,
+    ) -> RedisResult<Self> {
+        let (switches, _) = watch::channel(0);
+        let announced = Arc::new(Mutex::new(None));
+        // The task holds the sender and the address, not the watch: it ends with the last link.
+        let listener = tokio::spawn(listen(
+            sentinels.clone(),
+            service.clone(),
+            switches.clone(),
+            Arc::clone(&announced),
+            timeout,
+        ));
+        let watch =
+            Watch { sentinels, service, node, tls, switches, announced, _listener: AbortOnDrop(listener) };
+        Self::on(Arc::new(watch), timeout)
+    }
+
+    /// Another link (its own connection) on the same watch.
+    pub(crate) fn twin(&self) -> RedisResult<Self> {
+        Self::on(Arc::clone(&self.watch), self.timeout)
+    }
+
+    fn on(watch: Arc<Watch>, timeout: Duration) -> RedisResult<Self> {
+        let mut node = SentinelNodeConnectionInfo::default()
+            .set_redis_connection_info(watch.node.redis_settings().clone());
+        if watch.tls {
+            node = node.set_tls_mode(redis::TlsMode::Secure);
+        }
+        let sentinel = SentinelClient::build(
+            watch.sentinels.clone(),
+            watch.service.clone(),
+            Some(node),
+            SentinelServerType::Master,
+        )?;
+        Ok(SentinelLink {
+            sentinel: tokio::sync::Mutex::new(sentinel),
+            current: Mutex::new(None),
+            watch,
+            timeout,
+        })
+    }
+
+    /// Announcements so far; a subscription made under one count is made again when it changes.
+    pub(crate) fn switches(&self) -> watch::Receiver<u64> {
+        self.watch.switches.subscribe()
+    }
+
+    /// The primary's connection: the current one, unless a new primary was announced since it
+    /// was made; else a new one, to the announced address if it is a primary, else to the one
+    /// the Sentinels name (redis-rs checks its ROLE).
+    pub(crate) async fn connection(&self) -> RedisResult<MultiplexedConnection> {
+        let current = || {
+            let switches = *self.watch.switches.borrow();
+            lock(&self.current).as_ref().filter(|(made, _)| *made == switches).map(|(_, conn)| conn.clone())
+        };
+        if let Some(conn) = current() {
+            return Ok(conn);
+        }
+        let mut sentinel = self.sentinel.lock().await;
+        if let Some(conn) = current() {
+            return Ok(conn);
+        }
+        let switches = *self.watch.switches.borrow();
+        let client = self.primary_client(&mut sentinel).await?;
+        // A connection that does not reconnect by itself: a ConnectionManager would reconnect
+        // to the same address, which after a failover may be the old primary restarted and
+        // still calling itself primary until the Sentinels demote it.
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        let conn = client.get_multiplexed_async_connection_with_config(&config).await?;
+        *lock(&self.current) = Some((switches, conn.clone()));
+        Ok(conn)
+    }
+
+    /// After a lost connection or a timeout: the next attempt looks the primary up again.
+    pub(crate) fn forget(&self) {
+        *lock(&self.current) = None;
+    }
+
+    /// A pub/sub connection to the current primary.
+    pub(crate) async fn pubsub(&self) -> RedisResult<PubSub> {
+        let client = self.primary_client(&mut *self.sentinel.lock().await).await?;
+        client.get_async_pubsub().await
+    }
+
+    /// A client for the primary: the announced address when it answers ROLE as a primary, else
+    /// the Sentinels' lookup.
+    async fn primary_client(&self, sentinel: &mut SentinelClient) -> RedisResult<Client> {
+        let announced = lock(&self.watch.announced).clone();
+        if let Some((host, port)) = announced {
+            let addr = match self.watch.tls {
+                false => ConnectionAddr::Tcp(host, port),
+                true => ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None },
+            };
+            let client = Client::open(self.watch.node.clone().set_addr(addr))?;
+            if tokio::time::timeout(self.timeout, is_primary(&client)).await.unwrap_or(false) {
+                return Ok(client);
+            }
+        }
+        sentinel.async_get_client().await
+    }
+}
+
+/// Whether the node answers `ROLE` as a primary.
+async fn is_primary(client: &Client) -> bool {
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return false };
+    matches!(redis::cmd("ROLE").query_async::<Role>(&mut conn).await, Ok(Role::Primary { .. }))
+}
+
+/// Listens to every Sentinel at once until the last link is dropped (the task is aborted).
+async fn listen(
+    sentinels: Vec<ConnectionInfo>,
+    service: String,
+    switches: watch::Sender<u64>,
+    announced: Arc<Mutex<Option<(String, u16)>>>,
+    timeout: Duration,
+) {
+    let each =
+        sentinels.into_iter().map(|sentinel| listen_to(sentinel, &service, &switches, &announced, timeout));
+    futures_util::future::join_all(each).await;
+}
+
+/// Keeps a subscription to one Sentinel's announcements, reconnecting with a capped backoff.
+async fn listen_to(
+    sentinel: ConnectionInfo,
+    service: &str,
+    switches: &watch::Sender<u64>,
+    announced: &Mutex<Option<(String, u16)>>,
+    timeout: Duration,
+) {
+    let mut delay = FIRST_BACKOFF;
+    let mut resubscribed = false;
+    loop {
+        let subscribed = tokio::time::timeout(timeout, async {
+            let mut pubsub = Client::open(sentinel.clone())?.get_async_pubsub().await?;
+            pubsub.subscribe(&ANNOUNCEMENTS[..]).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        })
+        .await;
+        if let Ok(Ok(pubsub)) = subscribed {
+            // An announcement may have been missed while not subscribed (a first subscription
+            // misses nothing a connection made before it could not also have seen).
+            if resubscribed {
+                switches.send_modify(|count| *count += 1);
+            }
+            resubscribed = true;
+            let started = tokio::time::Instant::now();
+            let lost = listen_on(pubsub, service, switches, announced, timeout).await;
+            tracing::debug!(target: "tower_jwt_guard", "Sentinel announcements: {lost}, subscribing again");
+            if started.elapsed() > MAX_BACKOFF + HEALTH_CHECK_INTERVAL {
+                delay = FIRST_BACKOFF;
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Applies one Sentinel's announcements until its subscription is lost; says how it was lost.
+async fn listen_on(
+    pubsub: PubSub,
+    service: &str,
+    switches: &watch::Sender<u64>,
+    announced: &Mutex<Option<(String, u16)>>,
+    timeout: Duration,
+) -> &'static str {
+    let (sink, mut messages) = pubsub.split();
+    let mut health =
+        tokio::time::interval_at(tokio::time::Instant::now() + HEALTH_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut check: Option<BoxFuture<'static, bool>> = None;
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else { return "subscription lost" };
+                let payload = message.get_payload_bytes();
+                if let Some(switch) = Announcement::parse(message.get_channel_name(), payload, service) {
+                    if let Announcement::SwitchTo(host, port) = switch {
+                        *lock(announced) = Some((host, port));
+                    }
+                    switches.send_modify(|count| *count += 1);
+                    tracing::debug!(target: "tower_jwt_guard", "Sentinel announced a new primary");
+                }
+            }
+            _ = health.tick(), if check.is_none() => {
+                let mut sink = sink.clone();
+                check = Some(Box::pin(async move {
+                    matches!(tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await, Ok(Ok(_)))
+                }));
+            }
+            answered = async { check.as_mut().expect("guarded by is_some").await }, if check.is_some() => {
+                check = None;
+                if !answered {
+                    return "health check failed";
+                }
+            }
+        }
+    }
+}
+
+/// A Sentinel's announcement about this service.
+#[derive(Debug, PartialEq, Eq)]
+enum Announcement {
+    /// `+switch-master <service> <old ip> <old port> <new ip> <new port>`.
+    SwitchTo(String, u16),
+    /// `+failover-state-reconf-slaves master <service> <ip> <port>`: the leader's, once the
+    /// promoted replica has the new configuration (the address is the old primary's).
+    Promoted,
+}
+
+impl Announcement {
+    fn parse(channel: &str, payload: &[u8], service: &str) -> Option<Self> {
+        let payload = std::str::from_utf8(payload).ok()?;
+        let mut words = payload.split_ascii_whitespace();
+        match channel {
+            "+switch-master" => {
+                (words.next()? == service).then_some(())?;
+                let mut new = words.skip(2);
+                let host = new.next()?.to_owned();
+                let port = new.next()?.parse().ok()?;
+                Some(Announcement::SwitchTo(host, port))
+            }
+            "+failover-state-reconf-slaves" => {
+                (words.next()? == "master" && words.next()? == service).then_some(Announcement::Promoted)
+            }
+            _ => None,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcements_are_read_for_this_service_only() {
+        let switch = b"mymaster 127.0.0.1 6379 127.0.0.1 6380";
+        assert_eq!(
+            Announcement::parse("+switch-master", switch, "mymaster"),
+            Some(Announcement::SwitchTo("127.0.0.1".to_owned(), 6380))
+        );
+        assert_eq!(Announcement::parse("+switch-master", switch, "other"), None);
+        assert_eq!(Announcement::parse("+switch-master", b"mymaster 127.0.0.1 6379", "mymaster"), None);
+        assert_eq!(Announcement::parse("+switch-master", b"mymaster a 1 b port", "mymaster"), None);
+        let promoted = b"master mymaster 127.0.0.1 6379";
+        assert_eq!(
+            Announcement::parse("+failover-state-reconf-slaves", promoted, "mymaster"),
+            Some(Announcement::Promoted)
+        );
+        assert_eq!(Announcement::parse("+failover-state-reconf-slaves", promoted, "other"), None);
+        assert_eq!(Announcement::parse("+sdown", promoted, "mymaster"), None);
+        assert_eq!(Announcement::parse("+switch-master", &[0xff, 0xfe], "mymaster"), None);
+    }
+}
