@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::redis_cluster::{query, text, Cluster, DATA_NODE};
 use common::redis_sentinel::{
     await_replicas, caught_up, named_primary, replica_node, sentinel_url, start_sentinels,
+    start_sentinels_with,
 };
 use common::redis_server::{token_key, unique_prefix, RedisProcess};
 use common::trickle::{self, Instance, Report};
@@ -118,17 +119,27 @@ async fn sentinel_failover(test: &str, failure: Failure) {
 }
 
 /// A primary the Sentinels replaced but that lives on, cut off from them and not from the
-/// service (here: it takes a password the Sentinels do not have, and their connections are cut;
-/// the service's stay open). It is still a primary with its own data and its own subscribers.
-/// The stores leave it as soon as the Sentinels announce the new one: a token revoked on the
-/// new primary is refused by an instance that had cached it as valid, and a revocation made
-/// there reaches an instance started after the failover.
+/// service: the Sentinels log in as a user of their own, which is disabled on the primary and its
+/// connections cut, while the service's connections stay open and new ones still succeed. It is
+/// still a primary with its own data and its own subscribers. The stores leave it as soon as the
+/// Sentinels announce the new one: a token revoked on the new primary is refused by an instance
+/// that had cached it as valid, and what an instance that had used the old primary revokes
+/// reaches an instance started after the failover.
 #[tokio::test]
 async fn with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one() {
     const TEST: &str = "with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one";
     let Some(primary) = RedisProcess::start(TEST, &DATA_NODE) else { return };
     let replica = RedisProcess::start(TEST, &replica_node(&primary.port.to_string())).unwrap();
-    let sentinels = start_sentinels(TEST, primary.port, Duration::from_secs(5));
+    for port in [primary.port, replica.port] {
+        let user = ["SETUSER", "sentinel", "on", ">sentinel-secret", "allchannels", "+@all"];
+        let _: () = redis::cmd("ACL").arg(&user[..]).query_async(&mut connect(port).await).await.unwrap();
+    }
+    let sentinels = start_sentinels_with(
+        TEST,
+        primary.port,
+        Duration::from_secs(5),
+        "sentinel auth-user mymaster sentinel\nsentinel auth-pass mymaster sentinel-secret\n",
+    );
     await_replicas(&sentinels, 1, PATIENCE).await;
     let url = sentinel_url(&sentinels);
     let prefix = unique_prefix("sentinel-partition");
@@ -138,20 +149,15 @@ async fn with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one(
     subscribed(&b, PATIENCE).await;
     let cached = token("alice");
     assert!(http_get(addr_b, "/me", &cached.token).await.is(200, None)); // now cached on B
+    let later = token("bob");
+    assert!(http_get(addr_a, "/me", &later.token).await.is(200, None)); // A has used the primary
 
     // Cut the primary off from the Sentinels only.
-    let _: () = redis::cmd("CONFIG")
-        .arg(&["SET", "requirepass", "cut-off"][..])
-        .query_async(&mut connect(primary.port, None).await)
-        .await
-        .unwrap();
-    let mut admin = connect(primary.port, Some("cut-off")).await;
-    let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut admin).await.unwrap();
-    for line in clients.lines().filter(|line| line.contains(" name=sentinel-")) {
-        let id = line.split(' ').find_map(|field| field.strip_prefix("id=")).unwrap();
-        let _: redis::Value =
-            redis::cmd("CLIENT").arg(&["KILL", "ID", id][..]).query_async(&mut admin).await.unwrap();
-    }
+    let mut admin = connect(primary.port).await;
+    let _: () =
+        redis::cmd("ACL").arg(&["SETUSER", "sentinel", "off"][..]).query_async(&mut admin).await.unwrap();
+    let _: redis::Value =
+        redis::cmd("CLIENT").arg(&["KILL", "USER", "sentinel"][..]).query_async(&mut admin).await.unwrap();
     eventually("the sentinels to promote the replica", PATIENCE, || async {
         (named_primary(sentinels[0].port).await == Some(replica.port)).then_some(())
     })
@@ -167,7 +173,6 @@ async fn with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one(
     .await;
     answers(addr_b, "/me", &cached.token, 401, Some("TOKEN_REVOKED"), PATIENCE).await;
     // And what A revokes, C refuses: A writes to the new primary too.
-    let later = token("bob");
     answers(addr_c, "/me", &later.token, 200, None, PATIENCE).await;
     eventually("a revocation from A", PATIENCE, || async {
         (http_post(addr_a, "/logout", &later.token).await.status == 204).then_some(())
@@ -180,10 +185,9 @@ async fn with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one(
     drop((sentinels, replica, primary));
 }
 
-/// A connection of its own to the node on `port`, with `password` if given.
-async fn connect(port: u16, password: Option<&str>) -> redis::aio::MultiplexedConnection {
-    let auth = password.map(|password| format!(":{password}@")).unwrap_or_default();
-    let client = redis::Client::open(format!("redis://{auth}127.0.0.1:{port}/")).unwrap();
+/// A connection of its own to the node on `port`.
+async fn connect(port: u16) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     client.get_multiplexed_async_connection().await.unwrap()
 }
 

@@ -10,20 +10,26 @@
 //! published on the new primary. That window has lasted 11 s in this crate's tests.
 //!
 //! So, as the Sentinel client guidelines suggest, this link listens to every Sentinel's own
-//! announcements (`+switch-master`, and the leader's `+failover-state-reconf-slaves`, sent as
-//! soon as the promoted replica has taken the new configuration):
-//! - each announcement for this service bumps a counter ([`SentinelLink::switches`]); a
-//!   connection made before the bump is not used again, and subscriptions resubscribe;
-//! - the address `+switch-master` names is tried first on the next connection (ROLE-checked),
-//!   before the usual lookup, which asks the Sentinels in their configured order and so may
-//!   still hear the old address from one that has not switched yet;
-//! - a Sentinel subscription that is lost and made again counts as an announcement (one may
-//!   have been missed meanwhile); a `PING` every second checks that each one still answers.
+//! announcements:
+//! - `+switch-master` names the new primary; the leader's `+failover-state-reconf-slaves` comes
+//!   earlier (once its `INFO` poll sees the promoted replica a primary) and names the old one, so
+//!   that Sentinel is then asked which primary it names (`SENTINEL GET-MASTER-ADDR-BY-NAME`,
+//!   the promoted replica from then on);
+//! - a primary address other than the last one known bumps a counter
+//!   ([`SentinelLink::switches`]): a connection made before the bump is not used again, and
+//!   subscriptions move. The same address announced again by the other Sentinels changes
+//!   nothing;
+//! - the next connection goes to the announced address when it answers `ROLE` as a primary,
+//!   else to the one the usual lookup finds (which asks the Sentinels in their configured order,
+//!   and so may still hear the old address from one that has not switched yet);
+//! - on every (re)subscription the Sentinel is asked which primary it names, since an
+//!   announcement may have been missed; a `PING` every second checks each subscription (no
+//!   answer in time, or a lost connection, makes it subscribe again).
 //!
-//! What remains: between the promotion and the first announcement (on loopback, well under a
-//! second after the leader's), a store may still read from the old primary; writes there are
-//! lost when the Sentinels demote it. `RedisServers::wait_for_replicas` makes such a write fail
-//! rather than be acknowledged, once the replicas have left the old primary.
+//! What remains: from the promotion to the leader's announcement (its next `INFO` poll, within
+//! a second), a store may still read from the old primary; writes there are lost when the
+//! Sentinels demote it. `RedisServers::wait_for_replicas` makes such a write fail rather than be
+//! acknowledged, once the replicas have left the old primary.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,7 +64,7 @@ pub(crate) struct SentinelLink {
 struct Watch {
     sentinels: Vec<ConnectionInfo>,
     service: String,
-    /// The data nodes' credentials and database; `tls`: over TLS.
+    /// The data nodes' credentials, database and TLS settings (`tls`: over TLS).
     node: ConnectionInfo,
     tls: bool,
     switches: watch::Sender<u64>,
@@ -175,9 +181,12 @@ impl SentinelLink {
     async fn primary_client(&self, sentinel: &mut SentinelClient) -> RedisResult<Client> {
         let announced = lock(&self.watch.announced).clone();
         if let Some((host, port)) = announced {
-            let addr = match self.watch.tls {
-                false => ConnectionAddr::Tcp(host, port),
-                true => ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None },
+            // The data nodes' TLS settings, at the announced address.
+            let addr = match self.watch.node.addr() {
+                ConnectionAddr::TcpTls { insecure, tls_params, .. } => {
+                    ConnectionAddr::TcpTls { host, port, insecure: *insecure, tls_params: tls_params.clone() }
+                }
+                _ => ConnectionAddr::Tcp(host, port),
             };
             let client = Client::open(self.watch.node.clone().set_addr(addr))?;
             if tokio::time::timeout(self.timeout, is_primary(&client)).await.unwrap_or(false) {
@@ -202,86 +211,138 @@ async fn listen(
     announced: Arc<Mutex<Option<(String, u16)>>>,
     timeout: Duration,
 ) {
-    let each =
-        sentinels.into_iter().map(|sentinel| listen_to(sentinel, &service, &switches, &announced, timeout));
-    futures_util::future::join_all(each).await;
+    let listener = Listener { service, switches, announced, timeout };
+    futures_util::future::join_all(sentinels.iter().map(|sentinel| listener.listen_to(sentinel))).await;
 }
 
-/// Keeps a subscription to one Sentinel's announcements, reconnecting with a capped backoff.
-async fn listen_to(
-    sentinel: ConnectionInfo,
-    service: &str,
-    switches: &watch::Sender<u64>,
-    announced: &Mutex<Option<(String, u16)>>,
+/// What the listening task shares between its Sentinels.
+struct Listener {
+    service: String,
+    switches: watch::Sender<u64>,
+    /// The primary the Sentinels last named.
+    announced: Arc<Mutex<Option<(String, u16)>>>,
     timeout: Duration,
-) {
-    let mut delay = FIRST_BACKOFF;
-    let mut resubscribed = false;
-    loop {
-        let subscribed = tokio::time::timeout(timeout, async {
-            let mut pubsub = Client::open(sentinel.clone())?.get_async_pubsub().await?;
-            pubsub.subscribe(&ANNOUNCEMENTS[..]).await?;
-            Ok::<_, redis::RedisError>(pubsub)
-        })
-        .await;
-        if let Ok(Ok(pubsub)) = subscribed {
-            // An announcement may have been missed while not subscribed (a first subscription
-            // misses nothing a connection made before it could not also have seen).
-            if resubscribed {
-                switches.send_modify(|count| *count += 1);
+}
+
+/// How a primary's address was learnt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Learnt {
+    /// From an announcement: a first address is news too.
+    Announced,
+    /// Asked of a Sentinel on subscribing: a first address is what every link found anyway.
+    Asked,
+}
+
+impl Listener {
+    /// Keeps a subscription to one Sentinel's announcements, reconnecting with a capped backoff.
+    async fn listen_to(&self, sentinel: &ConnectionInfo) {
+        let mut delay = FIRST_BACKOFF;
+        loop {
+            let subscribed = tokio::time::timeout(self.timeout, async {
+                let mut pubsub = Client::open(sentinel.clone())?.get_async_pubsub().await?;
+                pubsub.subscribe(&ANNOUNCEMENTS[..]).await?;
+                Ok::<_, redis::RedisError>(pubsub)
+            })
+            .await;
+            if let Ok(Ok(pubsub)) = subscribed {
+                // An announcement may have been missed while not subscribed: what does this
+                // Sentinel name now?
+                if let Some(primary) = self.ask(sentinel).await {
+                    self.learn(primary, Learnt::Asked);
+                }
+                let started = tokio::time::Instant::now();
+                let lost = self.listen_on(sentinel, pubsub).await;
+                tracing::debug!(target: "tower_jwt_guard", "Sentinel announcements: {lost}, subscribing again");
+                if started.elapsed() > MAX_BACKOFF + HEALTH_CHECK_INTERVAL {
+                    delay = FIRST_BACKOFF;
+                }
             }
-            resubscribed = true;
-            let started = tokio::time::Instant::now();
-            let lost = listen_on(pubsub, service, switches, announced, timeout).await;
-            tracing::debug!(target: "tower_jwt_guard", "Sentinel announcements: {lost}, subscribing again");
-            if started.elapsed() > MAX_BACKOFF + HEALTH_CHECK_INTERVAL {
-                delay = FIRST_BACKOFF;
-            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_BACKOFF);
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(MAX_BACKOFF);
     }
-}
 
-/// Applies one Sentinel's announcements until its subscription is lost; says how it was lost.
-async fn listen_on(
-    pubsub: PubSub,
-    service: &str,
-    switches: &watch::Sender<u64>,
-    announced: &Mutex<Option<(String, u16)>>,
-    timeout: Duration,
-) -> &'static str {
-    let (sink, mut messages) = pubsub.split();
-    let mut health =
-        tokio::time::interval_at(tokio::time::Instant::now() + HEALTH_CHECK_INTERVAL, HEALTH_CHECK_INTERVAL);
-    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut check: Option<BoxFuture<'static, bool>> = None;
-    loop {
-        tokio::select! {
-            message = messages.next() => {
-                let Some(message) = message else { return "subscription lost" };
-                let payload = message.get_payload_bytes();
-                if let Some(switch) = Announcement::parse(message.get_channel_name(), payload, service) {
-                    if let Announcement::SwitchTo(host, port) = switch {
-                        *lock(announced) = Some((host, port));
+    /// Applies one Sentinel's announcements until its subscription is lost; says how it was lost.
+    async fn listen_on(&self, sentinel: &ConnectionInfo, pubsub: PubSub) -> &'static str {
+        let (sink, mut messages) = pubsub.split();
+        let mut health = tokio::time::interval_at(
+            tokio::time::Instant::now() + HEALTH_CHECK_INTERVAL,
+            HEALTH_CHECK_INTERVAL,
+        );
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut check: Option<BoxFuture<'static, bool>> = None;
+        loop {
+            tokio::select! {
+                message = messages.next() => {
+                    let Some(message) = message else { return "subscription lost" };
+                    let payload = message.get_payload_bytes();
+                    match Announcement::parse(message.get_channel_name(), payload, &self.service) {
+                        Some(Announcement::SwitchTo(host, port)) => self.learn((host, port), Learnt::Announced),
+                        // The leader names the promoted replica from now on.
+                        Some(Announcement::Promoted) => match self.ask(sentinel).await {
+                            Some(primary) => self.learn(primary, Learnt::Announced),
+                            // A failover is under way, to an address not known yet: leave the
+                            // old primary all the same (requests fail closed meanwhile).
+                            None => self.switched(),
+                        },
+                        None => {}
                     }
-                    switches.send_modify(|count| *count += 1);
-                    tracing::debug!(target: "tower_jwt_guard", "Sentinel announced a new primary");
                 }
-            }
-            _ = health.tick(), if check.is_none() => {
-                let mut sink = sink.clone();
-                check = Some(Box::pin(async move {
-                    matches!(tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await, Ok(Ok(_)))
-                }));
-            }
-            answered = async { check.as_mut().expect("guarded by is_some").await }, if check.is_some() => {
-                check = None;
-                if !answered {
-                    return "health check failed";
+                _ = health.tick(), if check.is_none() => {
+                    let (mut sink, timeout) = (sink.clone(), self.timeout);
+                    check = Some(Box::pin(async move {
+                        match tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await {
+                            Ok(Ok(_)) => true,
+                            // An error answer (an ACL without +ping, say) is an answer.
+                            Ok(Err(err)) => !(err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error()),
+                            Err(_elapsed) => false,
+                        }
+                    }));
+                }
+                answered = async { check.as_mut().expect("guarded by is_some").await }, if check.is_some() => {
+                    check = None;
+                    if !answered {
+                        return "health check failed";
+                    }
                 }
             }
         }
+    }
+
+    /// The primary `sentinel` names now (`SENTINEL GET-MASTER-ADDR-BY-NAME`; during a failover,
+    /// the leader names the promoted replica as soon as it has its new role).
+    async fn ask(&self, sentinel: &ConnectionInfo) -> Option<(String, u16)> {
+        let asked = async {
+            let mut conn = Client::open(sentinel.clone())?.get_multiplexed_async_connection().await?;
+            redis::cmd("SENTINEL")
+                .arg("GET-MASTER-ADDR-BY-NAME")
+                .arg(&self.service)
+                .query_async::<Option<(String, u16)>>(&mut conn)
+                .await
+        };
+        tokio::time::timeout(self.timeout, asked).await.ok()?.ok()?
+    }
+
+    /// Records the primary's address; a new one is announced to the links.
+    fn learn(&self, primary: (String, u16), how: Learnt) {
+        let changed = {
+            let mut known = lock(&self.announced);
+            let changed = match &*known {
+                Some(known) => *known != primary,
+                None => how == Learnt::Announced,
+            };
+            *known = Some(primary);
+            changed
+        };
+        if changed {
+            self.switched();
+        }
+    }
+
+    /// Connections made before are not used again; subscriptions move.
+    fn switched(&self) {
+        self.switches.send_modify(|count| *count += 1);
+        tracing::debug!(target: "tower_jwt_guard", "Sentinel announced a new primary");
     }
 }
 
@@ -290,8 +351,9 @@ async fn listen_on(
 enum Announcement {
     /// `+switch-master <service> <old ip> <old port> <new ip> <new port>`.
     SwitchTo(String, u16),
-    /// `+failover-state-reconf-slaves master <service> <ip> <port>`: the leader's, once the
-    /// promoted replica has the new configuration (the address is the old primary's).
+    /// `+failover-state-reconf-slaves master <service> <ip> <port>`: the leader's, once its
+    /// `INFO` poll (every second during a failover) sees the promoted replica a primary; the
+    /// address is the old primary's.
     Promoted,
 }
 

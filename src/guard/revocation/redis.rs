@@ -617,7 +617,7 @@ impl Subscription {
                     Some(message) => local.invalidate(message.get_payload_bytes()),
                     None => return "subscription lost",
                 },
-                _ = async { switches.as_mut().expect("guarded by is_some").changed().await }, if switches.is_some() => {
+                Ok(()) = async { switches.as_mut().expect("guarded by is_some").changed().await }, if switches.is_some() => {
                     return "the Sentinels announced a new primary";
                 }
                 _ = sweep.tick() => local.forget_all(),
