@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use common::redis_cluster::{query, text, Cluster, DATA_NODE};
 use common::redis_sentinel::{
     await_replicas, caught_up, named_primary, replica_node, sentinel_url, start_sentinels,
-    start_sentinels_with,
 };
 use common::redis_server::{token_key, unique_prefix, RedisProcess};
 use common::trickle::{self, Instance, Report};
@@ -119,29 +118,25 @@ async fn sentinel_failover(test: &str, failure: Failure) {
 }
 
 /// A primary the Sentinels replaced but that lives on, cut off from them and not from the
-/// service: the Sentinels log in as a user of their own, which is disabled on the primary and its
-/// connections cut, while the service's connections stay open and new ones still succeed. It is
-/// still a primary with its own data and its own subscribers. The stores leave it as soon as the
-/// Sentinels announce the new one: a token revoked on the new primary is refused by an instance
-/// that had cached it as valid, and what an instance that had used the old primary revokes
-/// reaches an instance started after the failover.
+/// service: the service logs in as a user of its own, and the user the Sentinels use (`default`)
+/// is disabled on the primary and its connections cut, so the service's connections stay open
+/// and new ones still succeed. It is still a primary with its own data and its own subscribers.
+/// The stores leave it as soon as the Sentinels announce the new one: a token revoked on the new
+/// primary is refused by an instance that had cached it as valid, and what an instance that had
+/// used the old primary revokes reaches an instance started after the failover.
 #[tokio::test]
 async fn with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one() {
     const TEST: &str = "with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one";
     let Some(primary) = RedisProcess::start(TEST, &DATA_NODE) else { return };
     let replica = RedisProcess::start(TEST, &replica_node(&primary.port.to_string())).unwrap();
     for port in [primary.port, replica.port] {
-        let user = ["SETUSER", "sentinel", "on", ">sentinel-secret", "allchannels", "+@all"];
-        let _: () = redis::cmd("ACL").arg(&user[..]).query_async(&mut connect(port).await).await.unwrap();
+        let user = ["SETUSER", "service", "on", ">service-secret", "~*", "&*", "+@all"];
+        let mut conn = connect(&format!("redis://127.0.0.1:{port}/")).await;
+        let _: () = redis::cmd("ACL").arg(&user[..]).query_async(&mut conn).await.unwrap();
     }
-    let sentinels = start_sentinels_with(
-        TEST,
-        primary.port,
-        Duration::from_secs(5),
-        "sentinel auth-user mymaster sentinel\nsentinel auth-pass mymaster sentinel-secret\n",
-    );
+    let sentinels = start_sentinels(TEST, primary.port, Duration::from_secs(5));
     await_replicas(&sentinels, 1, PATIENCE).await;
-    let url = sentinel_url(&sentinels);
+    let url = sentinel_url(&sentinels).replacen("://", "://service:service-secret@", 1);
     let prefix = unique_prefix("sentinel-partition");
     let (a, b) = (revocations(&url, &prefix), revocations(&url, &prefix));
     let (addr_a, addr_b) = (instance(&a).await, instance(&b).await);
@@ -153,11 +148,11 @@ async fn with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one(
     assert!(http_get(addr_a, "/me", &later.token).await.is(200, None)); // A has used the primary
 
     // Cut the primary off from the Sentinels only.
-    let mut admin = connect(primary.port).await;
+    let mut admin = connect(&format!("redis://service:service-secret@127.0.0.1:{}/", primary.port)).await;
     let _: () =
-        redis::cmd("ACL").arg(&["SETUSER", "sentinel", "off"][..]).query_async(&mut admin).await.unwrap();
+        redis::cmd("ACL").arg(&["SETUSER", "default", "off"][..]).query_async(&mut admin).await.unwrap();
     let _: redis::Value =
-        redis::cmd("CLIENT").arg(&["KILL", "USER", "sentinel"][..]).query_async(&mut admin).await.unwrap();
+        redis::cmd("CLIENT").arg(&["KILL", "USER", "default"][..]).query_async(&mut admin).await.unwrap();
     eventually("the sentinels to promote the replica", PATIENCE, || async {
         (named_primary(sentinels[0].port).await == Some(replica.port)).then_some(())
     })
@@ -185,10 +180,9 @@ async fn with_sentinel_a_replaced_primary_that_lives_on_is_left_for_the_new_one(
     drop((sentinels, replica, primary));
 }
 
-/// A connection of its own to the node on `port`.
-async fn connect(port: u16) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
+/// A connection of its own to the node at `url`.
+async fn connect(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
 }
 
 /// Sentinels with a password of their own (`requirepass`) in front of a primary with another:

@@ -16,19 +16,9 @@ pub fn replica_node(primary_port: &str) -> Vec<&str> {
 /// Three sentinels watching the primary on `primary_port` as `mymaster`: quorum 2, down after
 /// 1 s, `failover_timeout`, one replica resynchronised at a time.
 pub fn start_sentinels(test: &str, primary_port: u16, failover_timeout: Duration) -> Vec<RedisProcess> {
-    start_sentinels_with(test, primary_port, failover_timeout, "")
-}
-
-/// [`start_sentinels`], with more lines in their configuration.
-pub fn start_sentinels_with(
-    test: &str,
-    primary_port: u16,
-    failover_timeout: Duration,
-    more: &str,
-) -> Vec<RedisProcess> {
     let monitor = format!(
         "sentinel monitor mymaster 127.0.0.1 {primary_port} 2\nsentinel down-after-milliseconds mymaster 1000\n\
-         sentinel failover-timeout mymaster {}\nsentinel parallel-syncs mymaster 1\n{more}",
+         sentinel failover-timeout mymaster {}\nsentinel parallel-syncs mymaster 1\n",
         failover_timeout.as_millis()
     );
     (0..3)
