@@ -68,7 +68,7 @@ struct Watch {
     node: ConnectionInfo,
     tls: bool,
     switches: watch::Sender<u64>,
-    /// The address the last `+switch-master` named.
+    /// The primary the Sentinels last named to the listener.
     announced: Arc<Mutex<Option<(String, u16)>>>,
     /// Stops the listening task with the last link.
     _listener: AbortOnDrop,
@@ -189,7 +189,9 @@ impl SentinelLink {
                 _ => ConnectionAddr::Tcp(host, port),
             };
             let client = Client::open(self.watch.node.clone().set_addr(addr))?;
-            if tokio::time::timeout(self.timeout, is_primary(&client)).await.unwrap_or(false) {
+            // Half the time at most: an address that does not answer (a primary since killed)
+            // leaves the other half to the lookup.
+            if tokio::time::timeout(self.timeout / 2, is_primary(&client)).await.unwrap_or(false) {
                 return Ok(client);
             }
         }
