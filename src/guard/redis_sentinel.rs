@@ -23,8 +23,10 @@
 //!   else to the one the usual lookup finds (which asks the Sentinels in their configured order,
 //!   and so may still hear the old address from one that has not switched yet);
 //! - on every (re)subscription the Sentinel is asked which primary it names, since an
-//!   announcement may have been missed; a `PING` every second checks each subscription (no
-//!   answer in time, or a lost connection, makes it subscribe again).
+//!   announcement may have been missed: an answer other than the announced address makes the
+//!   links check their primary again, but does not replace the announced address (that Sentinel
+//!   may be the one that lags); a `PING` every second checks each subscription (no answer in
+//!   time, or a lost connection, makes it subscribe again).
 //!
 //! What remains: from the promotion to the leader's announcement (its next `INFO` poll, within
 //! a second), a store may still read from the old primary; writes there are lost when the
@@ -229,9 +231,11 @@ struct Listener {
 /// How a primary's address was learnt.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Learnt {
-    /// From an announcement: a first address is news too.
+    /// From an announcement (or from the leader, asked after its announcement): the address
+    /// connections go to first.
     Announced,
-    /// Asked of a Sentinel on subscribing: a first address is what every link found anyway.
+    /// Asked of a Sentinel on subscribing, which may not have switched yet: it only makes the
+    /// links check their primary again (ROLE) when it differs from the announced one.
     Asked,
 }
 
@@ -329,12 +333,16 @@ impl Listener {
     fn learn(&self, primary: (String, u16), how: Learnt) {
         let changed = {
             let mut known = lock(&self.announced);
-            let changed = match &*known {
-                Some(known) => *known != primary,
-                None => how == Learnt::Announced,
-            };
-            *known = Some(primary);
-            changed
+            let changed = known.as_ref().is_some_and(|known| *known != primary);
+            match how {
+                Learnt::Announced => {
+                    let first = known.is_none();
+                    *known = Some(primary);
+                    changed || first
+                }
+                // A Sentinel that lags must not take the links back to the old primary.
+                Learnt::Asked => changed,
+            }
         };
         if changed {
             self.switched();
@@ -386,6 +394,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_new_announced_address_moves_the_links_and_a_lagging_sentinel_does_not_take_them_back() {
+        let (switches, count) = watch::channel(0);
+        let listener = Listener {
+            service: "mymaster".to_owned(),
+            switches,
+            announced: Arc::new(Mutex::new(None)),
+            timeout: Duration::from_millis(100),
+        };
+        let (old, new) = (("10.0.0.1".to_owned(), 6379), ("10.0.0.2".to_owned(), 6379));
+        listener.learn(old.clone(), Learnt::Asked); // at start: what the links found anyway
+        assert_eq!((*count.borrow(), lock(&listener.announced).clone()), (0, None));
+        listener.learn(new.clone(), Learnt::Announced);
+        assert_eq!((*count.borrow(), lock(&listener.announced).clone()), (1, Some(new.clone())));
+        listener.learn(new.clone(), Learnt::Announced); // the other Sentinels, the same switch
+        assert_eq!(*count.borrow(), 1);
+        listener.learn(old.clone(), Learnt::Asked); // a Sentinel that lags: check, stay
+        assert_eq!((*count.borrow(), lock(&listener.announced).clone()), (2, Some(new.clone())));
+        listener.learn(old.clone(), Learnt::Announced); // a failover back
+        assert_eq!((*count.borrow(), lock(&listener.announced).clone()), (3, Some(old)));
+    }
 
     #[test]
     fn announcements_are_read_for_this_service_only() {
