@@ -85,8 +85,15 @@ pub struct RedisServers {
 #[derive(Clone)]
 enum Kind {
     Standalone(Client),
-    Sentinel { sentinels: Vec<ConnectionInfo>, service: String, node: ConnectionInfo, tls: bool },
-    Cluster { nodes: Vec<ConnectionInfo> },
+    /// `node`: the data nodes' credentials, database and TLS settings (its address is unused).
+    Sentinel {
+        sentinels: Vec<ConnectionInfo>,
+        service: String,
+        node: ConnectionInfo,
+    },
+    Cluster {
+        nodes: Vec<ConnectionInfo>,
+    },
 }
 
 impl fmt::Debug for RedisServers {
@@ -129,12 +136,7 @@ impl RedisServers {
             let node = info(&format!("{scheme}://{userinfo}{}/{db}", hosts[0]))?;
             return Ok(RedisServers {
                 replicas: 0,
-                kind: Kind::Sentinel {
-                    sentinels,
-                    service: service.to_owned(),
-                    node,
-                    tls: scheme == "rediss",
-                },
+                kind: Kind::Sentinel { sentinels, service: service.to_owned(), node },
             });
         }
         if let Some((scheme, rest)) = url.split_once("+cluster://") {
@@ -170,10 +172,9 @@ impl RedisServers {
             return Err(ConfigError::Invalid("Sentinel needs at least one sentinel and a service name"));
         }
         let node = node.into_connection_info().map_err(|_| INVALID_URL)?;
-        let tls = matches!(node.addr(), redis::ConnectionAddr::TcpTls { .. });
         Ok(RedisServers {
             replicas: 0,
-            kind: Kind::Sentinel { sentinels, service: service.to_owned(), node, tls },
+            kind: Kind::Sentinel { sentinels, service: service.to_owned(), node },
         })
     }
 
@@ -313,8 +314,8 @@ impl Link {
                     .map_err(|_| ConfigError::Invalid("the Redis connection could not be set up"))?,
                 client,
             },
-            Kind::Sentinel { sentinels, service, node, tls } => Link::Sentinel(
-                SentinelLink::new(sentinels, service, node, tls, timeout)
+            Kind::Sentinel { sentinels, service, node } => Link::Sentinel(
+                SentinelLink::new(sentinels, service, node, timeout)
                     .map_err(|_| ConfigError::Invalid("the Sentinel client could not be set up"))?,
             ),
             Kind::Cluster { nodes } => Link::Cluster(
@@ -597,8 +598,8 @@ mod tests {
     #[test]
     fn urls_name_their_topology() {
         let sentinel = RedisServers::from_url("redis+sentinel://:pw@a:26379,b:26380/mymaster/2").unwrap();
-        let Kind::Sentinel { sentinels, service, node, tls } = &sentinel.kind else { panic!() };
-        assert!(!tls);
+        let Kind::Sentinel { sentinels, service, node } = &sentinel.kind else { panic!() };
+        assert!(!matches!(node.addr(), redis::ConnectionAddr::TcpTls { .. }));
         assert_eq!(sentinels.len(), 2);
         assert_eq!(service, "mymaster");
         assert_eq!(node.redis_settings().db(), 2);
@@ -625,8 +626,9 @@ mod tests {
 
         assert!(RedisServers::from_url("redis+cluster:///").is_err());
         let secure = RedisServers::from_url("rediss+sentinel://a:1/m").unwrap();
-        let Kind::Sentinel { sentinels, tls, .. } = &secure.kind else { panic!() };
-        assert!(*tls && matches!(sentinels[0].addr(), redis::ConnectionAddr::TcpTls { .. }));
+        let Kind::Sentinel { sentinels, node, .. } = &secure.kind else { panic!() };
+        let tls = |info: &ConnectionInfo| matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+        assert!(tls(node) && tls(&sentinels[0]));
         let secure = RedisServers::from_url("rediss+cluster://a:1,b:2/").unwrap();
         let Kind::Cluster { nodes } = &secure.kind else { panic!() };
         assert!(nodes.iter().all(|n| matches!(n.addr(), redis::ConnectionAddr::TcpTls { .. })));

@@ -43,6 +43,8 @@ use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServer
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, RedisResult, Role};
 use tokio::sync::watch;
 
+use crate::primitives::abort_on_drop::AbortOnDrop;
+
 /// The Sentinels' announcements of a new primary for a service.
 const ANNOUNCEMENTS: [&str; 2] = ["+switch-master", "+failover-state-reconf-slaves"];
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -66,22 +68,13 @@ pub(crate) struct SentinelLink {
 struct Watch {
     sentinels: Vec<ConnectionInfo>,
     service: String,
-    /// The data nodes' credentials, database and TLS settings (`tls`: over TLS).
+    /// The data nodes' credentials, database and TLS settings.
     node: ConnectionInfo,
-    tls: bool,
     switches: watch::Sender<u64>,
     /// The primary the Sentinels last named to the listener.
     announced: Arc<Mutex<Option<(String, u16)>>>,
     /// Stops the listening task with the last link.
     _listener: AbortOnDrop,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl SentinelLink {
@@ -91,7 +84,6 @@ impl SentinelLink {
         sentinels: Vec<ConnectionInfo>,
         service: String,
         node: ConnectionInfo,
-        tls: bool,
         timeout: Duration,
     ) -> RedisResult<Self> {
         let (switches, _) = watch::channel(0);
@@ -104,8 +96,7 @@ impl SentinelLink {
             Arc::clone(&announced),
             timeout,
         ));
-        let watch =
-            Watch { sentinels, service, node, tls, switches, announced, _listener: AbortOnDrop(listener) };
+        let watch = Watch { sentinels, service, node, switches, announced, _listener: AbortOnDrop(listener) };
         Self::on(Arc::new(watch), timeout)
     }
 
@@ -117,7 +108,7 @@ impl SentinelLink {
     fn on(watch: Arc<Watch>, timeout: Duration) -> RedisResult<Self> {
         let mut node = SentinelNodeConnectionInfo::default()
             .set_redis_connection_info(watch.node.redis_settings().clone());
-        if watch.tls {
+        if matches!(watch.node.addr(), ConnectionAddr::TcpTls { .. }) {
             node = node.set_tls_mode(redis::TlsMode::Secure);
         }
         let sentinel = SentinelClient::build(

@@ -4,6 +4,8 @@
 //!
 //! Nothing here imports anything else of the crate (see DESIGN.md, "Floors").
 
+#[cfg(feature = "redis")]
+pub(crate) mod abort_on_drop;
 pub(crate) mod algorithm;
 pub(crate) mod authorization;
 pub(crate) mod body;

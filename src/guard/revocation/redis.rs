@@ -37,6 +37,7 @@ use super::{
 use crate::guard::observe::metrics::{RedisMetrics, RedisOperation};
 use crate::guard::observe::readiness::Readiness;
 use crate::guard::redis_connection::{RedisConnection, RedisServers, Retry};
+use crate::primitives::abort_on_drop::AbortOnDrop;
 use crate::primitives::claims::TokenFacts;
 use crate::primitives::clock;
 use crate::primitives::error::ConfigError;
@@ -257,14 +258,6 @@ struct Local {
     /// Bumped by every invalidation: an answer fetched across a bump is not cached.
     epoch: AtomicU64,
     metrics: RedisMetrics,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl fmt::Debug for RedisRevocationStore {
